@@ -7,12 +7,14 @@ iteration opens its own fastinput iterator and closes it when TensorFlow drops
 it. The element spec is read off the first element; the batch dimension is
 left unknown unless the last batching stage drops the remainder.
 
-Each element crosses in one ``tf.py_function`` call, and its Python runs
-holding the GIL, which the pipeline's own threads want too: every
-microsecond of it, and each output of the call, slows the pipeline and the
-consumer alike. So elements cross packed (``_Transfer``): a few tensors,
-split again by graph ops that run without the GIL. Large numeric arrays
-cross without a copy (DLPack); strings that the pipeline kept packed
+Each element crosses in one ``tf.py_function`` call. Its Python runs
+holding the GIL, which the pipeline's own threads want too, and each time it
+lets the GIL go (TensorFlow does for every eager op, numpy for every copy
+of more than a few hundred values) it waits to get it back behind them: with
+a busy pipeline, those hand-overs cost more than the work. So elements cross
+packed (``_Transfer``): a few tensors, made with few hand-overs and split
+again by graph ops, which run without the GIL. Large numeric arrays cross
+without a copy (DLPack); strings the pipeline kept packed
 (``fastinput.tf_values``) are cut out of their blob by a graph op.
 """
 
@@ -140,7 +142,7 @@ class _Transfer:
             else:
                 groups.setdefault(spec.dtype, []).append(i)
         self._solo += [members[0] for members in groups.values() if len(members) == 1]
-        self._groups = [(dtype.as_numpy_dtype, members) for dtype, members in groups.items() if len(members) > 1]
+        self._groups = [(np.dtype(dtype.as_numpy_dtype), members) for dtype, members in groups.items() if len(members) > 1]
         self._packed = [i for _, members in self._groups for i in members] + self._strings
         self._shaped = [i for i in self._packed if _static_reshape(specs[i].shape) is None]
         self.dtypes = [tf.int64] + [tf.as_dtype(dtype) for dtype, _ in self._groups] + [specs[i].dtype for i in self._solo]
@@ -219,8 +221,9 @@ def _joined(packed: list[tuple[bytes, np.ndarray]]) -> tuple[bytes, np.ndarray, 
         if id(blob) not in base_of:
             base_of[id(blob)] = sum(map(len, blobs))
             blobs.append(blob)
-    starts = _gathered([offsets[:-1] for _, offsets in packed], np.dtype(np.int64))
-    ends = _gathered([offsets[1:] for _, offsets in packed], np.dtype(np.int64))
+    int64 = np.dtype(np.int64)
+    starts = _gathered([offsets[:-1] for _, offsets in packed], int64)
+    ends = _gathered([offsets[1:] for _, offsets in packed], int64)
     if len(blobs) > 1:
         at = 0
         for blob, offsets in packed:

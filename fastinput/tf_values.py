@@ -66,12 +66,11 @@ def packed_string_array(blob: bytes, offsets: np.ndarray, values: np.ndarray | N
     the blob otherwise. The caller hands ``values`` over and must not change
     them afterwards.
 
-    ``as_tf_dataset`` cuts the ``tf.string`` tensors out of the blob (one
-    TensorFlow op, without the GIL) instead of converting ``n`` Python
-    objects, when every string leaf of an element is packed and the leaves
-    follow each other: each in its own blob (offsets from 0 to its end), or
-    one after another in a blob they share, in the order the element's leaves
-    flatten (dict keys sorted). Otherwise it converts the objects.
+    When every string leaf of an element is packed, ``as_tf_dataset`` cuts
+    the ``tf.string`` tensors out of the blobs with one TensorFlow op that
+    runs without the GIL, instead of converting the Python objects while
+    holding it. Leaves that share one blob (say, all of a batch's string
+    features) cross cheapest: nothing is joined or shifted.
 
     >>> a = packed_string_array(b"abcde", np.array([0, 2, 5]))
     >>> a.tolist(), packed_strings(a)[1].tolist()
