@@ -4,7 +4,6 @@ import numpy as np
 import pytest
 
 import fastinput as fi
-from fastinput.readers import example as example_module
 from fastinput.tf_values import (
     PackedStringArray,
     TensorBackedArray,
@@ -33,7 +32,9 @@ def test_numeric_tensors_stay_plain_arrays(tf):
 
 @pytest.mark.parametrize("kernel", ["native", "tensorflow"])
 def test_parsed_strings_cross_to_tensorflow_unchanged(tf, kernel, monkeypatch):
-    if kernel == "tensorflow":  # the kernel whose string outputs remember their tensor
+    from fastinput.readers import example as example_module
+
+    if kernel == "tensorflow":  # TensorFlow's kernel: string outputs remember their tensor
         monkeypatch.setattr(example_module, "native_kernel", None)
     examples = [tf.train.Example(features=tf.train.Features(feature={
         "s": tf.train.Feature(bytes_list=tf.train.BytesList(value=[b"x%d" % i]))})).SerializeToString() for i in range(6)]
