@@ -4,11 +4,18 @@ The pipeline keeps running on fastinput's engine. TensorFlow sees a source
 dataset built on the op ``tf.data.Dataset.from_generator`` itself uses
 (``_GeneratorDataset``: init / next / finalize functions), so each TensorFlow
 iteration opens its own fastinput iterator and closes it when TensorFlow drops
-it. Unlike ``from_generator``, which converts every value through numpy
-(about 1 GB/s on these machines: too slow for image batches), numeric arrays
-cross over with DLPack, without a copy. The element spec is read off the
-first element; the batch dimension is left unknown unless the last batching
-stage drops the remainder.
+it. The element spec is read off the first element; the batch dimension is
+left unknown unless the last batching stage drops the remainder.
+
+Each element crosses in one ``tf.py_function`` call. Its Python runs
+holding the GIL, which the pipeline's own threads want too, and each time it
+lets the GIL go (TensorFlow does for every eager op, numpy for every copy
+of more than a few hundred values) it waits to get it back behind them: with
+a busy pipeline, those hand-overs cost more than the work. So elements cross
+packed (``_Transfer``): a few tensors, made with few hand-overs and split
+again by graph ops, which run without the GIL. Large numeric arrays cross
+without a copy (DLPack); strings the pipeline kept packed
+(``fastinput.tf_values``) are cut out of their blob by a graph op.
 """
 
 from __future__ import annotations
@@ -24,8 +31,8 @@ import numpy as np
 from fastinput import structure
 from fastinput.dataset import Dataset
 from fastinput.errors import InvalidArgumentError
-from fastinput.memory import aligned_copy
-from fastinput.tf_values import tensor_of
+from fastinput.memory import aligned_copy, aligned_empty, is_aligned
+from fastinput.tf_values import packed_strings, tensor_of
 
 
 def _batch_dimension(dataset: Dataset) -> tuple[str, bool]:
@@ -59,17 +66,171 @@ def element_spec(element: Any, dataset: Dataset) -> Any:
     return structure.map_structure(leaf_spec, element)
 
 
-def _to_tensor(tf: Any, leaf: Any) -> Any:
-    """A numpy leaf as a tf.Tensor: shared through DLPack when it can be (numbers), converted otherwise."""
-    tensor = tensor_of(leaf)
-    if tensor is not None:
-        return tensor
-    array = np.asarray(leaf)
-    if array.dtype == object or array.dtype.kind in "SU":
-        return tf.constant(array, dtype=tf.string)
+SOLO_BYTES = 1 << 18
+"""Numeric components at least this big (in the first element) cross alone, shared through DLPack without a
+copy (image batches); smaller ones are copied into one buffer per dtype, cheaper than an output each."""
+
+
+def _numeric_tensor(tf: Any, array: np.ndarray) -> Any:
+    """A numeric array as a tf.Tensor, sharing its memory through DLPack where TensorFlow can take it."""
     if array.dtype.kind in "iuf" and array.size:
-        return tf.experimental.dlpack.from_dlpack(aligned_copy(array).__dlpack__())  # TF kernels need 64-byte alignment
+        if not is_aligned(array):  # TF kernels need 64-byte alignment
+            array = _gathered([array], array.dtype).reshape(array.shape) if array.nbytes < SOLO_BYTES else aligned_copy(array)
+        return tf.experimental.dlpack.from_dlpack(array.__dlpack__())
     return tf.constant(array)
+
+
+def _gathered(arrays: list[Any], dtype: np.dtype) -> np.ndarray:
+    """The arrays' values one after another in a new 64-byte aligned buffer.
+
+    Copied through memoryviews, holding the GIL: numpy releases it for every
+    copy of more than a few hundred values, and each release means waiting for
+    it again behind the pipeline's threads.
+    """
+    arrays = [np.asarray(array) for array in arrays]
+    for array in arrays:
+        if array.dtype != dtype:
+            raise TypeError(f"as_tf_dataset: a component is {array.dtype}; in the first element it was {dtype}")
+    buffer = aligned_empty((sum(array.size for array in arrays),), dtype)
+    view = memoryview(buffer).cast("B")
+    at = 0
+    for array in arrays:
+        view[at:at + array.nbytes] = memoryview(np.ascontiguousarray(array)).cast("B")
+        at += array.nbytes
+    return buffer
+
+
+def _aligned_int64(values: list[int]) -> np.ndarray:
+    """``values`` in an int64 array that DLPack hands over as it is (a tf.constant costs ten times more)."""
+    array = aligned_empty((len(values),), np.int64)
+    array[:] = values
+    return array
+
+
+def _static_reshape(shape: Any) -> list[int] | None:
+    """The reshape target of a flattened component if its spec says it all (-1 for the one unknown dimension);
+    None if it needs the runtime shape (two or more unknown, or an unknown one next to a 0)."""
+    dims = shape.as_list()
+    if dims.count(None) > 1 or (None in dims and 0 in dims):
+        return None
+    return [-1 if d is None else d for d in dims]
+
+
+class _Transfer:
+    """How an element's dense components cross ``tf.py_function`` as a few tensors, split again by graph ops.
+
+    ``tensors`` (Python, holding the GIL, so it does little) packs the flat
+    components into: an int64 layout (each packed component's size, then the
+    shapes its spec leaves open), one buffer per numeric dtype, the large
+    numeric components alone, and, if there are strings, four tensors: all
+    string values converted, or, when every string leaf is packed (see
+    ``tf_values.packed_string_array``), one blob and where each value starts
+    and ends in it. ``components`` (graph ops, traced once) unpacks them.
+    """
+
+    def __init__(self, tf: Any, specs: list[Any], first: list[Any]) -> None:
+        self._tf = tf
+        self._specs = specs
+        groups: dict[Any, list[int]] = {}
+        self._solo: list[int] = []
+        self._strings: list[int] = []
+        for i, (spec, component) in enumerate(zip(specs, first)):
+            if spec.dtype == tf.string:
+                self._strings.append(i)
+            elif np.asarray(component).nbytes >= SOLO_BYTES:
+                self._solo.append(i)
+            else:
+                groups.setdefault(spec.dtype, []).append(i)
+        self._solo += [members[0] for members in groups.values() if len(members) == 1]
+        self._groups = [(np.dtype(dtype.as_numpy_dtype), members) for dtype, members in groups.items() if len(members) > 1]
+        self._packed = [i for _, members in self._groups for i in members] + self._strings
+        self._shaped = [i for i in self._packed if _static_reshape(specs[i].shape) is None]
+        self.dtypes = [tf.int64] + [tf.as_dtype(dtype) for dtype, _ in self._groups] + [specs[i].dtype for i in self._solo]
+        if self._strings:
+            self.dtypes += [tf.string, tf.string, tf.int64, tf.int64]
+            self._no_values = tf.constant([], tf.string)
+            self._no_blob = [tf.constant([b""]), tf.constant([], tf.int64), tf.constant([], tf.int64)]
+
+    def tensors(self, components: list[Any]) -> list[Any]:
+        """The tensors that carry one element's flat ``components``."""
+        tf = self._tf
+        layout = [np.size(components[i]) for i in self._packed] + [d for i in self._shaped for d in np.shape(components[i])]
+        tensors = [_numeric_tensor(tf, _aligned_int64(layout))]
+        tensors += [_numeric_tensor(tf, _gathered([components[i] for i in members], dtype)) for dtype, members in self._groups]
+        tensors += [_numeric_tensor(tf, np.asarray(components[i])) for i in self._solo]
+        if self._strings:
+            tensors += self._string_tensors([components[i] for i in self._strings])
+        return tensors
+
+    def _string_tensors(self, leaves: list[Any]) -> list[Any]:
+        """[values, blob, starts, ends]: the values converted, or (all leaves packed) a blob and their positions."""
+        tf = self._tf
+        packed = [packed_strings(leaf) for leaf in leaves]
+        if all(p is not None for p in packed):
+            blob, starts, ends = _joined(packed)
+            return [self._no_values, tf.constant([blob]), _numeric_tensor(tf, starts), _numeric_tensor(tf, ends)]
+        tensors = [tensor_of(leaf) for leaf in leaves]
+        if all(t is not None for t in tensors):
+            values = tf.concat([t if t.shape.rank == 1 else tf.reshape(t, [-1]) for t in tensors], 0)
+        else:
+            flat: list[Any] = []
+            for leaf in leaves:  # a list converts twice as fast as an object array
+                flat += np.asarray(leaf, dtype=object).ravel().tolist()
+            values = tf.constant(flat, tf.string)
+        return [values, *self._no_blob]
+
+    def components(self, tensors: list[Any]) -> list[Any]:
+        """The flat components, as graph ops on the py_function's ``tensors``."""
+        tf = self._tf
+        layout, tensors = tensors[0], tensors[1:]
+        components: list[Any] = [None] * len(self._specs)
+        pieces: list[Any] = []
+        at = 0
+        for (_, members), flat in zip(self._groups, tensors):
+            pieces += tf.split(flat, layout[at:at + len(members)], num=len(members))
+            at += len(members)
+        tensors = tensors[len(self._groups):]
+        for i, tensor in zip(self._solo, tensors):
+            components[i] = tensor
+        if self._strings:
+            values, blob, starts, ends = tensors[len(self._solo):]
+            sizes = layout[at:at + len(self._strings)]
+            values = tf.cond(tf.size(values) < tf.size(starts),  # converted already, or cut out of the blob (no GIL)
+                             lambda: tf.strings.substr(blob, starts, ends - starts), lambda: values)
+            pieces += tf.split(values, sizes, num=len(self._strings))
+        at = len(self._packed)
+        for i, piece in zip(self._packed, pieces):
+            shape = _static_reshape(self._specs[i].shape)
+            if shape is None:
+                rank = self._specs[i].shape.rank
+                components[i] = tf.reshape(piece, layout[at:at + rank])
+                at += rank
+            else:
+                components[i] = piece if len(shape) == 1 else tf.reshape(piece, shape)
+        for tensor, spec in zip(components, self._specs):
+            tensor.set_shape(spec.shape)
+        return components
+
+
+def _joined(packed: list[tuple[bytes, np.ndarray]]) -> tuple[bytes, np.ndarray, np.ndarray]:
+    """(blob, starts, ends): one blob with the packed leaves' values (their distinct blobs joined; none to join
+    when they share one) and where each value starts and ends in it, leaf after leaf."""
+    base_of: dict[int, int] = {}  # where each distinct blob starts in the joined one, by id
+    blobs: list[bytes] = []
+    for blob, _ in packed:
+        if id(blob) not in base_of:
+            base_of[id(blob)] = sum(map(len, blobs))
+            blobs.append(blob)
+    int64 = np.dtype(np.int64)
+    starts = _gathered([offsets[:-1] for _, offsets in packed], int64)
+    ends = _gathered([offsets[1:] for _, offsets in packed], int64)
+    if len(blobs) > 1:
+        at = 0
+        for blob, offsets in packed:
+            starts[at:at + offsets.size - 1] += base_of[id(blob)]
+            ends[at:at + offsets.size - 1] += base_of[id(blob)]
+            at += offsets.size - 1
+    return (blobs[0] if len(blobs) == 1 else b"".join(blobs)), starts, ends
 
 
 def _flat_components(element: Any) -> list[Any]:
@@ -153,18 +314,15 @@ def as_tf_dataset(dataset: Dataset) -> Any:
         except StopIteration:
             raise InvalidArgumentError(f"as_tf_dataset: the pipeline {dataset!r} is empty; no element spec can be read") from None
     spec = element_spec(first, dataset)
-    component_specs = _component_specs(spec)
+    transfer = _Transfer(tf, _component_specs(spec), _flat_components(first))
     iterators = _OpenIterators(dataset)
 
-    def next_components(key: Any) -> list[Any]:
+    def next_tensors(key: Any) -> list[Any]:
         element = next(iterators.get(key))  # StopIteration ends the TensorFlow iteration
-        return [_to_tensor(tf, c) for c in _flat_components(element)]
+        return transfer.tensors(_flat_components(element))
 
     def next_fn(key: Any) -> Any:
-        components = tf.py_function(next_components, [key], [s.dtype for s in component_specs])
-        for tensor, component_spec in zip(components, component_specs):
-            tensor.set_shape(component_spec.shape)
-        return _repack(spec, components)
+        return _repack(spec, transfer.components(tf.py_function(next_tensors, [key], transfer.dtypes)))
 
     def source(dummy: Any) -> Any:
         return _GeneratorDataset(
@@ -175,7 +333,7 @@ def as_tf_dataset(dataset: Dataset) -> Any:
             spec,
         )
 
-    # No TensorFlow-side prefetch or autotuning: a TF thread running next_components when TensorFlow destroys
+    # No TensorFlow-side prefetch or autotuning: a TF thread running next_tensors when TensorFlow destroys
     # the iterator (which it does holding the GIL) would deadlock, since fastinput's threads need the GIL to
     # finish that element. fastinput's own prefetch already overlaps the pipeline with the step.
     options = tf.data.Options()

@@ -10,7 +10,8 @@ import pytest
 
 import fastinput as fi
 from fastinput.structure import SparseArray
-from fastinput.tf_adapter import tf_input_fn
+from fastinput.tf_adapter import SOLO_BYTES, tf_input_fn
+from fastinput.tf_values import packed_string_array, packed_strings
 from tests.helpers import assert_same_elements, fi_elements, tf_elements
 
 
@@ -48,6 +49,80 @@ def test_sparse_values_become_sparse_tensors(tf):
     assert tf.sparse.to_dense(value).numpy().tolist() == [[1, 2], [3, 0]]
 
 
+def _mixed_row(i):
+    """One row with components of many dtypes and ranks; batched by 3, the image is big enough to cross alone."""
+    rng = np.random.default_rng(i)
+    return {
+        "ids": np.int64(i), "counts": rng.integers(0, 9, 2), "x": rng.normal(size=3).astype(np.float32),
+        "y": np.float32(i / 2), "flag": np.bool_(i % 2), "mask": rng.random(2) > 0.5,
+        "image": rng.integers(0, 255, SOLO_BYTES // 3 + 1, dtype=np.uint8),
+        "name": b"n%d" % i, "tags": np.array([b"", b"t\x00%d" % i], dtype=object),
+    }, np.int32(i)
+
+
+def test_components_of_every_kind_cross_unchanged(tf):
+    ds = fi.Dataset.from_generator(lambda: (_mixed_row(i) for i in range(10))).batch(3).prefetch(1)  # last batch: 1
+    tf_ds = ds.as_tf_dataset()
+    assert tf_ds.element_spec[0]["counts"] == tf.TensorSpec([None, 2], tf.int64)
+    assert_same_elements(tf_elements(tf_ds), fi_elements(ds))
+
+
+def test_unbatched_scalars_and_padded_batches_cross_unchanged(tf):
+    ds = fi.Dataset.from_tensor_slices({"n": np.arange(5), "s": [b"a", b"bb", b"", b"d", b"e"]})
+    assert_same_elements(tf_elements(ds.as_tf_dataset()), fi_elements(ds))
+    padded = fi.Dataset.range(1, 6).map(lambda n: (np.ones((int(n), 2), np.int32) * n, np.ones(int(n) % 3, np.int64))).padded_batch(2)
+    assert_same_elements(tf_elements(padded.as_tf_dataset()), fi_elements(padded))
+
+
+def _packed_batches(layout):
+    """Batches of two packed string leaves (plus a number) laid out in blobs as ``layout`` says."""
+    batches = []
+    for i in range(3):
+        a = [b"a%d-%d" % (i, j) for j in range(4)]
+        b = [b"b%d\x00" % i * j for j in range(4)]  # b"", then values with NUL bytes
+        if layout == "own blobs":
+            leaves = [packed_string_array(b"".join(v), np.cumsum([0] + [len(x) for x in v])) for v in (a, b)]
+        else:  # one blob, with bytes before, between and after; the leaves in it in the other order and reshaped
+            blob = b"<" + b"".join(b) + b"|" + b"".join(a) + b">"
+            b_offsets = 1 + np.cumsum([0] + [len(x) for x in b])
+            a_offsets = b_offsets[-1] + 1 + np.cumsum([0] + [len(x) for x in a])
+            leaves = [packed_string_array(blob, a_offsets, np.array(a, dtype=object).reshape(2, 2)),
+                      packed_string_array(blob, b_offsets)]
+        batches.append({"a": leaves[0], "b": leaves[1], "n": np.arange(4) + i})
+    return batches
+
+
+@pytest.mark.parametrize("layout", ["own blobs", "shared blob"])
+def test_packed_strings_are_cut_out_of_their_blobs(tf, layout):
+    batches = _packed_batches(layout)
+    ds = fi.Dataset.from_generator(lambda: iter(batches))
+    assert all(packed_strings(leaf) is not None for leaf in (fi_elements(ds)[0]["a"], fi_elements(ds)[0]["b"]))
+    elements = tf_elements(ds.as_tf_dataset())
+    assert_same_elements(elements, [{k: np.asarray(v) for k, v in batch.items()} for batch in batches])
+    mixed = fi.Dataset.from_generator(lambda: ({**batch, "c": batch["b"].copy()} for batch in batches))  # "c" is not packed
+    assert_same_elements(tf_elements(mixed.as_tf_dataset()), fi_elements(mixed))
+
+
+def test_an_error_reaches_tensorflow_where_it_happened(tf):
+    def check(x):
+        if x == 3:
+            raise ValueError("no threes")
+        return x
+
+    it = iter(fi.Dataset.range(6).map(check).batch(1).as_tf_dataset())
+    assert [next(it).numpy().tolist() for _ in range(3)] == [[0], [1], [2]]
+    with pytest.raises(tf.errors.InvalidArgumentError, match="no threes"):
+        next(it)
+
+
+def test_a_dtype_other_than_the_first_elements_is_an_error(tf):
+    batches = [(np.arange(2, dtype=np.int64), np.arange(2, dtype=np.int64)), (np.arange(2, dtype=np.int32), np.arange(2, dtype=np.int64))]
+    it = iter(fi.Dataset.from_generator(lambda: iter(batches)).as_tf_dataset())
+    next(it)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="int32"):
+        next(it)
+
+
 def test_empty_pipeline_cannot_be_adapted():
     with pytest.raises(fi.errors.InvalidArgumentError, match="empty"):
         fi.Dataset.range(0).as_tf_dataset()
@@ -82,6 +157,21 @@ def test_input_fn_shards_by_input_context(tf):
     assert sorted(seen) == list(range(40))
     with pytest.raises(fi.errors.InvalidArgumentError, match="must return a fastinput Dataset"):
         tf_input_fn(lambda ctx: [1])(None)
+
+
+def test_the_interpreter_exits_while_tensorflow_holds_an_iterator_mid_stream():
+    """Nothing closes the iteration before the interpreter stops: exiting must neither hang nor crash."""
+    code = textwrap.dedent("""
+        import os
+        os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+        import numpy as np
+        import fastinput as fi
+        ds = fi.Dataset.range(10**6).map(lambda x: {"x": np.full(3, x), "s": np.array([b"v"] * 3, dtype=object)})
+        it = iter(ds.batch(8).prefetch(2).as_tf_dataset())
+        print(next(it)["x"].shape)
+    """)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0 and result.stdout.strip() == "(8, 3)", result.stderr[-2000:]
 
 
 @pytest.mark.slow
