@@ -136,68 +136,79 @@ class Tuner:
         self.rounds += 1
         if model.rate <= 0:
             return  # nothing flowed in this window (not started, or the consumer paused): no evidence to act on
-        tunable = [k for stage in walk(model) for name, k in stage.knobs.items()
-                   if not name.startswith("_") and getattr(k, "autotuned", False)]
-        current = output_time(model, consumer_time)
         self.estimates = {stage.name: output_time(stage, consumer_time) for stage in walk(model)}
-        overrides = self._fit_ram_budget(model, tunable, consumer_time)
-        current = output_time(model, consumer_time, overrides)
-        for _ in range(MAX_STEPS_PER_ROUND):
-            best = self._best_step(model, tunable, overrides, consumer_time, current)
-            if best is None:
-                break
-            knob, value, current = best
-            overrides[id(knob)] = value
-        for knob in tunable:
-            if id(knob) in overrides and overrides[id(knob)] != knob.value:
-                logger.debug("autotune: %s.%s %d -> %d (modelled wait %.3g ms per element)",
-                             knob.stage, knob.name, knob.value, overrides[id(knob)], current * 1e3)
-                knob.set(overrides[id(knob)])
+        for knob, value in climb(model, consumer_time, self.cpu_budget, self.ram_budget).items():
+            knob.set(value)
 
-    def _fit_ram_budget(self, model: StageModel, tunable: list[Knob], consumer_time: float) -> dict[int, int]:
-        """Shrink buffers (halving) and worker counts (a parallel map holds a slot per worker), cheapest
-        first, until the buffered bytes fit the RAM budget; returns the knob values as overrides."""
-        overrides: dict[int, int] = {}
-        while buffered_bytes(model, overrides) > self.ram_budget:
-            options = []
-            for knob in tunable:
-                value = overrides.get(id(knob), knob.value)
-                smaller = value - 1 if knob.name == "parallelism" else value // 2
-                if smaller >= knob.minimum:
-                    trial = {**overrides, id(knob): smaller}
-                    options.append((output_time(model, consumer_time, trial), id(knob), knob, smaller))
-            if not options:
-                break
-            _, _, knob, value = min(options, key=lambda o: (o[0], o[1]))
-            overrides[id(knob)] = value
-        return overrides
 
-    def _best_step(self, model: StageModel, tunable: list[Knob], overrides: dict[int, int], consumer_time: float,
-                   current: float) -> tuple[Knob, int, float] | None:
-        best: tuple[Knob, int, float] | None = None
-        best_gain = 0.0
+def climb(model: StageModel, consumer_time: float, cpu_budget: float, ram_budget: float) -> dict[Knob, int]:
+    """The new values of ``model``'s ``AUTOTUNE`` knobs (only those that change) for a consumer that takes
+    ``consumer_time`` seconds per element outside ``next()``; sets nothing."""
+    tunable = [k for stage in walk(model) for name, k in stage.knobs.items()
+               if not name.startswith("_") and getattr(k, "autotuned", False)]
+    overrides = _fit_ram_budget(model, tunable, consumer_time, ram_budget)
+    current = output_time(model, consumer_time, overrides)
+    for _ in range(MAX_STEPS_PER_ROUND):
+        best = _best_step(model, tunable, overrides, consumer_time, current, cpu_budget, ram_budget)
+        if best is None:
+            break
+        knob, value, current = best
+        overrides[id(knob)] = value
+    changes = {}
+    for knob in tunable:
+        if id(knob) in overrides and overrides[id(knob)] != knob.value:
+            logger.debug("autotune: %s.%s %d -> %d (modelled wait %.3g ms per element)",
+                         knob.stage, knob.name, knob.value, overrides[id(knob)], current * 1e3)
+            changes[knob] = overrides[id(knob)]
+    return changes
+
+
+def _fit_ram_budget(model: StageModel, tunable: list[Knob], consumer_time: float, ram_budget: float) -> dict[int, int]:
+    """Shrink buffers (halving) and worker counts (a parallel map holds a slot per worker), cheapest
+    first, until the buffered bytes fit the RAM budget; returns the knob values as overrides."""
+    overrides: dict[int, int] = {}
+    while buffered_bytes(model, overrides) > ram_budget:
+        options = []
         for knob in tunable:
             value = overrides.get(id(knob), knob.value)
-            for candidate in _neighbours(knob, value):
-                trial = {**overrides, id(knob): candidate}
-                wait = output_time(model, consumer_time, trial)
-                if candidate > value and not self._within_budgets(model, trial, consumer_time, wait):
-                    continue
-                if candidate < value and knob.name != "parallelism":
-                    continue  # buffers shrink only to fit the RAM budget (_fit_ram_budget): depth smooths bursts
-                if candidate > value:
-                    gain = (current - wait) / max(current, 1e-12)
-                else:  # freeing a resource is worth it unless it costs noticeably
-                    gain = FREE_STEP_TOLERANCE - (wait - current) / max(current, 1e-9)
-                    gain = gain if wait - current <= FREE_STEP_TOLERANCE * max(current, 1e-9) else 0.0
-                if gain > best_gain + 1e-3:
-                    best, best_gain = (knob, candidate, wait), gain
-        return best
+            smaller = value - 1 if knob.name == "parallelism" else value // 2
+            if smaller >= knob.minimum:
+                trial = {**overrides, id(knob): smaller}
+                options.append((output_time(model, consumer_time, trial), id(knob), knob, smaller))
+        if not options:
+            break
+        _, _, knob, value = min(options, key=lambda o: (o[0], o[1]))
+        overrides[id(knob)] = value
+    return overrides
 
-    def _within_budgets(self, model: StageModel, overrides: dict[int, int], consumer_time: float, wait: float) -> bool:
-        rate = 1.0 / max(consumer_time + wait, 1e-9)
-        return (cpu_demand(model, rate) <= self.cpu_budget * 1.05
-                and buffered_bytes(model, overrides) <= self.ram_budget)
+
+def _best_step(model: StageModel, tunable: list[Knob], overrides: dict[int, int], consumer_time: float,
+               current: float, cpu_budget: float, ram_budget: float) -> tuple[Knob, int, float] | None:
+    best: tuple[Knob, int, float] | None = None
+    best_gain = 0.0
+    for knob in tunable:
+        value = overrides.get(id(knob), knob.value)
+        for candidate in _neighbours(knob, value):
+            trial = {**overrides, id(knob): candidate}
+            wait = output_time(model, consumer_time, trial)
+            if candidate > value and not _within_budgets(model, trial, consumer_time, wait, cpu_budget, ram_budget):
+                continue
+            if candidate < value and knob.name != "parallelism":
+                continue  # buffers shrink only to fit the RAM budget (_fit_ram_budget): depth smooths bursts
+            if candidate > value:
+                gain = (current - wait) / max(current, 1e-12)
+            else:  # freeing a resource is worth it unless it costs noticeably
+                gain = FREE_STEP_TOLERANCE - (wait - current) / max(current, 1e-9)
+                gain = gain if wait - current <= FREE_STEP_TOLERANCE * max(current, 1e-9) else 0.0
+            if gain > best_gain + 1e-3:
+                best, best_gain = (knob, candidate, wait), gain
+    return best
+
+
+def _within_budgets(model: StageModel, overrides: dict[int, int], consumer_time: float, wait: float,
+                    cpu_budget: float, ram_budget: float) -> bool:
+    rate = 1.0 / max(consumer_time + wait, 1e-9)
+    return cpu_demand(model, rate) <= cpu_budget * 1.05 and buffered_bytes(model, overrides) <= ram_budget
 
 
 class _FixedValue:
