@@ -3,10 +3,15 @@
 Every ``interval`` seconds it takes the metrics each stage recorded since the
 last look, builds the performance model (``fastinput.autotune.model``), and
 hill-climbs over the knobs the user left to ``fi.AUTOTUNE``: it repeatedly
-applies the single +1 / -1 step (x2 / /2 for buffers) that most reduces the
-consumer's modelled wait, as long as the modelled CPU use stays within the CPU
-budget and the buffers' bytes within the RAM budget; a step that frees a
-worker at almost no cost is taken too, so idle workers are handed back.
+applies the single +1 / -1 step (x2 / /2 for buffers) that most raises the
+consumer's modelled rate, one element per ``consumer_time + wait``, as long as
+the step raises it by at least ``MIN_STEP_GAIN``, the modelled CPU use stays
+within the CPU budget and the buffers' bytes within the RAM budget; a step that
+frees a worker at almost no cost is taken too, so idle workers are handed back.
+Gains are shares of the rate, not of the wait: when the consumer is slower
+than the pipeline (a long training step, TensorFlow calling through
+``as_tf_dataset``) the wait is already a sliver of each step, and halving it
+again and again (each doubling of a buffer does) buys nothing but memory.
 Buffers shrink only when they exceed the RAM budget (as in tf.data): the
 model cannot see the bursts a deeper buffer rides out.
 Since the model is rebuilt from fresh measurements each round, the knobs
@@ -31,8 +36,11 @@ logger = logging.getLogger("fastinput.autotune")
 
 INTERVAL_SECONDS = 0.25
 MAX_STEPS_PER_ROUND = 32
-FREE_STEP_TOLERANCE = 0.02
-"""A step that frees a worker or buffer space is taken if the modelled wait grows by less than this share."""
+MIN_STEP_GAIN = 0.02
+"""A step up (a worker more, a buffer twice as deep) is taken only if it raises the modelled output rate by this share."""
+FREE_STEP_TOLERANCE = 0.01
+"""A step that frees a worker is taken if the modelled output rate falls by less than this share (below
+``MIN_STEP_GAIN``, so a worker freed is not bought back in the same round)."""
 
 
 def available_memory() -> int:
@@ -195,11 +203,17 @@ def _best_step(model: StageModel, tunable: list[Knob], overrides: dict[int, int]
                 continue
             if candidate < value and knob.name != "parallelism":
                 continue  # buffers shrink only to fit the RAM budget (_fit_ram_budget): depth smooths bursts
+            # Steps are judged by the consumer's modelled rate, one element per (consumer_time + wait): a
+            # wait already tiny next to the consumer's own step is not worth a worker or a buffer more.
             if candidate > value:
-                gain = (current - wait) / max(current, 1e-12)
-            else:  # freeing a resource is worth it unless it costs noticeably
-                gain = FREE_STEP_TOLERANCE - (wait - current) / max(current, 1e-9)
-                gain = gain if wait - current <= FREE_STEP_TOLERANCE * max(current, 1e-9) else 0.0
+                gain = (current - wait) / max(consumer_time + current, 1e-12)  # share of the step saved
+                if gain < MIN_STEP_GAIN:
+                    continue
+            else:  # freeing a worker is worth it unless it costs the rate noticeably
+                cost = (wait - current) / max(consumer_time + wait, 1e-12)
+                if cost >= FREE_STEP_TOLERANCE:
+                    continue
+                gain = FREE_STEP_TOLERANCE - cost
             if gain > best_gain + 1e-3:
                 best, best_gain = (knob, candidate, wait), gain
     return best

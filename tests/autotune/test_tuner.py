@@ -7,7 +7,9 @@ import numpy as np
 import pytest
 
 import fastinput as fi
-from fastinput.autotune.model import queue_wait
+from fastinput.autotune.model import StageModel, queue_wait
+from fastinput.autotune.tuner import climb
+from fastinput.iterator import Knob
 from tests.helpers import as_ints, no_leaked_threads
 
 NO_FUSION = fi.OptimizationOptions(map_fusion=False, map_and_batch_fusion=False)
@@ -35,6 +37,74 @@ def test_queue_model_limits():
     assert queue_wait(10.0, 1.0, 4) == pytest.approx(9.0, rel=0.01)  # slow producer: wait about P - C
     assert queue_wait(1.0, 10.0, 4) < 1e-3  # fast producer: the buffer is almost never empty
     assert queue_wait(1.0, 1.0, 1) > queue_wait(1.0, 1.0, 8)  # a deeper buffer absorbs variation
+
+
+def _prefetch_over_map(map_seconds, workers, consumer_batch_bytes=1_400_000, tune_workers=False):
+    """A synthetic model of ``map(f, num_parallel_calls=workers).prefetch(AUTOTUNE)``: what the tuner would
+    measure for a map taking ``map_seconds`` per element (all CPU) under a one-thread prefetch."""
+    def knob(stage, name, value, maximum, autotuned):
+        return Knob(stage, name, value, 1, maximum, autotuned, lambda value: None)
+
+    map_stage = StageModel("map(f)", "parallel", own=map_seconds, ratio=1.0, cpu=map_seconds, nbytes=consumer_batch_bytes,
+                           knobs={"parallelism": knob("map(f)", "parallelism", workers, 16, tune_workers),
+                                  "buffer_size": knob("map(f)", "buffer_size", 2 * workers, 1024, tune_workers)},
+                           rate=100.0)
+    return StageModel("prefetch(AUTOTUNE)", "prefetch", own=2e-5, ratio=1.0, cpu=2e-5, nbytes=consumer_batch_bytes,
+                      knobs={"buffer_size": knob("prefetch(AUTOTUNE)", "buffer_size", 2, 1024, True)},
+                      inputs=[map_stage], rate=100.0)
+
+
+def _tune(model, consumer_time, rounds=20, cpu_budget=2.0, ram_budget=8 << 30):
+    """What the tuner's rounds do to ``model``'s knobs with the same measurements every round."""
+    for _ in range(rounds):
+        for knob, value in climb(model, consumer_time, cpu_budget, ram_budget).items():
+            knob.set(value)
+    return {(stage.name, name): knob.value for stage in [model, *model.inputs] for name, knob in stage.knobs.items()}
+
+
+@pytest.mark.parametrize(("consumer_over_producer", "most"), [(1.25, 16), (2.0, 8), (10.0, 4)])
+def test_prefetch_stays_shallow_for_a_consumer_slower_than_the_pipeline(consumer_over_producer, most):
+    # A slow training step, or TensorFlow calling through as_tf_dataset(): the buffer is nearly always full, and
+    # each doubling of it only halves a wait that is already a sliver of the step. It used to grow to 64..1024.
+    model = _prefetch_over_map(map_seconds=0.010, workers=2)
+    knobs = _tune(model, consumer_time=consumer_over_producer * 0.010 / 2)
+    assert knobs["prefetch(AUTOTUNE)", "buffer_size"] <= most
+
+
+def test_prefetch_grows_while_depth_raises_the_modelled_rate():
+    # Producer and consumer at the same mean rate: a deeper buffer does ride out their variation, up to a point.
+    model = _prefetch_over_map(map_seconds=0.010, workers=2)
+    knobs = _tune(model, consumer_time=0.005)
+    assert 8 <= knobs["prefetch(AUTOTUNE)", "buffer_size"] <= 64
+
+
+def test_prefetch_does_not_grow_for_an_infinitely_fast_consumer():
+    model = _prefetch_over_map(map_seconds=0.010, workers=2)  # the consumer always waits for the map: depth can't help
+    assert _tune(model, consumer_time=0.0)["prefetch(AUTOTUNE)", "buffer_size"] == 2
+
+
+def test_slow_consumer_frees_workers_and_buys_no_buffers():
+    model = _prefetch_over_map(map_seconds=0.002, workers=2, tune_workers=True)
+    knobs = _tune(model, consumer_time=0.020)  # the map could serve 5x faster with one worker
+    assert knobs["map(f)", "parallelism"] == 1
+    assert knobs["map(f)", "buffer_size"] <= 4
+    assert knobs["prefetch(AUTOTUNE)", "buffer_size"] <= 4
+
+
+@pytest.mark.slow
+def test_slow_consumer_keeps_the_prefetch_buffer_small():
+    def f(x):
+        return np.full(256, x, np.float32)
+
+    ds = fi.Dataset.range(10**7).map(f).batch(64).prefetch(fi.AUTOTUNE)
+    with iter(ds) as it:
+        start = _knob(it, "prefetch", "buffer_size").value
+        deadline = time.monotonic() + 2.5
+        while time.monotonic() < deadline:  # a training step of 4 ms; the pipeline makes a batch in well under 1 ms
+            next(it)
+            time.sleep(0.004)
+        assert it.tuner.rounds > 2
+        assert _knob(it, "prefetch", "buffer_size").value <= max(8, start)
 
 
 @pytest.mark.slow
