@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from fastinput.tf_values import PackedStrings
+
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class SparseArray:
@@ -36,7 +38,8 @@ class SparseArray:
     def __post_init__(self) -> None:
         object.__setattr__(self, "indices", np.asarray(self.indices, dtype=np.int64).reshape(-1, len(self.dense_shape)))
         object.__setattr__(self, "dense_shape", np.asarray(self.dense_shape, dtype=np.int64))
-        object.__setattr__(self, "values", np.asarray(self.values))
+        if not isinstance(self.values, PackedStrings):  # those stay packed, for as_tf_dataset
+            object.__setattr__(self, "values", np.asarray(self.values))
 
     @property
     def dtype(self) -> np.dtype:
@@ -165,9 +168,9 @@ def normalize_leaf(x: Any) -> Any:
 
     Python values convert as ``tf.constant`` converts them (int -> int32, or
     int64 when too large; float -> float32; str -> UTF-8 bytes; lists ->
-    arrays); numpy values, bytes and SparseArrays pass through.
+    arrays); numpy values, bytes, SparseArrays and PackedStrings pass through.
     """
-    if isinstance(x, (np.ndarray, np.generic, bytes, SparseArray)):
+    if isinstance(x, (np.ndarray, np.generic, bytes, SparseArray, PackedStrings)):
         return x
     if isinstance(x, str):
         return x.encode("utf-8")

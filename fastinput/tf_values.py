@@ -1,18 +1,19 @@
-"""String arrays that remember a cheaper form of their values, so ``as_tf_dataset`` hands them to TensorFlow fast.
+"""String leaves in a form ``as_tf_dataset`` hands to TensorFlow fast.
 
 String outputs are object arrays of ``bytes``: a Python object per value,
 and building a ``tf.string`` tensor from them costs as much again (about
-20 ns a value, holding the GIL). Two kinds of read-only arrays carry their
-values in a form TensorFlow takes without looking at those objects:
+20 ns a value, holding the GIL). Two kinds of leaves carry their values in
+a form TensorFlow takes without looking at such objects:
 
 - ``TensorBackedArray`` (``parse_example`` through TensorFlow's kernel): the
   ``tf.Tensor`` the array was made from; the adapter passes the tensor itself.
-- ``PackedStringArray`` (for native parsers): every value in one ``bytes``
-  blob plus int64 offsets; the adapter cuts the tensor out of the blob with
-  one TensorFlow op that runs without the GIL.
+- ``PackedStrings`` (fastinput's own Example parser, when TensorFlow is the
+  consumer): not an array of objects at all, but every value in one
+  ``bytes`` blob plus int64 offsets; the adapter cuts the tensor out of the
+  blob with one TensorFlow op that runs without the GIL.
 
-A slice, a copy or a batch of either is a plain array again (the attribute
-is not inherited) and converts as usual.
+A slice, a copy or a batch of a TensorBackedArray is a plain array again
+(the attribute is not inherited) and converts as usual.
 """
 
 from __future__ import annotations
@@ -46,56 +47,53 @@ def tensor_of(leaf: Any) -> Any:
     return None
 
 
-class PackedStringArray(np.ndarray):
-    """A read-only object array of ``bytes`` that also holds them packed: ``packed`` is ``(blob, offsets)``.
+class PackedStrings:
+    """Byte strings of some shape, kept packed: value ``k`` (in C order) is ``blob[offsets[k]:offsets[k + 1]]``.
 
-    Made by ``packed_string_array``; a view (reshape included) or a copy is a
-    plain array again (``packed`` is None), so wrap the values in their final shape.
+    A leaf that only ``as_tf_dataset`` ever sees: when TensorFlow consumes a
+    pipeline, its native Example parser writes string features this way
+    (see ``packing_strings`` in ``readers.batched_features``), with no Python
+    object per value, and the adapter cuts the ``tf.string`` tensor out of
+    the blob with one TensorFlow op that runs without the GIL. Several leaves
+    may share one blob (a parsed batch's string features all do). Anything
+    else that needs the values gets an object array of ``bytes`` through
+    ``np.asarray``.
+
+    >>> s = PackedStrings(b"..abcdef", np.array([2, 3, 3, 5, 8])).reshape(2, 2)
+    >>> s.shape, np.asarray(s).tolist()
+    ((2, 2), [[b'a', b''], [b'bc', b'def']])
     """
 
-    packed: tuple[bytes, np.ndarray] | None = None
+    __slots__ = ("blob", "offsets", "shape")
+    dtype = np.dtype(object)
+    ndim = property(lambda self: len(self.shape))
 
+    def __init__(self, blob: bytes, offsets: np.ndarray, shape: tuple[int, ...] | None = None) -> None:
+        self.blob = blob
+        self.offsets = offsets
+        self.shape = (offsets.size - 1,) if shape is None else tuple(shape)
 
-def packed_string_array(blob: bytes, offsets: np.ndarray, values: np.ndarray | None = None) -> PackedStringArray:
-    """An object array of the strings packed in ``blob`` that keeps them packed, for ``as_tf_dataset``.
+    @property
+    def size(self) -> int:
+        return self.offsets.size - 1
 
-    ``offsets``: ``n + 1`` non-decreasing int64 positions in ``blob``; value
-    ``i`` (in C order) is ``blob[offsets[i]:offsets[i + 1]]``. ``values``:
-    the same strings as an object array of ``bytes`` of any shape with ``n``
-    elements, if the caller made them already (a parser in C does); built from
-    the blob otherwise. The caller hands ``values`` over and must not change
-    them afterwards.
+    @property
+    def nbytes(self) -> int:
+        """The bytes this leaf's values and offsets take (a shared blob is counted per leaf, for its part)."""
+        return int(self.offsets[-1] - self.offsets[0]) + self.offsets.nbytes
 
-    When every string leaf of an element is packed, ``as_tf_dataset`` cuts
-    the ``tf.string`` tensors out of the blobs with one TensorFlow op that
-    runs without the GIL, instead of converting the Python objects while
-    holding it. Leaves that share one blob (say, all of a batch's string
-    features) cross cheapest: nothing is joined or shifted.
+    def __len__(self) -> int:
+        return self.shape[0]
 
-    >>> a = packed_string_array(b"abcde", np.array([0, 2, 5]))
-    >>> a.tolist(), packed_strings(a)[1].tolist()
-    ([b'ab', b'cde'], [0, 2, 5])
-    """
-    offsets = np.ascontiguousarray(offsets, dtype=np.int64)
-    if not isinstance(blob, bytes):
-        raise TypeError(f"packed_string_array: blob must be bytes, got {type(blob).__name__}")
-    if offsets.ndim != 1 or offsets.size == 0:
-        raise ValueError(f"packed_string_array: offsets must be 1-D with n + 1 positions, got shape {offsets.shape}")
-    if offsets[0] < 0 or offsets[-1] > len(blob) or np.any(offsets[1:] < offsets[:-1]):
-        raise ValueError(f"packed_string_array: offsets must be non-decreasing positions in the {len(blob)}-byte blob")
-    if values is None:
-        values = np.empty(offsets.size - 1, dtype=object)
-        values[:] = [blob[start:end] for start, end in zip(offsets[:-1].tolist(), offsets[1:].tolist())]
-    elif not isinstance(values, np.ndarray) or values.dtype != object or values.size != offsets.size - 1:
-        raise ValueError(f"packed_string_array: values must be an object array of {offsets.size - 1} bytes")
-    array = values.view(PackedStringArray)
-    array.flags.writeable = False
-    array.packed = (blob, offsets)
-    return array
+    def reshape(self, *shape: int) -> PackedStrings:
+        """The same values in another shape (C order), as ``np.ndarray.reshape``; one dimension may be -1."""
+        return PackedStrings(self.blob, self.offsets, np.empty(self.size, dtype=np.bool_).reshape(*shape).shape)
 
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        blob, bounds = self.blob, self.offsets.tolist()
+        values = np.empty(self.size, dtype=object)
+        values[:] = [blob[start:end] for start, end in zip(bounds[:-1], bounds[1:])]
+        return values.reshape(self.shape) if dtype is None else values.reshape(self.shape).astype(dtype)
 
-def packed_strings(leaf: Any) -> tuple[bytes, np.ndarray] | None:
-    """``(blob, offsets)`` of a PackedStringArray as ``packed_string_array`` made it; None for anything else."""
-    if type(leaf) is PackedStringArray and not leaf.flags.writeable:
-        return leaf.packed
-    return None
+    def __repr__(self) -> str:
+        return f"PackedStrings({np.asarray(self)!r})"

@@ -4,14 +4,9 @@ import numpy as np
 import pytest
 
 import fastinput as fi
-from fastinput.tf_values import (
-    PackedStringArray,
-    TensorBackedArray,
-    array_from_tensor,
-    packed_string_array,
-    packed_strings,
-    tensor_of,
-)
+from fastinput.profiler.metrics import element_nbytes
+from fastinput.structure import SparseArray, normalize
+from fastinput.tf_values import PackedStrings, TensorBackedArray, array_from_tensor, tensor_of
 
 
 def test_string_tensors_become_read_only_arrays_that_remember_them(tf):
@@ -45,37 +40,22 @@ def test_parsed_strings_cross_to_tensorflow_unchanged(tf, kernel, monkeypatch):
     assert [b["s"].numpy().tolist() for b in ds.as_tf_dataset()] == [[b"x0", b"x1", b"x2"], [b"x3", b"x4", b"x5"]]
 
 
-@pytest.mark.parametrize("given_values", [False, True])
-def test_packed_string_arrays_hold_their_values_and_blob(given_values):
-    blob, offsets = b"..abcdef", np.array([2, 3, 3, 5, 8])
-    values = np.array([b"a", b"", b"bc", b"def"], dtype=object).reshape(2, 2) if given_values else None
-    array = packed_string_array(blob, offsets, values)
-    assert isinstance(array, PackedStringArray) and array.dtype == object
-    assert array.shape == ((2, 2) if given_values else (4,))
-    assert array.ravel().tolist() == [b"a", b"", b"bc", b"def"]
-    packed_blob, packed_offsets = packed_strings(array)
-    assert packed_blob is blob and packed_offsets.dtype == np.int64 and packed_offsets.tolist() == [2, 3, 3, 5, 8]
+def test_packed_strings_hold_their_values_without_objects():
+    strings = PackedStrings(b"..abcdef", np.array([2, 3, 3, 5, 8]))
+    assert strings.shape == (4,) and strings.size == 4 and len(strings) == 4 and strings.dtype == object
+    assert strings.nbytes == 6 + 5 * 8  # its part of the blob and its offsets
+    grid = strings.reshape(2, -1)
+    assert grid.shape == (2, 2) and grid.blob is strings.blob and strings.shape == (4,)
+    assert np.asarray(grid).tolist() == [[b"a", b""], [b"bc", b"def"]]
+    assert np.asarray(grid, dtype=object).dtype == object
     with pytest.raises(ValueError):
-        array.flat[0] = b"z"
+        strings.reshape(3, 2)
+    assert "b'def'" in repr(strings)
 
 
-def test_views_copies_and_plain_arrays_are_not_packed():
-    array = packed_string_array(b"abcd", np.array([0, 1, 2, 3, 4]))
-    for other in (array[:2], array[::-1], array.reshape(2, 2), array.copy(), np.stack([array]),
-                  np.array([b"a"], dtype=object), b"a", None):
-        assert packed_strings(other) is None
-
-
-@pytest.mark.parametrize("blob, offsets, values, error", [
-    ("abc", [0, 3], None, TypeError),
-    (b"abc", [], None, ValueError),
-    (b"abc", [[0, 3]], None, ValueError),
-    (b"abc", [0, 4], None, ValueError),
-    (b"abc", [-1, 2], None, ValueError),
-    (b"abc", [0, 2, 1], None, ValueError),
-    (b"abc", [0, 1, 3], np.array([b"a"], dtype=object), ValueError),
-    (b"abc", [0, 1, 3], np.array([1, 2]), ValueError),
-])
-def test_packed_string_arrays_check_their_arguments(blob, offsets, values, error):
-    with pytest.raises(error):
-        packed_string_array(blob, np.array(offsets, dtype=np.int64), values)
+def test_packed_strings_are_leaves_everywhere_the_engine_looks():
+    strings = PackedStrings(b"abc", np.array([0, 1, 3]))
+    assert normalize({"s": strings})["s"] is strings
+    sparse = SparseArray(np.array([[0, 0], [1, 0]]), strings, np.array([2, 1]))
+    assert sparse.values is strings and sparse.dtype == object
+    assert element_nbytes({"s": strings, "v": sparse}) == strings.nbytes * 2 + sparse.indices.nbytes

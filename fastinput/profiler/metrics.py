@@ -15,6 +15,8 @@ from __future__ import annotations
 import dataclasses
 import time
 
+import numpy as np
+
 
 class StageMetrics:
     """Mutable counters owned by one iterator (one stage of a running pipeline)."""
@@ -69,7 +71,7 @@ def element_nbytes(element: object) -> int:
         return len(element)
     nbytes = getattr(element, "nbytes", None)
     if nbytes is not None:
-        if getattr(getattr(element, "dtype", None), "kind", "") == "O" and element.size:
+        if isinstance(element, np.ndarray) and element.dtype == object and element.size:
             # bytes objects: estimate from a few (summing them all costs as much as parsing a batch)
             flat = element.reshape(-1)
             sample = flat[:: max(1, flat.size // 8)][:8]

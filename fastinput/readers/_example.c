@@ -10,9 +10,13 @@
  *
  * A call runs in three passes:
  *   1. without the GIL: find every requested feature of every Example, check its type and count its values;
- *   2. with the GIL: allocate the outputs (bytearrays for numbers, lists of bytes for strings) and create the
+ *   2. with the GIL: allocate the outputs (arrays for numbers, object arrays for strings) and create the
  *      string values;
  *   3. without the GIL: decode the numbers into their outputs (padding and defaults included).
+ *
+ * With packed=True (the TensorFlow adapter asks for it: TensorFlow wants the bytes, not Python objects), no
+ * string object is made: pass 1 also measures every string feature's bytes, pass 2 only allocates one bytes
+ * blob for them all and their int64 offsets, and pass 3 copies the values into the blob as well.
  *
  * This is the fast path for well-formed batches only. Whatever it does not handle exactly as TensorFlow's
  * ParseExampleV2 does (a missing required feature, a wrong type or count, a duplicate key, an empty Feature,
@@ -286,6 +290,41 @@ static PyObject **decode_strings(const uint8_t *p, const uint8_t *end, PyObject 
     return out;
 }
 
+/* Packed strings: feature f's values (then its defaults or padding) in output order, each appended at blob + at.
+ * Writes where each value starts into offsets[0..n-1] and where the last ends into offsets[n]; returns the
+ * position after the last value. With blob and offsets NULL it only measures. Needs no GIL: it reads the
+ * records and the spec's fill bytes, which the caller holds. */
+static Py_ssize_t pack_strings(const FeatureSpec *fs, const Totals *t, const Slot *slots, Py_ssize_t nf,
+                               Py_ssize_t batch, char *blob, Py_ssize_t at, int64_t *offsets) {
+#define APPEND(data, len)                                          \
+    do {                                                           \
+        if (offsets) *offsets++ = at;                              \
+        if (blob) memcpy(blob + at, (data), (size_t)(len));        \
+        at += (len);                                               \
+    } while (0)
+    for (Py_ssize_t i = 0; i < batch; i++) {
+        const Slot *s = &slots[i * nf];
+        for (const uint8_t *p = s->list, *end = s->list + s->list_len; s->list && p < end;) {
+            uint64_t tag = 0;
+            const uint8_t *payload = NULL;
+            uint32_t len = 0;
+            p = read_varint(p, end, &tag);
+            p = read_bytes(p, end, &payload, &len);
+            APPEND(payload, len);
+        }
+        Py_ssize_t fills = fs->kind == FIXED && !s->list ? fs->width
+                         : fs->kind == SEQUENCE        ? (t->longest - s->values / fs->width) * fs->width
+                                                       : 0;
+        for (Py_ssize_t k = 0; k < fills; k++) {
+            PyObject *fill = PyTuple_GET_ITEM(fs->fill_strings, fs->kind == FIXED ? k : 0);
+            APPEND(PyBytes_AS_STRING(fill), PyBytes_GET_SIZE(fill));
+        }
+    }
+#undef APPEND
+    if (offsets) *offsets = at;
+    return at;
+}
+
 /* `count` copies of the fill strings (a tuple of `width`, cycled) into `out`; returns where the next goes. */
 static PyObject **fill_strings(PyObject *fill, Py_ssize_t width, Py_ssize_t count, PyObject **out) {
     for (Py_ssize_t k = 0; k < count; k++) {
@@ -444,11 +483,13 @@ fail:
 /* parse() */
 
 PyDoc_STRVAR(parse_doc,
-"parse(spec, records) -> list or None\n\n"
+"parse(spec, records, packed=False) -> list or None\n\n"
 "records: a list or 1-D object array of bytes. One output per feature, in the spec's order, as flat arrays\n"
 "(int64, float32 or object of bytes): fixed -> the values of [batch, width]; var -> (values, int64 value\n"
 "counts per Example); sequence -> (the values of [batch, longest, width], longest). None: the batch is not\n"
-"one this parser handles exactly as TensorFlow does (see the module's comment); parse it with TensorFlow.");
+"one this parser handles exactly as TensorFlow does (see the module's comment); parse it with TensorFlow.\n"
+"packed: every string feature's values become (blob, offsets) instead of an object array: value k is\n"
+"blob[offsets[k]:offsets[k + 1]], offsets int64 with one more entry than values; all features share the blob.");
 
 /* Point *items at the records' items (*batch of them); 0 if `records` is neither a list nor a 1-D object array. */
 static int record_items(PyObject *records, PyObject ***items, Py_ssize_t *batch) {
@@ -478,7 +519,8 @@ static PyObject *new_vector(Py_ssize_t n, int type) {
 static PyObject *py_parse(PyObject *self, PyObject *args) {
     (void)self;
     PyObject *capsule, *records;
-    if (!PyArg_ParseTuple(args, "OO", &capsule, &records)) return NULL;
+    int packed = 0;
+    if (!PyArg_ParseTuple(args, "OO|p", &capsule, &records, &packed)) return NULL;
     const Spec *spec = PyCapsule_GetPointer(capsule, "fastinput.example_spec");
     if (!spec) return NULL;
     Py_ssize_t batch = 0, nf = spec->count;
@@ -494,8 +536,9 @@ static PyObject *py_parse(PyObject *self, PyObject *args) {
     Slot *slots = PyMem_Calloc(batch > 0 && nf > 0 ? batch * nf : 1, sizeof(Slot));
     Totals *totals = PyMem_Calloc(nf ? nf : 1, sizeof(Totals));
     char **numbers = PyMem_Calloc(nf ? nf : 1, sizeof(char *));
-    PyObject *outputs = NULL, *result = NULL;
-    if (!held || !data || !lengths || !slots || !totals || !numbers) {
+    int64_t **offsets = PyMem_Calloc(nf ? nf : 1, sizeof(int64_t *)); /* packed: each string feature's offsets */
+    PyObject *outputs = NULL, *result = NULL, *blob = NULL;
+    if (!held || !data || !lengths || !slots || !totals || !numbers || !offsets) {
         PyErr_NoMemory();
         goto done;
     }
@@ -507,23 +550,37 @@ static PyObject *py_parse(PyObject *self, PyObject *args) {
     }
 
     int status;
+    Py_ssize_t blob_size = 0;
     Py_BEGIN_ALLOW_THREADS
     status = locate(spec, data, lengths, batch, slots, totals);
+    for (Py_ssize_t f = 0; packed && status != UNUSUAL && f < nf; f++)
+        if (spec->features[f].type == BYTES_LIST)
+            blob_size = pack_strings(&spec->features[f], &totals[f], slots + f, nf, batch, NULL, blob_size, NULL);
     Py_END_ALLOW_THREADS
     if (status == UNUSUAL) {
         result = Py_None;
         Py_INCREF(result);
         goto release;
     }
+    if (packed && !(blob = PyBytes_FromStringAndSize(NULL, blob_size))) goto release;
 
     if (!(outputs = PyList_New(nf))) goto release;
     for (Py_ssize_t f = 0; f < nf; f++) {
         const FeatureSpec *fs = &spec->features[f];
-        PyObject *values = new_vector(output_values(fs, &totals[f], batch), npy_type(fs->type)), *output = NULL;
+        Py_ssize_t n = output_values(fs, &totals[f], batch);
+        PyObject *values, *output = NULL;
+        if (packed && fs->type == BYTES_LIST) {
+            PyObject *ends = new_vector(n + 1, NPY_INT64);
+            if (!ends) goto release;
+            offsets[f] = PyArray_DATA((PyArrayObject *)ends);
+            values = Py_BuildValue("(ON)", blob, ends);
+        } else {
+            values = new_vector(n, npy_type(fs->type));
+        }
         if (!values) goto release;
         if (fs->type != BYTES_LIST) {
             numbers[f] = PyArray_DATA((PyArrayObject *)values);
-        } else if (strings_output(fs, &totals[f], slots + f, nf, batch, (PyArrayObject *)values) < 0) {
+        } else if (!packed && strings_output(fs, &totals[f], slots + f, nf, batch, (PyArrayObject *)values) < 0) {
             Py_DECREF(values);
             goto release;
         }
@@ -545,8 +602,12 @@ static PyObject *py_parse(PyObject *self, PyObject *args) {
     }
 
     Py_BEGIN_ALLOW_THREADS
-    for (Py_ssize_t f = 0; f < nf; f++)
+    Py_ssize_t at = 0;
+    for (Py_ssize_t f = 0; f < nf; f++) {
         if (numbers[f]) numbers_output(&spec->features[f], &totals[f], slots + f, nf, batch, numbers[f]);
+        if (offsets[f])
+            at = pack_strings(&spec->features[f], &totals[f], slots + f, nf, batch, PyBytes_AS_STRING(blob), at, offsets[f]);
+    }
     Py_END_ALLOW_THREADS
     result = outputs;
     outputs = NULL;
@@ -555,12 +616,14 @@ release:
     for (Py_ssize_t i = 0; i < batch; i++) Py_DECREF(held[i]);
 done:
     Py_XDECREF(outputs);
+    Py_XDECREF(blob);
     PyMem_Free(held);
     PyMem_Free(data);
     PyMem_Free(lengths);
     PyMem_Free(slots);
     PyMem_Free(totals);
     PyMem_Free(numbers);
+    PyMem_Free(offsets);
     return result;
 }
 

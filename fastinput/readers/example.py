@@ -38,7 +38,7 @@ from fastinput.readers.features import (
     as_feature_spec,
 )
 from fastinput.structure import SparseArray
-from fastinput.tf_values import array_from_tensor
+from fastinput.tf_values import PackedStrings, array_from_tensor
 
 try:
     from fastinput.readers import _example as native_kernel
@@ -88,9 +88,11 @@ class ExampleParser:
     def __repr__(self) -> str:
         return f"ExampleParser({self.features!r})"
 
-    def __call__(self, serialized: Any) -> Parsed:
+    def __call__(self, serialized: Any, *, packed_strings: bool = False) -> Parsed:
+        """The batch's features. ``packed_strings``: string values as ``PackedStrings`` (no Python object per
+        value) where the native kernel parses the batch; only for a consumer that takes those (``as_tf_dataset``)."""
         if self._native_spec is not None:
-            columns = native_kernel.parse(self._native_spec, serialized)
+            columns = native_kernel.parse(self._native_spec, serialized, packed_strings)
             if columns is not None:
                 return self._assemble(columns, len(serialized))
         return self._parse_with_tensorflow(serialized)
@@ -100,12 +102,13 @@ class ExampleParser:
         parsed: Parsed = {}
         for (key, spec), column in zip(self.features.items(), columns):
             if isinstance(spec, FixedLenFeature):
-                parsed[key] = column.reshape(batch, *spec.shape)
+                parsed[key] = _values(column).reshape(batch, *spec.shape)
             elif isinstance(spec, VarLenFeature):
-                parsed[key] = _sparse_array(*column)
+                values, counts = column
+                parsed[key] = _sparse_array(_values(values), counts)
             else:
                 values, longest = column
-                parsed[key] = values.reshape(batch, longest, *spec.shape)
+                parsed[key] = _values(values).reshape(batch, longest, *spec.shape)
         return parsed
 
     def _parse_with_tensorflow(self, serialized: Any) -> Parsed:
@@ -179,7 +182,12 @@ def _native_description(key: str, spec: FeatureSpec) -> tuple:
     return key.encode("utf-8"), _NATIVE_KIND[type(spec)], _NATIVE_LIST_TYPE[spec.dtype], math.prod(spec.shape), fill
 
 
-def _sparse_array(values: np.ndarray, counts: np.ndarray) -> SparseArray:
+def _values(column: Any) -> np.ndarray | PackedStrings:
+    """A native column's flat values: an array, or (packed strings) the ``(blob, offsets)`` pair as PackedStrings."""
+    return PackedStrings(*column) if type(column) is tuple else column
+
+
+def _sparse_array(values: np.ndarray | PackedStrings, counts: np.ndarray) -> SparseArray:
     """A VarLenFeature's output from its values and the number of values in each Example."""
     rows = np.repeat(np.arange(len(counts), dtype=np.int64), counts)
     starts = np.cumsum(counts) - counts

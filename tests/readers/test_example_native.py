@@ -19,6 +19,9 @@ import pytest
 import fastinput as fi
 from fastinput.errors import InvalidArgumentError
 from fastinput.readers.example import ExampleParser, native_kernel
+from fastinput.readers.features import STRING
+from fastinput.structure import SparseArray
+from fastinput.tf_values import PackedStrings
 from tests.helpers import assert_same_element
 from tests.readers.test_example import tf_parse, tf_spec
 
@@ -32,12 +35,27 @@ def native_columns(serialized, features: dict):
 
 
 def assert_native_like_tf(tf, serialized: list[bytes], features: dict) -> dict:
-    """The batch is parsed natively, and equals tf.io.parse_example's result."""
+    """The batch is parsed natively, and equals tf.io.parse_example's result; so does the packed-strings parse
+    (what ``as_tf_dataset`` asks for), whose string outputs are all PackedStrings."""
     assert native_columns(serialized, features) is not None, "the native kernel left a well-formed batch to TensorFlow"
     parsed = fi.parse_example(serialized, features)
     expected = tf_parse(tf, serialized, {key: tf_spec(tf, spec) for key, spec in features.items()})
     assert_same_element(parsed, expected)
+    packed = ExampleParser(features)(serialized, packed_strings=True)
+    for key, spec in features.items():
+        values = packed[key].values if isinstance(packed[key], SparseArray) else packed[key]
+        assert (type(values) is PackedStrings) == (spec.dtype == STRING), key
+    assert_same_element(unpacked(packed), expected)
     return parsed
+
+
+def unpacked(parsed: dict) -> dict:
+    """``parsed`` with every PackedStrings leaf (sparse values included) as an object array of bytes."""
+    def plain(leaf):
+        if isinstance(leaf, SparseArray):
+            return SparseArray(leaf.indices, np.asarray(leaf.values), leaf.dense_shape)
+        return np.asarray(leaf)
+    return {key: plain(leaf) for key, leaf in parsed.items()}
 
 
 # -- wire format, written by hand ---------------------------------------------------------------------
