@@ -44,6 +44,9 @@ class Dataset:
 
     passes_shapes_through = False
     """True for stages whose elements keep their input's structure and shapes (prefetch, take, shuffle, ...)."""
+    leaves_untouched = False
+    """True for stages that hand their input's elements on without looking into them (prefetch, take, shuffle,
+    ...): whatever an earlier stage puts in a leaf reaches the consumer as it is (see ``as_tf_dataset``)."""
     batching: str | None = None
     """"batched" or "padded" for stages that stack elements into batches."""
 

@@ -13,13 +13,21 @@ lets the GIL go (TensorFlow does for every eager op, numpy for every copy
 of more than a few hundred values) it waits to get it back behind them: with
 a busy pipeline, those hand-overs cost more than the work. So elements cross
 packed (``_Transfer``): a few tensors, made with few hand-overs and split
-again by graph ops, which run without the GIL. Large numeric arrays cross
-without a copy (DLPack); strings the pipeline kept packed
-(``fastinput.tf_values``) are cut out of their blob by a graph op.
+again by graph ops, which run without the GIL (one after another in the
+calling thread: dozens of tiny ops handed around a thread pool cost more in
+wake-ups than in work). Large numeric arrays cross without a copy (DLPack).
+
+Strings cost most: a Python ``bytes`` object per value to make, and as much
+again to turn into a ``tf.string`` tensor. So when the pipeline's last real
+stage can leave them packed (``make_batched_features_dataset``'s parser) and
+nothing after it looks into the elements, TensorFlow iterates a copy of the
+pipeline in which it does (``PackedStrings``: one blob and offsets, no Python
+object per value), and graph ops cut the values out of the blob.
 """
 
 from __future__ import annotations
 
+import copy
 import functools
 import itertools
 import threading
@@ -32,37 +40,50 @@ from fastinput import structure
 from fastinput.dataset import Dataset
 from fastinput.errors import InvalidArgumentError
 from fastinput.memory import aligned_copy, aligned_empty, is_aligned
-from fastinput.tf_values import packed_strings, tensor_of
+from fastinput.ops.map import MapDataset
+from fastinput.tf_values import PackedStrings, tensor_of
 
 
-def _batch_dimension(dataset: Dataset) -> tuple[str, bool]:
-    """("fixed" | "batched" | "padded", drop_remainder) for the pipeline's output."""
+def _batch_dimension(dataset: Dataset) -> tuple[str, bool, Any]:
+    """("fixed" | "batched" | "padded" | "parsed", drop_remainder, shapes) for the pipeline's output; shapes
+    (per leaf, without the batch dimension) only for "parsed": a map whose function declares them
+    (``batch_shapes``, as ``make_batched_features_dataset``'s parser does) applied to batches."""
     node = dataset
     while node.passes_shapes_through:
         node = node._inputs[0]
+    batch_shapes = getattr(getattr(node, "map_func", None), "batch_shapes", None)
+    if type(node) is MapDataset and batch_shapes is not None:
+        kind, drop_remainder, _ = _batch_dimension(node._inputs[0])
+        if kind == "batched":
+            return "parsed", drop_remainder, batch_shapes()
     if node.batching is None:
-        return "fixed", False
-    return node.batching, node.drop_remainder
+        return "fixed", False, None
+    return node.batching, node.drop_remainder, None
 
 
 def element_spec(element: Any, dataset: Dataset) -> Any:
     """The ``tf.TypeSpec`` nest for a pipeline whose first element is ``element``."""
     import tensorflow as tf
 
-    kind, drop_remainder = _batch_dimension(dataset)
+    kind, drop_remainder, batch_shapes = _batch_dimension(dataset)
 
-    def leaf_spec(leaf: Any) -> Any:
+    def leaf_spec(leaf: Any, batch_shape: Any = None) -> Any:
         if isinstance(leaf, structure.SparseArray):
             return tf.SparseTensorSpec([None] * len(leaf.dense_shape), tf.as_dtype(leaf.values.dtype) if leaf.values.dtype != object else tf.string)
-        array = np.asarray(leaf)
+        array = leaf if isinstance(leaf, PackedStrings) else np.asarray(leaf)
         dtype = tf.string if array.dtype == object or array.dtype.kind in "SU" else tf.as_dtype(array.dtype)
         shape: list[int | None] = list(array.shape)
         if kind == "padded":
             shape = [shape[0] if drop_remainder else None] + [None] * (len(shape) - 1)
+        elif kind == "parsed":
+            shape = [shape[0] if drop_remainder else None, *batch_shape]
         elif kind == "batched" and shape and not drop_remainder:
             shape[0] = None
         return tf.TensorSpec(shape, dtype)
 
+    if kind == "parsed":  # shapes are tuples, which are nests too: pair each leaf with its whole shape
+        shapes = structure.flatten_up_to(element, batch_shapes)
+        return structure.pack_as(element, [leaf_spec(*pair) for pair in zip(structure.flatten(element), shapes)])
     return structure.map_structure(leaf_spec, element)
 
 
@@ -122,10 +143,11 @@ class _Transfer:
     ``tensors`` (Python, holding the GIL, so it does little) packs the flat
     components into: an int64 layout (each packed component's size, then the
     shapes its spec leaves open), one buffer per numeric dtype, the large
-    numeric components alone, and, if there are strings, four tensors: all
-    string values converted, or, when every string leaf is packed (see
-    ``tf_values.packed_string_array``), one blob and where each value starts
-    and ends in it. ``components`` (graph ops, traced once) unpacks them.
+    numeric components alone, and the strings: if the first element's string
+    leaves were all ``PackedStrings``, one blob and their offsets in it (cut
+    out by graph ops, without the GIL), else all values in one tensor.
+    ``components`` (graph ops, traced once, run by TensorFlow without the
+    GIL) unpacks them.
     """
 
     def __init__(self, tf: Any, specs: list[Any], first: list[Any]) -> None:
@@ -146,10 +168,10 @@ class _Transfer:
         self._packed = [i for _, members in self._groups for i in members] + self._strings
         self._shaped = [i for i in self._packed if _static_reshape(specs[i].shape) is None]
         self.dtypes = [tf.int64] + [tf.as_dtype(dtype) for dtype, _ in self._groups] + [specs[i].dtype for i in self._solo]
+        # Strings cross as the first element's were made: packed (a blob and offsets) or as values.
+        self._strings_packed = bool(self._strings) and all(type(first[i]) is PackedStrings for i in self._strings)
         if self._strings:
-            self.dtypes += [tf.string, tf.string, tf.int64, tf.int64]
-            self._no_values = tf.constant([], tf.string)
-            self._no_blob = [tf.constant([b""]), tf.constant([], tf.int64), tf.constant([], tf.int64)]
+            self.dtypes += [tf.string, tf.int64] if self._strings_packed else [tf.string]
 
     def tensors(self, components: list[Any]) -> list[Any]:
         """The tensors that carry one element's flat ``components``."""
@@ -163,12 +185,11 @@ class _Transfer:
         return tensors
 
     def _string_tensors(self, leaves: list[Any]) -> list[Any]:
-        """[values, blob, starts, ends]: the values converted, or (all leaves packed) a blob and their positions."""
+        """[blob, offsets] (``_joined``) if strings cross packed, else [values]: all string values in one tensor."""
         tf = self._tf
-        packed = [packed_strings(leaf) for leaf in leaves]
-        if all(p is not None for p in packed):
-            blob, starts, ends = _joined(packed)
-            return [self._no_values, tf.constant([blob]), _numeric_tensor(tf, starts), _numeric_tensor(tf, ends)]
+        if self._strings_packed:
+            blob, offsets = _joined([leaf if type(leaf) is PackedStrings else _packed(leaf) for leaf in leaves])
+            return [tf.constant(blob), _numeric_tensor(tf, offsets)]
         tensors = [tensor_of(leaf) for leaf in leaves]
         if all(t is not None for t in tensors):
             values = tf.concat([t if t.shape.rank == 1 else tf.reshape(t, [-1]) for t in tensors], 0)
@@ -177,7 +198,7 @@ class _Transfer:
             for leaf in leaves:  # a list converts twice as fast as an object array
                 flat += np.asarray(leaf, dtype=object).ravel().tolist()
             values = tf.constant(flat, tf.string)
-        return [values, *self._no_blob]
+        return [values]
 
     def components(self, tensors: list[Any]) -> list[Any]:
         """The flat components, as graph ops on the py_function's ``tensors``."""
@@ -193,11 +214,11 @@ class _Transfer:
         for i, tensor in zip(self._solo, tensors):
             components[i] = tensor
         if self._strings:
-            values, blob, starts, ends = tensors[len(self._solo):]
             sizes = layout[at:at + len(self._strings)]
-            values = tf.cond(tf.size(values) < tf.size(starts),  # converted already, or cut out of the blob (no GIL)
-                             lambda: tf.strings.substr(blob, starts, ends - starts), lambda: values)
-            pieces += tf.split(values, sizes, num=len(self._strings))
+            if self._strings_packed:
+                pieces += _cut(tf, *tensors[len(self._solo):], sizes, len(self._strings))
+            else:
+                pieces += tf.split(tensors[len(self._solo)], sizes, num=len(self._strings))
         at = len(self._packed)
         for i, piece in zip(self._packed, pieces):
             shape = _static_reshape(self._specs[i].shape)
@@ -212,25 +233,44 @@ class _Transfer:
         return components
 
 
-def _joined(packed: list[tuple[bytes, np.ndarray]]) -> tuple[bytes, np.ndarray, np.ndarray]:
-    """(blob, starts, ends): one blob with the packed leaves' values (their distinct blobs joined; none to join
-    when they share one) and where each value starts and ends in it, leaf after leaf."""
+def _joined(leaves: list[PackedStrings]) -> tuple[bytes, np.ndarray]:
+    """(blob, offsets): one blob with the leaves' values (their distinct blobs joined; none to join when they
+    share one, as a parsed batch's do) and each leaf's offsets in it (``size + 1`` each), leaf after leaf."""
     base_of: dict[int, int] = {}  # where each distinct blob starts in the joined one, by id
     blobs: list[bytes] = []
-    for blob, _ in packed:
-        if id(blob) not in base_of:
-            base_of[id(blob)] = sum(map(len, blobs))
-            blobs.append(blob)
-    int64 = np.dtype(np.int64)
-    starts = _gathered([offsets[:-1] for _, offsets in packed], int64)
-    ends = _gathered([offsets[1:] for _, offsets in packed], int64)
+    for leaf in leaves:
+        if id(leaf.blob) not in base_of:
+            base_of[id(leaf.blob)] = sum(map(len, blobs))
+            blobs.append(leaf.blob)
+    offsets = _gathered([leaf.offsets for leaf in leaves], np.dtype(np.int64))
     if len(blobs) > 1:
         at = 0
-        for blob, offsets in packed:
-            starts[at:at + offsets.size - 1] += base_of[id(blob)]
-            ends[at:at + offsets.size - 1] += base_of[id(blob)]
-            at += offsets.size - 1
-    return (blobs[0] if len(blobs) == 1 else b"".join(blobs)), starts, ends
+        for leaf in leaves:
+            offsets[at:at + leaf.offsets.size] += base_of[id(leaf.blob)]
+            at += leaf.offsets.size
+    return (blobs[0] if len(blobs) == 1 else b"".join(blobs)), offsets
+
+
+def _packed(leaf: Any) -> PackedStrings:
+    """Any string leaf as PackedStrings (the rare batch that did not come packed, say one TensorFlow parsed)."""
+    values = np.asarray(leaf, dtype=object).ravel().tolist()
+    offsets = np.zeros(len(values) + 1, dtype=np.int64)
+    np.cumsum(np.fromiter(map(len, values), dtype=np.int64, count=len(values)), out=offsets[1:])
+    return PackedStrings(b"".join(values), offsets)
+
+
+def _cut(tf: Any, blob: Any, offsets: Any, sizes: Any, count: int) -> list[Any]:
+    """Graph ops: the values of ``count`` packed leaves, ``sizes`` values each, out of ``blob`` (``_joined``).
+
+    One op per leaf rather than one for all and a split: the outputs stay small,
+    and TensorFlow's allocator gets large string buffers as fresh pages from the
+    kernel each time (page faults cost more than the cutting itself)."""
+    firsts = tf.cumsum(sizes + 1, exclusive=True)
+    leaves = []
+    for first, size in zip(tf.unstack(firsts, count), tf.unstack(sizes, count)):
+        starts = offsets[first:first + size]
+        leaves.append(tf.strings.substr(blob, starts, offsets[first + 1:first + size + 1] - starts))
+    return leaves
 
 
 def _flat_components(element: Any) -> list[Any]:
@@ -273,6 +313,25 @@ def _repack(spec: Any, components: list[Any]) -> Any:
     return structure.pack_as(spec, leaves)
 
 
+def _packing_strings(node: Dataset) -> Dataset:
+    """The pipeline with its last real stage leaving strings packed, if that stage can (a map whose function
+    has a ``packing_strings`` variant, as ``make_batched_features_dataset``'s parser does) and nothing after it
+    looks into the elements; the pipeline itself otherwise. Its user's Dataset is never changed."""
+    if node.leaves_untouched:
+        source = _packing_strings(node._inputs[0])
+        if source is node._inputs[0]:
+            return node
+        node = copy.copy(node)  # shallow, as the static rewrites do: seeds and caches stay shared
+        node._inputs = (source, *node._inputs[1:])
+        return node
+    packing = getattr(getattr(node, "map_func", None), "packing_strings", None)
+    if type(node) is not MapDataset or packing is None:
+        return node
+    node = copy.copy(node)
+    node.map_func = packing()
+    return node
+
+
 class _OpenIterators:
     """The fastinput iterators of live TensorFlow iterations, by id (TensorFlow passes the id around)."""
 
@@ -307,7 +366,9 @@ def as_tf_dataset(dataset: Dataset) -> Any:
     """
     import tensorflow as tf
     from tensorflow.python.data.ops.from_generator_op import _GeneratorDataset
+    from tensorflow.python.data.ops.map_op import _MapDataset
 
+    dataset = _packing_strings(dataset)  # what TensorFlow iterates: the user's Dataset is not changed
     with iter(dataset) as probe:
         try:
             first = next(probe)
@@ -318,11 +379,10 @@ def as_tf_dataset(dataset: Dataset) -> Any:
     iterators = _OpenIterators(dataset)
 
     def next_tensors(key: Any) -> list[Any]:
-        element = next(iterators.get(key))  # StopIteration ends the TensorFlow iteration
-        return transfer.tensors(_flat_components(element))
+        return transfer.tensors(_flat_components(next(iterators.get(key))))
 
     def next_fn(key: Any) -> Any:
-        return _repack(spec, transfer.components(tf.py_function(next_tensors, [key], transfer.dtypes)))
+        return tuple(tf.py_function(next_tensors, [key], transfer.dtypes))
 
     def source(dummy: Any) -> Any:
         return _GeneratorDataset(
@@ -330,8 +390,11 @@ def as_tf_dataset(dataset: Dataset) -> Any:
             lambda _: tf.numpy_function(iterators.open, [], tf.int64),
             next_fn,
             lambda key: tf.numpy_function(iterators.close, [key], tf.int64),
-            spec,
+            tuple(tf.TensorSpec(None, dtype) for dtype in transfer.dtypes),
         )
+
+    def unpack(*tensors: Any) -> Any:
+        return _repack(spec, transfer.components(list(tensors)))
 
     # No TensorFlow-side prefetch or autotuning: a TF thread running next_tensors when TensorFlow destroys
     # the iterator (which it does holding the GIL) would deadlock, since fastinput's threads need the GIL to
@@ -339,7 +402,10 @@ def as_tf_dataset(dataset: Dataset) -> Any:
     options = tf.data.Options()
     options.autotune.enabled = False
     options.experimental_optimization.inject_prefetch = False
-    return tf.data.Dataset.from_tensors(0).flat_map(source).with_options(options)
+    crossed = tf.data.Dataset.from_tensors(0).flat_map(source)
+    # The unpacking ops run one after another in the calling thread (no inter-op parallelism): dozens of tiny
+    # ops handed around a thread pool cost more in wake-ups than they do in work.
+    return _MapDataset(crossed, unpack, use_inter_op_parallelism=False).with_options(options)
 
 
 def tf_input_fn(input_fn: Callable[..., Dataset]) -> Callable[..., Any]:

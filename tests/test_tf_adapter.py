@@ -10,8 +10,8 @@ import pytest
 
 import fastinput as fi
 from fastinput.structure import SparseArray
-from fastinput.tf_adapter import SOLO_BYTES, tf_input_fn
-from fastinput.tf_values import packed_string_array, packed_strings
+from fastinput.tf_adapter import SOLO_BYTES, _packing_strings, tf_input_fn
+from fastinput.tf_values import PackedStrings
 from tests.helpers import assert_same_elements, fi_elements, tf_elements
 
 
@@ -74,6 +74,12 @@ def test_unbatched_scalars_and_padded_batches_cross_unchanged(tf):
     assert_same_elements(tf_elements(padded.as_tf_dataset()), fi_elements(padded))
 
 
+def _packed(values, blob_prefix=b""):
+    """PackedStrings of ``values`` in a blob that starts with ``blob_prefix`` (so offsets need not start at 0)."""
+    offsets = len(blob_prefix) + np.cumsum([0] + [len(v) for v in values])
+    return PackedStrings(blob_prefix + b"".join(values), offsets.astype(np.int64))
+
+
 def _packed_batches(layout):
     """Batches of two packed string leaves (plus a number) laid out in blobs as ``layout`` says."""
     batches = []
@@ -81,13 +87,12 @@ def _packed_batches(layout):
         a = [b"a%d-%d" % (i, j) for j in range(4)]
         b = [b"b%d\x00" % i * j for j in range(4)]  # b"", then values with NUL bytes
         if layout == "own blobs":
-            leaves = [packed_string_array(b"".join(v), np.cumsum([0] + [len(x) for x in v])) for v in (a, b)]
-        else:  # one blob, with bytes before, between and after; the leaves in it in the other order and reshaped
+            leaves = [_packed(a), _packed(b, b"<")]
+        else:  # one blob, with bytes before, between and after; the leaves in it in the other order, one reshaped
             blob = b"<" + b"".join(b) + b"|" + b"".join(a) + b">"
             b_offsets = 1 + np.cumsum([0] + [len(x) for x in b])
             a_offsets = b_offsets[-1] + 1 + np.cumsum([0] + [len(x) for x in a])
-            leaves = [packed_string_array(blob, a_offsets, np.array(a, dtype=object).reshape(2, 2)),
-                      packed_string_array(blob, b_offsets)]
+            leaves = [PackedStrings(blob, a_offsets).reshape(2, 2), PackedStrings(blob, b_offsets)]
         batches.append({"a": leaves[0], "b": leaves[1], "n": np.arange(4) + i})
     return batches
 
@@ -95,12 +100,57 @@ def _packed_batches(layout):
 @pytest.mark.parametrize("layout", ["own blobs", "shared blob"])
 def test_packed_strings_are_cut_out_of_their_blobs(tf, layout):
     batches = _packed_batches(layout)
+    plain = [{k: np.asarray(v) for k, v in batch.items()} for batch in batches]
     ds = fi.Dataset.from_generator(lambda: iter(batches))
-    assert all(packed_strings(leaf) is not None for leaf in (fi_elements(ds)[0]["a"], fi_elements(ds)[0]["b"]))
-    elements = tf_elements(ds.as_tf_dataset())
-    assert_same_elements(elements, [{k: np.asarray(v) for k, v in batch.items()} for batch in batches])
-    mixed = fi.Dataset.from_generator(lambda: ({**batch, "c": batch["b"].copy()} for batch in batches))  # "c" is not packed
-    assert_same_elements(tf_elements(mixed.as_tf_dataset()), fi_elements(mixed))
+    assert_same_elements(tf_elements(ds.as_tf_dataset()), plain)
+    # A batch whose strings did not come packed, after packed ones, and the other way round.
+    for mixed in ([batches[0], plain[1], batches[2]], [plain[0], batches[1], plain[2]]):
+        ds = fi.Dataset.from_generator(lambda mixed=mixed: iter(mixed))
+        assert_same_elements(tf_elements(ds.as_tf_dataset()), plain)
+
+
+def _write_examples(tf, path, count):
+    """Examples with dense, var-length and sequence string features (some missing) and a number."""
+    with tf.io.TFRecordWriter(str(path)) as writer:
+        for i in range(count):
+            feature = {"n": tf.train.Feature(int64_list=tf.train.Int64List(value=[i]))}
+            if i % 3:
+                feature["s"] = tf.train.Feature(bytes_list=tf.train.BytesList(value=[b"s%d" % i, b""]))
+            feature["v"] = tf.train.Feature(bytes_list=tf.train.BytesList(value=[b"v\x00" * j for j in range(i % 4)]))
+            feature["q"] = tf.train.Feature(bytes_list=tf.train.BytesList(value=[b"q%d" % j for j in range(i % 3)]))
+            writer.write(tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString())
+
+
+def _features(tf):
+    return {"n": tf.io.FixedLenFeature([], tf.int64), "s": tf.io.FixedLenFeature([2], tf.string, default_value=[b"d", b"dd"]),
+            "v": tf.io.VarLenFeature(tf.string), "q": tf.io.FixedLenSequenceFeature([], tf.string, allow_missing=True)}
+
+
+def test_parsed_strings_cross_packed_and_unchanged(tf, tmp_path):
+    """make_batched_features_dataset's parser leaves strings packed for TensorFlow only; the values match
+    both the direct pipeline's and tf.data's own make_batched_features_dataset."""
+    _write_examples(tf, tmp_path / "a.tfrecord", 50)
+    args = dict(file_pattern=str(tmp_path / "a.tfrecord"), batch_size=8, num_epochs=1, shuffle=False)
+    ds = fi.make_batched_features_dataset(features=_features(tf), **args)
+    packing = _packing_strings(ds)
+    assert packing is not ds
+    first = next(iter(packing))
+    assert type(first["s"]) is PackedStrings and type(first["v"].values) is PackedStrings
+    assert type(next(iter(ds))["s"]) is np.ndarray  # the user's pipeline is unchanged
+    adapted = tf_elements(ds.as_tf_dataset())
+    assert_same_elements(adapted, fi_elements(ds))
+    reference = tf.data.experimental.make_batched_features_dataset(features=_features(tf), **args)
+    assert_same_elements(adapted, tf_elements(reference))
+
+
+def test_strings_stay_unpacked_when_a_later_stage_looks_at_them(tf, tmp_path):
+    _write_examples(tf, tmp_path / "a.tfrecord", 20)
+    ds = fi.make_batched_features_dataset(str(tmp_path / "a.tfrecord"), 8, _features(tf), num_epochs=1, shuffle=False)
+    for later in (ds.map(lambda x: {**x, "s2": x["s"]}), ds.filter(lambda x: len(x["s"]) > 0), ds.unbatch()):
+        assert _packing_strings(later) is later
+    shuffled = ds.shuffle(4, seed=1, reshuffle_each_iteration=False).take(2).prefetch(1)
+    assert _packing_strings(shuffled) is not shuffled
+    assert_same_elements(tf_elements(shuffled.as_tf_dataset()), fi_elements(shuffled))
 
 
 def test_an_error_reaches_tensorflow_where_it_happened(tf):

@@ -10,6 +10,7 @@ from fastinput.options import Options
 
 class OptionsDataset(Dataset):
     passes_shapes_through = True
+    leaves_untouched = True
 
     def __init__(self, input_dataset: Dataset, options: Options) -> None:
         if not isinstance(options, Options):

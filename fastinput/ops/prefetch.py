@@ -22,6 +22,7 @@ def default_prefetch_buffer() -> int:
 
 class PrefetchDataset(Dataset):
     passes_shapes_through = True
+    leaves_untouched = True
 
     def __init__(self, input_dataset: Dataset, buffer_size: int) -> None:
         super().__init__([input_dataset])

@@ -11,6 +11,7 @@ from fastinput.iterator import DatasetIterator, IteratorContext
 
 class RepeatDataset(Dataset):
     passes_shapes_through = True
+    leaves_untouched = True
 
     def __init__(self, input_dataset: Dataset, count: int | None) -> None:
         super().__init__([input_dataset])

@@ -28,6 +28,7 @@ _RANDOM_BLOCK = 4096
 
 class ShuffleDataset(Dataset):
     passes_shapes_through = True
+    leaves_untouched = True
 
     def __init__(self, input_dataset: Dataset, buffer_size: int, seed: int | None, reshuffle_each_iteration: bool) -> None:
         super().__init__([input_dataset])
@@ -120,6 +121,7 @@ class ShuffleAndRepeatDataset(Dataset):
     """
 
     passes_shapes_through = True
+    leaves_untouched = True
 
     def __init__(self, shuffle: ShuffleDataset, count: int) -> None:
         super().__init__(shuffle._inputs)

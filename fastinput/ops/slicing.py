@@ -12,6 +12,7 @@ from fastinput.iterator import DatasetIterator, IteratorContext
 
 class TakeDataset(Dataset):
     passes_shapes_through = True
+    leaves_untouched = True
 
     def __init__(self, input_dataset: Dataset, count: int) -> None:
         super().__init__([input_dataset])
@@ -43,6 +44,7 @@ class _TakeIterator(DatasetIterator):
 
 class SkipDataset(Dataset):
     passes_shapes_through = True
+    leaves_untouched = True
 
     def __init__(self, input_dataset: Dataset, count: int) -> None:
         super().__init__([input_dataset])
@@ -71,6 +73,7 @@ class _SkipIterator(DatasetIterator):
 
 class ShardDataset(Dataset):
     passes_shapes_through = True
+    leaves_untouched = True
 
     def __init__(self, input_dataset: Dataset, num_shards: int, index: int) -> None:
         super().__init__([input_dataset])
