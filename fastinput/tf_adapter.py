@@ -7,12 +7,13 @@ iteration opens its own fastinput iterator and closes it when TensorFlow drops
 it. The element spec is read off the first element; the batch dimension is
 left unknown unless the last batching stage drops the remainder.
 
-Each element crosses in one ``tf.py_function`` call. Its Python runs
+Each element crosses in one ``tf.py_function`` call. Python there runs
 holding the GIL, which the pipeline's own threads want too, and each time it
 lets the GIL go (TensorFlow does for every eager op, numpy for every copy
 of more than a few hundred values) it waits to get it back behind them: with
 a busy pipeline, those hand-overs cost more than the work. So elements cross
-packed (``_Transfer``): a few tensors, made with few hand-overs and split
+packed (``_Transfer``), made ready by a thread of the pipeline's own (the
+``to_tensorflow`` stage) before TensorFlow asks: a few tensors, split
 again by graph ops, which run without the GIL (one after another in the
 calling thread: dozens of tiny ops handed around a thread pool cost more in
 wake-ups than in work). Large numeric arrays cross without a copy (DLPack).
@@ -39,8 +40,10 @@ import numpy as np
 from fastinput import structure
 from fastinput.dataset import Dataset
 from fastinput.errors import InvalidArgumentError
+from fastinput.iterator import DatasetIterator, IteratorContext
 from fastinput.memory import aligned_copy, aligned_empty, is_aligned
 from fastinput.ops.map import MapDataset
+from fastinput.ops.prefetch import PrefetchIterator
 from fastinput.tf_values import PackedStrings, tensor_of
 
 
@@ -332,6 +335,33 @@ def _packing_strings(node: Dataset) -> Dataset:
     return node
 
 
+CROSSING_BUFFER = 2
+"""Elements packed into crossing tensors ahead of TensorFlow's next call (the pipeline's own prefetch holds
+the rest)."""
+
+
+class _CrossingDataset(Dataset):
+    """The stage TensorFlow's iterations read from: a prefetch whose thread also packs each element into the
+    tensors that cross ``tf.py_function`` (``_Transfer.tensors``, as ``prefetch_to_device`` copies on its
+    thread), so that work, which holds the GIL, is done ahead of TensorFlow's call instead of inside it.
+    Profiles show it as ``to_tensorflow``."""
+
+    passes_shapes_through = True
+
+    def __init__(self, input_dataset: Dataset, transfer: _Transfer) -> None:
+        super().__init__([input_dataset])
+        self._transfer = transfer
+
+    def __str__(self) -> str:
+        return f"to_tensorflow(buffer_size={CROSSING_BUFFER})"
+
+    def _make_iterator(self, ctx: IteratorContext) -> DatasetIterator:
+        return PrefetchIterator(self, ctx, self._inputs[0]._make_iterator(ctx), CROSSING_BUFFER, False, self._cross)
+
+    def _cross(self, element: Any) -> list[Any]:
+        return self._transfer.tensors(_flat_components(element))
+
+
 class _OpenIterators:
     """The fastinput iterators of live TensorFlow iterations, by id (TensorFlow passes the id around)."""
 
@@ -376,10 +406,10 @@ def as_tf_dataset(dataset: Dataset) -> Any:
             raise InvalidArgumentError(f"as_tf_dataset: the pipeline {dataset!r} is empty; no element spec can be read") from None
     spec = element_spec(first, dataset)
     transfer = _Transfer(tf, _component_specs(spec), _flat_components(first))
-    iterators = _OpenIterators(dataset)
+    iterators = _OpenIterators(_CrossingDataset(dataset, transfer))
 
     def next_tensors(key: Any) -> list[Any]:
-        return transfer.tensors(_flat_components(next(iterators.get(key))))
+        return next(iterators.get(key))  # StopIteration ends the TensorFlow iteration
 
     def next_fn(key: Any) -> Any:
         return tuple(tf.py_function(next_tensors, [key], transfer.dtypes))
