@@ -38,12 +38,13 @@ from typing import Any
 import numpy as np
 
 from fastinput import structure
+from fastinput.arguments import AUTOTUNE, format_arg
 from fastinput.dataset import Dataset
 from fastinput.errors import InvalidArgumentError
 from fastinput.iterator import DatasetIterator, IteratorContext
 from fastinput.memory import aligned_copy, aligned_empty, is_aligned
 from fastinput.ops.map import MapDataset
-from fastinput.ops.prefetch import PrefetchIterator
+from fastinput.ops.prefetch import PrefetchDataset, PrefetchIterator, default_prefetch_buffer
 from fastinput.tf_values import PackedStrings, tensor_of
 
 
@@ -335,28 +336,29 @@ def _packing_strings(node: Dataset) -> Dataset:
     return node
 
 
-CROSSING_BUFFER = 2
-"""Elements packed into crossing tensors ahead of TensorFlow's next call (the pipeline's own prefetch holds
-the rest)."""
-
-
 class _CrossingDataset(Dataset):
     """The stage TensorFlow's iterations read from: a prefetch whose thread also packs each element into the
     tensors that cross ``tf.py_function`` (``_Transfer.tensors``, as ``prefetch_to_device`` copies on its
     thread), so that work, which holds the GIL, is done ahead of TensorFlow's call instead of inside it.
-    Profiles show it as ``to_tensorflow``."""
+    It takes the place of the pipeline's own last ``prefetch`` (and its buffer size), if it ends with one:
+    a second thread in a row would only add a hand-over per element. Profiles show it as ``to_tensorflow``."""
 
     passes_shapes_through = True
 
     def __init__(self, input_dataset: Dataset, transfer: _Transfer) -> None:
+        self.buffer_size: int = AUTOTUNE
+        if type(input_dataset) is PrefetchDataset and input_dataset.buffer_size != 0:
+            input_dataset, self.buffer_size = input_dataset._inputs[0], input_dataset.buffer_size
         super().__init__([input_dataset])
         self._transfer = transfer
 
     def __str__(self) -> str:
-        return f"to_tensorflow(buffer_size={CROSSING_BUFFER})"
+        return f"to_tensorflow(buffer_size={format_arg(self.buffer_size)})"
 
     def _make_iterator(self, ctx: IteratorContext) -> DatasetIterator:
-        return PrefetchIterator(self, ctx, self._inputs[0]._make_iterator(ctx), CROSSING_BUFFER, False, self._cross)
+        autotuned = self.buffer_size == AUTOTUNE
+        size = default_prefetch_buffer() if autotuned else self.buffer_size
+        return PrefetchIterator(self, ctx, self._inputs[0]._make_iterator(ctx), size, autotuned, self._cross)
 
     def _cross(self, element: Any) -> list[Any]:
         return self._transfer.tensors(_flat_components(element))
