@@ -7,16 +7,16 @@ iteration opens its own fastinput iterator and closes it when TensorFlow drops
 it. The element spec is read off the first element; the batch dimension is
 left unknown unless the last batching stage drops the remainder.
 
-Each element crosses in one ``tf.py_function`` call. Python there runs
-holding the GIL, which the pipeline's own threads want too, and each time it
-lets the GIL go (TensorFlow does for every eager op, numpy for every copy
-of more than a few hundred values) it waits to get it back behind them: with
-a busy pipeline, those hand-overs cost more than the work. So elements cross
-packed (``_Transfer``), made ready by a thread of the pipeline's own (the
-``to_tensorflow`` stage) before TensorFlow asks: a few tensors, split
-again by graph ops, which run without the GIL (one after another in the
-calling thread: dozens of tiny ops handed around a thread pool cost more in
-wake-ups than in work). Large numeric arrays cross without a copy (DLPack).
+No Python runs in TensorFlow's threads per element: Python there would hold
+the GIL, which the pipeline's own threads want too, and every wait for it
+lands on TensorFlow's critical path (it also makes a TensorFlow-side prefetch
+deadlock when TensorFlow destroys an iterator while holding the GIL). Each
+iteration has a feed (``_Feed``): a thread that packs each element into a few
+tensors (``_Transfer``: one buffer per numeric dtype, large arrays shared
+through DLPack without a copy, strings) and enqueues them in a TensorFlow
+queue. TensorFlow dequeues in C++ and splits the tensors again with graph ops
+that run without the GIL, one after another in the calling thread (dozens of
+tiny ops handed around a thread pool cost more in wake-ups than in work).
 
 Strings cost most: a Python ``bytes`` object per value to make, and as much
 again to turn into a ``tf.string`` tensor. So when the pipeline's last real
@@ -38,13 +38,12 @@ from typing import Any
 import numpy as np
 
 from fastinput import structure
-from fastinput.arguments import AUTOTUNE, format_arg
+from fastinput.arguments import AUTOTUNE
 from fastinput.dataset import Dataset
 from fastinput.errors import InvalidArgumentError
-from fastinput.iterator import DatasetIterator, IteratorContext
 from fastinput.memory import aligned_copy, aligned_empty, is_aligned
 from fastinput.ops.map import MapDataset
-from fastinput.ops.prefetch import PrefetchDataset, PrefetchIterator, default_prefetch_buffer
+from fastinput.ops.prefetch import PrefetchDataset, default_prefetch_buffer
 from fastinput.tf_values import PackedStrings, tensor_of
 
 
@@ -142,7 +141,7 @@ def _static_reshape(shape: Any) -> list[int] | None:
 
 
 class _Transfer:
-    """How an element's dense components cross ``tf.py_function`` as a few tensors, split again by graph ops.
+    """How an element's dense components cross into TensorFlow as a few tensors, split again by graph ops.
 
     ``tensors`` (Python, holding the GIL, so it does little) packs the flat
     components into: an int64 layout (each packed component's size, then the
@@ -176,6 +175,8 @@ class _Transfer:
         self._strings_packed = bool(self._strings) and all(type(first[i]) is PackedStrings for i in self._strings)
         if self._strings:
             self.dtypes += [tf.string, tf.int64] if self._strings_packed else [tf.string]
+        self.placeholders = [tf.zeros([0], dtype) for dtype in self.dtypes]
+        """Tensors of the right dtypes that stand in for an element that failed (never unpacked)."""
 
     def tensors(self, components: list[Any]) -> list[Any]:
         """The tensors that carry one element's flat ``components``."""
@@ -205,7 +206,7 @@ class _Transfer:
         return [values]
 
     def components(self, tensors: list[Any]) -> list[Any]:
-        """The flat components, as graph ops on the py_function's ``tensors``."""
+        """The flat components, as graph ops on the dequeued ``tensors``."""
         tf = self._tf
         layout, tensors = tensors[0], tensors[1:]
         components: list[Any] = [None] * len(self._specs)
@@ -336,65 +337,89 @@ def _packing_strings(node: Dataset) -> Dataset:
     return node
 
 
-class _CrossingDataset(Dataset):
-    """The stage TensorFlow's iterations read from: a prefetch whose thread also packs each element into the
-    tensors that cross ``tf.py_function`` (``_Transfer.tensors``, as ``prefetch_to_device`` copies on its
-    thread), so that work, which holds the GIL, is done ahead of TensorFlow's call instead of inside it.
-    It takes the place of the pipeline's own last ``prefetch`` (and its buffer size), if it ends with one:
-    a second thread in a row would only add a hand-over per element. Profiles show it as ``to_tensorflow``."""
+class _Feed:
+    """One TensorFlow iteration's supply: a thread that packs the elements of its own fastinput iterator into
+    crossing tensors (``_Transfer.tensors``) and enqueues them in a TensorFlow queue, which the iteration
+    dequeues from in C++, without the GIL.
 
-    passes_shapes_through = True
+    Each queued element carries one more component, an error message: empty,
+    or the exception the pipeline raised at that place, which TensorFlow then
+    raises there. Closing the queue after the last element ends the iteration.
+    """
 
-    def __init__(self, input_dataset: Dataset, transfer: _Transfer) -> None:
-        self.buffer_size: int = AUTOTUNE
-        if type(input_dataset) is PrefetchDataset and input_dataset.buffer_size != 0:
-            input_dataset, self.buffer_size = input_dataset._inputs[0], input_dataset.buffer_size
-        super().__init__([input_dataset])
+    def __init__(self, tf: Any, iterator: Any, transfer: _Transfer, capacity: int) -> None:
+        self._tf = tf
+        self._iterator = iterator
         self._transfer = transfer
+        self._stopping = False
+        self.queue = tf.queue.FIFOQueue(capacity, [*transfer.dtypes, tf.string])
+        self._ok = tf.constant(b"")
+        self._thread = threading.Thread(target=self._run, name="fastinput-to-tensorflow", daemon=True)
+        self._thread.start()
 
-    def __str__(self) -> str:
-        return f"to_tensorflow(buffer_size={format_arg(self.buffer_size)})"
+    def _run(self) -> None:
+        tf = self._tf
+        try:
+            while not self._stopping:
+                try:
+                    tensors = [*self._transfer.tensors(_flat_components(next(self._iterator))), self._ok]
+                except StopIteration:
+                    break
+                except Exception as exc:  # raised by TensorFlow in its place; reading goes on after it
+                    if self._stopping:
+                        break
+                    tensors = [*self._transfer.placeholders, tf.constant(f"{type(exc).__name__}: {exc}")]
+                self.queue.enqueue(tensors)
+        except tf.errors.CancelledError:
+            pass  # closed while waiting for room: the iteration is over
+        finally:
+            if not self._stopping:
+                self.queue.close()
 
-    def _make_iterator(self, ctx: IteratorContext) -> DatasetIterator:
-        autotuned = self.buffer_size == AUTOTUNE
-        size = default_prefetch_buffer() if autotuned else self.buffer_size
-        return PrefetchIterator(self, ctx, self._inputs[0]._make_iterator(ctx), size, autotuned, self._cross)
-
-    def _cross(self, element: Any) -> list[Any]:
-        return self._transfer.tensors(_flat_components(element))
+    def close(self) -> None:
+        self._stopping = True
+        self.queue.close(cancel_pending_enqueues=True)  # an enqueue waiting for room gives up
+        self._iterator.close()  # a next() waiting for the pipeline gives up
+        self._thread.join()
 
 
 class _OpenIterators:
-    """The fastinput iterators of live TensorFlow iterations, by id (TensorFlow passes the id around)."""
+    """The feeds of live TensorFlow iterations, by id (TensorFlow passes the id around)."""
 
-    def __init__(self, dataset: Dataset) -> None:
+    def __init__(self, tf: Any, dataset: Dataset, transfer: _Transfer) -> None:
+        self._tf = tf
+        self._transfer = transfer
+        # The queue is the last buffer: the pipeline's own last prefetch would only add a hand-over per element.
+        self._capacity = default_prefetch_buffer()
+        if type(dataset) is PrefetchDataset and dataset.buffer_size != 0:
+            if dataset.buffer_size != AUTOTUNE:
+                self._capacity = dataset.buffer_size
+            dataset = dataset._inputs[0]
         self._dataset = dataset
         self._ids = itertools.count()
         self._lock = threading.Lock()
-        self._open: dict[int, Any] = {}
+        self._open: dict[int, _Feed] = {}
 
-    def open(self) -> np.int64:
+    def open(self) -> list[Any]:
+        """[id, queue handle] of a new iteration."""
         with self._lock:
             key = next(self._ids)
-            self._open[key] = iter(self._dataset)
-        return np.int64(key)
-
-    def get(self, key: Any) -> Any:
-        return self._open[int(key)]
+            feed = self._open[key] = _Feed(self._tf, iter(self._dataset), self._transfer, self._capacity)
+        return [self._tf.constant(key, self._tf.int64), feed.queue.queue_ref]
 
     def close(self, key: Any) -> np.int64:
         with self._lock:
-            it = self._open.pop(int(key), None)
-        if it is not None:
-            it.close()
+            feed = self._open.pop(int(key), None)
+        if feed is not None:
+            feed.close()
         return np.int64(0)
 
 
 def as_tf_dataset(dataset: Dataset) -> Any:
     """``dataset`` as a ``tf.data.Dataset`` whose elements fastinput produces.
 
-    Prefetch in fastinput (``ds.prefetch`` / ``prefetch_to_device``), not on the returned dataset:
-    TensorFlow-side prefetching is switched off, see below.
+    TensorFlow's iterations take elements from a queue without running Python, so TensorFlow-side
+    ``prefetch`` and autotuning work on it as on any tf.data dataset.
     """
     import tensorflow as tf
     from tensorflow.python.data.ops.from_generator_op import _GeneratorDataset
@@ -408,36 +433,31 @@ def as_tf_dataset(dataset: Dataset) -> Any:
             raise InvalidArgumentError(f"as_tf_dataset: the pipeline {dataset!r} is empty; no element spec can be read") from None
     spec = element_spec(first, dataset)
     transfer = _Transfer(tf, _component_specs(spec), _flat_components(first))
-    iterators = _OpenIterators(_CrossingDataset(dataset, transfer))
+    iterators = _OpenIterators(tf, dataset, transfer)
+    dtypes = [*transfer.dtypes, tf.string]
 
-    def next_tensors(key: Any) -> list[Any]:
-        return next(iterators.get(key))  # StopIteration ends the TensorFlow iteration
-
-    def next_fn(key: Any) -> Any:
-        return tuple(tf.py_function(next_tensors, [key], transfer.dtypes))
+    def next_fn(key: Any, queue: Any) -> Any:
+        *tensors, error = tf.raw_ops.QueueDequeueV2(handle=queue, component_types=dtypes)  # closed: the end
+        check = tf.debugging.Assert(tf.equal(tf.strings.length(error), 0), [error])
+        with tf.control_dependencies([check]):
+            return tuple(tf.identity(tensor) for tensor in tensors)
 
     def source(dummy: Any) -> Any:
         return _GeneratorDataset(
             dummy,
-            lambda _: tf.numpy_function(iterators.open, [], tf.int64),
+            lambda _: tuple(tf.py_function(iterators.open, [], [tf.int64, tf.resource])),
             next_fn,
-            lambda key: tf.numpy_function(iterators.close, [key], tf.int64),
+            lambda key, _: tf.numpy_function(iterators.close, [key], tf.int64),
             tuple(tf.TensorSpec(None, dtype) for dtype in transfer.dtypes),
         )
 
     def unpack(*tensors: Any) -> Any:
         return _repack(spec, transfer.components(list(tensors)))
 
-    # No TensorFlow-side prefetch or autotuning: a TF thread running next_tensors when TensorFlow destroys
-    # the iterator (which it does holding the GIL) would deadlock, since fastinput's threads need the GIL to
-    # finish that element. fastinput's own prefetch already overlaps the pipeline with the step.
-    options = tf.data.Options()
-    options.autotune.enabled = False
-    options.experimental_optimization.inject_prefetch = False
     crossed = tf.data.Dataset.from_tensors(0).flat_map(source)
     # The unpacking ops run one after another in the calling thread (no inter-op parallelism): dozens of tiny
     # ops handed around a thread pool cost more in wake-ups than they do in work.
-    return _MapDataset(crossed, unpack, use_inter_op_parallelism=False).with_options(options)
+    return _MapDataset(crossed, unpack, use_inter_op_parallelism=False)
 
 
 def tf_input_fn(input_fn: Callable[..., Dataset]) -> Callable[..., Any]:
