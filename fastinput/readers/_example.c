@@ -290,6 +290,14 @@ static PyObject **decode_strings(const uint8_t *p, const uint8_t *end, PyObject 
     return out;
 }
 
+/* How many fill values follow Example `s`'s own values: a missing fixed feature's default (`width` values), a
+ * sequence's padding up to the batch's longest; none for var-length features. */
+static inline Py_ssize_t fill_count(const FeatureSpec *fs, const Totals *t, const Slot *s) {
+    if (fs->kind == FIXED) return s->list ? 0 : fs->width;
+    if (fs->kind == SEQUENCE) return (t->longest - s->values / fs->width) * fs->width;
+    return 0;
+}
+
 /* Packed strings: feature f's values (then its defaults or padding) in output order, each appended at blob + at.
  * Writes where each value starts into offsets[0..n-1] and where the last ends into offsets[n]; returns the
  * position after the last value. With blob and offsets NULL it only measures. Needs no GIL: it reads the
@@ -312,10 +320,7 @@ static Py_ssize_t pack_strings(const FeatureSpec *fs, const Totals *t, const Slo
             p = read_bytes(p, end, &payload, &len);
             APPEND(payload, len);
         }
-        Py_ssize_t fills = fs->kind == FIXED && !s->list ? fs->width
-                         : fs->kind == SEQUENCE        ? (t->longest - s->values / fs->width) * fs->width
-                                                       : 0;
-        for (Py_ssize_t k = 0; k < fills; k++) {
+        for (Py_ssize_t k = 0, fills = fill_count(fs, t, s); k < fills; k++) {
             PyObject *fill = PyTuple_GET_ITEM(fs->fill_strings, fs->kind == FIXED ? k : 0);
             APPEND(PyBytes_AS_STRING(fill), PyBytes_GET_SIZE(fill));
         }
@@ -351,9 +356,7 @@ static int strings_output(const FeatureSpec *fs, const Totals *t, const Slot *sl
     for (Py_ssize_t i = 0; i < batch; i++) {
         const Slot *s = &slots[i * nf];
         if (s->list && !(out = decode_strings(s->list, s->list + s->list_len, out))) return -1;
-        if (fs->kind == FIXED && !s->list) out = fill_strings(fs->fill_strings, fs->width, fs->width, out);
-        if (fs->kind == SEQUENCE)
-            out = fill_strings(fs->fill_strings, 1, (t->longest - s->values / fs->width) * fs->width, out);
+        out = fill_strings(fs->fill_strings, fs->kind == FIXED ? fs->width : 1, fill_count(fs, t, s), out);
     }
     return 0;
 }
