@@ -192,8 +192,8 @@ class _Transfer:
     def _string_tensors(self, leaves: list[Any]) -> list[Any]:
         """[blob, offsets] (``_joined``) if strings cross packed, else [values]: all string values in one tensor."""
         tf = self._tf
-        if self._strings_packed:
-            blob, offsets = _joined([leaf if type(leaf) is PackedStrings else _packed(leaf) for leaf in leaves])
+        if self._strings_packed:  # a batch that came unpacked (say, one TensorFlow's parser took) is packed here
+            blob, offsets = _joined([leaf if type(leaf) is PackedStrings else PackedStrings.of(leaf) for leaf in leaves])
             return [tf.constant(blob), _numeric_tensor(tf, offsets)]
         tensors = [tensor_of(leaf) for leaf in leaves]
         if all(t is not None for t in tensors):
@@ -254,14 +254,6 @@ def _joined(leaves: list[PackedStrings]) -> tuple[bytes, np.ndarray]:
             offsets[at:at + leaf.offsets.size] += base_of[id(leaf.blob)]
             at += leaf.offsets.size
     return (blobs[0] if len(blobs) == 1 else b"".join(blobs)), offsets
-
-
-def _packed(leaf: Any) -> PackedStrings:
-    """Any string leaf as PackedStrings (the rare batch that did not come packed, say one TensorFlow parsed)."""
-    values = np.asarray(leaf, dtype=object).ravel().tolist()
-    offsets = np.zeros(len(values) + 1, dtype=np.int64)
-    np.cumsum(np.fromiter(map(len, values), dtype=np.int64, count=len(values)), out=offsets[1:])
-    return PackedStrings(b"".join(values), offsets)
 
 
 def _cut(tf: Any, blob: Any, offsets: Any, sizes: Any, count: int) -> list[Any]:
@@ -347,12 +339,17 @@ class _Feed:
     raises there. Closing the queue after the last element ends the iteration.
     """
 
+    @staticmethod
+    def dtypes(tf: Any, transfer: _Transfer) -> list[Any]:
+        """What each queued element holds: the crossing tensors' dtypes, then the error message."""
+        return [*transfer.dtypes, tf.string]
+
     def __init__(self, tf: Any, iterator: Any, transfer: _Transfer, capacity: int) -> None:
         self._tf = tf
         self._iterator = iterator
         self._transfer = transfer
         self._stopping = False
-        self.queue = tf.queue.FIFOQueue(capacity, [*transfer.dtypes, tf.string])
+        self.queue = tf.queue.FIFOQueue(capacity, _Feed.dtypes(tf, transfer))
         self._ok = tf.constant(b"")
         self._thread = threading.Thread(target=self._run, name="fastinput-to-tensorflow", daemon=True)
         self._thread.start()
@@ -434,7 +431,7 @@ def as_tf_dataset(dataset: Dataset) -> Any:
     spec = element_spec(first, dataset)
     transfer = _Transfer(tf, _component_specs(spec), _flat_components(first))
     iterators = _OpenIterators(tf, dataset, transfer)
-    dtypes = [*transfer.dtypes, tf.string]
+    dtypes = _Feed.dtypes(tf, transfer)
 
     def next_fn(key: Any, queue: Any) -> Any:
         *tensors, error = tf.raw_ops.QueueDequeueV2(handle=queue, component_types=dtypes)  # closed: the end

@@ -9,8 +9,8 @@ a form TensorFlow takes without looking at such objects:
   ``tf.Tensor`` the array was made from; the adapter passes the tensor itself.
 - ``PackedStrings`` (fastinput's own Example parser, when TensorFlow is the
   consumer): not an array of objects at all, but every value in one
-  ``bytes`` blob plus int64 offsets; the adapter cuts the tensor out of the
-  blob with one TensorFlow op that runs without the GIL.
+  ``bytes`` blob plus int64 offsets; the adapter cuts the tensors out of the
+  blob with TensorFlow ops that run without the GIL.
 
 A slice, a copy or a batch of a TensorBackedArray is a plain array again
 (the attribute is not inherited) and converts as usual.
@@ -54,7 +54,7 @@ class PackedStrings:
     pipeline, its native Example parser writes string features this way
     (see ``packing_strings`` in ``readers.batched_features``), with no Python
     object per value, and the adapter cuts the ``tf.string`` tensor out of
-    the blob with one TensorFlow op that runs without the GIL. Several leaves
+    the blob with a TensorFlow op that runs without the GIL. Several leaves
     may share one blob (a parsed batch's string features all do). Anything
     else that needs the values gets an object array of ``bytes`` through
     ``np.asarray``.
@@ -88,6 +88,14 @@ class PackedStrings:
     def reshape(self, *shape: int) -> PackedStrings:
         """The same values in another shape (C order), as ``np.ndarray.reshape``; one dimension may be -1."""
         return PackedStrings(self.blob, self.offsets, np.empty(self.size, dtype=np.bool_).reshape(*shape).shape)
+
+    @classmethod
+    def of(cls, leaf: Any) -> PackedStrings:
+        """Any string leaf (an object array of ``bytes``, or anything ``np.asarray`` makes one of) packed, flat."""
+        values = np.asarray(leaf, dtype=object).ravel().tolist()
+        offsets = np.zeros(len(values) + 1, dtype=np.int64)
+        np.cumsum(np.fromiter(map(len, values), dtype=np.int64, count=len(values)), out=offsets[1:])
+        return cls(b"".join(values), offsets)
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
         blob, bounds = self.blob, self.offsets.tolist()

@@ -48,6 +48,9 @@ def test_packed_strings_hold_their_values_without_objects():
     assert grid.shape == (2, 2) and grid.blob is strings.blob and strings.shape == (4,)
     assert np.asarray(grid).tolist() == [[b"a", b""], [b"bc", b"def"]]
     assert np.asarray(grid, dtype=object).dtype == object
+    repacked = PackedStrings.of(np.asarray(grid))
+    assert repacked.shape == (4,) and repacked.offsets.tolist() == [0, 1, 1, 3, 6]
+    assert np.asarray(repacked).tolist() == [b"a", b"", b"bc", b"def"]
     with pytest.raises(ValueError):
         strings.reshape(3, 2)
     assert "b'def'" in repr(strings)
