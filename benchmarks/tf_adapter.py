@@ -28,16 +28,21 @@ import statistics
 import time
 
 
+def calls_per_second(call, calls: int, warmup: int = 5) -> float:
+    """Rate of ``call()`` over ``calls`` calls, after ``warmup`` untimed ones."""
+    for _ in range(warmup):
+        call()
+    start = time.perf_counter()
+    for _ in range(calls):
+        call()
+    return calls / (time.perf_counter() - start)
+
+
 def rate(dataset, batches: int, warmup: int = 5) -> float:
     """Batches/sec of iterating ``dataset`` (fastinput or tf.data) for ``batches`` after ``warmup``."""
     it = iter(dataset)
     try:
-        for _ in range(warmup):
-            next(it)
-        start = time.perf_counter()
-        for _ in range(batches):
-            next(it)
-        return batches / (time.perf_counter() - start)
+        return calls_per_second(lambda: next(it), batches, warmup)
     finally:
         close = getattr(it, "close", None)
         if close is not None:
@@ -55,12 +60,7 @@ def training_step_rate(dataset, batches: int, warmup: int = 5) -> float:
         batch = next(iterator)
         return tf.nest.flatten(batch)[0][:1]  # uses the batch, as a model would, but costs nothing
 
-    for _ in range(warmup):
-        step(iterator)
-    start = time.perf_counter()
-    for _ in range(batches):
-        step(iterator)
-    return batches / (time.perf_counter() - start)
+    return calls_per_second(lambda: step(iterator), batches, warmup)
 
 
 def pipelines() -> dict:
