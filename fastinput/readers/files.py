@@ -165,7 +165,7 @@ def check_compression_type(op: str, compression_type: Any) -> str | None:
 
 
 class ReadStream:
-    """A file opened for sequential reading: ``read(n)`` returns up to ``n`` bytes, ``b""`` at the end.
+    """A file opened for sequential reading: ``read(n)`` returns up to ``n`` bytes, ``b""`` at the end; or ``readinto``.
 
     Wraps a local file (unbuffered: callers read large blocks), or an fsspec
     file with read-ahead, optionally decompressing GZIP/ZLIB on the fly.
@@ -192,6 +192,15 @@ class ReadStream:
             with storage_errors(self.path, self._remote):
                 return self._raw.read(n)
         return self._inflate(n)
+
+    def readinto(self, view: memoryview) -> int:
+        """Read up to ``len(view)`` bytes into ``view`` (a reused buffer, so no fresh pages each read); 0 at the end."""
+        if self._inflater is None:
+            with storage_errors(self.path, self._remote):
+                return self._raw.readinto(view) or 0
+        data = self._inflate(len(view))
+        view[:len(data)] = data
+        return len(data)
 
     def _inflate(self, n: int) -> bytes:
         while True:

@@ -121,10 +121,11 @@ class MemoryStream:
         self.size = len(data) if known_size else None
         self._data, self._pos, self._chunk = data, 0, chunk
 
-    def read(self, n: int) -> bytes:
-        out = self._data[self._pos:self._pos + min(n, self._chunk)]
+    def readinto(self, view: memoryview) -> int:
+        out = self._data[self._pos:self._pos + min(len(view), self._chunk)]
         self._pos += len(out)
-        return out
+        view[:len(out)] = out
+        return len(out)
 
 
 def read_all(data: bytes, known_size: bool, block_size: int, chunk: int) -> tuple[list[bytes], str | None]:
