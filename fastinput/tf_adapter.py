@@ -174,7 +174,7 @@ class _Transfer:
         # Strings cross as the first element's were made: packed (a blob and offsets) or as values.
         self._strings_packed = bool(self._strings) and all(type(first[i]) is PackedStrings for i in self._strings)
         if self._strings:
-            self.dtypes += [tf.string, tf.int64] if self._strings_packed else [tf.string]
+            self.dtypes += [tf.uint8, tf.int64] if self._strings_packed else [tf.string]
         self.placeholders = [tf.zeros([0], dtype) for dtype in self.dtypes]
         """Tensors of the right dtypes that stand in for an element that failed (never unpacked)."""
 
@@ -194,7 +194,7 @@ class _Transfer:
         tf = self._tf
         if self._strings_packed:  # a batch that came unpacked (say, one TensorFlow's parser took) is packed here
             blob, offsets = _joined([leaf if type(leaf) is PackedStrings else PackedStrings.of(leaf) for leaf in leaves])
-            return [tf.constant(blob), _numeric_tensor(tf, offsets)]
+            return [_byte_tensor(tf, blob), _numeric_tensor(tf, offsets)]
         tensors = [tensor_of(leaf) for leaf in leaves]
         if all(t is not None for t in tensors):
             values = tf.concat([t if t.shape.rank == 1 else tf.reshape(t, [-1]) for t in tensors], 0)
@@ -238,7 +238,17 @@ class _Transfer:
         return components
 
 
-def _joined(leaves: list[PackedStrings]) -> tuple[bytes, np.ndarray]:
+def _byte_tensor(tf: Any, blob: Any) -> Any:
+    """A blob (bytes or a uint8 array) as a uint8 tensor, through DLPack without a copy where it is a writable
+    array (the parser's; numpy shares no read-only buffer through DLPack). Unaligned is fine: the only op that
+    reads it, ``serialize_tensor`` in ``_cut``, copies it byte by byte."""
+    array = np.frombuffer(blob, np.uint8)
+    if not array.flags.writeable:
+        array = array.copy()
+    return tf.experimental.dlpack.from_dlpack(array.__dlpack__()) if array.size else tf.zeros([0], tf.uint8)
+
+
+def _joined(leaves: list[PackedStrings]) -> tuple[Any, np.ndarray]:
     """(blob, offsets): one blob with the leaves' values (their distinct blobs joined; none to join when they
     share one, as a parsed batch's do) and each leaf's offsets in it (``size + 1`` each), leaf after leaf."""
     base_of: dict[int, int] = {}  # where each distinct blob starts in the joined one, by id
@@ -253,20 +263,27 @@ def _joined(leaves: list[PackedStrings]) -> tuple[bytes, np.ndarray]:
         for leaf in leaves:
             offsets[at:at + leaf.offsets.size] += base_of[id(leaf.blob)]
             at += leaf.offsets.size
-    return (blobs[0] if len(blobs) == 1 else b"".join(blobs)), offsets
+    return (blobs[0] if len(blobs) == 1 else np.concatenate([np.frombuffer(b, np.uint8) for b in blobs])), offsets
 
 
 def _cut(tf: Any, blob: Any, offsets: Any, sizes: Any, count: int) -> list[Any]:
     """Graph ops: the values of ``count`` packed leaves, ``sizes`` values each, out of ``blob`` (``_joined``).
 
+    ``blob`` crosses as uint8 (DLPack shares it; a ``tf.string`` would be a
+    copy made holding the GIL). ``serialize_tensor`` turns it into a string
+    without the GIL: a TensorProto whose last field is the blob's bytes, so
+    the values sit at the offsets shifted by the proto's header length.
+
     One op per leaf rather than one for all and a split: the outputs stay small,
     and TensorFlow's allocator gets large string buffers as fresh pages from the
     kernel each time (page faults cost more than the cutting itself)."""
+    text = tf.io.serialize_tensor(blob)
+    offsets += tf.cast(tf.strings.length(text), tf.int64) - tf.size(blob, out_type=tf.int64)
     firsts = tf.cumsum(sizes + 1, exclusive=True)
     leaves = []
     for first, size in zip(tf.unstack(firsts, count), tf.unstack(sizes, count)):
         starts = offsets[first:first + size]
-        leaves.append(tf.strings.substr(blob, starts, offsets[first + 1:first + size + 1] - starts))
+        leaves.append(tf.strings.substr(text, starts, offsets[first + 1:first + size + 1] - starts))
     return leaves
 
 

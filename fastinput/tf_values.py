@@ -50,6 +50,9 @@ def tensor_of(leaf: Any) -> Any:
 class PackedStrings:
     """Byte strings of some shape, kept packed: value ``k`` (in C order) is ``blob[offsets[k]:offsets[k + 1]]``.
 
+    ``blob`` is ``bytes`` or a 1-D uint8 array (the parser's: writable, so
+    TensorFlow can take it through DLPack without a copy).
+
     A leaf that only ``as_tf_dataset`` ever sees: when TensorFlow consumes a
     pipeline, its native Example parser writes string features this way
     (see ``packing_strings`` in ``readers.batched_features``), with no Python
@@ -68,7 +71,7 @@ class PackedStrings:
     dtype = np.dtype(object)
     ndim = property(lambda self: len(self.shape))
 
-    def __init__(self, blob: bytes, offsets: np.ndarray, shape: tuple[int, ...] | None = None) -> None:
+    def __init__(self, blob: bytes | np.ndarray, offsets: np.ndarray, shape: tuple[int, ...] | None = None) -> None:
         self.blob = blob
         self.offsets = offsets
         self.shape = (offsets.size - 1,) if shape is None else tuple(shape)
@@ -98,7 +101,8 @@ class PackedStrings:
         return cls(b"".join(values), offsets)
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
-        blob, bounds = self.blob, self.offsets.tolist()
+        blob = self.blob if type(self.blob) is bytes else memoryview(self.blob).tobytes()  # bytes slice fastest
+        bounds = self.offsets.tolist()
         values = np.empty(self.size, dtype=object)
         values[:] = [blob[start:end] for start, end in zip(bounds[:-1], bounds[1:])]
         return values.reshape(self.shape) if dtype is None else values.reshape(self.shape).astype(dtype)

@@ -15,8 +15,8 @@
  *   3. without the GIL: decode the numbers into their outputs (padding and defaults included).
  *
  * With packed=True (the TensorFlow adapter asks for it: TensorFlow wants the bytes, not Python objects), no
- * string object is made: pass 1 also measures every string feature's bytes, pass 2 only allocates one bytes
- * blob for them all and their int64 offsets, and pass 3 copies the values into the blob as well.
+ * string object is made: pass 1 also measures every string feature's bytes, pass 2 only allocates one blob
+ * (a uint8 array) for them all and their int64 offsets, and pass 3 copies the values into the blob as well.
  *
  * This is the fast path for well-formed batches only. Whatever it does not handle exactly as TensorFlow's
  * ParseExampleV2 does (a missing required feature, a wrong type or count, a duplicate key, an empty Feature,
@@ -492,7 +492,8 @@ PyDoc_STRVAR(parse_doc,
 "counts per Example); sequence -> (the values of [batch, longest, width], longest). None: the batch is not\n"
 "one this parser handles exactly as TensorFlow does (see the module's comment); parse it with TensorFlow.\n"
 "packed: every string feature's values become (blob, offsets) instead of an object array: value k is\n"
-"blob[offsets[k]:offsets[k + 1]], offsets int64 with one more entry than values; all features share the blob.");
+"blob[offsets[k]:offsets[k + 1]] (blob a uint8 array, offsets int64 with one more entry than values); all\n"
+"features share the blob.");
 
 /* Point *items at the records' items (*batch of them); 0 if `records` is neither a list nor a 1-D object array. */
 static int record_items(PyObject *records, PyObject ***items, Py_ssize_t *batch) {
@@ -596,7 +597,8 @@ static PyObject *py_parse(PyObject *self, PyObject *args) {
         Py_INCREF(result);
         goto release;
     }
-    if (packed && !(blob = PyBytes_FromStringAndSize(NULL, blob_size))) goto release;
+    /* A writable uint8 array, not bytes: as_tf_dataset hands it to TensorFlow through DLPack, without a copy. */
+    if (packed && !(blob = new_vector(blob_size, NPY_UINT8))) goto release;
 
     if (!(outputs = PyList_New(nf))) goto release;
     for (Py_ssize_t f = 0; f < nf; f++) {
@@ -640,7 +642,8 @@ static PyObject *py_parse(PyObject *self, PyObject *args) {
     for (Py_ssize_t f = 0; f < nf; f++) {
         if (numbers[f]) numbers_output(&spec->features[f], &totals[f], slots + f, nf, batch, numbers[f]);
         if (offsets[f])
-            at = pack_strings(&spec->features[f], &totals[f], slots + f, nf, batch, PyBytes_AS_STRING(blob), at, offsets[f]);
+            at = pack_strings(&spec->features[f], &totals[f], slots + f, nf, batch, PyArray_DATA((PyArrayObject *)blob), at,
+                                  offsets[f]);
     }
     Py_END_ALLOW_THREADS
     result = outputs;
