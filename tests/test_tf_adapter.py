@@ -167,12 +167,16 @@ def test_an_error_reaches_tensorflow_where_it_happened(tf):
     assert [batch.numpy().tolist() for batch in it] == [[4], [5]]  # as in fastinput: reading goes on after it
 
 
-def test_a_dtype_other_than_the_first_elements_is_an_error(tf):
-    batches = [(np.arange(2, dtype=np.int64), np.arange(2, dtype=np.int64)), (np.arange(2, dtype=np.int32), np.arange(2, dtype=np.int64))]
+@pytest.mark.parametrize("size", [2, SOLO_BYTES], ids=["packed with others", "crossing alone"])
+def test_a_dtype_other_than_the_first_elements_is_an_error(tf, size):
+    batches = [(np.arange(size, dtype=np.int64), np.arange(2, dtype=np.int64)),
+               (np.arange(size, dtype=np.int32), np.arange(2, dtype=np.int64)),
+               (np.arange(size, dtype=np.int64), np.arange(2, dtype=np.int64))]
     it = iter(fi.Dataset.from_generator(lambda: iter(batches)).as_tf_dataset())
     next(it)
-    with pytest.raises(tf.errors.InvalidArgumentError, match="int32"):
+    with pytest.raises(tf.errors.InvalidArgumentError, match="a component is int32; in the first element it was int64"):
         next(it)
+    assert next(it)[0].dtype == tf.int64  # reading goes on after it
 
 
 def test_empty_pipeline_cannot_be_adapted():
