@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 
 import fastinput as fi
+from fastinput.readers.example import ExampleParser, native_kernel
 from fastinput.structure import SparseArray
-from fastinput.tf_adapter import SOLO_BYTES, _packing_strings, tf_input_fn
+from fastinput.tf_adapter import SOLO_BYTES, _gathered, _joined, _packing_strings, tf_input_fn
 from fastinput.tf_values import PackedStrings
 from tests.helpers import assert_same_elements, fi_elements, tf_elements
 
@@ -177,6 +178,26 @@ def test_a_dtype_other_than_the_first_elements_is_an_error(tf, size):
     with pytest.raises(tf.errors.InvalidArgumentError, match="a component is int32; in the first element it was int64"):
         next(it)
     assert next(it)[0].dtype == tf.int64  # reading goes on after it
+
+
+@pytest.mark.skipif(native_kernel is None, reason="the C extension fastinput.readers._example is not built")
+def test_the_parsers_outputs_of_one_dtype_cross_without_being_copied_together(tf):
+    def example(i):
+        feature = {f"i{k}": tf.train.Feature(int64_list=tf.train.Int64List(value=[i * k, i])) for k in range(3)}
+        feature |= {f"s{k}": tf.train.Feature(bytes_list=tf.train.BytesList(value=[b"s" * (i + k)])) for k in range(2)}
+        feature["x"] = tf.train.Feature(float_list=tf.train.FloatList(value=[i / 2]))
+        return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
+
+    features = {f"i{k}": fi.FixedLenFeature([2], "int64") for k in range(3)}
+    features |= {f"s{k}": fi.FixedLenFeature([], bytes) for k in range(2)} | {"x": fi.FixedLenFeature([], "float32")}
+    parsed = ExampleParser(features)([example(i) for i in range(5)], packed_strings=True)
+    ints = [parsed[f"i{k}"] for k in range(3)]
+    together = _gathered(ints, np.dtype(np.int64))
+    assert np.shares_memory(together, ints[0]) and together.tolist() == np.concatenate([a.ravel() for a in ints]).tolist()
+    reordered = _gathered(ints[::-1], np.dtype(np.int64))  # not lying in this order: copied
+    assert not np.shares_memory(reordered, ints[0]) and reordered.tolist() == np.concatenate([a.ravel() for a in ints[::-1]]).tolist()
+    blob, offsets = _joined([parsed["s0"], parsed["s1"]])
+    assert np.shares_memory(offsets, parsed["s0"].offsets) and blob is parsed["s0"].blob
 
 
 def test_empty_pipeline_cannot_be_adapted():

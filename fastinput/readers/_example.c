@@ -550,6 +550,40 @@ static PyObject *new_vector(Py_ssize_t n, int type) {
     return PyArray_SimpleNew(1, dims, type);
 }
 
+/* The numeric outputs of one dtype (or the packed strings' offsets) are carved one after another out of one
+ * 64-byte aligned buffer: as_tf_dataset hands such adjacent outputs to TensorFlow as one tensor without
+ * copying them together, and a batch costs one allocation per dtype rather than one per feature. */
+#define POOL_ALIGNMENT 64
+
+typedef struct {
+    PyObject *owner; /* a uint8 array holding the buffer; each output is a view with it as base */
+    char *next;      /* where the next output starts */
+} Pool;
+
+static int pool_open(Pool *pool, Py_ssize_t bytes) {
+    if (!(pool->owner = new_vector(bytes + POOL_ALIGNMENT, NPY_UINT8))) return -1;
+    char *data = PyArray_DATA((PyArrayObject *)pool->owner);
+    pool->next = data + (POOL_ALIGNMENT - (uintptr_t)data % POOL_ALIGNMENT) % POOL_ALIGNMENT;
+    return 0;
+}
+
+/* The next n values of the pool as a 1-D array of `type`, or NULL with an exception set. */
+static PyObject *pool_take(Pool *pool, Py_ssize_t n, int type) {
+    npy_intp dims[1] = {(npy_intp)n};
+    PyObject *view = PyArray_NewFromDescr(&PyArray_Type, PyArray_DescrFromType(type), 1, dims, NULL, pool->next,
+                                          NPY_ARRAY_CARRAY, NULL);
+    if (!view) return NULL;
+    Py_INCREF(pool->owner);
+    if (PyArray_SetBaseObject((PyArrayObject *)view, pool->owner) < 0) { /* it drops the reference it was given */
+        Py_DECREF(view);
+        return NULL;
+    }
+    pool->next += n * PyArray_ITEMSIZE((PyArrayObject *)view);
+    return view;
+}
+
+enum { POOL_INT64, POOL_FLOAT32, POOL_OFFSETS, POOLS };
+
 static PyObject *py_parse(PyObject *self, PyObject *args) {
     (void)self;
     PyObject *capsule, *records;
@@ -573,6 +607,7 @@ static PyObject *py_parse(PyObject *self, PyObject *args) {
     char **numbers = PyMem_Calloc(nf ? nf : 1, sizeof(char *));
     int64_t **offsets = PyMem_Calloc(nf ? nf : 1, sizeof(int64_t *)); /* packed: each string feature's offsets */
     PyObject *outputs = NULL, *result = NULL, *blob = NULL;
+    Pool pools[POOLS] = {{0}};
     if (!held || !data || !lengths || !slots || !totals || !numbers || !offsets) {
         PyErr_NoMemory();
         goto done;
@@ -599,6 +634,15 @@ static PyObject *py_parse(PyObject *self, PyObject *args) {
     }
     /* A writable uint8 array, not bytes: as_tf_dataset hands it to TensorFlow through DLPack, without a copy. */
     if (packed && !(blob = new_vector(blob_size, NPY_UINT8))) goto release;
+    Py_ssize_t pool_bytes[POOLS] = {-1, -1, -1}; /* -1: no output from this pool */
+    for (Py_ssize_t f = 0; f < nf; f++) {
+        const FeatureSpec *fs = &spec->features[f];
+        Py_ssize_t n = output_values(fs, &totals[f], batch);
+        int p = fs->type == INT64_LIST ? POOL_INT64 : fs->type == FLOAT_LIST ? POOL_FLOAT32 : packed ? POOL_OFFSETS : -1;
+        if (p >= 0) pool_bytes[p] = (pool_bytes[p] < 0 ? 0 : pool_bytes[p]) + (p == POOL_OFFSETS ? (n + 1) * 8 : n * item_size(fs->type));
+    }
+    for (int p = 0; p < POOLS; p++)
+        if (pool_bytes[p] >= 0 && pool_open(&pools[p], pool_bytes[p]) < 0) goto release;
 
     if (!(outputs = PyList_New(nf))) goto release;
     for (Py_ssize_t f = 0; f < nf; f++) {
@@ -606,12 +650,14 @@ static PyObject *py_parse(PyObject *self, PyObject *args) {
         Py_ssize_t n = output_values(fs, &totals[f], batch);
         PyObject *values, *output = NULL;
         if (packed && fs->type == BYTES_LIST) {
-            PyObject *ends = new_vector(n + 1, NPY_INT64);
+            PyObject *ends = pool_take(&pools[POOL_OFFSETS], n + 1, NPY_INT64);
             if (!ends) goto release;
             offsets[f] = PyArray_DATA((PyArrayObject *)ends);
             values = Py_BuildValue("(ON)", blob, ends);
+        } else if (fs->type == BYTES_LIST) {
+            values = new_vector(n, NPY_OBJECT);
         } else {
-            values = new_vector(n, npy_type(fs->type));
+            values = pool_take(&pools[fs->type == INT64_LIST ? POOL_INT64 : POOL_FLOAT32], n, npy_type(fs->type));
         }
         if (!values) goto release;
         if (fs->type != BYTES_LIST) {
@@ -654,6 +700,7 @@ release:
 done:
     Py_XDECREF(outputs);
     Py_XDECREF(blob);
+    for (int p = 0; p < POOLS; p++) Py_XDECREF(pools[p].owner);
     PyMem_Free(held);
     PyMem_Free(data);
     PyMem_Free(lengths);
