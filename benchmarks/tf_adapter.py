@@ -16,6 +16,14 @@ x 40 features). TensorFlow consumes the adapted pipeline two ways:
 Runs of the direct pipeline and of both consumers alternate; medians are
 compared. Also printed: the adapter's cost per batch, 1/adapted - 1/direct.
 
+Two references put that cost in proportion, both consumed by the same
+training step: the equivalent tf.data pipeline (what a TensorFlow user would
+otherwise feed the model: the ratio adapted / tf.data is what switching
+gains), and TensorFlow's own cost of taking such batches from any dataset,
+measured on ``tf.data.Dataset.from_tensors(batch).repeat()`` (a floor no
+pipeline handed to TensorFlow goes below; on a small machine it alone keeps
+a fast pipeline's batches/sec visibly under its direct rate).
+
     python -m benchmarks.tf_adapter [--batches 60] [--repeats 3] [--json out.json]
 """
 
@@ -64,15 +72,26 @@ def training_step_rate(dataset, batches: int, warmup: int = 5) -> float:
 
 
 def pipelines() -> dict:
-    from benchmarks.image_pipelines import fastinput_images
-    from benchmarks.pipelines import PipelineConfig, fastinput_tabular
+    """Each benchmarked pipeline by name: (the fastinput pipeline, the equivalent tf.data pipeline)."""
+    from benchmarks.image_pipelines import fastinput_images, tf_data_images
+    from benchmarks.pipelines import PipelineConfig, fastinput_tabular, tf_data_tabular
     from benchmarks.synthetic import cache_root, synthetic_files
 
     root = cache_root(None)
+    images = synthetic_files("images", "default", root)
+    tabular = PipelineConfig(synthetic_files("tabular", "default", root), 1024)
     return {
-        "images (batch 64)": fastinput_images(synthetic_files("images", "default", root), 64, "uint8"),
-        "tabular (batch 1024)": fastinput_tabular(PipelineConfig(synthetic_files("tabular", "default", root), 1024)),
+        "images (batch 64)": (fastinput_images(images, 64, "uint8"), tf_data_images(images, 64, "uint8")),
+        "tabular (batch 1024)": (fastinput_tabular(tabular), tf_data_tabular(tabular)),
     }
+
+
+def consumption_floor(adapted_ds, batches: int) -> float:
+    """Batches/sec of the training step on one batch of ``adapted_ds`` repeated: TensorFlow's own cost per batch."""
+    import tensorflow as tf
+
+    batch = next(iter(adapted_ds))
+    return training_step_rate(tf.data.Dataset.from_tensors(batch).repeat(), batches)
 
 
 def main() -> None:
@@ -85,22 +104,30 @@ def main() -> None:
     import tensorflow as tf  # noqa: F401  (imported before timing)
 
     results = {}
-    for name, ds in pipelines().items():
+    for name, (ds, tf_data_ds) in pipelines().items():
         adapted_ds = ds.as_tf_dataset()
-        runs: dict[str, list[float]] = {"direct": [], "training step": [], "python loop": []}
+        runs: dict[str, list[float]] = {"direct": [], "training step": [], "python loop": [], "tf.data training step": []}
         for _ in range(args.repeats):
             runs["direct"].append(rate(ds, args.batches))
             runs["training step"].append(training_step_rate(adapted_ds, args.batches))
             runs["python loop"].append(rate(adapted_ds, args.batches))
+            runs["tf.data training step"].append(training_step_rate(tf_data_ds, args.batches))
         d = statistics.median(runs["direct"])
-        results[name] = {"direct_batches_per_second": d, "runs": runs}
+        floor = consumption_floor(adapted_ds, 5 * args.batches)
+        results[name] = {"direct_batches_per_second": d, "runs": runs,
+                         "tensorflow_consumption_ms_per_batch": 1e3 / floor}
         line = f"{name:<22} direct {d:7.1f} batches/s"
         for consumer in ("training step", "python loop"):
             a = statistics.median(runs[consumer])
             key = consumer.replace(" ", "_")
             results[name][key] = {"batches_per_second": a, "ratio": a / d, "overhead_ms_per_batch": (1 / a - 1 / d) * 1e3}
             line += f"   as_tf_dataset, {consumer}: {a:7.1f} batches/s, ratio {a / d:.2f}"
+        t = statistics.median(runs["tf.data training step"])
+        a = results[name]["training_step"]["batches_per_second"]
+        results[name]["tf_data_training_step"] = {"batches_per_second": t, "adapted_over_tf_data": a / t}
         print(line + "   (target >= 0.90)")
+        print(f"{'':<22} tf.data, training step {t:7.1f} batches/s (as_tf_dataset / tf.data {a / t:.2f}x);"
+              f" TensorFlow's own cost per batch {1e3 / floor:.2f} ms (from_tensors(batch).repeat())")
     print(f"cores: {os.cpu_count()}")
     if args.json:
         with open(args.json, "w") as f:
