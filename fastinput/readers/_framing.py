@@ -7,9 +7,7 @@ Each record on disk is::
     bytes  data[length]
     uint32 masked CRC32C of data
 
-``RecordReader`` reads the stream in large blocks into one reused buffer (a fresh
-buffer per read costs a page fault per 4 KiB every read, more than the walk
-itself) and walks each block with
+``RecordReader`` reads the stream in large blocks and walks each block with
 the C extension ``_records`` (built from ``_records.c``): it finds the records
 and checks both CRCs with the GIL released, then takes the GIL only to create
 one ``bytes`` object per record (about 0.2 us per record of 700 bytes, CRCs
@@ -18,6 +16,11 @@ a Python loop (``struct.unpack_from`` and ``google_crc32c``) does the same with
 the GIL held throughout, at 1.3 to 2 us per record. Damage is reported as
 ``DataLossError`` naming the file and the byte offset of the bad record, after
 every good record before it has been handed out.
+
+Blocks of a local file are read into one reused buffer (a fresh buffer per
+read costs a page fault per 4 KiB every read, more than the walk itself).
+Remote and decompressed data come as new bytes anyway: those are walked
+where they lie, and only a record that straddles two reads is copied.
 """
 
 from __future__ import annotations
@@ -42,7 +45,7 @@ _MASK_DELTA = 0xA282EAD8
 _KNOWN_LENGTHS = 4096
 """Distinct record lengths whose header CRC is remembered (it depends on the length only), saving a CRC per record."""
 _MAX_READ = 64 << 20
-"""Largest growth of the read buffer at once, so that a huge (corrupt) length cannot ask for an impossible allocation."""
+"""Largest read request, or growth of the reused buffer, at once: a huge (corrupt) length cannot ask for an impossible allocation."""
 
 
 def masked_crc32c(data: bytes) -> int:
@@ -64,6 +67,12 @@ class Readable(Protocol):
 
     path: str
     size: int | None
+    reads_in_place: bool
+    """True: ``readinto`` fills a reused buffer; False: only ``read``, which hands out new bytes."""
+
+    def read(self, n: int) -> bytes:
+        """Up to ``n`` bytes, b"" at the end."""
+        ...
 
     def readinto(self, view: memoryview) -> int:
         """Read up to ``len(view)`` bytes into ``view``; the count read, 0 at the end."""
@@ -84,12 +93,14 @@ class RecordReader:
         self._stream = stream
         self._block_size = block_size
         self._compressed = compressed
-        self._space = memoryview(bytearray(block_size))  # the reused buffer, grown for a record that needs more
-        self._buf = self._space[:0]  # the bytes read and not yet handed out, from _pos on
+        # Reading in place: the reused buffer, grown for a record that needs more.
+        self._space = memoryview(bytearray(block_size)) if stream.reads_in_place else None
+        self._buf: bytes | memoryview = b""  # the bytes read and not yet handed out, from _pos on
         self._pos = 0
         self._base = 0  # stream offset of _buf[0]
         self._eof = False
         self._known_lengths: dict[int, int] = {}  # length -> its masked CRC, already verified
+        self._rest: tuple[bytes, int, int] | None = None  # (a read, where to go on in it, its stream offset)
 
     def read_into(self, out: list[bytes], n: int) -> None:
         """Append up to ``n`` records to ``out``; stops early rather than block on a read once it has some."""
@@ -155,39 +166,78 @@ class RecordReader:
         self._pos = pos
 
     def _fill(self, need: int) -> None:
-        """Make ``need`` bytes from the current position available in ``_buf``, or raise DataLossError.
-
-        The unparsed tail (part of a record that straddles two reads) moves to
-        the front of the buffer and the next read fills the space after it.
-        """
+        """Make ``need`` bytes from the current position available in ``_buf``, or raise DataLossError."""
+        if self._rest is not None and self._use_rest(need):
+            return
         pos, size = self._pos, self._stream.size
-        have = len(self._buf) - pos
         if size is not None and self._base + pos + need > size:  # known size: no need to read to find out
             if self._base + pos == size:
                 self._eof = True
                 return
             raise self._truncated(need, size - self._base - pos)
+        try:
+            if self._space is not None:
+                self._fill_in_place(need)
+            else:
+                self._fill_from_reads(need)
+        except DataLossError as exc:  # damaged compressed data: report it at the record it hides
+            detail = str(exc).removeprefix(f"{self._stream.path}: ")
+            raise self._damage(0, "unreadable record", detail) from exc
+        if 0 < len(self._buf) < need:
+            raise self._truncated(need, len(self._buf))
+
+    def _fill_in_place(self, need: int) -> None:
+        """``_fill`` by reading into the reused buffer: the unparsed tail (part of a record that straddles two
+        reads) moves to its front, and the next read fills the space after it."""
+        have = len(self._buf) - self._pos
         space = self._space
-        space[:have] = self._buf[pos:]
-        self._base += pos
+        space[:have] = self._buf[self._pos:]
+        self._base += self._pos
         self._pos = 0
         while have < need and not self._eof:
             if have == len(space):  # a record longer than the buffer: double it (a corrupt length stops at the end)
                 space = memoryview(bytearray(min(need, 2 * have, have + _MAX_READ)))
                 space[:have] = self._space[:have]
                 self._space = space
-            try:
-                count = self._stream.readinto(space[have:])
-            except DataLossError as exc:  # damaged compressed data: report it at the record it hides
-                detail = str(exc).removeprefix(f"{self._stream.path}: ")
-                raise self._damage(0, "unreadable record", detail) from exc
+            count = self._stream.readinto(space[have:])
             if not count:
                 self._eof = True
                 break
             have += count
         self._buf = space[:have]
-        if 0 < have < need:
-            raise self._truncated(need, have)
+
+    def _fill_from_reads(self, need: int) -> None:
+        """``_fill`` with the stream's new bytes: a record that straddles two reads is joined into a small buffer
+        of its own and the rest of the second read waits in ``_rest``, so a big read is walked where it lies."""
+        have = len(self._buf) - self._pos
+        parts = [self._buf[self._pos:]] if have else []
+        self._base += self._pos
+        self._pos = 0
+        while have < need and not self._eof:
+            data = self._stream.read(min(max(self._block_size, need - have), _MAX_READ))
+            if not data:
+                self._eof = True
+                break
+            parts.append(data)
+            have += len(data)
+        if len(parts) > 1 and have > need:
+            last = parts[-1]
+            keep = len(last) - (have - need)
+            self._rest = (last, keep, self._base + have - len(last))
+            parts[-1] = last[:keep]
+        self._buf = b"".join(parts) if len(parts) != 1 else parts[0]
+
+    def _use_rest(self, need: int) -> bool:
+        """Go on in the rest of the last read (see ``_fill_from_reads``); True if ``need`` bytes are then there."""
+        rest, start, rest_base = self._rest
+        self._rest = None
+        have = len(self._buf) - self._pos
+        if have <= start:  # the unparsed bytes are the ones just before ``start`` in ``rest``
+            self._buf, self._pos, self._base = rest, start - have, rest_base
+        else:  # a header straddled the two reads (rare): join what is left
+            self._buf, self._base = self._buf[self._pos:] + rest[start:], self._base + self._pos
+            self._pos = 0
+        return len(self._buf) - self._pos >= need
 
     def _bad_length_crc(self, pos: int) -> DataLossError:
         return self._damage(pos, "corrupted record", "the CRC of its length does not match")

@@ -165,7 +165,8 @@ def check_compression_type(op: str, compression_type: Any) -> str | None:
 
 
 class ReadStream:
-    """A file opened for sequential reading: ``read(n)`` returns up to ``n`` bytes, ``b""`` at the end; or ``readinto``.
+    """A file opened for sequential reading: ``read(n)`` returns up to ``n`` bytes, ``b""`` at the end; local,
+    uncompressed files also ``readinto`` a caller's buffer (``reads_in_place``).
 
     Wraps a local file (unbuffered: callers read large blocks), or an fsspec
     file with read-ahead, optionally decompressing GZIP/ZLIB on the fly.
@@ -185,6 +186,7 @@ class ReadStream:
         self._compressed_offset = 0
         self._started = False
         self.size = size if wbits is None else None
+        self.reads_in_place = not remote and wbits is None
 
     def read(self, n: int) -> bytes:
         """Up to ``n`` bytes (at least one unless the stream has ended)."""
@@ -194,13 +196,13 @@ class ReadStream:
         return self._inflate(n)
 
     def readinto(self, view: memoryview) -> int:
-        """Read up to ``len(view)`` bytes into ``view`` (a reused buffer, so no fresh pages each read); 0 at the end."""
-        if self._inflater is None:
-            with storage_errors(self.path, self._remote):
-                return self._raw.readinto(view) or 0
-        data = self._inflate(len(view))
-        view[:len(data)] = data
-        return len(data)
+        """Read up to ``len(view)`` bytes into ``view``, a buffer the caller reuses (no fresh pages each read);
+        0 at the end. Only where ``reads_in_place``: elsewhere the data comes as new bytes, and copying those
+        into a buffer would cost more than it saves."""
+        if not self.reads_in_place:
+            raise TypeError(f"{self.path}: readinto is for local, uncompressed files; use read")
+        with storage_errors(self.path, False):
+            return self._raw.readinto(view) or 0
 
     def _inflate(self, n: int) -> bytes:
         while True:

@@ -113,24 +113,31 @@ def test_split_rejects_a_position_outside_the_buffer(pos, max_records):
 
 
 class MemoryStream:
-    """A ``Readable`` over bytes, giving at most ``chunk`` bytes a read; ``size`` unknown as for compressed data."""
+    """A ``Readable`` over bytes, giving at most ``chunk`` bytes a read; ``size`` unknown as for compressed data;
+    ``reads_in_place`` as a local file (the reader reuses its buffer) or not (it walks each read's new bytes)."""
 
     path = "memory.tfrecord"
 
-    def __init__(self, data: bytes, known_size: bool, chunk: int) -> None:
+    def __init__(self, data: bytes, known_size: bool, chunk: int, in_place: bool) -> None:
         self.size = len(data) if known_size else None
+        self.reads_in_place = in_place
         self._data, self._pos, self._chunk = data, 0, chunk
 
-    def readinto(self, view: memoryview) -> int:
-        out = self._data[self._pos:self._pos + min(len(view), self._chunk)]
+    def read(self, n: int) -> bytes:
+        out = self._data[self._pos:self._pos + min(n, self._chunk)]
         self._pos += len(out)
+        return out
+
+    def readinto(self, view: memoryview) -> int:
+        assert self.reads_in_place
+        out = self.read(len(view))
         view[:len(out)] = out
         return len(out)
 
 
-def read_all(data: bytes, known_size: bool, block_size: int, chunk: int) -> tuple[list[bytes], str | None]:
+def read_all(data: bytes, known_size: bool, block_size: int, chunk: int, in_place: bool) -> tuple[list[bytes], str | None]:
     """Every record RecordReader hands out, 3 at a time, and the message of the DataLossError it ends with."""
-    reader = RecordReader(MemoryStream(data, known_size, chunk), block_size, compressed=not known_size)
+    reader = RecordReader(MemoryStream(data, known_size, chunk, in_place), block_size, compressed=not known_size)
     out: list[bytes] = []
     while True:
         count = len(out)
@@ -147,13 +154,16 @@ READS = [(True, 4096, 4096), (True, 13, 13), (False, 1, 1), (False, 64, 29)]
 
 
 def read_both_ways(data: bytes, monkeypatch: pytest.MonkeyPatch) -> tuple[list[bytes], str | None]:
-    """What the C path reads from ``data``, after checking that the Python path reads the same in every READS way."""
+    """What the C path reads from ``data``, after checking that the Python path reads the same in every READS way,
+    and so does reading into the reader's reused buffer (a local file) and walking new bytes (remote data)."""
     results = []
-    for known_size, block_size, chunk in READS:
-        native = read_all(data, known_size, block_size, chunk)
+    for way in READS:
+        native = read_all(data, *way, in_place=True)
+        assert read_all(data, *way, in_place=False) == native
         with monkeypatch.context() as patch:
             patch.setattr(_framing, "_records", None)
-            assert read_all(data, known_size, block_size, chunk) == native
+            assert read_all(data, *way, in_place=True) == native
+            assert read_all(data, *way, in_place=False) == native
         results.append(native)
     return results[0]
 
