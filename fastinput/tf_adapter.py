@@ -23,7 +23,8 @@ again to turn into a ``tf.string`` tensor. So when the pipeline's last real
 stage can leave them packed (``make_batched_features_dataset``'s parser) and
 nothing after it looks into the elements, TensorFlow iterates a copy of the
 pipeline in which it does (``PackedStrings``: one blob and offsets, no Python
-object per value), and graph ops cut the values out of the blob.
+object per value); the blob crosses as uint8 through DLPack, and graph ops
+cut the values out of it.
 """
 
 from __future__ import annotations
