@@ -584,6 +584,14 @@ static PyObject *pool_take(Pool *pool, Py_ssize_t n, int type) {
 
 enum { POOL_INT64, POOL_FLOAT32, POOL_OFFSETS, POOLS };
 
+/* The pool feature fs's output comes from: its numbers', its offsets' when strings are packed; -1: none (an
+ * object array of strings). */
+static int output_pool(const FeatureSpec *fs, int packed) {
+    if (fs->type == INT64_LIST) return POOL_INT64;
+    if (fs->type == FLOAT_LIST) return POOL_FLOAT32;
+    return packed ? POOL_OFFSETS : -1;
+}
+
 static PyObject *py_parse(PyObject *self, PyObject *args) {
     (void)self;
     PyObject *capsule, *records;
@@ -638,8 +646,9 @@ static PyObject *py_parse(PyObject *self, PyObject *args) {
     for (Py_ssize_t f = 0; f < nf; f++) {
         const FeatureSpec *fs = &spec->features[f];
         Py_ssize_t n = output_values(fs, &totals[f], batch);
-        int p = fs->type == INT64_LIST ? POOL_INT64 : fs->type == FLOAT_LIST ? POOL_FLOAT32 : packed ? POOL_OFFSETS : -1;
-        if (p >= 0) pool_bytes[p] = (pool_bytes[p] < 0 ? 0 : pool_bytes[p]) + (p == POOL_OFFSETS ? (n + 1) * 8 : n * item_size(fs->type));
+        int p = output_pool(fs, packed);
+        if (p >= 0)
+            pool_bytes[p] = (pool_bytes[p] < 0 ? 0 : pool_bytes[p]) + (p == POOL_OFFSETS ? (n + 1) * 8 : n * item_size(fs->type));
     }
     for (int p = 0; p < POOLS; p++)
         if (pool_bytes[p] >= 0 && pool_open(&pools[p], pool_bytes[p]) < 0) goto release;
@@ -649,15 +658,14 @@ static PyObject *py_parse(PyObject *self, PyObject *args) {
         const FeatureSpec *fs = &spec->features[f];
         Py_ssize_t n = output_values(fs, &totals[f], batch);
         PyObject *values, *output = NULL;
-        if (packed && fs->type == BYTES_LIST) {
-            PyObject *ends = pool_take(&pools[POOL_OFFSETS], n + 1, NPY_INT64);
+        int p = output_pool(fs, packed);
+        if (p == POOL_OFFSETS) {
+            PyObject *ends = pool_take(&pools[p], n + 1, NPY_INT64);
             if (!ends) goto release;
             offsets[f] = PyArray_DATA((PyArrayObject *)ends);
             values = Py_BuildValue("(ON)", blob, ends);
-        } else if (fs->type == BYTES_LIST) {
-            values = new_vector(n, NPY_OBJECT);
         } else {
-            values = pool_take(&pools[fs->type == INT64_LIST ? POOL_INT64 : POOL_FLOAT32], n, npy_type(fs->type));
+            values = p < 0 ? new_vector(n, NPY_OBJECT) : pool_take(&pools[p], n, npy_type(fs->type));
         }
         if (!values) goto release;
         if (fs->type != BYTES_LIST) {
@@ -688,8 +696,8 @@ static PyObject *py_parse(PyObject *self, PyObject *args) {
     for (Py_ssize_t f = 0; f < nf; f++) {
         if (numbers[f]) numbers_output(&spec->features[f], &totals[f], slots + f, nf, batch, numbers[f]);
         if (offsets[f])
-            at = pack_strings(&spec->features[f], &totals[f], slots + f, nf, batch, PyArray_DATA((PyArrayObject *)blob), at,
-                                  offsets[f]);
+            at = pack_strings(&spec->features[f], &totals[f], slots + f, nf, batch, PyArray_DATA((PyArrayObject *)blob),
+                              at, offsets[f]);
     }
     Py_END_ALLOW_THREADS
     result = outputs;
