@@ -14,10 +14,11 @@ CRCs, interleave, hand-off to the consumer). (With s3fs's default read-ahead
 cache, (a) would ask for twice the read size per request; moto copies the
 whole object for every request, so fewer requests would win on moto alone.)
 
-After one untimed pass of each, the runs alternate (a), (b), (a), ...; it prints the best and the median
-bytes/s of each and their ratios (the median is the steadier figure on a
-busy machine), and the client's CPU seconds per pass (fastinput's extra work,
-independent of the server's speed); the issue's target is (b) >= 80% of (a).
+After one untimed pass of each, the runs alternate (a), (b), (a), ...; it
+prints the best and the median bytes/s of each and their ratios (the median
+is the steadier figure on a busy machine), and the client's CPU seconds per
+pass (fastinput's extra work, independent of the server's speed); the issue's
+target is (b) >= 80% of (a).
 
     python -m benchmarks.s3_read [--files 8] [--file-mb 25] [--record-kb 100] [--parallel 4] [--read-mb 16] [--repeats 9]
 """

@@ -123,10 +123,10 @@ def main() -> None:
             results[name][key] = {"batches_per_second": a, "ratio": a / d, "overhead_ms_per_batch": (1 / a - 1 / d) * 1e3}
             line += f"   as_tf_dataset, {consumer}: {a:7.1f} batches/s, ratio {a / d:.2f}"
         t = statistics.median(runs["tf.data training step"])
-        a = results[name]["training_step"]["batches_per_second"]
-        results[name]["tf_data_training_step"] = {"batches_per_second": t, "adapted_over_tf_data": a / t}
+        step = results[name]["training_step"]["batches_per_second"]
+        results[name]["tf_data_training_step"] = {"batches_per_second": t, "adapted_over_tf_data": step / t}
         print(line + "   (target >= 0.90)")
-        print(f"{'':<22} tf.data, training step {t:7.1f} batches/s (as_tf_dataset / tf.data {a / t:.2f}x);"
+        print(f"{'':<22} tf.data, training step {t:7.1f} batches/s (as_tf_dataset / tf.data {step / t:.2f}x);"
               f" TensorFlow's own cost per batch {1e3 / floor:.2f} ms (from_tensors(batch).repeat())")
     print(f"cores: {os.cpu_count()}")
     if args.json:
