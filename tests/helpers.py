@@ -84,3 +84,60 @@ def no_leaked_threads():
     count = wait_for_threads(baseline)
     leaked = [t.name for t in threading.enumerate() if t.name.startswith("fastinput")]
     assert count <= baseline, f"{count - baseline} thread(s) leaked: {leaked}"
+
+
+ERROR = "error"
+"""An error in an outcome list (``tf_outcomes`` / ``fi_outcomes``): raised by ``next()`` at that place."""
+
+
+def _outcomes(iterator: Any, error_types: tuple[type[BaseException], ...], to_python: Any, limit: int) -> list[Any]:
+    """What ``next()`` gives, call after call: elements as Python values, ``ERROR`` for a raise, ``"end"`` last."""
+    out: list[Any] = []
+    for _ in range(limit):
+        try:
+            element = next(iterator)
+        except StopIteration:
+            out.append("end")
+            break
+        except error_types:
+            out.append(ERROR)
+            continue
+        out.append(to_python(element))
+    return out
+
+
+def tf_outcomes(tf_dataset: Any, limit: int = 1000) -> list[Any]:
+    """Every element and error of a tf.data pipeline, in order, going on after each error (see ``_outcomes``)."""
+    import tensorflow as tf
+
+    return _outcomes(iter(tf_dataset), (tf.errors.OpError,),
+                     lambda element: tf.nest.map_structure(lambda v: v.numpy().tolist(), element), limit)
+
+
+def fi_outcomes(dataset: Any, limit: int = 1000) -> list[Any]:
+    """Every element and error of a fastinput pipeline, in the form of ``tf_outcomes``."""
+    with iter(dataset) as it:
+        return _outcomes(it, (Exception,), lambda element: structure.map_structure(lambda v: np.asarray(v).tolist(), element), limit)
+
+
+def tf_raising_at(*positions: int) -> Any:
+    """A tf.data map function (int64 scalars) that raises, through ``tf.py_function``, for the given values."""
+    import tensorflow as tf
+
+    def check(value: Any) -> Any:
+        if int(value) in positions:
+            raise ValueError(f"injected error at {int(value)}")
+        return value
+
+    return lambda x: tf.py_function(check, [x], tf.int64)
+
+
+def fi_raising_at(*positions: int) -> Any:
+    """The fastinput twin of ``tf_raising_at``."""
+
+    def check(value: Any) -> Any:
+        if int(value) in positions:
+            raise ValueError(f"injected error at {int(value)}")
+        return value
+
+    return check

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections import deque
 from typing import Any
 
-from fastinput import structure
+from fastinput import errors, structure
 from fastinput.dataset import Dataset
 from fastinput.errors import InvalidArgumentError
-from fastinput.iterator import DatasetIterator, IteratorContext
+from fastinput.iterator import DatasetIterator, Failure, IteratorContext
 
 
 def zip_datasets(*datasets: Any) -> Dataset:
@@ -37,21 +38,69 @@ class ZipDataset(Dataset):
 
 
 class _ZipIterator(DatasetIterator):
+    """Reads its inputs a column (chunk) at a time but keeps them in step row by row, as tf.data does.
+
+    tf.data advances every input for a row even when one of them raises: the
+    row becomes the first error (in input order) and the other inputs'
+    elements of that row are consumed, so the rows after it stay aligned. A
+    row where an input ends is the end, unless an input before it raised
+    there: then that error comes first and the end after it. Elements read
+    ahead of the row being handed out wait in one queue per input.
+    """
+
     def __init__(self, dataset: ZipDataset, ctx: IteratorContext, sources: list[DatasetIterator]) -> None:
         super().__init__(dataset, ctx, sources)
         self._nest = dataset.nest
+        self._columns: list[deque[Any]] = [deque() for _ in sources]
+        self._ended = [False] * len(sources)
+        self._finished = False
+
+    def _read(self, i: int, want: int, at_least: int) -> None:
+        """Read input ``i`` (asking for up to ``want`` entries) until its queue holds ``at_least`` or it ends.
+
+        An error is an entry of its own: this input's element of that row.
+        """
+        column, source = self._columns[i], self.inputs[i]
+        while not self._ended[i] and (len(column) < at_least or not column):
+            try:
+                column.extend(source.get_next_chunk(max(1, want - len(column))))
+            except StopIteration:
+                self._ended[i] = True
+            except errors.CancelledError:
+                raise
+            except Exception as exc:
+                column.append(Failure(exc))
 
     def _next_chunk(self, n: int) -> list[Any]:
-        first = self.inputs[0].get_next_chunk(n)
-        columns = [first]
-        for source in self.inputs[1:]:
-            column: list[Any] = []
-            try:
-                while len(column) < len(first):
-                    column.extend(source.get_next_chunk(len(first) - len(column)))
-            except StopIteration:
-                if not column:
-                    raise
-            columns.append(column)
-        count = min(len(c) for c in columns)
-        return [structure.pack_as(self._nest, row) for row in zip(*(c[:count] for c in columns))]
+        columns = self._columns
+        if not columns[0]:
+            self._read(0, n, 1)  # one request: the first input's chunk sets how many rows this call makes
+        rows = len(columns[0])
+        if rows and not self._finished:
+            for i in range(1, len(columns)):
+                self._read(i, rows, rows)
+        out: list[Any] = []
+        while len(out) < n and not self._finished:
+            row: list[Any] = []
+            error: BaseException | None = None
+            for column in columns:
+                if not column:  # this input ended at this row; nothing after it is read (tf.data's order)
+                    self._finished = True
+                    break
+                value = column.popleft()
+                if type(value) is Failure:
+                    error = error or value.exc
+                row.append(value)
+            if error is not None:  # the rows before it now, the error next (and the end, if one came, after it)
+                if not out:
+                    raise error
+                self._pending = error
+                return out
+            if not self._finished:
+                out.append(structure.pack_as(self._nest, row))
+                if not all(columns):
+                    break
+        if not out:
+            self._finished = True
+            raise StopIteration
+        return out

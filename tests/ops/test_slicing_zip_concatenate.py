@@ -4,7 +4,15 @@ import numpy as np
 import pytest
 
 import fastinput as fi
-from tests.helpers import assert_same_elements, fi_elements, tf_elements
+from tests.helpers import (
+    assert_same_elements,
+    fi_elements,
+    fi_outcomes,
+    fi_raising_at,
+    tf_elements,
+    tf_outcomes,
+    tf_raising_at,
+)
 
 
 @pytest.mark.parametrize("size", [0, 5, 100])
@@ -44,6 +52,37 @@ def test_zip_matches_tf(tf):
     assert_same_elements(fi_elements(fi.Dataset.zip({"x": a, "y": (b, c)})),
                          tf_elements(tf.data.Dataset.zip({"x": ta, "y": (tb, tc)})))
     assert_same_elements(fi_elements(a.zip(b)), tf_elements(tf.data.Dataset.zip(ta, tb)))
+
+
+# Zips with errors injected (``fail(*values)``), read in chunks by the stage after the zip: the rows must stay
+# aligned after an error row, exactly as in tf.data. ``D`` is tf.data.Dataset or fi.Dataset.
+ZIPS_WITH_ERRORS = {
+    "second parallel": lambda D, fail: D.zip((D.range(10), D.range(10).map(fail(2), num_parallel_calls=2))),
+    "with its own skip": lambda D, fail: (lambda ds: D.zip((ds, ds.skip(1))))(D.range(10).map(fail(2))),
+    "first of three": lambda D, fail: D.zip((D.range(10).map(fail(3)), D.range(10), D.range(10))),
+    "middle of three": lambda D, fail: D.zip((D.range(10), D.range(10).map(fail(3)), D.range(10))),
+    "last of three": lambda D, fail: D.zip((D.range(10), D.range(10), D.range(10).map(fail(3)))),
+    "same row in two": lambda D, fail: D.zip((D.range(10).map(fail(3)), D.range(10).map(fail(3)))),
+    "different rows": lambda D, fail: D.zip((D.range(10).map(fail(3)), D.range(10).map(fail(4, 5)))),
+    "error where a later input ends": lambda D, fail: D.zip((D.range(10).map(fail(3)), D.range(3))),
+    "error where an earlier input ends": lambda D, fail: D.zip((D.range(3), D.range(10).map(fail(3)))),
+    "two errors where the last ends": lambda D, fail: D.zip((D.range(10).map(fail(3)), D.range(10).map(fail(3)), D.range(3))),
+    "error in the last row": lambda D, fail: D.zip((D.range(4).map(fail(3)), D.range(10))),
+    "nested": lambda D, fail: D.zip({"a": D.range(10).map(fail(3)), "b": (D.range(12), D.range(10).map(fail(5, 9)))}),
+}
+CHUNKED_READERS = {  # stages that read their input many elements at a time
+    "prefetch": lambda ds: ds.prefetch(4),
+    "parallel map": lambda ds: ds.map(lambda *row: row, num_parallel_calls=2),
+    "one by one": lambda ds: ds,
+}
+
+
+@pytest.mark.parametrize("reader", CHUNKED_READERS)
+@pytest.mark.parametrize("case", ZIPS_WITH_ERRORS)
+def test_zip_stays_aligned_after_errors_like_tf(tf, case, reader):
+    build, read = ZIPS_WITH_ERRORS[case], CHUNKED_READERS[reader]
+    expected = tf_outcomes(read(build(tf.data.Dataset, tf_raising_at)))
+    assert fi_outcomes(read(build(fi.Dataset, fi_raising_at))) == expected
 
 
 def test_zip_rejects_non_datasets():
