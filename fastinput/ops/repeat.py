@@ -24,25 +24,56 @@ class RepeatDataset(Dataset):
         return _RepeatIterator(self, ctx)
 
 
+class EpochTally:
+    """Counts what each epoch of a repeat gave, and says (as tf.data does) when ``repeat()`` forever must end.
+
+    A finite ``repeat(count)`` runs every epoch, empty or not (tf.data does:
+    an input that is empty at first may not be later). ``repeat()`` forever
+    ends when an epoch ends before any element has ever come (tf.data's rule:
+    an epoch of only errors counts as empty then), and also, where tf.data
+    would spin forever, when a later epoch gives neither an element nor an error.
+    """
+
+    __slots__ = ("total_elements", "epoch_elements", "epoch_errors")
+
+    def __init__(self) -> None:
+        self.total_elements = 0
+        self.epoch_elements = 0
+        self.epoch_errors = 0
+
+    def elements(self, n: int) -> None:
+        self.epoch_elements += n
+        self.total_elements += n
+
+    def error(self) -> None:
+        self.epoch_errors += 1
+
+    def end_epoch(self, forever: bool) -> bool:
+        """Close the epoch; True when the repeat must end here (only ever for ``repeat()`` forever)."""
+        empty = self.epoch_elements == 0 and self.epoch_errors == 0
+        self.epoch_elements = self.epoch_errors = 0
+        return forever and (self.total_elements == 0 or empty)
+
+
 class _RepeatIterator(DatasetIterator):
-    """Re-creates its input iterator at each end; stops if an epoch yields nothing (else ``repeat()`` of empty would spin)."""
+    """Re-creates its input iterator at each end (see ``EpochTally`` for when ``repeat()`` stops)."""
 
     def __init__(self, dataset: RepeatDataset, ctx: IteratorContext) -> None:
         super().__init__(dataset, ctx, [])
         self._ds = dataset
         self._epoch = 0
-        self._epoch_elements = 0
+        self._tally = EpochTally()
         self._source: DatasetIterator | None = None
+        self._ended = False
 
     def _open(self) -> DatasetIterator:
         self._source = self._ds._inputs[0]._make_iterator(self.ctx)
         self.inputs = [self._source]
-        self._epoch_elements = 0
         return self._source
 
     def _next_chunk(self, n: int) -> list[Any]:
         count = self._ds.count
-        while count == -1 or self._epoch < count:
+        while not self._ended and (count == -1 or self._epoch < count):
             source = self._source or self._open()
             try:
                 chunk = source.get_next_chunk(n)
@@ -51,9 +82,11 @@ class _RepeatIterator(DatasetIterator):
                 self._source = None
                 self.inputs = []
                 self._epoch += 1
-                if self._epoch_elements == 0:
-                    break
+                self._ended = self._tally.end_epoch(forever=count == -1)
                 continue
-            self._epoch_elements += len(chunk)
+            except Exception:
+                self._tally.error()
+                raise
+            self._tally.elements(len(chunk))
             return chunk
         raise StopIteration

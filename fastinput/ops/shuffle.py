@@ -19,9 +19,11 @@ from typing import Any
 
 import numpy as np
 
+from fastinput import errors
 from fastinput.arguments import check_bool, check_int, check_seed
 from fastinput.dataset import Dataset
 from fastinput.iterator import DatasetIterator, IteratorContext
+from fastinput.ops.repeat import EpochTally
 
 _RANDOM_BLOCK = 4096
 
@@ -137,13 +139,23 @@ class ShuffleAndRepeatDataset(Dataset):
 
 
 class _ShuffleAndRepeatIterator(DatasetIterator):
+    """Runs one ``ShuffleIterator`` per epoch and reads the next epoch's first buffer while the last one drains.
+
+    The read-ahead covers exactly the input that the next epoch's initial fill
+    would read; an error met there is kept (read-ahead stops at it) and raised
+    when that epoch starts, where the unfused pipeline raises it.
+    """
+
     def __init__(self, dataset: ShuffleAndRepeatDataset, ctx: IteratorContext) -> None:
         super().__init__(dataset, ctx)
         self._ds = dataset
         self._epochs_left = dataset.count  # -1: forever
+        self._tally = EpochTally()
         self._current: ShuffleIterator | None = None
+        self._current_error: Exception | None = None  # met by the read-ahead: raised first in this epoch
         self._next_source: DatasetIterator | None = None
         self._next_buffer: list[Any] = []
+        self._next_error: Exception | None = None
         self._next_source_done = False
         self._started = False  # the first epoch (and its seed) is taken at the first request, as repeat does
 
@@ -159,7 +171,8 @@ class _ShuffleAndRepeatIterator(DatasetIterator):
 
     def _prefill_next_epoch(self, n: int) -> None:
         """Read up to ``n`` elements of the next epoch while the current one drains."""
-        if self._epochs_left == 0 or self._next_source_done or len(self._next_buffer) >= self._ds.shuffle.buffer_size:
+        if (self._epochs_left == 0 or self._next_source_done or self._next_error is not None
+                or len(self._next_buffer) >= self._ds.shuffle.buffer_size):
             return
         if self._next_source is None:
             self._next_source = self._ds.shuffle._inputs[0]._make_iterator(self.ctx)
@@ -168,6 +181,10 @@ class _ShuffleAndRepeatIterator(DatasetIterator):
             self._next_buffer.extend(self._next_source.get_next_chunk(min(n, self._ds.shuffle.buffer_size - len(self._next_buffer))))
         except StopIteration:
             self._next_source_done = True
+        except errors.CancelledError:
+            raise
+        except Exception as exc:
+            self._next_error = exc
 
     def _next_chunk(self, n: int) -> list[Any]:
         if not self._started:
@@ -175,17 +192,24 @@ class _ShuffleAndRepeatIterator(DatasetIterator):
             self._start_epoch(None, [])
         while self._current is not None:
             try:
+                if self._current_error is not None:
+                    exc, self._current_error = self._current_error, None
+                    raise exc
                 chunk = self._current.get_next_chunk(n)
             except StopIteration:
-                produced = self._current.metrics.elements
                 self._current.close()
-                if not produced:  # an empty epoch: repeating it would spin forever
+                if self._tally.end_epoch(forever=self._ds.count == -1):
                     self._current = None
                     break
                 source, prefilled = self._next_source, self._next_buffer  # an exhausted source just ends at once
-                self._next_source, self._next_buffer, self._next_source_done = None, [], False
+                self._current_error = self._next_error
+                self._next_source, self._next_buffer, self._next_source_done, self._next_error = None, [], False, None
                 self._start_epoch(source, prefilled)
                 continue
+            except Exception:
+                self._tally.error()
+                raise
+            self._tally.elements(len(chunk))
             if self._current.input_exhausted:
                 self._prefill_next_epoch(len(chunk))
             return chunk

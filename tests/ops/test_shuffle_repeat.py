@@ -4,7 +4,19 @@ import numpy as np
 import pytest
 
 import fastinput as fi
-from tests.helpers import as_ints, assert_same_elements, fi_elements, tf_elements
+from tests.helpers import (
+    ERROR,
+    as_ints,
+    assert_same_elements,
+    fi_elements,
+    fi_outcomes,
+    fi_raising_at,
+    tf_elements,
+    tf_outcomes,
+    tf_raising_at,
+)
+
+UNFUSED = fi.Options(optimization=fi.OptimizationOptions(shuffle_and_repeat_fusion=False))
 
 
 @pytest.mark.parametrize("size", [0, 1, 10, 1000])
@@ -98,6 +110,78 @@ def test_repeat_matches_tf(tf, count, size):
 
 def test_repeat_forever_of_empty_ends():
     assert fi_elements(fi.Dataset.range(0).repeat()) == []
+
+
+@pytest.mark.parametrize(("size", "bad", "buffer_size", "count"), [
+    (5, (2,), 5, 2), (10, (2, 7), 3, 3), (10, (0, 9), 4, 2), (12, (5,), 64, 3), (3, (0, 1, 2), 3, 3), (6, (1,), 1, 2),
+])
+def test_shuffle_then_repeat_keeps_every_element_around_errors(tf, size, bad, buffer_size, count):
+    """Fused or not, each epoch is a permutation of the good elements and every error comes, as in tf.data."""
+    def fi_ds():  # a new node each time: a shuffle node's seed sequence advances with each iterator
+        return fi.Dataset.range(size).map(fi_raising_at(*bad)).shuffle(buffer_size, seed=1).repeat(count)
+
+    fused, unfused = fi_outcomes(fi_ds()), fi_outcomes(fi_ds().with_options(UNFUSED))
+    assert fused == unfused  # the rewrite gives the same sequence
+    expected = tf_outcomes(tf.data.Dataset.range(size).map(tf_raising_at(*bad)).shuffle(buffer_size, seed=1).repeat(count))
+    per_epoch = size - len(bad)
+    for outcomes in (fused, expected):
+        good = [x for x in outcomes[:-1] if x != ERROR]
+        assert outcomes.count(ERROR) == len(bad) * count and outcomes[-1] == "end"
+        assert [sorted(good[i * per_epoch:(i + 1) * per_epoch]) for i in range(count)] == \
+            [[x for x in range(size) if x not in bad]] * count
+
+
+def _empty_on_first_call():
+    calls = []
+
+    def generate():
+        calls.append(None)
+        yield from range(len(calls) - 1)  # nothing the first time, then 0..k-1
+
+    return generate
+
+
+REPEATS_OF_SPARSE_EPOCHS = {  # epochs without elements: tf.data runs every epoch of a finite repeat
+    "errors only, count": (lambda D, fail: D.range(2).map(fail(0, 1)).repeat(3)),
+    "errors only, forever": (lambda D, fail: D.range(2).map(fail(0, 1)).repeat()),
+    "errors only, shuffled, count": (lambda D, fail: D.range(2).map(fail(0, 1)).shuffle(2, seed=3).repeat(3)),
+    "errors only, shuffled, forever": (lambda D, fail: D.range(2).map(fail(0, 1)).shuffle(2, seed=3).repeat()),
+    "all filtered, errors, forever": (lambda D, fail: D.range(4).map(fail(0)).filter(lambda x: x > 10).repeat()),
+    "some errors, count": (lambda D, fail: D.range(4).map(fail(1, 3)).repeat(2)),
+    "empty, count": (lambda D, fail: D.range(0).repeat(4)),
+}
+
+
+@pytest.mark.parametrize("case", REPEATS_OF_SPARSE_EPOCHS)
+def test_repeat_of_epochs_without_elements_matches_tf(tf, case):
+    build = REPEATS_OF_SPARSE_EPOCHS[case]
+    expected = tf_outcomes(build(tf.data.Dataset, tf_raising_at), limit=50)
+    assert fi_outcomes(build(fi.Dataset, fi_raising_at), limit=50) == expected
+    assert fi_outcomes(build(fi.Dataset, fi_raising_at).with_options(UNFUSED), limit=50) == expected
+
+
+@pytest.mark.parametrize("count", [3, -1])
+@pytest.mark.parametrize("shuffled", [False, True])
+def test_repeat_of_generator_empty_on_its_first_call_matches_tf(tf, count, shuffled):
+    """repeat(3) goes on after the empty first epoch; repeat() forever ends there (tf.data's rule)."""
+    def build(ds):
+        return (ds.shuffle(1) if shuffled else ds).repeat(count)
+
+    signature = tf.TensorSpec([], tf.int64)
+    expected = tf_outcomes(build(tf.data.Dataset.from_generator(_empty_on_first_call(), output_signature=signature)))
+    assert fi_outcomes(build(fi.Dataset.from_generator(_empty_on_first_call()))) == expected
+    assert fi_outcomes(build(fi.Dataset.from_generator(_empty_on_first_call())).with_options(UNFUSED)) == expected
+
+
+def test_repeat_forever_ends_at_an_epoch_without_elements_or_errors():
+    """Where tf.data would spin forever (a later epoch empty), fastinput ends: a documented difference."""
+    def generate_once():
+        calls.append(None)
+        yield from range(3 if len(calls) == 1 else 0)
+
+    for shuffle in (lambda ds: ds, lambda ds: ds.shuffle(2, seed=0)):
+        calls: list[None] = []
+        assert sorted(as_ints(fi_elements(shuffle(fi.Dataset.from_generator(generate_once)).repeat()))) == [0, 1, 2]
 
 
 def test_repeat_bad_count():
