@@ -41,3 +41,14 @@ class UnavailableError(FastInputError, OSError):
 
 class CancelledError(FastInputError, RuntimeError):
     """The iterator was closed while an operation was waiting on it."""
+
+
+class FunctionStopIterationError(FastInputError, RuntimeError):
+    """A user function (of ``map``, ``filter``, ``interleave``, ...) raised ``StopIteration``.
+
+    Inside a pipeline a ``StopIteration`` reads as the end of the data, so
+    letting it through would end the dataset silently. It is raised as this
+    error at that element instead (the ``StopIteration`` is its ``__cause__``),
+    and the elements after it follow, as in tf.data. (A generator given to
+    ``from_generator`` ending is the end, as usual.)
+    """

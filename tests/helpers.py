@@ -120,24 +120,20 @@ def fi_outcomes(dataset: Any, limit: int = 1000) -> list[Any]:
         return _outcomes(it, (Exception,), lambda element: structure.map_structure(lambda v: np.asarray(v).tolist(), element), limit)
 
 
-def tf_raising_at(*positions: int) -> Any:
-    """A tf.data map function (int64 scalars) that raises, through ``tf.py_function``, for the given values."""
-    import tensorflow as tf
+def fi_raising_at(*positions: int, error: type[Exception] = ValueError) -> Any:
+    """A map function (of int64 scalars) that raises ``error`` for the given values and returns the others."""
 
     def check(value: Any) -> Any:
         if int(value) in positions:
-            raise ValueError(f"injected error at {int(value)}")
-        return value
-
-    return lambda x: tf.py_function(check, [x], tf.int64)
-
-
-def fi_raising_at(*positions: int) -> Any:
-    """The fastinput twin of ``tf_raising_at``."""
-
-    def check(value: Any) -> Any:
-        if int(value) in positions:
-            raise ValueError(f"injected error at {int(value)}")
+            raise error(f"injected error at {int(value)}")
         return value
 
     return check
+
+
+def tf_raising_at(*positions: int, error: type[Exception] = ValueError) -> Any:
+    """The tf.data twin of ``fi_raising_at`` (the Python function runs through ``tf.py_function``)."""
+    import tensorflow as tf
+
+    check = fi_raising_at(*positions, error=error)
+    return lambda x: tf.py_function(check, [x], tf.int64)

@@ -32,7 +32,7 @@ from fastinput.errors import InvalidArgumentError
 from fastinput.iterator import DatasetIterator, Failure, IteratorContext
 from fastinput.memory import aligned_empty
 from fastinput.ops.batch import stack_elements, stack_leaf
-from fastinput.ops.map import normalize_output, resolve_deterministic, resolve_parallelism
+from fastinput.ops.map import function_error, normalize_output, resolve_deterministic, resolve_parallelism
 from fastinput.ops.parallel import ParallelChunkIterator
 from fastinput.profiler.metrics import element_nbytes
 
@@ -139,7 +139,7 @@ class _BatchFiller:
                 first_output = self._call(chunk[first])
                 break
             except Exception as exc:
-                failures.append((first, Failure(exc)))
+                failures.append((first, Failure(function_error(self._fn, exc))))
                 first += 1
         else:
             return [f for _, f in failures]
@@ -162,7 +162,7 @@ class _BatchFiller:
                 except _ShapeMismatch:
                     raise
                 except Exception as exc:
-                    failures.append((row, Failure(exc)))
+                    failures.append((row, Failure(function_error(self._fn, exc))))
         except _ShapeMismatch as exc:
             return [Failure(InvalidArgumentError(str(exc)))]
         return _split_at_failures(leaves, n, failures, spec)
@@ -184,7 +184,7 @@ class _BatchFiller:
                         outputs.append(fn(element))
                         row += 1
             except Exception as exc:
-                failures.append((row, Failure(exc)))
+                failures.append((row, Failure(function_error(self._fn, exc))))
                 row += 1
         try:
             stacked = stack_elements(outputs)

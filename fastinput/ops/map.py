@@ -10,6 +10,7 @@ import numpy as np
 from fastinput import structure
 from fastinput.arguments import AUTOTUNE, check_bool, check_callable, check_parallelism, fn_name, format_arg
 from fastinput.dataset import Dataset
+from fastinput.errors import FunctionStopIterationError
 from fastinput.iterator import DatasetIterator, Failure, IteratorContext
 from fastinput.ops.parallel import ParallelChunkIterator
 from fastinput.options import available_cpus
@@ -18,8 +19,24 @@ _PLAIN_OUTPUT_TYPES = (np.ndarray, np.int64, np.int32, np.float32, np.float64, n
 
 
 def call_on_element(fn: Callable, element: Any) -> Any:
-    """``fn(*element)`` for tuples, as tf.data unpacks them; ``fn(element)`` otherwise."""
-    return fn(*element) if type(element) is tuple else fn(element)
+    """``fn(*element)`` for tuples, as tf.data unpacks them; ``fn(element)`` otherwise (see ``function_error``)."""
+    try:
+        return fn(*element) if type(element) is tuple else fn(element)
+    except StopIteration as exc:
+        raise function_error(fn, exc) from exc
+
+
+def function_error(fn: Callable, exc: Exception) -> Exception:
+    """The error a user function's exception becomes: itself, but a ``StopIteration`` (which would read as the
+    end of the data) becomes ``FunctionStopIterationError`` with the ``StopIteration`` as its cause."""
+    if not isinstance(exc, StopIteration):
+        return exc
+    error = FunctionStopIterationError(
+        f"the function {fn_name(fn)} raised StopIteration; inside a pipeline that would end the data silently, "
+        "so it is raised as an error at this element and the elements after it follow"
+    )
+    error.__cause__ = exc
+    return error
 
 
 def normalize_output(value: Any) -> Any:
@@ -42,7 +59,7 @@ def map_chunk(fn: Callable, chunk: list[Any]) -> list[Any]:
                 for element in chunk[position:] if position else chunk:
                     append(normalize_output(fn(element)))
         except Exception as exc:
-            append(Failure(exc))
+            append(Failure(function_error(fn, exc)))
         position = len(out)
     return out
 

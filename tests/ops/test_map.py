@@ -6,7 +6,17 @@ import numpy as np
 import pytest
 
 import fastinput as fi
-from tests.helpers import as_ints, assert_same_elements, fi_elements, no_leaked_threads, tf_elements
+from tests.helpers import (
+    as_ints,
+    assert_same_elements,
+    fi_elements,
+    fi_outcomes,
+    fi_raising_at,
+    no_leaked_threads,
+    tf_elements,
+    tf_outcomes,
+    tf_raising_at,
+)
 
 PARALLELISM = [None, 1, 2, 7, fi.AUTOTUNE]
 
@@ -98,6 +108,45 @@ def test_map_error_names_the_stage(num_parallel_calls):
             next(it)
         it.close()
     assert any("map(explode" in note for note in info.value.__notes__), info.value.__notes__
+
+
+# Stages that call a user function ``stop`` that raises StopIteration for element 2 (and 7). ``D`` is tf.data.Dataset or
+# fi.Dataset; each pair gives (pipeline, stage string the error's note names).
+STAGES_CALLING_A_FUNCTION = {
+    "map": lambda D, stop: D.range(10).map(stop),
+    "parallel map": lambda D, stop: D.range(10).map(stop, num_parallel_calls=3),
+    "map, deterministic=False": lambda D, stop: D.range(10).map(stop, num_parallel_calls=1, deterministic=False),
+    "fused maps": lambda D, stop: D.range(10).map(lambda x: x + 0).map(stop),
+    "map then batch (fused)": lambda D, stop: D.range(10).map(stop, num_parallel_calls=2).batch(1),
+    "filter": lambda D, stop: D.range(10).filter(lambda x: stop(x) >= 0),
+    "interleave": lambda D, stop: D.range(10).interleave(lambda x: D.range(stop(x) % 3), cycle_length=2),
+    "parallel interleave": lambda D, stop: D.range(10).interleave(lambda x: D.range(stop(x) % 3), cycle_length=2,
+                                                                   num_parallel_calls=2),
+}
+
+
+@pytest.mark.parametrize("stage", STAGES_CALLING_A_FUNCTION)
+def test_function_raising_stop_iteration_is_an_error_in_place_like_tf(tf, stage):
+    """tf.data gives 0 1 error 3 ...: a function's StopIteration must not end the data silently."""
+    build = STAGES_CALLING_A_FUNCTION[stage]
+    expected = tf_outcomes(build(tf.data.Dataset, tf_raising_at(2, 7, error=StopIteration)))
+    actual = fi_outcomes(build(fi.Dataset, fi_raising_at(2, 7, error=StopIteration)))
+    if "deterministic=False" in stage:
+        actual, expected = sorted(map(str, actual)), sorted(map(str, expected))
+    assert actual == expected
+
+
+def test_function_stop_iteration_error_names_the_stage_and_keeps_the_cause():
+    stop = fi_raising_at(2, error=StopIteration)
+    for ds in (fi.Dataset.range(5).map(stop), fi.Dataset.range(5).map(stop, num_parallel_calls=2),
+               fi.Dataset.range(5).map_and_batch(stop, 1), fi.Dataset.range(5).filter(lambda x: stop(x) >= 0)):
+        with iter(ds) as it:
+            next(it), next(it)
+            with pytest.raises(fi.errors.FunctionStopIterationError, match="StopIteration") as info:
+                next(it)
+            assert len(list(it)) == 2
+        assert isinstance(info.value, RuntimeError) and isinstance(info.value.__cause__, StopIteration)
+        assert any(str(ds).split("(")[0] + "(" in note for note in info.value.__notes__), info.value.__notes__
 
 
 def test_worker_base_exception_does_not_hang():
