@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from fastinput import structure
+from fastinput import errors, structure
 from fastinput.arguments import check_bool, check_int
 from fastinput.dataset import Dataset
 from fastinput.errors import InvalidArgumentError
@@ -81,35 +81,60 @@ class BatchDataset(Dataset):
         return f"batch({self.batch_size}{extra})"
 
     def _make_iterator(self, ctx: IteratorContext) -> DatasetIterator:
-        return BatchIterator(self, ctx, self._inputs[0]._make_iterator(ctx), stack_elements)
+        from fastinput.ops.map import MapDataset
+
+        # tf.data fuses map -> batch into map_and_batch by default, whose batches are whole groups;
+        # following it here too means switching fastinput's own fusion off never changes the result.
+        whole_groups = type(self._inputs[0]) is MapDataset
+        return BatchIterator(self, ctx, self._inputs[0]._make_iterator(ctx), stack_elements, whole_groups)
 
 
 class BatchIterator(DatasetIterator):
     """Gathers ``batch_size`` elements and hands them to ``combine``.
 
-    If the input fails part-way through a batch, the error is raised and the
-    elements gathered so far stay for the next call: nothing is dropped.
+    Errors go as in tf.data, which has two rules. By default (tf.data's
+    ``batch`` and ``padded_batch``) an input error is raised at once, the
+    elements gathered for that batch are dropped and the next batch starts
+    after the error. With ``whole_groups`` (tf.data's ``map -> batch``, which
+    it fuses into ``map_and_batch``) each batch takes ``batch_size`` input
+    positions, an error taking one: a batch that met an error is dropped and
+    its first error raised. Either way an error in the last, partial batch is
+    raised, ``drop_remainder`` or not.
     """
 
-    def __init__(self, dataset: Any, ctx: IteratorContext, source: DatasetIterator, combine: Any) -> None:
+    def __init__(self, dataset: Any, ctx: IteratorContext, source: DatasetIterator, combine: Any,
+                 whole_groups: bool = False) -> None:
         super().__init__(dataset, ctx, [source])
         self._source = source
         self._size = dataset.batch_size
         self._drop_remainder = dataset.drop_remainder
         self._combine = combine
-        self._gathered: list[Any] = []
+        self._whole_groups = whole_groups
         self._ended = False
 
     def _next(self) -> Any:
-        gathered, size = self._gathered, self._size
-        while len(gathered) < size and not self._ended:
+        gathered: list[Any] = []
+        size, positions, error = self._size, 0, None
+        while positions < size and not self._ended:
             try:
-                gathered.extend(self._source.get_next_chunk(size - len(gathered)))
+                chunk = self._source.get_next_chunk(size - positions)
             except StopIteration:
                 self._ended = True
+                break
+            except errors.CancelledError:
+                raise
+            except Exception as exc:
+                if not self._whole_groups:
+                    raise
+                error = error or exc
+                positions += 1
+                continue
+            gathered.extend(chunk)
+            positions += len(chunk)
+        if error is not None:
+            raise error
         if not gathered or (self._drop_remainder and len(gathered) < size):
             raise StopIteration
-        self._gathered = []
         return self._combine(gathered)
 
 
