@@ -148,6 +148,8 @@ class PaddedBatchDataset(Dataset):
         self.drop_remainder = check_bool("padded_batch", "drop_remainder", drop_remainder)
         self.padded_shapes = padded_shapes
         self.padding_values = padding_values
+        self._shapes = _padded_shapes(padded_shapes)
+        self._pads = _padding_values(padding_values)
 
     def __str__(self) -> str:
         extra = ", drop_remainder=True" if self.drop_remainder else ""
@@ -160,8 +162,8 @@ class PaddedBatchDataset(Dataset):
     def _pad_and_stack(self, elements: list[Any]) -> Any:
         first = elements[0]
         columns = list(zip(*(structure.flatten(e) for e in elements)))
-        shapes = self._per_leaf(self.padded_shapes, first, "padded_shapes", is_shape=True)
-        pads = self._per_leaf(self.padding_values, first, "padding_values", is_shape=False)
+        shapes = self._per_leaf(self._shapes, first, "padded_shapes", is_shape=True)
+        pads = self._per_leaf(self._pads, first, "padding_values", is_shape=False)
         leaves = [pad_and_stack_leaf(list(column), shape, pad, i) for i, (column, shape, pad) in enumerate(zip(columns, shapes, pads))]
         return structure.pack_as(first, leaves)
 
@@ -176,6 +178,56 @@ class PaddedBatchDataset(Dataset):
         if len(flat) != count:
             raise InvalidArgumentError(f"padded_batch: {name} has {len(flat)} components but elements have {count}")
         return flat
+
+
+def _padded_shapes(spec: Any) -> Any:
+    """``padded_shapes`` checked when the pipeline is built: each shape a tuple of ints and Nones (-1: None).
+
+    A shape is an int (a vector's length), a ``tf.TensorShape``, an integer array, or a list/tuple of
+    dimensions; dicts, and lists/tuples of anything else, are nests of shapes.
+    """
+    if spec is None:
+        return None
+    if isinstance(spec, dict):
+        return {key: _padded_shapes(value) for key, value in spec.items()}
+    if hasattr(spec, "as_list"):  # tf.TensorShape
+        spec = spec.as_list() if spec.rank is not None else None
+        return None if spec is None else _dims(spec)
+    if isinstance(spec, np.ndarray):
+        return _dims(spec.tolist() if spec.ndim else [spec.item()])
+    if isinstance(spec, (list, tuple)):
+        if all(not isinstance(d, (list, tuple, dict, np.ndarray)) and not hasattr(d, "as_list") for d in spec):
+            return _dims(spec)
+        return tuple(_padded_shapes(item) for item in spec)
+    return _dims([spec])
+
+
+def _dims(dims: Any) -> tuple[int | None, ...]:
+    out: list[int | None] = []
+    for d in dims:
+        if d is None or (isinstance(d, (int, np.integer)) and int(d) == -1):
+            out.append(None)
+        elif isinstance(d, (int, np.integer)) and d >= 0:
+            out.append(int(d))
+        else:
+            raise InvalidArgumentError(f"padded_batch: padded_shapes: {d!r} in {list(dims)!r} is not a dimension "
+                                       "(a non-negative int, or None / -1 for the batch's largest)")
+    return tuple(out)
+
+
+def _padding_values(spec: Any) -> Any:
+    """``padding_values`` checked when the pipeline is built: numbers and bytes (a str becomes UTF-8 bytes)."""
+    if isinstance(spec, dict):
+        return {key: _padding_values(value) for key, value in spec.items()}
+    if isinstance(spec, (list, tuple)):
+        return tuple(_padding_values(value) for value in spec)
+    if isinstance(spec, np.ndarray) and spec.ndim == 0:
+        spec = spec[()]
+    if isinstance(spec, str):
+        return spec.encode("utf-8")
+    if spec is None or isinstance(spec, (bytes, int, float, np.number, np.bool_)):
+        return spec
+    raise InvalidArgumentError(f"padded_batch: padding_values: {spec!r} is not a scalar number or string")
 
 
 def _flatten_shapes(spec: Any) -> list[Any]:
@@ -214,7 +266,10 @@ def pad_and_stack_leaf(values: list[Any], padded_shape: Any, padding_value: Any,
     dtype = arrays[0].dtype
     if padding_value is None:
         padding_value = b"" if dtype.kind == "O" else 0
+    elif (dtype.kind == "O") != isinstance(padding_value, bytes):
+        raise InvalidArgumentError(f"padded_batch: padding value {padding_value!r} of component {component} does not "
+                                   f"match its {'string' if dtype.kind == 'O' else dtype} elements")
     out = np.full([len(arrays), *target], padding_value, dtype=dtype)
     for i, a in enumerate(arrays):
-        out[(i, *(slice(0, d) for d in a.shape))] = a
+        out[(i, *(slice(0, d) for d in a.shape))] = a if a.ndim else a[()]  # a[()]: the bytes, not a 0-d array
     return out

@@ -104,6 +104,37 @@ def test_padded_batch_with_shapes_and_values_matches_tf(tf):
     assert_same_elements(fi_elements(fi_ds), tf_elements(tf_ds))
 
 
+@pytest.mark.parametrize("padding", [{}, {"padding_values": "PAD"}, {"padding_values": b"PAD"}])
+@pytest.mark.parametrize("padded_shapes", [None, 5, [5], [-1], np.array([5])])
+def test_padded_batch_of_strings_gives_arrays_of_bytes_like_tf(tf, padding, padded_shapes):
+    # vectors of strings padded with b"" or the padding value (a str becomes bytes); scalars stacked as they are
+    tf_ds = tf.data.Dataset.range(5).map(lambda x: (tf.fill([x], "s"), tf.strings.as_string(x)))
+    fi_ds = fi.Dataset.range(5).map(lambda x: (np.full(int(x), "s"), str(x)))
+    shapes = None if padded_shapes is None else (padded_shapes, [])
+    values = None if not padding else (padding["padding_values"], b"")
+    expected = tf_elements(tf_ds.padded_batch(2, padded_shapes=shapes, padding_values=values))
+    actual = fi_elements(fi_ds.padded_batch(2, padded_shapes=shapes, padding_values=values))
+    assert_same_elements(actual, expected)
+    assert all(type(value) is bytes for batch in actual for leaf in batch for value in leaf.flat)
+
+
+@pytest.mark.parametrize("padded_shapes", [[4.0], ["4"], ([2.5], []), {"a": [None, 1.0]}, [-2]])
+def test_padded_shapes_that_are_not_dimensions_are_rejected_when_the_pipeline_is_built(tf, padded_shapes):
+    if not isinstance(padded_shapes, dict):
+        with pytest.raises((TypeError, ValueError)):
+            tf.data.Dataset.range(3).map(lambda x: (tf.fill([x], x), x)).padded_batch(2, padded_shapes=padded_shapes)
+    with pytest.raises(fi.errors.InvalidArgumentError, match="padded_shapes: .* is not a dimension"):
+        fi.Dataset.range(3).padded_batch(2, padded_shapes=padded_shapes)
+
+
+def test_padding_value_of_the_wrong_kind_is_a_clear_error():
+    with pytest.raises(fi.errors.InvalidArgumentError, match="padding_values: .* is not a scalar"):
+        fi.Dataset.range(3).padded_batch(2, padding_values=object())
+    ds = fi.Dataset.range(3).map(lambda x: np.full(int(x), x)).padded_batch(2, padding_values="x")
+    with pytest.raises(fi.errors.InvalidArgumentError, match="padding value b'x' of component 0 does not match its int64"):
+        fi_elements(ds)
+
+
 def test_padded_batch_too_small_shape_is_an_error():
     ds = fi.Dataset.range(1, 6).map(lambda n: np.ones(int(n))).padded_batch(5, padded_shapes=[3])
     with pytest.raises(fi.errors.InvalidArgumentError, match="larger than the padded shape"):
