@@ -64,6 +64,71 @@ def assert_same_elements(actual: list[Any], expected: list[Any]) -> None:
         assert_same_element(a, e, f"element {i}")
 
 
+ERROR = "<error>"
+"""What ``elements_and_errors`` puts in place of an error."""
+
+
+def elements_and_errors(dataset: Any) -> list[Any]:
+    """Every element of a fastinput or tf.data pipeline in order, ``ERROR`` in place of each error.
+
+    Iteration goes on after an error, as both libraries allow; tf.data's elements come as numpy values.
+    """
+    from fastinput.dataset import Dataset
+
+    out: list[Any] = []
+    if isinstance(dataset, Dataset):
+        with iter(dataset) as it:
+            while True:
+                try:
+                    out.append(next(it))
+                except StopIteration:
+                    return out
+                except Exception:
+                    out.append(ERROR)
+    import tensorflow as tf
+
+    it = iter(dataset)
+    while True:
+        try:
+            element = next(it)
+        except StopIteration:
+            return out
+        except tf.errors.OpError:
+            out.append(ERROR)
+            continue
+        out.append(tf_elements([element])[0])
+
+
+def assert_same_with_errors(actual: list[Any], expected: list[Any]) -> None:
+    """``assert_same_elements`` for lists from ``elements_and_errors``: errors at the same places."""
+    assert len(actual) == len(expected), f"{len(actual)} items, expected {len(expected)}: {actual!r} vs {expected!r}"
+    for i, (a, e) in enumerate(zip(actual, expected)):
+        if isinstance(a, str) or isinstance(e, str):
+            assert a is e, f"item {i}: {a!r} vs {e!r}"
+        else:
+            assert_same_element(a, e, f"item {i}")
+
+
+def fails_at(bad: set[int]):
+    """An identity map function for fastinput that raises ValueError for the values in ``bad``."""
+    def fn(x: Any) -> Any:
+        if int(x) in bad:
+            raise ValueError(f"bad {int(x)}")
+        return x
+    return fn
+
+
+def tf_fails_at(bad: set[int]):
+    """The same for tf.data (int64 scalars): an InvalidArgumentError for the values in ``bad``."""
+    import tensorflow as tf
+
+    def fn(x: Any) -> Any:
+        y = tf.py_function(fails_at(bad), [x], tf.int64)
+        y.set_shape([])
+        return y
+    return fn
+
+
 def as_ints(elements: list[Any]) -> list[int]:
     return [int(x) for x in elements]
 

@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 
 import fastinput as fi
+from fastinput.conversion import normalize_output
 from fastinput.profiler.metrics import element_nbytes
-from fastinput.structure import SparseArray, normalize
+from fastinput.structure import SparseArray
 from fastinput.tf_values import PackedStrings, TensorBackedArray, array_from_tensor, tensor_of
 
 
@@ -58,7 +59,7 @@ def test_packed_strings_hold_their_values_without_objects():
 
 def test_packed_strings_are_leaves_everywhere_the_engine_looks():
     strings = PackedStrings(b"abc", np.array([0, 1, 3]))
-    assert normalize({"s": strings})["s"] is strings
+    assert normalize_output({"s": strings})["s"] is strings
     sparse = SparseArray(np.array([[0, 0], [1, 0]]), strings, np.array([2, 1]))
     assert sparse.values is strings and sparse.dtype == object
     assert element_nbytes({"s": strings, "v": sparse}) == strings.nbytes * 2 + sparse.indices.nbytes

@@ -19,7 +19,7 @@ from typing import Any
 from fastinput.dataset import Dataset
 from fastinput.fused_ops.map_and_batch import MapAndBatchDataset
 from fastinput.ops.batch import BatchDataset
-from fastinput.ops.map import MapDataset, call_on_element
+from fastinput.ops.map import MapDataset, call_on_element, normalize_output
 from fastinput.ops.repeat import RepeatDataset
 from fastinput.ops.shuffle import ShuffleAndRepeatDataset, ShuffleDataset
 from fastinput.options import Options
@@ -59,7 +59,8 @@ def _fuse_maps(node: Dataset) -> Dataset | None:
     first, second = inner.map_func, node.map_func
 
     def composed(*args: Any) -> Any:
-        return call_on_element(second, first(*args))
+        # the first output becomes an element (lists to tuples, Python numbers to numpy) before it is unpacked
+        return call_on_element(second, normalize_output(first(*args)))
 
     return MapDataset(inner._inputs[0], composed, node.num_parallel_calls, node.deterministic,
                       label=f"{inner.label} -> {node.label}")
@@ -70,7 +71,7 @@ def _fuse_map_and_batch(node: Dataset) -> Dataset | None:
         return None
     mapped = node._inputs[0]
     fused = MapAndBatchDataset(mapped._inputs[0], mapped.map_func, node.batch_size, mapped.num_parallel_calls,
-                               node.drop_remainder, mapped.deterministic, label=mapped.label)
+                               node.drop_remainder, mapped.deterministic, label=mapped.label, use_out=False)
     fused.rewritten_from = f"{mapped} -> {node}"
     return fused
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from fastinput import structure
+from fastinput import errors, structure
 from fastinput.arguments import check_bool, check_int
 from fastinput.dataset import Dataset
 from fastinput.errors import InvalidArgumentError
@@ -81,35 +81,60 @@ class BatchDataset(Dataset):
         return f"batch({self.batch_size}{extra})"
 
     def _make_iterator(self, ctx: IteratorContext) -> DatasetIterator:
-        return BatchIterator(self, ctx, self._inputs[0]._make_iterator(ctx), stack_elements)
+        from fastinput.ops.map import MapDataset
+
+        # tf.data fuses map -> batch into map_and_batch by default, whose batches are whole groups;
+        # following it here too means switching fastinput's own fusion off never changes the result.
+        whole_groups = type(self._inputs[0]) is MapDataset
+        return BatchIterator(self, ctx, self._inputs[0]._make_iterator(ctx), stack_elements, whole_groups)
 
 
 class BatchIterator(DatasetIterator):
     """Gathers ``batch_size`` elements and hands them to ``combine``.
 
-    If the input fails part-way through a batch, the error is raised and the
-    elements gathered so far stay for the next call: nothing is dropped.
+    Errors go as in tf.data, which has two rules. By default (tf.data's
+    ``batch`` and ``padded_batch``) an input error is raised at once, the
+    elements gathered for that batch are dropped and the next batch starts
+    after the error. With ``whole_groups`` (tf.data's ``map -> batch``, which
+    it fuses into ``map_and_batch``) each batch takes ``batch_size`` input
+    positions, an error taking one: a batch that met an error is dropped and
+    its first error raised. Either way an error in the last, partial batch is
+    raised, ``drop_remainder`` or not.
     """
 
-    def __init__(self, dataset: Any, ctx: IteratorContext, source: DatasetIterator, combine: Any) -> None:
+    def __init__(self, dataset: Any, ctx: IteratorContext, source: DatasetIterator, combine: Any,
+                 whole_groups: bool = False) -> None:
         super().__init__(dataset, ctx, [source])
         self._source = source
         self._size = dataset.batch_size
         self._drop_remainder = dataset.drop_remainder
         self._combine = combine
-        self._gathered: list[Any] = []
+        self._whole_groups = whole_groups
         self._ended = False
 
     def _next(self) -> Any:
-        gathered, size = self._gathered, self._size
-        while len(gathered) < size and not self._ended:
+        gathered: list[Any] = []
+        size, positions, error = self._size, 0, None
+        while positions < size and not self._ended:
             try:
-                gathered.extend(self._source.get_next_chunk(size - len(gathered)))
+                chunk = self._source.get_next_chunk(size - positions)
             except StopIteration:
                 self._ended = True
+                break
+            except errors.CancelledError:
+                raise
+            except Exception as exc:
+                if not self._whole_groups:
+                    raise
+                error = error or exc
+                positions += 1
+                continue
+            gathered.extend(chunk)
+            positions += len(chunk)
+        if error is not None:
+            raise error
         if not gathered or (self._drop_remainder and len(gathered) < size):
             raise StopIteration
-        self._gathered = []
         return self._combine(gathered)
 
 
@@ -123,6 +148,8 @@ class PaddedBatchDataset(Dataset):
         self.drop_remainder = check_bool("padded_batch", "drop_remainder", drop_remainder)
         self.padded_shapes = padded_shapes
         self.padding_values = padding_values
+        self._shapes = _padded_shapes(padded_shapes)
+        self._pads = _padding_values(padding_values)
 
     def __str__(self) -> str:
         extra = ", drop_remainder=True" if self.drop_remainder else ""
@@ -135,8 +162,8 @@ class PaddedBatchDataset(Dataset):
     def _pad_and_stack(self, elements: list[Any]) -> Any:
         first = elements[0]
         columns = list(zip(*(structure.flatten(e) for e in elements)))
-        shapes = self._per_leaf(self.padded_shapes, first, "padded_shapes", is_shape=True)
-        pads = self._per_leaf(self.padding_values, first, "padding_values", is_shape=False)
+        shapes = self._per_leaf(self._shapes, first, "padded_shapes", is_shape=True)
+        pads = self._per_leaf(self._pads, first, "padding_values", is_shape=False)
         leaves = [pad_and_stack_leaf(list(column), shape, pad, i) for i, (column, shape, pad) in enumerate(zip(columns, shapes, pads))]
         return structure.pack_as(first, leaves)
 
@@ -151,6 +178,56 @@ class PaddedBatchDataset(Dataset):
         if len(flat) != count:
             raise InvalidArgumentError(f"padded_batch: {name} has {len(flat)} components but elements have {count}")
         return flat
+
+
+def _padded_shapes(spec: Any) -> Any:
+    """``padded_shapes`` checked when the pipeline is built: each shape a tuple of ints and Nones (-1: None).
+
+    A shape is an int (a vector's length), a ``tf.TensorShape``, an integer array, or a list/tuple of
+    dimensions; dicts, and lists/tuples of anything else, are nests of shapes.
+    """
+    if spec is None:
+        return None
+    if isinstance(spec, dict):
+        return {key: _padded_shapes(value) for key, value in spec.items()}
+    if hasattr(spec, "as_list"):  # tf.TensorShape
+        spec = spec.as_list() if spec.rank is not None else None
+        return None if spec is None else _dims(spec)
+    if isinstance(spec, np.ndarray):
+        return _dims(spec.tolist() if spec.ndim else [spec.item()])
+    if isinstance(spec, (list, tuple)):
+        if all(not isinstance(d, (list, tuple, dict, np.ndarray)) and not hasattr(d, "as_list") for d in spec):
+            return _dims(spec)
+        return tuple(_padded_shapes(item) for item in spec)
+    return _dims([spec])
+
+
+def _dims(dims: Any) -> tuple[int | None, ...]:
+    out: list[int | None] = []
+    for d in dims:
+        if d is None or (isinstance(d, (int, np.integer)) and int(d) == -1):
+            out.append(None)
+        elif isinstance(d, (int, np.integer)) and d >= 0:
+            out.append(int(d))
+        else:
+            raise InvalidArgumentError(f"padded_batch: padded_shapes: {d!r} in {list(dims)!r} is not a dimension "
+                                       "(a non-negative int, or None / -1 for the batch's largest)")
+    return tuple(out)
+
+
+def _padding_values(spec: Any) -> Any:
+    """``padding_values`` checked when the pipeline is built: numbers and bytes (a str becomes UTF-8 bytes)."""
+    if isinstance(spec, dict):
+        return {key: _padding_values(value) for key, value in spec.items()}
+    if isinstance(spec, (list, tuple)):
+        return tuple(_padding_values(value) for value in spec)
+    if isinstance(spec, np.ndarray) and spec.ndim == 0:
+        spec = spec[()]
+    if isinstance(spec, str):
+        return spec.encode("utf-8")
+    if spec is None or isinstance(spec, (bytes, int, float, np.number, np.bool_)):
+        return spec
+    raise InvalidArgumentError(f"padded_batch: padding_values: {spec!r} is not a scalar number or string")
 
 
 def _flatten_shapes(spec: Any) -> list[Any]:
@@ -189,7 +266,10 @@ def pad_and_stack_leaf(values: list[Any], padded_shape: Any, padding_value: Any,
     dtype = arrays[0].dtype
     if padding_value is None:
         padding_value = b"" if dtype.kind == "O" else 0
+    elif (dtype.kind == "O") != isinstance(padding_value, bytes):
+        raise InvalidArgumentError(f"padded_batch: padding value {padding_value!r} of component {component} does not "
+                                   f"match its {'string' if dtype.kind == 'O' else dtype} elements")
     out = np.full([len(arrays), *target], padding_value, dtype=dtype)
     for i, a in enumerate(arrays):
-        out[(i, *(slice(0, d) for d in a.shape))] = a
+        out[(i, *(slice(0, d) for d in a.shape))] = a if a.ndim else a[()]  # a[()]: the bytes, not a 0-d array
     return out

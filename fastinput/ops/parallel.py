@@ -108,7 +108,7 @@ class ParallelChunkIterator(ThreadedIterator):
                 size = self._chunk_size
                 pull_start = time.perf_counter_ns()
                 try:
-                    chunk = self._input.get_next_chunk(size)
+                    chunk = self._pull_chunk(size)
                 except StopIteration:
                     with cond:
                         self._input_done = True
@@ -146,6 +146,10 @@ class ParallelChunkIterator(ThreadedIterator):
                 tracer.complete(self.name, start, start + busy, {"elements": len(chunk)})
                 tracer.counter(f"buffer {self.name}", {"elements": self.metrics.buffer_occupancy},
                                every_ns=_trace.COUNTER_INTERVAL_NS)
+
+    def _pull_chunk(self, size: int) -> list[Any]:
+        """The next work item, taken under the input lock: up to ``size`` input elements."""
+        return self._input.get_next_chunk(size)
 
     def _run_process(self, chunk: list[Any]) -> list[Any]:
         try:

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from fastinput import structure
+from fastinput import conversion, structure
 from fastinput.arguments import check_callable, check_int, fn_name
 from fastinput.dataset import Dataset
 from fastinput.errors import InvalidArgumentError
@@ -73,7 +73,7 @@ class TensorSlicesDataset(Dataset):
     def __init__(self, tensors: Any, single: bool = False) -> None:
         super().__init__()
         self.single = single
-        self.structure = structure.normalize_tensors(tensors)
+        self.structure = conversion.normalize_tensors(tensors)
         self.leaves = structure.flatten(self.structure)
         if single:
             self.length = 1
@@ -178,7 +178,7 @@ class _GeneratorIterator(DatasetIterator):
         value = next(self._source)
         self._count += 1
         if self._ds.dtypes is None:
-            return structure.normalize(value)
+            return conversion.normalize_output(value)
         return self._convert(value)
 
     def _convert(self, value: Any) -> Any:
@@ -205,7 +205,7 @@ class _GeneratorIterator(DatasetIterator):
 
 def _to_array(leaf: Any, dtype: np.dtype) -> np.ndarray:
     if dtype.kind in "SUO":  # strings: TensorFlow's tf.string is bytes
-        leaf = structure.normalize_leaf(leaf)
+        leaf = conversion.normalize_leaf(leaf)
         if isinstance(leaf, bytes):
             return np.array(leaf, dtype=object)
         return np.asarray(leaf, dtype=object)

@@ -434,7 +434,11 @@ class RowBatchDataset(BatchDataset):
 
 
 class _RowBatchIterator(DatasetIterator):
-    """Slices input blocks into batches; an input error is raised at once and the rows gathered so far kept."""
+    """Slices input blocks into batches.
+
+    An input error is raised at once and the rows gathered for the batch are
+    dropped, as tf.data's ``batch`` does in ``make_csv_dataset``.
+    """
 
     def __init__(self, dataset: RowBatchDataset, ctx: IteratorContext, source: DatasetIterator) -> None:
         super().__init__(dataset, ctx, [source])
@@ -454,6 +458,12 @@ class _RowBatchIterator(DatasetIterator):
             except StopIteration:
                 self._ended = True
                 break
+            except errors.CancelledError:
+                raise
+            except Exception:
+                self._pieces.clear()
+                self._gathered = 0
+                raise
             self._pieces.append(as_numpy(block))  # whole blocks: one conversion per column, not one per batch
             self._gathered += num_rows(block)
         if not self._gathered or (self._drop_remainder and self._gathered < size):

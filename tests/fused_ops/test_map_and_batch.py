@@ -4,7 +4,16 @@ import numpy as np
 import pytest
 
 import fastinput as fi
-from tests.helpers import as_ints, assert_same_elements, fi_elements, no_leaked_threads
+from tests.helpers import (
+    as_ints,
+    assert_same_elements,
+    assert_same_with_errors,
+    elements_and_errors,
+    fails_at,
+    fi_elements,
+    no_leaked_threads,
+    tf_fails_at,
+)
 
 NO_REWRITES = fi.Options(optimization=fi.OptimizationOptions(
     map_and_batch_fusion=False, map_fusion=False, shuffle_and_repeat_fusion=False))
@@ -76,6 +85,26 @@ def test_errors_match_unfused(num_parallel_calls, failing):
     fused = drain_with_errors(fi.Dataset.range(12).map_and_batch(fn, 4, num_parallel_calls))
     reference = drain_with_errors(fi.Dataset.range(12).map(fn).batch(4).with_options(NO_REWRITES))
     assert as_lists(fused) == as_lists(reference)
+
+
+@pytest.mark.parametrize("bad", [{1}, {0}, {3}, {1, 2}, {1, 5}, {4}, {9}, {8, 9}])
+@pytest.mark.parametrize("drop_remainder", [False, True])
+@pytest.mark.parametrize("num_parallel_calls", [None, 3])
+@pytest.mark.parametrize("deterministic", [None, False])
+def test_errors_drop_their_whole_batch_like_tf_map_and_batch(tf, bad, drop_remainder, num_parallel_calls, deterministic):
+    # a batch is batch_size input positions; one that meets an error is dropped and its first error raised,
+    # also when it is the last, partial batch under drop_remainder
+    expected = elements_and_errors(tf.data.Dataset.range(10).apply(tf.data.experimental.map_and_batch(
+        tf_fails_at(bad), 4, num_parallel_calls=num_parallel_calls, drop_remainder=drop_remainder)))
+    ds = fi.Dataset.range(10).map_and_batch(fails_at(bad), 4, num_parallel_calls, drop_remainder, deterministic)
+    assert_same_with_errors(elements_and_errors(ds), expected)
+
+
+def test_input_errors_take_a_position_in_the_batch(tf):
+    expected = elements_and_errors(tf.data.Dataset.range(10).map(tf_fails_at({5})).prefetch(1).apply(
+        tf.data.experimental.map_and_batch(lambda x: x * 2, 4)))
+    ds = fi.Dataset.range(10).map(fails_at({5})).prefetch(1).map_and_batch(lambda x: x * 2, 4, 2)
+    assert_same_with_errors(elements_and_errors(ds), expected)
 
 
 def test_different_shapes_in_different_batches_are_fine_and_mixed_ones_fail():

@@ -5,7 +5,18 @@ import pytest
 
 import fastinput as fi
 from fastinput.structure import SparseArray
-from tests.helpers import assert_same_elements, fi_elements, tf_elements
+from tests.helpers import (
+    assert_same_elements,
+    assert_same_with_errors,
+    elements_and_errors,
+    fails_at,
+    fi_elements,
+    tf_elements,
+    tf_fails_at,
+)
+
+NO_REWRITES = fi.Options(optimization=fi.OptimizationOptions(
+    map_and_batch_fusion=False, map_fusion=False, shuffle_and_repeat_fusion=False))
 
 
 @pytest.mark.parametrize("size", [0, 1, 10, 11, 64])
@@ -37,20 +48,35 @@ def test_batch_size_must_be_positive_int(batch_size):
         fi.Dataset.range(3).batch(batch_size)
 
 
-@pytest.mark.parametrize("num_parallel_calls", [None, 3])
-def test_batch_keeps_elements_gathered_before_an_input_error(num_parallel_calls):
-    def fn(x):
-        if x == 5:
-            raise ValueError("five")
-        return x
+FAILING = [{1}, {0}, {3}, {1, 2}, {1, 5}, {4}, {9}, {8, 9}]
 
-    it = iter(fi.Dataset.range(9).map(fn, num_parallel_calls=num_parallel_calls).batch(4))
-    assert next(it).tolist() == [0, 1, 2, 3]
-    with pytest.raises(ValueError, match="five"):
-        next(it)
-    assert next(it).tolist() == [4, 6, 7, 8]
-    with pytest.raises(StopIteration):
-        next(it)
+
+@pytest.mark.parametrize("bad", FAILING)
+@pytest.mark.parametrize("drop_remainder", [False, True])
+@pytest.mark.parametrize("num_parallel_calls", [None, 3])
+@pytest.mark.parametrize("deterministic", [None, False])
+def test_map_then_batch_drops_whole_batches_around_errors_like_tf(tf, bad, drop_remainder, num_parallel_calls, deterministic):
+    # tf.data fuses map -> batch (map_and_batch): each batch is batch_size input positions and one that
+    # meets an error is dropped, its first error raised: range(10), bad {1} -> error, [4..7], [8, 9].
+    expected = elements_and_errors(tf.data.Dataset.range(10).map(
+        tf_fails_at(bad), num_parallel_calls=num_parallel_calls, deterministic=deterministic).batch(4, drop_remainder))
+    for options in (fi.Options(), NO_REWRITES):
+        ds = fi.Dataset.range(10).map(fails_at(bad), num_parallel_calls, deterministic).batch(4, drop_remainder)
+        assert_same_with_errors(elements_and_errors(ds.with_options(options)), expected)
+
+
+@pytest.mark.parametrize("bad", FAILING)
+@pytest.mark.parametrize("drop_remainder", [False, True])
+@pytest.mark.parametrize("padded", [False, True])
+def test_batch_of_other_inputs_drops_what_it_gathered_before_an_error_like_tf(tf, bad, drop_remainder, padded):
+    # tf.data's batch and padded_batch (not after a map): the error is raised at once, the elements gathered
+    # for that batch are dropped, the next batch starts after the error: bad {1} -> error, [2..5], [6..9].
+    def batched(ds):
+        return ds.padded_batch(4, drop_remainder=drop_remainder) if padded else ds.batch(4, drop_remainder)
+
+    expected = elements_and_errors(batched(tf.data.Dataset.range(10).map(tf_fails_at(bad)).prefetch(1)))
+    actual = elements_and_errors(batched(fi.Dataset.range(10).map(fails_at(bad)).prefetch(1)))
+    assert_same_with_errors(actual, expected)
 
 
 def _ragged(tf_module=None):
@@ -76,6 +102,37 @@ def test_padded_batch_with_shapes_and_values_matches_tf(tf):
     tf_ds = tf.data.Dataset.from_generator(_ragged(), output_signature=signature).padded_batch(
         3, padded_shapes=shapes, padding_values=(tf.constant(-1), tf.constant(0.5), tf.constant(b"?")), drop_remainder=True)
     assert_same_elements(fi_elements(fi_ds), tf_elements(tf_ds))
+
+
+@pytest.mark.parametrize("padding", [{}, {"padding_values": "PAD"}, {"padding_values": b"PAD"}])
+@pytest.mark.parametrize("padded_shapes", [None, 5, [5], [-1], np.array([5])])
+def test_padded_batch_of_strings_gives_arrays_of_bytes_like_tf(tf, padding, padded_shapes):
+    # vectors of strings padded with b"" or the padding value (a str becomes bytes); scalars stacked as they are
+    tf_ds = tf.data.Dataset.range(5).map(lambda x: (tf.fill([x], "s"), tf.strings.as_string(x)))
+    fi_ds = fi.Dataset.range(5).map(lambda x: (np.full(int(x), "s"), str(x)))
+    shapes = None if padded_shapes is None else (padded_shapes, [])
+    values = None if not padding else (padding["padding_values"], b"")
+    expected = tf_elements(tf_ds.padded_batch(2, padded_shapes=shapes, padding_values=values))
+    actual = fi_elements(fi_ds.padded_batch(2, padded_shapes=shapes, padding_values=values))
+    assert_same_elements(actual, expected)
+    assert all(type(value) is bytes for batch in actual for leaf in batch for value in leaf.flat)
+
+
+@pytest.mark.parametrize("padded_shapes", [[4.0], ["4"], ([2.5], []), {"a": [None, 1.0]}, [-2]])
+def test_padded_shapes_that_are_not_dimensions_are_rejected_when_the_pipeline_is_built(tf, padded_shapes):
+    if not isinstance(padded_shapes, dict):
+        with pytest.raises((TypeError, ValueError)):
+            tf.data.Dataset.range(3).map(lambda x: (tf.fill([x], x), x)).padded_batch(2, padded_shapes=padded_shapes)
+    with pytest.raises(fi.errors.InvalidArgumentError, match="padded_shapes: .* is not a dimension"):
+        fi.Dataset.range(3).padded_batch(2, padded_shapes=padded_shapes)
+
+
+def test_padding_value_of_the_wrong_kind_is_a_clear_error():
+    with pytest.raises(fi.errors.InvalidArgumentError, match="padding_values: .* is not a scalar"):
+        fi.Dataset.range(3).padded_batch(2, padding_values=object())
+    ds = fi.Dataset.range(3).map(lambda x: np.full(int(x), x)).padded_batch(2, padding_values="x")
+    with pytest.raises(fi.errors.InvalidArgumentError, match="padding value b'x' of component 0 does not match its int64"):
+        fi_elements(ds)
 
 
 def test_padded_batch_too_small_shape_is_an_error():

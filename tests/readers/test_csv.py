@@ -15,7 +15,15 @@ import pytest
 
 import fastinput as fi
 from fastinput.errors import InvalidArgumentError, NotFoundError
-from tests.helpers import assert_same_elements, fi_elements, no_leaked_threads, tf_elements
+from tests.helpers import (
+    ERROR,
+    assert_same_elements,
+    assert_same_with_errors,
+    elements_and_errors,
+    fi_elements,
+    no_leaked_threads,
+    tf_elements,
+)
 
 HEADER = ["id", "big", "price", "name", "count", "code"]
 FILE_ROWS = [40, 57, 23]
@@ -271,6 +279,18 @@ def test_make_csv_dataset_ignore_errors_like_tf_data(tf, tmp_path):
     assert np.concatenate([label for _, label in actual]).tolist() == list(range(30))
     with pytest.raises(InvalidArgumentError, match=r"bad\.csv, line 7 \(record 6\): expected 3 fields but found 2"):
         fi_elements(fi.make_csv_dataset(path, **dict(kwargs, ignore_errors=False)))
+
+
+@pytest.mark.parametrize("bad", [{1}, {0}, {3, 4}, {9}])
+@pytest.mark.parametrize("num_epochs", [1, None])
+def test_make_csv_dataset_drops_the_batch_gathered_before_a_bad_row_like_tf_data(tf, tmp_path, bad, num_epochs):
+    # tf.data's batch: the error is raised at once, the rows gathered for that batch dropped, the next batch starts after it
+    rows = [[str(i), "oops" if i in bad else str(i)] for i in range(10)]
+    path = write_csv(tmp_path / "bad.csv", rows, header=["x", "y"])
+    kwargs = dict(column_defaults=[tf.int32, tf.int32], shuffle=False, num_epochs=num_epochs)
+    expected = elements_and_errors(tf.data.experimental.make_csv_dataset(path, 4, **kwargs).take(8))
+    actual = elements_and_errors(fi.make_csv_dataset(path, 4, **kwargs).take(8))
+    assert_same_with_errors([e if e is ERROR else dict(e) for e in actual], [e if e is ERROR else dict(e) for e in expected])
 
 
 def test_missing_files_and_bad_arguments(tmp_path, corpus):

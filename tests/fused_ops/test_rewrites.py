@@ -1,0 +1,97 @@
+"""The static rewrites never change results: a table of pipelines run with every rewrite on and off."""
+
+import itertools
+
+import numpy as np
+import pytest
+
+import fastinput as fi
+from fastinput.structure import SparseArray
+from tests.helpers import assert_same_element
+
+REWRITES = ("map_fusion", "map_and_batch_fusion", "shuffle_and_repeat_fusion")
+
+
+def _big(x):
+    return np.full(1500, x, np.float64)  # larger than map_and_batch's small-output limit: written into rows
+
+
+def _fails_at_3(x):
+    if int(x) == 3:
+        raise ValueError("three")
+    return x
+
+
+def _sparse(x):
+    return SparseArray(np.array([[0]]), np.array([x]), np.array([int(x) + 1]))
+
+
+PIPELINES = {
+    "map returns a list, next map unpacks it": lambda: fi.Dataset.range(3).map(lambda x: [x, x]).map(lambda a, b: a + b),
+    "map returns a Python int, next map divides": lambda: fi.Dataset.range(3).map(lambda x: 7).map(lambda y: y / 2),
+    "map returns a tuple with a list": lambda: fi.Dataset.range(3).map(lambda x: (x, [x, 1])).map(lambda a, b: b * a),
+    "map returns a str, next map sees bytes": lambda: fi.Dataset.range(3).map(lambda x: "s").map(lambda s: s + b"!"),
+    "three maps": lambda: fi.Dataset.range(4).map(lambda x: x + 1).map(lambda x: (x, 2.5)).map(lambda a, b: a * b),
+    "parallel maps": lambda: fi.Dataset.range(20).map(lambda x: [x, x], 2).map(lambda a, b: a - b, 2),
+    "map -> batch of sparse": lambda: fi.Dataset.range(5).map(_sparse).batch(2),
+    "map -> batch of strings": lambda: fi.Dataset.range(5).map(lambda x: f"s{x}").batch(2),
+    "map -> batch of nests": lambda: fi.Dataset.range(5).map(lambda x: {"a": (x, [x, x]), "b": b"z"}).batch(2),
+    "map -> batch of Python scalars": lambda: fi.Dataset.range(5).map(lambda x: 3).batch(2),
+    "map -> batch, mixed shapes": lambda: fi.Dataset.range(5).map(lambda x: np.zeros(int(x))).batch(2),
+    "map -> batch, mixed large shapes": lambda: fi.Dataset.range(5).map(lambda x: _big(x)[:1500 - int(x) % 2]).batch(2),
+    "map -> batch, mixed large dtypes": lambda: fi.Dataset.range(5).map(lambda x: _big(x).astype(np.float32) if x % 2 else _big(x)).batch(2),
+    "map -> batch, mixed int dtypes": lambda: fi.Dataset.range(5).map(lambda x: 1 if x % 2 else 2 ** 40).batch(2),
+    "map -> batch, mixed structures": lambda: fi.Dataset.range(5).map(lambda x: (x, x) if x % 2 else (x,)).batch(2),
+    "map -> batch, bytes then an array": lambda: fi.Dataset.range(4).map(lambda x: (_big(x), b"a" if x % 2 else np.zeros(3))).batch(2),
+    "map with an out= parameter -> batch": lambda: fi.Dataset.range(5).map(lambda x, out=3: x + out).batch(2),
+    "large map with an out= parameter -> batch": lambda: fi.Dataset.range(5).map(lambda x, out=3: _big(x) + out).batch(2),
+    "map -> batch with an error": lambda: fi.Dataset.range(10).map(_fails_at_3).batch(4),
+    "large map -> batch with an error": lambda: fi.Dataset.range(10).map(lambda x: _big(_fails_at_3(x))).batch(4, True),
+    "parallel map -> batch with an error": lambda: fi.Dataset.range(10).map(_fails_at_3, 3).batch(4),
+    "map -> map -> batch": lambda: fi.Dataset.range(10).map(lambda x: [x, 2]).map(lambda a, b: a * b).batch(3, True),
+    "shuffle -> repeat": lambda: fi.Dataset.range(10).shuffle(4, seed=3).repeat(3),
+}
+
+
+class _Error:
+    """An error in a run: equal to another of the same type and message."""
+
+    def __init__(self, exc: Exception) -> None:
+        self.kind, self.message = type(exc), str(exc)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Error) and (self.kind, self.message) == (other.kind, other.message)
+
+    def __repr__(self) -> str:
+        return f"{self.kind.__name__}({self.message!r})"
+
+
+def _run(ds):
+    """Elements and errors in order."""
+    out = []
+    with iter(ds) as it:
+        while True:
+            try:
+                out.append(next(it))
+            except StopIteration:
+                return out
+            except Exception as exc:
+                out.append(_Error(exc))
+
+
+def _options(disabled):
+    return fi.Options(optimization=fi.OptimizationOptions(**{name: False for name in disabled}))
+
+
+@pytest.mark.parametrize("name", list(PIPELINES))
+def test_rewrites_never_change_results(name):
+    reference = _run(PIPELINES[name]().with_options(_options(REWRITES)))
+    for count in range(len(REWRITES)):
+        for disabled in itertools.combinations(REWRITES, count):
+            actual = _run(PIPELINES[name]().with_options(_options(disabled)))
+            assert len(actual) == len(reference), f"{disabled} off: {actual!r} vs {reference!r}"
+            for i, (a, e) in enumerate(zip(actual, reference)):
+                if isinstance(e, _Error):
+                    assert a == e, f"{disabled} off, item {i}: {a!r} vs {e!r}"
+                else:
+                    assert_same_element(a, e, f"{disabled} off, item {i}")
