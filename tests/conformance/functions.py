@@ -32,6 +32,14 @@ def _element(args: tuple[Any, ...]) -> Any:
     return args if len(args) > 1 else args[0]
 
 
+def _first_leaf(args: tuple[Any, ...]) -> Any:
+    """The first tensor of the element (the first component, recursively)."""
+    first = args[0]
+    while isinstance(first, tuple | list | dict):
+        first = next(iter(first.values())) if isinstance(first, dict) else first[0]
+    return first
+
+
 def _numeric(x: Any) -> bool:
     return not isinstance(x, bytes | str) and np.asarray(x).dtype.kind in "iufb"
 
@@ -114,14 +122,14 @@ class Vec(DualFn):
 
 
 class Sum(DualFn):
-    """The sum of the first component (a scalar of the same dtype)."""
+    """The sum of the first tensor of the element (a scalar of the same dtype)."""
 
     def fi(self, *args: Any) -> Any:
-        x = np.asarray(args[0])
+        x = np.asarray(_first_leaf(args))
         return x.dtype.type(x.sum())
 
     def tf(self, *args: Any) -> Any:
-        return _tf().reduce_sum(args[0])
+        return _tf().reduce_sum(_first_leaf(args))
 
 
 class ToStr(DualFn):
@@ -236,18 +244,18 @@ class FailAt(DualFn):
 
 
 class Mod(DualFn):
-    """Filter predicate: the sum of the first component, modulo ``k``, equals ``r``."""
+    """Filter predicate: the sum of the element's first tensor, modulo ``k``, equals ``r``."""
 
     def __init__(self, k: int, r: int = 0) -> None:
         self.k = k
         self.r = r
 
     def fi(self, *args: Any) -> Any:
-        return bool(int(np.sum(args[0])) % self.k == self.r)
+        return bool(int(np.sum(_first_leaf(args))) % self.k == self.r)
 
     def tf(self, *args: Any) -> Any:
         tf = _tf()
-        return tf.equal(tf.math.floormod(tf.reduce_sum(args[0]), self.k), self.r)
+        return tf.equal(tf.math.floormod(tf.reduce_sum(_first_leaf(args)), self.k), self.r)
 
 
 class Gen:

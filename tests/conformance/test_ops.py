@@ -53,10 +53,9 @@ class Case(NamedTuple):
         return repr(self.pipeline) if self.mode == "exact" else f"{self.pipeline!r} [{self.mode}]"
 
 
-def _errors(n: int) -> dict[str, FailAt | None]:
+def _errors(n: int) -> list[FailAt | None]:
     """No error, and errors at the first, a middle, the last and every element of a source of ``n``."""
-    return {"none": None, "first": FailAt(0), "middle": FailAt(n // 2), "last": FailAt(n - 1),
-            "all": FailAt(*range(n))}
+    return [None, FailAt(0), FailAt(n // 2), FailAt(n - 1), FailAt(*range(n))]
 
 
 def range_cases() -> list[Case]:
@@ -109,7 +108,7 @@ def map_cases() -> list[Case]:
     source = P.range(10)
     for npc in (None, 1, 2, AUTOTUNE):
         for deterministic in (None, False):
-            for fail in _errors(10).values():
+            for fail in _errors(10):
                 fn = fail if fail is not None else AddConst(1)
                 pipeline = source.map(fn, num_parallel_calls=npc, deterministic=deterministic)
                 parallel = npc is not None and npc != 1
@@ -156,7 +155,7 @@ def filter_cases() -> list[Case]:
 def batch_cases() -> list[Case]:
     cases = [Case(P.range(n).batch(size, drop_remainder=drop))
              for n, size in [(10, 4), (10, 1), (10, 10), (10, 11), (0, 3), (5, 0), (5, -1)] for drop in (False, True)]
-    for name, fail in _errors(10).items():
+    for fail in _errors(10):
         if fail is not None:
             cases += [Case(P.range(10).map(fail).batch(4, drop_remainder=drop)) for drop in (False, True)]
     cases += [
@@ -371,7 +370,7 @@ def prefetch_cases() -> list[Case]:
 def map_and_batch_cases() -> list[Case]:
     cases = [Case(P.range(10).map_and_batch(AddConst(1), 4, num_parallel_calls=npc, drop_remainder=drop))
              for npc in (1, 2, AUTOTUNE) for drop in (False, True)]
-    cases += [Case(P.range(10).map_and_batch(fail, 4)) for fail in _errors(10).values() if fail]
+    cases += [Case(P.range(10).map_and_batch(fail, 4)) for fail in _errors(10) if fail]
     cases += [
         Case(P.range(10).map_and_batch(FailAt(1), 4, drop_remainder=True)),
         Case(P.range(7).map_and_batch(Pair(), 3)),
