@@ -1,0 +1,61 @@
+"""Random pipelines, seeded, run through tf.data and fastinput: outputs and element specs must agree.
+
+CI runs ``SEEDS`` seeds in chunks (one failing chunk names its seeds; rerun one with
+``python -m tests.conformance.differential --seeds 1 --start SEED`` for a minimised reproducer).
+The script runs thousands.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conformance.differential import generate
+from tests.conformance.oracle import check, spec_mismatch
+
+SEEDS = 200
+CHUNK = 20
+CHUNKS = [range(start, start + CHUNK) for start in range(0, SEEDS, CHUNK)]
+
+
+def _ids(seeds: range) -> str:
+    return f"seeds{seeds.start}-{seeds.stop - 1}"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seeds", CHUNKS, ids=_ids)
+def test_random_pipelines_match_tf_data(seeds: range) -> None:
+    failures = []
+    for seed in seeds:
+        pipeline, mode = generate(seed)
+        mismatch = check(pipeline, mode)
+        if mismatch is not None:
+            failures.append(f"--- seed {seed}\n{mismatch}")
+    assert not failures, f"{len(failures)} of {len(seeds)} seeds differ from tf.data:\n" + "\n".join(failures)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seeds", CHUNKS, ids=_ids)
+def test_random_pipeline_element_specs(seeds: range) -> None:
+    failures = [found for seed in seeds if (found := spec_mismatch(generate(seed)[0])) is not None]
+    assert not failures, f"{len(failures)} of {len(seeds)} element specs differ from tf.data:\n" + "\n".join(failures)
+
+
+def test_a_seed_always_makes_the_same_pipeline() -> None:
+    assert [repr(generate(seed)) for seed in range(50)] == [repr(generate(seed)) for seed in range(50)]
+
+
+def test_the_seeds_cover_every_op() -> None:
+    """The CI seeds together use every op and comparison mode the tester knows."""
+    used = set()
+    for seed in range(SEEDS):
+        pipeline, mode = generate(seed)
+        used.add(mode.split(":")[0])
+        text = repr(pipeline)
+        used.update(op for op in _OPS if f".{op}(" in text or f"D.{op}(" in text)
+        used.update(name for name in ("num_parallel_calls=2", "deterministic=False", "FailAt(") if name in text)
+    assert used >= set(_OPS) | {"exact", "multiset", "shuffle", "num_parallel_calls=2", "deterministic=False", "FailAt("}
+
+
+_OPS = ["range", "from_tensor_slices", "from_tensors", "from_generator", "zip_datasets", "map", "filter", "batch",
+        "padded_batch", "unbatch", "shuffle", "repeat", "take", "skip", "shard", "interleave", "flat_map",
+        "concatenate", "enumerate", "cache", "prefetch", "map_and_batch"]
