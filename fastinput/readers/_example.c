@@ -94,6 +94,14 @@ static inline const uint8_t *read_bytes(const uint8_t *p, const uint8_t *end, co
     return p + n;
 }
 
+/* Take the one-byte tag `tag` at *p. TensorFlow's parser compares tags byte for byte in most places (protobuf's
+ * ExpectTag): a tag written in more bytes than it needs is a different tag there, so it is one here too. */
+static inline int take_tag(const uint8_t **p, const uint8_t *end, uint8_t tag) {
+    if (*p >= end || **p != tag) return 0;
+    (*p)++;
+    return 1;
+}
+
 static inline uint32_t hash_key(const uint8_t *key, Py_ssize_t len) { /* FNV-1a */
     uint32_t h = 2166136261u;
     for (Py_ssize_t i = 0; i < len; i++) h = (h ^ key[i]) * 16777619u;
@@ -113,16 +121,13 @@ static inline int32_t find_feature(const Spec *spec, const uint8_t *key, uint32_
 static int64_t count_values(ListType type, const uint8_t *p, const uint8_t *end) {
     int64_t values = 0;
     while (p < end) {
-        uint64_t tag;
         const uint8_t *payload;
         uint32_t len;
-        if (!(p = read_varint(p, end, &tag)) || (tag >> 3) != 1) return -1;
-        switch (tag & 7) {
-        case 2: /* bytes value, or packed numbers */
+        if (take_tag(&p, end, (1 << 3) | 2)) { /* bytes value, or packed numbers */
             if (!(p = read_bytes(p, end, &payload, &len))) return -1;
             if (type == BYTES_LIST) {
                 values += 1;
-                break;
+                continue;
             }
             /* TensorFlow's parser reads numbers packed in several pieces, or packed and unpacked mixed,
              * differently (it keeps the first packed piece): such lists, which no Example writer makes,
@@ -143,17 +148,15 @@ static int64_t count_values(ListType type, const uint8_t *p, const uint8_t *end)
                 }
                 if (run) return -1;
             }
-            break;
-        case 0: /* one unpacked int64 */
-            if (type != INT64_LIST || !(p = read_varint(p, end, &tag))) return -1;
+        } else if (type == INT64_LIST && take_tag(&p, end, (1 << 3) | 0)) { /* one unpacked int64 */
+            uint64_t value;
+            if (!(p = read_varint(p, end, &value))) return -1;
             values += 1;
-            break;
-        case 5: /* one unpacked float */
-            if (type != FLOAT_LIST || end - p < 4) return -1;
+        } else if (type == FLOAT_LIST && take_tag(&p, end, (1 << 3) | 5)) { /* one unpacked float */
+            if (end - p < 4) return -1;
             p += 4;
             values += 1;
-            break;
-        default:
+        } else {
             return -1;
         }
     }
@@ -176,20 +179,16 @@ static int parse_entry(const Spec *spec, const uint8_t *p, const uint8_t *end, S
         }
         if (!p) return UNUSUAL;
     }
-    if (!key) return UNUSUAL;
+    /* TensorFlow fails an Example with an entry that lacks its key or its value, asked for or not. */
+    if (!key || !value) return UNUSUAL;
     int32_t f = find_feature(spec, key, key_len);
     if (f < 0) return 0; /* not asked for */
-    if (!value || slots[f].list) return UNUSUAL; /* an empty Feature, or the key twice */
+    if (slots[f].list) return UNUSUAL; /* the key twice */
     /* The Feature: exactly one list, of the spec's type. */
     const uint8_t *q = value, *q_end = value + value_len, *list = NULL;
     uint32_t list_len = 0;
-    while (q < q_end) {
-        uint64_t tag;
-        if (!(q = read_varint(q, q_end, &tag)) || (tag & 7) != 2 || (tag >> 3) != spec->features[f].type || list)
-            return UNUSUAL;
-        if (!(q = read_bytes(q, q_end, &list, &list_len))) return UNUSUAL;
-    }
-    if (!list) return UNUSUAL;
+    if (!take_tag(&q, q_end, (uint8_t)(spec->features[f].type << 3 | 2))) return UNUSUAL; /* also: an empty Feature */
+    if (!(q = read_bytes(q, q_end, &list, &list_len)) || q != q_end) return UNUSUAL;
     int64_t values = count_values(spec->features[f].type, list, list + list_len);
     if (values < 0) return UNUSUAL;
     slots[f].list = list;
@@ -201,18 +200,16 @@ static int parse_entry(const Spec *spec, const uint8_t *p, const uint8_t *end, S
 static int parse_example(const Spec *spec, const uint8_t *p, const uint8_t *end, Slot *slots) {
     int seen_features = 0;
     while (p < end) {
-        uint64_t tag;
         const uint8_t *features;
         uint32_t features_len;
-        if (!(p = read_varint(p, end, &tag)) || tag != ((1 << 3) | 2) || seen_features) return UNUSUAL;
+        if (seen_features || !take_tag(&p, end, (1 << 3) | 2)) return UNUSUAL;
         if (!(p = read_bytes(p, end, &features, &features_len))) return UNUSUAL;
         seen_features = 1;
         const uint8_t *q = features, *q_end = features + features_len;
         while (q < q_end) {
             const uint8_t *entry;
             uint32_t entry_len;
-            if (!(q = read_varint(q, q_end, &tag)) || tag != ((1 << 3) | 2)) return UNUSUAL;
-            if (!(q = read_bytes(q, q_end, &entry, &entry_len))) return UNUSUAL;
+            if (!take_tag(&q, q_end, (1 << 3) | 2) || !(q = read_bytes(q, q_end, &entry, &entry_len))) return UNUSUAL;
             if (parse_entry(spec, entry, entry + entry_len, slots)) return UNUSUAL;
         }
     }
@@ -459,7 +456,8 @@ static PyObject *py_compile(PyObject *self, PyObject *args) {
             Py_INCREF(fill);
             fs->fill_strings = fill;
         }
-        fs->has_default = fill != Py_None;
+        /* TensorFlow takes a default of no values for no default: a fixed feature of no values is required. */
+        fs->has_default = fill != Py_None && (kind != FIXED || fs->width > 0);
         if (kind == SEQUENCE && fill == Py_None) {
             PyErr_SetString(PyExc_ValueError, "a sequence feature needs its padding value");
             goto fail;

@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from fastinput.errors import InvalidArgumentError
+from fastinput.readers import example_guard
 from fastinput.readers.features import (
     STRING,
     FeatureSpec,
@@ -76,11 +77,19 @@ class ExampleParser:
                     f"parse_example: feature {key!r}: a FixedLenSequenceFeature needs allow_missing=True "
                     "to be parsed from Examples (as in tf.io.parse_example)"
                 )
+            if isinstance(spec, FixedLenSequenceFeature) and math.prod(spec.shape) == 0:
+                raise InvalidArgumentError(  # TensorFlow's kernel divides by it (SIGFPE)
+                    f"parse_example: feature {key!r}: a FixedLenSequenceFeature's items need at least one value, "
+                    f"got shape {list(spec.shape)}"
+                )
         self.features: dict[str, FeatureSpec] = specs
         # The kernel wants keys sorted within each kind; outputs come back in that order.
         self._sparse_keys = sorted(k for k, s in specs.items() if isinstance(s, VarLenFeature))
         self._dense_keys = sorted(k for k, s in specs.items() if not isinstance(s, VarLenFeature))
         self._keys_by_length = sorted(specs, key=len, reverse=True)
+        # What example_guard checks before a batch goes to TensorFlow's kernel: float FixedLenFeatures' widths.
+        self._float_widths = {key.encode("utf-8"): math.prod(spec.shape) for key, spec in specs.items()
+                              if isinstance(spec, FixedLenFeature) and spec.dtype == np.float32}
         self._kernel_args: dict[str, Any] | None = None
         self._native_spec = None if native_kernel is None else native_kernel.compile(
             [_native_description(key, spec) for key, spec in specs.items()])
@@ -116,6 +125,8 @@ class ExampleParser:
 
         args = self._kernel_args or self._build_kernel_args(tf)
         batch = _as_batch(serialized, tf)
+        if self._float_widths:
+            example_guard.check_batch(_guarded_records(batch), self._float_widths)
         try:
             sparse_indices, sparse_values, sparse_shapes, dense_values, _, _ = tf.raw_ops.ParseExampleV2(
                 serialized=batch, **args)
@@ -232,6 +243,14 @@ def _as_batch(serialized: Any, tf: Any) -> Any:
             f"parse_example: serialized must be a batch (1-D) of serialized Examples, got shape {batch.shape.as_list()}"
         )
     return batch
+
+
+def _guarded_records(batch: Any) -> list[bytes]:
+    """The records of a batch bound for TensorFlow's kernel, as the bytes it will parse (str as UTF-8, like its
+    conversion); an item that is neither fails the batch in the kernel's conversion, before any parsing."""
+    items = batch.numpy() if hasattr(batch, "numpy") else batch
+    return [item.encode("utf-8") if isinstance(item, str) else item for item in items
+            if isinstance(item, (bytes, str))]
 
 
 def _not_a_batch(serialized: Any) -> InvalidArgumentError:

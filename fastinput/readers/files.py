@@ -183,8 +183,8 @@ class ReadStream:
         self._block_size = max(block_size, 64 << 10)
         self._wbits = wbits
         self._inflater = zlib.decompressobj(wbits) if wbits is not None else None
-        self._compressed_offset = 0
-        self._started = False
+        self._compressed_offset = 0  # compressed bytes read so far
+        self._stream_start = 0  # where the gzip member / zlib stream being inflated starts in the file
         self.size = size if wbits is None else None
         self.reads_in_place = not remote and wbits is None
 
@@ -205,36 +205,46 @@ class ReadStream:
             return self._raw.readinto(view) or 0
 
     def _inflate(self, n: int) -> bytes:
+        """Up to ``n`` decompressed bytes, b"" at the end. Several streams one after another (a multi-member
+        gzip file, ``cat a.gz b.gz``, as tf.data reads it) are read as one; anything after a complete stream
+        that does not start another is DataLossError. A stream's end is checked before its unconsumed input:
+        once zlib reaches it, the input it did not use is ``unused_data`` (Python 3.11 may leave it in
+        ``unconsumed_tail`` too, and feeding that to the ended stream again returns nothing, forever)."""
         while True:
             inflater = self._inflater
-            data = inflater.unconsumed_tail
-            if not data:
-                if inflater.eof and inflater.unused_data:  # a new member of a multi-member gzip file
-                    data, self._inflater = inflater.unused_data, zlib.decompressobj(self._wbits)
-                    inflater = self._inflater
-                else:
-                    with storage_errors(self.path, self._remote):
-                        data = self._raw.read(self._block_size)
-                    if not data:
-                        if inflater.eof or not self._started:  # complete stream, or an empty file
-                            return b""
-                        raise DataLossError(
-                            f"{self.path}: the compressed stream is truncated at byte {self._compressed_offset}",
-                            path=self.path, offset=self._compressed_offset,
-                        )
-                    if inflater.eof:  # bytes after the last complete gzip/zlib member: another member
-                        self._inflater = inflater = zlib.decompressobj(self._wbits)
-                    self._compressed_offset += len(data)
-                    self._started = True
+            if inflater.eof:  # a complete stream: what follows it starts the next one, or ends the file
+                data = inflater.unused_data or self._read_compressed()
+                if not data:
+                    return b""
+                self._stream_start = self._compressed_offset - len(data)
+                self._inflater = inflater = zlib.decompressobj(self._wbits)
+            else:
+                data = inflater.unconsumed_tail or self._read_compressed()
+                if not data:
+                    if self._compressed_offset == 0:  # an empty file
+                        return b""
+                    raise DataLossError(
+                        f"{self.path}: the compressed stream starting at byte {self._stream_start} is truncated "
+                        f"at byte {self._compressed_offset}",
+                        path=self.path, offset=self._compressed_offset,
+                    )
             try:
                 out = inflater.decompress(data, n)
             except zlib.error as exc:
                 raise DataLossError(
-                    f"{self.path}: corrupt compressed data near byte {self._compressed_offset}: {exc}",
-                    path=self.path, offset=self._compressed_offset,
+                    f"{self.path}: corrupt compressed data in the stream starting at byte {self._stream_start} "
+                    f"(read up to byte {self._compressed_offset}): {exc}",
+                    path=self.path, offset=self._stream_start,
                 ) from exc
             if out:
                 return out
+
+    def _read_compressed(self) -> bytes:
+        """The next block of the compressed file (b"" at its end), counted in ``_compressed_offset``."""
+        with storage_errors(self.path, self._remote):
+            data = self._raw.read(self._block_size)
+        self._compressed_offset += len(data)
+        return data
 
     def close(self) -> None:
         with contextlib.suppress(Exception):

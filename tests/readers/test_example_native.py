@@ -238,6 +238,18 @@ LEFT_TO_TENSORFLOW = {
     "a varint of eleven bytes": wire_example(entry("k", feature("int64", field(1, b"\x80" * 10 + b"\x01")))),
     "a packed float list of 5 bytes": wire_example(entry("k", feature("float", field(1, b"\x00" * 5)))),
     "a length past the end": field(1, b"\x0a\x10abc"),
+    # TensorFlow fails an Example for any malformed map entry, whether its feature is asked for or not
+    "an entry nobody asked for, without its value": wire_example(INT_FEATURE, field(1, field(1, b"other"))),
+    "an entry nobody asked for, without its key": wire_example(INT_FEATURE, field(1, field(2, feature(
+        "int64", int64_list([1]))))),
+    "an entry nobody asked for, with a third field": wire_example(INT_FEATURE, field(1, field(1, b"other") + field(
+        2, feature("int64", int64_list([1]))) + field(3, b""))),
+    # TensorFlow compares most tags byte for byte: a tag in more bytes than it needs is another tag there
+    "Features under a two-byte tag (TensorFlow skips them)": b"\x8a\x00" + wire_example(INT_FEATURE)[1:],
+    "a map entry under a two-byte tag": field(1, b"\x8a\x00" + entry("k", feature("int64", int64_list([1])))[1:]),
+    "a list under a two-byte tag": wire_example(entry("k", b"\x9a\x00" + feature("int64", int64_list([1]))[1:])),
+    "an unpacked int64 under a two-byte tag": wire_example(entry("k", feature("int64", b"\x88\x00\x01"))),
+    "an unpacked float under a two-byte tag": wire_example(entry("k", feature("float", b"\x8d\x00" + bytes(4)))),
     "not a proto at all": b"\xff\xfe not a proto \x01",
 }
 
@@ -269,6 +281,67 @@ def test_wrong_values_are_left_to_tensorflow_and_named(tf, stored, spec):
     assert native_columns(serialized, features) is None
     with pytest.raises(InvalidArgumentError, match="feature 'bad_feature'"):
         fi.parse_example(serialized, features)
+
+
+def test_a_fixed_feature_of_no_values_is_required_like_tf(tf):
+    """TensorFlow takes an empty default for none: ``FixedLenFeature([0], default_value=[])`` is required."""
+    features = {"k": fi.FixedLenFeature([0], np.float32, default_value=[])}
+    with pytest.raises(tf.errors.InvalidArgumentError, match="required"):
+        tf_parse(tf, [wire_example()], {"k": tf_spec(tf, features["k"])})
+    assert native_columns([wire_example()], features) is None
+    with pytest.raises(InvalidArgumentError, match="feature 'k'.*required"):
+        fi.parse_example([wire_example()], features)
+    present = [wire_example(entry("k", feature("float", float_list([]))))]
+    assert fi.parse_example(present, features)["k"].shape == (1, 0)
+
+
+def test_a_sequence_of_empty_items_is_refused_when_built():
+    """TensorFlow's kernel divides by the values per item: zero kills the process with SIGFPE."""
+    with pytest.raises(InvalidArgumentError, match="feature 's'.*at least one value"):
+        ExampleParser({"s": fi.FixedLenSequenceFeature([2, 0], np.float32, allow_missing=True)})
+
+
+@pytest.fixture(params=["native", "TensorFlow only"])
+def kernels(request, monkeypatch) -> str:
+    """Each way a batch is parsed: the native kernel first (skipped if not built), or TensorFlow's kernel alone."""
+    if request.param != "native":
+        monkeypatch.setattr("fastinput.readers.example.native_kernel", None)
+    return request.param
+
+
+OVERLONG_FLOATS = {
+    "unpacked": float_list(list(range(500)), packed=False),
+    "unpacked, then packed": float_list(list(range(500)), packed=False) + float_list([1.0]),
+    "unpacked, then cut": float_list(list(range(500)), packed=False) + b"\x0d\x00",
+}
+
+
+@pytest.mark.parametrize("default", [None, [0.0, 0.0, 0.0]])
+@pytest.mark.parametrize("stored", OVERLONG_FLOATS)
+def test_more_unpacked_floats_than_a_fixed_feature_holds_are_refused(kernels, stored, default):
+    """TensorFlow's kernel writes unpacked floats past its output (a crash, or a corrupt heap): such a batch is
+    refused before it gets there, naming the feature and the Example."""
+    features = {"k": fi.FixedLenFeature([3], np.float32, default_value=default), "i": fi.VarLenFeature(np.int64)}
+    fine = wire_example(entry("k", feature("float", float_list([1, 2, 3], packed=False))))
+    serialized = [fine, wire_example(), fine, wire_example(entry("k", feature("float", OVERLONG_FLOATS[stored])))]
+    if default is None:
+        serialized[1] = fine
+    with pytest.raises(InvalidArgumentError, match="feature 'k': example 3 has 500 float values, expected 3"):
+        fi.parse_example(serialized, features)
+    assert fi.parse_example(serialized[:3], features)["k"][2].tolist() == [1, 2, 3]
+
+
+def test_the_guard_looks_where_tensorflow_does(tf, kernels):
+    """Only the list TensorFlow parses counts: the last entry of a key (an earlier one is ignored), in Features
+    it reads; and where TensorFlow survives a batch the guard passes, both give the same result."""
+    features = {"k": fi.FixedLenFeature([1], np.float32)}
+    overlong = entry("k", feature("float", float_list([1, 2], packed=False)))
+    last_wins = wire_example(overlong, entry("k", feature("float", float_list([7.0]))))
+    skipped = b"\x8a\x00" + wire_example(overlong)[1:] + wire_example(entry("k", feature("float", float_list([8.0]))))
+    serialized = [last_wins, skipped]
+    expected = tf_parse(tf, serialized, {"k": tf_spec(tf, features["k"])})
+    assert_same_element(fi.parse_example(serialized, features), expected)
+    assert expected["k"].tolist() == [[7.0], [8.0]]
 
 
 def test_missing_required_feature_is_left_to_tensorflow(tf):

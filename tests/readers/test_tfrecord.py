@@ -225,6 +225,53 @@ def test_corrupt_compressed_data(corpus, framing, tmp_path):
     assert records == corpus.records(0)[:len(records)]
 
 
+@pytest.mark.timeout(60)  # the bug this guards against was a loop that never ended
+@pytest.mark.parametrize("buffer_size", [None, 100])
+def test_multi_member_gzip_gives_every_member_like_tf_data(corpus, framing, tmp_path, buffer_size):
+    """``cat a.gz b.gz`` is a valid gzip file; tf.data reads every member. The members here span many reads
+    (a 1.5 MB record) and include one of no records (TensorFlow writes a gzip header even then)."""
+    files = corpus.files("GZIP")
+    path = tmp_path / "members.gz"
+    path.write_bytes(b"".join(Path(files[i]).read_bytes() for i in [0, 2, 1, 3]))
+    records = list(fi.TFRecordDataset(str(path), compression_type="GZIP", buffer_size=buffer_size))
+    assert records == corpus.tf_data([str(path)], "GZIP")
+    assert records == [r for i in [0, 2, 1, 3] for r in corpus.records(i)]
+
+
+@pytest.mark.timeout(60)
+def test_concatenated_zlib_streams_are_all_read(corpus, framing, tmp_path):
+    """A deliberate difference: tf.data stops at the end of the first ZLIB stream and drops the rest without a
+    word; fastinput reads on, as it does gzip members (and as ``zlib.decompressobj`` allows)."""
+    files = corpus.files("ZLIB")
+    path = tmp_path / "streams.zlib"
+    path.write_bytes(Path(files[1]).read_bytes() + Path(files[0]).read_bytes())
+    assert list(fi.TFRecordDataset(str(path), compression_type="ZLIB")) == corpus.records(1) + corpus.records(0)
+    assert corpus.tf_data([str(path)], "ZLIB") == corpus.records(1)
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("compression", ["GZIP", "ZLIB"])
+@pytest.mark.parametrize("trailer", [b"\x1f", b"garbage after the stream", bytes(64)], ids=["1 byte", "text", "zeros"])
+def test_bytes_after_the_compressed_stream_are_data_loss(corpus, framing, tmp_path, compression, trailer):
+    """Every record, then DataLossError naming the file and where the bytes that are no stream begin. tf.data
+    gives the same records and DataLossError for GZIP, but ends quietly where the bytes are too few to tell (a
+    deliberate difference: a cut stream is data lost), and for ZLIB ignores whatever follows the first stream."""
+    source = Path(corpus.files(compression)[0]).read_bytes()
+    path = tmp_path / f"trailer.{compression.lower()}"
+    path.write_bytes(source + trailer)
+    records, error = read_until_error(fi.TFRecordDataset(str(path), compression_type=compression))
+    assert records == corpus.records(0)
+    assert isinstance(error, DataLossError) and error.path == str(path)
+    assert f"stream starting at byte {len(source)}" in str(error)
+    if compression == "GZIP" and len(trailer) > 1:
+        import tensorflow as tf
+
+        tf_records = tf.data.TFRecordDataset(str(path), compression_type=compression).as_numpy_iterator()
+        assert [next(tf_records) for _ in records] == records
+        with pytest.raises(tf.errors.DataLossError):
+            next(tf_records)
+
+
 @pytest.mark.parametrize(
     ("kwargs", "named"),
     [
