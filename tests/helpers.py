@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from fastinput import structure
+from fastinput.lifecycle import REAPER_THREAD_NAME
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -68,19 +69,27 @@ def as_ints(elements: list[Any]) -> list[int]:
     return [int(x) for x in elements]
 
 
-def wait_for_threads(baseline: int, timeout: float = 10.0) -> int:
-    """Wait until the live thread count is back to ``baseline``; returns the final count."""
+def fastinput_threads() -> list[threading.Thread]:
+    """Live threads that fastinput started, but its reaper (one per process, it lives as long as the process)."""
+    return [t for t in threading.enumerate() if t.name.startswith("fastinput") and t.name != REAPER_THREAD_NAME]
+
+
+def wait_for_fastinput_threads(timeout: float = 10.0) -> list[threading.Thread]:
+    """Wait until fastinput's threads are gone (a dropped iterator is closed by the reaper, soon after);
+    returns those still alive."""
     deadline = time.monotonic() + timeout
-    while threading.active_count() > baseline and time.monotonic() < deadline:
+    while fastinput_threads() and time.monotonic() < deadline:
         time.sleep(0.01)
-    return threading.active_count()
+    return fastinput_threads()
 
 
 @contextlib.contextmanager
 def no_leaked_threads():
-    """Asserts that every thread started inside the block has stopped by its end."""
-    baseline = threading.active_count()
+    """Asserts that every fastinput thread started inside the block has stopped by its end."""
+    before = set(fastinput_threads())
     yield
-    count = wait_for_threads(baseline)
-    leaked = [t.name for t in threading.enumerate() if t.name.startswith("fastinput")]
-    assert count <= baseline, f"{count - baseline} thread(s) leaked: {leaked}"
+    deadline = time.monotonic() + 10.0
+    while set(fastinput_threads()) - before and time.monotonic() < deadline:
+        time.sleep(0.01)
+    leaked = [t.name for t in set(fastinput_threads()) - before]
+    assert not leaked, f"{len(leaked)} thread(s) leaked: {leaked}"
