@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import subprocess
+import sys
+import textwrap
 import threading
 import time
 from typing import Any
@@ -14,6 +17,9 @@ from fastinput import structure
 from fastinput.lifecycle import REAPER_THREAD_NAME
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+"""The checkout the tests run from (child interpreters import its fastinput)."""
 
 
 def tf_elements(tf_dataset: Any) -> list[Any]:
@@ -93,3 +99,18 @@ def no_leaked_threads():
         time.sleep(0.01)
     leaked = [t.name for t in set(fastinput_threads()) - before]
     assert not leaked, f"{len(leaked)} thread(s) leaked: {leaked}"
+
+
+def run_child(script: str, timeout: float = 60.0, **popen: Any) -> subprocess.CompletedProcess:
+    """Run ``script`` in a fresh interpreter using this checkout's fastinput; fails the test if it outlives ``timeout``.
+
+    What must be seen from outside a process (a deadlock, a hang at exit, a
+    signal) is tested there, so a failure cannot hang the test run.
+    """
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [ROOT, os.environ.get("PYTHONPATH")]))}
+    try:
+        return subprocess.run([sys.executable, "-c", textwrap.dedent(script)], capture_output=True, text=True,
+                              timeout=timeout, env=env, cwd=ROOT, **popen)
+    except subprocess.TimeoutExpired as exc:
+        raise AssertionError(f"the child interpreter did not finish within {timeout} s; its output:\n"
+                             f"{exc.stdout!r}\n{exc.stderr!r}") from None
