@@ -101,16 +101,21 @@ def no_leaked_threads():
     assert not leaked, f"{len(leaked)} thread(s) leaked: {leaked}"
 
 
-def run_child(script: str, timeout: float = 60.0, **popen: Any) -> subprocess.CompletedProcess:
-    """Run ``script`` in a fresh interpreter using this checkout's fastinput; fails the test if it outlives ``timeout``.
+def child_command(script: str, *args: str) -> tuple[list[str], dict[str, str]]:
+    """The command line and environment that run ``script`` in a fresh interpreter using this checkout's fastinput."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [ROOT, os.environ.get("PYTHONPATH")]))}
+    return [sys.executable, "-c", textwrap.dedent(script), *args], env
+
+
+def run_child(script: str, *args: str, timeout: float = 60.0) -> subprocess.CompletedProcess:
+    """Run ``script`` in a fresh interpreter; fails the test if it outlives ``timeout``.
 
     What must be seen from outside a process (a deadlock, a hang at exit, a
     signal) is tested there, so a failure cannot hang the test run.
     """
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [ROOT, os.environ.get("PYTHONPATH")]))}
+    command, env = child_command(script, *args)
     try:
-        return subprocess.run([sys.executable, "-c", textwrap.dedent(script)], capture_output=True, text=True,
-                              timeout=timeout, env=env, cwd=ROOT, **popen)
+        return subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env, cwd=ROOT)
     except subprocess.TimeoutExpired as exc:
         raise AssertionError(f"the child interpreter did not finish within {timeout} s; its output:\n"
                              f"{exc.stdout!r}\n{exc.stderr!r}") from None
