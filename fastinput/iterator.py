@@ -18,6 +18,7 @@ threads each iterator owns and closes its inputs.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import threading
 import time
@@ -26,6 +27,7 @@ from collections.abc import Iterator as _IteratorABC
 from typing import TYPE_CHECKING, Any
 
 from fastinput import errors
+from fastinput.lifecycle import close_later, release_frames, start_reaper
 from fastinput.options import Options
 from fastinput.profiler import tracing as _trace
 from fastinput.profiler.metrics import StageMetrics, StageStats
@@ -344,6 +346,14 @@ class WorkerPool:
                 logger.warning("fastinput: thread %s did not stop within %.0f s; leaving it behind", thread.name, JOIN_TIMEOUT_SECONDS)
 
 
+def _stop_pipeline(root: DatasetIterator, tuner: Any) -> None:
+    """Stop the tuner, cancel every stage, join every thread (what closing an ``Iterator`` does)."""
+    if tuner is not None:
+        tuner.stop()
+    root.ctx.cancelled.set()
+    root.close()
+
+
 class Iterator(_IteratorABC):
     """What ``iter(dataset)`` returns: a Python iterator over the pipeline's elements.
 
@@ -364,6 +374,8 @@ class Iterator(_IteratorABC):
         self._first_call_ns = 0
         self._last_return_ns = 0
         self._tuner: Any = None
+        self._closed = False
+        start_reaper()  # before any finaliser may need it: a finaliser cannot start a thread safely
         tracer = _trace.ACTIVE
         if tracer is not None:
             tracer.watch(self)
@@ -382,14 +394,19 @@ class Iterator(_IteratorABC):
             self._first_call_ns = now
         try:
             element = self._root.get_next()
-        except StopIteration:
-            self._done = True
-            raise
-        except errors.CancelledError:
-            self._done = True
-            raise
-        finally:
+        except BaseException as exc:
             self._last_return_ns = time.perf_counter_ns()
+            if isinstance(exc, StopIteration):
+                self.close()  # the end: its threads have nothing left to do; join them now
+            elif isinstance(exc, errors.CancelledError):
+                self._done = True
+            else:
+                release_frames(exc)
+            # The traceback keeps this frame: it must not keep the iterator, and so its threads, alive
+            # (a `for` loop ended by the error leaves no other reference; dropping it closes the pipeline).
+            del self
+            raise
+        self._last_return_ns = time.perf_counter_ns()
         self._steps += 1
         return element
 
@@ -398,16 +415,15 @@ class Iterator(_IteratorABC):
         return next(self)
 
     def close(self) -> None:
-        """Stop the pipeline and join every thread it started."""
+        """Stop the pipeline and join every thread it started; idempotent."""
         self._done = True
-        if self._tuner is not None:
-            self._tuner.stop()
-            self._tuner = None
+        if self._closed:
+            return
+        self._closed = True
         tracer = _trace.ACTIVE
         if tracer is not None:
             tracer.record_stats(self)
-        self._root.ctx.cancelled.set()
-        self._root.close()
+        _stop_pipeline(self._root, self._tuner)
 
     def __enter__(self) -> Iterator:
         return self
@@ -416,8 +432,16 @@ class Iterator(_IteratorABC):
         self.close()
 
     def __del__(self) -> None:
+        # May run in any thread, even one of this pipeline's workers holding its lock (the cyclic GC runs
+        # wherever an allocation triggers it): take no lock here; the reaper thread stops the pipeline.
+        if getattr(self, "_closed", True):
+            return
+        self._closed = True
         try:
-            self.close()
+            tracer = _trace.ACTIVE
+            if tracer is not None:  # the tracer's bookkeeping takes no lock
+                tracer.record_stats(self)
+            close_later(functools.partial(_stop_pipeline, self._root, self._tuner))
         except Exception:  # interpreter shutdown: nothing left to stop
             pass
 
@@ -434,7 +458,7 @@ class Iterator(_IteratorABC):
 
     @property
     def tuner(self) -> Any:
-        """The running autotuner (its ``model`` and ``estimates``), or None."""
+        """The autotuner (its ``model`` and ``estimates``; stopped once the iterator is closed), or None."""
         return self._tuner
 
     def consumer_progress(self) -> tuple[int, int, int]:

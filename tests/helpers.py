@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import subprocess
+import sys
+import textwrap
 import threading
 import time
 from typing import Any
@@ -11,8 +14,12 @@ from typing import Any
 import numpy as np
 
 from fastinput import structure
+from fastinput.lifecycle import REAPER_THREAD_NAME
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+"""The checkout the tests run from (child interpreters import its fastinput)."""
 
 
 def tf_elements(tf_dataset: Any) -> list[Any]:
@@ -133,22 +140,50 @@ def as_ints(elements: list[Any]) -> list[int]:
     return [int(x) for x in elements]
 
 
-def wait_for_threads(baseline: int, timeout: float = 10.0) -> int:
-    """Wait until the live thread count is back to ``baseline``; returns the final count."""
+def fastinput_threads() -> list[threading.Thread]:
+    """Live threads that fastinput started, but its reaper (one per process, it lives as long as the process)."""
+    return [t for t in threading.enumerate() if t.name.startswith("fastinput") and t.name != REAPER_THREAD_NAME]
+
+
+def wait_for_fastinput_threads(timeout: float = 10.0) -> list[threading.Thread]:
+    """Wait until fastinput's threads are gone (a dropped iterator is closed by the reaper, soon after);
+    returns those still alive."""
     deadline = time.monotonic() + timeout
-    while threading.active_count() > baseline and time.monotonic() < deadline:
+    while fastinput_threads() and time.monotonic() < deadline:
         time.sleep(0.01)
-    return threading.active_count()
+    return fastinput_threads()
 
 
 @contextlib.contextmanager
 def no_leaked_threads():
-    """Asserts that every thread started inside the block has stopped by its end."""
-    baseline = threading.active_count()
+    """Asserts that every fastinput thread started inside the block has stopped by its end."""
+    before = set(fastinput_threads())
     yield
-    count = wait_for_threads(baseline)
-    leaked = [t.name for t in threading.enumerate() if t.name.startswith("fastinput")]
-    assert count <= baseline, f"{count - baseline} thread(s) leaked: {leaked}"
+    deadline = time.monotonic() + 10.0
+    while set(fastinput_threads()) - before and time.monotonic() < deadline:
+        time.sleep(0.01)
+    leaked = [t.name for t in set(fastinput_threads()) - before]
+    assert not leaked, f"{len(leaked)} thread(s) leaked: {leaked}"
+
+
+def child_command(script: str, *args: str) -> tuple[list[str], dict[str, str]]:
+    """The command line and environment that run ``script`` in a fresh interpreter using this checkout's fastinput."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [ROOT, os.environ.get("PYTHONPATH")]))}
+    return [sys.executable, "-c", textwrap.dedent(script), *args], env
+
+
+def run_child(script: str, *args: str, timeout: float = 60.0) -> subprocess.CompletedProcess:
+    """Run ``script`` in a fresh interpreter; fails the test if it outlives ``timeout``.
+
+    What must be seen from outside a process (a deadlock, a hang at exit, a
+    signal) is tested there, so a failure cannot hang the test run.
+    """
+    command, env = child_command(script, *args)
+    try:
+        return subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env, cwd=ROOT)
+    except subprocess.TimeoutExpired as exc:
+        raise AssertionError(f"the child interpreter did not finish within {timeout} s; its output:\n"
+                             f"{exc.stdout!r}\n{exc.stderr!r}") from None
 
 
 ERROR = "error"

@@ -146,6 +146,8 @@ class ParallelChunkIterator(ThreadedIterator):
                 tracer.complete(self.name, start, start + busy, {"elements": len(chunk)})
                 tracer.counter(f"buffer {self.name}", {"elements": self.metrics.buffer_occupancy},
                                every_ns=_trace.COUNTER_INTERVAL_NS)
+            # hold nothing handed over (an error delivered to the user must not stay reachable from here)
+            chunk = results = slot = failure = None  # type: ignore[assignment]
 
     def _pull_chunk(self, size: int) -> list[Any]:
         """The next work item, taken under the input lock: up to ``size`` input elements."""

@@ -109,6 +109,7 @@ class PrefetchIterator(ThreadedIterator):
                                       every_ns=_trace.COUNTER_INTERVAL_NS)
             if finished:
                 return
+            chunk = None  # type: ignore[assignment]  # hold nothing handed over (a delivered error must not stay reachable)
 
     def _transfer_chunk(self, chunk: list[Any]) -> list[Any]:
         """``transfer`` over a chunk; an element whose copy fails becomes a failure in its place."""

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import struct
-import threading
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +13,7 @@ import fastinput as fi
 from fastinput.errors import DataLossError, InvalidArgumentError, NotFoundError
 from fastinput.readers import _framing
 from fastinput.readers._framing import frame, masked_crc32c
+from tests.helpers import fastinput_threads, wait_for_fastinput_threads
 from tests.readers.conftest import RECORD_SIZES
 
 PARALLEL_READS = [None, 1, 4, fi.AUTOTUNE]
@@ -27,11 +27,6 @@ def framing(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> 
     if request.param == "Python":
         monkeypatch.setattr(_framing, "_records", None)
     return request.param
-
-
-def fastinput_threads() -> list[threading.Thread]:
-    """fastinput's worker threads still alive (the in-process S3 server starts threads of its own)."""
-    return [t for t in threading.enumerate() if t.name.startswith("fastinput")]
 
 
 def read_until_error(ds: fi.Dataset) -> tuple[list[bytes], BaseException | None]:
@@ -307,7 +302,6 @@ def test_stage_string_reads_like_the_call(corpus):
 @pytest.mark.parametrize("num_parallel_reads", [None, 4, fi.AUTOTUNE])
 def test_no_threads_left_behind(corpus, tmp_path, num_parallel_reads):
     files = corpus.files("GZIP")
-    baseline = threading.active_count()
     ds = fi.TFRecordDataset(files, compression_type="GZIP", num_parallel_reads=num_parallel_reads)
     assert len(list(ds)) == len(corpus.tf_data(files, "GZIP"))
     with iter(ds) as it:  # stopped early
@@ -317,7 +311,7 @@ def test_no_threads_left_behind(corpus, tmp_path, num_parallel_reads):
     damaged.write_bytes(Path(corpus.files()[0]).read_bytes()[:100])
     records, error = read_until_error(fi.TFRecordDataset([str(damaged)] + files, num_parallel_reads=num_parallel_reads))
     assert isinstance(error, DataLossError)
-    assert fastinput_threads() == [] and threading.active_count() <= baseline
+    assert wait_for_fastinput_threads() == []
 
 
 def test_framing_is_what_tensorflow_writes(framing, tmp_path):
