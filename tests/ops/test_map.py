@@ -240,6 +240,16 @@ def test_filter_matches_tf(tf, size):
     assert_same_elements(fi_elements(fi_ds), tf_elements(tf_ds))
 
 
+@pytest.mark.parametrize("where", ["input", "predicate"])
+def test_filter_errors_keep_their_place_like_tf(tf, where):
+    def build(D, fail):
+        if where == "input":
+            return D.range(10).map(fail(2, 5)).filter(lambda x: x % 2 == 0)
+        return D.range(10).filter(lambda x: fail(3, 4)(x) % 2 == 0)
+
+    assert fi_outcomes(build(fi.Dataset, fi_raising_at)) == tf_outcomes(build(tf.data.Dataset, tf_raising_at))
+
+
 def test_filter_on_tuples_and_non_boolean_predicate():
     ds = fi.Dataset.from_tensor_slices((np.arange(6), np.arange(6) * 10)).filter(lambda a, b: b > 20)
     assert [(int(a), int(b)) for a, b in ds] == [(3, 30), (4, 40), (5, 50)]
