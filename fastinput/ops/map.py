@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -50,23 +51,40 @@ def normalize_output(value: Any) -> Any:
     return conversion.normalize_output(value)
 
 
-def map_chunk(fn: Callable, chunk: list[Any]) -> list[Any]:
-    """``fn`` over a chunk; an element whose call raises becomes a ``Failure`` in its place."""
-    out: list[Any] = []
+def map_chunk(fn: Callable, chunk: list[Any], out: list[Any] | None = None, wanted: list[None] | tuple = (),
+              wake: Callable[[], None] | None = None) -> list[Any]:
+    """``fn`` over a chunk, appended to ``out``; an element whose call raises becomes a ``Failure`` in its place.
+
+    ``wanted``/``wake``: the parallel engine's hand-off (``ParallelChunkIterator``): while ``wanted`` is
+    non-empty, a consumer waits for this chunk's results; it is cleared and ``wake()`` called after the next one.
+    """
+    out = [] if out is None else out
     append = out.append
     unpack = type(chunk[0]) is tuple
+    base = len(out)
+
+    def hand_off() -> None:
+        wanted.clear()  # type: ignore[union-attr]
+        wake()  # type: ignore[misc]
+
     position = 0
     while position < len(chunk):
         try:
             if unpack:
                 for element in chunk[position:] if position else chunk:
                     append(normalize_output(fn(*element)))
+                    if wanted:
+                        hand_off()
             else:
                 for element in chunk[position:] if position else chunk:
                     append(normalize_output(fn(element)))
+                    if wanted:
+                        hand_off()
         except Exception as exc:
             append(Failure(function_error(fn, exc)))
-        position = len(out)
+            if wanted:
+                hand_off()
+        position = len(out) - base
     return out
 
 
@@ -117,8 +135,8 @@ class MapDataset(Dataset):
         parallelism, autotuned = resolve_parallelism(self.num_parallel_calls)
         fn = self.map_func
         return ParallelChunkIterator(
-            self, ctx, source, lambda chunk: map_chunk(fn, chunk), parallelism, autotuned,
-            resolve_deterministic(self.deterministic, ctx),
+            self, ctx, source, functools.partial(map_chunk, fn), parallelism, autotuned,
+            resolve_deterministic(self.deterministic, ctx), incremental=True,
         )
 
 

@@ -12,6 +12,16 @@ Chunk size adapts so that one chunk costs about ``TARGET_CHUNK_NS`` of work:
 tiny elements travel in hundreds, expensive ones one at a time, so a cheap
 map is not drowned in hand-off overhead and a costly one still spreads over
 every worker.
+
+A chunk never holds back a finished element from a waiting consumer: an
+``incremental`` chunk function appends each output to its slot as it goes and,
+after each element, looks at the slot's ``wanted`` flag (a list: one truth
+test), which the consumer raises on the slot it is waiting for (the oldest
+one when ``deterministic``, every one otherwise). A raised flag makes the
+worker wake the consumer, which takes the slot's finished part. So a map
+function that waits for the consumer to receive the element before it cannot
+hang, as it cannot in tf.data; while nobody waits, the flag costs one test
+per element.
 """
 
 from __future__ import annotations
@@ -34,21 +44,37 @@ MAX_CHUNK_BYTES = 256 << 10
 
 
 class _Slot:
-    __slots__ = ("done", "results", "has_failure", "size")
+    """One chunk's results, in input order: filled by one worker, handed out whole or (to a waiting consumer) in parts."""
 
-    def __init__(self, size: int) -> None:
+    __slots__ = ("done", "results", "taken", "wanted", "size")
+
+    def __init__(self, size: int, wanted: bool) -> None:
         self.done = False
         self.results: list[Any] = []
-        self.has_failure = False
+        self.taken = 0  # results already handed out (a finished part taken while the slot was in progress)
+        self.wanted: list[None] = [None] if wanted else []  # non-empty: a consumer waits for this slot's results
         self.size = size
+
+    def take(self, ready: deque[Any]) -> bool:
+        """Move the results not handed out yet to ``ready``; False if there were none."""
+        results, taken = self.results, self.taken
+        end = len(results)  # read once: an incremental worker may append meanwhile
+        if end == taken:
+            return False
+        ready.extend(results if self.done and not taken else results[taken:end])
+        self.taken = end
+        return True
 
 
 class ParallelChunkIterator(ThreadedIterator):
-    """Applies ``process_chunk(list) -> list`` to chunks of the input on worker threads.
+    """Applies ``process_chunk`` to chunks of the input on worker threads.
 
-    ``process_chunk`` must return one output per input element (a ``Failure``
-    in place of an element whose processing raised), or fewer when the stage
-    filters; it runs without any lock held.
+    ``process_chunk(chunk) -> list`` returns one output per input element (a
+    ``Failure`` in place of an element whose processing raised), or fewer when
+    the stage filters; it runs without any lock held. An ``incremental`` one
+    is called as ``process_chunk(chunk, out, wanted, wake)``: it appends each
+    output to ``out`` as soon as it has it and then, if ``wanted`` is not
+    empty, clears it and calls ``wake()`` (see the module docstring).
     """
 
     tuning_kind = "parallel"
@@ -56,17 +82,19 @@ class ParallelChunkIterator(ThreadedIterator):
     def __init__(
         self, dataset: Any, ctx: IteratorContext, input_iterator: DatasetIterator,
         process_chunk: Callable[[list[Any]], list[Any]], parallelism: int, autotuned: bool,
-        deterministic: bool, max_chunk: int = MAX_CHUNK,
+        deterministic: bool, max_chunk: int = MAX_CHUNK, incremental: bool = False,
     ) -> None:
         super().__init__(dataset, ctx, [input_iterator])
         self._input = input_iterator
         self._process = process_chunk
+        self._incremental = incremental
         self._deterministic = deterministic
         self._max_chunk = max_chunk
         self._input_lock = threading.Lock()
         self._slots: deque[_Slot] = deque()
         self._ready: deque[Any] = deque()  # consumer side: elements of the slot being handed out
         self._input_done = False
+        self._consumer_waiting = False
         self._chunk_size = 1
         self._ns_per_element = 0.0
         max_parallelism = max(8 * available_cpus(), 16, parallelism)  # I/O-bound stages use more workers than cores
@@ -120,15 +148,17 @@ class ParallelChunkIterator(ThreadedIterator):
                     chunk = None
                     failure = Failure(exc)
                 pull_ns = time.perf_counter_ns() - pull_start
-                slot = _Slot(len(chunk) if chunk is not None else 1)
                 with cond:
+                    # a consumer already waiting wants this slot too (in order: only if it is the oldest)
+                    wanted = self._consumer_waiting and not (self._deterministic and slots)
+                    slot = _Slot(len(chunk) if chunk is not None else 1, wanted)
                     slots.append(slot)
                     self.metrics.buffer_occupancy += slot.size
             if chunk is None:
                 results, busy, cpu = [failure], 0, 0
             else:
                 start, cpu_start = time.perf_counter_ns(), time.thread_time_ns()
-                results = self._run_process(chunk)
+                results = self._run_process(chunk, slot)
                 busy = time.perf_counter_ns() - start
                 cpu = time.thread_time_ns() - cpu_start
                 self._adapt_chunk_size(len(chunk), busy + pull_ns)
@@ -136,7 +166,6 @@ class ParallelChunkIterator(ThreadedIterator):
                     self.metrics.sample_size(results[0])
             with cond:
                 slot.results = results
-                slot.has_failure = chunk is None or any(type(r) is Failure for r in results)
                 slot.done = True
                 self.metrics.busy_ns += busy
                 self.metrics.cpu_ns += cpu if chunk is not None else 0
@@ -153,11 +182,22 @@ class ParallelChunkIterator(ThreadedIterator):
         """The next work item, taken under the input lock: up to ``size`` input elements."""
         return self._input.get_next_chunk(size)
 
-    def _run_process(self, chunk: list[Any]) -> list[Any]:
+    def _run_process(self, chunk: list[Any], slot: _Slot) -> list[Any]:
+        """The chunk's results (for an incremental function: the slot's own list, filled as it went)."""
         try:
-            return self._process(chunk)
-        except BaseException as exc:  # SystemExit, KeyboardInterrupt or a bug: fail the chunk in place, never hang
-            return [Failure(exc)]
+            if not self._incremental:
+                return self._process(chunk)
+            self._process(chunk, slot.results, slot.wanted, self._wake)
+        except BaseException as exc:  # SystemExit, KeyboardInterrupt or a bug: fail the rest in place, never hang
+            if not self._incremental:
+                return [Failure(exc)]
+            slot.results.append(Failure(exc))
+        return slot.results
+
+    def _wake(self) -> None:
+        """Called by an incremental worker that has finished results for a waiting consumer."""
+        with self._cond:
+            self._cond.notify_all()
 
     def _adapt_chunk_size(self, n: int, ns: int) -> None:
         """Move the chunk size toward TARGET_CHUNK_NS of work and at most MAX_CHUNK_BYTES (grows at most 2x per chunk)."""
@@ -169,41 +209,64 @@ class ParallelChunkIterator(ThreadedIterator):
         self._chunk_size = max(1, min(self._max_chunk, ideal, 2 * self._chunk_size))
 
     # -- consumer --------------------------------------------------------------
-    def _take_slot(self) -> _Slot:
-        """Block until a slot can be handed out (in order, or any done one); StopIteration at the end."""
+    def _refill(self) -> None:
+        """Move the next results to ``_ready``: a done slot's (in order, or any when not deterministic), else, as
+        soon as there is one, a finished part of the slot(s) the consumer is waiting for. StopIteration at the end."""
         self.start_workers(self._worker, self._parallelism.value)
-        cond, slots = self._cond, self._slots
+        cond, slots, ready = self._cond, self._slots, self._ready
         with cond:
             waited_from = 0
             while True:
                 self.raise_if_cancelled()
-                if slots:
-                    if slots[0].done:
-                        slot = slots.popleft()
-                        break
-                    if not self._deterministic:
-                        slot = next((s for s in slots if s.done), None)
-                        if slot is not None:
-                            slots.remove(slot)
-                            break
-                elif self._input_done:
+                if self._take_from(slots, ready):
+                    break
+                if not slots and self._input_done:
                     raise StopIteration
-                if not waited_from:
+                if not waited_from:  # raise the flags, then look once more before sleeping (see _want)
                     waited_from = time.perf_counter_ns()
+                    self._want(True)
+                    continue
                 cond.wait()
             if waited_from:
+                self._want(False)
                 self.metrics.wait_ns += time.perf_counter_ns() - waited_from
-            self.metrics.buffer_occupancy -= slot.size
             cond.notify_all()
-        return slot
 
-    def _refill(self) -> None:
-        slot = self._take_slot()
-        if slot.has_failure:
-            for result in slot.results:
-                self._ready.append(result)
-        else:
-            self._ready.extend(slot.results)
+    def _take_from(self, slots: deque[_Slot], ready: deque[Any]) -> bool:
+        """With the condition held: move results to ``ready``; False if none is there yet."""
+        if not slots:
+            return False
+        head = slots[0]
+        done = head if head.done or self._deterministic else next((s for s in slots if s.done), None)
+        if done is not None and done.done:
+            if done is head:
+                slots.popleft()
+            else:
+                slots.remove(done)
+            self.metrics.buffer_occupancy -= done.size
+            done.take(ready)
+            return True
+        if self._deterministic:  # a finished part of the slot in progress (see _want)
+            return head.take(ready)
+        return any(slot.take(ready) for slot in slots)
+
+    def _want(self, waiting: bool) -> None:
+        """Raise (or lower) the ``wanted`` flags of the slots a waiting consumer takes from.
+
+        A worker appends a result, then tests the flag; the consumer raises the
+        flag, then looks for results (``_refill``): so either the consumer sees
+        the result or the worker sees the flag, and a finished element is never
+        left waiting for the rest of its chunk.
+        """
+        self._consumer_waiting = waiting
+        slots: Any = self._slots
+        if self._deterministic:
+            slots = [slots[0]] if slots else []
+        for slot in slots:
+            if waiting:
+                slot.wanted.append(None)
+            else:
+                slot.wanted.clear()
 
     def _next(self) -> Any:
         while not self._ready:

@@ -61,13 +61,22 @@ class _SkipIterator(DatasetIterator):
     def __init__(self, dataset: SkipDataset, ctx: IteratorContext, source: DatasetIterator) -> None:
         super().__init__(dataset, ctx, [source])
         self._source = source
+        self._count = dataset.count
         self._to_skip = dataset.count
 
     def _next_chunk(self, n: int) -> list[Any]:
         if self._to_skip == -1:
             raise StopIteration
         while self._to_skip > 0:
-            self._to_skip -= len(self._source.get_next_chunk(min(self._to_skip, 4096)))
+            try:
+                self._to_skip -= len(self._source.get_next_chunk(min(self._to_skip, 4096)))
+            except StopIteration:
+                raise
+            except Exception:
+                # tf.data's skip forgets what it skipped before an error and counts again from the start
+                # (range(10) failing at 2 and 5, skip(3): error, error, 9): errors keep their tf.data places.
+                self._to_skip = self._count
+                raise
         return self._source.get_next_chunk(n)
 
 

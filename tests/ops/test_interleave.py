@@ -6,7 +6,17 @@ import numpy as np
 import pytest
 
 import fastinput as fi
-from tests.helpers import as_ints, assert_same_elements, fi_elements, no_leaked_threads, tf_elements
+from tests.helpers import (
+    as_ints,
+    assert_same_elements,
+    fi_elements,
+    fi_outcomes,
+    fi_raising_at,
+    no_leaked_threads,
+    tf_elements,
+    tf_outcomes,
+    tf_raising_at,
+)
 
 LENGTHS = [3, 0, 5, 1, 7, 2, 2, 6, 0, 4, 9, 1]
 
@@ -141,3 +151,28 @@ def test_error_inside_whole_rounds_arrives_after_every_element_before_it(tf):
             got.extend(as_ints(next(it)))
     assert got == expected[:len(got)] and len(expected) - len(got) < 100  # the partial batch is dropped with the error
     it.close()
+
+
+INTERLEAVES_WITH_ERRORS = {  # ``D``: tf.data.Dataset or fi.Dataset; ``fail(*values)`` raises for those values
+    "inner errors": lambda D, fail, **kw: D.range(3).interleave(
+        lambda i: D.range(5).map(lambda x: x * 10 + i).map(fail(11, 20, 32)), cycle_length=2, **kw),
+    "outer error": lambda D, fail, **kw: D.range(4).map(fail(1)).interleave(
+        lambda i: D.range(3).map(lambda x: x * 10 + i), cycle_length=2, **kw),
+    "blocks of 2": lambda D, fail, **kw: D.range(3).interleave(
+        lambda i: D.range(6).map(lambda x: x * 10 + i).map(fail(11, 40, 2)), cycle_length=3, block_length=2, **kw),
+}
+
+
+@pytest.mark.parametrize("num_parallel_calls", [None, 2])
+@pytest.mark.parametrize("case", INTERLEAVES_WITH_ERRORS)
+def test_errors_keep_their_place_like_tf(tf, case, num_parallel_calls):
+    build = INTERLEAVES_WITH_ERRORS[case]
+    expected = tf_outcomes(build(tf.data.Dataset, tf_raising_at, num_parallel_calls=num_parallel_calls))
+    assert fi_outcomes(build(fi.Dataset, fi_raising_at, num_parallel_calls=num_parallel_calls)) == expected
+
+
+def test_flat_map_inner_error_keeps_its_place_like_tf(tf):
+    def build(D, fail):
+        return D.range(3).flat_map(lambda i: D.range(3).map(lambda x: x * 10 + i).map(fail(11)))
+
+    assert fi_outcomes(build(fi.Dataset, fi_raising_at)) == tf_outcomes(build(tf.data.Dataset, tf_raising_at))

@@ -149,6 +149,53 @@ def test_function_stop_iteration_error_names_the_stage_and_keeps_the_cause():
         assert any(str(ds).split("(")[0] + "(" in note for note in info.value.__notes__), info.value.__notes__
 
 
+class _ConsumerProgress:
+    """Makes element ``x`` of a map wait until the consumer has received ``x`` elements.
+
+    Only one element can then be finished at a time, so any hand-off that holds a finished element back (for the
+    rest of its chunk) would hang; after ``timeout`` seconds a wait raises TimeoutError, and so does every later one,
+    so a regression fails quickly instead of hanging.
+    """
+
+    def __init__(self, timeout: float = 10.0) -> None:
+        self._cond = threading.Condition()
+        self._count = 0
+        self._timeout = timeout
+        self._timed_out = False
+
+    def wait_for_turn(self, x):
+        with self._cond:
+            if not self._cond.wait_for(lambda: self._count >= int(x) or self._timed_out, self._timeout):
+                self._timed_out = True
+            if self._timed_out:
+                raise TimeoutError(f"element {int(x)} waited for the consumer to receive {int(x)} elements")
+        return x
+
+    def consume(self, iterator) -> list[int]:
+        out = []
+        for element in iterator:
+            out.append(int(element))
+            with self._cond:
+                self._count += 1
+                self._cond.notify_all()
+        return out
+
+
+@pytest.mark.parametrize("deterministic", [True, False])
+@pytest.mark.parametrize("num_parallel_calls", [2, 4, fi.AUTOTUNE])
+def test_parallel_map_hands_out_each_element_when_ready_like_tf(tf, deterministic, num_parallel_calls):
+    """A map function that waits for the consumer's progress gets it: no element waits for the rest of its chunk."""
+    size = 300
+    tf_progress, fi_progress = _ConsumerProgress(), _ConsumerProgress()
+    tf_ds = tf.data.Dataset.range(size).map(lambda x: tf.py_function(tf_progress.wait_for_turn, [x], tf.int64),
+                                            num_parallel_calls=num_parallel_calls, deterministic=deterministic)
+    fi_ds = fi.Dataset.range(size).map(fi_progress.wait_for_turn, num_parallel_calls=num_parallel_calls,
+                                       deterministic=deterministic)
+    expected = tf_progress.consume(tf_ds)
+    with no_leaked_threads(), iter(fi_ds) as it:
+        assert fi_progress.consume(it) == expected == list(range(size))
+
+
 def test_worker_base_exception_does_not_hang():
     def exit_now(x):
         raise SystemExit(3)
@@ -191,6 +238,16 @@ def test_filter_matches_tf(tf, size):
     fi_ds = fi.Dataset.range(size).filter(lambda x: x % 3 == 0)
     tf_ds = tf.data.Dataset.range(size).filter(lambda x: x % 3 == 0)
     assert_same_elements(fi_elements(fi_ds), tf_elements(tf_ds))
+
+
+@pytest.mark.parametrize("where", ["input", "predicate"])
+def test_filter_errors_keep_their_place_like_tf(tf, where):
+    def build(D, fail):
+        if where == "input":
+            return D.range(10).map(fail(2, 5)).filter(lambda x: x % 2 == 0)
+        return D.range(10).filter(lambda x: fail(3, 4)(x) % 2 == 0)
+
+    assert fi_outcomes(build(fi.Dataset, fi_raising_at)) == tf_outcomes(build(tf.data.Dataset, tf_raising_at))
 
 
 def test_filter_on_tuples_and_non_boolean_predicate():

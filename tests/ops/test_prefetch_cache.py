@@ -8,7 +8,15 @@ import numpy as np
 import pytest
 
 import fastinput as fi
-from tests.helpers import as_ints, fi_elements, no_leaked_threads
+from tests.helpers import (
+    as_ints,
+    fi_elements,
+    fi_outcomes,
+    fi_raising_at,
+    no_leaked_threads,
+    tf_outcomes,
+    tf_raising_at,
+)
 
 
 @pytest.mark.parametrize("buffer_size", [0, 1, 3, 100, fi.AUTOTUNE])
@@ -31,6 +39,21 @@ def test_prefetch_buffer_knob_changes_while_running():
         assert knob.set(500) == 500
         out = [int(next(it)) for _ in range(600)]
     assert out == list(range(1, 601))
+
+
+PREFETCH_WITH_ERRORS = {
+    "prefetch": lambda D, fail: D.range(10).map(fail(2, 3, 9)).prefetch(3),
+    "parallel map, prefetch(1)": lambda D, fail: D.range(10).map(fail(0, 2, 3, 9), num_parallel_calls=3).prefetch(1),
+    "two prefetches": lambda D, fail: D.range(10).map(fail(2, 5)).prefetch(2).prefetch(5),
+    "prefetch, take": lambda D, fail: D.range(10).map(fail(1, 6), num_parallel_calls=2).prefetch(4).take(7),
+    "cache, repeat": lambda D, fail: D.range(6).map(fail(2)).cache().repeat(2),
+}
+
+
+@pytest.mark.parametrize("case", PREFETCH_WITH_ERRORS)
+def test_errors_keep_their_place_through_prefetch_and_cache_like_tf(tf, case):
+    build = PREFETCH_WITH_ERRORS[case]
+    assert fi_outcomes(build(fi.Dataset, fi_raising_at)) == tf_outcomes(build(tf.data.Dataset, tf_raising_at))
 
 
 def test_prefetch_error_is_raised_in_place():

@@ -54,6 +54,31 @@ def test_zip_matches_tf(tf):
     assert_same_elements(fi_elements(a.zip(b)), tf_elements(tf.data.Dataset.zip(ta, tb)))
 
 
+# Positional stages over inputs with errors injected (``fail(*values)``): each error keeps its tf.data place.
+# tf.data's skip forgets the elements it skipped before an error and counts again ("skip, errors").
+POSITIONAL_WITH_ERRORS = {
+    "take, errors inside": lambda D, fail: D.range(10).map(fail(2, 5)).take(5),
+    "take, error at the edge": lambda D, fail: D.range(10).map(fail(3)).take(4),
+    "take, error just after": lambda D, fail: D.range(10).map(fail(4)).take(4),
+    "skip, errors": lambda D, fail: D.range(10).map(fail(2, 5)).skip(3),
+    "skip, errors first": lambda D, fail: D.range(10).map(fail(0, 1)).skip(2),
+    "skip, error at the edge": lambda D, fail: D.range(10).map(fail(2)).skip(2),
+    "skip, parallel input": lambda D, fail: D.range(10).map(fail(1, 6), num_parallel_calls=2).skip(3).prefetch(4),
+    "skip, past the end": lambda D, fail: D.range(10).map(fail(2, 5)).skip(20),
+    "skip, all": lambda D, fail: D.range(10).map(fail(2, 5)).skip(-1),
+    "skip, repeated": lambda D, fail: D.range(4).map(fail(1)).skip(2).repeat(2),
+    "shard": lambda D, fail: D.range(10).map(fail(1, 2, 6)).shard(3, 1),
+    "concatenate": lambda D, fail: D.range(3).map(fail(2)).concatenate(D.range(5, 8).map(fail(5))),
+    "enumerate": lambda D, fail: D.range(5).map(fail(2)).enumerate(),
+}
+
+
+@pytest.mark.parametrize("case", POSITIONAL_WITH_ERRORS)
+def test_errors_keep_their_place_through_positional_stages_like_tf(tf, case):
+    build = POSITIONAL_WITH_ERRORS[case]
+    assert fi_outcomes(build(fi.Dataset, fi_raising_at)) == tf_outcomes(build(tf.data.Dataset, tf_raising_at))
+
+
 # Zips with errors injected (``fail(*values)``), read in chunks by the stage after the zip: the rows must stay
 # aligned after an error row, exactly as in tf.data. ``D`` is tf.data.Dataset or fi.Dataset.
 ZIPS_WITH_ERRORS = {
