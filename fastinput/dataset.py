@@ -246,13 +246,13 @@ class Dataset:
         """Map each element to a dataset and chain their elements in order."""
         return self.interleave(map_func, cycle_length=1, block_length=1)
 
-    def prefetch(self, buffer_size: int = AUTOTUNE) -> Dataset:
-        """Produce up to ``buffer_size`` elements ahead on a background thread."""
+    def prefetch(self, buffer_size: int | None = AUTOTUNE) -> Dataset:
+        """Produce up to ``buffer_size`` elements ahead on a background thread (``None``: ``fi.AUTOTUNE``, as in tf.data)."""
         from fastinput.ops.prefetch import PrefetchDataset
 
         return PrefetchDataset(self, buffer_size)
 
-    def prefetch_to_device(self, device: Any, buffer_size: int = AUTOTUNE) -> Dataset:
+    def prefetch_to_device(self, device: Any, buffer_size: int | None = AUTOTUNE) -> Dataset:
         """Copy the next ``buffer_size`` elements to ``device`` on a background thread, ahead of the step.
 
         ``device``: a TensorFlow device string (``"/gpu:0"``), a PyTorch device (``"cuda:0"``,
