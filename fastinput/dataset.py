@@ -160,7 +160,13 @@ class Dataset:
         return FilterDataset(self, predicate)
 
     def batch(self, batch_size: int, drop_remainder: bool = False) -> Dataset:
-        """Stack ``batch_size`` consecutive elements leaf by leaf; the last batch may be smaller unless ``drop_remainder``."""
+        """Stack ``batch_size`` consecutive elements leaf by leaf; the last batch may be smaller unless ``drop_remainder``.
+
+        An input error is raised in place of the batch it falls in, as in tf.data: after a ``map`` (which
+        tf.data fuses into ``map_and_batch``) that batch's ``batch_size`` positions are used up and their
+        elements dropped; after anything else the elements gathered before the error are dropped and the
+        next batch starts after it.
+        """
         from fastinput.ops.batch import BatchDataset
 
         return BatchDataset(self, batch_size, drop_remainder)
@@ -176,7 +182,8 @@ class Dataset:
                       drop_remainder: bool = False, deterministic: bool | None = None) -> Dataset:
         """``map`` then ``batch``, fused: workers write outputs straight into preallocated batches.
 
-        A ``map_func`` with an ``out=`` keyword receives its row of the batch to fill in place.
+        A ``map_func`` with an ``out=`` keyword receives its row of the batch to fill in place. As in
+        tf.data, a batch whose ``batch_size`` input elements meet an error is dropped and its first error raised.
 
         >>> import fastinput as fi
         >>> [b.tolist() for b in fi.Dataset.range(5).map_and_batch(lambda x: x * 10, 2)]
