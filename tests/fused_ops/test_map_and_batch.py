@@ -5,6 +5,7 @@ import pytest
 
 import fastinput as fi
 from tests.helpers import (
+    NO_REWRITES,
     as_ints,
     assert_same_elements,
     assert_same_with_errors,
@@ -14,9 +15,6 @@ from tests.helpers import (
     no_leaked_threads,
     tf_fails_at,
 )
-
-NO_REWRITES = fi.Options(optimization=fi.OptimizationOptions(
-    map_and_batch_fusion=False, map_fusion=False, shuffle_and_repeat_fusion=False))
 
 
 def unfused(ds):
