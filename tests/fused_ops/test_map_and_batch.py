@@ -98,6 +98,23 @@ def test_errors_drop_their_whole_batch_like_tf_map_and_batch(tf, bad, drop_remai
     assert_same_with_errors(elements_and_errors(ds), expected)
 
 
+@pytest.mark.parametrize("num_parallel_calls", [None, 2])
+def test_stop_iteration_in_the_function_is_an_error_not_the_end(tf, num_parallel_calls):
+    def stop_at_2(x):
+        if int(x) == 2:
+            raise StopIteration
+        return x
+
+    def tf_stop_at_2(x):
+        y = tf.py_function(stop_at_2, [x], tf.int64)
+        y.set_shape([])
+        return y
+
+    expected = elements_and_errors(tf.data.Dataset.range(6).map(tf_stop_at_2).batch(2))
+    actual = elements_and_errors(fi.Dataset.range(6).map_and_batch(stop_at_2, 2, num_parallel_calls))
+    assert_same_with_errors(actual, expected)
+
+
 def test_input_errors_take_a_position_in_the_batch(tf):
     expected = elements_and_errors(tf.data.Dataset.range(10).map(tf_fails_at({5})).prefetch(1).apply(
         tf.data.experimental.map_and_batch(lambda x: x * 2, 4)))
