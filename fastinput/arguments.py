@@ -43,6 +43,11 @@ def check_parallelism(op: str, name: str, value: Any) -> int | None:
     return check_int(op, name, value, minimum=1, allow=(AUTOTUNE,))
 
 
+def check_buffer_size(op: str, value: Any, *, minimum: int) -> int:
+    """A prefetch buffer size: ``None`` means ``AUTOTUNE``, as in tf.data; else at least ``minimum``."""
+    return check_int(op, "buffer_size", AUTOTUNE if value is None else value, minimum=minimum, allow=(AUTOTUNE,))
+
+
 def check_callable(op: str, name: str, fn: Any) -> Callable:
     if not callable(fn):
         raise InvalidArgumentError(f"{op}: {name} must be callable, got {fn!r} ({type(fn).__name__})")

@@ -31,10 +31,15 @@ from fastinput.tf_values import PackedStrings
 _INT32 = np.iinfo(np.int32)
 _INT64 = np.iinfo(np.int64)
 _PASS_THROUGH = (bytes, SparseArray, PackedStrings)
+_PLAIN = frozenset([*_PASS_THROUGH, np.bool_, np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16, np.uint32,
+                    np.uint64, np.float16, np.float32, np.float64, np.complex64, np.complex128])
+"""Leaf types that are elements as they are: checked with one set lookup."""
 
 
 def normalize_output(value: Any) -> Any:
     """What a map function returned, as an element (see the module docstring)."""
+    if type(value) is tuple and all(type(v) in _PLAIN for v in value):
+        return value  # the common (features, label) of numpy scalars or bytes
     if isinstance(value, list):
         value = tuple(value)  # tf.data: a returned list is a tuple of components, not one tensor
     return _nest(value, _pack_traced)
@@ -47,6 +52,8 @@ def normalize_tensors(value: Any) -> Any:
 
 def normalize_leaf(x: Any) -> Any:
     """One leaf: Python scalars to numpy scalars, strings to bytes; numpy values, bytes and SparseArrays as they are."""
+    if type(x) in _PLAIN:
+        return x
     if isinstance(x, np.ndarray):
         return _bytes_array(x) if x.dtype.kind in "US" else x
     if isinstance(x, (str, np.bytes_)):  # before np.generic: np.str_ is both
@@ -71,6 +78,13 @@ def normalize_leaf(x: Any) -> Any:
 
 
 def _nest(value: Any, pack_list: Any) -> Any:
+    kind = type(value)
+    if kind in _PLAIN:
+        return value
+    if kind is np.ndarray:
+        return _bytes_array(value) if value.dtype.kind in "US" else value
+    if kind is tuple:
+        return tuple([_nest(v, pack_list) for v in value])
     if isinstance(value, dict):
         return {k: _nest(v, pack_list) for k, v in value.items()}
     if isinstance(value, tuple):

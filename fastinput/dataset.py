@@ -160,7 +160,13 @@ class Dataset:
         return FilterDataset(self, predicate)
 
     def batch(self, batch_size: int, drop_remainder: bool = False) -> Dataset:
-        """Stack ``batch_size`` consecutive elements leaf by leaf; the last batch may be smaller unless ``drop_remainder``."""
+        """Stack ``batch_size`` consecutive elements leaf by leaf; the last batch may be smaller unless ``drop_remainder``.
+
+        An input error is raised in place of the batch it falls in, as in tf.data: after a ``map`` (which
+        tf.data fuses into ``map_and_batch``) that batch's ``batch_size`` positions are used up and their
+        elements dropped; after anything else the elements gathered before the error are dropped and the
+        next batch starts after it.
+        """
         from fastinput.ops.batch import BatchDataset
 
         return BatchDataset(self, batch_size, drop_remainder)
@@ -176,7 +182,8 @@ class Dataset:
                       drop_remainder: bool = False, deterministic: bool | None = None) -> Dataset:
         """``map`` then ``batch``, fused: workers write outputs straight into preallocated batches.
 
-        A ``map_func`` with an ``out=`` keyword receives its row of the batch to fill in place.
+        A ``map_func`` with an ``out=`` keyword receives its row of the batch to fill in place. As in
+        tf.data, a batch whose ``batch_size`` input elements meet an error is dropped and its first error raised.
 
         >>> import fastinput as fi
         >>> [b.tolist() for b in fi.Dataset.range(5).map_and_batch(lambda x: x * 10, 2)]
@@ -246,13 +253,13 @@ class Dataset:
         """Map each element to a dataset and chain their elements in order."""
         return self.interleave(map_func, cycle_length=1, block_length=1)
 
-    def prefetch(self, buffer_size: int = AUTOTUNE) -> Dataset:
-        """Produce up to ``buffer_size`` elements ahead on a background thread."""
+    def prefetch(self, buffer_size: int | None = AUTOTUNE) -> Dataset:
+        """Produce up to ``buffer_size`` elements ahead on a background thread (``None``: ``fi.AUTOTUNE``, as in tf.data)."""
         from fastinput.ops.prefetch import PrefetchDataset
 
         return PrefetchDataset(self, buffer_size)
 
-    def prefetch_to_device(self, device: Any, buffer_size: int = AUTOTUNE) -> Dataset:
+    def prefetch_to_device(self, device: Any, buffer_size: int | None = AUTOTUNE) -> Dataset:
         """Copy the next ``buffer_size`` elements to ``device`` on a background thread, ahead of the step.
 
         ``device``: a TensorFlow device string (``"/gpu:0"``), a PyTorch device (``"cuda:0"``,

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from fastinput import structure
-from fastinput.arguments import AUTOTUNE, check_int, format_arg
+from fastinput.arguments import AUTOTUNE, check_buffer_size, format_arg
 from fastinput.dataset import Dataset
 from fastinput.errors import InvalidArgumentError
 from fastinput.iterator import DatasetIterator, IteratorContext
@@ -67,7 +67,7 @@ class DevicePrefetchDataset(Dataset):
         super().__init__([input_dataset])
         self.framework = framework_of(device)
         self.device = device
-        self.buffer_size = check_int("prefetch_to_device", "buffer_size", buffer_size, minimum=1, allow=(AUTOTUNE,))
+        self.buffer_size = check_buffer_size("prefetch_to_device", buffer_size, minimum=1)
 
     def __str__(self) -> str:
         return f"prefetch_to_device({str(self.device)!r}, buffer_size={format_arg(self.buffer_size)})"

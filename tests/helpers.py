@@ -15,6 +15,7 @@ import numpy as np
 
 from fastinput import structure
 from fastinput.lifecycle import REAPER_THREAD_NAME
+from fastinput.options import OptimizationOptions, Options
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -71,12 +72,16 @@ def assert_same_elements(actual: list[Any], expected: list[Any]) -> None:
         assert_same_element(a, e, f"element {i}")
 
 
+NO_REWRITES = Options(optimization=OptimizationOptions(
+    map_and_batch_fusion=False, map_fusion=False, shuffle_and_repeat_fusion=False))
+"""Options that switch every static rewrite off."""
+
 ERROR = "<error>"
 """What ``elements_and_errors`` puts in place of an error."""
 
 
-def elements_and_errors(dataset: Any) -> list[Any]:
-    """Every element of a fastinput or tf.data pipeline in order, ``ERROR`` in place of each error.
+def elements_and_errors(dataset: Any, error: Any = lambda exc: ERROR) -> list[Any]:
+    """Every element of a fastinput or tf.data pipeline in order, ``error(exc)`` (``ERROR``) in place of each error.
 
     Iteration goes on after an error, as both libraries allow; tf.data's elements come as numpy values.
     """
@@ -90,8 +95,8 @@ def elements_and_errors(dataset: Any) -> list[Any]:
                     out.append(next(it))
                 except StopIteration:
                     return out
-                except Exception:
-                    out.append(ERROR)
+                except Exception as exc:
+                    out.append(error(exc))
     import tensorflow as tf
 
     it = iter(dataset)

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from fastinput import errors
-from fastinput.arguments import AUTOTUNE, check_int, format_arg
+from fastinput.arguments import AUTOTUNE, check_buffer_size, format_arg
 from fastinput.dataset import Dataset
 from fastinput.iterator import DatasetIterator, Failure, IteratorContext, Knob, ThreadedIterator, note_stage
 from fastinput.options import available_cpus
@@ -26,7 +26,7 @@ class PrefetchDataset(Dataset):
 
     def __init__(self, input_dataset: Dataset, buffer_size: int) -> None:
         super().__init__([input_dataset])
-        self.buffer_size = check_int("prefetch", "buffer_size", buffer_size, minimum=0, allow=(AUTOTUNE,))
+        self.buffer_size = check_buffer_size("prefetch", buffer_size, minimum=0)
 
     def __str__(self) -> str:
         return f"prefetch({format_arg(self.buffer_size)})"

@@ -205,7 +205,7 @@ class _GeneratorIterator(DatasetIterator):
 
 def _to_array(leaf: Any, dtype: np.dtype) -> np.ndarray:
     if dtype.kind in "SUO":  # strings: TensorFlow's tf.string is bytes
-        leaf = conversion.normalize_leaf(leaf)
+        leaf = conversion.normalize_tensors(leaf)
         if isinstance(leaf, bytes):
             return np.array(leaf, dtype=object)
         return np.asarray(leaf, dtype=object)

@@ -98,7 +98,7 @@ def read_blocks(path: str, fmt: CsvFormat) -> Iterator[Block | Failure]:
     try:
         decoder: _ChunkDecoder | None = None
         pending: deque[tuple[bytes, bool, Any]] = deque()
-        for chunk, header_lines, quotes_closed in _chunks(stream, fmt):
+        for chunk, header_lines, quotes_closed in _chunks(stream, fmt, path):
             if decoder is None:
                 decoder = _ChunkDecoder(path, fmt, fmt.num_fields or _count_fields(chunk, fmt), header_lines)
             pending.append((chunk, quotes_closed, parser.submit(decoder.parse, chunk) if quotes_closed else None))
@@ -114,11 +114,12 @@ def read_blocks(path: str, fmt: CsvFormat) -> Iterator[Block | Failure]:
 # -- cutting the byte stream into chunks of whole records -----------------------------------------------------
 
 
-def _chunks(stream: Any, fmt: CsvFormat) -> Iterator[tuple[bytes, int, bool]]:
+def _chunks(stream: Any, fmt: CsvFormat, path: str) -> Iterator[tuple[bytes, int, bool]]:
     """Chunks of whole records (about ``chunk_size`` bytes), the header skipped.
 
     With each: the header's line count, and whether the chunk's quotes are
     closed (False only for a last record whose quoted field never ends).
+    An empty file has no header to skip: that is an error, as in tf.data.
     """
     quoting = fmt.use_quote_delim
     carry = b""
@@ -142,6 +143,8 @@ def _chunks(stream: Any, fmt: CsvFormat) -> Iterator[tuple[bytes, int, bool]]:
             continue
         chunk, carry = (buf, b"") if cut == len(buf) else (buf[:cut], buf[cut:])
         yield chunk, header_lines, True
+    if skip_header and not carry:
+        raise InvalidArgumentError(f"{path}: cannot read the header line: the file is empty")
     if carry and not skip_header:  # the last record, with no newline after it
         yield carry, header_lines, not quoting or _count_bytes(carry, 34) % 2 == 0
 

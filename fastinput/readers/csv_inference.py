@@ -46,8 +46,8 @@ def record_default(op: str, position: int, value: Any) -> tuple[np.dtype, Any]:
     dtype = _as_dtype(value)
     if dtype is not None:
         return _checked(where, dtype), None
-    if isinstance(value, (list, tuple, np.ndarray)):
-        array = np.asarray(value) if len(value) else np.zeros(0, dtype=np.float32)  # tf: [] is a float32 tensor
+    if isinstance(value, (list, tuple, np.ndarray)):  # an array may be 0-d: one value, as a scalar
+        array = value if isinstance(value, np.ndarray) else np.asarray(value) if value else np.zeros(0, np.float32)  # tf: [] is float32
         if array.size > 1:
             raise InvalidArgumentError(f"{where} must be a dtype, a scalar or a list of at most one value, got {value!r}")
         if array.size == 0:

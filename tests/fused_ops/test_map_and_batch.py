@@ -5,6 +5,7 @@ import pytest
 
 import fastinput as fi
 from tests.helpers import (
+    NO_REWRITES,
     as_ints,
     assert_same_elements,
     assert_same_with_errors,
@@ -14,9 +15,6 @@ from tests.helpers import (
     no_leaked_threads,
     tf_fails_at,
 )
-
-NO_REWRITES = fi.Options(optimization=fi.OptimizationOptions(
-    map_and_batch_fusion=False, map_fusion=False, shuffle_and_repeat_fusion=False))
 
 
 def unfused(ds):
@@ -98,6 +96,23 @@ def test_errors_drop_their_whole_batch_like_tf_map_and_batch(tf, bad, drop_remai
         tf_fails_at(bad), 4, num_parallel_calls=num_parallel_calls, drop_remainder=drop_remainder)))
     ds = fi.Dataset.range(10).map_and_batch(fails_at(bad), 4, num_parallel_calls, drop_remainder, deterministic)
     assert_same_with_errors(elements_and_errors(ds), expected)
+
+
+@pytest.mark.parametrize("num_parallel_calls", [None, 2])
+def test_stop_iteration_in_the_function_is_an_error_not_the_end(tf, num_parallel_calls):
+    def stop_at_2(x):
+        if int(x) == 2:
+            raise StopIteration
+        return x
+
+    def tf_stop_at_2(x):
+        y = tf.py_function(stop_at_2, [x], tf.int64)
+        y.set_shape([])
+        return y
+
+    expected = elements_and_errors(tf.data.Dataset.range(6).map(tf_stop_at_2).batch(2))
+    actual = elements_and_errors(fi.Dataset.range(6).map_and_batch(stop_at_2, 2, num_parallel_calls))
+    assert_same_with_errors(actual, expected)
 
 
 def test_input_errors_take_a_position_in_the_batch(tf):

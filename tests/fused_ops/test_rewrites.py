@@ -7,7 +7,7 @@ import pytest
 
 import fastinput as fi
 from fastinput.structure import SparseArray
-from tests.helpers import assert_same_element
+from tests.helpers import assert_same_element, elements_and_errors
 
 REWRITES = ("map_fusion", "map_and_batch_fusion", "shuffle_and_repeat_fusion")
 
@@ -66,29 +66,16 @@ class _Error:
         return f"{self.kind.__name__}({self.message!r})"
 
 
-def _run(ds):
-    """Elements and errors in order."""
-    out = []
-    with iter(ds) as it:
-        while True:
-            try:
-                out.append(next(it))
-            except StopIteration:
-                return out
-            except Exception as exc:
-                out.append(_Error(exc))
-
-
 def _options(disabled):
     return fi.Options(optimization=fi.OptimizationOptions(**{name: False for name in disabled}))
 
 
 @pytest.mark.parametrize("name", list(PIPELINES))
 def test_rewrites_never_change_results(name):
-    reference = _run(PIPELINES[name]().with_options(_options(REWRITES)))
+    reference = elements_and_errors(PIPELINES[name]().with_options(_options(REWRITES)), _Error)
     for count in range(len(REWRITES)):
         for disabled in itertools.combinations(REWRITES, count):
-            actual = _run(PIPELINES[name]().with_options(_options(disabled)))
+            actual = elements_and_errors(PIPELINES[name]().with_options(_options(disabled)), _Error)
             assert len(actual) == len(reference), f"{disabled} off: {actual!r} vs {reference!r}"
             for i, (a, e) in enumerate(zip(actual, reference)):
                 if isinstance(e, _Error):

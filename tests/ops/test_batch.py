@@ -6,6 +6,7 @@ import pytest
 import fastinput as fi
 from fastinput.structure import SparseArray
 from tests.helpers import (
+    NO_REWRITES,
     assert_same_elements,
     assert_same_with_errors,
     elements_and_errors,
@@ -14,9 +15,6 @@ from tests.helpers import (
     tf_elements,
     tf_fails_at,
 )
-
-NO_REWRITES = fi.Options(optimization=fi.OptimizationOptions(
-    map_and_batch_fusion=False, map_fusion=False, shuffle_and_repeat_fusion=False))
 
 
 @pytest.mark.parametrize("size", [0, 1, 10, 11, 64])

@@ -69,9 +69,21 @@ def test_prefetch_error_is_raised_in_place():
     assert as_ints(list(it)) == [4, 5]
 
 
-def test_prefetch_bad_buffer():
+@pytest.mark.parametrize("buffer_size", [None, -1, 0, 2])
+def test_prefetch_accepts_what_tf_data_accepts(tf, buffer_size):
+    # None and -1 are AUTOTUNE, 0 prefetches nothing
+    tf.data.Dataset.range(3).prefetch(buffer_size)
+    ds = fi.Dataset.range(3).prefetch(buffer_size)
+    assert ds.buffer_size == (fi.AUTOTUNE if buffer_size is None else buffer_size)
+    assert as_ints(fi_elements(ds)) == [0, 1, 2]
+
+
+@pytest.mark.parametrize("buffer_size", [-7, -2, 2.0, 2.5, "2"])
+def test_prefetch_rejects_what_tf_data_rejects(tf, buffer_size):
+    with pytest.raises((TypeError, ValueError, tf.errors.InvalidArgumentError)):
+        tf.data.Dataset.range(3).prefetch(buffer_size)
     with pytest.raises(fi.errors.InvalidArgumentError, match="buffer_size"):
-        fi.Dataset.range(3).prefetch(-7)
+        fi.Dataset.range(3).prefetch(buffer_size)
 
 
 def test_memory_cache_runs_the_input_once():

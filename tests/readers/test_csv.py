@@ -293,6 +293,37 @@ def test_make_csv_dataset_drops_the_batch_gathered_before_a_bad_row_like_tf_data
     assert_same_with_errors([e if e is ERROR else dict(e) for e in actual], [e if e is ERROR else dict(e) for e in expected])
 
 
+@pytest.mark.parametrize("contents", ["", "\n", "a,b\n", "a,b"])
+def test_header_of_an_empty_file_is_an_error_at_its_place_like_tf_data(tf, tmp_path, contents):
+    # tf.data: "Can't read header of file" when that file's turn comes; the next file is read after it
+    empty, ok = tmp_path / "empty.csv", tmp_path / "ok.csv"
+    empty.write_text(contents)
+    ok.write_text("a,b\n1,2\n")
+    files = [str(ok), str(empty), str(ok)]
+    expected = elements_and_errors(tf.data.experimental.CsvDataset(files, [tf.int32, tf.int32], header=True))
+    assert_same_with_errors(elements_and_errors(fi.CsvDataset(files, [tf.int32, tf.int32], header=True)), expected)
+    if not contents:
+        with pytest.raises(InvalidArgumentError, match=r"empty\.csv: cannot read the header line: the file is empty"):
+            fi_elements(fi.CsvDataset(str(empty), [tf.int32, tf.int32], header=True))
+
+
+@pytest.mark.parametrize("default", [np.array(5), np.array(5, np.int32), np.array(2.5), np.array(b"x"), np.array("x"),
+                                     np.array([5]), np.float64(2.5), [5], [], 5, "x"], ids=repr)
+def test_record_defaults_of_every_form_work_like_tf_data(tf, tmp_path, default):
+    # A scalar (a 0-d array too) or a one-element list is the default, of its dtype; [] makes the column required.
+    # tf.data 2.21 takes numpy defaults (and the ints 1, 2, 3, 7, 9) for dtypes, as it compares each default with its
+    # list of DTypes using ==; it is given them as tensors here, which it documents.
+    path = write_csv(tmp_path / "d.csv", [["1", "2"], ["", "3"]], header=None)
+    tf_default = tf.constant(default) if isinstance(default, (np.ndarray, np.generic)) else default
+    expected = elements_and_errors(tf.data.experimental.CsvDataset(path, [tf_default, tf.int32]))
+    assert_same_with_errors(elements_and_errors(fi.CsvDataset(path, [default, tf.int32])), expected)
+
+
+def test_record_default_that_is_not_one_value_names_its_column():
+    with pytest.raises(InvalidArgumentError, match="record default 1 must be a dtype, a scalar or a list of at most one"):
+        fi.CsvDataset("x.csv", [np.int32, np.zeros((2, 2))])
+
+
 def test_missing_files_and_bad_arguments(tmp_path, corpus):
     with pytest.raises(NotFoundError):
         fi.make_csv_dataset(str(tmp_path / "nothing-*.csv"), batch_size=2)
