@@ -382,10 +382,35 @@ def map_and_batch_cases() -> list[Case]:
     return cases
 
 
+def size_one_cases() -> list[Case]:
+    """Every op on a dataset of one element."""
+    one = P.range(1)
+    return [
+        Case(one.map(AddConst(1), num_parallel_calls=2)),
+        Case(one.filter(Mod(2))),
+        Case(one.batch(2)),
+        Case(one.batch(2, drop_remainder=True)),
+        Case(one.map(Vec()).padded_batch(2)),
+        Case(one.batch(1).unbatch()),
+        Case(one.shuffle(2, seed=1).repeat(2), "shuffle:2"),
+        Case(one.repeat(3)),
+        Case(one.take(1)),
+        Case(one.skip(1)),
+        Case(one.shard(2, 1)),
+        Case(one.interleave(DatasetFn(element_tensors().repeat(2)), cycle_length=2, num_parallel_calls=2)),
+        Case(one.concatenate(one)),
+        Case(P.zip_datasets((one, one.map(FailAt(0))))),
+        Case(one.enumerate()),
+        Case(one.cache().repeat(2)),
+        Case(one.prefetch(1)),
+        Case(one.map_and_batch(AddConst(1), 2)),
+    ]
+
+
 CASES = (range_cases() + from_tensor_slices_cases() + from_tensors_cases() + from_generator_cases() + map_cases()
          + filter_cases() + batch_cases() + padded_batch_cases() + unbatch_cases() + shuffle_cases() + repeat_cases()
          + take_skip_shard_cases() + interleave_cases() + flat_map_cases() + concatenate_cases() + zip_cases()
-         + enumerate_cases() + cache_cases() + prefetch_cases() + map_and_batch_cases())
+         + enumerate_cases() + cache_cases() + prefetch_cases() + map_and_batch_cases() + size_one_cases())
 
 
 @pytest.mark.parametrize("case", CASES, ids=repr)
@@ -419,3 +444,21 @@ def test_shuffle_with_a_seed_is_reproducible(tf) -> None:
         first, second = run(pipeline, lib).events, run(pipeline, lib).events
         assert first == second, lib
         assert first[:20] != first[20:40], f"{lib}: the two epochs should differ"
+
+
+def test_spec_comparison_reads_both_libraries(tf) -> None:
+    """The harness reads tf.data's specs and fastinput's (shape tuples with None, numpy dtypes, object for strings)."""
+    from dataclasses import dataclass
+
+    from tests.conformance.oracle import canonical_spec
+
+    @dataclass
+    class TensorSpec:  # the shape of fi.TensorSpec
+        shape: tuple
+        dtype: np.dtype
+
+    expected = (tf.TensorSpec((None, 3), tf.string), {"a": tf.TensorSpec((), tf.int64)})
+    actual = (TensorSpec((None, 3), np.dtype(object)), {"a": TensorSpec((), np.dtype(np.int64))})
+    assert canonical_spec(expected) == canonical_spec(actual) == (("tensor", (None, 3), "object"),
+                                                                  {"a": ("tensor", (), "int64")})
+    assert canonical_spec(TensorSpec((None, 3), np.dtype(np.int32))) != canonical_spec(expected[0])
