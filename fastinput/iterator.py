@@ -27,6 +27,7 @@ from collections.abc import Iterator as _IteratorABC
 from typing import TYPE_CHECKING, Any
 
 from fastinput import errors
+from fastinput.arguments import MAX_PARALLELISM
 from fastinput.lifecycle import close_later, release_frames, start_reaper
 from fastinput.options import Options
 from fastinput.profiler import tracing as _trace
@@ -304,6 +305,7 @@ class WorkerPool:
         return self._target_size
 
     def resize(self, size: int) -> None:
+        size = min(size, MAX_PARALLELISM)  # a pool never grows past it, whatever a caller asks
         with self._lock:
             self._target_size = size
             missing = size - self._live

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from fastinput import structure
-from fastinput.arguments import check_bool, check_int
+from fastinput.arguments import check_bool, check_int, check_shape
 from fastinput.dataset import Dataset
 from fastinput.errors import InvalidArgumentError
 from fastinput.iterator import DatasetIterator, IteratorContext
@@ -121,6 +121,8 @@ class PaddedBatchDataset(Dataset):
         super().__init__([input_dataset])
         self.batch_size = check_int("padded_batch", "batch_size", batch_size, minimum=1)
         self.drop_remainder = check_bool("padded_batch", "drop_remainder", drop_remainder)
+        for shape in [] if padded_shapes is None else _flatten_shapes(padded_shapes):
+            check_shape("padded_batch", "padded_shapes", shape, allow_unknown=True)
         self.padded_shapes = padded_shapes
         self.padding_values = padding_values
 
