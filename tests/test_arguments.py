@@ -120,6 +120,25 @@ def test_a_huge_parallelism_runs_at_most_max_parallelism_threads(make):
         assert all(k.value <= MAX_PARALLELISM for k in it.knobs() if k.name == "parallelism")
 
 
+@pytest.mark.parametrize("make", [
+    lambda f: fi.Dataset.range(5).shuffle(HUGE),
+    lambda f: fi.Dataset.range(5).prefetch(HUGE),
+    lambda f: fi.Dataset.range(5).batch(HUGE),
+    lambda f: fi.Dataset.range(5).map_and_batch(lambda x: x, HUGE),
+    lambda f: fi.Dataset.range(5).interleave(lambda x: fi.Dataset.range(2), cycle_length=2, block_length=HUGE),
+    lambda f: fi.make_csv_dataset(f, batch_size=2, shuffle_buffer_size=HUGE, num_epochs=1),
+], ids=["shuffle", "prefetch", "batch", "map_and_batch", "block_length", "make_csv_dataset shuffle"])
+def test_huge_sizes_that_tf_data_accepts_allocate_only_for_what_arrives(make, csv_file):
+    """tf.data takes these (``shuffle(2**62)`` is the usual "shuffle everything"); buffers grow with the data."""
+    tracemalloc.start()
+    try:
+        assert len(_take(make(csv_file))) == 1
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 64 << 20
+
+
 def _claiming(jpeg: bytes, height: int, width: int) -> bytes:
     """``jpeg`` with its frame header (SOF) claiming ``height`` x ``width``: a few KB that would decode huge."""
     data = bytearray(jpeg)

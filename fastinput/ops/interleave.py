@@ -75,11 +75,12 @@ def interleave_dataset(input_dataset: Dataset, map_func: Callable, cycle_length:
     cycle_length = check_int("interleave", "cycle_length", cycle_length, minimum=1, maximum=MAX_CYCLE_LENGTH,
                              allow=(AUTOTUNE,))
     block_length = check_int("interleave", "block_length", block_length, minimum=1)
+    requested = num_parallel_calls
     num_parallel_calls = check_parallelism("interleave", "num_parallel_calls", num_parallel_calls)
     deterministic = check_bool("interleave", "deterministic", deterministic, allow_none=True)
     if num_parallel_calls not in (None, AUTOTUNE) and cycle_length != AUTOTUNE and num_parallel_calls > cycle_length:
         raise errors.InvalidArgumentError(
-            f"interleave: num_parallel_calls ({num_parallel_calls}) must be fi.AUTOTUNE or at most cycle_length ({cycle_length})"
+            f"interleave: num_parallel_calls ({requested}) must be fi.AUTOTUNE or at most cycle_length ({cycle_length})"
         )
     return InterleaveDataset(input_dataset, map_func, cycle_length, block_length, num_parallel_calls, deterministic)
 
