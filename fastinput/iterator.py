@@ -12,7 +12,8 @@ naming itself (``exc.add_note``), so a user sees which stage failed.
 
 Stopping is two-phase: ``cancel()`` flags every iterator in the tree and wakes
 every waiting thread (it never blocks); ``close()`` cancels, then joins the
-threads each iterator owns and closes its inputs.
+threads each iterator owns and closes its inputs. A dropped ``Iterator`` is
+closed on the reaper thread, never in its finaliser (``fastinput.lifecycle``).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from collections.abc import Iterator as _IteratorABC
 from typing import TYPE_CHECKING, Any
 
 from fastinput import errors
+from fastinput.arguments import MAX_PARALLELISM
 from fastinput.lifecycle import close_later, release_frames, start_reaper
 from fastinput.options import Options
 from fastinput.profiler import tracing as _trace
@@ -304,6 +306,7 @@ class WorkerPool:
         return self._target_size
 
     def resize(self, size: int) -> None:
+        size = min(size, MAX_PARALLELISM)  # a pool never grows past it, whatever a caller asks
         with self._lock:
             self._target_size = size
             missing = size - self._live
@@ -357,9 +360,11 @@ def _stop_pipeline(root: DatasetIterator, tuner: Any) -> None:
 class Iterator(_IteratorABC):
     """What ``iter(dataset)`` returns: a Python iterator over the pipeline's elements.
 
-    It is a context manager; ``close()``, leaving a ``with`` block, breaking out
-    of a ``for`` loop or dropping the last reference stops and joins every
-    thread the pipeline started.
+    It is a context manager; ``close()``, leaving a ``with`` block or reaching
+    the end stops and joins every thread the pipeline started. Breaking out of
+    a ``for`` loop, dropping the last reference or an error that ends the loop
+    has them stopped and joined soon after, by the reaper thread (see
+    ``fastinput.lifecycle``): an error's traceback never keeps the iterator alive.
 
     >>> import fastinput as fi
     >>> with iter(fi.Dataset.range(3)) as it:

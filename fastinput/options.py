@@ -11,6 +11,9 @@ import dataclasses
 import os
 from typing import Any
 
+from fastinput.arguments import check_bool, check_int
+from fastinput.errors import InvalidArgumentError
+
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class AutotuneOptions:
@@ -25,6 +28,12 @@ class AutotuneOptions:
     cpu_budget: int | None = None
     ram_budget: int | None = None
 
+    def __post_init__(self) -> None:
+        check_bool("AutotuneOptions", "enabled", self.enabled, allow_none=True)
+        for name in ("cpu_budget", "ram_budget"):  # 0, like None, means the default (as in tf.data)
+            if getattr(self, name) is not None:
+                check_int("AutotuneOptions", name, getattr(self, name), minimum=0)
+
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class OptimizationOptions:
@@ -33,6 +42,10 @@ class OptimizationOptions:
     map_and_batch_fusion: bool | None = None
     map_fusion: bool | None = None
     shuffle_and_repeat_fusion: bool | None = None
+
+    def __post_init__(self) -> None:
+        for field in dataclasses.fields(self):
+            check_bool("OptimizationOptions", field.name, getattr(self, field.name), allow_none=True)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -50,6 +63,12 @@ class Options:
     deterministic: bool | None = None
     autotune: AutotuneOptions = dataclasses.field(default_factory=AutotuneOptions)
     optimization: OptimizationOptions = dataclasses.field(default_factory=OptimizationOptions)
+
+    def __post_init__(self) -> None:
+        check_bool("Options", "deterministic", self.deterministic, allow_none=True)
+        for name, kind in (("autotune", AutotuneOptions), ("optimization", OptimizationOptions)):
+            if not isinstance(getattr(self, name), kind):
+                raise InvalidArgumentError(f"Options: {name} must be a fi.{kind.__name__}, got {getattr(self, name)!r}")
 
     def merge(self, other: Options) -> Options:
         """These options overridden by every field ``other`` sets."""

@@ -10,11 +10,12 @@ import numpy as np
 import pytest
 
 import fastinput as fi
+from fastinput.lifecycle import REAPER_THREAD_NAME
 from fastinput.readers.example import ExampleParser, native_kernel
 from fastinput.structure import SparseArray
 from fastinput.tf_adapter import SOLO_BYTES, _gathered, _joined, _packing_strings, tf_input_fn
 from fastinput.tf_values import PackedStrings
-from tests.helpers import assert_same_elements, fi_elements, tf_elements
+from tests.helpers import assert_same_elements, fastinput_threads, fi_elements, tf_elements
 
 
 def _examples(n=100):
@@ -241,8 +242,9 @@ def test_tensorflow_side_prefetch_and_dropping_iterators_mid_stream(tf):
     filling (holding the GIL, as TensorFlow does) neither hangs nor leaves fastinput threads behind."""
     ds = fi.Dataset.range(10**6).map(lambda x: {"x": np.full(3, x), "s": np.array([b"v%d" % x] * 2, dtype=object)})
     adapted = ds.batch(4).prefetch(2).as_tf_dataset().prefetch(tf.data.AUTOTUNE)
-    def threads():  # TensorFlow's own threads that ran Python stay listed as dummies: not ours
-        return [t for t in threading.enumerate() if not isinstance(t, threading._DummyThread)]
+    def threads():  # TensorFlow's own threads that ran Python stay listed as dummies: not ours (nor is the reaper)
+        return [t for t in threading.enumerate()
+                if not isinstance(t, threading._DummyThread) and t.name != REAPER_THREAD_NAME]
 
     before = len(threads())
     for _ in range(3):
@@ -308,9 +310,6 @@ def test_dropping_tensorflow_iterators_mid_stream_does_not_hang(tf):
     def slow(x):
         threading.Event().wait(0.001)
         return x
-
-    def fastinput_threads():
-        return [t for t in threading.enumerate() if t.name.startswith("fastinput")]
 
     tf_ds = fi.Dataset.range(10**6).map(slow, num_parallel_calls=2).batch(4).prefetch(2).as_tf_dataset()
     for _ in range(5):

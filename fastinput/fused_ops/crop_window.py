@@ -28,14 +28,14 @@ _FALLBACKS = ("image", "center_crop")
 
 
 def check_range(op: str, name: str, value: Any, *, upper: float | None = None) -> tuple[float, float]:
-    """``value`` as a (low, high) pair of floats with 0 < low <= high (<= ``upper``)."""
+    """``value`` as a (low, high) pair of finite floats with 0 < low <= high (<= ``upper``)."""
     try:
         low, high = (float(v) for v in value)
     except (TypeError, ValueError):
         raise InvalidArgumentError(f"{op}: {name} must be a pair of numbers (low, high), got {value!r}") from None
-    if not 0 < low <= high or (upper is not None and high > upper):
+    if not (0 < low <= high and math.isfinite(high)) or (upper is not None and high > upper):
         bound = f" <= {upper}" if upper is not None else ""
-        raise InvalidArgumentError(f"{op}: {name} must satisfy 0 < low <= high{bound}, got {value!r}")
+        raise InvalidArgumentError(f"{op}: {name} must be finite numbers with 0 < low <= high{bound}, got {value!r}")
     return low, high
 
 

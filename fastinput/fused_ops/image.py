@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from fastinput.arguments import check_int, check_number
 from fastinput.errors import InvalidArgumentError
 from fastinput.fused_ops import crop_window as windows
 from fastinput.fused_ops import jpeg_kernel
@@ -35,7 +36,13 @@ from fastinput.fused_ops import jpeg_kernel
 Size = tuple[int, int]
 _DTYPES = (np.dtype(np.uint8), np.dtype(np.float32))
 _MAX_DIMENSION = 65_535
-"""JPEG's largest image side; windows beyond it cannot fit any image."""
+"""JPEG's largest image side; windows and sizes beyond it cannot fit any image."""
+DEFAULT_MAX_PIXELS = 89_478_485
+"""The most pixels a JPEG's header may claim (and an output may have) unless ``max_pixels=`` says otherwise:
+Pillow's decompression-bomb limit, about 89.5 megapixels (256 MiB as RGB). A few kilobytes of JPEG can claim
+gigapixels; the header is checked before anything is decoded or allocated."""
+MAX_ATTEMPTS = 1000
+"""The most crops ``decode_random_crop_resize`` tries (``max_attempts``; TF's default is 100, Inception's 10)."""
 _shared_rng = np.random.default_rng()
 """The generator used when no seed is given (numpy's Generator is thread-safe: it locks its bit generator)."""
 
@@ -51,11 +58,12 @@ def jpeg_shape(jpeg: bytes) -> tuple[int, int, int]:
 
 def decode_crop_resize(jpeg: bytes, crop_window: tuple[int, int, int, int] | None = None,
                        size: Size = (224, 224), flip: bool = False, dtype: Any = np.uint8,
-                       out: np.ndarray | None = None) -> np.ndarray:
+                       out: np.ndarray | None = None, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
     """Decode ``crop_window`` = (y, x, height, width) of a JPEG (None: all of it), resize to ``size``, maybe flip.
 
     Equals ``tf.image.resize(tf.io.decode_and_crop_jpeg(jpeg, crop_window, channels=3), size, "bilinear")``
-    (mirrored left-right when ``flip``; rounded to nearest for uint8).
+    (mirrored left-right when ``flip``; rounded to nearest for uint8). An image whose header claims more
+    than ``max_pixels`` pixels is refused before it is decoded (see ``DEFAULT_MAX_PIXELS``).
 
     >>> fi.image.decode_crop_resize(jpeg_bytes, (10, 20, 300, 400), (128, 128)).shape   # doctest: +SKIP
     (128, 128, 3)
@@ -64,7 +72,9 @@ def decode_crop_resize(jpeg: bytes, crop_window: tuple[int, int, int, int] | Non
     jpeg = _check_jpeg(op, jpeg)
     if crop_window is not None:
         crop_window = _check_window(op, crop_window)
-    out = _output(op, size, dtype, out)
+    max_pixels = _check_max_pixels(op, max_pixels)
+    out = _output(op, size, dtype, out, max_pixels)
+    _image_shape(op, jpeg, max_pixels)
     jpeg_kernel.decode_crop_resize_into(jpeg, crop_window, out, _check_flag(op, "flip", flip))
     return out
 
@@ -74,7 +84,7 @@ def decode_random_crop_resize(jpeg: bytes, size: Size = (224, 224), area_range: 
                               min_object_covered: float = 0.1, bbox: Any = None, flip: bool = True,
                               dtype: Any = np.uint8, seed: int | np.random.Generator | None = None,
                               out: np.ndarray | None = None, *, max_attempts: int = 10,
-                              fallback: str = "image") -> np.ndarray:
+                              fallback: str = "image", max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
     """ResNet training preprocessing: a random Inception-style crop of a JPEG, resized, flipped half the time.
 
     The window is sampled as ``tf.image.sample_distorted_bounding_box`` does
@@ -84,7 +94,8 @@ def decode_random_crop_resize(jpeg: bytes, size: Size = (224, 224), area_range: 
     When no attempt fits: the whole image (``fallback="image"``, as TF and the
     Keras ResNet preprocessing) or the 0.875 central crop (``"center_crop"``,
     as the TPU ResNet preprocessing). ``seed``: an int (same crop and flip
-    every call) or a ``numpy.random.Generator``.
+    every call) or a ``numpy.random.Generator``. ``max_attempts``: at most ``MAX_ATTEMPTS``;
+    ``max_pixels``: see ``decode_crop_resize``.
 
     >>> fi.image.decode_random_crop_resize(jpeg_bytes, seed=0).shape             # doctest: +SKIP
     (224, 224, 3)
@@ -93,33 +104,32 @@ def decode_random_crop_resize(jpeg: bytes, size: Size = (224, 224), area_range: 
     jpeg = _check_jpeg(op, jpeg)
     area_range = windows.check_range(op, "area_range", area_range, upper=1.0)
     aspect_ratio_range = windows.check_range(op, "aspect_ratio_range", aspect_ratio_range)
-    if not isinstance(min_object_covered, numbers.Real) or min_object_covered < 0:
-        raise InvalidArgumentError(f"{op}: min_object_covered must be a number >= 0, got {min_object_covered!r}")
-    if not isinstance(max_attempts, numbers.Integral) or max_attempts < 1:
-        raise InvalidArgumentError(f"{op}: max_attempts must be an integer >= 1, got {max_attempts!r}")
+    min_object_covered = check_number(op, "min_object_covered", min_object_covered, minimum=0.0)
+    max_attempts = check_int(op, "max_attempts", max_attempts, minimum=1, maximum=MAX_ATTEMPTS)
     boxes = windows.check_boxes(op, bbox)
     fallback = windows.check_fallback(op, fallback)
     flip = _check_flag(op, "flip", flip)
-    out = _output(op, size, dtype, out)
+    max_pixels = _check_max_pixels(op, max_pixels)
+    out = _output(op, size, dtype, out, max_pixels)
     rng = _generator(op, seed)
 
-    height, width, _ = jpeg_kernel.jpeg_shape(jpeg)
+    height, width = _image_shape(op, jpeg, max_pixels)
     window = windows.sample_distorted_crop(
         height, width, rng, area_range=area_range, aspect_ratio_range=aspect_ratio_range,
-        min_object_covered=float(min_object_covered), boxes=boxes, max_attempts=int(max_attempts),
-        fallback=fallback)
+        min_object_covered=min_object_covered, boxes=boxes, max_attempts=max_attempts, fallback=fallback)
     flip = flip and rng.random() < 0.5
     jpeg_kernel.decode_crop_resize_into(jpeg, window, out, flip)
     return out
 
 
 def decode_center_crop_resize(jpeg: bytes, size: Size = (224, 224), crop_fraction: float = 0.875,
-                              dtype: Any = np.uint8, out: np.ndarray | None = None) -> np.ndarray:
+                              dtype: Any = np.uint8, out: np.ndarray | None = None, *,
+                              max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
     """ResNet evaluation preprocessing: the central square crop of ``crop_fraction`` of the shorter side, resized.
 
     The window follows the reference ResNet preprocessing (see
     ``crop_window.center_crop_window``); 0.875 = 224 / 256 is the usual
-    "resize to 256, crop 224" done as one crop and one resize.
+    "resize to 256, crop 224" done as one crop and one resize. ``max_pixels``: see ``decode_crop_resize``.
 
     >>> fi.image.decode_center_crop_resize(jpeg_bytes).shape                      # doctest: +SKIP
     (224, 224, 3)
@@ -128,8 +138,9 @@ def decode_center_crop_resize(jpeg: bytes, size: Size = (224, 224), crop_fractio
     jpeg = _check_jpeg(op, jpeg)
     if not isinstance(crop_fraction, numbers.Real) or not 0 < crop_fraction <= 1:
         raise InvalidArgumentError(f"{op}: crop_fraction must be a number in (0, 1], got {crop_fraction!r}")
-    out = _output(op, size, dtype, out)
-    height, width, _ = jpeg_kernel.jpeg_shape(jpeg)
+    max_pixels = _check_max_pixels(op, max_pixels)
+    out = _output(op, size, dtype, out, max_pixels)
+    height, width = _image_shape(op, jpeg, max_pixels)
     jpeg_kernel.decode_crop_resize_into(jpeg, windows.center_crop_window(height, width, crop_fraction), out, False)
     return out
 
@@ -154,20 +165,35 @@ def _check_window(op: str, window: Any) -> tuple[int, int, int, int]:
     return values  # type: ignore[return-value]
 
 
+def _check_max_pixels(op: str, max_pixels: Any) -> int:
+    return check_int(op, "max_pixels", max_pixels, minimum=1)
+
+
+def _image_shape(op: str, jpeg: Any, max_pixels: int) -> tuple[int, int]:
+    """(height, width) from the JPEG header, refused when it claims more than ``max_pixels`` (a decompression bomb)."""
+    height, width, _ = jpeg_kernel.jpeg_shape(jpeg)
+    if height * width > max_pixels:
+        raise InvalidArgumentError(
+            f"{op}: the JPEG header claims {height}x{width} = {height * width} pixels, more than max_pixels="
+            f"{max_pixels} (a guard against decompression bombs; pass a larger max_pixels to decode it)")
+    return height, width
+
+
 def _check_flag(op: str, name: str, value: Any) -> bool:
     if not isinstance(value, (bool, np.bool_)):
         raise InvalidArgumentError(f"{op}: {name} must be True or False, got {value!r}")
     return bool(value)
 
 
-def _output(op: str, size: Any, dtype: Any, out: np.ndarray | None) -> np.ndarray:
+def _output(op: str, size: Any, dtype: Any, out: np.ndarray | None, max_pixels: int) -> np.ndarray:
     """``out`` checked against ``size`` and ``dtype``, or a new array of that shape and type."""
     try:
         height, width = (int(v) for v in size)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         height = width = 0
-    if height < 1 or width < 1:
-        raise InvalidArgumentError(f"{op}: size must be (height, width) of positive integers, got {size!r}")
+    if not (1 <= height <= _MAX_DIMENSION and 1 <= width <= _MAX_DIMENSION) or height * width > max_pixels:
+        raise InvalidArgumentError(f"{op}: size must be (height, width), each in [1, {_MAX_DIMENSION}] and at most "
+                                   f"max_pixels={max_pixels} pixels in all, got {size!r}")
     try:
         dtype = np.dtype(dtype)
     except TypeError:

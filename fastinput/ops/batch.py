@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from fastinput import errors, structure
-from fastinput.arguments import check_bool, check_int
+from fastinput.arguments import check_bool, check_int, check_shape
 from fastinput.dataset import Dataset
 from fastinput.errors import InvalidArgumentError
 from fastinput.iterator import DatasetIterator, IteratorContext
@@ -203,16 +203,8 @@ def _padded_shapes(spec: Any) -> Any:
 
 
 def _dims(dims: Any) -> tuple[int | None, ...]:
-    out: list[int | None] = []
-    for d in dims:
-        if d is None or (isinstance(d, (int, np.integer)) and int(d) == -1):
-            out.append(None)
-        elif isinstance(d, (int, np.integer)) and d >= 0:
-            out.append(int(d))
-        else:
-            raise InvalidArgumentError(f"padded_batch: padded_shapes: {d!r} in {list(dims)!r} is not a dimension "
-                                       "(a non-negative int, or None / -1 for the batch's largest)")
-    return tuple(out)
+    """One padded shape: sizes >= 0, or None / -1 for the batch's largest (returned as None)."""
+    return check_shape("padded_batch", "padded_shapes", list(dims), allow_unknown=True)
 
 
 def _padding_values(spec: Any) -> Any:

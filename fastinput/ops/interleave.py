@@ -25,6 +25,8 @@ from typing import Any
 from fastinput import errors
 from fastinput.arguments import (
     AUTOTUNE,
+    MAX_CYCLE_LENGTH,
+    MAX_PARALLELISM,
     check_bool,
     check_callable,
     check_int,
@@ -70,13 +72,15 @@ def interleave_dataset(input_dataset: Dataset, map_func: Callable, cycle_length:
     check_callable("interleave", "map_func", map_func)
     if cycle_length is None:
         cycle_length = AUTOTUNE
-    cycle_length = check_int("interleave", "cycle_length", cycle_length, minimum=1, allow=(AUTOTUNE,))
+    cycle_length = check_int("interleave", "cycle_length", cycle_length, minimum=1, maximum=MAX_CYCLE_LENGTH,
+                             allow=(AUTOTUNE,))
     block_length = check_int("interleave", "block_length", block_length, minimum=1)
+    requested = num_parallel_calls
     num_parallel_calls = check_parallelism("interleave", "num_parallel_calls", num_parallel_calls)
     deterministic = check_bool("interleave", "deterministic", deterministic, allow_none=True)
     if num_parallel_calls not in (None, AUTOTUNE) and cycle_length != AUTOTUNE and num_parallel_calls > cycle_length:
         raise errors.InvalidArgumentError(
-            f"interleave: num_parallel_calls ({num_parallel_calls}) must be fi.AUTOTUNE or at most cycle_length ({cycle_length})"
+            f"interleave: num_parallel_calls ({requested}) must be fi.AUTOTUNE or at most cycle_length ({cycle_length})"
         )
     return InterleaveDataset(input_dataset, map_func, cycle_length, block_length, num_parallel_calls, deterministic)
 
@@ -207,7 +211,7 @@ class _ParallelInterleaveIterator(ThreadedIterator):
         self._source_done = False
         self._opened: list[_Element] = []  # every element with an iterator not yet closed
         # Beyond the cycle, workers read ahead the next input elements' datasets (up to prefetch_input_elements).
-        self._parallelism = Knob(self.name, "parallelism", parallelism, 1, 2 * cycle_length, autotuned, self._set_parallelism)
+        self._parallelism = Knob(self.name, "parallelism", parallelism, 1, min(MAX_PARALLELISM, 2 * cycle_length), autotuned, self._set_parallelism)
         self._element_buffer = Knob(self.name, "buffer_output_elements", max(READ_CHUNK, dataset.block_length), 1, 1 << 16,
                                     autotuned, self._wake)
         self._prefetch_inputs = Knob(self.name, "prefetch_input_elements", cycle_length, 0, 4 * cycle_length, autotuned, self._wake)

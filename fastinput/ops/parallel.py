@@ -33,6 +33,7 @@ from collections.abc import Callable
 from typing import Any
 
 from fastinput import errors
+from fastinput.arguments import MAX_PARALLELISM
 from fastinput.iterator import DatasetIterator, Failure, IteratorContext, Knob, ThreadedIterator, note_stage
 from fastinput.options import available_cpus
 from fastinput.profiler import tracing as _trace
@@ -97,7 +98,8 @@ class ParallelChunkIterator(ThreadedIterator):
         self._consumer_waiting = False
         self._chunk_size = 1
         self._ns_per_element = 0.0
-        max_parallelism = max(8 * available_cpus(), 16, parallelism)  # I/O-bound stages use more workers than cores
+        # I/O-bound stages use more workers than cores, never more than MAX_PARALLELISM
+        max_parallelism = min(MAX_PARALLELISM, max(8 * available_cpus(), 16, parallelism))
         self._parallelism = Knob(self.name, "parallelism", parallelism, 1, max_parallelism, autotuned, self._set_parallelism)
         self._buffer = Knob(self.name, "buffer_size", 2 * parallelism, 1, 64 * max_parallelism, autotuned, self._set_buffer)
         self.metrics.parallelism = parallelism

@@ -15,7 +15,14 @@ import collections
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from fastinput.arguments import AUTOTUNE, check_bool, check_int, check_parallelism, check_seed
+from fastinput.arguments import (
+    AUTOTUNE,
+    check_bool,
+    check_buffer_bytes,
+    check_int,
+    check_parallelism,
+    check_seed,
+)
 from fastinput.dataset import Dataset
 from fastinput.errors import InvalidArgumentError
 from fastinput.iterator import DatasetIterator, Failure, IteratorContext
@@ -64,7 +71,7 @@ class CsvDataset(Dataset):
             use_quote_delim=check_bool(op, "use_quote_delim", use_quote_delim),
             na_value=_check_str(op, "na_value", na_value),
             compression_type=check_compression_type(op, compression_type),
-            chunk_size=DEFAULT_CHUNK_SIZE if buffer_size is None else check_int(op, "buffer_size", buffer_size, minimum=1),
+            chunk_size=DEFAULT_CHUNK_SIZE if buffer_size is None else check_buffer_bytes(op, "buffer_size", buffer_size, minimum=1),
             storage_options=storage_options,
         )
 

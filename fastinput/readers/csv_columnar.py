@@ -326,7 +326,7 @@ class _RowShuffleIterator(DatasetIterator):
         self._source = source
         self._capacity = size
         self._rng = rng
-        self._ids = np.empty(size, dtype=np.int64)  # the buffer: ids of the rows it holds
+        self._ids = np.empty(min(size, 1024), dtype=np.int64)  # the buffer: ids of the rows it holds (grows to size)
         self._filled = 0
         self._blocks: list[Block] = []  # input blocks with rows in the buffer (or not yet in it)
         self._starts: list[int] = []  # the id of each kept block's first row
@@ -355,6 +355,10 @@ class _RowShuffleIterator(DatasetIterator):
         """Move input rows into the free part of the buffer until it is full or the input ends."""
         while self._filled < self._capacity and (self._incoming is not None or self._pull()):
             take = min(self._capacity - self._filled, len(self._incoming))
+            if self._filled + take > len(self._ids):  # grown as rows arrive: a huge buffer_size allocates nothing
+                grown = np.empty(min(self._capacity, max(2 * len(self._ids), self._filled + take)), dtype=np.int64)
+                grown[:self._filled] = self._ids[:self._filled]
+                self._ids = grown
             self._ids[self._filled:self._filled + take] = self._incoming[:take]
             self._filled += take
             self._incoming = self._incoming[take:] if take < len(self._incoming) else None

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from fastinput.arguments import check_bool
+from fastinput.arguments import check_bool, check_shape
 from fastinput.errors import InvalidArgumentError
 
 INT64 = np.dtype(np.int64)
@@ -60,7 +60,7 @@ def _check_shape(shape: Any, where: str) -> tuple[int, ...]:
                 f"{where}: every dimension of shape must be a non-negative integer (shapes are fully defined), "
                 f"got {list(dims)!r}"
             )
-    return tuple(int(d) for d in dims)
+    return check_shape(where, "shape", dims)  # type: ignore[return-value]  # and not too large to allocate
 
 
 def _as_values(value: Any, dtype: np.dtype, where: str) -> np.ndarray:

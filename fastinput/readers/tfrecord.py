@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastinput.arguments import AUTOTUNE, check_int, check_parallelism, format_arg
+from fastinput.arguments import AUTOTUNE, check_buffer_bytes, check_parallelism, format_arg
 from fastinput.dataset import Dataset
 from fastinput.errors import InvalidArgumentError
 from fastinput.iterator import DatasetIterator, IteratorContext
@@ -57,7 +57,7 @@ class TFRecordDataset(InterleaveDataset):
     def __init__(self, filenames: Any, compression_type: str | None = None, buffer_size: int | None = None,
                  num_parallel_reads: int | None = None, storage_options: dict | None = None) -> None:
         self.compression_type = check_compression_type(_OP, compression_type)
-        self.buffer_size = None if buffer_size is None else check_int(_OP, "buffer_size", buffer_size, minimum=0)
+        self.buffer_size = None if buffer_size is None else check_buffer_bytes(_OP, "buffer_size", buffer_size)
         self.num_parallel_reads = check_parallelism(_OP, "num_parallel_reads", num_parallel_reads)
         if storage_options is not None and not isinstance(storage_options, dict):
             raise InvalidArgumentError(f"{_OP}: storage_options must be a dict or None, got {type(storage_options).__name__}")
