@@ -159,8 +159,12 @@ class Dataset:
 
         return FilterDataset(self, predicate)
 
-    def batch(self, batch_size: int, drop_remainder: bool = False) -> Dataset:
+    def batch(self, batch_size: int, drop_remainder: bool = False, num_parallel_calls: int | None = None,
+              deterministic: bool | None = None) -> Dataset:
         """Stack ``batch_size`` consecutive elements leaf by leaf; the last batch may be smaller unless ``drop_remainder``.
+
+        ``num_parallel_calls`` and ``deterministic`` are checked and accepted for tf.data's signature; stacking
+        is a copy that runs at memory speed in the consumer's thread, so batches are always made in order.
 
         An input error is raised in place of the batch it falls in, as in tf.data: after a ``map`` (which
         tf.data fuses into ``map_and_batch``) that batch's ``batch_size`` positions are used up and their
@@ -169,7 +173,7 @@ class Dataset:
         """
         from fastinput.ops.batch import BatchDataset
 
-        return BatchDataset(self, batch_size, drop_remainder)
+        return BatchDataset(self, batch_size, drop_remainder, num_parallel_calls, deterministic)
 
     def padded_batch(self, batch_size: int, padded_shapes: Any = None, padding_values: Any = None,
                      drop_remainder: bool = False) -> Dataset:

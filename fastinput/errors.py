@@ -43,8 +43,8 @@ class CancelledError(FastInputError, RuntimeError):
     """The iterator was closed while an operation was waiting on it."""
 
 
-class FunctionStopIterationError(FastInputError, RuntimeError):
-    """A user function (of ``map``, ``filter``, ``interleave``, ...) raised ``StopIteration``.
+class FunctionStopIterationError(InvalidArgumentError):
+    """A user function (of ``map``, ``filter``, ``interleave``, ...) raised ``StopIteration`` (tf.data: InvalidArgument).
 
     Inside a pipeline a ``StopIteration`` reads as the end of the data, so
     letting it through would end the dataset silently. It is raised as this

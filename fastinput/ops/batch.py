@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from fastinput import errors, structure
-from fastinput.arguments import check_bool, check_int, check_shape
+from fastinput.arguments import check_bool, check_int, check_parallelism, check_shape
 from fastinput.dataset import Dataset
 from fastinput.errors import InvalidArgumentError
 from fastinput.iterator import DatasetIterator, IteratorContext
@@ -71,10 +71,13 @@ def stack_elements(elements: Sequence[Any]) -> Any:
 class BatchDataset(Dataset):
     batching = "batched"
 
-    def __init__(self, input_dataset: Dataset, batch_size: int, drop_remainder: bool) -> None:
+    def __init__(self, input_dataset: Dataset, batch_size: int, drop_remainder: bool,
+                 num_parallel_calls: int | None = None, deterministic: bool | None = None) -> None:
         super().__init__([input_dataset])
         self.batch_size = check_int("batch", "batch_size", batch_size, minimum=1)
         self.drop_remainder = check_bool("batch", "drop_remainder", drop_remainder)
+        check_parallelism("batch", "num_parallel_calls", num_parallel_calls)
+        check_bool("batch", "deterministic", deterministic, allow_none=True)
 
     def __str__(self) -> str:
         extra = ", drop_remainder=True" if self.drop_remainder else ""

@@ -145,7 +145,7 @@ def test_function_stop_iteration_error_names_the_stage_and_keeps_the_cause():
             with pytest.raises(fi.errors.FunctionStopIterationError, match="StopIteration") as info:
                 next(it)
             assert len(list(it)) == 2
-        assert isinstance(info.value, RuntimeError) and isinstance(info.value.__cause__, StopIteration)
+        assert isinstance(info.value, ValueError) and isinstance(info.value.__cause__, StopIteration)
         assert any(str(ds).split("(")[0] + "(" in note for note in info.value.__notes__), info.value.__notes__
 
 
