@@ -123,7 +123,8 @@ def _pack_traced(values: list) -> np.ndarray:
                                        "cast them to one dtype first")
         if isinstance(v, float) and dtype.kind in "biu":
             raise InvalidArgumentError(f"a list in a map function's output cannot hold {v!r} with {dtype} values")
-    return _array(values, dtype)
+    array = _array(values, dtype)
+    return _bytes_array(array) if dtype.kind in "US" else array
 
 
 def _pack_eager(values: list) -> np.ndarray:
