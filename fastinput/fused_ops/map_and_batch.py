@@ -128,10 +128,6 @@ class _BatchFiller:
                 batch = stack_elements([first, *(self._call(element) for element in group[1:])])
             else:
                 batch = self._fill_rows(group, first)
-        except StopIteration as exc:  # the function's error, not the end of the dataset (as PEP 479 has it)
-            error = RuntimeError(f"map_and_batch: {fn_name(self._fn)} raised StopIteration")
-            error.__cause__ = exc
-            return [Failure(error)]
         except Exception as exc:
             return [Failure(exc)]
         if self._drop_remainder and len(group) < self._batch_size:
