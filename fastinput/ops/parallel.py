@@ -218,20 +218,22 @@ class ParallelChunkIterator(ThreadedIterator):
         cond, slots, ready = self._cond, self._slots, self._ready
         with cond:
             waited_from = 0
-            while True:
-                self.raise_if_cancelled()
-                if self._take_from(slots, ready):
-                    break
-                if not slots and self._input_done:
-                    raise StopIteration
-                if not waited_from:  # raise the flags, then look once more before sleeping (see _want)
-                    waited_from = time.perf_counter_ns()
-                    self._want(True)
-                    continue
-                cond.wait()
-            if waited_from:
-                self._want(False)
-                self.metrics.wait_ns += time.perf_counter_ns() - waited_from
+            try:
+                while True:
+                    self.raise_if_cancelled()
+                    if self._take_from(slots, ready):
+                        break
+                    if not slots and self._input_done:
+                        raise StopIteration
+                    if not waited_from:  # raise the flags, then look once more before sleeping (see _want)
+                        waited_from = time.perf_counter_ns()
+                        self._want(True)
+                        continue
+                    cond.wait()
+            finally:
+                if waited_from:
+                    self._want(False)
+                    self.metrics.wait_ns += time.perf_counter_ns() - waited_from
             cond.notify_all()
 
     def _take_from(self, slots: deque[_Slot], ready: deque[Any]) -> bool:

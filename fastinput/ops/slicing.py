@@ -104,12 +104,25 @@ class _ShardIterator(DatasetIterator):
         self._source = source
         self._shards = dataset.num_shards
         self._position = -dataset.index  # input position relative to this shard's first element
+        self._committed = self._position  # the position after the last element kept (or error raised)
 
     def _next_chunk(self, n: int) -> list[Any]:
         while True:
-            chunk = self._source.get_next_chunk(n * self._shards)
+            try:
+                chunk = self._source.get_next_chunk(n * self._shards)
+            except StopIteration:
+                raise
+            except Exception:
+                # As tf.data's shard: an error takes no position, and one met while skipping to the next kept
+                # element also takes back the elements skipped since the last one kept (they are not counted).
+                if self._position % self._shards:
+                    self._position = self._committed
+                self._committed = self._position
+                raise
             first = (-self._position) % self._shards
-            self._position += len(chunk)
             kept = chunk[first::self._shards]
+            if kept:
+                self._committed = self._position + first + self._shards * (len(kept) - 1) + 1
+            self._position += len(chunk)
             if kept:
                 return kept

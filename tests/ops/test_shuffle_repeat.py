@@ -112,17 +112,30 @@ def test_repeat_forever_of_empty_ends():
     assert fi_elements(fi.Dataset.range(0).repeat()) == []
 
 
+def _error_places(outcomes):
+    return [i for i, x in enumerate(outcomes) if x == ERROR]
+
+
 @pytest.mark.parametrize(("size", "bad", "buffer_size", "count"), [
     (5, (2,), 5, 2), (10, (2, 7), 3, 3), (10, (0, 9), 4, 2), (12, (5,), 64, 3), (3, (0, 1, 2), 3, 3), (6, (1,), 1, 2),
+    (8, (6,), 3, 3),
 ])
 def test_shuffle_then_repeat_keeps_every_element_around_errors(tf, size, bad, buffer_size, count):
-    """Fused or not, each epoch is a permutation of the good elements and every error comes, as in tf.data."""
+    """Fused or not, each epoch is a permutation of the good elements and every error comes, as in tf.data.
+
+    The errors come where tf.data puts them without its own shuffle_and_repeat fusion (which raises the next
+    epoch's errors while the last epoch drains): at the start of their epoch's buffer fill.
+    """
     def fi_ds():  # a new node each time: a shuffle node's seed sequence advances with each iterator
         return fi.Dataset.range(size).map(fi_raising_at(*bad)).shuffle(buffer_size, seed=1).repeat(count)
 
     fused, unfused = fi_outcomes(fi_ds()), fi_outcomes(fi_ds().with_options(UNFUSED))
     assert fused == unfused  # the rewrite gives the same sequence
-    expected = tf_outcomes(tf.data.Dataset.range(size).map(tf_raising_at(*bad)).shuffle(buffer_size, seed=1).repeat(count))
+    tf_unfused = tf.data.Options()
+    tf_unfused.experimental_optimization.shuffle_and_repeat_fusion = False
+    expected = tf_outcomes(tf.data.Dataset.range(size).map(tf_raising_at(*bad)).shuffle(buffer_size, seed=1)
+                           .repeat(count).with_options(tf_unfused))
+    assert _error_places(fused) == _error_places(expected)
     per_epoch = size - len(bad)
     for outcomes in (fused, expected):
         good = [x for x in outcomes[:-1] if x != ERROR]

@@ -68,6 +68,11 @@ POSITIONAL_WITH_ERRORS = {
     "skip, all": lambda D, fail: D.range(10).map(fail(2, 5)).skip(-1),
     "skip, repeated": lambda D, fail: D.range(4).map(fail(1)).skip(2).repeat(2),
     "shard": lambda D, fail: D.range(10).map(fail(1, 2, 6)).shard(3, 1),
+    "shard, error while skipping": lambda D, fail: D.range(12).map(fail(2, 4)).shard(3, 0),
+    "shard, errors here and there": lambda D, fail: D.range(20).map(fail(3, 7, 9)).shard(4, 1),
+    "shard, parallel input": lambda D, fail: D.range(20).map(fail(1, 2, 5, 6, 7, 15), num_parallel_calls=2).shard(2, 1),
+    "shard of a shard": lambda D, fail: D.range(12).concatenate(D.range(3).map(fail(1))).shard(3, 0)
+    .concatenate(D.range(3).map(fail(1))).shard(3, 0),
     "concatenate": lambda D, fail: D.range(3).map(fail(2)).concatenate(D.range(5, 8).map(fail(5))),
     "enumerate": lambda D, fail: D.range(5).map(fail(2)).enumerate(),
 }
