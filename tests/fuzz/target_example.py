@@ -156,6 +156,11 @@ def from_fuzzer_bytes(data: bytes) -> tuple[list[Spec], list[bytes]]:
     return _FUZZER_SPECS, [data]
 
 
+def fuzzer_bytes(inp: tuple[list[Spec], list[bytes]]) -> bytes:
+    """What ``from_fuzzer_bytes`` turns back into (about) this input: a seed for a coverage-guided fuzzer."""
+    return inp[1][0]
+
+
 def payload(inp: tuple[list[Spec], list[bytes]]) -> tuple[bytes, str]:
     """The batch as one TFRecord file (the spec is in the pickle beside it)."""
     from fastinput.readers._framing import frame

@@ -130,7 +130,12 @@ def make_input(rng: np.random.Generator) -> tuple[bytes, str, dict]:
 
 def from_fuzzer_bytes(data: bytes) -> tuple[bytes, str, dict]:
     """An input from a coverage-guided fuzzer's bytes: a crop and resize of a small window."""
-    return data, "decode_crop_resize", {"crop_window": (1, 2, 9, 7), "size": (5, 6)}
+    return data, "decode_crop_resize", {"crop_window": (1, 2, 9, 7), "size": (5, 6), "dtype": "uint8"}
+
+
+def fuzzer_bytes(inp: tuple[bytes, str, dict]) -> bytes:
+    """What ``from_fuzzer_bytes`` turns back into (about) this input: a seed for a coverage-guided fuzzer."""
+    return inp[0]
 
 
 def payload(inp: tuple[bytes, str, dict]) -> tuple[bytes, str]:

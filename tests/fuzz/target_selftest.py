@@ -27,6 +27,10 @@ def from_fuzzer_bytes(data: bytes) -> str:
     return "pass"
 
 
+def fuzzer_bytes(inp: str) -> bytes:
+    return inp.encode()
+
+
 def payload(inp: str) -> tuple[bytes, str]:
     return inp.encode(), ".txt"
 

@@ -101,6 +101,11 @@ def from_fuzzer_bytes(data: bytes) -> Input:
     return data[1:], ["", "GZIP", "ZLIB"][data[0] % 3], [None, 1, 100, 4096][data[0] // 3 % 4], True
 
 
+def fuzzer_bytes(inp: Input) -> bytes:
+    """What ``from_fuzzer_bytes`` turns back into (about) this input: a seed for a coverage-guided fuzzer."""
+    return bytes([["", "GZIP", "ZLIB"].index(inp[1])]) + inp[0]
+
+
 def payload(inp: Input) -> tuple[bytes, str]:
     return inp[0], {"": ".tfrecord", "GZIP": ".tfrecord.gz", "ZLIB": ".tfrecord.zlib"}[inp[1]]
 
