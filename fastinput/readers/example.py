@@ -31,6 +31,7 @@ import numpy as np
 from fastinput.errors import InvalidArgumentError
 from fastinput.readers import example_guard
 from fastinput.readers.features import (
+    INT64,
     STRING,
     FeatureSpec,
     FixedLenFeature,
@@ -87,9 +88,8 @@ class ExampleParser:
         self._sparse_keys = sorted(k for k, s in specs.items() if isinstance(s, VarLenFeature))
         self._dense_keys = sorted(k for k, s in specs.items() if not isinstance(s, VarLenFeature))
         self._keys_by_length = sorted(specs, key=len, reverse=True)
-        # What example_guard checks before a batch goes to TensorFlow's kernel: float FixedLenFeatures' widths.
-        self._float_widths = {key.encode("utf-8"): math.prod(spec.shape) for key, spec in specs.items()
-                              if isinstance(spec, FixedLenFeature) and spec.dtype == np.float32}
+        # What example_guard checks before a batch goes to TensorFlow's kernel: the float and bytes features.
+        self._guarded = {key.encode("utf-8"): _guarded(spec) for key, spec in specs.items() if spec.dtype != INT64}
         self._kernel_args: dict[str, Any] | None = None
         self._native_spec = None if native_kernel is None else native_kernel.compile(
             [_native_description(key, spec) for key, spec in specs.items()])
@@ -125,8 +125,8 @@ class ExampleParser:
 
         args = self._kernel_args or self._build_kernel_args(tf)
         batch = _as_batch(serialized, tf)
-        if self._float_widths:
-            example_guard.check_batch(_guarded_records(batch), self._float_widths)
+        if self._guarded:
+            example_guard.check_batch(_guarded_records(batch), self._guarded)
         try:
             sparse_indices, sparse_values, sparse_shapes, dense_values, _, _ = tf.raw_ops.ParseExampleV2(
                 serialized=batch, **args)
@@ -243,6 +243,14 @@ def _as_batch(serialized: Any, tf: Any) -> Any:
             f"parse_example: serialized must be a batch (1-D) of serialized Examples, got shape {batch.shape.as_list()}"
         )
     return batch
+
+
+def _guarded(spec: FeatureSpec) -> example_guard.Guarded:
+    """How TensorFlow's kernel parses a float or bytes feature, for example_guard."""
+    list_tag = example_guard.BYTES_LIST if spec.dtype == STRING else example_guard.FLOAT_LIST
+    fixed = isinstance(spec, FixedLenFeature)
+    return example_guard.Guarded(not isinstance(spec, VarLenFeature), fixed, list_tag,
+                                 math.prod(spec.shape) if fixed else 0)
 
 
 def _guarded_records(batch: Any) -> list[bytes]:

@@ -1,58 +1,114 @@
-"""Batches TensorFlow's Example kernel must not be given: it writes past its output on them.
+"""Batches TensorFlow's Example kernel must not be given: it writes past its buffers, or asks for gigabytes.
 
 TensorFlow's ``ParseExampleV2`` (``example_proto_fast_parsing.cc``, 2.21)
-parses a float ``FixedLenFeature`` straight into the batch's output tensor.
-Packed floats (what TensorFlow's writer makes) are cut at the feature's size,
-but floats written *unpacked*, each its own fixed32 field (a valid protobuf
-encoding any other writer may use), are written one after another however
-many there are: more of them than the feature's size run past the output,
-and the process crashes or its heap is corrupted. Every other list TensorFlow
-parses (int64 and bytes, packed or not; sequence and var-len features, which
-go into growable buffers) is bounded.
+trusts counts and lengths in the data in three places (each found by fuzzing
+or by reading that code; every other list it parses is bounded):
 
-``check_batch`` finds such an Example before the batch goes to that kernel and
-raises ``InvalidArgumentError`` instead (TensorFlow fails the batch anyway,
-when it survives it). To find exactly the lists the kernel would parse, it
-walks each Example as TensorFlow's parser does: tags compared byte for byte
-where it uses ``ExpectTag``, protobuf's 32-bit length varints, unknown Example
-fields skipped, map entries of exactly two fields, the last entry of a key
-winning. It runs only on batches that go to TensorFlow (the native kernel
-leaves it the unusual ones), and only for specs with a float FixedLenFeature.
+- a float ``FixedLenFeature`` is parsed straight into the batch's output.
+  Packed floats are cut at the feature's size, but floats written
+  *unpacked*, each its own fixed32 field (valid protobuf that TensorFlow's
+  writer does not make), are written one after another however many there
+  are: more than the feature holds run past the output (SIGSEGV, or a
+  corrupt heap);
+- a bytes value's length: the kernel sizes a string to it before reading
+  the bytes, so a length past the end of the data allocates up to 4 GiB, and
+  one of 2**31 or more is copied with a negative size (SIGSEGV);
+- a packed float list's length, where the values go into a growable buffer
+  (VarLen and FixedLenSequence features): the buffer is sized to it first,
+  and a length of 2**31 or more is copied with a negative size.
+
+``check_batch`` finds such a list before the batch goes to that kernel and
+raises ``InvalidArgumentError`` naming the feature and the Example instead
+(TensorFlow fails those Examples anyway, when it survives them). To find
+exactly the lists the kernel would parse, it walks each Example as
+TensorFlow's parser does: tags compared byte for byte where it uses
+``ExpectTag``, protobuf's 32-bit length varints, unknown Example fields
+skipped, map entries of exactly two fields, the last entry of a key winning.
+It runs only on batches that go to TensorFlow (the native kernel leaves it
+the unusual ones), and only for specs with a float or bytes feature.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from typing import NamedTuple
 
 from fastinput.errors import InvalidArgumentError
 
-_DELIMITED_1 = 0x0A  # field 1, length-delimited: Example.features, Features' map entry, a packed list
-_FLOAT_LIST = 0x12  # Feature.float_list
+_DELIMITED_1 = 0x0A  # field 1, length-delimited: Example.features, Features' map entry, a bytes value, packed
 _UNPACKED_FLOAT = 0x0D  # FloatList.value as one fixed32 field
-_FEATURE_TAGS = (0x0A, 0x12, 0x1A)  # Feature's oneof: bytes_list, float_list, int64_list
+BYTES_LIST, FLOAT_LIST = 0x0A, 0x12  # Feature's oneof tags (int64_list: 0x1a)
+_FEATURE_TAGS = (0x0A, 0x12, 0x1A)
 _SIZES_BY_WIRE_TYPE = {1: 8, 5: 4}  # fixed64, fixed32
 
 
-def check_batch(records: Iterable[bytes], float_widths: Mapping[bytes, int]) -> None:
-    """Raise InvalidArgumentError if an Example has more unpacked float values for a float FixedLenFeature
-    (key -> values per Example in ``float_widths``) than the feature holds."""
+class Guarded(NamedTuple):
+    """How TensorFlow's kernel parses one float or bytes feature."""
+
+    dense: bool  # FixedLen and FixedLenSequence (an empty Feature counts as missing); not VarLen
+    fixed: bool  # FixedLen: parsed straight into the output, at most ``width`` values
+    list_tag: int  # BYTES_LIST or FLOAT_LIST
+    width: int  # values per Example (FixedLen)
+
+
+def check_batch(records: Iterable[bytes], features: Mapping[bytes, Guarded]) -> None:
+    """Raise InvalidArgumentError if TensorFlow's kernel would write past its buffers on an Example, or size one
+    from a length past the end of the data. ``features``: the spec's float and bytes features by key."""
     for index, record in enumerate(records):
         entries = _entries(record)
         if entries is None:  # TensorFlow fails this Example before it parses any feature
             continue
         seen: set[bytes] = set()
         for key, value in reversed(entries):  # TensorFlow goes backwards: the last entry of a key wins
-            if key not in float_widths or not value or key in seen:
-                continue  # not a float FixedLenFeature, an empty Feature (missing), or an earlier duplicate
-            if value[0] != _FLOAT_LIST:
-                break  # a wrong or unknown list type: TensorFlow fails the Example here
+            feature = features.get(key)
+            if feature is None:
+                continue
+            if value and value[0] not in _FEATURE_TAGS:
+                break  # an unknown list type: TensorFlow fails the Example here
+            if (feature.dense and not value) or key in seen:
+                continue  # an empty Feature is a missing dense feature; an earlier duplicate is ignored
             seen.add(key)
-            count = _leading_unpacked_floats(value, 1)
-            if count > float_widths[key]:
-                raise InvalidArgumentError(
-                    f"parse_example: feature {key.decode('utf-8', 'replace')!r}: example {index} has {count} "
-                    f"float values, expected {float_widths[key]}"
-                )
+            if not value:
+                continue
+            if value[0] != feature.list_tag:
+                break  # the wrong list type: TensorFlow fails the Example here
+            problem = _problem(value, feature)
+            if problem:
+                name = key.decode("utf-8", "replace")
+                raise InvalidArgumentError(f"parse_example: feature {name!r}: example {index} {problem}")
+
+
+def _problem(feature: bytes, guarded: Guarded) -> str | None:
+    """What in this Feature (tag byte first) TensorFlow's kernel cannot take, or None."""
+    read = _varint32(feature, 1, len(feature))
+    if read is None:
+        return None
+    length, pos = read
+    limit = _push_limit(pos, length, len(feature))
+    if guarded.list_tag == BYTES_LIST:
+        index = 0
+        while pos < limit and feature[pos] == _DELIMITED_1:
+            read = _varint32(feature, pos + 1, limit)
+            if read is None or (guarded.fixed and index >= guarded.width):
+                return None  # TensorFlow stops here, before sizing anything
+            size, pos = read
+            if size > limit - pos:
+                return f"has a bytes value of {size} bytes where {limit - pos} remain"
+            pos += size
+            index += 1
+        return None
+    if pos < limit and feature[pos] == _DELIMITED_1 and not guarded.fixed:
+        read = _varint32(feature, pos + 1, limit)
+        if read is not None and read[0] > limit - read[1]:
+            return f"has a packed float list of {read[0]} bytes where {limit - read[1]} remain"
+        return None
+    count = 0
+    while pos < limit and feature[pos] == _UNPACKED_FLOAT and limit - pos >= 5:
+        count += 1
+        pos += 5
+    if guarded.fixed and count > guarded.width:
+        return f"has {count} float values, expected {guarded.width}"
+    return None
 
 
 def _varint32(data: bytes, pos: int, limit: int) -> tuple[int, int] | None:
@@ -150,18 +206,3 @@ def _skip_field(record: bytes, pos: int, end: int) -> int | None:
             return pos
         return min(pos + length, end)  # skipping past the end stops at the end; TensorFlow ignores that failure
     return None  # groups and invalid wire types
-
-
-def _leading_unpacked_floats(feature: bytes, pos: int) -> int:
-    """How many floats TensorFlow's ParseFloatList writes for the FloatList at ``feature[pos:]`` when it is
-    written unpacked: the fixed32 fields in a row from its start (0 if it starts packed)."""
-    read = _varint32(feature, pos, len(feature))
-    if read is None:
-        return 0
-    length, pos = read
-    limit = _push_limit(pos, length, len(feature))
-    count = 0
-    while pos < limit and feature[pos] == _UNPACKED_FLOAT and limit - pos >= 5:
-        count += 1
-        pos += 5
-    return count

@@ -73,7 +73,7 @@ def _as_values(value: Any, dtype: np.dtype, where: str) -> np.ndarray:
             raise InvalidArgumentError(f"{where}: a string feature's default_value must be bytes or str, got {value!r}")
         return np.array([v.encode("utf-8") if isinstance(v, str) else v for v in array], dtype=object)
     allowed = "iu" if dtype == INT64 else "iuf"
-    if array.dtype.kind not in allowed:
+    if array.dtype.kind not in allowed and array.size:  # numpy makes [] float64: no value is lost converting it
         raise InvalidArgumentError(f"{where}: default_value {value!r} cannot be stored as {dtype.name}")
     return array.astype(dtype)
 

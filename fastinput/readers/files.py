@@ -185,6 +185,8 @@ class ReadStream:
         self._inflater = zlib.decompressobj(wbits) if wbits is not None else None
         self._compressed_offset = 0  # compressed bytes read so far
         self._stream_start = 0  # where the gzip member / zlib stream being inflated starts in the file
+        self._salvaged = b""  # output decompressed before damage, still to hand out before ``_damage``
+        self._damage: DataLossError | None = None
         self.size = size if wbits is None else None
         self.reads_in_place = not remote and wbits is None
 
@@ -211,6 +213,11 @@ class ReadStream:
         once zlib reaches it, the input it did not use is ``unused_data`` (Python 3.11 may leave it in
         ``unconsumed_tail`` too, and feeding that to the ended stream again returns nothing, forever)."""
         while True:
+            if self._salvaged:
+                out, self._salvaged = self._salvaged[:n], self._salvaged[n:]
+                return out
+            if self._damage is not None:
+                raise self._damage
             inflater = self._inflater
             if inflater.eof:  # a complete stream: what follows it starts the next one, or ends the file
                 data = inflater.unused_data or self._read_compressed()
@@ -228,14 +235,18 @@ class ReadStream:
                         f"at byte {self._compressed_offset}",
                         path=self.path, offset=self._compressed_offset,
                     )
+            before = inflater.copy()
             try:
                 out = inflater.decompress(data, n)
             except zlib.error as exc:
-                raise DataLossError(
+                self._damage = DataLossError(
                     f"{self.path}: corrupt compressed data in the stream starting at byte {self._stream_start} "
                     f"(read up to byte {self._compressed_offset}): {exc}",
                     path=self.path, offset=self._stream_start,
-                ) from exc
+                )
+                self._damage.__cause__ = exc
+                self._salvaged = _salvage(before, data)
+                continue
             if out:
                 return out
 
@@ -249,6 +260,26 @@ class ReadStream:
     def close(self) -> None:
         with contextlib.suppress(Exception):
             self._raw.close()
+
+
+def _salvage(inflater: Any, data: bytes) -> bytes:
+    """What ``inflater`` makes of ``data`` before the damage that fails it: zlib raises for a whole call and
+    drops that call's output, so the input goes in again in small steps, the last few bytes one at a time.
+    The records in that output come out before the DataLossError, as tf.data hands them out."""
+    out = []
+    pos, step = 0, 4096
+    while pos < len(data) and not inflater.eof:
+        trial = inflater.copy()
+        try:
+            out.append(trial.decompress(data[pos:pos + step]))
+        except zlib.error:
+            if step == 1:
+                break
+            step = 1
+            continue
+        inflater = trial
+        pos += step
+    return b"".join(out)
 
 
 def open_read(path: str, *, compression_type: str | None = None, block_size: int | None = None,

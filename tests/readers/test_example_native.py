@@ -11,8 +11,6 @@ TensorFlow's result or its error.
 
 from __future__ import annotations
 
-import struct
-
 import numpy as np
 import pytest
 
@@ -23,6 +21,16 @@ from fastinput.readers.features import STRING
 from fastinput.structure import SparseArray
 from fastinput.tf_values import PackedStrings
 from tests.helpers import assert_same_element
+from tests.protobuf_wire import (
+    bytes_list,
+    entry,
+    feature,
+    field,
+    float_list,
+    int64_list,
+    varint,
+    wire_example,
+)
 from tests.readers.test_example import tf_parse, tf_spec
 
 pytestmark = pytest.mark.skipif(native_kernel is None, reason="the C extension fastinput.readers._example is not built")
@@ -56,54 +64,6 @@ def unpacked(parsed: dict) -> dict:
             return SparseArray(leaf.indices, np.asarray(leaf.values), leaf.dense_shape)
         return np.asarray(leaf)
     return {key: plain(leaf) for key, leaf in parsed.items()}
-
-
-# -- wire format, written by hand ---------------------------------------------------------------------
-
-def varint(value: int) -> bytes:
-    value &= (1 << 64) - 1  # negative int64s are ten-byte varints
-    out = bytearray()
-    while True:
-        byte = value & 0x7F
-        value >>= 7
-        out.append(byte | (0x80 if value else 0))
-        if not value:
-            return bytes(out)
-
-
-def field(number: int, payload: bytes) -> bytes:
-    """A length-delimited field."""
-    return varint(number << 3 | 2) + varint(len(payload)) + payload
-
-
-def int64_list(*chunks: list[int], packed: bool = True) -> bytes:
-    """An Int64List whose values come in ``chunks`` (each one packed field, or each value unpacked)."""
-    if packed:
-        return b"".join(field(1, b"".join(varint(v) for v in chunk)) for chunk in chunks)
-    return b"".join(varint(1 << 3 | 0) + varint(v) for chunk in chunks for v in chunk)
-
-
-def float_list(*chunks: list[float], packed: bool = True) -> bytes:
-    if packed:
-        return b"".join(field(1, struct.pack(f"<{len(chunk)}f", *chunk)) for chunk in chunks)
-    return b"".join(varint(1 << 3 | 5) + struct.pack("<f", v) for chunk in chunks for v in chunk)
-
-
-def bytes_list(*values: bytes) -> bytes:
-    return b"".join(field(1, v) for v in values)
-
-
-def feature(kind: str, list_bytes: bytes) -> bytes:
-    return field({"bytes": 1, "float": 2, "int64": 3}[kind], list_bytes)
-
-
-def entry(key: str, value: bytes, value_first: bool = False) -> bytes:
-    parts = [field(1, key.encode()), field(2, value)]
-    return field(1, b"".join(reversed(parts) if value_first else parts))
-
-
-def wire_example(*entries: bytes) -> bytes:
-    return field(1, b"".join(entries))
 
 
 # -- well-formed batches: parsed natively, equal to TensorFlow's ---------------------------------------
@@ -283,15 +243,17 @@ def test_wrong_values_are_left_to_tensorflow_and_named(tf, stored, spec):
         fi.parse_example(serialized, features)
 
 
-def test_a_fixed_feature_of_no_values_is_required_like_tf(tf):
+@pytest.mark.parametrize("dtype", [np.float32, np.int64, bytes])
+def test_a_fixed_feature_of_no_values_is_required_like_tf(tf, dtype):
     """TensorFlow takes an empty default for none: ``FixedLenFeature([0], default_value=[])`` is required."""
-    features = {"k": fi.FixedLenFeature([0], np.float32, default_value=[])}
+    features = {"k": fi.FixedLenFeature([0], dtype, default_value=[])}
     with pytest.raises(tf.errors.InvalidArgumentError, match="required"):
         tf_parse(tf, [wire_example()], {"k": tf_spec(tf, features["k"])})
     assert native_columns([wire_example()], features) is None
     with pytest.raises(InvalidArgumentError, match="feature 'k'.*required"):
         fi.parse_example([wire_example()], features)
-    present = [wire_example(entry("k", feature("float", float_list([]))))]
+    present = [wire_example(entry("k", feature({np.float32: "float", np.int64: "int64", bytes: "bytes"}[dtype],
+                                               b"")))]
     assert fi.parse_example(present, features)["k"].shape == (1, 0)
 
 
@@ -329,6 +291,25 @@ def test_more_unpacked_floats_than_a_fixed_feature_holds_are_refused(kernels, st
     with pytest.raises(InvalidArgumentError, match="feature 'k': example 3 has 500 float values, expected 3"):
         fi.parse_example(serialized, features)
     assert fi.parse_example(serialized[:3], features)["k"][2].tolist() == [1, 2, 3]
+
+
+HUGE_BYTES = b"\x0a" + varint(2**32 - 1) + b"abc"  # a bytes value that claims 4 GiB
+HUGE_PACKED_FLOATS = b"\x0a" + varint(2**31) + bytes(8)  # a packed float list that claims 2 GiB
+
+
+@pytest.mark.parametrize("spec, stored", [
+    (fi.VarLenFeature(bytes), feature("bytes", HUGE_BYTES)),
+    (fi.FixedLenFeature([2], bytes), feature("bytes", bytes_list(b"fine") + HUGE_BYTES)),
+    (fi.FixedLenSequenceFeature([], bytes, allow_missing=True), feature("bytes", HUGE_BYTES)),
+    (fi.VarLenFeature(np.float32), feature("float", HUGE_PACKED_FLOATS)),
+    (fi.FixedLenSequenceFeature([2], np.float32, allow_missing=True), feature("float", HUGE_PACKED_FLOATS)),
+], ids=["var bytes", "fixed bytes", "sequence bytes", "var floats", "sequence floats"])
+def test_lengths_past_the_data_are_refused_before_tensorflow_sizes_by_them(kernels, spec, stored):
+    """TensorFlow's kernel sizes a string or a growable float buffer by the length in the data before it reads
+    the data: up to 4 GiB asked for, and a length of 2**31 or more copied with a negative size (SIGSEGV)."""
+    pattern = r"feature 'k': example 1 has a (bytes value|packed float list) of \d+ bytes where \d+ remain"
+    with pytest.raises(InvalidArgumentError, match=pattern):
+        fi.parse_example([wire_example(), wire_example(entry("k", stored))], {"k": spec})
 
 
 def test_the_guard_looks_where_tensorflow_does(tf, kernels):

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import gzip
 import re
 import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -242,6 +244,42 @@ def test_concatenated_zlib_streams_are_all_read(corpus, framing, tmp_path):
     path.write_bytes(Path(files[1]).read_bytes() + Path(files[0]).read_bytes())
     assert list(fi.TFRecordDataset(str(path), compression_type="ZLIB")) == corpus.records(1) + corpus.records(0)
     assert corpus.tf_data([str(path)], "ZLIB") == corpus.records(1)
+
+
+@pytest.mark.timeout(60)
+def test_an_empty_gzip_member_does_not_end_the_file(corpus, framing, tmp_path):
+    """A deliberate difference: tf.data stops reading at a gzip member with nothing in it and drops every
+    member after it without a word; fastinput reads on, as ``gzip -d`` does."""
+    first, second = corpus.records(1)[:3], corpus.records(1)[3:5]
+    path = tmp_path / "empty-member.gz"
+    path.write_bytes(b"".join(gzip.compress(b"".join(frame(r) for r in part)) for part in [first, [], second]))
+    assert list(fi.TFRecordDataset(str(path), compression_type="GZIP")) == first + second
+    assert corpus.tf_data([str(path)], "GZIP") == first
+
+
+@pytest.mark.parametrize("compression", ["GZIP", "ZLIB"])
+def test_every_record_before_damage_in_a_compressed_read_comes_out(framing, tmp_path, compression):
+    """zlib fails a whole decompress call and drops its output; the records inflated before the damage in
+    that call still come out, then DataLossError (tf.data hands out some of them, or none: the ones it had
+    inflated into its buffer are lost). The data is stored (level 0), and the second stored block's length
+    check is broken: zlib fails there, after the first block's records."""
+    records = [bytes([i]) * 2000 for i in range(60)]
+    data = b"".join(frame(r) for r in records)
+    compressed = bytearray(gzip.compress(data, 0) if compression == "GZIP" else zlib.compress(data, 0))
+    header = 10 if compression == "GZIP" else 2
+    first_block = struct.unpack_from("<H", compressed, header + 1)[0]  # a stored block: 1 byte, LEN, NLEN, data
+    compressed[header + 5 + first_block + 3] ^= 0xFF  # the second block's NLEN, the ones' complement of LEN
+    path = tmp_path / "damaged"
+    path.write_bytes(bytes(compressed))
+    got, error = read_until_error(fi.TFRecordDataset(str(path), compression_type=compression))
+    import tensorflow as tf
+
+    expected = []
+    with pytest.raises(tf.errors.DataLossError):
+        for record in tf.data.TFRecordDataset(str(path), compression_type=compression).as_numpy_iterator():
+            expected.append(record)
+    assert isinstance(error, DataLossError) and got == records[:first_block // len(frame(records[0]))]
+    assert expected == got[:len(expected)]
 
 
 @pytest.mark.timeout(60)
