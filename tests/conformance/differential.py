@@ -387,6 +387,31 @@ def minimise(mismatch: Mismatch, budget: int = 60) -> Mismatch:
     return best
 
 
+def signature(mismatch: Mismatch) -> str:
+    """What a mismatch is about, to group seeds: the pipeline's ops (errors marked) and the kind of difference."""
+    features: set[str] = set()
+
+    def visit(pipeline: Pipeline) -> None:
+        for step in pipeline.steps:
+            name = step.op
+            for value in (*step.args, *(v for _, v in step.kwargs)):
+                if isinstance(value, FailAt):
+                    name += ":stop" if value.exc == "stop" else ":error"
+                elif isinstance(value, Gen) and value.fail_at is not None:
+                    name += ":error"
+                elif isinstance(value, DatasetFn):
+                    visit(value.template)
+                for nested in value if isinstance(value, tuple) else (value,):
+                    if isinstance(nested, Pipeline):
+                        visit(nested)
+            if name not in ("range", "from_tensor_slices", "from_tensors", "element_range", "element_tensors"):
+                features.add(name)
+
+    visit(mismatch.pipeline)
+    kind = "".join(c for c in mismatch.reason.split(":")[0] if not c.isdigit()).strip()
+    return f"{' '.join(sorted(features))} | {kind}"
+
+
 # -- running many seeds ----------------------------------------------------------------------------------
 
 
@@ -408,6 +433,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", type=int, default=1000, help="how many seeds to run")
     parser.add_argument("--start", type=int, default=0, help="the first seed")
+    parser.add_argument("--only", type=lambda text: [int(x) for x in text.split(",")], default=None,
+                        help="a comma-separated list of seeds to run instead")
     parser.add_argument("--no-minimise", action="store_true", help="print the pipelines as generated")
     parser.add_argument("--timeout", type=float, default=20.0, help="seconds a seed may take before it counts as a hang")
     parser.add_argument("--quiet", action="store_true", help="print only the summary")
@@ -417,7 +444,8 @@ def main(argv: list[str] | None = None) -> int:
     groups: dict[str, list[int]] = collections.defaultdict(list)
     examples: dict[str, Mismatch] = {}
     started = time.monotonic()
-    for seed in range(args.start, args.start + args.seeds):
+    seeds = args.only if args.only is not None else range(args.start, args.start + args.seeds)
+    for seed in seeds:
         signal.setitimer(signal.ITIMER_REAL, args.timeout)
         try:
             mismatch = check_seed(seed)
@@ -432,14 +460,14 @@ def main(argv: list[str] | None = None) -> int:
             signal.setitimer(signal.ITIMER_REAL, 0)
         if mismatch is None:
             continue
-        key = f"{'.'.join(step.op for step in mismatch.pipeline.steps)} | {mismatch.reason.split(':')[0]}"
+        key = signature(mismatch)
         groups[key].append(seed)
         examples.setdefault(key, mismatch)
         if not args.quiet:
-            print(f"--- seed {seed}\n{mismatch}\n", flush=True)
+            print(f"--- seed {seed} [{key}]\n{mismatch}\n", flush=True)
     elapsed = time.monotonic() - started
     failing = sum(len(seeds) for seeds in groups.values())
-    print(f"=== {args.seeds} seeds from {args.start} in {elapsed:.0f} s: {failing} mismatching, {len(groups)} groups")
+    print(f"=== {len(seeds)} seeds in {elapsed:.0f} s: {failing} mismatching, {len(groups)} groups")
     for key, seeds in sorted(groups.items(), key=lambda kv: -len(kv[1])):
         print(f"\n[{len(seeds)} seeds, e.g. {seeds[:8]}] {key}")
         if key in examples:

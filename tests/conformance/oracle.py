@@ -85,9 +85,12 @@ class Sparse:
         return fi.SparseArray(indices, values, shape)
 
 
+_CACHE_FILES = itertools.count()
+
+
 @dataclass(frozen=True)
 class CacheFile:
-    """A cache file name; each library run gets its own file in a fresh directory."""
+    """A cache file: every cache step built gets a new file (two caches never write the same file)."""
 
     name: str = "cache"
 
@@ -278,8 +281,8 @@ def _convert(value: Any, lib: str, workdir: str) -> Any:
         return np.dtype(value.name).type
     if isinstance(value, Sparse):
         return value.build(lib)
-    if isinstance(value, CacheFile):
-        return os.path.join(workdir, f"{lib}-{value.name}")
+    if isinstance(value, CacheFile):  # a file of its own for every cache step built
+        return os.path.join(workdir, f"{lib}-{value.name}-{next(_CACHE_FILES)}")
     if isinstance(value, tuple) and not hasattr(value, "_fields"):
         return tuple(_convert(v, lib, workdir) for v in value)
     if isinstance(value, dict):
