@@ -31,6 +31,7 @@ import numpy as np
 from fastinput.errors import InvalidArgumentError
 from fastinput.fused_ops import crop_window as windows
 from fastinput.fused_ops import jpeg_kernel
+from fastinput.spec import trace_size, tracing
 
 Size = tuple[int, int]
 _DTYPES = (np.dtype(np.uint8), np.dtype(np.float32))
@@ -46,7 +47,10 @@ def jpeg_shape(jpeg: bytes) -> tuple[int, int, int]:
     >>> fi.image.jpeg_shape(jpeg_bytes)                                          # doctest: +SKIP
     (375, 500, 3)
     """
-    return jpeg_kernel.jpeg_shape(_check_jpeg("jpeg_shape", jpeg))
+    jpeg = _check_jpeg("jpeg_shape", jpeg)
+    if tracing():  # a placeholder for the output spec: the size of an image depends on the data
+        return trace_size(), trace_size(), 3
+    return jpeg_kernel.jpeg_shape(jpeg)
 
 
 def decode_crop_resize(jpeg: bytes, crop_window: tuple[int, int, int, int] | None = None,
@@ -65,7 +69,9 @@ def decode_crop_resize(jpeg: bytes, crop_window: tuple[int, int, int, int] | Non
     if crop_window is not None:
         crop_window = _check_window(op, crop_window)
     out = _output(op, size, dtype, out)
-    jpeg_kernel.decode_crop_resize_into(jpeg, crop_window, out, _check_flag(op, "flip", flip))
+    flip = _check_flag(op, "flip", flip)
+    if not tracing():
+        jpeg_kernel.decode_crop_resize_into(jpeg, crop_window, out, flip)
     return out
 
 
@@ -102,6 +108,8 @@ def decode_random_crop_resize(jpeg: bytes, size: Size = (224, 224), area_range: 
     flip = _check_flag(op, "flip", flip)
     out = _output(op, size, dtype, out)
     rng = _generator(op, seed)
+    if tracing():  # placeholder bytes: the output's spec is all that is wanted
+        return out
 
     height, width, _ = jpeg_kernel.jpeg_shape(jpeg)
     window = windows.sample_distorted_crop(
@@ -129,6 +137,8 @@ def decode_center_crop_resize(jpeg: bytes, size: Size = (224, 224), crop_fractio
     if not isinstance(crop_fraction, numbers.Real) or not 0 < crop_fraction <= 1:
         raise InvalidArgumentError(f"{op}: crop_fraction must be a number in (0, 1], got {crop_fraction!r}")
     out = _output(op, size, dtype, out)
+    if tracing():  # placeholder bytes: the output's spec is all that is wanted
+        return out
     height, width, _ = jpeg_kernel.jpeg_shape(jpeg)
     jpeg_kernel.decode_crop_resize_into(jpeg, windows.center_crop_window(height, width, crop_fraction), out, False)
     return out
