@@ -186,13 +186,11 @@ def batched(spec: Any, size: int | None) -> Any:
 def unbatched(spec: Any, where: str) -> Any:
     """Every leaf without its leading dimension (the inverse of ``batched``)."""
     def unbatch(leaf: _LeafSpec) -> _LeafSpec:
-        if isinstance(leaf, SparseSpec):
-            raise InvalidArgumentError(f"{where}: component {leaf} is a SparseArray; unbatch needs dense components")
         if leaf.shape is None:
             return leaf
         if not leaf.shape:
             raise InvalidArgumentError(f"{where}: every component needs a first dimension, got the scalar {leaf}")
-        return TensorSpec(leaf.shape[1:], leaf.dtype)
+        return type(leaf)(leaf.shape[1:], leaf.dtype)
 
     return structure.map_structure(unbatch, spec)
 

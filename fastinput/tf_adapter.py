@@ -202,7 +202,7 @@ class _Transfer:
             actual = component.shape if hasattr(component, "shape") else np.shape(component)
             if len(actual) != len(shape) or any(s is not None and s != d for s, d in zip(shape, actual)):
                 raise InvalidArgumentError(
-                    f"as_tf_dataset: component {i} has shape {list(actual)}, which does not fit the element spec's "
+                    f"as_tf_dataset: component {i} has shape {list(actual)}, which does not fit the element spec "
                     f"{list(shape)} (declare the output of a map whose shapes depend on its values with "
                     "output_signature=)")
         layout = [np.size(components[i]) for i in self._packed] + [d for i in self._shaped for d in np.shape(components[i])]
@@ -379,14 +379,16 @@ class _Feed:
     or the exception the pipeline raised at that place, which TensorFlow then
     raises there. Closing the queue after the last element ends the iteration.
 
-    TensorFlow ends an iteration it drops by closing the queue with a graph op
-    (no Python: TensorFlow may drop it while the interpreter shuts down, when
-    a thread that asks for the GIL is stopped for good and would leave
-    TensorFlow waiting for it forever); the thread sees its enqueue cancelled,
+    TensorFlow ends an iteration (at its end, or when it drops it) with graph
+    ops alone, no Python (``_finalize``): TensorFlow may drop an iteration
+    while the interpreter shuts down, and a thread that asks for the GIL then
+    is stopped for good, leaving TensorFlow waiting for it forever. They close
+    the queue and delete it, so the queue belongs to TensorFlow's iteration,
+    not to a Python object. The feed's thread sees its enqueue cancelled,
     closes its fastinput iterator and ends. At interpreter exit, before
-    shutdown begins, every feed still open is closed (``_close_open_feeds``):
-    its queue then ends, so no TensorFlow thread waits on a feed that can no
-    longer run.
+    shutdown begins, every feed still running is closed
+    (``_close_open_feeds``): its queue ends, so no TensorFlow thread waits on
+    a feed that can no longer run.
     """
 
     @staticmethod
@@ -399,7 +401,8 @@ class _Feed:
         self._iterator = iterator
         self._transfer = transfer
         self._stopping = False
-        self.queue = tf.queue.FIFOQueue(capacity, _Feed.dtypes(tf, transfer))
+        self.queue = tf.raw_ops.FIFOQueueV2(component_types=_Feed.dtypes(tf, transfer), capacity=capacity,
+                                            shared_name=f"fastinput-feed-{next(_feed_ids)}")
         self._ok = tf.constant(b"")
         self._thread = threading.Thread(target=self._run, name="fastinput-to-tensorflow", daemon=True)
         _open_feeds.add(self)
@@ -418,24 +421,31 @@ class _Feed:
                         break
                     tensors = [*self._transfer.placeholders, tf.constant(f"{type(exc).__name__}: {exc}")]
                 # The raw op: QueueBase.enqueue's Python checks cost three times the enqueue (~20 us, holding the GIL).
-                tf.raw_ops.QueueEnqueueV2(handle=self.queue.queue_ref, components=tensors)
-        except tf.errors.CancelledError:
-            pass  # the queue was closed (TensorFlow dropped the iteration, or the interpreter exits): it is over
+                tf.raw_ops.QueueEnqueueV2(handle=self.queue, components=tensors)
+        except (tf.errors.CancelledError, tf.errors.NotFoundError):
+            pass  # the queue was closed or deleted (TensorFlow ended the iteration, or the interpreter exits)
         finally:
             if not self._stopping:
-                self.queue.close()
+                self._close_queue(cancel_pending_enqueues=False)
                 self._iterator.close()
                 _open_feeds.discard(self)
+
+    def _close_queue(self, cancel_pending_enqueues: bool) -> None:
+        try:
+            self._tf.raw_ops.QueueCloseV2(handle=self.queue, cancel_pending_enqueues=cancel_pending_enqueues)
+        except self._tf.errors.NotFoundError:
+            pass  # TensorFlow has ended the iteration and deleted it
 
     def close(self) -> None:
         """End the iteration from outside: its queue ends, its thread stops and is joined."""
         self._stopping = True
-        self.queue.close(cancel_pending_enqueues=True)  # an enqueue waiting for room gives up
+        self._close_queue(cancel_pending_enqueues=True)  # an enqueue waiting for room gives up
         self._iterator.close()  # a next() waiting for the pipeline gives up
         self._thread.join()
         _open_feeds.discard(self)
 
 
+_feed_ids = itertools.count()
 _open_feeds: weakref.WeakSet[_Feed] = weakref.WeakSet()
 """The feeds whose thread still runs."""
 
@@ -447,10 +457,13 @@ def _close_open_feeds() -> None:
         feed.close()
 
 
-def _close_queue(tf: Any, queue: Any) -> Any:
-    """Graph op, TensorFlow's end of an iteration: close its queue (the feed's thread then ends by itself)."""
+def _finalize(tf: Any, queue: Any) -> Any:
+    """Graph ops, TensorFlow's end of an iteration: close its queue (the feed's thread then ends by itself) and
+    delete it."""
     closed = tf.raw_ops.QueueCloseV2(handle=queue, cancel_pending_enqueues=True)
     with tf.control_dependencies([closed]):
+        deleted = tf.raw_ops.DestroyResourceOp(resource=queue, ignore_lookup_error=True)
+    with tf.control_dependencies([deleted]):
         return tf.constant(0, tf.int64)
 
 
@@ -472,7 +485,7 @@ class _Iterations:
     def open(self) -> list[Any]:
         """[id, queue handle] of a new iteration."""
         feed = _Feed(self._tf, iter(self._dataset), self._transfer, self._capacity)
-        return [self._tf.constant(next(self._ids), self._tf.int64), feed.queue.queue_ref]
+        return [self._tf.constant(next(self._ids), self._tf.int64), feed.queue]
 
 
 def _component_specs_checked(spec: Any) -> list[Any]:
@@ -514,7 +527,7 @@ def as_tf_dataset(dataset: Dataset) -> Any:
             dummy,
             lambda _: tuple(tf.py_function(iterations.open, [], [tf.int64, tf.resource])),
             next_fn,
-            lambda key, queue: _close_queue(tf, queue),
+            lambda key, queue: _finalize(tf, queue),
             tuple(tf.TensorSpec(None, dtype) for dtype in transfer.dtypes),
         )
 

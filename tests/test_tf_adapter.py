@@ -44,7 +44,8 @@ def test_drop_remainder_gives_a_static_batch_dimension(tf):
 
 def test_sparse_values_become_sparse_tensors(tf):
     rows = [[1, 2], [3]]
-    ds = fi.Dataset.from_generator(lambda: (SparseArray(np.arange(len(r))[:, None], np.array(r, np.int64), [len(r)]) for r in rows)).batch(2)
+    ds = fi.Dataset.from_generator(lambda: (SparseArray(np.arange(len(r))[:, None], np.array(r, np.int64), [len(r)]) for r in rows),
+                                   output_signature=fi.SparseSpec([None], np.int64)).batch(2)
     tf_ds = ds.as_tf_dataset()
     assert isinstance(tf_ds.element_spec, tf.SparseTensorSpec)
     (value,) = list(tf_ds)
@@ -63,7 +64,9 @@ def _mixed_row(i):
 
 
 def test_components_of_every_kind_cross_unchanged(tf):
-    ds = fi.Dataset.from_generator(lambda: (_mixed_row(i) for i in range(10))).batch(3).prefetch(1)  # last batch: 1
+    signature = fi.Dataset.range(1).map(_mixed_row).element_spec
+    ds = fi.Dataset.from_generator(lambda: (_mixed_row(i) for i in range(10)), output_signature=signature)
+    ds = ds.batch(3).prefetch(1)  # last batch: 1
     tf_ds = ds.as_tf_dataset()
     assert tf_ds.element_spec[0]["counts"] == tf.TensorSpec([None, 2], tf.int64)
     assert_same_elements(tf_elements(tf_ds), fi_elements(ds))
@@ -99,15 +102,29 @@ def _packed_batches(layout):
     return batches
 
 
+class _Batches:
+    """A map function giving batch ``i`` unpacked, with a ``packing_strings`` variant giving ``packed[i]`` (as
+    ``make_batched_features_dataset``'s parser has one), which ``as_tf_dataset`` uses."""
+
+    def __init__(self, plain, packed=None):
+        self.plain, self.packed = plain, packed
+
+    def __call__(self, i):
+        return (self.packed or self.plain)[int(i)]
+
+    def packing_strings(self):
+        return _Batches(self.plain, self.packed_variant)
+
+
 @pytest.mark.parametrize("layout", ["own blobs", "shared blob"])
 def test_packed_strings_are_cut_out_of_their_blobs(tf, layout):
     batches = _packed_batches(layout)
     plain = [{k: np.asarray(v) for k, v in batch.items()} for batch in batches]
-    ds = fi.Dataset.from_generator(lambda: iter(batches))
-    assert_same_elements(tf_elements(ds.as_tf_dataset()), plain)
-    # A batch whose strings did not come packed, after packed ones, and the other way round.
-    for mixed in ([batches[0], plain[1], batches[2]], [plain[0], batches[1], plain[2]]):
-        ds = fi.Dataset.from_generator(lambda mixed=mixed: iter(mixed))
+    # As packed, a batch whose strings did not come packed after packed ones, and the other way round.
+    for packed in (batches, [batches[0], plain[1], batches[2]], [plain[0], batches[1], plain[2]]):
+        fn = _Batches(plain)
+        fn.packed_variant = packed
+        ds = fi.Dataset.range(3).map(fn)
         assert_same_elements(tf_elements(ds.as_tf_dataset()), plain)
 
 
@@ -173,11 +190,22 @@ def test_a_dtype_other_than_the_first_elements_is_an_error(tf, size):
     batches = [(np.arange(size, dtype=np.int64), np.arange(2, dtype=np.int64)),
                (np.arange(size, dtype=np.int32), np.arange(2, dtype=np.int64)),
                (np.arange(size, dtype=np.int64), np.arange(2, dtype=np.int64))]
-    it = iter(fi.Dataset.from_generator(lambda: iter(batches)).as_tf_dataset())
+    signature = (fi.TensorSpec([size], np.int64), fi.TensorSpec([2], np.int64))
+    it = iter(fi.Dataset.range(3).map(lambda i: batches[int(i)], output_signature=signature).as_tf_dataset())
     next(it)
-    with pytest.raises(tf.errors.InvalidArgumentError, match="a component is int32; in the first element it was int64"):
+    with pytest.raises(tf.errors.InvalidArgumentError, match="a component is int32; the element spec says int64"):
         next(it)
     assert next(it)[0].dtype == tf.int64  # reading goes on after it
+
+
+def test_a_shape_other_than_the_spec_is_an_error_in_its_place(tf):
+    sizes = [2, 3, 2]
+    ds = fi.Dataset.range(3).map(lambda i: np.arange(sizes[int(i)]), output_signature=fi.TensorSpec([2], np.int64))
+    it = iter(ds.as_tf_dataset())
+    assert next(it).numpy().tolist() == [0, 1]
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"shape \[3\], which does not fit the element spec \[2\]"):
+        next(it)
+    assert next(it).numpy().tolist() == [0, 1]
 
 
 @pytest.mark.skipif(native_kernel is None, reason="the C extension fastinput.readers._example is not built")
@@ -200,9 +228,35 @@ def test_the_parsers_outputs_of_one_dtype_cross_without_being_copied_together(tf
     assert np.shares_memory(offsets, parsed["s0"].offsets) and blob is parsed["s0"].blob
 
 
-def test_empty_pipeline_cannot_be_adapted():
-    with pytest.raises(fi.errors.InvalidArgumentError, match="empty"):
-        fi.Dataset.range(0).as_tf_dataset()
+def test_an_empty_pipeline_is_adapted_and_gives_nothing(tf):
+    tf_ds = fi.Dataset.range(0).map(lambda x: {"x": x * 2.0}).as_tf_dataset()
+    assert tf_ds.element_spec == {"x": tf.TensorSpec([], tf.float64)}  # numpy: int64 * float is float64
+    assert list(tf_ds) == []
+
+
+def test_the_spec_comes_from_element_spec_and_nothing_runs(tf):
+    """The issue's case: a map after a batch with a partial last batch; and no element is made before
+    TensorFlow iterates (a generator with a signature is not called)."""
+    tf_ds = fi.Dataset.range(10).batch(4).map(lambda x: x * 2).as_tf_dataset()
+    assert tf_ds.element_spec == tf.TensorSpec([None], tf.int64)
+    assert [b.numpy().tolist() for b in tf_ds] == [[0, 2, 4, 6], [8, 10, 12, 14], [16, 18]]
+    calls = []
+
+    def gen():
+        calls.append(1)
+        yield from range(3)
+
+    tf_ds = fi.Dataset.from_generator(gen, output_signature=fi.TensorSpec([], np.int64)).shuffle(3, seed=1).as_tf_dataset()
+    assert not calls and tf_ds.element_spec == tf.TensorSpec([], tf.int64)
+    assert sorted(int(x) for x in tf_ds) == [0, 1, 2] and calls == [1]
+
+
+def test_a_spec_that_cannot_be_learnt_or_used_is_a_clear_error():
+    with pytest.raises(fi.errors.InvalidArgumentError, match="pass output_signature"):
+        fi.Dataset.from_generator(lambda: iter([1])).as_tf_dataset()
+    unknown_rank = fi.Dataset.from_generator(lambda: iter([1]), output_types=np.int64)
+    with pytest.raises(fi.errors.InvalidArgumentError, match="unknown rank"):
+        unknown_rank.as_tf_dataset()
 
 
 @pytest.mark.slow
