@@ -388,3 +388,70 @@ def test_dropping_tensorflow_iterators_mid_stream_does_not_hang(tf):
     while fastinput_threads() and time.monotonic() < deadline:
         time.sleep(0.01)
     assert not fastinput_threads()
+
+
+def _run_child(code, cwd, timeout=120):
+    """Run ``code`` in a fresh interpreter (this checkout's fastinput first on its path); its result."""
+    env = {**__import__("os").environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": str(cwd)}
+    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True,
+                          timeout=timeout, env=env)
+
+
+def _checkout():
+    from pathlib import Path
+
+    return Path(fi.__file__).resolve().parent.parent
+
+
+@pytest.mark.slow
+def test_keras_evaluate_on_a_finite_parsed_pipeline_with_a_partial_last_batch_then_exits(tf, tmp_path):
+    """The issue's case: make_batched_features_dataset(num_epochs=1) and a map, 50 rows in batches of 16."""
+    path = tmp_path / "a.tfrecord"
+    with tf.io.TFRecordWriter(str(path)) as writer:
+        for i in range(50):
+            feature = {"x": tf.train.Feature(float_list=tf.train.FloatList(value=[i / 50, 1 - i / 50])),
+                       "y": tf.train.Feature(int64_list=tf.train.Int64List(value=[i % 2]))}
+            writer.write(tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString())
+    result = _run_child(f"""
+        import numpy as np, tensorflow as tf, fastinput as fi
+        features = {{"x": fi.FixedLenFeature([2], np.float32), "y": fi.FixedLenFeature([], np.int64)}}
+        ds = fi.make_batched_features_dataset({str(path)!r}, 16, features, label_key="y", num_epochs=1, shuffle=False)
+        ds = ds.map(lambda f, y: (f["x"] * 2, y))
+        model = tf.keras.Sequential([tf.keras.Input((2,)), tf.keras.layers.Dense(2)])
+        model.compile(loss=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
+        adapted = ds.as_tf_dataset()
+        print(adapted.element_spec[0].shape.as_list(), len(model.evaluate(adapted, verbose=0)))
+    """, _checkout())
+    assert result.returncode == 0 and result.stdout.split("\n")[-2] == "[None, 2] 2", result.stderr[-3000:]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("error", ["truncated file", "shape"])
+def test_an_uncaught_error_read_through_tensorflow_ends_the_process(tmp_path, error):
+    """Issue 14, defect 7: the error ends the script, which must not hang at exit (it did, most runs, when a
+    TensorFlow thread waited on a feed whose thread the shutting interpreter had stopped)."""
+    path = tmp_path / "a.tfrecord"
+    if error == "truncated file":
+        code = f"""
+            import tensorflow as tf, fastinput as fi
+            with tf.io.TFRecordWriter({str(path)!r}) as writer:
+                for i in range(10):
+                    writer.write(b"x" * 100)
+            data = open({str(path)!r}, "rb").read()
+            open({str(path)!r}, "wb").write(data[:-50])
+            for batch in fi.TFRecordDataset({str(path)!r}).batch(2).as_tf_dataset().prefetch(2):
+                pass
+        """
+        expected = "DataLossError"
+    else:
+        code = """
+            import numpy as np, fastinput as fi
+            sizes = [4, 4, 3] * 1000
+            ds = fi.Dataset.range(3000).map(lambda i: np.zeros(sizes[int(i)]), output_signature=fi.TensorSpec([4], np.float64))
+            for batch in ds.as_tf_dataset():
+                pass
+        """
+        expected = "does not fit the element spec"
+    for _ in range(3):
+        result = _run_child(code, _checkout())
+        assert result.returncode == 1 and expected in result.stderr, result.stderr[-3000:]
