@@ -99,7 +99,7 @@ class Dataset:
         from fastinput.spec import UnknownSpecError
 
         try:
-            self.element_spec
+            _ = self.element_spec
         except UnknownSpecError:
             pass
         return self

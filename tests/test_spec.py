@@ -165,7 +165,7 @@ def test_output_signature_declares_what_a_map_returns():
 
     ds = fi.Dataset.range(200, 203).map(strict)
     with pytest.raises(fi.errors.InvalidArgumentError, match=r"map\(strict\).*ValueError: only real data.*output_signature="):
-        ds.element_spec
+        _ = ds.element_spec
     assert [int(x) for x in fi_elements(ds)] == [200, 201, 202]  # iterating never needs the spec
     declared = fi.Dataset.range(200, 203).map(strict, output_signature=fi.TensorSpec([], np.int64))
     assert declared.batch(2).element_spec == fi.TensorSpec((None,), np.int64)
@@ -176,7 +176,7 @@ def test_output_signature_declares_what_a_map_returns():
 def test_a_generator_without_signature_has_no_spec():
     ds = fi.Dataset.from_generator(lambda: iter([1, 2])).map(lambda x: x * 2)  # building works
     with pytest.raises(fi.errors.InvalidArgumentError, match="pass output_signature"):
-        ds.element_spec
+        _ = ds.element_spec
     assert [int(x) for x in fi_elements(ds)] == [2, 4]
 
 
@@ -196,7 +196,7 @@ def test_checks_made_while_building_as_tf_data_does(tf, case):
                                 lambda: tf.data.Dataset.range(3).map(lambda x: tf.sparse.from_dense([x])).padded_batch(2)),
         "unbatch scalar": (lambda: fi.Dataset.range(3).unbatch(), lambda: tf.data.Dataset.range(3).unbatch()),
     }[case]
-    with pytest.raises(Exception):
+    with pytest.raises((TypeError, ValueError, AttributeError, tf.errors.InvalidArgumentError)):
         tf_build()
     with pytest.raises(fi.errors.InvalidArgumentError):
         fi_build()
@@ -212,7 +212,7 @@ def test_checks_skip_a_stage_whose_spec_cannot_be_learnt():
     names = fi.Dataset.from_tensor_slices([b"a", b"b"])
     ds = names.interleave(needs_real_files, cycle_length=1).concatenate(fi.Dataset.range(2))
     with pytest.raises(fi.errors.InvalidArgumentError, match="no such file"):
-        ds.element_spec
+        _ = ds.element_spec
 
 
 def test_spec_helpers():

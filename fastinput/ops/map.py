@@ -10,8 +10,8 @@ import numpy as np
 from fastinput import structure
 from fastinput.arguments import AUTOTUNE, check_bool, check_callable, check_parallelism, fn_name, format_arg
 from fastinput.dataset import Dataset
-from fastinput.iterator import DatasetIterator, Failure, IteratorContext
 from fastinput.function_spec import output_spec
+from fastinput.iterator import DatasetIterator, Failure, IteratorContext
 from fastinput.ops.parallel import ParallelChunkIterator
 from fastinput.options import available_cpus
 from fastinput.spec import as_spec

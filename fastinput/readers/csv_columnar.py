@@ -36,8 +36,8 @@ from fastinput.iterator import DatasetIterator, Failure, IteratorContext, Worker
 from fastinput.ops.batch import BatchDataset
 from fastinput.ops.shuffle import ShuffleDataset
 from fastinput.readers.csv_decode import Block, CsvFormat, as_numpy, read_blocks
-from fastinput.spec import TensorSpec
 from fastinput.readers.files import as_path
+from fastinput.spec import TensorSpec
 
 READ_AHEAD_BLOCKS = 2
 """Blocks each file reader keeps ready."""

@@ -18,7 +18,6 @@ from fastinput.errors import InvalidArgumentError
 from fastinput.iterator import DatasetIterator, IteratorContext
 from fastinput.ops.interleave import InterleaveDataset
 from fastinput.readers._framing import RecordReader
-from fastinput.spec import STRING, TensorSpec
 from fastinput.readers.files import (
     LOCAL_BLOCK_SIZE,
     REMOTE_BLOCK_SIZE,
@@ -29,6 +28,7 @@ from fastinput.readers.files import (
     is_remote,
     open_read,
 )
+from fastinput.spec import STRING, TensorSpec
 
 _OP = "TFRecordDataset"
 
