@@ -86,7 +86,7 @@ class Dataset:
             try:
                 cached = (True, self._element_spec())
             except InvalidArgumentError as exc:
-                cached = (False, exc)
+                cached = (False, exc.with_traceback(None))
             self._spec_cache = cached
         known, value = cached
         if not known:
@@ -96,8 +96,10 @@ class Dataset:
     def _checked(self) -> Dataset:
         """This node, once its element spec is derived: the checks tf.data makes while building (structures
         that do not fit, a function returning None) fail here. A spec that cannot be learnt is no error here."""
-        from fastinput.spec import UnknownSpecError
+        from fastinput.spec import UnknownSpecError, checking_while_building
 
+        if not checking_while_building():
+            return self
         try:
             _ = self.element_spec
         except UnknownSpecError:

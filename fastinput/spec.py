@@ -209,6 +209,23 @@ _tracing = threading.local()
 
 
 @contextlib.contextmanager
+def running() -> Iterator[None]:
+    """While a running pipeline builds datasets (an interleave's function): the checks made while building
+    (``Dataset._checked``) were made once already, on the placeholders, and are not repeated per element."""
+    previous = getattr(_tracing, "running", False)
+    _tracing.running = True
+    try:
+        yield
+    finally:
+        _tracing.running = previous
+
+
+def checking_while_building() -> bool:
+    """False inside ``running()``."""
+    return not getattr(_tracing, "running", False)
+
+
+@contextlib.contextmanager
 def tracing_with(size: int) -> Iterator[None]:
     """While a function is traced on placeholders whose unknown dimensions are ``size`` long."""
     previous = getattr(_tracing, "size", None)

@@ -224,3 +224,17 @@ def test_spec_helpers():
     assert spec.most_specific_common(fi.TensorSpec([2], np.float32)) == fi.TensorSpec(None, np.float32)
     assert fi.TensorSpec([], str).dtype == np.dtype(object) and repr(fi.TensorSpec([2], bytes)) == "TensorSpec(shape=(2,), dtype=string)"
     assert fi.SparseSpec([2, None], np.int64).is_compatible_with(fi.SparseArray(np.zeros((0, 2)), np.zeros(0, np.int64), [2, 7]))
+
+
+def test_datasets_an_interleave_opens_while_running_are_not_traced_again():
+    calls = []
+
+    def parse(x):
+        calls.append(x)
+        return x * 2
+
+    ds = fi.Dataset.range(3).interleave(lambda n: fi.Dataset.from_tensors(n).map(parse), cycle_length=2)
+    traced = len(calls)  # the interleave's function traced twice, each building a map traced twice
+    assert traced == 4 and ds.element_spec == fi.TensorSpec((), np.int64)
+    assert sorted(int(x) for x in fi_elements(ds)) == [0, 2, 4]
+    assert len(calls) == traced + 3

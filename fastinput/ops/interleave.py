@@ -38,6 +38,7 @@ from fastinput.iterator import DatasetIterator, Failure, IteratorContext, Knob, 
 from fastinput.ops.map import call_on_element, resolve_deterministic
 from fastinput.options import available_cpus
 from fastinput.profiler import tracing as _trace
+from fastinput.spec import running
 
 READ_CHUNK = 64
 """Elements a worker moves from an inner dataset into its buffer in one go (at most)."""
@@ -111,7 +112,9 @@ class InterleaveDataset(Dataset):
 
     def open_element(self, element: Any, ctx: IteratorContext) -> DatasetIterator:
         """The iterator of the dataset ``map_func`` makes from one input element."""
-        return self._as_dataset(call_on_element(self.map_func, element))._make_iterator(ctx)
+        with running():
+            inner = call_on_element(self.map_func, element)
+        return self._as_dataset(inner)._make_iterator(ctx)
 
     def _element_spec(self) -> Any:
         """The spec of the datasets ``map_func`` returns for placeholder elements (as ``map`` learns its)."""
