@@ -433,8 +433,8 @@ class _Feed:
     def _close_queue(self, cancel_pending_enqueues: bool) -> None:
         try:
             self._tf.raw_ops.QueueCloseV2(handle=self.queue, cancel_pending_enqueues=cancel_pending_enqueues)
-        except self._tf.errors.NotFoundError:
-            pass  # TensorFlow has ended the iteration and deleted it
+        except (self._tf.errors.CancelledError, self._tf.errors.NotFoundError):
+            pass  # TensorFlow has ended the iteration: closed it already, or deleted it
 
     def close(self) -> None:
         """End the iteration from outside: its queue ends, its thread stops and is joined."""
