@@ -209,31 +209,30 @@ _tracing = threading.local()
 
 
 @contextlib.contextmanager
-def running() -> Iterator[None]:
-    """While a running pipeline builds datasets (an interleave's function): the checks made while building
-    (``Dataset._checked``) were made once already, on the placeholders, and are not repeated per element."""
-    previous = getattr(_tracing, "running", False)
-    _tracing.running = True
+def _setting(name: str, value: Any) -> Iterator[None]:
+    """``name`` set to ``value`` in this thread's tracing state, for the ``with`` block."""
+    previous = getattr(_tracing, name, None)
+    setattr(_tracing, name, value)
     try:
         yield
     finally:
-        _tracing.running = previous
+        setattr(_tracing, name, previous)
+
+
+def running() -> contextlib.AbstractContextManager[None]:
+    """While a running pipeline builds datasets (an interleave's function): the checks made while building
+    (``Dataset._checked``) were made once already, on the placeholders, and are not repeated per element."""
+    return _setting("running", True)
 
 
 def checking_while_building() -> bool:
     """False inside ``running()``."""
-    return not getattr(_tracing, "running", False)
+    return not getattr(_tracing, "running", None)
 
 
-@contextlib.contextmanager
-def tracing_with(size: int) -> Iterator[None]:
+def tracing_with(size: int) -> contextlib.AbstractContextManager[None]:
     """While a function is traced on placeholders whose unknown dimensions are ``size`` long."""
-    previous = getattr(_tracing, "size", None)
-    _tracing.size = size
-    try:
-        yield
-    finally:
-        _tracing.size = previous
+    return _setting("size", size)
 
 
 def tracing() -> bool:

@@ -11,7 +11,7 @@ No Python runs in TensorFlow's threads per element: Python there would hold
 the GIL, which the pipeline's own threads want too, and every wait for it
 lands on TensorFlow's critical path (it also makes a TensorFlow-side prefetch
 deadlock when TensorFlow destroys an iterator while holding the GIL). Each
-iteration has a feed (``_Feed``): a thread that packs each element into a few
+iteration has a feed (``tf_feed.Feed``): a thread that packs each element into a few
 tensors (``_Transfer``: one buffer per numeric dtype, large arrays shared
 through DLPack without a copy, strings) and enqueues them in a TensorFlow
 queue. TensorFlow dequeues in C++ and splits the tensors again with graph ops
@@ -29,13 +29,10 @@ cut the values out of it.
 
 from __future__ import annotations
 
-import atexit
 import copy
 import functools
 import itertools
 import math
-import threading
-import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -49,6 +46,7 @@ from fastinput.memory import ALIGNMENT, aligned_copy, aligned_empty, is_aligned
 from fastinput.ops.map import MapDataset
 from fastinput.ops.prefetch import PrefetchDataset, default_prefetch_buffer
 from fastinput.spec import STRING, SparseSpec
+from fastinput.tf_feed import Feed, finalize
 from fastinput.tf_values import PackedStrings, tensor_of
 
 
@@ -370,109 +368,14 @@ def _packing_strings(node: Dataset) -> Dataset:
     return node
 
 
-class _Feed:
-    """One TensorFlow iteration's supply: a thread that packs the elements of its own fastinput iterator into
-    crossing tensors (``_Transfer.tensors``) and enqueues them in a TensorFlow queue, which the iteration
-    dequeues from in C++, without the GIL.
-
-    Each queued element carries one more component, an error message: empty,
-    or the exception the pipeline raised at that place, which TensorFlow then
-    raises there. Closing the queue after the last element ends the iteration.
-
-    TensorFlow ends an iteration (at its end, or when it drops it) with graph
-    ops alone, no Python (``_finalize``): TensorFlow may drop an iteration
-    while the interpreter shuts down, and a thread that asks for the GIL then
-    is stopped for good, leaving TensorFlow waiting for it forever. They close
-    the queue and delete it, so the queue belongs to TensorFlow's iteration,
-    not to a Python object. The feed's thread sees its enqueue cancelled,
-    closes its fastinput iterator and ends. At interpreter exit, before
-    shutdown begins, every feed still running is closed
-    (``_close_open_feeds``): its queue ends, so no TensorFlow thread waits on
-    a feed that can no longer run.
-    """
-
-    @staticmethod
-    def dtypes(tf: Any, transfer: _Transfer) -> list[Any]:
-        """What each queued element holds: the crossing tensors' dtypes, then the error message."""
-        return [*transfer.dtypes, tf.string]
-
-    def __init__(self, tf: Any, iterator: Any, transfer: _Transfer, capacity: int) -> None:
-        self._tf = tf
-        self._iterator = iterator
-        self._transfer = transfer
-        self._stopping = False
-        self.queue = tf.raw_ops.FIFOQueueV2(component_types=_Feed.dtypes(tf, transfer), capacity=capacity,
-                                            shared_name=f"fastinput-feed-{next(_feed_ids)}")
-        self._ok = tf.constant(b"")
-        self._thread = threading.Thread(target=self._run, name="fastinput-to-tensorflow", daemon=True)
-        _open_feeds.add(self)
-        self._thread.start()
-
-    def _run(self) -> None:
-        tf = self._tf
-        try:
-            while not self._stopping:
-                try:
-                    tensors = [*self._transfer.tensors(_flat_components(next(self._iterator))), self._ok]
-                except StopIteration:
-                    break
-                except Exception as exc:  # raised by TensorFlow in its place; reading goes on after it
-                    if self._stopping:
-                        break
-                    tensors = [*self._transfer.placeholders, tf.constant(f"{type(exc).__name__}: {exc}")]
-                # The raw op: QueueBase.enqueue's Python checks cost three times the enqueue (~20 us, holding the GIL).
-                tf.raw_ops.QueueEnqueueV2(handle=self.queue, components=tensors)
-        except (tf.errors.CancelledError, tf.errors.NotFoundError):
-            pass  # the queue was closed or deleted (TensorFlow ended the iteration, or the interpreter exits)
-        finally:
-            if not self._stopping:
-                self._close_queue(cancel_pending_enqueues=False)
-                self._iterator.close()
-                _open_feeds.discard(self)
-
-    def _close_queue(self, cancel_pending_enqueues: bool) -> None:
-        try:
-            self._tf.raw_ops.QueueCloseV2(handle=self.queue, cancel_pending_enqueues=cancel_pending_enqueues)
-        except (self._tf.errors.CancelledError, self._tf.errors.NotFoundError):
-            pass  # TensorFlow has ended the iteration: closed it already, or deleted it
-
-    def close(self) -> None:
-        """End the iteration from outside: its queue ends, its thread stops and is joined."""
-        self._stopping = True
-        self._close_queue(cancel_pending_enqueues=True)  # an enqueue waiting for room gives up
-        self._iterator.close()  # a next() waiting for the pipeline gives up
-        self._thread.join()
-        _open_feeds.discard(self)
-
-
-_feed_ids = itertools.count()
-_open_feeds: weakref.WeakSet[_Feed] = weakref.WeakSet()
-"""The feeds whose thread still runs."""
-
-
-@atexit.register
-def _close_open_feeds() -> None:
-    """At interpreter exit, while threads can still run: end every open iteration (see ``_Feed``)."""
-    for feed in list(_open_feeds):
-        feed.close()
-
-
-def _finalize(tf: Any, queue: Any) -> Any:
-    """Graph ops, TensorFlow's end of an iteration: close its queue (the feed's thread then ends by itself) and
-    delete it."""
-    closed = tf.raw_ops.QueueCloseV2(handle=queue, cancel_pending_enqueues=True)
-    with tf.control_dependencies([closed]):
-        deleted = tf.raw_ops.DestroyResourceOp(resource=queue, ignore_lookup_error=True)
-    with tf.control_dependencies([deleted]):
-        return tf.constant(0, tf.int64)
-
-
 class _Iterations:
     """Opens a feed for each TensorFlow iteration (TensorFlow passes [id, queue handle] around)."""
 
     def __init__(self, tf: Any, dataset: Dataset, transfer: _Transfer) -> None:
         self._tf = tf
         self._transfer = transfer
+        self.dtypes = [*transfer.dtypes, tf.string]
+        """What each queued element holds: the crossing tensors' dtypes, then the error message (``Feed``)."""
         # The queue is the last buffer: the pipeline's own last prefetch would only add a hand-over per element.
         self._capacity = default_prefetch_buffer()
         if type(dataset) is PrefetchDataset and dataset.buffer_size != 0:
@@ -484,7 +387,9 @@ class _Iterations:
 
     def open(self) -> list[Any]:
         """[id, queue handle] of a new iteration."""
-        feed = _Feed(self._tf, iter(self._dataset), self._transfer, self._capacity)
+        transfer = self._transfer
+        feed = Feed(self._tf, iter(self._dataset), lambda element: transfer.tensors(_flat_components(element)),
+                    transfer.placeholders, self.dtypes, self._capacity)
         return [self._tf.constant(next(self._ids), self._tf.int64), feed.queue]
 
 
@@ -514,7 +419,7 @@ def as_tf_dataset(dataset: Dataset) -> Any:
     packing = _packing_strings(dataset)  # what TensorFlow iterates: the user's Dataset is not changed
     transfer = _Transfer(tf, _component_specs_checked(spec), strings_packed=packing is not dataset)
     iterations = _Iterations(tf, packing, transfer)
-    dtypes = _Feed.dtypes(tf, transfer)
+    dtypes = iterations.dtypes
 
     def next_fn(key: Any, queue: Any) -> Any:
         *tensors, error = tf.raw_ops.QueueDequeueV2(handle=queue, component_types=dtypes)  # closed: the end
@@ -527,7 +432,7 @@ def as_tf_dataset(dataset: Dataset) -> Any:
             dummy,
             lambda _: tuple(tf.py_function(iterations.open, [], [tf.int64, tf.resource])),
             next_fn,
-            lambda key, queue: _finalize(tf, queue),
+            lambda key, queue: finalize(tf, queue),
             tuple(tf.TensorSpec(None, dtype) for dtype in transfer.dtypes),
         )
 
