@@ -18,6 +18,7 @@ from fastinput.readers.csv import CsvDataset, make_csv_dataset
 from fastinput.readers.example import parse_example
 from fastinput.readers.features import FixedLenFeature, FixedLenSequenceFeature, VarLenFeature
 from fastinput.readers.tfrecord import TFRecordDataset
+from fastinput.spec import SparseSpec, TensorSpec
 from fastinput.structure import SparseArray
 from fastinput.tf_adapter import tf_input_fn
 
@@ -44,7 +45,9 @@ __all__ = [
     "OptimizationOptions",
     "Options",
     "SparseArray",
+    "SparseSpec",
     "TFRecordDataset",
+    "TensorSpec",
     "VarLenFeature",
     "errors",
     "image",

@@ -43,12 +43,11 @@ class Dataset:
     """
 
     passes_shapes_through = False
-    """True for stages whose elements keep their input's structure and shapes (prefetch, take, shuffle, ...)."""
+    """True for stages whose elements keep their input's structure, shapes and dtypes (prefetch, take, shuffle,
+    ...): their ``element_spec`` is their input's."""
     leaves_untouched = False
     """True for stages that hand their input's elements on without looking into them (prefetch, take, shuffle,
     ...): whatever an earlier stage puts in a leaf reaches the consumer as it is (see ``as_tf_dataset``)."""
-    batching: str | None = None
-    """"batched" or "padded" for stages that stack elements into batches."""
 
     def __init__(self, inputs: Sequence[Dataset] = ()) -> None:
         self._inputs: tuple[Dataset, ...] = tuple(inputs)
@@ -59,6 +58,53 @@ class Dataset:
 
     def __str__(self) -> str:
         return type(self).__name__
+
+    def _element_spec(self) -> Any:
+        """This stage's element spec, derived from its inputs' (see ``element_spec``)."""
+        if self.passes_shapes_through:
+            return self._inputs[0].element_spec
+        raise NotImplementedError(f"{type(self).__name__} does not say what its elements look like")
+
+    # -- what the elements look like ------------------------------------------
+    @property
+    def element_spec(self) -> Any:
+        """What every element looks like, without running the pipeline: a nest shaped like the elements of
+        ``fi.TensorSpec(shape, dtype)`` / ``fi.SparseSpec`` leaves, ``None`` for unknown dimensions.
+
+        Derived op by op, as tf.data does; a ``map``'s output spec is learnt by calling its function on
+        placeholder elements (see ``fastinput.function_spec``), or declared with ``output_signature=``.
+        Raises ``InvalidArgumentError`` (``fastinput.spec.UnknownSpecError``) where it cannot be learnt.
+
+        >>> import fastinput as fi
+        >>> fi.Dataset.range(10).batch(4, drop_remainder=True).element_spec
+        TensorSpec(shape=(4,), dtype=int64)
+        """
+        from fastinput.errors import InvalidArgumentError
+
+        cached = self.__dict__.get("_spec_cache")
+        if cached is None:
+            try:
+                cached = (True, self._element_spec())
+            except InvalidArgumentError as exc:
+                cached = (False, exc.with_traceback(None))
+            self._spec_cache = cached
+        known, value = cached
+        if not known:
+            raise value.with_traceback(None)
+        return value
+
+    def _checked(self) -> Dataset:
+        """This node, once its element spec is derived: the checks tf.data makes while building (structures
+        that do not fit, a function returning None) fail here. A spec that cannot be learnt is no error here."""
+        from fastinput.spec import UnknownSpecError, checking_while_building
+
+        if not checking_while_building():
+            return self
+        try:
+            _ = self.element_spec
+        except UnknownSpecError:
+            pass
+        return self
 
     # -- running ------------------------------------------------------------
     def __iter__(self) -> Iterator:
@@ -144,14 +190,17 @@ class Dataset:
     zip = _ZipMethod()
 
     # -- transformations -----------------------------------------------------
-    def map(self, map_func: Callable, num_parallel_calls: int | None = None, deterministic: bool | None = None) -> Dataset:
+    def map(self, map_func: Callable, num_parallel_calls: int | None = None, deterministic: bool | None = None,
+            output_signature: Any = None) -> Dataset:
         """Apply ``map_func`` to every element (tuples are unpacked into arguments).
 
         ``num_parallel_calls`` runs it on that many worker threads (``fi.AUTOTUNE``: let fastinput choose).
+        The output spec is learnt by calling ``map_func`` twice on placeholder elements while building (as
+        tf.data traces it); ``output_signature`` (a nest of ``fi.TensorSpec``) declares it instead.
         """
         from fastinput.ops.map import map_dataset
 
-        return map_dataset(self, map_func, num_parallel_calls, deterministic)
+        return map_dataset(self, map_func, num_parallel_calls, deterministic, output_signature)._checked()
 
     def filter(self, predicate: Callable) -> Dataset:
         """Keep the elements for which ``predicate`` returns True."""
@@ -180,14 +229,16 @@ class Dataset:
         """Like ``batch``, padding each leaf to the largest shape in the batch (or to ``padded_shapes``)."""
         from fastinput.ops.batch import PaddedBatchDataset
 
-        return PaddedBatchDataset(self, batch_size, padded_shapes, padding_values, drop_remainder)
+        return PaddedBatchDataset(self, batch_size, padded_shapes, padding_values, drop_remainder)._checked()
 
     def map_and_batch(self, map_func: Callable, batch_size: int, num_parallel_calls: int | None = AUTOTUNE,
-                      drop_remainder: bool = False, deterministic: bool | None = None) -> Dataset:
+                      drop_remainder: bool = False, deterministic: bool | None = None,
+                      output_signature: Any = None) -> Dataset:
         """``map`` then ``batch``, fused: workers write outputs straight into preallocated batches.
 
         A ``map_func`` with an ``out=`` keyword receives its row of the batch to fill in place. As in
         tf.data, a batch whose ``batch_size`` input elements meet an error is dropped and its first error raised.
+        ``output_signature`` declares the spec of ``map_func``'s output for one element (see ``map``).
 
         >>> import fastinput as fi
         >>> [b.tolist() for b in fi.Dataset.range(5).map_and_batch(lambda x: x * 10, 2)]
@@ -195,13 +246,14 @@ class Dataset:
         """
         from fastinput.fused_ops.map_and_batch import MapAndBatchDataset
 
-        return MapAndBatchDataset(self, map_func, batch_size, num_parallel_calls, drop_remainder, deterministic)
+        return MapAndBatchDataset(self, map_func, batch_size, num_parallel_calls, drop_remainder, deterministic,
+                                  output_signature=output_signature)._checked()
 
     def unbatch(self) -> Dataset:
         """Split each element along its first dimension into separate elements."""
         from fastinput.ops.unbatch import UnbatchDataset
 
-        return UnbatchDataset(self)
+        return UnbatchDataset(self)._checked()
 
     def shuffle(self, buffer_size: int, seed: int | None = None, reshuffle_each_iteration: bool = True) -> Dataset:
         """Shuffle with a buffer of ``buffer_size`` elements, as tf.data does."""
@@ -243,7 +295,7 @@ class Dataset:
         """The elements of this dataset followed by those of ``dataset``."""
         from fastinput.ops.concatenate import ConcatenateDataset
 
-        return ConcatenateDataset(self, dataset)
+        return ConcatenateDataset(self, dataset)._checked()
 
     def interleave(self, map_func: Callable[..., Dataset], cycle_length: int | None = AUTOTUNE, block_length: int = 1,
                    num_parallel_calls: int | None = None, deterministic: bool | None = None) -> Dataset:
@@ -251,7 +303,7 @@ class Dataset:
         ``cycle_length`` datasets; with ``num_parallel_calls`` the datasets are read on worker threads."""
         from fastinput.ops.interleave import interleave_dataset
 
-        return interleave_dataset(self, map_func, cycle_length, block_length, num_parallel_calls, deterministic)
+        return interleave_dataset(self, map_func, cycle_length, block_length, num_parallel_calls, deterministic)._checked()
 
     def flat_map(self, map_func: Callable[..., Dataset]) -> Dataset:
         """Map each element to a dataset and chain their elements in order."""
@@ -277,7 +329,8 @@ class Dataset:
     def as_tf_dataset(self) -> Any:
         """This pipeline as a ``tf.data.Dataset`` (for Keras ``model.fit``, ``tf.distribute``), run by fastinput.
 
-        The element spec comes from the first element; sparse leaves become ``tf.SparseTensor``.
+        Its ``element_spec`` is this pipeline's ``element_spec`` (nothing runs to learn it); sparse leaves
+        become ``tf.SparseTensor``.
         """
         from fastinput.tf_adapter import as_tf_dataset
 

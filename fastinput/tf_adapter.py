@@ -4,14 +4,14 @@ The pipeline keeps running on fastinput's engine. TensorFlow sees a source
 dataset built on the op ``tf.data.Dataset.from_generator`` itself uses
 (``_GeneratorDataset``: init / next / finalize functions), so each TensorFlow
 iteration opens its own fastinput iterator and closes it when TensorFlow drops
-it. The element spec is read off the first element; the batch dimension is
-left unknown unless the last batching stage drops the remainder.
+it. Its element spec is the pipeline's ``element_spec``, known without
+running anything.
 
 No Python runs in TensorFlow's threads per element: Python there would hold
 the GIL, which the pipeline's own threads want too, and every wait for it
 lands on TensorFlow's critical path (it also makes a TensorFlow-side prefetch
 deadlock when TensorFlow destroys an iterator while holding the GIL). Each
-iteration has a feed (``_Feed``): a thread that packs each element into a few
+iteration has a feed (``tf_feed.Feed``): a thread that packs each element into a few
 tensors (``_Transfer``: one buffer per numeric dtype, large arrays shared
 through DLPack without a copy, strings) and enqueues them in a TensorFlow
 queue. TensorFlow dequeues in C++ and splits the tensors again with graph ops
@@ -32,7 +32,7 @@ from __future__ import annotations
 import copy
 import functools
 import itertools
-import threading
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -45,55 +45,38 @@ from fastinput.errors import InvalidArgumentError
 from fastinput.memory import ALIGNMENT, aligned_copy, aligned_empty, is_aligned
 from fastinput.ops.map import MapDataset
 from fastinput.ops.prefetch import PrefetchDataset, default_prefetch_buffer
+from fastinput.spec import STRING, SparseSpec
+from fastinput.tf_feed import Feed, finalize
 from fastinput.tf_values import PackedStrings, tensor_of
 
 
-def _batch_dimension(dataset: Dataset) -> tuple[str, bool, Any]:
-    """("fixed" | "batched" | "padded" | "parsed", drop_remainder, shapes) for the pipeline's output; shapes
-    (per leaf, without the batch dimension) only for "parsed": a map whose function declares them
-    (``batch_shapes``, as ``make_batched_features_dataset``'s parser does) applied to batches."""
-    node = dataset
-    while node.passes_shapes_through:
-        node = node._inputs[0]
-    batch_shapes = getattr(getattr(node, "map_func", None), "batch_shapes", None)
-    if type(node) is MapDataset and batch_shapes is not None:
-        kind, drop_remainder, _ = _batch_dimension(node._inputs[0])
-        if kind == "batched":
-            return "parsed", drop_remainder, batch_shapes()
-    if node.batching is None:
-        return "fixed", False, None
-    return node.batching, node.drop_remainder, None
-
-
-def element_spec(element: Any, dataset: Dataset) -> Any:
-    """The ``tf.TypeSpec`` nest for a pipeline whose first element is ``element``."""
+def tf_element_spec(spec: Any) -> Any:
+    """A fastinput spec nest (``Dataset.element_spec``) as TensorFlow's: ``tf.TensorSpec`` / ``tf.SparseTensorSpec``."""
     import tensorflow as tf
 
-    kind, drop_remainder, batch_shapes = _batch_dimension(dataset)
+    def convert(leaf: Any) -> Any:
+        dtype = tf.string if leaf.dtype == STRING else tf.as_dtype(leaf.dtype)
+        if isinstance(leaf, SparseSpec):
+            return tf.SparseTensorSpec(leaf.shape, dtype)
+        return tf.TensorSpec(leaf.shape, dtype)
 
-    def leaf_spec(leaf: Any, batch_shape: Any = None) -> Any:
-        if isinstance(leaf, structure.SparseArray):
-            return tf.SparseTensorSpec([None] * len(leaf.dense_shape), tf.as_dtype(leaf.values.dtype) if leaf.values.dtype != object else tf.string)
-        array = leaf if isinstance(leaf, PackedStrings) else np.asarray(leaf)
-        dtype = tf.string if array.dtype == object or array.dtype.kind in "SU" else tf.as_dtype(array.dtype)
-        shape: list[int | None] = list(array.shape)
-        if kind == "padded":
-            shape = [shape[0] if drop_remainder else None] + [None] * (len(shape) - 1)
-        elif kind == "parsed":
-            shape = [shape[0] if drop_remainder else None, *batch_shape]
-        elif kind == "batched" and shape and not drop_remainder:
-            shape[0] = None
-        return tf.TensorSpec(shape, dtype)
-
-    if kind == "parsed":  # shapes are tuples, which are nests too: pair each leaf with its whole shape
-        shapes = structure.flatten_up_to(element, batch_shapes)
-        return structure.pack_as(element, [leaf_spec(*pair) for pair in zip(structure.flatten(element), shapes)])
-    return structure.map_structure(leaf_spec, element)
+    return structure.map_structure(convert, spec)
 
 
 SOLO_BYTES = 1 << 18
-"""Numeric components at least this big (in the first element) cross alone, shared through DLPack without a
-copy (image batches); smaller ones are copied into one buffer per dtype, cheaper than an output each."""
+"""Numeric components at least this big cross alone, shared through DLPack without a copy (image batches);
+smaller ones are copied into one buffer per dtype, cheaper than an output each."""
+
+SOLO_ROW_BYTES = 1 << 12
+"""A component whose spec leaves a dimension open (a batch's) crosses alone if the rest of it is this big: a
+batch of a few dozen such rows reaches ``SOLO_BYTES``."""
+
+
+def _crosses_alone(shape: Any, dtype: np.dtype) -> bool:
+    """Whether a numeric component of this static shape crosses alone (see ``SOLO_BYTES``)."""
+    dims = shape.as_list()
+    known = math.prod(d for d in dims if d is not None) * dtype.itemsize
+    return known >= (SOLO_BYTES if None not in dims else SOLO_ROW_BYTES)
 
 
 def _numeric_tensor(tf: Any, array: np.ndarray) -> Any:
@@ -144,11 +127,11 @@ def _adjacent(arrays: list[np.ndarray]) -> np.ndarray | None:
 
 
 def _of_dtype(component: Any, dtype: np.dtype) -> np.ndarray:
-    """``component`` as an array, if it has the dtype its place had in the first element (the queue's dtypes are
+    """``component`` as an array, if it has the dtype the element spec gives its place (the queue's dtypes are
     fixed: a wrong one would fail the enqueue, far from the cause); else TypeError, reported in its place."""
     array = np.asarray(component)
     if array.dtype != dtype:
-        raise TypeError(f"as_tf_dataset: a component is {array.dtype}; in the first element it was {dtype}")
+        raise TypeError(f"as_tf_dataset: a component is {array.dtype}; the element spec says {dtype}")
     return array
 
 
@@ -171,26 +154,28 @@ def _static_reshape(shape: Any) -> list[int] | None:
 class _Transfer:
     """How an element's dense components cross into TensorFlow as a few tensors, split again by graph ops.
 
-    ``tensors`` (Python, holding the GIL, so it does little) packs the flat
-    components into: an int64 layout (each packed component's size, then the
-    shapes its spec leaves open), one buffer per numeric dtype, the large
-    numeric components alone, and the strings: if the first element's string
-    leaves were all ``PackedStrings``, one blob and their offsets in it (cut
-    out by graph ops, without the GIL), else all values in one tensor.
-    ``components`` (graph ops, traced once, run by TensorFlow without the
-    GIL) unpacks them.
+    ``tensors`` (Python, holding the GIL, so it does little) checks the flat
+    components against their specs and packs them into: an int64 layout
+    (each packed component's size, then the shapes its spec leaves open), one
+    buffer per numeric dtype, the large numeric components alone, and the
+    strings: if the pipeline leaves them packed (``strings_packed``), one
+    blob and their offsets in it (cut out by graph ops, without the GIL),
+    else all values in one tensor. ``components`` (graph ops, traced once,
+    run by TensorFlow without the GIL) unpacks them. Which component crosses
+    how follows from the element spec alone.
     """
 
-    def __init__(self, tf: Any, specs: list[Any], first: list[Any]) -> None:
+    def __init__(self, tf: Any, specs: list[Any], strings_packed: bool) -> None:
         self._tf = tf
         self._specs = specs
+        self._shapes = [tuple(spec.shape.as_list()) for spec in specs]
         groups: dict[Any, list[int]] = {}
         self._solo: list[int] = []
         self._strings: list[int] = []
-        for i, (spec, component) in enumerate(zip(specs, first)):
+        for i, spec in enumerate(specs):
             if spec.dtype == tf.string:
                 self._strings.append(i)
-            elif np.asarray(component).nbytes >= SOLO_BYTES:
+            elif _crosses_alone(spec.shape, np.dtype(spec.dtype.as_numpy_dtype)):
                 self._solo.append(i)
             else:
                 groups.setdefault(spec.dtype, []).append(i)
@@ -200,16 +185,24 @@ class _Transfer:
         self._packed = [i for _, members in self._groups for i in members] + self._strings
         self._shaped = [i for i in self._packed if _static_reshape(specs[i].shape) is None]
         self.dtypes = [tf.int64] + [tf.as_dtype(dtype) for dtype, _ in self._groups] + [specs[i].dtype for i in self._solo]
-        # Strings cross as the first element's were made: packed (a blob and offsets) or as values.
-        self._strings_packed = bool(self._strings) and all(type(first[i]) is PackedStrings for i in self._strings)
+        # Strings cross as the pipeline makes them: packed (a blob and offsets) or as values.
+        self._strings_packed = bool(self._strings) and strings_packed
         if self._strings:
             self.dtypes += [tf.uint8, tf.int64] if self._strings_packed else [tf.string]
         self.placeholders = [tf.zeros([0], dtype) for dtype in self.dtypes]
         """Tensors of the right dtypes that stand in for an element that failed (never unpacked)."""
 
     def tensors(self, components: list[Any]) -> list[Any]:
-        """The tensors that carry one element's flat ``components``."""
+        """The tensors that carry one element's flat ``components``; InvalidArgumentError if one does not fit
+        its spec (TensorFlow relies on the spec)."""
         tf = self._tf
+        for i, (component, shape) in enumerate(zip(components, self._shapes)):
+            actual = component.shape if hasattr(component, "shape") else np.shape(component)
+            if len(actual) != len(shape) or any(s is not None and s != d for s, d in zip(shape, actual)):
+                raise InvalidArgumentError(
+                    f"as_tf_dataset: component {i} has shape {list(actual)}, which does not fit the element spec "
+                    f"{list(shape)} (declare the output of a map whose shapes depend on its values with "
+                    "output_signature=)")
         layout = [np.size(components[i]) for i in self._packed] + [d for i in self._shaped for d in np.shape(components[i])]
         tensors = [_numeric_tensor(tf, _aligned_int64(layout))]
         tensors += [_numeric_tensor(tf, _gathered([components[i] for i in members], dtype)) for dtype, members in self._groups]
@@ -375,64 +368,14 @@ def _packing_strings(node: Dataset) -> Dataset:
     return node
 
 
-class _Feed:
-    """One TensorFlow iteration's supply: a thread that packs the elements of its own fastinput iterator into
-    crossing tensors (``_Transfer.tensors``) and enqueues them in a TensorFlow queue, which the iteration
-    dequeues from in C++, without the GIL.
-
-    Each queued element carries one more component, an error message: empty,
-    or the exception the pipeline raised at that place, which TensorFlow then
-    raises there. Closing the queue after the last element ends the iteration.
-    """
-
-    @staticmethod
-    def dtypes(tf: Any, transfer: _Transfer) -> list[Any]:
-        """What each queued element holds: the crossing tensors' dtypes, then the error message."""
-        return [*transfer.dtypes, tf.string]
-
-    def __init__(self, tf: Any, iterator: Any, transfer: _Transfer, capacity: int) -> None:
-        self._tf = tf
-        self._iterator = iterator
-        self._transfer = transfer
-        self._stopping = False
-        self.queue = tf.queue.FIFOQueue(capacity, _Feed.dtypes(tf, transfer))
-        self._ok = tf.constant(b"")
-        self._thread = threading.Thread(target=self._run, name="fastinput-to-tensorflow", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        tf = self._tf
-        try:
-            while not self._stopping:
-                try:
-                    tensors = [*self._transfer.tensors(_flat_components(next(self._iterator))), self._ok]
-                except StopIteration:
-                    break
-                except Exception as exc:  # raised by TensorFlow in its place; reading goes on after it
-                    if self._stopping:
-                        break
-                    tensors = [*self._transfer.placeholders, tf.constant(f"{type(exc).__name__}: {exc}")]
-                # The raw op: QueueBase.enqueue's Python checks cost three times the enqueue (~20 us, holding the GIL).
-                tf.raw_ops.QueueEnqueueV2(handle=self.queue.queue_ref, components=tensors)
-        except tf.errors.CancelledError:
-            pass  # closed while waiting for room: the iteration is over
-        finally:
-            if not self._stopping:
-                self.queue.close()
-
-    def close(self) -> None:
-        self._stopping = True
-        self.queue.close(cancel_pending_enqueues=True)  # an enqueue waiting for room gives up
-        self._iterator.close()  # a next() waiting for the pipeline gives up
-        self._thread.join()
-
-
-class _OpenIterators:
-    """The feeds of live TensorFlow iterations, by id (TensorFlow passes the id around)."""
+class _Iterations:
+    """Opens a feed for each TensorFlow iteration (TensorFlow passes [id, queue handle] around)."""
 
     def __init__(self, tf: Any, dataset: Dataset, transfer: _Transfer) -> None:
         self._tf = tf
         self._transfer = transfer
+        self.dtypes = [*transfer.dtypes, tf.string]
+        """What each queued element holds: the crossing tensors' dtypes, then the error message (``Feed``)."""
         # The queue is the last buffer: the pipeline's own last prefetch would only add a hand-over per element.
         self._capacity = default_prefetch_buffer()
         if type(dataset) is PrefetchDataset and dataset.buffer_size != 0:
@@ -441,26 +384,29 @@ class _OpenIterators:
             dataset = dataset._inputs[0]
         self._dataset = dataset
         self._ids = itertools.count()
-        self._lock = threading.Lock()
-        self._open: dict[int, _Feed] = {}
 
     def open(self) -> list[Any]:
         """[id, queue handle] of a new iteration."""
-        with self._lock:
-            key = next(self._ids)
-            feed = self._open[key] = _Feed(self._tf, iter(self._dataset), self._transfer, self._capacity)
-        return [self._tf.constant(key, self._tf.int64), feed.queue.queue_ref]
+        transfer = self._transfer
+        feed = Feed(self._tf, iter(self._dataset), lambda element: transfer.tensors(_flat_components(element)),
+                    transfer.placeholders, self.dtypes, self._capacity)
+        return [self._tf.constant(next(self._ids), self._tf.int64), feed.queue]
 
-    def close(self, key: Any) -> np.int64:
-        with self._lock:
-            feed = self._open.pop(int(key), None)
-        if feed is not None:
-            feed.close()
-        return np.int64(0)
+
+def _component_specs_checked(spec: Any) -> list[Any]:
+    """``_component_specs`` of a TensorFlow spec nest whose every rank is known (the transfer needs them)."""
+    specs = _component_specs(spec)
+    for i, component in enumerate(specs):
+        if component.shape.rank is None:
+            raise InvalidArgumentError(
+                f"as_tf_dataset: component {i} of the element spec has an unknown rank ({component}); declare "
+                "its shape (output_signature= on from_generator or map)")
+    return specs
 
 
 def as_tf_dataset(dataset: Dataset) -> Any:
-    """``dataset`` as a ``tf.data.Dataset`` whose elements fastinput produces.
+    """``dataset`` as a ``tf.data.Dataset`` whose elements fastinput produces, with ``dataset.element_spec``
+    as its element spec (nothing runs before TensorFlow iterates it).
 
     TensorFlow's iterations take elements from a queue without running Python, so TensorFlow-side
     ``prefetch`` and autotuning work on it as on any tf.data dataset.
@@ -469,16 +415,11 @@ def as_tf_dataset(dataset: Dataset) -> Any:
     from tensorflow.python.data.ops.from_generator_op import _GeneratorDataset
     from tensorflow.python.data.ops.map_op import _MapDataset
 
-    dataset = _packing_strings(dataset)  # what TensorFlow iterates: the user's Dataset is not changed
-    with iter(dataset) as probe:
-        try:
-            first = next(probe)
-        except StopIteration:
-            raise InvalidArgumentError(f"as_tf_dataset: the pipeline {dataset!r} is empty; no element spec can be read") from None
-    spec = element_spec(first, dataset)
-    transfer = _Transfer(tf, _component_specs(spec), _flat_components(first))
-    iterators = _OpenIterators(tf, dataset, transfer)
-    dtypes = _Feed.dtypes(tf, transfer)
+    spec = tf_element_spec(dataset.element_spec)
+    packing = _packing_strings(dataset)  # what TensorFlow iterates: the user's Dataset is not changed
+    transfer = _Transfer(tf, _component_specs_checked(spec), strings_packed=packing is not dataset)
+    iterations = _Iterations(tf, packing, transfer)
+    dtypes = iterations.dtypes
 
     def next_fn(key: Any, queue: Any) -> Any:
         *tensors, error = tf.raw_ops.QueueDequeueV2(handle=queue, component_types=dtypes)  # closed: the end
@@ -489,9 +430,9 @@ def as_tf_dataset(dataset: Dataset) -> Any:
     def source(dummy: Any) -> Any:
         return _GeneratorDataset(
             dummy,
-            lambda _: tuple(tf.py_function(iterators.open, [], [tf.int64, tf.resource])),
+            lambda _: tuple(tf.py_function(iterations.open, [], [tf.int64, tf.resource])),
             next_fn,
-            lambda key, _: tf.numpy_function(iterators.close, [key], tf.int64),
+            lambda key, queue: finalize(tf, queue),
             tuple(tf.TensorSpec(None, dtype) for dtype in transfer.dtypes),
         )
 

@@ -45,7 +45,8 @@ def test_drop_remainder_gives_a_static_batch_dimension(tf):
 
 def test_sparse_values_become_sparse_tensors(tf):
     rows = [[1, 2], [3]]
-    ds = fi.Dataset.from_generator(lambda: (SparseArray(np.arange(len(r))[:, None], np.array(r, np.int64), [len(r)]) for r in rows)).batch(2)
+    ds = fi.Dataset.from_generator(lambda: (SparseArray(np.arange(len(r))[:, None], np.array(r, np.int64), [len(r)]) for r in rows),
+                                   output_signature=fi.SparseSpec([None], np.int64)).batch(2)
     tf_ds = ds.as_tf_dataset()
     assert isinstance(tf_ds.element_spec, tf.SparseTensorSpec)
     (value,) = list(tf_ds)
@@ -64,7 +65,9 @@ def _mixed_row(i):
 
 
 def test_components_of_every_kind_cross_unchanged(tf):
-    ds = fi.Dataset.from_generator(lambda: (_mixed_row(i) for i in range(10))).batch(3).prefetch(1)  # last batch: 1
+    signature = fi.Dataset.range(1).map(_mixed_row).element_spec
+    ds = fi.Dataset.from_generator(lambda: (_mixed_row(i) for i in range(10)), output_signature=signature)
+    ds = ds.batch(3).prefetch(1)  # last batch: 1
     tf_ds = ds.as_tf_dataset()
     assert tf_ds.element_spec[0]["counts"] == tf.TensorSpec([None, 2], tf.int64)
     assert_same_elements(tf_elements(tf_ds), fi_elements(ds))
@@ -100,15 +103,29 @@ def _packed_batches(layout):
     return batches
 
 
+class _Batches:
+    """A map function giving batch ``i`` unpacked, with a ``packing_strings`` variant giving ``packed[i]`` (as
+    ``make_batched_features_dataset``'s parser has one), which ``as_tf_dataset`` uses."""
+
+    def __init__(self, plain, packed=None):
+        self.plain, self.packed = plain, packed
+
+    def __call__(self, i):
+        return (self.packed or self.plain)[int(i)]
+
+    def packing_strings(self):
+        return _Batches(self.plain, self.packed_variant)
+
+
 @pytest.mark.parametrize("layout", ["own blobs", "shared blob"])
 def test_packed_strings_are_cut_out_of_their_blobs(tf, layout):
     batches = _packed_batches(layout)
     plain = [{k: np.asarray(v) for k, v in batch.items()} for batch in batches]
-    ds = fi.Dataset.from_generator(lambda: iter(batches))
-    assert_same_elements(tf_elements(ds.as_tf_dataset()), plain)
-    # A batch whose strings did not come packed, after packed ones, and the other way round.
-    for mixed in ([batches[0], plain[1], batches[2]], [plain[0], batches[1], plain[2]]):
-        ds = fi.Dataset.from_generator(lambda mixed=mixed: iter(mixed))
+    # As packed, a batch whose strings did not come packed after packed ones, and the other way round.
+    for packed in (batches, [batches[0], plain[1], batches[2]], [plain[0], batches[1], plain[2]]):
+        fn = _Batches(plain)
+        fn.packed_variant = packed
+        ds = fi.Dataset.range(3).map(fn)
         assert_same_elements(tf_elements(ds.as_tf_dataset()), plain)
 
 
@@ -174,11 +191,22 @@ def test_a_dtype_other_than_the_first_elements_is_an_error(tf, size):
     batches = [(np.arange(size, dtype=np.int64), np.arange(2, dtype=np.int64)),
                (np.arange(size, dtype=np.int32), np.arange(2, dtype=np.int64)),
                (np.arange(size, dtype=np.int64), np.arange(2, dtype=np.int64))]
-    it = iter(fi.Dataset.from_generator(lambda: iter(batches)).as_tf_dataset())
+    signature = (fi.TensorSpec([size], np.int64), fi.TensorSpec([2], np.int64))
+    it = iter(fi.Dataset.range(3).map(lambda i: batches[int(i)], output_signature=signature).as_tf_dataset())
     next(it)
-    with pytest.raises(tf.errors.InvalidArgumentError, match="a component is int32; in the first element it was int64"):
+    with pytest.raises(tf.errors.InvalidArgumentError, match="a component is int32; the element spec says int64"):
         next(it)
     assert next(it)[0].dtype == tf.int64  # reading goes on after it
+
+
+def test_a_shape_other_than_the_spec_is_an_error_in_its_place(tf):
+    sizes = [2, 3, 2]
+    ds = fi.Dataset.range(3).map(lambda i: np.arange(sizes[int(i)]), output_signature=fi.TensorSpec([2], np.int64))
+    it = iter(ds.as_tf_dataset())
+    assert next(it).numpy().tolist() == [0, 1]
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"shape \[3\], which does not fit the element spec \[2\]"):
+        next(it)
+    assert next(it).numpy().tolist() == [0, 1]
 
 
 @pytest.mark.skipif(native_kernel is None, reason="the C extension fastinput.readers._example is not built")
@@ -201,9 +229,35 @@ def test_the_parsers_outputs_of_one_dtype_cross_without_being_copied_together(tf
     assert np.shares_memory(offsets, parsed["s0"].offsets) and blob is parsed["s0"].blob
 
 
-def test_empty_pipeline_cannot_be_adapted():
-    with pytest.raises(fi.errors.InvalidArgumentError, match="empty"):
-        fi.Dataset.range(0).as_tf_dataset()
+def test_an_empty_pipeline_is_adapted_and_gives_nothing(tf):
+    tf_ds = fi.Dataset.range(0).map(lambda x: {"x": x * 2.0}).as_tf_dataset()
+    assert tf_ds.element_spec == {"x": tf.TensorSpec([], tf.float64)}  # numpy: int64 * float is float64
+    assert list(tf_ds) == []
+
+
+def test_the_spec_comes_from_element_spec_and_nothing_runs(tf):
+    """The issue's case: a map after a batch with a partial last batch; and no element is made before
+    TensorFlow iterates (a generator with a signature is not called)."""
+    tf_ds = fi.Dataset.range(10).batch(4).map(lambda x: x * 2).as_tf_dataset()
+    assert tf_ds.element_spec == tf.TensorSpec([None], tf.int64)
+    assert [b.numpy().tolist() for b in tf_ds] == [[0, 2, 4, 6], [8, 10, 12, 14], [16, 18]]
+    calls = []
+
+    def gen():
+        calls.append(1)
+        yield from range(3)
+
+    tf_ds = fi.Dataset.from_generator(gen, output_signature=fi.TensorSpec([], np.int64)).shuffle(3, seed=1).as_tf_dataset()
+    assert not calls and tf_ds.element_spec == tf.TensorSpec([], tf.int64)
+    assert sorted(int(x) for x in tf_ds) == [0, 1, 2] and calls == [1]
+
+
+def test_a_spec_that_cannot_be_learnt_or_used_is_a_clear_error():
+    with pytest.raises(fi.errors.InvalidArgumentError, match="pass output_signature"):
+        fi.Dataset.from_generator(lambda: iter([1])).as_tf_dataset()
+    unknown_rank = fi.Dataset.from_generator(lambda: iter([1]), output_types=np.int64)
+    with pytest.raises(fi.errors.InvalidArgumentError, match="unknown rank"):
+        unknown_rank.as_tf_dataset()
 
 
 @pytest.mark.slow
@@ -333,3 +387,70 @@ def test_dropping_tensorflow_iterators_mid_stream_does_not_hang(tf):
     while fastinput_threads() and time.monotonic() < deadline:
         time.sleep(0.01)
     assert not fastinput_threads()
+
+
+def _run_child(code, cwd, timeout=120):
+    """Run ``code`` in a fresh interpreter (this checkout's fastinput first on its path); its result."""
+    env = {**__import__("os").environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": str(cwd)}
+    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True,
+                          timeout=timeout, env=env)
+
+
+def _checkout():
+    from pathlib import Path
+
+    return Path(fi.__file__).resolve().parent.parent
+
+
+@pytest.mark.slow
+def test_keras_evaluate_on_a_finite_parsed_pipeline_with_a_partial_last_batch_then_exits(tf, tmp_path):
+    """The issue's case: make_batched_features_dataset(num_epochs=1) and a map, 50 rows in batches of 16."""
+    path = tmp_path / "a.tfrecord"
+    with tf.io.TFRecordWriter(str(path)) as writer:
+        for i in range(50):
+            feature = {"x": tf.train.Feature(float_list=tf.train.FloatList(value=[i / 50, 1 - i / 50])),
+                       "y": tf.train.Feature(int64_list=tf.train.Int64List(value=[i % 2]))}
+            writer.write(tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString())
+    result = _run_child(f"""
+        import numpy as np, tensorflow as tf, fastinput as fi
+        features = {{"x": fi.FixedLenFeature([2], np.float32), "y": fi.FixedLenFeature([], np.int64)}}
+        ds = fi.make_batched_features_dataset({str(path)!r}, 16, features, label_key="y", num_epochs=1, shuffle=False)
+        ds = ds.map(lambda f, y: (f["x"] * 2, y))
+        model = tf.keras.Sequential([tf.keras.Input((2,)), tf.keras.layers.Dense(2)])
+        model.compile(loss=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
+        adapted = ds.as_tf_dataset()
+        print(adapted.element_spec[0].shape.as_list(), len(model.evaluate(adapted, verbose=0)))
+    """, _checkout())
+    assert result.returncode == 0 and result.stdout.split("\n")[-2] == "[None, 2] 2", result.stderr[-3000:]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("error", ["truncated file", "shape"])
+def test_an_uncaught_error_read_through_tensorflow_ends_the_process(tmp_path, error):
+    """Issue 14, defect 7: the error ends the script, which must not hang at exit (it did, most runs, when a
+    TensorFlow thread waited on a feed whose thread the shutting interpreter had stopped)."""
+    path = tmp_path / "a.tfrecord"
+    if error == "truncated file":
+        code = f"""
+            import tensorflow as tf, fastinput as fi
+            with tf.io.TFRecordWriter({str(path)!r}) as writer:
+                for i in range(10):
+                    writer.write(b"x" * 100)
+            data = open({str(path)!r}, "rb").read()
+            open({str(path)!r}, "wb").write(data[:-50])
+            for batch in fi.TFRecordDataset({str(path)!r}).batch(2).as_tf_dataset().prefetch(2):
+                pass
+        """
+        expected = "DataLossError"
+    else:
+        code = """
+            import numpy as np, fastinput as fi
+            sizes = [4, 4, 3] * 1000
+            ds = fi.Dataset.range(3000).map(lambda i: np.zeros(sizes[int(i)]), output_signature=fi.TensorSpec([4], np.float64))
+            for batch in ds.as_tf_dataset():
+                pass
+        """
+        expected = "does not fit the element spec"
+    for _ in range(3):
+        result = _run_child(code, _checkout())
+        assert result.returncode == 1 and expected in result.stderr, result.stderr[-3000:]

@@ -32,6 +32,7 @@ from fastinput.arguments import check_int, check_number
 from fastinput.errors import InvalidArgumentError
 from fastinput.fused_ops import crop_window as windows
 from fastinput.fused_ops import jpeg_kernel
+from fastinput.spec import trace_size, tracing
 
 Size = tuple[int, int]
 _DTYPES = (np.dtype(np.uint8), np.dtype(np.float32))
@@ -53,7 +54,10 @@ def jpeg_shape(jpeg: bytes) -> tuple[int, int, int]:
     >>> fi.image.jpeg_shape(jpeg_bytes)                                          # doctest: +SKIP
     (375, 500, 3)
     """
-    return jpeg_kernel.jpeg_shape(_check_jpeg("jpeg_shape", jpeg))
+    jpeg = _check_jpeg("jpeg_shape", jpeg)
+    if tracing():  # a placeholder for the output spec: the size of an image depends on the data
+        return trace_size(), trace_size(), 3
+    return jpeg_kernel.jpeg_shape(jpeg)
 
 
 def decode_crop_resize(jpeg: bytes, crop_window: tuple[int, int, int, int] | None = None,
@@ -74,8 +78,11 @@ def decode_crop_resize(jpeg: bytes, crop_window: tuple[int, int, int, int] | Non
         crop_window = _check_window(op, crop_window)
     max_pixels = _check_max_pixels(op, max_pixels)
     out = _output(op, size, dtype, out, max_pixels)
+    flip = _check_flag(op, "flip", flip)
+    if tracing():  # placeholder bytes: the output's spec is all that is wanted
+        return out
     _image_shape(op, jpeg, max_pixels)
-    jpeg_kernel.decode_crop_resize_into(jpeg, crop_window, out, _check_flag(op, "flip", flip))
+    jpeg_kernel.decode_crop_resize_into(jpeg, crop_window, out, flip)
     return out
 
 
@@ -112,6 +119,8 @@ def decode_random_crop_resize(jpeg: bytes, size: Size = (224, 224), area_range: 
     max_pixels = _check_max_pixels(op, max_pixels)
     out = _output(op, size, dtype, out, max_pixels)
     rng = _generator(op, seed)
+    if tracing():  # placeholder bytes: the output's spec is all that is wanted
+        return out
 
     height, width = _image_shape(op, jpeg, max_pixels)
     window = windows.sample_distorted_crop(
@@ -140,6 +149,8 @@ def decode_center_crop_resize(jpeg: bytes, size: Size = (224, 224), crop_fractio
         raise InvalidArgumentError(f"{op}: crop_fraction must be a number in (0, 1], got {crop_fraction!r}")
     max_pixels = _check_max_pixels(op, max_pixels)
     out = _output(op, size, dtype, out, max_pixels)
+    if tracing():  # placeholder bytes: the output's spec is all that is wanted
+        return out
     height, width = _image_shape(op, jpeg, max_pixels)
     jpeg_kernel.decode_crop_resize_into(jpeg, windows.center_crop_window(height, width, crop_fraction), out, False)
     return out

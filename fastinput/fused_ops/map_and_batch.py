@@ -34,9 +34,10 @@ from fastinput.dataset import Dataset
 from fastinput.iterator import DatasetIterator, Failure, IteratorContext
 from fastinput.memory import aligned_empty
 from fastinput.ops.batch import stack_elements, stack_leaf
-from fastinput.ops.map import function_error, normalize_output, resolve_deterministic, resolve_parallelism
+from fastinput.ops.map import function_error, mapped_spec, normalize_output, resolve_deterministic, resolve_parallelism
 from fastinput.ops.parallel import ParallelChunkIterator
 from fastinput.profiler.metrics import element_nbytes
+from fastinput.spec import as_spec, batched
 
 
 def accepts_out(fn: Callable) -> bool:
@@ -65,11 +66,9 @@ class _LeafSpec:
 
 
 class MapAndBatchDataset(Dataset):
-    batching = "batched"
-
     def __init__(self, input_dataset: Dataset, map_func: Callable, batch_size: int, num_parallel_calls: int | None,
                  drop_remainder: bool, deterministic: bool | None = None, label: str | None = None,
-                 use_out: bool = True) -> None:
+                 use_out: bool = True, output_signature: Any = None) -> None:
         super().__init__([input_dataset])
         self.map_func = check_callable("map_and_batch", "map_func", map_func)
         self.batch_size = check_int("map_and_batch", "batch_size", batch_size, minimum=1)
@@ -79,6 +78,13 @@ class MapAndBatchDataset(Dataset):
         self.label = label or fn_name(map_func)
         self.use_out = use_out  # off when rewritten from map -> batch: that function was written for map
         self.rewritten_from: str | None = None  # set by the static rewrite, shown in the stage string
+        self.output_signature = None if output_signature is None else as_spec(output_signature,
+                                                                              "map_and_batch: output_signature")
+        """The declared spec of ``map_func``'s output for one element, or None: learnt (see ``map``)."""
+
+    def _element_spec(self) -> Any:
+        row = mapped_spec(self, self.map_func, self.output_signature)
+        return batched(row, self.batch_size if self.drop_remainder else None)
 
     def __str__(self) -> str:
         args = [self.label, f"batch_size={self.batch_size}"]

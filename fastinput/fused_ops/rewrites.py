@@ -63,7 +63,7 @@ def _fuse_maps(node: Dataset) -> Dataset | None:
         return call_on_element(second, normalize_output(first(*args)))
 
     return MapDataset(inner._inputs[0], composed, node.num_parallel_calls, node.deterministic,
-                      label=f"{inner.label} -> {node.label}")
+                      label=f"{inner.label} -> {node.label}", output_signature=node.output_signature)
 
 
 def _fuse_map_and_batch(node: Dataset) -> Dataset | None:
@@ -71,7 +71,8 @@ def _fuse_map_and_batch(node: Dataset) -> Dataset | None:
         return None
     mapped = node._inputs[0]
     fused = MapAndBatchDataset(mapped._inputs[0], mapped.map_func, node.batch_size, mapped.num_parallel_calls,
-                               node.drop_remainder, mapped.deterministic, label=mapped.label, use_out=False)
+                               node.drop_remainder, mapped.deterministic, label=mapped.label, use_out=False,
+                               output_signature=mapped.output_signature)
     fused.rewritten_from = f"{mapped} -> {node}"
     return fused
 

@@ -18,6 +18,7 @@ from fastinput.arguments import check_bool, check_int, check_parallelism, check_
 from fastinput.dataset import Dataset
 from fastinput.errors import InvalidArgumentError
 from fastinput.iterator import DatasetIterator, IteratorContext
+from fastinput.spec import SparseSpec, TensorSpec, batched
 from fastinput.structure import SparseArray
 
 
@@ -69,8 +70,6 @@ def stack_elements(elements: Sequence[Any]) -> Any:
 
 
 class BatchDataset(Dataset):
-    batching = "batched"
-
     def __init__(self, input_dataset: Dataset, batch_size: int, drop_remainder: bool,
                  num_parallel_calls: int | None = None, deterministic: bool | None = None) -> None:
         super().__init__([input_dataset])
@@ -82,6 +81,9 @@ class BatchDataset(Dataset):
     def __str__(self) -> str:
         extra = ", drop_remainder=True" if self.drop_remainder else ""
         return f"batch({self.batch_size}{extra})"
+
+    def _element_spec(self) -> Any:
+        return batched(self._inputs[0].element_spec, self.batch_size if self.drop_remainder else None)
 
     def _make_iterator(self, ctx: IteratorContext) -> DatasetIterator:
         from fastinput.ops.map import MapDataset
@@ -142,8 +144,6 @@ class BatchIterator(DatasetIterator):
 
 
 class PaddedBatchDataset(Dataset):
-    batching = "padded"
-
     def __init__(self, input_dataset: Dataset, batch_size: int, padded_shapes: Any, padding_values: Any,
                  drop_remainder: bool) -> None:
         super().__init__([input_dataset])
@@ -158,6 +158,29 @@ class PaddedBatchDataset(Dataset):
         extra = ", drop_remainder=True" if self.drop_remainder else ""
         shapes = f", padded_shapes={self.padded_shapes!r}" if self.padded_shapes is not None else ""
         return f"padded_batch({self.batch_size}{shapes}{extra})"
+
+    def _element_spec(self) -> Any:
+        """As tf.data: each component's padded shape (its own shape without ``padded_shapes``; None
+        dimensions padded to the batch's longest), behind the batch dimension; dense components only."""
+        input_spec = self._inputs[0].element_spec
+        leaves = structure.flatten(input_spec)
+        shapes = self._per_leaf(self.padded_shapes, input_spec, "padded_shapes", is_shape=True)
+        out = []
+        for i, (leaf, padded) in enumerate(zip(leaves, shapes)):
+            if isinstance(leaf, SparseSpec):
+                raise InvalidArgumentError(f"{self}: component {i} is a SparseArray; padded_batch pads dense "
+                                           "components only (as tf.data)")
+            if padded is None:
+                if leaf.shape is None:
+                    raise InvalidArgumentError(f"{self}: component {i} has an unknown rank; give its padded_shapes")
+                padded = leaf.shape
+            padded = TensorSpec(padded, leaf.dtype).shape
+            if leaf.shape is not None and (len(padded) != len(leaf.shape) or any(
+                    p is not None and d is not None and d > p for p, d in zip(padded, leaf.shape))):
+                raise InvalidArgumentError(f"{self}: the padded shape {list(padded)} of component {i} does not fit "
+                                           f"its shape {list(leaf.shape)}")
+            out.append(TensorSpec((self.batch_size if self.drop_remainder else None, *padded), leaf.dtype))
+        return structure.pack_as(input_spec, out)
 
     def _make_iterator(self, ctx: IteratorContext) -> DatasetIterator:
         return BatchIterator(self, ctx, self._inputs[0]._make_iterator(ctx), self._pad_and_stack)

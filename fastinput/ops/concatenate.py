@@ -7,6 +7,7 @@ from typing import Any
 from fastinput.dataset import Dataset
 from fastinput.errors import InvalidArgumentError
 from fastinput.iterator import DatasetIterator, IteratorContext
+from fastinput.spec import most_specific_common
 
 
 class ConcatenateDataset(Dataset):
@@ -17,6 +18,11 @@ class ConcatenateDataset(Dataset):
 
     def __str__(self) -> str:
         return "concatenate()"
+
+    def _element_spec(self) -> Any:
+        """The most specific spec that both inputs' elements fit; their structures and dtypes must agree."""
+        first, second = (dataset.element_spec for dataset in self._inputs)
+        return most_specific_common(first, second, str(self))
 
     def _make_iterator(self, ctx: IteratorContext) -> DatasetIterator:
         return _ConcatenateIterator(self, ctx)

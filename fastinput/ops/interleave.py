@@ -35,10 +35,12 @@ from fastinput.arguments import (
     format_arg,
 )
 from fastinput.dataset import Dataset
+from fastinput.function_spec import merge_traces, trace
 from fastinput.iterator import DatasetIterator, Failure, IteratorContext, Knob, ThreadedIterator, note_stage
 from fastinput.ops.map import call_on_element, resolve_deterministic
 from fastinput.options import available_cpus
 from fastinput.profiler import tracing as _trace
+from fastinput.spec import running
 
 READ_CHUNK = 64
 """Elements a worker moves from an inner dataset into its buffer in one go (at most)."""
@@ -104,14 +106,26 @@ class InterleaveDataset(Dataset):
             args.append(f"deterministic={self.deterministic}")
         return f"interleave({', '.join(args)})"
 
-    def open_element(self, element: Any, ctx: IteratorContext) -> DatasetIterator:
-        """The iterator of the dataset ``map_func`` makes from one input element."""
-        inner = call_on_element(self.map_func, element)
+    def _as_dataset(self, inner: Any) -> Dataset:
+        """What ``map_func`` returned, which must be a Dataset."""
         if not isinstance(inner, Dataset):
             raise errors.InvalidArgumentError(
                 f"{self}: map_func must return a Dataset, got {type(inner).__name__}"
             )
-        return inner._make_iterator(ctx)
+        return inner
+
+    def open_element(self, element: Any, ctx: IteratorContext) -> DatasetIterator:
+        """The iterator of the dataset ``map_func`` makes from one input element."""
+        with running():
+            inner = call_on_element(self.map_func, element)
+        return self._as_dataset(inner)._make_iterator(ctx)
+
+    def _element_spec(self) -> Any:
+        """The spec of the datasets ``map_func`` returns for placeholder elements (as ``map`` learns its)."""
+        remedy = "map_func must be able to build its dataset from any element of that spec"
+        returned = trace(lambda element: call_on_element(self.map_func, element), self._inputs[0].element_spec,
+                         str(self), remedy)
+        return merge_traces([self._as_dataset(inner).element_spec for inner in returned], str(self), remedy)
 
     def _make_iterator(self, ctx: IteratorContext) -> DatasetIterator:
         cycle_length = autotune_cycle_length(self.num_parallel_calls) if self.cycle_length == AUTOTUNE else self.cycle_length

@@ -12,9 +12,11 @@ from fastinput import conversion
 from fastinput.arguments import AUTOTUNE, check_bool, check_callable, check_parallelism, fn_name, format_arg
 from fastinput.dataset import Dataset
 from fastinput.errors import FunctionStopIterationError
+from fastinput.function_spec import output_spec
 from fastinput.iterator import DatasetIterator, Failure, IteratorContext
 from fastinput.ops.parallel import ParallelChunkIterator
 from fastinput.options import available_cpus
+from fastinput.spec import as_spec
 
 _PLAIN_OUTPUT_TYPES = (np.int64, np.int32, np.float32, np.float64, np.bool_, bytes)
 
@@ -104,21 +106,37 @@ def resolve_deterministic(deterministic: bool | None, ctx: IteratorContext) -> b
 
 
 def map_dataset(input_dataset: Dataset, map_func: Callable, num_parallel_calls: int | None,
-                deterministic: bool | None) -> Dataset:
+                deterministic: bool | None, output_signature: Any = None) -> Dataset:
     check_callable("map", "map_func", map_func)
     num_parallel_calls = check_parallelism("map", "num_parallel_calls", num_parallel_calls)
     deterministic = check_bool("map", "deterministic", deterministic, allow_none=True)
-    return MapDataset(input_dataset, map_func, num_parallel_calls, deterministic)
+    if output_signature is not None:
+        output_signature = as_spec(output_signature, "map: output_signature")
+    return MapDataset(input_dataset, map_func, num_parallel_calls, deterministic, output_signature=output_signature)
+
+
+def mapped_spec(stage: Dataset, map_func: Callable, output_signature: Any) -> Any:
+    """The spec of ``map_func``'s outputs on the elements of ``stage``'s input: declared, or learnt by tracing
+    it on placeholders (normalised as the outputs are when the pipeline runs)."""
+    if output_signature is not None:
+        return output_signature
+    input_spec = stage._inputs[0].element_spec
+    return output_spec(lambda element: normalize_output(call_on_element(map_func, element)), input_spec, str(stage))
 
 
 class MapDataset(Dataset):
     def __init__(self, input_dataset: Dataset, map_func: Callable, num_parallel_calls: int | None,
-                 deterministic: bool | None, label: str | None = None) -> None:
+                 deterministic: bool | None, label: str | None = None, output_signature: Any = None) -> None:
         super().__init__([input_dataset])
         self.map_func = map_func
         self.num_parallel_calls = num_parallel_calls
         self.deterministic = deterministic
         self.label = label or fn_name(map_func)
+        self.output_signature = output_signature
+        """The declared spec of ``map_func``'s outputs (a nest of fastinput specs), or None: learnt."""
+
+    def _element_spec(self) -> Any:
+        return mapped_spec(self, self.map_func, self.output_signature)
 
     def __str__(self) -> str:
         args = [self.label]

@@ -12,6 +12,7 @@ from fastinput.arguments import check_callable, check_int, fn_name
 from fastinput.dataset import Dataset
 from fastinput.errors import InvalidArgumentError
 from fastinput.iterator import DatasetIterator, IteratorContext
+from fastinput.spec import SparseSpec, TensorSpec, UnknownSpecError, as_spec, from_value, spec_of, unbatched
 
 
 def as_numpy_dtype(dtype: Any) -> np.dtype:
@@ -40,6 +41,9 @@ class RangeDataset(Dataset):
 
     def __len__(self) -> int:
         return len(range(self.start, self.stop, self.step))
+
+    def _element_spec(self) -> Any:
+        return TensorSpec((), self.dtype)
 
     def _make_iterator(self, ctx: IteratorContext) -> DatasetIterator:
         return _RangeIterator(self, ctx)
@@ -97,6 +101,10 @@ class TensorSlicesDataset(Dataset):
     def __len__(self) -> int:
         return self.length
 
+    def _element_spec(self) -> Any:
+        whole = spec_of(self.structure)
+        return whole if self.single else unbatched(whole, str(self))
+
     def _make_iterator(self, ctx: IteratorContext) -> DatasetIterator:
         return _TensorSlicesIterator(self, ctx)
 
@@ -131,26 +139,36 @@ class GeneratorDataset(Dataset):
         self.args = tuple(args) if args is not None else ()
         if output_signature is not None and (output_types is not None or output_shapes is not None):
             raise InvalidArgumentError("from_generator: give output_signature or output_types/output_shapes, not both")
-        if output_signature is not None:
-            self.dtypes = structure.map_structure(lambda spec: as_numpy_dtype(spec.dtype), output_signature)
-            self.shapes = structure.map_structure(lambda spec: _shape_tuple(spec.shape), output_signature)
-        else:
-            self.dtypes = structure.map_structure(as_numpy_dtype, output_types) if output_types is not None else None
-            self.shapes = _shapes_structure(output_shapes) if output_shapes is not None else None
+        self.signature = _signature(output_types, output_shapes, output_signature)
+        """The declared element spec (a nest of fastinput specs), or None: elements are taken as they come."""
 
     def __str__(self) -> str:
         return f"from_generator({fn_name(self.generator)})"
+
+    def _element_spec(self) -> Any:
+        if self.signature is None:
+            raise UnknownSpecError(
+                f"{self}: the element spec is unknown: pass output_signature= (or output_types= and "
+                "output_shapes=) to from_generator, as tf.data requires")
+        return self.signature
 
     def _make_iterator(self, ctx: IteratorContext) -> DatasetIterator:
         return _GeneratorIterator(self, ctx)
 
 
-def _shape_tuple(shape: Any) -> tuple[int | None, ...] | None:
-    """A shape as a tuple with ``None`` for unknown dimensions (accepts ``tf.TensorShape``)."""
-    if shape is None:
+def _signature(output_types: Any, output_shapes: Any, output_signature: Any) -> Any:
+    """The declared element spec: ``output_signature``, or ``output_types`` with ``output_shapes`` (unknown
+    ranks without them), or None."""
+    if output_signature is not None:
+        return as_spec(output_signature, "from_generator: output_signature")
+    if output_types is None:
+        if output_shapes is not None:
+            raise InvalidArgumentError("from_generator: output_shapes needs output_types")
         return None
-    dims = getattr(shape, "as_list", lambda: list(shape))()
-    return tuple(None if d is None or d == -1 else int(d) for d in dims)
+    dtypes = structure.map_structure(as_numpy_dtype, output_types)
+    flat = structure.flatten(dtypes)
+    shapes = structure.flatten_up_to(dtypes, _shapes_structure(output_shapes)) if output_shapes is not None else [None] * len(flat)
+    return structure.pack_as(dtypes, [TensorSpec(shape, dtype) for dtype, shape in zip(flat, shapes)])
 
 
 def _shapes_structure(output_shapes: Any) -> Any:
@@ -158,8 +176,8 @@ def _shapes_structure(output_shapes: Any) -> Any:
     def is_shape(x: Any) -> bool:
         return x == () or (isinstance(x, (list, tuple)) and all(d is None or isinstance(d, int) for d in x))
 
-    if is_shape(output_shapes):
-        return _shape_tuple(output_shapes)
+    if is_shape(output_shapes) or hasattr(output_shapes, "as_list"):
+        return output_shapes if hasattr(output_shapes, "as_list") else tuple(output_shapes)
     if isinstance(output_shapes, dict):
         return {k: _shapes_structure(v) for k, v in output_shapes.items()}
     return tuple(_shapes_structure(v) for v in output_shapes)
@@ -177,30 +195,28 @@ class _GeneratorIterator(DatasetIterator):
             self._source = iter(self._ds.generator(*self._ds.args))
         value = next(self._source)
         self._count += 1
-        if self._ds.dtypes is None:
+        if self._ds.signature is None:
             return conversion.normalize_output(value)
         return self._convert(value)
 
     def _convert(self, value: Any) -> Any:
         ds = self._ds
         try:
-            values = structure.flatten_up_to(ds.dtypes, value)
+            values = structure.flatten_up_to(ds.signature, value)
         except ValueError as exc:
             raise InvalidArgumentError(
                 f"from_generator({fn_name(ds.generator)}): element {self._count - 1} does not have the declared structure: {exc}"
             ) from None
-        dtypes = structure.flatten(ds.dtypes)
-        shapes = structure.flatten_up_to(ds.dtypes, ds.shapes) if ds.shapes is not None else [None] * len(dtypes)
         leaves = []
-        for i, (leaf, dtype, shape) in enumerate(zip(values, dtypes, shapes)):
-            array = _to_array(leaf, dtype)
-            if shape is not None and (len(shape) != array.ndim or any(s is not None and s != d for s, d in zip(shape, array.shape))):
+        for i, (leaf, spec) in enumerate(zip(values, structure.flatten(ds.signature))):
+            array = leaf if isinstance(spec, SparseSpec) else _to_array(leaf, spec.dtype)
+            if not spec.is_compatible_with(array):
                 raise InvalidArgumentError(
-                    f"from_generator({fn_name(ds.generator)}): element {self._count - 1}, component {i} has shape "
-                    f"{list(array.shape)}, which is not the declared {list(shape)}"
+                    f"from_generator({fn_name(ds.generator)}): element {self._count - 1}, component {i} is "
+                    f"{from_value(array)}, which is not the declared {spec}"
                 )
-            leaves.append(array[()] if array.ndim == 0 else array)
-        return structure.pack_as(ds.dtypes, leaves)
+            leaves.append(array[()] if getattr(array, "ndim", None) == 0 else array)
+        return structure.pack_as(ds.signature, leaves)
 
 
 def _to_array(leaf: Any, dtype: np.dtype) -> np.ndarray:

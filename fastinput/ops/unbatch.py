@@ -9,6 +9,7 @@ from fastinput import structure
 from fastinput.dataset import Dataset
 from fastinput.errors import InvalidArgumentError
 from fastinput.iterator import DatasetIterator, IteratorContext
+from fastinput.spec import unbatched
 
 
 def split_element(element: Any, stage: str) -> list[Any]:
@@ -35,6 +36,9 @@ class UnbatchDataset(Dataset):
 
     def __str__(self) -> str:
         return "unbatch()"
+
+    def _element_spec(self) -> Any:
+        return unbatched(self._inputs[0].element_spec, str(self))
 
     def _make_iterator(self, ctx: IteratorContext) -> DatasetIterator:
         return _UnbatchIterator(self, ctx, self._inputs[0]._make_iterator(ctx))

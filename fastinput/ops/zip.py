@@ -33,6 +33,9 @@ class ZipDataset(Dataset):
     def __str__(self) -> str:
         return f"zip(<{len(self._inputs)} datasets>)"
 
+    def _element_spec(self) -> Any:
+        return structure.pack_as(self.nest, [dataset.element_spec for dataset in self._inputs])
+
     def _make_iterator(self, ctx: IteratorContext) -> DatasetIterator:
         return _ZipIterator(self, ctx, [d._make_iterator(ctx) for d in self._inputs])
 

@@ -34,7 +34,6 @@ from fastinput.errors import InvalidArgumentError
 from fastinput.ops.interleave import autotune_cycle_length
 from fastinput.options import Options
 from fastinput.readers.example import ExampleParser, Parsed
-from fastinput.readers.features import FixedLenFeature, FixedLenSequenceFeature
 from fastinput.readers.tfrecord import TFRecordDataset
 
 _OP = "make_batched_features_dataset"
@@ -53,21 +52,6 @@ class _BatchParser:
         """This parser with string features as ``PackedStrings``: for ``as_tf_dataset``, when only TensorFlow
         sees the output (it wants the bytes, and making a Python object per value would only slow it down)."""
         return _BatchParser(self._parser, self._label_key, packed_strings=True)
-
-    def batch_shapes(self) -> Any:
-        """Each output's shape without the batch dimension (None where it varies: a sequence's length), nested
-        as the outputs are; None for sparse outputs. What ``as_tf_dataset`` declares to TensorFlow."""
-        shapes: dict[str, Any] = {}
-        for key, spec in self._parser.features.items():
-            if isinstance(spec, FixedLenFeature):
-                shapes[key] = tuple(spec.shape)
-            elif isinstance(spec, FixedLenSequenceFeature):
-                shapes[key] = (None, *spec.shape)
-            else:
-                shapes[key] = None
-        if self._label_key is None:
-            return shapes
-        return shapes, shapes.pop(self._label_key)
 
     def __call__(self, *batch: np.ndarray) -> Parsed | tuple[Parsed, Any]:
         # A reader of (key, value) records (tf.data allows those) batches into (keys, values): parse the values.

@@ -31,6 +31,7 @@ from fastinput.readers.csv_columnar import CsvBlocksDataset, RowBatchDataset, Ro
 from fastinput.readers.csv_decode import DEFAULT_CHUNK_SIZE, Block, Column, CsvFormat, as_numpy, read_blocks
 from fastinput.readers.csv_inference import CsvTextOptions, header_names, infer_column_types, record_default
 from fastinput.readers.files import check_compression_type, file_name_list, match_files
+from fastinput.spec import TensorSpec
 
 
 class CsvDataset(Dataset):
@@ -78,6 +79,9 @@ class CsvDataset(Dataset):
     def __str__(self) -> str:
         files = repr(self.paths[0]) if len(self.paths) == 1 else f"<{len(self.paths)} files>"
         return f"CsvDataset({files}, <{len(self.format.columns)} columns>)"
+
+    def _element_spec(self) -> Any:
+        return tuple(TensorSpec((), column.dtype) for column in self.format.columns)
 
     def _make_iterator(self, ctx: IteratorContext) -> DatasetIterator:
         return _CsvRowsIterator(self, ctx)

@@ -37,6 +37,7 @@ from fastinput.ops.batch import BatchDataset
 from fastinput.ops.shuffle import ShuffleDataset
 from fastinput.readers.csv_decode import Block, CsvFormat, as_numpy, read_blocks
 from fastinput.readers.files import as_path
+from fastinput.spec import TensorSpec
 
 READ_AHEAD_BLOCKS = 2
 """Blocks each file reader keeps ready."""
@@ -84,6 +85,10 @@ class CsvBlocksDataset(Dataset):
 
     def __str__(self) -> str:
         return f"csv_blocks(cycle_length={self.cycle_length}, columns={len(self.fmt.columns)})"
+
+    def _element_spec(self) -> Any:
+        """A block: a tuple of columns, each as many rows long as the block has."""
+        return tuple(TensorSpec((None,), column.dtype) for column in self.fmt.columns)
 
     def _make_iterator(self, ctx: IteratorContext) -> DatasetIterator:
         return _CsvBlocksIterator(self, ctx, self._inputs[0]._make_iterator(ctx))
@@ -432,6 +437,10 @@ class RowBatchDataset(BatchDataset):
 
     def __str__(self) -> str:
         return "rows_" + super().__str__()
+
+    def _element_spec(self) -> Any:
+        size = self.batch_size if self.drop_remainder else None
+        return self.pack(tuple(TensorSpec((size,), column.dtype) for column in self._inputs[0].element_spec))
 
     def _make_iterator(self, ctx: IteratorContext) -> DatasetIterator:
         return _RowBatchIterator(self, ctx, self._inputs[0]._make_iterator(ctx))

@@ -39,6 +39,7 @@ from fastinput.readers.features import (
     VarLenFeature,
     as_feature_spec,
 )
+from fastinput.spec import trace_size, tracing
 from fastinput.structure import SparseArray
 from fastinput.tf_values import PackedStrings, array_from_tensor
 
@@ -99,12 +100,32 @@ class ExampleParser:
 
     def __call__(self, serialized: Any, *, packed_strings: bool = False) -> Parsed:
         """The batch's features. ``packed_strings``: string values as ``PackedStrings`` (no Python object per
-        value) where the native kernel parses the batch; only for a consumer that takes those (``as_tf_dataset``)."""
+        value) where the native kernel parses the batch; only for a consumer that takes those (``as_tf_dataset``).
+        While a function is traced for its output spec, the outputs are placeholders of the right spec."""
+        if tracing():
+            return self._placeholders(serialized)
         if self._native_spec is not None:
             columns = native_kernel.parse(self._native_spec, serialized, packed_strings)
             if columns is not None:
                 return self._assemble(columns, len(serialized))
         return self._parse_with_tensorflow(serialized)
+
+    def _placeholders(self, serialized: Any) -> Parsed:
+        """What parsing a batch like ``serialized`` gives, in shapes and dtypes, without parsing it (see
+        ``fastinput.spec.tracing``): zeros and ``b""``, ``trace_size()`` long where the length is the data's."""
+        if np.ndim(serialized) != 1:
+            raise _not_a_batch(serialized)
+        batch, length = len(serialized), trace_size()
+        parsed: Parsed = {}
+        for key, spec in self.features.items():
+            fill = b"" if spec.dtype == STRING else 0
+            if isinstance(spec, VarLenFeature):
+                parsed[key] = SparseArray(np.zeros((0, 2), np.int64), np.zeros(0, spec.dtype), [batch, length])
+            elif isinstance(spec, FixedLenSequenceFeature):
+                parsed[key] = np.full((batch, length, *spec.shape), fill, spec.dtype)
+            else:
+                parsed[key] = np.full((batch, *spec.shape), fill, spec.dtype)
+        return parsed
 
     def _assemble(self, columns: list[Any], batch: int) -> Parsed:
         """The native kernel's flat columns (see ``_example.c``'s ``parse``) shaped like TensorFlow's outputs."""

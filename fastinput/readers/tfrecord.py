@@ -28,8 +28,13 @@ from fastinput.readers.files import (
     is_remote,
     open_read,
 )
+from fastinput.spec import STRING, TensorSpec
 
 _OP = "TFRecordDataset"
+
+
+RECORD_SPEC = TensorSpec((), STRING)
+"""Every record is one scalar string."""
 
 
 class TFRecordDataset(InterleaveDataset):
@@ -70,6 +75,9 @@ class TFRecordDataset(InterleaveDataset):
         else:
             parallel = self.num_parallel_reads
             super().__init__(files, open_file, parallel, 1, parallel, None, label=_OP)
+
+    def _element_spec(self) -> Any:
+        return RECORD_SPEC
 
     def __str__(self) -> str:
         args = [self._files_label]
@@ -115,6 +123,9 @@ class TFRecordFileDataset(Dataset):
         default = REMOTE_BLOCK_SIZE if is_remote(path) else LOCAL_BLOCK_SIZE
         self.block_size = default if buffer_size is None else buffer_size
         self.storage_options = storage_options
+
+    def _element_spec(self) -> Any:
+        return RECORD_SPEC
 
     def __str__(self) -> str:
         compression = f", compression_type={self.compression_type!r}" if self.compression_type else ""

@@ -200,7 +200,8 @@ def test_worker_base_exception_does_not_hang():
     def exit_now(x):
         raise SystemExit(3)
 
-    with no_leaked_threads(), iter(fi.Dataset.range(5).map(exit_now, num_parallel_calls=2)) as it:
+    declared = fi.TensorSpec([], "int64")  # so that building does not trace it
+    with no_leaked_threads(), iter(fi.Dataset.range(5).map(exit_now, num_parallel_calls=2, output_signature=declared)) as it:
         with pytest.raises(SystemExit):
             next(it)
 
