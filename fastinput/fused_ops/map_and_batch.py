@@ -34,7 +34,13 @@ from fastinput.dataset import Dataset
 from fastinput.iterator import DatasetIterator, Failure, IteratorContext
 from fastinput.memory import aligned_empty
 from fastinput.ops.batch import stack_elements, stack_leaf
-from fastinput.ops.map import function_error, mapped_spec, normalize_output, resolve_deterministic, resolve_parallelism
+from fastinput.ops.map import (
+    function_error,
+    mapped_spec,
+    normalize_output,
+    resolve_deterministic,
+    resolve_parallelism,
+)
 from fastinput.ops.parallel import ParallelChunkIterator
 from fastinput.profiler.metrics import element_nbytes
 from fastinput.spec import as_spec, batched
