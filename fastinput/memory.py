@@ -13,8 +13,14 @@ ALIGNMENT = 64
 
 
 def aligned_empty(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
-    """An uninitialised C-contiguous array whose data starts on a 64-byte boundary."""
+    """An uninitialised C-contiguous array whose data starts on a 64-byte boundary.
+
+    Arrays of Python objects (strings) hold references numpy must own from the start: those are plain
+    ``np.empty`` arrays of ``None``, aligned or not.
+    """
     dtype = np.dtype(dtype)
+    if dtype.hasobject:
+        return np.empty(shape, dtype)
     nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
     raw = np.empty(nbytes + ALIGNMENT, dtype=np.uint8)
     offset = -raw.ctypes.data % ALIGNMENT

@@ -7,7 +7,7 @@ import pytest
 
 import fastinput as fi
 from fastinput.structure import SparseArray
-from tests.helpers import assert_same_element, elements_and_errors
+from tests.helpers import NO_REWRITES, assert_same_element, elements_and_errors
 
 REWRITES = ("map_fusion", "map_and_batch_fusion", "shuffle_and_repeat_fusion")
 
@@ -82,3 +82,17 @@ def test_rewrites_never_change_results(name):
                     assert a == e, f"{disabled} off, item {i}: {a!r} vs {e!r}"
                 else:
                     assert_same_element(a, e, f"{disabled} off, item {i}")
+
+
+def test_map_then_batch_of_large_outputs_with_string_arrays_is_the_same_fused_or_not():
+    """Outputs over the small-output size are written into preallocated rows; an object (string) array
+    among them must get a batch array of objects, as stacking gives."""
+
+    def row(i):
+        return {"image": np.full(5000, i, np.uint8), "tags": np.array([b"a", b"b%d" % i], dtype=object)}
+
+    fused = [b for b in fi.Dataset.range(4).map(row).batch(3)]
+    plain = [b for b in fi.Dataset.range(4).map(row).batch(3).with_options(NO_REWRITES)]
+    for got, want in zip(fused, plain, strict=True):
+        assert got["tags"].dtype == object and got["tags"].tolist() == want["tags"].tolist()
+        np.testing.assert_array_equal(got["image"], want["image"])
