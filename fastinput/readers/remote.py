@@ -1,0 +1,151 @@
+"""Remote objects read front to back in ranged requests, each bounded in time and retried where it fails.
+
+fsspec's file objects read remote data well, but a reader needs three things
+they leave to chance: a time limit on every request (a stalled server must not
+hang a training job), a retry that resumes at the first byte not yet delivered
+when a read fails mid-file (so no record is delivered twice or skipped), and a
+response whose length is checked against the range asked for (a short response
+must never look like the end of the file). ``RemoteFile`` adds these around the
+filesystem's own ranged reads (``cat_file``), so the client library's settings
+(s3fs ``retries`` and botocore ``config_kwargs={"retries": ..., "read_timeout": ...}``,
+gcsfs ``requests_timeout``, all passed through ``storage_options``) still apply
+inside each try.
+
+A request that fails with a storage error (connection refused or reset, a 5xx
+answer the library gave up on, a timeout) is tried again after a short pause,
+up to ``retries`` more times; then ``UnavailableError`` names the URL, the byte
+range and the last error. A missing object (``NotFoundError``) or a refusal
+(``PermissionError``) is not retried. A response of the wrong length that
+persists ends in ``DataLossError``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from fastinput.errors import DataLossError, FastInputError, UnavailableError
+from fastinput.options import RemoteOptions
+from fastinput.readers.files import storage_errors
+
+DEFAULT_READ_TIMEOUT = 60.0
+"""Seconds one remote request (the client library's own retries inside it included) may take before it is abandoned."""
+
+DEFAULT_READ_RETRIES = 2
+"""Times a failed remote request is tried again before the read fails."""
+
+MIN_REQUEST_SIZE = 1 << 20
+"""Smallest ranged request: smaller reads are served from the rest of the last response."""
+
+_FIRST_PAUSE = 0.1
+_MAX_PAUSE = 2.0
+
+
+class _ShortResponse(Exception):
+    """A response with fewer or more bytes than the range asked for (retried like a failed request)."""
+
+
+class RemoteFile:
+    """A remote object read sequentially: ``read(n)`` returns up to ``n`` bytes, ``b""`` only at its end.
+
+    ``fs`` is the fsspec filesystem, ``fs_path`` the object as it names it and
+    ``url`` the name errors use; ``options`` sets the time limit and retries
+    (``fi.RemoteOptions``; None: the defaults). Opening asks the store for the
+    object's size (``NotFoundError`` if there is none), under the same limit and retries.
+    """
+
+    def __init__(self, fs: Any, fs_path: str, url: str, request_size: int, options: RemoteOptions | None) -> None:
+        options = options or RemoteOptions()
+        self.path = url
+        self._fs = fs
+        self._fs_path = fs_path
+        self._request_size = max(request_size, MIN_REQUEST_SIZE)
+        self._timeout = DEFAULT_READ_TIMEOUT if options.read_timeout is None else float(options.read_timeout)
+        self._retries = DEFAULT_READ_RETRIES if options.read_retries is None else options.read_retries
+        self._offset = 0  # of the first byte not yet returned
+        self._rest = b""  # bytes of the last response beyond what was asked for, from _offset on
+        info_func = fs._info if _is_async(fs) else fs.info
+        info = self._request("asking for the object's size", lambda: _call(fs, info_func, self._timeout, fs_path))
+        self.size: int = int(info["size"])
+
+    def read(self, n: int) -> bytes:
+        """Up to ``n`` bytes from the current offset (one request at most)."""
+        if self._rest:
+            data, self._rest = self._rest[:n], self._rest[n:]
+        else:
+            start = self._offset
+            end = min(self.size, start + max(n, self._request_size))
+            if start >= end:
+                return b""
+            data = self._read_range(start, end)
+            if len(data) > n:
+                data, self._rest = data[:n], data[n:]
+        self._offset += len(data)
+        return data
+
+    def close(self) -> None:
+        self._rest = b""
+
+    def _read_range(self, start: int, end: int) -> bytes:
+        fs = self._fs
+        cat = fs._cat_file if _is_async(fs) else fs.cat_file
+
+        def checked() -> bytes:
+            data = _call(fs, cat, self._timeout, self._fs_path, start=start, end=end)
+            if len(data) != end - start:
+                raise _ShortResponse(f"{len(data)} bytes came for the {end - start} asked for")
+            return data
+
+        try:
+            return self._request(f"reading bytes {start}-{end - 1}", checked)
+        except UnavailableError as exc:
+            if isinstance(exc.__cause__, _ShortResponse):
+                raise DataLossError(f"{self.path}: reading bytes {start}-{end - 1} of {self.size}: "
+                                    f"{exc.__cause__} (the response is truncated, every try)",
+                                    path=self.path, offset=start) from exc
+            raise
+
+    def _request(self, what: str, func: Callable[[], Any]) -> Any:
+        """``func()``, tried again after storage errors and short responses; errors mapped to fastinput's."""
+        pause = _FIRST_PAUSE
+        for attempt in range(self._retries + 1):
+            try:
+                with storage_errors(self.path, remote=True):
+                    return func()
+            except UnavailableError as exc:
+                if isinstance(exc.__cause__, PermissionError):
+                    raise  # a refusal does not go away by asking again
+                last = exc
+            except _ShortResponse as exc:
+                last = exc
+            if attempt < self._retries:
+                time.sleep(pause)
+                pause = min(2 * pause, _MAX_PAUSE)
+        cause = last.__cause__ if isinstance(last, UnavailableError) and last.__cause__ else last
+        raise UnavailableError(
+            f"{self.path}: {what} failed {self._retries + 1} times (time limit {self._timeout:g} s per try); "
+            f"last error: {_describe(cause)}") from cause
+
+
+def _is_async(fs: Any) -> bool:
+    return bool(getattr(fs, "async_impl", False)) and getattr(fs, "loop", None) is not None
+
+
+def _call(fs: Any, func: Callable[..., Any], timeout: float, *args: Any, **kwargs: Any) -> Any:
+    """``func`` (a coroutine function of an async filesystem, run on its loop with a time limit; or a plain call)."""
+    if not _is_async(fs):
+        return func(*args, **kwargs)
+    import fsspec.asyn
+    from fsspec.exceptions import FSTimeoutError
+
+    try:
+        return fsspec.asyn.sync(fs.loop, func, *args, timeout=timeout, **kwargs)
+    except FSTimeoutError as exc:
+        raise TimeoutError(f"no complete answer within {timeout:g} s") from exc
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, FastInputError):
+        return str(exc).split(": storage request failed: ", 1)[-1]
+    return f"{type(exc).__name__}: {exc}"
