@@ -71,6 +71,11 @@ class _Rows:
         self.count = count
         self.spec = spec
 
+    @property
+    def nbytes(self) -> int:
+        """Bytes per row: the stage's buffer counts rows (its input elements), and the RAM budget their bytes."""
+        return element_nbytes(self.leaves) // max(1, self.count)
+
 
 class _ShapeMismatch(Exception):
     """A row whose output does not fit the batch (the whole batch fails, as ``batch`` would)."""
