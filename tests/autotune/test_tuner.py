@@ -276,3 +276,23 @@ def test_shrinking_to_the_budget_ends_when_nothing_can_shrink():
                        rate=100.0)
     changes = climb(stage, 1e-3, cpu_budget=2.0, ram_budget=1.0)
     assert {k.name: v for k, v in changes.items()} == {"buffer_output_elements": 1}
+
+
+def test_a_pipeline_ending_in_repeat_is_tuned():
+    """repeat() last used to hide its input's knobs until the first next(): the tuner never started."""
+    ds = fi.Dataset.range(10).map(_slow, num_parallel_calls=fi.AUTOTUNE).repeat()
+    with no_leaked_threads(), iter(ds) as it:
+        assert it.tuner is not None
+        assert [int(next(it)) for _ in range(12)] == [*range(10), 0, 1]
+
+
+def test_settings_carry_over_from_one_epoch_to_the_next():
+    ds = (fi.Dataset.range(5).map(_slow, num_parallel_calls=fi.AUTOTUNE).repeat(3)
+          .with_options(fi.Options(autotune=fi.AutotuneOptions(enabled=False))))
+    with no_leaked_threads(), iter(ds) as it:
+        next(it)
+        first = _knob(it, "map(", "parallelism")
+        first.set(7)
+        assert [int(next(it)) for _ in range(6)] == [1, 2, 3, 4, 0, 1]
+        second = _knob(it, "map(", "parallelism")
+        assert second is not first and second.value == 7
