@@ -124,6 +124,7 @@ def test_a_transient_fault_mid_file_loses_and_repeats_nothing(store, uploaded, p
     assert_resumed_in_place(proxy)
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(60)
 def test_faults_on_several_requests_in_a_row(store, uploaded, proxy):
     proxy.schedule([Fault("status", status=500), None, Fault("reset"), Fault("short", fraction=0.1), None,
@@ -151,6 +152,7 @@ def test_parallel_reads_of_several_files(store, uploaded, proxy):
     assert len(proxy.faults) == 2
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(60)
 def test_csv_rows_survive_faults(store, uploaded, proxy):
     ds = fi.CsvDataset(uploaded["csv"], [0, "", 0.0], header=True, buffer_size=BLOCK,
