@@ -53,6 +53,9 @@ class RemoteFile:
     ``url`` the name errors use; ``options`` sets the time limit and retries
     (``fi.RemoteOptions``; None: the defaults). Opening asks the store for the
     object's size (``NotFoundError`` if there is none), under the same limit and retries.
+    Where the store does not say (an HTTP server without Content-Length), ``size``
+    is None and the first response shorter than asked for marks the end: a
+    truncation there cannot be told from the end of the object.
     """
 
     def __init__(self, fs: Any, fs_path: str, url: str, request_size: int, options: RemoteOptions | None) -> None:
@@ -67,7 +70,7 @@ class RemoteFile:
         self._rest = b""  # bytes of the last response beyond what was asked for, from _offset on
         info_func = fs._info if _is_async(fs) else fs.info
         info = self._request("asking for the object's size", lambda: _call(fs, info_func, self._timeout, fs_path))
-        self.size: int = int(info["size"])
+        self.size: int | None = None if info.get("size") is None else int(info["size"])
 
     def read(self, n: int) -> bytes:
         """Up to ``n`` bytes from the current offset (one request at most)."""
@@ -75,10 +78,14 @@ class RemoteFile:
             data, self._rest = self._rest[:n], self._rest[n:]
         else:
             start = self._offset
-            end = min(self.size, start + max(n, self._request_size))
+            end = start + max(n, self._request_size)
+            if self.size is not None:
+                end = min(self.size, end)
             if start >= end:
                 return b""
             data = self._read_range(start, end)
+            if self.size is None and len(data) < end - start:
+                self.size = start + len(data)
             if len(data) > n:
                 data, self._rest = data[:n], data[n:]
         self._offset += len(data)
@@ -93,7 +100,9 @@ class RemoteFile:
 
         def checked() -> bytes:
             data = _call(fs, cat, self._timeout, self._fs_path, start=start, end=end)
-            if len(data) != end - start:
+            if len(data) != end - start and len(data) == self.size:  # a server that ignores Range sends it all
+                return data[start:]  # the rest of it: later reads are served from it (``_rest``)
+            if len(data) > end - start or (len(data) < end - start and self.size is not None):
                 raise _ShortResponse(f"{len(data)} bytes came for the {end - start} asked for")
             return data
 
@@ -102,7 +111,7 @@ class RemoteFile:
         except UnavailableError as exc:
             if isinstance(exc.__cause__, _ShortResponse):
                 raise DataLossError(f"{self.path}: reading bytes {start}-{end - 1} of {self.size}: "
-                                    f"{exc.__cause__} (the response is truncated, every try)",
+                                    f"{exc.__cause__} (a response of the wrong length, every try)",
                                     path=self.path, offset=start) from exc
             raise
 

@@ -13,6 +13,7 @@ turns a hang into a failure.
 from __future__ import annotations
 
 import csv
+import http.server
 import re
 import threading
 
@@ -214,3 +215,51 @@ def test_a_missing_object_is_not_retried(store, uploaded, proxy):
 def test_bad_remote_options_are_rejected(options):
     with pytest.raises(InvalidArgumentError, match="RemoteOptions: read_"):
         fi.RemoteOptions(**options)
+
+
+# -- plain HTTP servers: one that ignores Range, one that does not say how big the file is -----------------------
+
+
+class _FileHandler(http.server.BaseHTTPRequestHandler):
+    """Serves ``data`` at any path: honours ``Range`` unless ``ignore_range``; sends no length if ``unsized``."""
+
+    data = b""
+    ignore_range = False
+    unsized = False
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002  (the base class's name)
+        pass
+
+    def do_HEAD(self) -> None:
+        self._answer(b"")
+
+    def do_GET(self) -> None:
+        body = self.data
+        if "Range" in self.headers and not self.ignore_range:
+            first, last = self.headers["Range"].removeprefix("bytes=").split("-")
+            body = body[int(first):int(last) + 1]
+        self._answer(body)
+
+    def _answer(self, body: bytes) -> None:
+        self.send_response(200)
+        if not self.unsized:
+            self.send_header("Content-Length", str(len(self.data) if self.command == "HEAD" else len(body)))
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.wfile.write(body)
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("quirk", ["ignore_range", "unsized"])
+def test_plain_http_servers(quirk):
+    handler = type("Handler", (_FileHandler,), {"data": b"".join(frame(r) for r in RECORDS), quirk: True})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/data.tfrecord"
+        got, error = read_all(fi.TFRecordDataset(url, buffer_size=BLOCK))
+    finally:
+        server.shutdown()
+        thread.join()
+    assert (error, got) == (None, RECORDS)
