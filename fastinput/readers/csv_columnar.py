@@ -35,7 +35,6 @@ from fastinput.dataset import Dataset
 from fastinput.iterator import DatasetIterator, Failure, IteratorContext, WorkerPool
 from fastinput.ops.batch import BatchDataset
 from fastinput.ops.shuffle import ShuffleDataset
-from fastinput.options import RemoteOptions
 from fastinput.readers.csv_decode import Block, CsvFormat, as_numpy, read_blocks
 from fastinput.readers.files import as_path
 
@@ -97,11 +96,11 @@ class _FileReader:
     ``on_wait(ns)`` the time the consumer waited for one.
     """
 
-    def __init__(self, path: str, fmt: CsvFormat, remote_options: RemoteOptions, strings_as_numpy: bool, stage: str,
+    def __init__(self, path: str, fmt: CsvFormat, ctx: IteratorContext, strings_as_numpy: bool, stage: str,
                  on_busy: Callable[[int], None], on_wait: Callable[[int], None]) -> None:
         self.path = path
         self._fmt = fmt
-        self._remote_options = remote_options
+        self._ctx = ctx  # its remote read limits and stop signal
         self._strings_as_numpy = strings_as_numpy
         self._on_busy = on_busy
         self._on_wait = on_wait
@@ -114,7 +113,7 @@ class _FileReader:
         self._pool = WorkerPool(f"{stage} reading {path}", self._run, 1)
 
     def _run(self) -> None:
-        blocks = read_blocks(self.path, self._fmt, self._remote_options)
+        blocks = read_blocks(self.path, self._fmt, self._ctx.options.remote, self._ctx.cancelled)
         try:
             while True:
                 start = time.perf_counter_ns()
@@ -210,7 +209,7 @@ class _CsvBlocksIterator(DatasetIterator):
             except StopIteration:
                 self._source_done = True
                 return
-            self._future.append(_FileReader(as_path(name), self._ds.fmt, self.ctx.options.remote, self._ds.strings_as_numpy,
+            self._future.append(_FileReader(as_path(name), self._ds.fmt, self.ctx, self._ds.strings_as_numpy,
                                             self.name, self._add_busy, self._add_wait))
 
     def _next_chunk(self, n: int) -> list[Any]:

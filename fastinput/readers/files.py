@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 import zlib
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -241,11 +242,13 @@ class ReadStream:
 
 
 def open_read(path: str, *, compression_type: str | None = None, block_size: int | None = None,
-              storage_options: dict | None = None, remote_options: RemoteOptions | None = None) -> ReadStream:
+              storage_options: dict | None = None, remote_options: RemoteOptions | None = None,
+              cancelled: threading.Event | None = None) -> ReadStream:
     """Open ``path`` for sequential reading in blocks of about ``block_size`` bytes (None: a default per store).
 
     Remote objects are read in ranged requests bounded in time and retried as
-    ``remote_options`` says (``fi.RemoteOptions``; None: its defaults): see ``fastinput.readers.remote``.
+    ``remote_options`` says (``fi.RemoteOptions``; None: its defaults), and
+    abandoned once ``cancelled`` (the pipeline's stop signal) is set: see ``fastinput.readers.remote``.
     """
     wbits = COMPRESSION_TYPES[check_compression_type("open_read", compression_type)]
     if not is_remote(path):
@@ -258,5 +261,5 @@ def open_read(path: str, *, compression_type: str | None = None, block_size: int
 
     block_size = REMOTE_BLOCK_SIZE if block_size is None else block_size
     fs, fs_path = filesystem(path, storage_options)
-    raw = RemoteFile(fs, fs_path, path, block_size, remote_options)
+    raw = RemoteFile(fs, fs_path, path, block_size, remote_options, cancelled)
     return ReadStream(path, raw, raw.size, True, wbits, block_size)

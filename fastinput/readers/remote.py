@@ -21,11 +21,13 @@ persists ends in ``DataLossError``.
 
 from __future__ import annotations
 
-import time
+import asyncio
+import concurrent.futures
+import threading
 from collections.abc import Callable
 from typing import Any
 
-from fastinput.errors import DataLossError, FastInputError, UnavailableError
+from fastinput.errors import CancelledError, DataLossError, FastInputError, UnavailableError
 from fastinput.options import RemoteOptions
 from fastinput.readers.files import storage_errors
 
@@ -40,6 +42,8 @@ MIN_REQUEST_SIZE = 1 << 20
 
 _FIRST_PAUSE = 0.1
 _MAX_PAUSE = 2.0
+_CANCEL_POLL_SECONDS = 0.05
+"""How often a thread waiting on a request looks at the pipeline's stop signal."""
 
 
 class _ShortResponse(Exception):
@@ -51,15 +55,20 @@ class RemoteFile:
 
     ``fs`` is the fsspec filesystem, ``fs_path`` the object as it names it and
     ``url`` the name errors use; ``options`` sets the time limit and retries
-    (``fi.RemoteOptions``; None: the defaults). Opening asks the store for the
+    (``fi.RemoteOptions``; None: the defaults); once ``cancelled`` (the
+    pipeline's stop signal) is set, a waiting request is abandoned and
+    ``CancelledError`` raised, so closing an iterator never waits on a slow
+    store (async filesystems: s3fs, gcsfs, http). Opening asks the store for the
     object's size (``NotFoundError`` if there is none), under the same limit and retries.
     Where the store does not say (an HTTP server without Content-Length), ``size``
     is None and the first response shorter than asked for marks the end: a
     truncation there cannot be told from the end of the object.
     """
 
-    def __init__(self, fs: Any, fs_path: str, url: str, request_size: int, options: RemoteOptions | None) -> None:
+    def __init__(self, fs: Any, fs_path: str, url: str, request_size: int, options: RemoteOptions | None,
+                 cancelled: threading.Event | None = None) -> None:
         options = options or RemoteOptions()
+        self._cancelled = cancelled or threading.Event()
         self.path = url
         self._fs = fs
         self._fs_path = fs_path
@@ -69,7 +78,7 @@ class RemoteFile:
         self._offset = 0  # of the first byte not yet returned
         self._rest = b""  # bytes of the last response beyond what was asked for, from _offset on
         info_func = fs._info if _is_async(fs) else fs.info
-        info = self._request("asking for the object's size", lambda: _call(fs, info_func, self._timeout, fs_path))
+        info = self._request("asking for the object's size", lambda: self._call(info_func, fs_path))
         self.size: int | None = None if info.get("size") is None else int(info["size"])
 
     def read(self, n: int) -> bytes:
@@ -99,7 +108,7 @@ class RemoteFile:
         cat = fs._cat_file if _is_async(fs) else fs.cat_file
 
         def checked() -> bytes:
-            data = _call(fs, cat, self._timeout, self._fs_path, start=start, end=end)
+            data = self._call(cat, self._fs_path, start=start, end=end)
             if len(data) != end - start and len(data) == self.size:  # a server that ignores Range sends it all
                 return data[start:]  # the rest of it: later reads are served from it (``_rest``)
             if len(data) > end - start or (len(data) < end - start and self.size is not None):
@@ -115,6 +124,23 @@ class RemoteFile:
                                     path=self.path, offset=start) from exc
             raise
 
+    def _call(self, func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """``func(*args, **kwargs)``: for an async filesystem a coroutine run on its loop under the time limit,
+        abandoned (cancelled on the loop) if the pipeline stops meanwhile; else a plain call."""
+        fs = self._fs
+        if not _is_async(fs):
+            return func(*args, **kwargs)
+        future = asyncio.run_coroutine_threadsafe(asyncio.wait_for(func(*args, **kwargs), self._timeout), fs.loop)
+        while not future.done():
+            concurrent.futures.wait([future], timeout=_CANCEL_POLL_SECONDS)
+            if self._cancelled.is_set() and not future.done():
+                future.cancel()
+                raise CancelledError(f"{self.path}: the iterator was closed while a read was waiting")
+        try:
+            return future.result()
+        except TimeoutError as exc:  # asyncio.wait_for's limit (or a socket timeout inside the library)
+            raise TimeoutError(f"no complete answer within {self._timeout:g} s") from exc
+
     def _request(self, what: str, func: Callable[[], Any]) -> Any:
         """``func()``, tried again after storage errors and short responses; errors mapped to fastinput's."""
         pause = _FIRST_PAUSE
@@ -129,7 +155,8 @@ class RemoteFile:
             except _ShortResponse as exc:
                 last = exc
             if attempt < self._retries:
-                time.sleep(pause)
+                if self._cancelled.wait(pause):
+                    raise CancelledError(f"{self.path}: the iterator was closed while a read was being retried")
                 pause = min(2 * pause, _MAX_PAUSE)
         cause = last.__cause__ if isinstance(last, UnavailableError) and last.__cause__ else last
         raise UnavailableError(
@@ -139,19 +166,6 @@ class RemoteFile:
 
 def _is_async(fs: Any) -> bool:
     return bool(getattr(fs, "async_impl", False)) and getattr(fs, "loop", None) is not None
-
-
-def _call(fs: Any, func: Callable[..., Any], timeout: float, *args: Any, **kwargs: Any) -> Any:
-    """``func`` (a coroutine function of an async filesystem, run on its loop with a time limit; or a plain call)."""
-    if not _is_async(fs):
-        return func(*args, **kwargs)
-    import fsspec.asyn
-    from fsspec.exceptions import FSTimeoutError
-
-    try:
-        return fsspec.asyn.sync(fs.loop, func, *args, timeout=timeout, **kwargs)
-    except FSTimeoutError as exc:
-        raise TimeoutError(f"no complete answer within {timeout:g} s") from exc
 
 
 def _describe(exc: BaseException) -> str:

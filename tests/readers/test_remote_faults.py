@@ -202,6 +202,25 @@ def test_a_persistent_fault_ends_in_an_error_naming_the_url(store, uploaded, pro
     assert [t.name for t in threading.enumerate() if t.name.startswith("fastinput")] == []
 
 
+@pytest.mark.timeout(20)  # a close that waited out the stall (or the 30 s time limit) would fail here
+@pytest.mark.parametrize("num_parallel_reads", [None, 2])
+def test_closing_does_not_wait_for_a_stalled_store(store, uploaded, proxy, num_parallel_reads):
+    proxy.schedule([None, None], then=Fault("stall", seconds=25.0))
+    ds = records([uploaded["plain"]] * 2, store, proxy, num_parallel_reads=num_parallel_reads)
+    it = iter(ds.with_options(fi.Options(remote=fi.RemoteOptions(read_timeout=30))))
+    got = []
+    closer = threading.Timer(1.0, it.close)
+    closer.start()
+    with pytest.raises(fi.errors.CancelledError):
+        for record in it:
+            got.append(record)
+    closer.join()
+    assert "stall" in proxy.faults
+    expected = [r for pair in zip(RECORDS, RECORDS) for r in pair] if num_parallel_reads else RECORDS + RECORDS
+    assert got == expected[:len(got)]
+    assert [t.name for t in threading.enumerate() if t.name.startswith("fastinput")] == []
+
+
 @pytest.mark.timeout(60)
 def test_a_missing_object_is_not_retried(store, uploaded, proxy):
     url = uploaded["plain"].replace("plain", "missing")
