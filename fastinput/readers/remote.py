@@ -7,9 +7,10 @@ when a read fails mid-file (so no record is delivered twice or skipped), and a
 response whose length is checked against the range asked for (a short response
 must never look like the end of the file). ``RemoteFile`` adds these around the
 filesystem's own ranged reads (``cat_file``), so the client library's settings
-(s3fs ``retries`` and botocore ``config_kwargs={"retries": ..., "read_timeout": ...}``,
-gcsfs ``requests_timeout``, all passed through ``storage_options``) still apply
-inside each try.
+(for s3fs, botocore's ``config_kwargs={"retries": {"max_attempts": ...},
+"read_timeout": ..., "connect_timeout": ...}``; for gcsfs, ``requests_timeout``;
+all passed through ``storage_options``) still apply inside each try. A fourth:
+a read waiting on the store gives up as soon as the pipeline is closed.
 
 A request that fails with a storage error (connection refused or reset, a 5xx
 answer the library gave up on, a timeout) is tried again after a short pause,
