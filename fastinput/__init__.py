@@ -12,7 +12,7 @@ from fastinput import errors, profiler
 from fastinput.arguments import AUTOTUNE
 from fastinput.dataset import Dataset
 from fastinput.iterator import Iterator
-from fastinput.options import AutotuneOptions, OptimizationOptions, Options
+from fastinput.options import AutotuneOptions, OptimizationOptions, Options, RemoteOptions
 from fastinput.readers.batched_features import make_batched_features_dataset
 from fastinput.readers.csv import CsvDataset, make_csv_dataset
 from fastinput.readers.example import parse_example
@@ -44,6 +44,7 @@ __all__ = [
     "Iterator",
     "OptimizationOptions",
     "Options",
+    "RemoteOptions",
     "SparseArray",
     "SparseSpec",
     "TFRecordDataset",

@@ -113,7 +113,9 @@ class Dataset:
         options = self.options()
         ctx = IteratorContext(options)
         it = Iterator(optimize(self, options)._make_iterator(ctx))
-        if options.autotune.enabled is not False and any(knob.autotuned for knob in it.knobs()):
+        # The tuner turns AUTOTUNE knobs; with an explicit RAM budget it also keeps every other buffer within it.
+        budget_set = options.autotune.ram_budget is not None
+        if options.autotune.enabled is not False and any(k.autotuned or (budget_set and k.shrinkable) for k in it.knobs()):
             it.start_autotuning(options.autotune)
         return it
 

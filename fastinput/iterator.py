@@ -75,12 +75,15 @@ class Knob:
     """A setting of a running iterator that can be changed while it runs (the autotuner's lever).
 
     ``autotuned`` says whether the user asked for ``AUTOTUNE`` (the tuner only
-    turns those); ``set`` works on every knob and clamps to ``[minimum, maximum]``.
+    turns those); ``shrinkable`` marks a buffer depth the user did not choose
+    (a stage whose parallelism they fixed still sizes its own buffers), which
+    the tuner lowers to keep the RAM budget as it does autotuned ones; ``set``
+    works on every knob and clamps to ``[minimum, maximum]``.
     """
 
     def __init__(
         self, stage: str, name: str, value: int, minimum: int, maximum: int, autotuned: bool,
-        on_change: Callable[[int], None],
+        on_change: Callable[[int], None], shrinkable: bool = False,
     ) -> None:
         self.stage = stage
         self.name = name
@@ -88,6 +91,7 @@ class Knob:
         self.minimum = minimum
         self.maximum = maximum
         self.autotuned = autotuned
+        self.shrinkable = autotuned or shrinkable
         self._on_change = on_change
 
     def set(self, value: int) -> int:

@@ -122,19 +122,23 @@ def cpu_demand(root: StageModel, root_rate: float) -> float:
 
 
 def buffered_bytes(root: StageModel, overrides: dict[int, int] | None = None) -> float:
-    """Bytes the pipeline's buffers hold when full, for the knob values (or overrides)."""
+    """Bytes the pipeline's buffers hold when full, for the knob values (or overrides): every buffer, tuned or not."""
+    from fastinput.ops.interleave import elements_per_dataset
+
+    def value(stage: StageModel, name: str, default: int = 0) -> int:
+        k = stage.knobs.get(name)
+        if k is None:
+            return default
+        return overrides.get(id(k), k.value) if overrides else k.value
+
     total = 0.0
     for stage in walk(root):
-        for name, knob in stage.knobs.items():
-            if name.startswith("_"):
-                continue
-            value = overrides.get(id(knob), knob.value) if overrides else knob.value
-            if name == "buffer_size":
-                chunk = stage.knobs["_chunk"].value if "_chunk" in stage.knobs else 1
-                if stage.kind == "parallel":  # a parallel map holds at least one slot per worker
-                    workers = stage.knobs["parallelism"]
-                    value = max(value, overrides.get(id(workers), workers.value) if overrides else workers.value)
-                total += value * chunk * stage.nbytes
-            elif name == "buffer_output_elements":
-                total += value * stage.value("parallelism") * stage.nbytes
+        if "buffer_size" in stage.knobs:
+            slots = value(stage, "buffer_size")
+            if stage.kind == "parallel":  # a parallel map holds at least one slot per worker, a chunk per slot
+                slots = max(slots, value(stage, "parallelism", 1)) * value(stage, "_chunk", 1)
+            total += slots * stage.nbytes
+        if "buffer_output_elements" in stage.knobs:  # a buffer per dataset: the cycle's and those read ahead
+            datasets = value(stage, "_cycle", value(stage, "parallelism", 1)) + value(stage, "prefetch_input_elements")
+            total += elements_per_dataset(value(stage, "buffer_output_elements"), stage.nbytes) * datasets * stage.nbytes
     return total

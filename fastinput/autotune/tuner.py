@@ -81,6 +81,7 @@ class Tuner:
         self.model: StageModel | None = None
         self.estimates: dict[str, float] = {}
         self.rounds = 0
+        self._warned_fixed = False
         self._thread = threading.Thread(target=self._run, name="fastinput autotuner", daemon=True)
         self._thread.start()
 
@@ -116,6 +117,8 @@ class Tuner:
         chunk = getattr(it, "_chunk_size", None)
         if chunk is not None and kind == "parallel":
             knobs["_chunk"] = _FixedValue(chunk)
+        if kind == "interleave":
+            knobs["_cycle"] = _FixedValue(it.cycle_length)
         return StageModel(
             name=it.name, kind=kind, own=max(0.0, own_ns) * 1e-9 * per, ratio=(input_elements * per) if elements else 1.0,
             cpu=cpu_ns * 1e-9 * per, nbytes=m.bytes_per_element, knobs=knobs, inputs=inputs,
@@ -147,14 +150,15 @@ class Tuner:
         self.estimates = {stage.name: output_time(stage, consumer_time) for stage in walk(model)}
         for knob, value in climb(model, consumer_time, self.cpu_budget, self.ram_budget).items():
             knob.set(value)
+        if not self._warned_fixed:
+            self._warned_fixed = warn_if_fixed_buffers_exceed(model, self.ram_budget)
 
 
 def climb(model: StageModel, consumer_time: float, cpu_budget: float, ram_budget: float) -> dict[Knob, int]:
     """The new values of ``model``'s ``AUTOTUNE`` knobs (only those that change) for a consumer that takes
     ``consumer_time`` seconds per element outside ``next()``; sets nothing."""
-    tunable = [k for stage in walk(model) for name, k in stage.knobs.items()
-               if not name.startswith("_") and getattr(k, "autotuned", False)]
-    overrides = _fit_ram_budget(model, tunable, consumer_time, ram_budget)
+    tunable = _knobs(model, "autotuned")
+    overrides = _fit_ram_budget(model, _knobs(model, "shrinkable"), consumer_time, ram_budget)
     current = output_time(model, consumer_time, overrides)
     for _ in range(MAX_STEPS_PER_ROUND):
         best = _best_step(model, tunable, overrides, consumer_time, current, cpu_budget, ram_budget)
@@ -163,7 +167,7 @@ def climb(model: StageModel, consumer_time: float, cpu_budget: float, ram_budget
         knob, value, current = best
         overrides[id(knob)] = value
     changes = {}
-    for knob in tunable:
+    for knob in _knobs(model, "shrinkable"):
         if id(knob) in overrides and overrides[id(knob)] != knob.value:
             logger.debug("autotune: %s.%s %d -> %d (modelled wait %.3g ms per element)",
                          knob.stage, knob.name, knob.value, overrides[id(knob)], current * 1e3)
@@ -171,16 +175,39 @@ def climb(model: StageModel, consumer_time: float, cpu_budget: float, ram_budget
     return changes
 
 
-def _fit_ram_budget(model: StageModel, tunable: list[Knob], consumer_time: float, ram_budget: float) -> dict[int, int]:
-    """Shrink buffers (halving) and worker counts (a parallel map holds a slot per worker), cheapest
+def _knobs(model: StageModel, kind: str) -> list[Knob]:
+    """The knobs of the model's stages that are ``autotuned`` (the climb turns them both ways) or
+    ``shrinkable`` (autotuned ones and buffer depths the user did not choose: lowered to fit the RAM budget)."""
+    return [k for stage in walk(model) for name, k in stage.knobs.items()
+            if not name.startswith("_") and getattr(k, kind, False)]
+
+
+def warn_if_fixed_buffers_exceed(model: StageModel, ram_budget: float) -> bool:
+    """Warn (and return True) if the buffers alone hold more than the RAM budget with every shrinkable knob at its
+    minimum: the user's own settings (prefetch depths, worker counts) then break the budget, and only they can fix it."""
+    floor = {id(k): k.minimum for k in _knobs(model, "shrinkable")}
+    fixed = buffered_bytes(model, floor)
+    if fixed <= ram_budget:
+        return False
+    stages = sorted({stage.name for stage in walk(model) for name, k in stage.knobs.items()
+                     if not name.startswith("_") and not getattr(k, "shrinkable", False)})
+    logger.warning(
+        "fastinput autotune: the buffers the tuner cannot shrink hold %.1f MiB, over the RAM budget of %.1f MiB "
+        "(AutotuneOptions(ram_budget=...)); set by hand in: %s. Lower their buffer_size or num_parallel_calls, "
+        "or raise the budget.", fixed / 2**20, ram_budget / 2**20, "; ".join(stages) or "(none)")
+    return True
+
+
+def _fit_ram_budget(model: StageModel, shrinkable: list[Knob], consumer_time: float, ram_budget: float) -> dict[int, int]:
+    """Shrink buffers (halving) and autotuned worker counts (a parallel map holds a slot per worker), cheapest
     first, until the buffered bytes fit the RAM budget; returns the knob values as overrides."""
     overrides: dict[int, int] = {}
     while buffered_bytes(model, overrides) > ram_budget:
         options = []
-        for knob in tunable:
+        for knob in shrinkable:
             value = overrides.get(id(knob), knob.value)
             smaller = value - 1 if knob.name == "parallelism" else value // 2
-            if smaller >= knob.minimum:
+            if knob.minimum <= smaller < value:  # progress: halving 0 or 1 gives nothing smaller
                 trial = {**overrides, id(knob): smaller}
                 options.append((output_time(model, consumer_time, trial), id(knob), knob, smaller))
         if not options:

@@ -47,7 +47,19 @@ READ_CHUNK = 64
 
 SMALL_BUFFER_BYTES = 1 << 20
 SMALL_BUFFER_ELEMENTS = 1024
-"""Small elements may buffer up to this many bytes' worth per dataset, at most this many (see ``_element_limit``)."""
+"""Small elements may buffer up to this many bytes' worth per dataset, at most this many (see ``elements_per_dataset``)."""
+
+
+def elements_per_dataset(buffer_output_elements: int, element_bytes: float) -> int:
+    """Elements each dataset of a parallel interleave may buffer: the knob's value, or more when elements are small.
+
+    Small records (a few hundred bytes) are consumed a batch at a time: with 64
+    per dataset, a batch of 1024 would wait on several rounds of reads. So up to
+    SMALL_BUFFER_BYTES' worth (at most 1024) may wait. The autotuner's model
+    counts the same (``fastinput.autotune.model.buffered_bytes``).
+    """
+    small = min(SMALL_BUFFER_ELEMENTS, int(SMALL_BUFFER_BYTES / element_bytes)) if element_bytes else 0
+    return max(buffer_output_elements, small)
 
 
 PREFETCH_FACTOR = 2
@@ -225,10 +237,13 @@ class _ParallelInterleaveIterator(ThreadedIterator):
         self._source_done = False
         self._opened: list[_Element] = []  # every element with an iterator not yet closed
         # Beyond the cycle, workers read ahead the next input elements' datasets (up to prefetch_input_elements).
-        self._parallelism = Knob(self.name, "parallelism", parallelism, 1, min(MAX_PARALLELISM, 2 * cycle_length), autotuned, self._set_parallelism)
+        self._parallelism = Knob(self.name, "parallelism", parallelism, 1, min(MAX_PARALLELISM, 2 * cycle_length), autotuned,
+                                 self._set_parallelism)
+        # Buffer depths are never the user's choice: the tuner may shrink them to keep the RAM budget.
         self._element_buffer = Knob(self.name, "buffer_output_elements", max(READ_CHUNK, dataset.block_length), 1, 1 << 16,
-                                    autotuned, self._wake)
-        self._prefetch_inputs = Knob(self.name, "prefetch_input_elements", cycle_length, 0, 4 * cycle_length, autotuned, self._wake)
+                                    autotuned, self._wake, shrinkable=True)
+        self._prefetch_inputs = Knob(self.name, "prefetch_input_elements", cycle_length, 0, 4 * cycle_length, autotuned,
+                                     self._wake, shrinkable=True)
         self.metrics.parallelism = parallelism
 
     def knobs(self) -> list[Knob]:
@@ -262,15 +277,20 @@ class _ParallelInterleaveIterator(ThreadedIterator):
         return None
 
     def _element_limit(self) -> int:
-        """Elements each dataset may buffer: the knob's value, or more when elements are small.
-
-        Small records (a few hundred bytes) are consumed a batch at a time:
-        with 64 per dataset, a batch of 1024 would wait on several rounds of
-        reads. So up to SMALL_BUFFER_BYTES' worth (at most 1024) may wait.
-        """
+        """Elements each dataset may buffer now (``elements_per_dataset``); with a RAM budget set, never more than
+        the budget holds for every dataset at once (a ceiling from the first chunk, before the tuner's first round)."""
         size = self.metrics.bytes_per_element
-        small = min(SMALL_BUFFER_ELEMENTS, int(SMALL_BUFFER_BYTES / size)) if size else 0
-        return max(self._element_buffer.value, small)
+        limit = elements_per_dataset(self._element_buffer.value, size)
+        budget = self.ctx.options.autotune.ram_budget
+        if budget and size:
+            datasets = len(self._cycle) + self._prefetch_inputs.value
+            limit = max(1, min(limit, int(budget / (datasets * size))))
+        return limit
+
+    @property
+    def cycle_length(self) -> int:
+        """Input elements read at once (the autotuner's model counts a buffer per cycle slot)."""
+        return len(self._cycle)
 
     def _worker(self) -> None:
         cond = self._cond

@@ -101,7 +101,8 @@ class ParallelChunkIterator(ThreadedIterator):
         # I/O-bound stages use more workers than cores, never more than MAX_PARALLELISM
         max_parallelism = min(MAX_PARALLELISM, max(8 * available_cpus(), 16, parallelism))
         self._parallelism = Knob(self.name, "parallelism", parallelism, 1, max_parallelism, autotuned, self._set_parallelism)
-        self._buffer = Knob(self.name, "buffer_size", 2 * parallelism, 1, 64 * max_parallelism, autotuned, self._set_buffer)
+        self._buffer = Knob(self.name, "buffer_size", 2 * parallelism, 1, 64 * max_parallelism, autotuned, self._set_buffer,
+                            shrinkable=True)  # never the user's choice: the tuner may shrink it to keep the RAM budget
         self.metrics.parallelism = parallelism
         self.metrics.buffer_capacity = self._buffer.value
 

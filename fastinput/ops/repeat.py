@@ -56,7 +56,13 @@ class EpochTally:
 
 
 class _RepeatIterator(DatasetIterator):
-    """Re-creates its input iterator at each end (see ``EpochTally`` for when ``repeat()`` stops)."""
+    """Re-creates its input iterator at each end (see ``EpochTally`` for when ``repeat()`` stops).
+
+    What the last epoch's stages learned carries over to the next one's: knob
+    values (the autotuner's settings, RAM budget cuts included) and sampled
+    element sizes. Otherwise every epoch would start from the defaults, and
+    short epochs would run with buffers the tuner never gets to fit.
+    """
 
     def __init__(self, dataset: RepeatDataset, ctx: IteratorContext) -> None:
         super().__init__(dataset, ctx, [])
@@ -65,9 +71,19 @@ class _RepeatIterator(DatasetIterator):
         self._tally = EpochTally()
         self._source: DatasetIterator | None = None
         self._ended = False
+        self._learned: list[tuple[str, dict[str, int], float]] = []
+        if dataset.count != 0:  # the first epoch's tree now (no thread starts yet): the autotuner sees its knobs
+            self._open()
 
     def _open(self) -> DatasetIterator:
         self._source = self._ds._inputs[0]._make_iterator(self.ctx)
+        for (_, stage), (name, knobs, element_bytes) in zip(self._source.walk(), self._learned):
+            if stage.name != name:  # not the same tree (cannot happen for one description): keep the defaults
+                break
+            for knob in stage.knobs():
+                if knob.name in knobs:
+                    knob.set(knobs[knob.name])
+            stage.metrics.bytes_per_element = element_bytes
         self.inputs = [self._source]
         return self._source
 
@@ -78,6 +94,8 @@ class _RepeatIterator(DatasetIterator):
             try:
                 chunk = source.get_next_chunk(n)
             except StopIteration:
+                self._learned = [(stage.name, {k.name: k.value for k in stage.knobs()}, stage.metrics.bytes_per_element)
+                                 for _, stage in source.walk()]
                 source.close()
                 self._source = None
                 self.inputs = []

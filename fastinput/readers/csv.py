@@ -114,7 +114,8 @@ class _CsvRowsIterator(DatasetIterator):
             if self._blocks is None:
                 if self._next_file >= len(self._ds.paths):
                     raise StopIteration
-                self._blocks = read_blocks(self._ds.paths[self._next_file], self._ds.format)
+                self._blocks = read_blocks(self._ds.paths[self._next_file], self._ds.format, self.ctx.options.remote,
+                                           self.ctx.cancelled)
                 self._next_file += 1
             try:
                 return next(self._blocks)

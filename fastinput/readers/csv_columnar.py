@@ -101,10 +101,11 @@ class _FileReader:
     ``on_wait(ns)`` the time the consumer waited for one.
     """
 
-    def __init__(self, path: str, fmt: CsvFormat, strings_as_numpy: bool, stage: str, on_busy: Callable[[int], None],
-                 on_wait: Callable[[int], None]) -> None:
+    def __init__(self, path: str, fmt: CsvFormat, ctx: IteratorContext, strings_as_numpy: bool, stage: str,
+                 on_busy: Callable[[int], None], on_wait: Callable[[int], None]) -> None:
         self.path = path
         self._fmt = fmt
+        self._ctx = ctx  # its remote read limits and stop signal
         self._strings_as_numpy = strings_as_numpy
         self._on_busy = on_busy
         self._on_wait = on_wait
@@ -117,7 +118,7 @@ class _FileReader:
         self._pool = WorkerPool(f"{stage} reading {path}", self._run, 1)
 
     def _run(self) -> None:
-        blocks = read_blocks(self.path, self._fmt)
+        blocks = read_blocks(self.path, self._fmt, self._ctx.options.remote, self._ctx.cancelled)
         try:
             while True:
                 start = time.perf_counter_ns()
@@ -213,8 +214,8 @@ class _CsvBlocksIterator(DatasetIterator):
             except StopIteration:
                 self._source_done = True
                 return
-            self._future.append(_FileReader(as_path(name), self._ds.fmt, self._ds.strings_as_numpy, self.name,
-                                            self._add_busy, self._add_wait))
+            self._future.append(_FileReader(as_path(name), self._ds.fmt, self.ctx, self._ds.strings_as_numpy,
+                                            self.name, self._add_busy, self._add_wait))
 
     def _next_chunk(self, n: int) -> list[Any]:
         self._check_cancelled()

@@ -25,6 +25,7 @@ pyarrow is imported inside functions so that ``import fastinput`` stays fast.
 from __future__ import annotations
 
 import dataclasses
+import threading
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -34,6 +35,7 @@ import numpy as np
 
 from fastinput.errors import InvalidArgumentError
 from fastinput.iterator import Failure
+from fastinput.options import RemoteOptions
 from fastinput.readers.files import open_read
 
 Block = tuple[Any, ...]
@@ -84,7 +86,8 @@ class CsvFormat:
     storage_options: dict | None = None
 
 
-def read_blocks(path: str, fmt: CsvFormat) -> Iterator[Block | Failure]:
+def read_blocks(path: str, fmt: CsvFormat, remote_options: RemoteOptions | None = None,
+                cancelled: threading.Event | None = None) -> Iterator[Block | Failure]:
     """The rows of one file as blocks, with a ``Failure`` at the place of each bad record.
 
     The next ``PARSE_AHEAD`` chunks are parsed on helper threads (arrow
@@ -93,7 +96,7 @@ def read_blocks(path: str, fmt: CsvFormat) -> Iterator[Block | Failure]:
     ``DataLossError`` for corrupt compressed data, ...
     """
     stream = open_read(path, compression_type=fmt.compression_type, block_size=fmt.chunk_size,
-                       storage_options=fmt.storage_options)
+                       storage_options=fmt.storage_options, remote_options=remote_options, cancelled=cancelled)
     parser = ThreadPoolExecutor(PARSE_AHEAD, thread_name_prefix=f"fastinput csv parse {path}")
     try:
         decoder: _ChunkDecoder | None = None

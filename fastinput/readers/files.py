@@ -6,7 +6,8 @@ as ``AWS_ENDPOINT_URL`` or ``STORAGE_EMULATOR_HOST``, ``FSSPEC_<PROTOCOL>_<ARG>`
 s3fs/gcsfs raises an ImportError that says which extra to install.
 
 Readers open files with ``open_read``: large sequential reads (remote reads
-of a MiB or more as one ranged request each), optional GZIP/ZLIB decompression, and
+of a MiB or more as one ranged request each, bounded in time and retried by
+``remote.RemoteFile``), optional GZIP/ZLIB decompression, and
 third-party errors mapped to fastinput's at this boundary: a missing file is
 ``NotFoundError``, a remote store that cannot be reached or refuses the
 request is ``UnavailableError``, corrupt compressed data is ``DataLossError``.
@@ -16,11 +17,13 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 import zlib
 from collections.abc import Iterator, Sequence
 from typing import Any
 
 from fastinput.errors import DataLossError, InvalidArgumentError, NotFoundError, UnavailableError
+from fastinput.options import RemoteOptions
 
 _EXTRAS = {"s3": "s3", "s3a": "s3", "gs": "gcs", "gcs": "gcs"}
 
@@ -29,9 +32,6 @@ LOCAL_BLOCK_SIZE = 1 << 20
 
 REMOTE_BLOCK_SIZE = 16 << 20
 """Bytes per request to remote stores when the reader does not say (large enough to amortise the round trip)."""
-
-_DIRECT_READ_SIZE = 1 << 20
-"""Remote reads at least this large bypass fsspec's cache; smaller ones are served from read-ahead blocks of this size."""
 
 COMPRESSION_TYPES = {None: None, "": None, "GZIP": 31, "ZLIB": 15}
 """Accepted ``compression_type`` values and the ``wbits`` of the zlib stream each one means."""
@@ -283,8 +283,14 @@ def _salvage(inflater: Any, data: bytes) -> bytes:
 
 
 def open_read(path: str, *, compression_type: str | None = None, block_size: int | None = None,
-              storage_options: dict | None = None) -> ReadStream:
-    """Open ``path`` for sequential reading in blocks of about ``block_size`` bytes (None: a default per store)."""
+              storage_options: dict | None = None, remote_options: RemoteOptions | None = None,
+              cancelled: threading.Event | None = None) -> ReadStream:
+    """Open ``path`` for sequential reading in blocks of about ``block_size`` bytes (None: a default per store).
+
+    Remote objects are read in ranged requests bounded in time and retried as
+    ``remote_options`` says (``fi.RemoteOptions``; None: its defaults), and
+    abandoned once ``cancelled`` (the pipeline's stop signal) is set: see ``fastinput.readers.remote``.
+    """
     wbits = COMPRESSION_TYPES[check_compression_type("open_read", compression_type)]
     if not is_remote(path):
         local = path[len("file://"):] if path.startswith("file://") else path
@@ -292,11 +298,9 @@ def open_read(path: str, *, compression_type: str | None = None, block_size: int
             raw = open(local, "rb", buffering=0)  # closed by ReadStream.close
         size = os.fstat(raw.fileno()).st_size
         return ReadStream(path, raw, size, False, wbits, LOCAL_BLOCK_SIZE if block_size is None else block_size)
+    from fastinput.readers.remote import RemoteFile
+
     block_size = REMOTE_BLOCK_SIZE if block_size is None else block_size
     fs, fs_path = filesystem(path, storage_options)
-    # Reads of a block or more go straight to the store, one ranged request each (a cache would only add a
-    # copy); smaller ones go through fsspec's read-ahead cache, so they do not each become a request.
-    cache = "none" if block_size >= _DIRECT_READ_SIZE else "readahead"
-    with storage_errors(path, remote=True):
-        raw = fs.open(fs_path, "rb", block_size=max(block_size, _DIRECT_READ_SIZE), cache_type=cache)
-    return ReadStream(path, raw, getattr(raw, "size", None), True, wbits, block_size)
+    raw = RemoteFile(fs, fs_path, path, block_size, remote_options, cancelled)
+    return ReadStream(path, raw, raw.size, True, wbits, block_size)

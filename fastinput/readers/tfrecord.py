@@ -168,7 +168,8 @@ class _TFRecordFileIterator(DatasetIterator):
     def _open(self) -> None:
         ds = self._ds
         self._stream = open_read(ds.path, compression_type=ds.compression_type, block_size=ds.block_size,
-                                 storage_options=ds.storage_options)
+                                 storage_options=ds.storage_options, remote_options=self.ctx.options.remote,
+                                 cancelled=self.ctx.cancelled)
         self._reader = RecordReader(self._stream, max(ds.block_size, 1), ds.compression_type is not None)
 
     def _finish(self) -> None:

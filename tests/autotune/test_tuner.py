@@ -10,6 +10,7 @@ import fastinput as fi
 from fastinput.autotune.model import StageModel, queue_wait
 from fastinput.autotune.tuner import climb
 from fastinput.iterator import Knob
+from fastinput.readers._framing import frame
 from tests.helpers import as_ints, no_leaked_threads
 
 NO_FUSION = fi.OptimizationOptions(map_fusion=False, map_and_batch_fusion=False)
@@ -200,3 +201,98 @@ def test_dropping_an_autotuned_iterator_stops_every_thread():
         next(it)
         del it
         gc.collect()
+
+
+# -- the RAM budget counts every buffer (issue 14, defect 8) --------------------------------------------------
+
+BIG_RECORD = 256 << 10
+RAM_BUDGET = 16 << 20
+
+
+@pytest.fixture(scope="module")
+def big_record_files(tmp_path_factory):
+    """Eight TFRecord files of forty 256 KiB records each."""
+    root = tmp_path_factory.mktemp("big_records")
+    record = frame(np.random.default_rng(0).bytes(BIG_RECORD))
+    paths = []
+    for i in range(8):
+        path = root / f"part-{i}.tfrecord"
+        path.write_bytes(record * 40)
+        paths.append(str(path))
+    return paths
+
+
+def _slow(x):
+    threading.Event().wait(0.002)
+    return x
+
+
+def _buffered_bytes(it) -> int:
+    return sum(s.bytes_buffered for s in it.stats())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("map_parallelism", [fi.AUTOTUNE, 2], ids=["autotuned map", "nothing autotuned"])
+@pytest.mark.parametrize("fusion", [True, False], ids=["map_and_batch", "map then batch"])
+def test_ram_budget_holds_with_an_interleave_of_fixed_parallelism(big_record_files, map_parallelism, fusion):
+    """An interleave with an explicit num_parallel_calls kept 64 records per dataset out of the tuner's reach
+    (21 MiB buffered under a 16 MiB budget): its buffer depths are not the user's choice, so they count and shrink."""
+    optimization = fi.OptimizationOptions(map_and_batch_fusion=fusion)
+    ds = (fi.Dataset.from_tensor_slices(big_record_files).repeat()
+          .interleave(fi.TFRecordDataset, cycle_length=4, num_parallel_calls=4)
+          .map(_slow, num_parallel_calls=map_parallelism).batch(4).prefetch(fi.AUTOTUNE if map_parallelism else 2)
+          .with_options(fi.Options(autotune=fi.AutotuneOptions(ram_budget=RAM_BUDGET), optimization=optimization)))
+    samples = []
+    with no_leaked_threads(), iter(ds) as it:
+        _consume_for(it, 1.0)  # the tuner's first rounds
+        _consume_for(it, 2.0, lambda: samples.append(_buffered_bytes(it)))
+        assert it.tuner is not None and it.tuner.rounds > 0
+    assert len(samples) > 10
+    assert max(samples) <= RAM_BUDGET
+
+
+@pytest.mark.slow
+def test_fixed_buffers_over_the_budget_warn_once(big_record_files, caplog):
+    ds = (fi.TFRecordDataset(big_record_files).repeat().prefetch(100)
+          .with_options(fi.Options(autotune=fi.AutotuneOptions(ram_budget=RAM_BUDGET))))
+    ds = ds.map(_slow, num_parallel_calls=fi.AUTOTUNE)
+    with caplog.at_level("WARNING", logger="fastinput.autotune"), iter(ds) as it:
+        _consume_for(it, 1.5)
+    warnings = [r.getMessage() for r in caplog.records if "over the RAM budget" in r.getMessage()]
+    assert len(warnings) == 1
+    assert "prefetch(100)" in warnings[0] and "16.0 MiB" in warnings[0]
+
+
+def test_shrinking_to_the_budget_ends_when_nothing_can_shrink():
+    """Halving a knob already at 0 or 1 frees nothing: the fit must stop, not loop (it hung the tuner thread)."""
+    def knob(name, value, minimum, autotuned=False, shrinkable=True):
+        return Knob("interleave(f)", name, value, minimum, 1 << 16, autotuned, lambda value: None, shrinkable=shrinkable)
+
+    stage = StageModel("interleave(f)", "interleave", own=1e-3, ratio=1.0, cpu=1e-4, nbytes=BIG_RECORD,
+                       knobs={"parallelism": knob("parallelism", 4, 1, shrinkable=False),
+                              "buffer_output_elements": knob("buffer_output_elements", 64, 1),
+                              "prefetch_input_elements": knob("prefetch_input_elements", 0, 0),
+                              "_cycle": Knob("interleave(f)", "_cycle", 4, 4, 4, False, lambda value: None)},
+                       rate=100.0)
+    changes = climb(stage, 1e-3, cpu_budget=2.0, ram_budget=1.0)
+    assert {k.name: v for k, v in changes.items()} == {"buffer_output_elements": 1}
+
+
+def test_a_pipeline_ending_in_repeat_is_tuned():
+    """repeat() last used to hide its input's knobs until the first next(): the tuner never started."""
+    ds = fi.Dataset.range(10).map(_slow, num_parallel_calls=fi.AUTOTUNE).repeat()
+    with no_leaked_threads(), iter(ds) as it:
+        assert it.tuner is not None
+        assert [int(next(it)) for _ in range(12)] == [*range(10), 0, 1]
+
+
+def test_settings_carry_over_from_one_epoch_to_the_next():
+    ds = (fi.Dataset.range(5).map(_slow, num_parallel_calls=fi.AUTOTUNE).repeat(3)
+          .with_options(fi.Options(autotune=fi.AutotuneOptions(enabled=False))))
+    with no_leaked_threads(), iter(ds) as it:
+        next(it)
+        first = _knob(it, "map(", "parallelism")
+        first.set(7)
+        assert [int(next(it)) for _ in range(6)] == [1, 2, 3, 4, 0, 1]
+        second = _knob(it, "map(", "parallelism")
+        assert second is not first and second.value == 7

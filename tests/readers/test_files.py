@@ -163,7 +163,7 @@ def test_unreachable_s3_endpoint_is_unavailable():
         "config_kwargs": {"retries": {"max_attempts": 1}, "connect_timeout": 2},
         "client_kwargs": {"endpoint_url": f"http://127.0.0.1:{free_port()}", "region_name": "us-east-1"},
     }
-    with pytest.raises(UnavailableError, match="s3://bucket/x.rec: storage request failed") as info:
+    with pytest.raises(UnavailableError, match="s3://bucket/x.rec: asking for the object.s size failed") as info:
         open_read("s3://bucket/x.rec", storage_options=options)
     assert info.value.__cause__ is not None
     with pytest.raises(UnavailableError):
