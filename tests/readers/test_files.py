@@ -89,7 +89,8 @@ def test_open_read_truncated_or_corrupt_compressed_data(tmp_path):
     packed = gzip.compress(PAYLOAD)
     cut = tmp_path / "cut.gz"
     cut.write_bytes(packed[:len(packed) // 2])
-    with pytest.raises(DataLossError, match=f"{cut}: the compressed stream is truncated at byte {len(packed) // 2}"):
+    with pytest.raises(DataLossError, match=f"{cut}: the compressed stream starting at byte 0 is truncated at byte "
+                                            f"{len(packed) // 2}"):
         read_all(str(cut), compression_type="GZIP")
     garbled = tmp_path / "garbled.gz"
     garbled.write_bytes(packed[:100] + bytes(500) + packed[600:])
