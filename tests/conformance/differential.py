@@ -360,7 +360,17 @@ def _smaller(pipeline: Pipeline) -> list[Pipeline]:
     candidates = [Pipeline(steps[:i] + steps[i + 1:]) for i in range(1, len(steps))]
     for i, step in enumerate(steps):
         candidates += [Pipeline(steps[:i] + (smaller,) + steps[i + 1:]) for smaller in _smaller_steps(step)]
-    return candidates
+    return [c for c in candidates if _finite(c)]
+
+
+def _finite(pipeline: Pipeline) -> bool:
+    """False where an endless repeat is no longer followed by a take (minimising must keep outputs finite)."""
+    steps = pipeline.steps
+    for i, step in enumerate(steps):
+        endless = step.op == "repeat" and (not step.args or step.args[0] in (None, -1))
+        if endless and (i + 1 == len(steps) or steps[i + 1].op != "take"):
+            return False
+    return True
 
 
 def minimise(mismatch: Mismatch, budget: int = 60) -> Mismatch:

@@ -247,6 +247,13 @@ class _FiSpec:
     dtype: Any
 
 
+def _no_autograph(fn: Any) -> Any:
+    """``fn`` as tf.data calls it without AutoGraph: the TensorFlow faces have no Python control flow on tensors."""
+    import tensorflow as tf
+
+    return tf.autograph.experimental.do_not_convert(fn)
+
+
 def _convert(value: Any, lib: str, workdir: str) -> Any:
     """A description's argument as the library's own value."""
     if isinstance(value, Pipeline):
@@ -257,9 +264,10 @@ def _convert(value: Any, lib: str, workdir: str) -> Any:
         def make(*args: Any) -> Any:
             return template.build(lib, workdir, element=args if len(args) > 1 else args[0])
 
-        return make
+        return _no_autograph(make) if lib == "tf" else make
     if isinstance(value, DualFn):
-        return getattr(copy.deepcopy(value), lib)
+        fn = getattr(copy.deepcopy(value), lib)
+        return _no_autograph(fn) if lib == "tf" else fn
     if isinstance(value, Gen):
         return copy.deepcopy(value)
     if value is AUTOTUNE:
