@@ -121,8 +121,10 @@ _METHODS = {"map", "filter", "batch", "padded_batch", "unbatch", "shuffle", "rep
 
 
 def _code(value: Any) -> str:
-    if isinstance(value, np.ndarray):
-        return f"np.array({value.tolist()!r}, {value.dtype.name})"
+    if isinstance(value, np.ndarray):  # the code is also the key of tf.data's cached outcomes: keep it exact
+        dtype = value.dtype.str if value.dtype.kind in "SU" else value.dtype.name
+        body = f"np.array({value.ravel().tolist()!r}, {dtype!r})"
+        return body if value.ndim == 1 else f"{body}.reshape{value.shape}"
     if isinstance(value, np.generic):
         return f"np.{value.dtype.name}({value.item()!r})"
     if isinstance(value, tuple):
