@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import argparse
 import collections
+import contextlib
 import dataclasses
 import random
 import signal
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -360,11 +361,24 @@ def _smaller(pipeline: Pipeline) -> list[Pipeline]:
     candidates = [Pipeline(steps[:i] + steps[i + 1:]) for i in range(1, len(steps))]
     for i, step in enumerate(steps):
         candidates += [Pipeline(steps[:i] + (smaller,) + steps[i + 1:]) for smaller in _smaller_steps(step)]
-    return candidates
+    return [c for c in candidates if _finite(c)]
 
 
-def minimise(mismatch: Mismatch, budget: int = 60) -> Mismatch:
-    """A smaller pipeline that still mismatches the same way (tf.data still accepts it)."""
+def _finite(pipeline: Pipeline) -> bool:
+    """False where an endless repeat is no longer followed by a take (minimising must keep outputs finite)."""
+    steps = pipeline.steps
+    for i, step in enumerate(steps):
+        endless = step.op == "repeat" and (not step.args or step.args[0] in (None, -1))
+        if endless and (i + 1 == len(steps) or steps[i + 1].op != "take"):
+            return False
+    return True
+
+
+def minimise(mismatch: Mismatch, budget: int = 60, timeout: float | None = None) -> Mismatch:
+    """A smaller pipeline that still mismatches the same way (tf.data still accepts it).
+
+    Tries at most ``budget`` candidates, each for at most ``timeout`` seconds.
+    """
     kind = mismatch.reason.split(":")[0].split(" ")[0]
     best, tried = mismatch, 0
     improved = True
@@ -375,11 +389,12 @@ def minimise(mismatch: Mismatch, budget: int = 60) -> Mismatch:
             if tried > budget:
                 break
             try:
-                expected = tf_outcome(candidate)
-                if expected.construct_error is not None and mismatch.expected.construct_error is None:
-                    continue
-                found = compare(candidate, expected, run(candidate, "fi"), best.mode)
-            except Exception:
+                with time_limit(timeout):
+                    expected = tf_outcome(candidate)
+                    if expected.construct_error is not None and mismatch.expected.construct_error is None:
+                        continue
+                    found = compare(candidate, expected, run(candidate, "fi"), best.mode)
+            except (Exception, SeedTimeout):
                 continue
             if found is not None and found.reason.split(":")[0].split(" ")[0] == kind:
                 best, improved = found, True
@@ -415,8 +430,23 @@ def signature(mismatch: Mismatch) -> str:
 # -- running many seeds ----------------------------------------------------------------------------------
 
 
-class SeedTimeout(Exception):
-    """A seed ran past its time limit (a hang in one of the libraries)."""
+class SeedTimeout(BaseException):
+    """A seed ran past its time limit (a hang in one of the libraries); no ``except Exception`` catches it."""
+
+
+@contextlib.contextmanager
+def time_limit(seconds: float | None) -> Iterator[None]:
+    """Raise :class:`SeedTimeout` in the main thread after ``seconds`` (None: no limit)."""
+    if not seconds:
+        yield
+        return
+    previous = signal.signal(signal.SIGALRM, _alarm)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 def check_seed(seed: int) -> Mismatch | None:
@@ -440,26 +470,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quiet", action="store_true", help="print only the summary")
     args = parser.parse_args(argv)
 
-    signal.signal(signal.SIGALRM, _alarm)
+    check(P.range(1))  # import TensorFlow and fastinput before the first seed's time limit starts
     groups: dict[str, list[int]] = collections.defaultdict(list)
     examples: dict[str, Mismatch] = {}
     started = time.monotonic()
     seeds = args.only if args.only is not None else range(args.start, args.start + args.seeds)
     for seed in seeds:
-        signal.setitimer(signal.ITIMER_REAL, args.timeout)
         try:
-            mismatch = check_seed(seed)
-            if mismatch is not None and not args.no_minimise:
-                mismatch = minimise(mismatch)
+            with time_limit(args.timeout):
+                mismatch = check_seed(seed)
         except SeedTimeout:
             pipeline, _ = generate(seed)
             print(f"--- seed {seed}: HANG (over {args.timeout} s)\npipeline: {pipeline!r}\n", flush=True)
             groups["HANG"].append(seed)
             continue
-        finally:
-            signal.setitimer(signal.ITIMER_REAL, 0)
         if mismatch is None:
             continue
+        if not args.no_minimise:
+            mismatch = minimise(mismatch, timeout=args.timeout)
         key = signature(mismatch)
         groups[key].append(seed)
         examples.setdefault(key, mismatch)

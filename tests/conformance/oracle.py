@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import collections
 import copy
+import inspect
 import itertools
 import os
 import tempfile
@@ -24,7 +25,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from tests.conformance.functions import DualFn, Gen
+from tests.conformance.functions import DualFn, FailAt, Gen
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -121,8 +122,10 @@ _METHODS = {"map", "filter", "batch", "padded_batch", "unbatch", "shuffle", "rep
 
 
 def _code(value: Any) -> str:
-    if isinstance(value, np.ndarray):
-        return f"np.array({value.tolist()!r}, {value.dtype.name})"
+    if isinstance(value, np.ndarray):  # the code is also the key of tf.data's cached outcomes: keep it exact
+        dtype = value.dtype.str if value.dtype.kind in "SU" else value.dtype.name
+        body = f"np.array({value.ravel().tolist()!r}, {dtype!r})"
+        return body if value.ndim == 1 else f"{body}.reshape{value.shape}"
     if isinstance(value, np.generic):
         return f"np.{value.dtype.name}({value.item()!r})"
     if isinstance(value, tuple):
@@ -202,11 +205,28 @@ class Pipeline:
                 drop = rest[1] if len(rest) > 1 else kwargs.pop("drop_remainder", False)
                 ds = ds.map(fn, num_parallel_calls=npc, **kwargs).batch(batch_size, drop_remainder=drop)
             else:
+                if lib == "fi" and _declares_output(step, getattr(ds, step.op)):
+                    kwargs["output_signature"] = ds.element_spec
                 ds = getattr(ds, step.op)(*args, **kwargs)
         return ds
 
 
 P = Pipeline
+
+
+def _declares_output(step: Step, method: Any) -> bool:
+    """Whether a map of :class:`FailAt` declares its output, as ``tf.numpy_function`` makes the tf.data user do.
+
+    FailAt returns its input unchanged; in tf.data its Python code runs in ``tf.numpy_function``, whose output
+    dtypes and shapes are declared, so tf.data never calls it to learn them. fastinput's counterpart of that
+    declaration is ``output_signature=`` (where ``map`` takes it): without it fastinput would call FailAt on a
+    placeholder element, and FailAt may raise for the placeholder's value.
+    """
+    if step.op not in ("map", "map_and_batch") or not step.args or not isinstance(step.args[0], FailAt):
+        return False
+    if any(k == "output_signature" for k, _ in step.kwargs):
+        return False
+    return "output_signature" in inspect.signature(method).parameters
 
 
 def element_range(k: int) -> Pipeline:
@@ -247,6 +267,13 @@ class _FiSpec:
     dtype: Any
 
 
+def _no_autograph(fn: Any) -> Any:
+    """``fn`` as tf.data calls it without AutoGraph: the TensorFlow faces have no Python control flow on tensors."""
+    import tensorflow as tf
+
+    return tf.autograph.experimental.do_not_convert(fn)
+
+
 def _convert(value: Any, lib: str, workdir: str) -> Any:
     """A description's argument as the library's own value."""
     if isinstance(value, Pipeline):
@@ -257,9 +284,10 @@ def _convert(value: Any, lib: str, workdir: str) -> Any:
         def make(*args: Any) -> Any:
             return template.build(lib, workdir, element=args if len(args) > 1 else args[0])
 
-        return make
+        return _no_autograph(make) if lib == "tf" else make
     if isinstance(value, DualFn):
-        return getattr(copy.deepcopy(value), lib)
+        fn = getattr(copy.deepcopy(value), lib)
+        return _no_autograph(fn) if lib == "tf" else fn
     if isinstance(value, Gen):
         return copy.deepcopy(value)
     if value is AUTOTUNE:
