@@ -276,10 +276,10 @@ def _guarded(spec: FeatureSpec) -> example_guard.Guarded:
 
 def _guarded_records(batch: Any) -> list[bytes]:
     """The records of a batch bound for TensorFlow's kernel, as the bytes it will parse (str as UTF-8, like its
-    conversion); an item that is neither fails the batch in the kernel's conversion, before any parsing."""
+    conversion); an item that is neither (b"" here) fails the batch in the kernel's conversion, before parsing."""
     items = batch.numpy() if hasattr(batch, "numpy") else batch
-    return [item.encode("utf-8") if isinstance(item, str) else item for item in items
-            if isinstance(item, (bytes, str))]
+    return [item.encode("utf-8") if isinstance(item, str) else item if isinstance(item, bytes) else b""
+            for item in items]
 
 
 def _not_a_batch(serialized: Any) -> InvalidArgumentError:

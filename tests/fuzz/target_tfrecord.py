@@ -21,6 +21,7 @@ the two must agree.
 
 from __future__ import annotations
 
+import atexit
 import gzip
 import os
 import struct
@@ -49,6 +50,7 @@ def prepare() -> None:
 
     handle, _path = tempfile.mkstemp(suffix=".tfrecord")
     os.close(handle)
+    atexit.register(os.remove, _path)  # a child killed by a crash leaves it behind: one small file per crash
     for compression in ["", "GZIP", "ZLIB"]:
         _tf_datasets[compression] = tensorflow.data.TFRecordDataset(_path, compression_type=compression)
 
