@@ -164,7 +164,7 @@ class PaddedBatchDataset(Dataset):
         dimensions padded to the batch's longest), behind the batch dimension; dense components only."""
         input_spec = self._inputs[0].element_spec
         leaves = structure.flatten(input_spec)
-        shapes = self._per_leaf(self.padded_shapes, input_spec, "padded_shapes", is_shape=True)
+        shapes = self._per_leaf(self._shapes, input_spec, "padded_shapes", is_shape=True)
         out = []
         for i, (leaf, padded) in enumerate(zip(leaves, shapes)):
             if isinstance(leaf, SparseSpec):
