@@ -190,7 +190,8 @@ def test_parallel_map_hands_out_each_element_when_ready_like_tf(tf, deterministi
     tf_ds = tf.data.Dataset.range(size).map(lambda x: tf.py_function(tf_progress.wait_for_turn, [x], tf.int64),
                                             num_parallel_calls=num_parallel_calls, deterministic=deterministic)
     fi_ds = fi.Dataset.range(size).map(fi_progress.wait_for_turn, num_parallel_calls=num_parallel_calls,
-                                       deterministic=deterministic)
+                                       deterministic=deterministic,  # declared, as tf.py_function's is:
+                                       output_signature=fi.TensorSpec([], "int64"))  # building calls nothing
     expected = tf_progress.consume(tf_ds)
     with no_leaked_threads(), iter(fi_ds) as it:
         assert fi_progress.consume(it) == expected == list(range(size))
