@@ -24,6 +24,7 @@ import fastinput as fi
 from fastinput.errors import DataLossError, InvalidArgumentError, UnavailableError
 from fastinput.readers._framing import frame
 from tests.fault_proxy import Fault, FaultProxy
+from tests.helpers import wait_for_fastinput_threads
 from tests.servers import Store
 
 BLOCK = 1 << 20
@@ -199,7 +200,7 @@ def test_a_persistent_fault_ends_in_an_error_naming_the_url(store, uploaded, pro
     assert got == RECORDS[:whole]  # exactly the records of the first MiB: nothing more, nothing twice
     if error_type is DataLossError:  # reported at the record the short response cut
         assert (error.path, error.offset) == (url, int(ends[whole - 1]))
-    assert [t.name for t in threading.enumerate() if t.name.startswith("fastinput")] == []
+    assert not wait_for_fastinput_threads()
 
 
 @pytest.mark.timeout(20)  # a close that waited out the stall (or the 30 s time limit) would fail here
@@ -218,7 +219,7 @@ def test_closing_does_not_wait_for_a_stalled_store(store, uploaded, proxy, num_p
     assert "stall" in proxy.faults
     expected = [r for pair in zip(RECORDS, RECORDS) for r in pair] if num_parallel_reads else RECORDS + RECORDS
     assert got == expected[:len(got)]
-    assert [t.name for t in threading.enumerate() if t.name.startswith("fastinput")] == []
+    assert not wait_for_fastinput_threads()
 
 
 @pytest.mark.timeout(60)
