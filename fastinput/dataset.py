@@ -208,7 +208,7 @@ class Dataset:
         """Keep the elements for which ``predicate`` returns True."""
         from fastinput.ops.filter import FilterDataset
 
-        return FilterDataset(self, predicate)
+        return FilterDataset(self, predicate)._checked()
 
     def batch(self, batch_size: int, drop_remainder: bool = False, num_parallel_calls: int | None = None,
               deterministic: bool | None = None) -> Dataset:

@@ -181,7 +181,7 @@ def test_a_generator_without_signature_has_no_spec():
 
 
 @pytest.mark.parametrize("case", ["concatenate structure", "concatenate dtype", "map None", "interleave", "flat_map",
-                                  "padded_batch sparse", "unbatch scalar"])
+                                  "padded_batch sparse", "unbatch scalar", "filter int", "filter vector"])
 def test_checks_made_while_building_as_tf_data_does(tf, case):
     sparse = fi.Dataset.from_generator(lambda: iter([]), output_signature=fi.SparseSpec([None], np.int64))
     fi_build, tf_build = {
@@ -195,6 +195,9 @@ def test_checks_made_while_building_as_tf_data_does(tf, case):
         "padded_batch sparse": (lambda: sparse.padded_batch(2),
                                 lambda: tf.data.Dataset.range(3).map(lambda x: tf.sparse.from_dense([x])).padded_batch(2)),
         "unbatch scalar": (lambda: fi.Dataset.range(3).unbatch(), lambda: tf.data.Dataset.range(3).unbatch()),
+        "filter int": (lambda: fi.Dataset.range(3).filter(lambda x: x), lambda: tf.data.Dataset.range(3).filter(lambda x: x)),
+        "filter vector": (lambda: fi.Dataset.range(3).filter(lambda x: np.array([True, False])),
+                          lambda: tf.data.Dataset.range(3).filter(lambda x: tf.constant([True, False]))),
     }[case]
     with pytest.raises((TypeError, ValueError, AttributeError, tf.errors.InvalidArgumentError)):
         tf_build()

@@ -11,7 +11,8 @@ from fastinput.arguments import check_callable, fn_name
 from fastinput.dataset import Dataset
 from fastinput.errors import InvalidArgumentError
 from fastinput.iterator import DatasetIterator, IteratorContext
-from fastinput.ops.map import call_on_element
+from fastinput.ops.map import call_on_element, mapped_spec
+from fastinput.spec import TensorSpec, UnknownSpecError
 
 
 def as_predicate_result(value: Any, stage: str) -> bool:
@@ -26,7 +27,7 @@ def as_predicate_result(value: Any, stage: str) -> bool:
 
 
 class FilterDataset(Dataset):
-    passes_shapes_through = True
+    passes_shapes_through = True  # (its _element_spec also checks the predicate)
 
     def __init__(self, input_dataset: Dataset, predicate: Callable) -> None:
         super().__init__([input_dataset])
@@ -34,6 +35,18 @@ class FilterDataset(Dataset):
 
     def __str__(self) -> str:
         return f"filter({fn_name(self.predicate)})"
+
+    def _element_spec(self) -> Any:
+        """The input's spec, once the predicate is known to give a scalar boolean (tf.data checks this while
+        building); a predicate that cannot be traced on placeholders is checked per element only."""
+        input_spec = self._inputs[0].element_spec
+        try:
+            result = mapped_spec(self, self.predicate, None)
+        except UnknownSpecError:
+            return input_spec
+        if not (isinstance(result, TensorSpec) and result.shape == () and result.dtype == np.bool_):
+            raise InvalidArgumentError(f"{self}: the predicate must return a scalar boolean, but it returns {result}")
+        return input_spec
 
     def _make_iterator(self, ctx: IteratorContext) -> DatasetIterator:
         return _FilterIterator(self, ctx, self._inputs[0]._make_iterator(ctx))
