@@ -109,16 +109,22 @@ class First(DualFn):
 
 
 class Vec(DualFn):
-    """``x -> [x] * (x % 4)``: a vector whose length depends on the value (for padded_batch, unbatch)."""
+    """``x -> [x] * (x % 4 + min_length)``: a vector whose length depends on the value (for padded_batch, unbatch)."""
+
+    def __init__(self, min_length: int = 0) -> None:
+        self.min_length = min_length
+
+    def __repr__(self) -> str:
+        return f"Vec({self.min_length})" if self.min_length else "Vec()"
 
     def fi(self, *args: Any) -> Any:
         x = np.asarray(args[0])
-        return np.full([int(x) % 4], x, dtype=x.dtype)
+        return np.full([int(x) % 4 + self.min_length], x, dtype=x.dtype)
 
     def tf(self, *args: Any) -> Any:
         tf = _tf()
         x = args[0]
-        return tf.fill([tf.math.floormod(x, 4)], x)
+        return tf.fill([tf.math.floormod(x, 4) + self.min_length], x)
 
 
 class Sum(DualFn):

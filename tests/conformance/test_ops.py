@@ -30,6 +30,12 @@ from tests.conformance.functions import (
     WithList,
 )
 from tests.conformance.oracle import (
+    canonical_spec,
+    check,
+    run,
+    spec_mismatch,
+)
+from tests.conformance.pipeline import (
     AUTOTUNE,
     CacheFile,
     DatasetFn,
@@ -38,10 +44,8 @@ from tests.conformance.oracle import (
     Pipeline,
     Sparse,
     Spec,
-    check,
     element_range,
     element_tensors,
-    spec_mismatch,
 )
 
 
@@ -427,8 +431,6 @@ def test_element_spec(case: Case) -> None:
 
 def test_shuffle_without_reshuffle_repeats_the_order(tf) -> None:
     """``reshuffle_each_iteration=False``: every epoch comes out in the same order, as in tf.data."""
-    from tests.conformance.oracle import run
-
     pipeline = P.range(20).shuffle(20, seed=7, reshuffle_each_iteration=False).repeat(3)
     for lib in ("tf", "fi"):
         events = run(pipeline, lib).events
@@ -437,8 +439,6 @@ def test_shuffle_without_reshuffle_repeats_the_order(tf) -> None:
 
 def test_shuffle_with_a_seed_is_reproducible(tf) -> None:
     """A fixed seed gives the same sequence of epochs each time the pipeline is built and run."""
-    from tests.conformance.oracle import run
-
     pipeline = P.range(20).shuffle(8, seed=11).repeat(2)
     for lib in ("tf", "fi"):
         first, second = run(pipeline, lib).events, run(pipeline, lib).events
@@ -449,8 +449,6 @@ def test_shuffle_with_a_seed_is_reproducible(tf) -> None:
 def test_spec_comparison_reads_both_libraries(tf) -> None:
     """The harness reads tf.data's specs and fastinput's (shape tuples with None, numpy dtypes, object for strings)."""
     from dataclasses import dataclass
-
-    from tests.conformance.oracle import canonical_spec
 
     @dataclass
     class TensorSpec:  # the shape of fi.TensorSpec
