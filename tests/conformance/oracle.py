@@ -10,15 +10,19 @@ pipeline as code and both outputs side by side.
 from __future__ import annotations
 
 import collections
+import dataclasses
 import itertools
 import os
 import tempfile
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
 from tests.conformance.pipeline import Pipeline
+
+if TYPE_CHECKING:
+    from tests.conformance.differences import Difference
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -189,15 +193,15 @@ _TF_OUTCOMES: dict[str, Outcome] = {}
 """tf.data's outcomes by pipeline code: the element-spec tests reuse what the output tests ran."""
 
 
-def tf_outcome(pipeline: Pipeline) -> Outcome:
-    """``run(pipeline, "tf")``, once per pipeline and process."""
-    key = repr(pipeline)
+def tf_outcome(pipeline: Pipeline, shuffle_and_repeat_fusion: bool = True) -> Outcome:
+    """``run(pipeline, "tf")``, once per pipeline (and fusion setting) and process."""
+    key = repr(pipeline) if shuffle_and_repeat_fusion else f"{pipeline!r} [no shuffle_and_repeat_fusion]"
     if key not in _TF_OUTCOMES:
-        _TF_OUTCOMES[key] = run(pipeline, "tf")
+        _TF_OUTCOMES[key] = run(pipeline, "tf", shuffle_and_repeat_fusion=shuffle_and_repeat_fusion)
     return _TF_OUTCOMES[key]
 
 
-def run(pipeline: Pipeline, lib: str, max_events: int = MAX_EVENTS) -> Outcome:
+def run(pipeline: Pipeline, lib: str, max_events: int = MAX_EVENTS, shuffle_and_repeat_fusion: bool = True) -> Outcome:
     """Build ``pipeline`` for ``lib`` and iterate it to the end, carrying on after errors."""
     outcome = Outcome()
     with tempfile.TemporaryDirectory(prefix="conformance-") as workdir:
@@ -208,6 +212,8 @@ def run(pipeline: Pipeline, lib: str, max_events: int = MAX_EVENTS) -> Outcome:
             return outcome
         if lib == "tf":
             outcome.spec = canonical_spec(ds.element_spec)
+            if not shuffle_and_repeat_fusion:
+                ds = ds.with_options(_without_shuffle_and_repeat_fusion())
         _iterate(ds, lib, outcome, max_events)
     return outcome
 
@@ -289,9 +295,25 @@ def _multiset_mismatch(e: list[Event], a: list[Event], mismatch: Any) -> Mismatc
     return mismatch(f"different multisets: fastinput lacks {missing[:10]}, has extra {extra[:10]}")
 
 
-def check(pipeline: Pipeline, mode: str = "exact") -> Mismatch | None:
-    """Run ``pipeline`` through both libraries and compare."""
-    return compare(pipeline, tf_outcome(pipeline), run(pipeline, "fi"), mode)
+def _without_shuffle_and_repeat_fusion() -> Any:
+    import tensorflow as tf
+
+    options = tf.data.Options()
+    options.experimental_optimization.shuffle_and_repeat_fusion = False
+    return options
+
+
+def check(pipeline: Pipeline, mode: str = "exact", differs: Difference | None = None) -> Mismatch | None:
+    """Run ``pipeline`` through both libraries and compare; ``differs``: a documented difference it meets,
+    which says what tf.data is run as (or how its error kinds read) to give fastinput's behaviour."""
+    if differs is None:
+        return compare(pipeline, tf_outcome(pipeline), run(pipeline, "fi"), mode)
+    expected = tf_outcome(differs.tf_pipeline or pipeline, differs.tf_shuffle_and_repeat_fusion)
+    kinds = dict(differs.tf_kinds)
+    if kinds:
+        expected = dataclasses.replace(expected, events=[
+            Event("error", kinds.get(e.value, e.value)) if e.what == "error" else e for e in expected.events])
+    return compare(pipeline, expected, run(pipeline, "fi"), mode)
 
 
 # -- element specs -----------------------------------------------------------------------------------
