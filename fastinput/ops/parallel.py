@@ -165,8 +165,8 @@ class ParallelChunkIterator(ThreadedIterator):
                 busy = time.perf_counter_ns() - start
                 cpu = time.thread_time_ns() - cpu_start
                 self._adapt_chunk_size(len(chunk), busy + pull_ns)
-                if results and type(results[0]) is not Failure:
-                    self.metrics.sample_size(results[0])
+                if results and type(results[0]) is not Failure:  # occupancy counts input elements: bytes per one
+                    self.metrics.sample_size(results[0], units=len(chunk) / len(results))
             with cond:
                 slot.results = results
                 slot.done = True

@@ -52,12 +52,16 @@ class StageMetrics:
         self.bytes_per_element = 0.0  # sampled size of an output element (for RAM budgets)
         self.size_samples = 0
 
-    def sample_size(self, element: object) -> None:
-        """Fold the size of one element into ``bytes_per_element``; measures one call in 16 (after the first)."""
+    def sample_size(self, element: object, units: float = 1.0) -> None:
+        """Fold the size of one element into ``bytes_per_element``; measures one call in 16 (after the first).
+
+        ``units``: how many buffered elements (as ``buffer_occupancy`` counts them) one such element
+        stands for, e.g. a batch of 32 made from 32 input elements of a ``map_and_batch`` slot.
+        """
         self.size_samples += 1
         if self.bytes_per_element and self.size_samples % 16:
             return
-        size = element_nbytes(element)
+        size = element_nbytes(element) / max(units, 1e-9)
         self.bytes_per_element = size if not self.bytes_per_element else 0.9 * self.bytes_per_element + 0.1 * size
 
 

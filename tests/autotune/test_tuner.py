@@ -296,3 +296,21 @@ def test_settings_carry_over_from_one_epoch_to_the_next():
         assert [int(next(it)) for _ in range(6)] == [1, 2, 3, 4, 0, 1]
         second = _knob(it, "map(", "parallelism")
         assert second is not first and second.value == 7
+
+
+@pytest.mark.parametrize("fusion", [True, False], ids=["map_and_batch", "map then batch"])
+def test_a_parallel_stage_counts_the_bytes_of_what_it_buffers(fusion):
+    """A map_and_batch slot holds one batch made of the slot's input elements: the bytes it counts per buffered
+    element are one row's (64 KiB), not a whole batch's (which overstated its buffers 32 times)."""
+    row = 64 << 10
+    ds = (fi.Dataset.range(10**6).map(lambda x: np.zeros(row, np.uint8), num_parallel_calls=2).batch(32)
+          .with_options(fi.Options(optimization=fi.OptimizationOptions(map_and_batch_fusion=fusion))))
+    per_element = []
+    with no_leaked_threads(), iter(ds) as it:
+        for _ in range(200):
+            next(it)
+            per_element += [s.bytes_buffered / s.buffer_occupancy for s in it.stats()
+                            if s.parallel and s.buffer_occupancy and s.name.startswith(("map", "map_and_batch"))]
+            if len(per_element) > 20:
+                break
+    assert per_element and max(per_element) < 2 * row
