@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from tests.conformance.differences import SHUFFLE_REPEAT_ERRORS, interleave_input_errors
 from tests.conformance.functions import AddConst, FailAt, First, Gen, Mod, Pair, Sum, Vec
 from tests.conformance.minimise import SeedTimeout, minimise, signature, time_limit
 from tests.conformance.oracle import (
@@ -339,9 +340,18 @@ def generate(seed: int) -> tuple[Pipeline, str]:
 
 
 def check_seed(seed: int) -> Mismatch | None:
-    """The mismatch of one seed's pipeline, or None."""
+    """The mismatch of one seed's pipeline, or None.
+
+    tf.data runs with its shuffle-and-repeat fusion off: fastinput raises an error met while filling the next
+    epoch's shuffle buffer where tf.data does without that fusion. A pipeline with an interleave that still
+    differs is compared with tf.data reading each interleave's input through a prefetch, where it delivers
+    every input error as fastinput does. Both are documented differences (``differences``).
+    """
     pipeline, mode = generate(seed)
-    return check(pipeline, mode)
+    mismatch = check(pipeline, mode, SHUFFLE_REPEAT_ERRORS)
+    if mismatch is not None and "interleave" in repr(pipeline) and "!" in repr(mismatch.expected):
+        return check(pipeline, mode, interleave_input_errors(pipeline))  # the documented difference, or still a mismatch
+    return mismatch
 
 
 def main(argv: list[str] | None = None) -> int:

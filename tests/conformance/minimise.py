@@ -95,7 +95,7 @@ def minimise(mismatch: Mismatch, budget: int = 60, timeout: float | None = None)
                 break
             try:
                 with time_limit(timeout):
-                    expected = tf_outcome(candidate)
+                    expected = tf_outcome(candidate, shuffle_and_repeat_fusion=False)  # as check_seed runs it
                     if expected.construct_error is not None and mismatch.expected.construct_error is None:
                         continue
                     found = compare(candidate, expected, run(candidate, "fi"), best.mode)
