@@ -59,7 +59,7 @@ def interleave_input_errors(pipeline: Pipeline, shuffle_and_repeat_fusion: bool 
     """tf.data loses an error in some synchronous nestings of an interleave over a concatenation that ends in
     another interleave (its interleave reads the input's end-of-sequence flag after an error); read through a
     ``prefetch(1)`` it delivers every error, as fastinput does. Compare with that pipeline."""
-    return Difference("an error from an interleave's input", tf_pipeline=_prefetched_before_interleaves(pipeline),
+    return Difference("error from an interleave's input", tf_pipeline=_prefetched_before_interleaves(pipeline),
                       tf_shuffle_and_repeat_fusion=shuffle_and_repeat_fusion)
 
 
