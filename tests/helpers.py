@@ -123,22 +123,12 @@ def assert_same_with_errors(actual: list[Any], expected: list[Any]) -> None:
 
 def fails_at(bad: set[int]):
     """An identity map function for fastinput that raises ValueError for the values in ``bad``."""
-    def fn(x: Any) -> Any:
-        if int(x) in bad:
-            raise ValueError(f"bad {int(x)}")
-        return x
-    return fn
+    return fi_raising_at(*bad)
 
 
 def tf_fails_at(bad: set[int]):
     """The same for tf.data (int64 scalars): an InvalidArgumentError for the values in ``bad``."""
-    import tensorflow as tf
-
-    def fn(x: Any) -> Any:
-        y = tf.py_function(fails_at(bad), [x], tf.int64)
-        y.set_shape([])
-        return y
-    return fn
+    return tf_raising_at(*bad)
 
 
 def as_ints(elements: list[Any]) -> list[int]:
@@ -241,4 +231,10 @@ def tf_raising_at(*positions: int, error: type[Exception] = ValueError) -> Any:
     import tensorflow as tf
 
     check = fi_raising_at(*positions, error=error)
-    return lambda x: tf.py_function(check, [x], tf.int64)
+
+    def fn(x: Any) -> Any:
+        y = tf.py_function(check, [x], tf.int64)
+        y.set_shape([])  # a scalar in, a scalar out: tf.data keeps knowing the element's shape
+        return y
+
+    return fn
