@@ -13,7 +13,7 @@
    times the cost of recording one.
 2. Hooks idle vs no hooks: ``range(N).map(x + 1, AUTOTUNE).batch(256)``, no
    trace active, run by a copy of the package and by a copy whose trace hooks
-   (every ``if`` on ``tracing.ACTIVE``) were cut out of the syntax tree, each
+   (every ``if`` on ``instrument.ACTIVE``) were cut out of the syntax tree, each
    run in a fresh process, alternating; with the estimate: hook checks per
    element (about the events a traced run records per element) times the
    cost of one check.
@@ -125,7 +125,7 @@ def summarize(base: list[float], other: list[float]) -> dict:
 
 
 class _CutTraceHooks(ast.NodeTransformer):
-    """Removes every ``if`` whose test reads ``tracing.ACTIVE`` (or a ``tracer`` taken from it), and those reads."""
+    """Removes every ``if`` whose test reads ``instrument.ACTIVE`` (or a ``tracer`` taken from it), and those reads."""
 
     def __init__(self) -> None:
         self.removed = 0
@@ -185,8 +185,8 @@ def hooks_idle_vs_none(elements: int, rounds: int) -> dict:
 
 
 def hook_check_seconds() -> float:
-    """The cost of one idle hook: reading ``tracing.ACTIVE`` and comparing it with None."""
-    return _seconds_per_call("if _trace.ACTIVE is not None: pass", "from fastinput.profiler import tracing as _trace")
+    """The cost of one idle hook: reading ``instrument.ACTIVE`` and comparing it with None."""
+    return _seconds_per_call("if _trace.ACTIVE is not None: pass", "from fastinput._engine import instrument as _trace")
 
 
 def event_record_seconds() -> float:

@@ -23,16 +23,17 @@ import functools
 import logging
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from collections.abc import Iterator as _IteratorABC
 from typing import TYPE_CHECKING, Any
 
 from fastinput import errors
+from fastinput._engine import instrument as _trace
+from fastinput._engine.metrics import StageMetrics, StageStats
 from fastinput.arguments import MAX_PARALLELISM
 from fastinput.lifecycle import close_later, release_frames, start_reaper
 from fastinput.options import Options
-from fastinput.profiler import tracing as _trace
-from fastinput.profiler.metrics import StageMetrics, StageStats
 
 if TYPE_CHECKING:
     from fastinput.dataset import Dataset
@@ -353,6 +354,17 @@ class WorkerPool:
                 logger.warning("fastinput: thread %s did not stop within %.0f s; leaving it behind", thread.name, JOIN_TIMEOUT_SECONDS)
 
 
+def _weak_summary(pipeline: Iterator) -> Callable[[], dict | None]:
+    """``pipeline.stats_summary()`` without keeping the pipeline alive (None once it is gone)."""
+    ref = weakref.ref(pipeline)
+
+    def summary() -> dict | None:
+        alive = ref()
+        return None if alive is None else alive.stats_summary()
+
+    return summary
+
+
 def _stop_pipeline(root: DatasetIterator, tuner: Any) -> None:
     """Stop the tuner, cancel every stage, join every thread (what closing an ``Iterator`` does)."""
     if tuner is not None:
@@ -387,7 +399,7 @@ class Iterator(_IteratorABC):
         start_reaper()  # before any finaliser may need it: a finaliser cannot start a thread safely
         tracer = _trace.ACTIVE
         if tracer is not None:
-            tracer.watch(self)
+            tracer.pipeline_opened(id(self), _weak_summary(self))
             for knob in self.knobs():
                 knob.trace()
 
@@ -431,7 +443,7 @@ class Iterator(_IteratorABC):
         self._closed = True
         tracer = _trace.ACTIVE
         if tracer is not None:
-            tracer.record_stats(self)
+            tracer.pipeline_closed(id(self), self.stats_summary())
         _stop_pipeline(self._root, self._tuner)
 
     def __enter__(self) -> Iterator:
@@ -449,7 +461,7 @@ class Iterator(_IteratorABC):
         try:
             tracer = _trace.ACTIVE
             if tracer is not None:  # the tracer's bookkeeping takes no lock
-                tracer.record_stats(self)
+                tracer.pipeline_closed(id(self), self.stats_summary())
             close_later(functools.partial(_stop_pipeline, self._root, self._tuner))
         except Exception:  # interpreter shutdown: nothing left to stop
             pass

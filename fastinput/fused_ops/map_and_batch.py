@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from fastinput import errors, structure
+from fastinput._engine.metrics import element_nbytes
 from fastinput.arguments import check_bool, check_callable, check_int, check_parallelism, fn_name, format_arg
 from fastinput.dataset import Dataset
 from fastinput.iterator import DatasetIterator, Failure, IteratorContext
@@ -42,7 +43,6 @@ from fastinput.ops.map import (
     resolve_parallelism,
 )
 from fastinput.ops.parallel import ParallelChunkIterator
-from fastinput.profiler.metrics import element_nbytes
 from fastinput.spec import as_spec, batched
 
 

@@ -23,6 +23,7 @@ from itertools import chain
 from typing import Any
 
 from fastinput import errors
+from fastinput._engine import instrument as _trace
 from fastinput.arguments import (
     AUTOTUNE,
     MAX_CYCLE_LENGTH,
@@ -39,7 +40,6 @@ from fastinput.function_spec import merge_traces, trace
 from fastinput.iterator import DatasetIterator, Failure, IteratorContext, Knob, ThreadedIterator, note_stage
 from fastinput.ops.map import call_on_element, resolve_deterministic
 from fastinput.options import available_cpus
-from fastinput.profiler import tracing as _trace
 from fastinput.spec import running
 
 READ_CHUNK = 64
@@ -371,10 +371,7 @@ class _ParallelInterleaveIterator(ThreadedIterator):
             self.metrics.cpu_ns += time.thread_time_ns() - cpu_start
             self.metrics.buffer_occupancy += len(chunk)
             self._cond.notify_all()
-        tracer = _trace.ACTIVE  # read once: a trace may end between two reads
-        if tracer is not None:
-            tracer.counter(f"buffer {self.name}", {"elements": self.metrics.buffer_occupancy},
-                                  every_ns=_trace.COUNTER_INTERVAL_NS)
+        _trace.buffer_level(self.name, self.metrics.buffer_occupancy)
 
     # -- consumer ----------------------------------------------------------------
     def _advance(self) -> None:

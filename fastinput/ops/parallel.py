@@ -33,10 +33,10 @@ from collections.abc import Callable
 from typing import Any
 
 from fastinput import errors
+from fastinput._engine import instrument as _trace
 from fastinput.arguments import MAX_PARALLELISM
 from fastinput.iterator import DatasetIterator, Failure, IteratorContext, Knob, ThreadedIterator, note_stage
 from fastinput.options import available_cpus
-from fastinput.profiler import tracing as _trace
 
 TARGET_CHUNK_NS = 500_000
 MAX_CHUNK = 1024
@@ -176,8 +176,7 @@ class ParallelChunkIterator(ThreadedIterator):
             tracer = _trace.ACTIVE
             if tracer is not None and chunk is not None:
                 tracer.complete(self.name, start, start + busy, {"elements": len(chunk)})
-                tracer.counter(f"buffer {self.name}", {"elements": self.metrics.buffer_occupancy},
-                               every_ns=_trace.COUNTER_INTERVAL_NS)
+                _trace.buffer_level(self.name, self.metrics.buffer_occupancy)
             # hold nothing handed over (an error delivered to the user must not stay reachable from here)
             chunk = results = slot = failure = None  # type: ignore[assignment]
 

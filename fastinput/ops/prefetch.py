@@ -8,11 +8,11 @@ from collections.abc import Callable
 from typing import Any
 
 from fastinput import errors
+from fastinput._engine import instrument as _trace
 from fastinput.arguments import AUTOTUNE, check_buffer_size, format_arg
 from fastinput.dataset import Dataset
 from fastinput.iterator import DatasetIterator, Failure, IteratorContext, Knob, ThreadedIterator, note_stage
 from fastinput.options import available_cpus
-from fastinput.profiler import tracing as _trace
 
 
 def default_prefetch_buffer() -> int:
@@ -103,10 +103,7 @@ class PrefetchIterator(ThreadedIterator):
                 self.metrics.buffer_occupancy = len(buffer)
                 self._done = finished
                 cond.notify_all()
-            tracer = _trace.ACTIVE  # read once: a trace may end between two reads
-            if tracer is not None:
-                tracer.counter(f"buffer {self.name}", {"elements": self.metrics.buffer_occupancy},
-                                      every_ns=_trace.COUNTER_INTERVAL_NS)
+            _trace.buffer_level(self.name, self.metrics.buffer_occupancy)
             if finished:
                 return
             chunk = None  # type: ignore[assignment]  # hold nothing handed over (a delivered error must not stay reachable)

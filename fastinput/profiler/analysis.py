@@ -49,10 +49,10 @@ import json
 import os
 from typing import Any
 
+from fastinput._engine.metrics import StageStats
 from fastinput.arguments import check_int
 from fastinput.options import available_cpus
 from fastinput.profiler import advice
-from fastinput.profiler.metrics import StageStats
 from fastinput.profiler.report import NOT_INPUT_BOUND, Report, StageReport, input_bound_class
 
 SATURATED = 0.5

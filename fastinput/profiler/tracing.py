@@ -20,18 +20,13 @@ import json
 import os
 import threading
 import time
-import weakref
+from collections.abc import Callable
 from collections.abc import Iterator as _Iterator
-from typing import Any
 
+from fastinput._engine import instrument
 from fastinput.options import available_cpus
 
-ACTIVE: Tracer | None = None
-"""The tracer recording now, or None. Hooks read this attribute and nothing else when tracing is off."""
-
 DEFAULT_MAX_EVENTS = 1_000_000
-COUNTER_INTERVAL_NS = 200_000
-"""A buffer's occupancy is sampled at most once per this many nanoseconds per stage."""
 
 
 class Tracer:
@@ -45,8 +40,8 @@ class Tracer:
         self.dropped = 0
         self._thread_names: dict[int, str] = {}
         self._last_counter_ns: dict[str, int] = {}
-        self._pipelines: list[weakref.ref] = []
-        self._recorded: set[int] = set()  # ids of pipelines whose statistics are already stored
+        self._open_pipelines: dict[int, Callable[[], dict | None]] = {}  # by key: their figures, for the end
+        self._recorded: set[int] = set()  # keys of pipelines whose figures are already stored
         self.stats_snapshots: list[dict] = []
 
     # -- recording (called from any thread) ---------------------------------------
@@ -77,23 +72,24 @@ class Tracer:
         if self._keep():
             self._events.append(("C", name, 0, now_ns, 0, values))
 
-    def watch(self, pipeline: Any) -> None:
-        """Remember a pipeline iterator started under this trace, to store its stage statistics in the file."""
-        self._pipelines.append(weakref.ref(pipeline))
+    def pipeline_opened(self, key: int, summary: Callable[[], dict | None]) -> None:
+        """Remember a pipeline iterator started under this trace, to store its figures in the file."""
+        self._open_pipelines[key] = summary
+
+    def pipeline_closed(self, key: int, summary: dict) -> None:
+        """Store a pipeline's figures as it stops (once; a pipeline started before the trace is stored too)."""
+        self._open_pipelines.pop(key, None)
+        if key not in self._recorded:
+            self._recorded.add(key)
+            self.stats_snapshots.append(summary)
 
     def snapshot_pipelines(self) -> None:
-        """Store the stage statistics of every watched pipeline still alive (closed ones already stored theirs)."""
-        for ref in self._pipelines:
-            pipeline = ref()
-            if pipeline is not None:
-                self.record_stats(pipeline)
-        self._pipelines = []
-
-    def record_stats(self, pipeline: Any) -> None:
-        """Store a pipeline's statistics once (when it closes, or when the trace ends if it is still open)."""
-        if id(pipeline) not in self._recorded:
-            self._recorded.add(id(pipeline))
-            self.stats_snapshots.append(pipeline.stats_summary())
+        """Store the figures of every pipeline still running as the trace ends (closed ones stored theirs)."""
+        for key, summary in list(self._open_pipelines.items()):
+            figures = summary()
+            if figures is not None:
+                self.pipeline_closed(key, figures)
+        self._open_pipelines.clear()
 
     # -- output -----------------------------------------------------------------
     def to_chrome_trace(self) -> dict:
@@ -135,15 +131,14 @@ def trace(path: str | os.PathLike | None = None, max_events: int = DEFAULT_MAX_E
     >>> len(tracer.to_chrome_trace()["traceEvents"]) > 0
     True
     """
-    global ACTIVE
-    if ACTIVE is not None:
+    if instrument.ACTIVE is not None:
         raise RuntimeError("a fastinput trace is already being recorded; traces do not nest")
     tracer = Tracer(max_events)
-    ACTIVE = tracer
+    instrument.install(tracer)
     try:
         yield tracer
     finally:
-        ACTIVE = None
+        instrument.install(None)
         tracer.snapshot_pipelines()
         if path is not None:
             tracer.write(path)

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 import fastinput as fi
-from fastinput.profiler import tracing
+from fastinput._engine import instrument
 
 STEPS = 60
 STEP_SLEEP = 0.001
@@ -228,7 +228,7 @@ def test_nothing_is_recorded_without_an_active_trace() -> None:
         for knob in it.knobs():
             knob.set(knob.value + 1)  # the knob hook, with no trace to write to
         next(it)
-    assert tracing.ACTIVE is None
+    assert instrument.ACTIVE is None
     with fi.profiler.trace() as tracer:
         pass
     written = tracer.to_chrome_trace()
@@ -261,4 +261,4 @@ def test_traces_do_not_nest() -> None:
     with fi.profiler.trace():
         with pytest.raises(RuntimeError, match="already"), fi.profiler.trace():
             pass
-    assert tracing.ACTIVE is None
+    assert instrument.ACTIVE is None
