@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.cli import main
-from benchmarks.report import JSON_FORMAT
-from benchmarks.synthetic import SIZES, synthetic_files
+from fastinput_bench.cli import main
+from fastinput_bench.report import JSON_FORMAT
+from fastinput_bench.synthetic import SIZES, synthetic_files
 
 REPO = Path(__file__).resolve().parents[2]
 BATCH, STEPS, INTERVALS = 8, 4, 2
@@ -32,7 +32,7 @@ def tiny_run(subcommand: str, cache_dir: Path, *extra: str) -> list[str]:
 
 
 def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "benchmarks.cli", *args], cwd=REPO, capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "fastinput_bench.cli", *args], cwd=REPO, capture_output=True, text=True,
                           timeout=240, env={**os.environ, **(env or {})})
 
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.datafiles import resolve_files
 from fastinput.errors import NotFoundError
+from fastinput_bench.datafiles import resolve_files
 
 
 @pytest.fixture

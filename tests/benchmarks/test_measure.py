@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from benchmarks.measure import batch_length, interval_bounds, measure
+from fastinput_bench.measure import batch_length, interval_bounds, measure
 
 
 @pytest.mark.parametrize(("steps", "intervals", "bounds"), [

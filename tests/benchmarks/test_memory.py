@@ -1,10 +1,10 @@
-"""A few seconds of the memory benchmark (``python -m benchmarks.memory``): it runs, samples and reports."""
+"""A few seconds of the memory benchmark (``python -m fastinput_bench.memory``): it runs, samples and reports."""
 
 import json
 
 import pytest
 
-from benchmarks import memory
+from fastinput_bench import memory
 
 
 def test_slope_and_its_error():

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import io
 
-from benchmarks.measure import Measurement
-from benchmarks.report import ProgressBar, results_table
+from fastinput_bench.measure import Measurement
+from fastinput_bench.report import ProgressBar, results_table
 
 
 class Terminal(io.StringIO):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from benchmarks.results import generic_tables, render
+from fastinput_bench.results import generic_tables, render
 
 
 def test_scalars_become_a_key_value_table_and_records_tables():

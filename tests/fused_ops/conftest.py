@@ -7,7 +7,7 @@ import io
 import numpy as np
 import pytest
 
-from benchmarks.data.photos import encode_jpeg, synthetic_photo, to_grayscale
+from fastinput_bench.data.photos import encode_jpeg, synthetic_photo, to_grayscale
 
 JPEG_CASES = {
     # name: (height, width, kind, subsampling, quality)

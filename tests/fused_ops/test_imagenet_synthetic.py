@@ -1,4 +1,4 @@
-"""The ImageNet-like synthetic TFRecords (benchmarks.data.imagenet_synthetic) that the image benchmarks read."""
+"""The ImageNet-like synthetic TFRecords (fastinput_bench.data.imagenet_synthetic) that the image benchmarks read."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import os
 import numpy as np
 import pytest
 
-from benchmarks.data.imagenet_synthetic import ensure_imagenet_synthetic, synthetic_image
 from fastinput.errors import InvalidArgumentError
+from fastinput_bench.data.imagenet_synthetic import ensure_imagenet_synthetic, synthetic_image
 
 FEATURES = {
     "image/encoded": ("fixed", "string"),

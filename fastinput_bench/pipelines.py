@@ -6,7 +6,7 @@ files a folder given as ``--data`` holds, and builds the two pipelines from a
 of steps can be timed, and make the same calls with the same arguments in
 the two libraries.
 
-- ``images``: the ResNet-50 training pipeline (``benchmarks.image_pipelines``).
+- ``images``: the ResNet-50 training pipeline (``fastinput_bench.image_pipelines``).
 - ``tabular``: ``make_batched_features_dataset`` on Example TFRecords, 4 reader
   threads, the features as the first Example has them (all fixed-length).
 - ``csv``: ``make_csv_dataset`` on CSV files with a header, column types inferred.
@@ -18,8 +18,8 @@ import dataclasses
 from collections.abc import Callable
 from typing import Any
 
-from benchmarks import image_pipelines
 from fastinput.errors import InvalidArgumentError
+from fastinput_bench import image_pipelines
 
 READER_THREADS = 4
 """Files read at once by the tabular pipelines (the setting of the reference figures in ENVIRONMENT.md)."""

@@ -10,9 +10,9 @@ image mix: 300 to 500 pixels a side (long side mostly 500), JPEG quality 90,
 Each image's sharpening is tuned towards a target size drawn from 85-125 KB;
 the default 2,048-image set measures mean 94 KB, median 93 KB, 83% within
 80-130 KB (the smoothest photos, e.g. rocket and retina crops, stay
-lower: 5th percentile 68 KB). The photographs come from ``benchmarks.data.photos``.
+lower: 5th percentile 68 KB). The photographs come from ``fastinput_bench.data.photos``.
 
-    from benchmarks.data.imagenet_synthetic import ensure_imagenet_synthetic
+    from fastinput_bench.data.imagenet_synthetic import ensure_imagenet_synthetic
     files = ensure_imagenet_synthetic(num_images=2048, num_files=16)
 
 The set is deterministic given ``seed``; it is written into
@@ -35,8 +35,8 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.data.photos import CameraFinish, base_photo, encode_jpeg, to_grayscale
 from fastinput.errors import InvalidArgumentError
+from fastinput_bench.data.photos import CameraFinish, base_photo, encode_jpeg, to_grayscale
 
 MIN_BYTES, MAX_BYTES = 80_000, 130_000
 """ImageNet's typical JPEG size range; each image's sharpening is tuned to land in it."""
@@ -53,7 +53,7 @@ _SIZE_SLACK = 10_000
 
 def default_cache_dir() -> Path:
     """``imagenet-synthetic`` in the benchmarks' cache folder (``$FASTINPUT_CACHE`` or ``~/.cache/fastinput``)."""
-    from benchmarks.synthetic import cache_root
+    from fastinput_bench.synthetic import cache_root
 
     return cache_root(None) / "imagenet-synthetic"
 

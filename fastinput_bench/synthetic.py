@@ -1,9 +1,9 @@
 """``--synthetic``: the data sets each subcommand runs on when given no data, written once into a cache folder.
 
-- ``images``: ImageNet-like TFRecords of real-looking JPEG photos (``benchmarks.data.imagenet_synthetic``);
+- ``images``: ImageNet-like TFRecords of real-looking JPEG photos (``fastinput_bench.data.imagenet_synthetic``);
 - ``tabular``: Criteo-like ``tf.train.Example`` TFRecords, 13 int64 + 26 string features and a label
-  (``benchmarks.batched_features``);
-- ``csv``: the same Criteo-like columns as CSV files (``benchmarks.csv_read``).
+  (``fastinput_bench.batched_features``);
+- ``csv``: the same Criteo-like columns as CSV files (``fastinput_bench.csv_read``).
 
 The cache folder is ``--cache-dir``, else ``$FASTINPUT_CACHE``, else
 ``~/.cache/fastinput``; each generator names its folder after its parameters
@@ -38,7 +38,7 @@ SIZES = {
 
 
 _PHOTO_PACKAGES = {"scikit-image": "skimage", "pillow": "PIL"}
-"""What ``benchmarks.data.photos`` imports (in worker processes, where a missing package reads badly)."""
+"""What ``fastinput_bench.data.photos`` imports (in worker processes, where a missing package reads badly)."""
 
 
 def cache_root(cache_dir: str | None) -> Path:
@@ -51,7 +51,7 @@ def synthetic_files(subcommand: str, size: str, root: Path) -> list[str]:
     """The files of ``subcommand``'s synthetic set of ``size``, written under ``root`` if not there yet."""
     sizes = SIZES[size]
     if subcommand == "images":
-        from benchmarks.data.imagenet_synthetic import ensure_imagenet_synthetic
+        from fastinput_bench.data.imagenet_synthetic import ensure_imagenet_synthetic
 
         missing = [name for name, module in _PHOTO_PACKAGES.items() if importlib.util.find_spec(module) is None]
         if missing:
@@ -60,11 +60,11 @@ def synthetic_files(subcommand: str, size: str, root: Path) -> list[str]:
 
         return ensure_imagenet_synthetic(sizes.images, sizes.image_files, cache_dir=root / "imagenet-synthetic")
     if subcommand == "tabular":
-        from benchmarks.batched_features import criteo_tfrecords
+        from fastinput_bench.batched_features import criteo_tfrecords
 
         return sorted(glob.glob(criteo_tfrecords(sizes.rows, sizes.row_files, root=str(root / "criteo-tfrecord"))))
     if subcommand == "csv":
-        from benchmarks.csv_read import criteo_csv_files
+        from fastinput_bench.csv_read import criteo_csv_files
 
         return sorted(glob.glob(criteo_csv_files(sizes.rows, sizes.row_files, root=str(root / "criteo-csv"))))
     raise ValueError(f"no synthetic set for {subcommand!r}")

@@ -4,7 +4,7 @@ The table is meant to be read at a glance: one row per pipeline with the
 median rate over the timed intervals, their spread (min-max), CPU
 utilisation and peak memory, then the ratio line when tf.data was measured
 too. The JSON document holds the same figures plus every interval's rate and
-the machine, and is what ``benchmarks.results`` turns into RESULTS.md.
+the machine, and is what ``fastinput_bench.results`` turns into RESULTS.md.
 Under the table comes the profiler's verdict on fastinput's run (from
 ``fastinput.profiler.analyze``): the stage that limits it and what to change.
 """
@@ -18,14 +18,14 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, TextIO
 
-from benchmarks.measure import Measurement
 from fastinput.options import available_cpus
+from fastinput_bench.measure import Measurement
 
 if TYPE_CHECKING:
     from fastinput.profiler import Report
 
 JSON_FORMAT = "fastinput-bench/1"
-"""The ``format`` field of the CLI's JSON documents (``benchmarks.results`` recognises them by it)."""
+"""The ``format`` field of the CLI's JSON documents (``fastinput_bench.results`` recognises them by it)."""
 
 _BAR_WIDTH = 28
 _REDRAW_SECONDS = 0.1

@@ -1,6 +1,6 @@
 """Image kernel micro-benchmark: decode a JPEG's random crop and resize it to 224x224, per candidate kernel.
 
-Every candidate gets the same ImageNet-like JPEGs (``benchmarks.data.imagenet_synthetic``)
+Every candidate gets the same ImageNet-like JPEGs (``fastinput_bench.data.imagenet_synthetic``)
 and the same crop windows (sampled once, as ``tf.image.sample_distorted_bounding_box``
 would), and produces a 224x224x3 image per call. Candidates:
 
@@ -17,7 +17,7 @@ DCT-domain scaling); they are here for speed only. Each is timed on 1 and on 2
 threads (wall-clock images/s), with the CPU time per image, which stays meaningful
 when other processes share the machine; ``--repeats`` rounds over all candidates, best kept.
 
-    python -m benchmarks.image_kernels [--images 512] [--repeats 3] [--json out.json]
+    python -m fastinput_bench.image_kernels [--images 512] [--repeats 3] [--json out.json]
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ def load_jpegs(count: int) -> list[bytes]:
     """The first ``count`` JPEGs of the ImageNet-like synthetic set (written on first use)."""
     import tensorflow as tf
 
-    from benchmarks.data.imagenet_synthetic import ensure_imagenet_synthetic
+    from fastinput_bench.data.imagenet_synthetic import ensure_imagenet_synthetic
 
     files = ensure_imagenet_synthetic(num_images=max(count, 2048), num_files=16)
     features = {"image/encoded": tf.io.FixedLenFeature([], tf.string)}
@@ -51,22 +51,22 @@ def load_jpegs(count: int) -> list[bytes]:
 
 
 def random_windows(jpegs: list[bytes]) -> list[Window]:
-    from fastinput.fused_ops.crop_window import sample_distorted_crop
-    from fastinput.fused_ops.image import jpeg_shape
+    import fastinput as fi
+    from fastinput.fused_ops.crop_window import sample_distorted_crop  # internal: the window the kernels are timed on
 
     rng = np.random.default_rng(0)
-    return [sample_distorted_crop(*jpeg_shape(jpeg)[:2], rng) for jpeg in jpegs]
+    return [sample_distorted_crop(*fi.image.jpeg_shape(jpeg)[:2], rng) for jpeg in jpegs]
 
 
 def candidates() -> dict[str, Kernel]:
     """Kernel name -> fn(jpeg, window); candidates whose package is missing are left out."""
-    import fastinput.fused_ops.image as fi_image
-    from fastinput.fused_ops import jpeg_kernel
+    import fastinput as fi
+    from fastinput.fused_ops import jpeg_kernel  # internal: which JPEG kernel is built (NAME)
 
     kernels: dict[str, Kernel] = {}
     fi_name = "fastinput C" if jpeg_kernel.NAME.startswith("libjpeg") else "fastinput (TF fallback)"
-    kernels[f"{fi_name}: decode_crop_resize"] = lambda jpeg, window: fi_image.decode_crop_resize(jpeg, window, SIZE)
-    kernels[f"{fi_name}: decode_random_crop_resize"] = lambda jpeg, window: fi_image.decode_random_crop_resize(jpeg)
+    kernels[f"{fi_name}: decode_crop_resize"] = lambda jpeg, window: fi.image.decode_crop_resize(jpeg, window, SIZE)
+    kernels[f"{fi_name}: decode_random_crop_resize"] = lambda jpeg, window: fi.image.decode_random_crop_resize(jpeg)
     kernels["tf eager: decode_and_crop_jpeg + resize"] = _tf_kernel()
     try:
         import cv2

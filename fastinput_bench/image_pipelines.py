@@ -49,10 +49,10 @@ class ResNetBatchPreprocess:
 
     def __call__(self, records: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         import fastinput as fi
-        from fastinput.fused_ops.image import decode_random_crop_resize
 
         parsed = fi.parse_example(records, self._features)
         images = np.empty((len(records), *IMAGE_SIZE, 3), self._dtype)
+        decode_random_crop_resize = fi.image.decode_random_crop_resize
         for jpeg, row in zip(parsed[ENCODED], images):
             decode_random_crop_resize(jpeg, IMAGE_SIZE, AREA_RANGE, ASPECT_RATIO_RANGE, MIN_OBJECT_COVERED,
                                       flip=True, dtype=self._dtype, out=row, max_attempts=MAX_ATTEMPTS)

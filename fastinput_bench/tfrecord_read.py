@@ -7,7 +7,7 @@ one record at a time into Python (``for r in ds``; tf.data through
 ``as_numpy_iterator()``), and in batches of 1,024 (``ds.batch(1024)``), which
 is how a pipeline that parses Examples in batches consumes them.
 
-    python -m benchmarks.tfrecord_read [--mb 100] [--files 4] [--parallel 4] [--repeats 3]
+    python -m fastinput_bench.tfrecord_read [--mb 100] [--files 4] [--parallel 4] [--repeats 3]
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ def write_files(directory: str, kind: str, record_bytes: int, total_bytes: int, 
     """``files`` TFRecord files of about ``total_bytes`` in all, records of 0.5x-1.5x ``record_bytes``."""
     import numpy as np
 
-    from fastinput.readers._framing import frame
+    from fastinput.readers.framing import frame
 
     rng = np.random.default_rng(0)
     pool = rng.bytes(2 * record_bytes + (1 << 20))

@@ -5,7 +5,7 @@
    with tracing off and on in turn (off/on, then on/off, ...), so both sides
    see the same threads, buffers and machine load; each traced window is
    written to a trace file after it is timed. Pipelines: the ResNet-50
-   training pipeline of ``benchmarks.image_pipelines`` (batch 64) on the
+   training pipeline of ``fastinput_bench.image_pipelines`` (batch 64) on the
    synthetic ImageNet TFRecords, and ``range -> map(x + 1, AUTOTUNE) ->
    batch(256)`` (tiny elements, the most events per item). The overhead is
    one minus the median ratio of each traced window to its untraced partner;
@@ -18,7 +18,7 @@
    element (about the events a traced run records per element) times the
    cost of one check.
 
-    python -m benchmarks.profiler_overhead [--pairs 8] [--window 20] [--rounds 6] [--core-elements 2000000] [--json out.json]
+    python -m fastinput_bench.profiler_overhead [--pairs 8] [--window 20] [--rounds 6] [--core-elements 2000000] [--json out.json]
 
 The machine is shared and noisy: read the medians and the spread, not one run.
 """
@@ -67,8 +67,8 @@ def core_map(elements: int) -> Any:
 
 def image_pipeline() -> Any:
     """The ResNet-50 training pipeline over the synthetic ImageNet files (written on first use), repeated forever."""
-    from benchmarks.data.imagenet_synthetic import ensure_imagenet_synthetic
-    from benchmarks.image_pipelines import fastinput_images
+    from fastinput_bench.data.imagenet_synthetic import ensure_imagenet_synthetic
+    from fastinput_bench.image_pipelines import fastinput_images
 
     files = ensure_imagenet_synthetic(num_images=2048, num_files=16)
     return fastinput_images(files, IMAGE_BATCH, "uint8")

@@ -12,8 +12,8 @@ prefetch depth): AUTOTUNE should reach 95% of the best grid point's
 images/sec within 10 seconds of the first batch. Needs the image kernels
 (fastinput.fused_ops.image) and the synthetic ImageNet-like set.
 
-    python -m benchmarks.autotune slow-storage [--seconds 8]
-    python -m benchmarks.autotune images [--seconds 20]
+    python -m fastinput_bench.autotune slow-storage [--seconds 8]
+    python -m fastinput_bench.autotune images [--seconds 20]
 """
 
 from __future__ import annotations
@@ -116,7 +116,7 @@ def main() -> None:
               f"(steady {result['autotune_steady_samples_per_second']:.1f})")
         print(f"ratio: {result['ratio']:.1f}x (target >= 3x); tuned knobs: {result['autotune_knobs']}")
     else:
-        from benchmarks.autotune_images import run_images
+        from fastinput_bench.autotune_images import run_images
 
         result = run_images(args.seconds)
     result["cores"] = os.cpu_count()

@@ -13,7 +13,7 @@ best of each counts) and prints examples/s for both and the ratio (the
 issue's target: fastinput at least 2x tf.data), and examples per CPU-second
 of the process (what each costs, less sensitive to other load on the machine).
 
-    python -m benchmarks.batched_features [--examples 409600] [--files 8] [--repeats 3] [--json out.json]
+    python -m fastinput_bench.batched_features [--examples 409600] [--files 8] [--repeats 3] [--json out.json]
 """
 
 from __future__ import annotations

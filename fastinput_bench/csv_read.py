@@ -11,7 +11,7 @@ with fastinput and with tf.data (alternating runs, best of each), and prints
 rows/s for both and the ratio (the issue's target: fastinput at least 10x
 tf.data), with the CPU time per row.
 
-    python -m benchmarks.csv_read [--rows 400000] [--files 8] [--repeats 3] [--json out.json]
+    python -m fastinput_bench.csv_read [--rows 400000] [--files 8] [--repeats 3] [--json out.json]
 """
 
 from __future__ import annotations

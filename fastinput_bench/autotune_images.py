@@ -1,12 +1,12 @@
 """AUTOTUNE on the ResNet-50 image pipeline, against a grid search over its knobs and against tf.data's AUTOTUNE.
 
-Every knob of fastinput's image pipeline (benchmarks/image_pipelines.py) is
+Every knob of fastinput's image pipeline (fastinput_bench/image_pipelines.py) is
 set by hand at each point of a grid (file reads in parallel, batch
 preprocessing workers, prefetch depth) and measured; then the same pipeline
 with every knob AUTOTUNE is measured per 1-second window from its first
 batch. The issue's figures: AUTOTUNE reaches 95% of the best grid point's
 images/sec within 10 seconds, and at least tf.data's AUTOTUNE images/sec.
-Called by ``python -m benchmarks.autotune images``.
+Called by ``python -m fastinput_bench.autotune images``.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.image_pipelines import SHUFFLE_BUFFER, ResNetBatchPreprocess, tf_data_images
+from fastinput_bench.image_pipelines import SHUFFLE_BUFFER, ResNetBatchPreprocess, tf_data_images
 
 BATCH_SIZE = 64
 GRID = {"read_parallelism": [1, 2], "map_parallelism": [1, 2, 3, 4], "prefetch": [1, 4]}
@@ -73,7 +73,7 @@ def autotune_windows(files: list[str], seconds: float) -> tuple[list[float], dic
 
 
 def run_images(seconds: float) -> dict:
-    from benchmarks.data.imagenet_synthetic import ensure_imagenet_synthetic
+    from fastinput_bench.data.imagenet_synthetic import ensure_imagenet_synthetic
 
     files = ensure_imagenet_synthetic()
     grid = {}

@@ -8,7 +8,7 @@ the equivalent tf.data pipeline in the same process, then prints a table.
     fastinput-bench images --synthetic --compare tf.data
     fastinput-bench tabular --data gs://bucket/criteo/ --batch-size 4096 --json tabular.json
     fastinput-bench csv --data 'data/part-*.csv' --compare tf.data
-    fastinput-bench report images.json tabular.json csv.json > benchmarks/RESULTS.md
+    fastinput-bench report images.json tabular.json csv.json > fastinput_bench/RESULTS.md
 
 Errors (a missing path, an empty folder, a file that is not a TFRecord,
 bad numbers) end the run with one ``fastinput-bench: error: ...`` line on
@@ -27,12 +27,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from benchmarks import results
-from benchmarks.datafiles import resolve_files
-from benchmarks.devices import resolve_device, tf_data_to_device
-from benchmarks.measure import Measurement, measure, reset_peak_memory
-from benchmarks.pipelines import WORKLOADS, PipelineConfig, Workload
-from benchmarks.report import (
+from fastinput.errors import DataLossError, FastInputError
+from fastinput_bench import results
+from fastinput_bench.datafiles import resolve_files
+from fastinput_bench.devices import resolve_device, tf_data_to_device
+from fastinput_bench.measure import Measurement, measure, reset_peak_memory
+from fastinput_bench.pipelines import WORKLOADS, PipelineConfig, Workload
+from fastinput_bench.report import (
     ProgressBar,
     format_machine,
     json_document,
@@ -40,8 +41,7 @@ from benchmarks.report import (
     profile_summary,
     results_table,
 )
-from benchmarks.synthetic import SIZES, cache_root, synthetic_files
-from fastinput.errors import DataLossError, FastInputError
+from fastinput_bench.synthetic import SIZES, cache_root, synthetic_files
 
 PROG = "fastinput-bench"
 DESCRIPTION = ("How many images (examples, rows) per second can an input pipeline feed an infinitely fast model? "

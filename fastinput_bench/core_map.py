@@ -6,7 +6,7 @@ in the map (the fair comparison for an arbitrary Python function), with the
 ratios. The issue's figures: at least 2x the graph-mode map, at least 20x
 the py_function map.
 
-    python -m benchmarks.core_map [--elements 2000000] [--py-function-elements 200000] [--json out.json]
+    python -m fastinput_bench.core_map [--elements 2000000] [--py-function-elements 200000] [--json out.json]
 
 The py_function pipeline runs at a few thousand elements/s, so it is timed on
 fewer elements by default; the figure compared is elements/sec either way.

@@ -20,7 +20,7 @@ is the steadier figure on a busy machine), and the client's CPU seconds per
 pass (fastinput's extra work, independent of the server's speed); the issue's
 target is (b) >= 80% of (a).
 
-    python -m benchmarks.s3_read [--files 8] [--file-mb 25] [--record-kb 100] [--parallel 4] [--read-mb 16] [--repeats 9]
+    python -m fastinput_bench.s3_read [--files 8] [--file-mb 25] [--record-kb 100] [--parallel 4] [--read-mb 16] [--repeats 9]
 """
 
 from __future__ import annotations
@@ -79,7 +79,7 @@ def make_objects(endpoint: str, files: int, file_bytes: int, record_bytes: int) 
     import boto3
     import numpy as np
 
-    from fastinput.readers._framing import frame
+    from fastinput.readers.framing import frame
 
     client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
     client.create_bucket(Bucket=BUCKET)

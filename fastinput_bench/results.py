@@ -1,15 +1,15 @@
-"""RESULTS.md from benchmark JSON files: ``fastinput-bench report FILE... > benchmarks/RESULTS.md``.
+"""RESULTS.md from benchmark JSON files: ``fastinput-bench report FILE... > fastinput_bench/RESULTS.md``.
 
 ``fastinput-bench`` documents (``"format": "fastinput-bench/1"``) become one
 row each of the main table: rates (median and min-max over the timed
 intervals), the ratio to tf.data, CPU and peak memory, and the command that
-reproduces the row. Any other JSON file (the other ``benchmarks/*.py``
+reproduces the row. Any other JSON file (the other ``fastinput_bench/*.py``
 scripts' ``--json`` output) gets a section of its own under "Other
 benchmarks", named after the file's stem: its scalar fields as a key/value
 table, each list of records or dict of records as a table of its own. The
 machine (cores, memory, CPU) is stated from the documents themselves.
 
-    python -m benchmarks.results images.json tabular.json csv.json core_map.json > benchmarks/RESULTS.md
+    python -m fastinput_bench.results images.json tabular.json csv.json core_map.json > fastinput_bench/RESULTS.md
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from benchmarks.report import JSON_FORMAT, format_bytes, format_machine, machine_info
 from fastinput.errors import InvalidArgumentError
+from fastinput_bench.report import JSON_FORMAT, format_bytes, format_machine, machine_info
 
 _RANGE = "min-max over the timed intervals"
 
@@ -178,8 +178,8 @@ def _markdown_table(header: list[str], rows: list[list[str]]) -> list[str]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m benchmarks.results FILE...``: the same as ``fastinput-bench report``."""
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.results", description=__doc__.split("\n\n")[0])
+    """``python -m fastinput_bench.results FILE...``: the same as ``fastinput-bench report``."""
+    parser = argparse.ArgumentParser(prog="python -m fastinput_bench.results", description=__doc__.split("\n\n")[0])
     add_arguments(parser)
     return run(parser.parse_args(argv))
 

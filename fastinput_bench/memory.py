@@ -17,7 +17,7 @@ per epoch shows as a slope. Reported:
   baseline plus the budget (the map's output and the batch being built are not
   buffers, so a budget far below one batch cannot hold: keep it above a few).
 
-    python -m benchmarks.memory [--seconds 120] [--ram-budget 64] [--files 16] [--records-per-file 200]
+    python -m fastinput_bench.memory [--seconds 120] [--ram-budget 64] [--files 16] [--records-per-file 200]
                                 [--record-kib 64] [--batch-size 32] [--json out.json]
 
 Not a timed test: a measurement to read, with a short smoke test in tests/benchmarks.
@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 
 import fastinput as fi
-from fastinput.readers._framing import frame
+from fastinput.readers.framing import frame
 
 FLAT_MIB_PER_MINUTE = 2.0
 """Resident memory growing slower than this over the second half counts as flat."""
@@ -162,7 +162,7 @@ def report(result: dict[str, Any]) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.memory", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m fastinput_bench.memory", description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=120.0, help="how long to run (default 120)")
     parser.add_argument("--ram-budget", type=float, default=64.0, help="AutotuneOptions(ram_budget=...) in MiB; 0: none")
     parser.add_argument("--files", type=int, default=16)

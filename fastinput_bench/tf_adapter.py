@@ -24,7 +24,7 @@ measured on ``tf.data.Dataset.from_tensors(batch).repeat()`` (a floor no
 pipeline handed to TensorFlow goes below; on a small machine it alone keeps
 a fast pipeline's batches/sec visibly under its direct rate).
 
-    python -m benchmarks.tf_adapter [--batches 60] [--repeats 3] [--json out.json]
+    python -m fastinput_bench.tf_adapter [--batches 60] [--repeats 3] [--json out.json]
 """
 
 from __future__ import annotations
@@ -73,9 +73,9 @@ def training_step_rate(dataset, batches: int, warmup: int = 5) -> float:
 
 def pipelines() -> dict:
     """Each benchmarked pipeline by name: (the fastinput pipeline, the equivalent tf.data pipeline)."""
-    from benchmarks.image_pipelines import fastinput_images, tf_data_images
-    from benchmarks.pipelines import PipelineConfig, fastinput_tabular, tf_data_tabular
-    from benchmarks.synthetic import cache_root, synthetic_files
+    from fastinput_bench.image_pipelines import fastinput_images, tf_data_images
+    from fastinput_bench.pipelines import PipelineConfig, fastinput_tabular, tf_data_tabular
+    from fastinput_bench.synthetic import cache_root, synthetic_files
 
     root = cache_root(None)
     images = synthetic_files("images", "default", root)
