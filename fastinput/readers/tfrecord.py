@@ -5,7 +5,7 @@ one after another (``num_parallel_reads=None``), or ``num_parallel_reads`` at a
 time by a parallel interleave (cycle_length=N, block_length=1, deterministic
 order unless the pipeline's options say otherwise), which gives exactly
 tf.data's order. Each file is read in large blocks and split by
-``_framing.RecordReader``; both CRCs of every record are checked.
+``framing.RecordReader``; both CRCs of every record are checked.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from fastinput.dataset import Dataset
 from fastinput.errors import InvalidArgumentError
 from fastinput.iterator import DatasetIterator, IteratorContext
 from fastinput.ops.interleave import InterleaveDataset
-from fastinput.readers._framing import RecordReader
+from fastinput.readers.framing import RecordReader
 from fastinput.readers.files import (
     LOCAL_BLOCK_SIZE,
     REMOTE_BLOCK_SIZE,

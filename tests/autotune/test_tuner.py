@@ -10,7 +10,7 @@ import fastinput as fi
 from fastinput.autotune.model import StageModel, queue_wait
 from fastinput.autotune.tuner import climb
 from fastinput.iterator import Knob
-from fastinput.readers._framing import frame
+from fastinput.readers.framing import frame
 from tests.helpers import as_ints, no_leaked_threads
 
 NO_FUSION = fi.OptimizationOptions(map_fusion=False, map_and_batch_fusion=False)

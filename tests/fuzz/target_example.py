@@ -165,7 +165,7 @@ def fuzzer_bytes(inp: tuple[list[Spec], list[bytes]]) -> bytes:
 
 def payload(inp: tuple[list[Spec], list[bytes]]) -> tuple[bytes, str]:
     """The batch as one TFRecord file (the spec is in the pickle beside it)."""
-    from fastinput.readers._framing import frame
+    from fastinput.readers.framing import frame
 
     return b"".join(frame(record) for record in inp[1]), ".tfrecord"
 

@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from fastinput.readers._framing import frame
+from fastinput.readers.framing import frame
 from tests.fuzz.mutate import mutate
 
 NAME = "tfrecord"

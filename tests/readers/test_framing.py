@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from fastinput.errors import DataLossError
-from fastinput.readers import _framing
-from fastinput.readers._framing import RecordReader, frame
+from fastinput.readers import framing
+from fastinput.readers.framing import RecordReader, frame
 from tests.readers.test_tfrecord import flip
 
 _records = pytest.importorskip("fastinput.readers._records")
@@ -57,9 +57,9 @@ def test_masked_crc32c_takes_any_buffer_at_any_alignment():
 
 def test_python_masked_crc32c_is_the_same(monkeypatch):
     data = np.random.default_rng(3).bytes(1_000)
-    native = _framing.masked_crc32c(data)
-    monkeypatch.setattr(_framing, "_records", None)
-    assert _framing.masked_crc32c(data) == native == reference_masked_crc32c(data)
+    native = framing.masked_crc32c(data)
+    monkeypatch.setattr(framing, "_records", None)
+    assert framing.masked_crc32c(data) == native == reference_masked_crc32c(data)
 
 
 # -- split --------------------------------------------------------------------------------------------------
@@ -161,7 +161,7 @@ def read_both_ways(data: bytes, monkeypatch: pytest.MonkeyPatch) -> tuple[list[b
         native = read_all(data, *way, in_place=True)
         assert read_all(data, *way, in_place=False) == native
         with monkeypatch.context() as patch:
-            patch.setattr(_framing, "_records", None)
+            patch.setattr(framing, "_records", None)
             assert read_all(data, *way, in_place=True) == native
             assert read_all(data, *way, in_place=False) == native
         results.append(native)

@@ -22,7 +22,7 @@ import pytest
 
 import fastinput as fi
 from fastinput.errors import DataLossError, InvalidArgumentError, UnavailableError
-from fastinput.readers._framing import frame
+from fastinput.readers.framing import frame
 from tests.fault_proxy import Fault, FaultProxy
 from tests.helpers import wait_for_fastinput_threads
 from tests.servers import Store

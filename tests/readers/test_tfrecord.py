@@ -13,8 +13,8 @@ import pytest
 
 import fastinput as fi
 from fastinput.errors import DataLossError, InvalidArgumentError, NotFoundError
-from fastinput.readers import _framing
-from fastinput.readers._framing import frame, masked_crc32c
+from fastinput.readers import framing as framing_module
+from fastinput.readers.framing import frame, masked_crc32c
 from tests.helpers import fastinput_threads, wait_for_fastinput_threads
 from tests.readers.conftest import RECORD_SIZES
 
@@ -24,10 +24,10 @@ PARALLEL_READS = [None, 1, 4, fi.AUTOTUNE]
 @pytest.fixture(params=["C", "Python"])
 def framing(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     """Each framing implementation in turn: the C extension (skipped if not built), then the Python fallback."""
-    if request.param == "C" and _framing._records is None:
+    if request.param == "C" and framing_module._records is None:
         pytest.skip("fastinput.readers._records is not built")
     if request.param == "Python":
-        monkeypatch.setattr(_framing, "_records", None)
+        monkeypatch.setattr(framing_module, "_records", None)
     return request.param
 
 
