@@ -83,12 +83,12 @@ def _numeric_tensor(tf: Any, array: np.ndarray) -> Any:
     """A numeric array as a tf.Tensor, sharing its memory through DLPack where TensorFlow can take it."""
     if array.dtype.kind in "iuf" and array.size:
         if not is_aligned(array):  # TF kernels need 64-byte alignment
-            array = _gathered([array], array.dtype).reshape(array.shape) if array.nbytes < SOLO_BYTES else aligned_copy(array)
+            array = gathered([array], array.dtype).reshape(array.shape) if array.nbytes < SOLO_BYTES else aligned_copy(array)
         return tf.experimental.dlpack.from_dlpack(array.__dlpack__())
     return tf.constant(array)
 
 
-def _gathered(arrays: list[Any], dtype: np.dtype) -> np.ndarray:
+def gathered(arrays: list[Any], dtype: np.dtype) -> np.ndarray:
     """The arrays' values one after another in a 64-byte aligned buffer: theirs, if they already lie so (the
     native Example parser's outputs of one dtype do), else a new one.
 
@@ -205,7 +205,7 @@ class _Transfer:
                     "output_signature=)")
         layout = [np.size(components[i]) for i in self._packed] + [d for i in self._shaped for d in np.shape(components[i])]
         tensors = [_numeric_tensor(tf, _aligned_int64(layout))]
-        tensors += [_numeric_tensor(tf, _gathered([components[i] for i in members], dtype)) for dtype, members in self._groups]
+        tensors += [_numeric_tensor(tf, gathered([components[i] for i in members], dtype)) for dtype, members in self._groups]
         tensors += [_numeric_tensor(tf, _of_dtype(components[i], dtype)) for i, dtype in self._solo_dtypes]
         if self._strings:
             tensors += self._string_tensors([components[i] for i in self._strings])
@@ -215,7 +215,7 @@ class _Transfer:
         """[blob, offsets] (``_joined``) if strings cross packed, else [values]: all string values in one tensor."""
         tf = self._tf
         if self._strings_packed:  # a batch that came unpacked (say, one TensorFlow's parser took) is packed here
-            blob, offsets = _joined([leaf if type(leaf) is PackedStrings else PackedStrings.of(leaf) for leaf in leaves])
+            blob, offsets = joined_strings([leaf if type(leaf) is PackedStrings else PackedStrings.of(leaf) for leaf in leaves])
             return [_byte_tensor(tf, blob), _numeric_tensor(tf, offsets)]
         tensors = [tensor_of(leaf) for leaf in leaves]
         if all(t is not None for t in tensors):
@@ -270,7 +270,7 @@ def _byte_tensor(tf: Any, blob: Any) -> Any:
     return tf.experimental.dlpack.from_dlpack(array.__dlpack__()) if array.size else tf.zeros([0], tf.uint8)
 
 
-def _joined(leaves: list[PackedStrings]) -> tuple[Any, np.ndarray]:
+def joined_strings(leaves: list[PackedStrings]) -> tuple[Any, np.ndarray]:
     """(blob, offsets): one blob with the leaves' values (their distinct blobs joined; none to join when they
     share one, as a parsed batch's do) and each leaf's offsets in it (``size + 1`` each), leaf after leaf."""
     base_of: dict[int, int] = {}  # where each distinct blob starts in the joined one, by id
@@ -279,7 +279,7 @@ def _joined(leaves: list[PackedStrings]) -> tuple[Any, np.ndarray]:
         if id(leaf.blob) not in base_of:
             base_of[id(leaf.blob)] = sum(map(len, blobs))
             blobs.append(leaf.blob)
-    offsets = _gathered([leaf.offsets for leaf in leaves], np.dtype(np.int64))
+    offsets = gathered([leaf.offsets for leaf in leaves], np.dtype(np.int64))
     if len(blobs) > 1:
         at = 0
         for leaf in leaves:
@@ -349,12 +349,12 @@ def _repack(spec: Any, components: list[Any]) -> Any:
     return structure.pack_as(spec, leaves)
 
 
-def _packing_strings(node: Dataset) -> Dataset:
+def with_strings_packed(node: Dataset) -> Dataset:
     """The pipeline with its last real stage leaving strings packed, if that stage can (a map whose function
     has a ``packing_strings`` variant, as ``make_batched_features_dataset``'s parser does) and nothing after it
     looks into the elements; the pipeline itself otherwise. Its user's Dataset is never changed."""
     if node.leaves_untouched:
-        source = _packing_strings(node._inputs[0])
+        source = with_strings_packed(node._inputs[0])
         if source is node._inputs[0]:
             return node
         node = copy.copy(node)  # shallow, as the static rewrites do: seeds and caches stay shared
@@ -416,7 +416,7 @@ def as_tf_dataset(dataset: Dataset) -> Any:
     from tensorflow.python.data.ops.map_op import _MapDataset
 
     spec = tf_element_spec(dataset.element_spec)
-    packing = _packing_strings(dataset)  # what TensorFlow iterates: the user's Dataset is not changed
+    packing = with_strings_packed(dataset)  # what TensorFlow iterates: the user's Dataset is not changed
     transfer = _Transfer(tf, _component_specs_checked(spec), strings_packed=packing is not dataset)
     iterations = _Iterations(tf, packing, transfer)
     dtypes = iterations.dtypes

@@ -13,7 +13,7 @@ import fastinput as fi
 from fastinput.lifecycle import REAPER_THREAD_NAME
 from fastinput.readers.example import ExampleParser, native_kernel
 from fastinput.structure import SparseArray
-from fastinput.tf_adapter import SOLO_BYTES, _gathered, _joined, _packing_strings, tf_input_fn
+from fastinput.tf_adapter import SOLO_BYTES, gathered, joined_strings, tf_input_fn, with_strings_packed
 from fastinput.tf_values import PackedStrings
 from tests.helpers import assert_same_elements, fastinput_threads, fi_elements, tf_elements
 
@@ -152,7 +152,7 @@ def test_parsed_strings_cross_packed_and_unchanged(tf, tmp_path):
     _write_examples(tf, tmp_path / "a.tfrecord", 50)
     args = dict(file_pattern=str(tmp_path / "a.tfrecord"), batch_size=8, num_epochs=1, shuffle=False)
     ds = fi.make_batched_features_dataset(features=_features(tf), **args)
-    packing = _packing_strings(ds)
+    packing = with_strings_packed(ds)
     assert packing is not ds
     first = next(iter(packing))
     assert type(first["s"]) is PackedStrings and type(first["v"].values) is PackedStrings
@@ -167,9 +167,9 @@ def test_strings_stay_unpacked_when_a_later_stage_looks_at_them(tf, tmp_path):
     _write_examples(tf, tmp_path / "a.tfrecord", 20)
     ds = fi.make_batched_features_dataset(str(tmp_path / "a.tfrecord"), 8, _features(tf), num_epochs=1, shuffle=False)
     for later in (ds.map(lambda x: {**x, "s2": x["s"]}), ds.filter(lambda x: len(x["s"]) > 0), ds.unbatch()):
-        assert _packing_strings(later) is later
+        assert with_strings_packed(later) is later
     shuffled = ds.shuffle(4, seed=1, reshuffle_each_iteration=False).take(2).prefetch(1)
-    assert _packing_strings(shuffled) is not shuffled
+    assert with_strings_packed(shuffled) is not shuffled
     assert_same_elements(tf_elements(shuffled.as_tf_dataset()), fi_elements(shuffled))
 
 
@@ -221,11 +221,11 @@ def test_the_parsers_outputs_of_one_dtype_cross_without_being_copied_together(tf
     features |= {f"s{k}": fi.FixedLenFeature([], bytes) for k in range(2)} | {"x": fi.FixedLenFeature([], "float32")}
     parsed = ExampleParser(features)([example(i) for i in range(5)], packed_strings=True)
     ints = [parsed[f"i{k}"] for k in range(3)]
-    together = _gathered(ints, np.dtype(np.int64))
+    together = gathered(ints, np.dtype(np.int64))
     assert np.shares_memory(together, ints[0]) and together.tolist() == np.concatenate([a.ravel() for a in ints]).tolist()
-    reordered = _gathered(ints[::-1], np.dtype(np.int64))  # not lying in this order: copied
+    reordered = gathered(ints[::-1], np.dtype(np.int64))  # not lying in this order: copied
     assert not np.shares_memory(reordered, ints[0]) and reordered.tolist() == np.concatenate([a.ravel() for a in ints[::-1]]).tolist()
-    blob, offsets = _joined([parsed["s0"], parsed["s1"]])
+    blob, offsets = joined_strings([parsed["s0"], parsed["s1"]])
     assert np.shares_memory(offsets, parsed["s0"].offsets) and blob is parsed["s0"].blob
 
 
