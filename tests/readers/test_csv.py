@@ -389,17 +389,22 @@ def test_shuffle_buffer_draws_from_the_next_buffer_size_rows(tmp_path, buffer_si
         np.testing.assert_array_equal(features["x"], features["id"] * 2)  # columns stay aligned
 
 
+@pytest.mark.parametrize("shuffle", [False, True], ids=["strings as numpy", "strings as arrow"])
 @pytest.mark.parametrize("width,rounds", [(2, 1), (3, 5), (4, 1000)])
-def test_row_interleave_is_the_same_for_numpy_and_arrow_columns(width, rounds):
-    import pyarrow as pa
-
-    from fastinput.readers.csv_columnar import _alternate
-
+def test_row_interleave_is_the_same_for_number_and_string_columns(tmp_path, width, rounds, shuffle):
+    """Files read side by side alternate row by row, and a string column stays aligned with a number column,
+    whether strings are numpy arrays (rows go straight to batches) or Arrow arrays (rows are shuffled; a buffer of
+    one keeps their order, while the files are listed in shuffled order)."""
     numbers = [np.arange(rounds) + 10_000 * j for j in range(width)]
-    strings = [pa.chunked_array([pa.array([str(v).encode() for v in column], pa.binary())]) for column in numbers]
-    merged = _alternate(numbers, rounds)
-    assert merged.tolist() == [int(column[r]) for r in range(rounds) for column in numbers]
-    assert _alternate(strings, rounds).to_numpy(zero_copy_only=False).tolist() == [str(v).encode() for v in merged]
+    files = [write_csv(tmp_path / f"part-{j}.csv", [[str(v), f"v{v}"] for v in column], header=["n", "s"])
+             for j, column in enumerate(numbers)]
+    ds = fi.make_csv_dataset(files, batch_size=width * rounds, num_parallel_reads=width, shuffle=shuffle,
+                             shuffle_buffer_size=1, shuffle_seed=3, num_epochs=1)
+    [batch] = fi_elements(ds)
+    file_order = [int(n) // 10_000 for n in batch["n"][:width]]
+    assert sorted(file_order) == list(range(width)) and (file_order == sorted(file_order) or shuffle)
+    assert batch["n"].tolist() == [int(numbers[j][r]) for r in range(rounds) for j in file_order]
+    assert batch["s"].tolist() == [f"v{v}".encode() for v in batch["n"].tolist()]
 
 
 # -- threads and imports -------------------------------------------------------------------------------------
