@@ -52,9 +52,9 @@ __all__ = [
     "VarLenFeature",
     "errors",
     "image",
-    "profiler",
     "make_batched_features_dataset",
     "make_csv_dataset",
     "parse_example",
+    "profiler",
     "tf_input_fn",
 ]
