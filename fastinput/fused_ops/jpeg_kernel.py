@@ -3,7 +3,7 @@
 The C extension (``fastinput.fused_ops._jpeg``, built from ``_jpeg.c`` against
 libjpeg-turbo by ``pip install``) decodes only the crop's rows and columns and
 resizes straight into the output without holding the GIL; it was the fastest
-candidate measured (``benchmarks/image_kernels.py``). When it is not built
+candidate measured (``fastinput_bench/image_kernels.py``). When it is not built
 (no libjpeg-turbo headers at install time), the same functions run on
 TensorFlow's ``decode_and_crop_jpeg`` + ``resize``: the same results, slower,
 and a debug log line says so once.
