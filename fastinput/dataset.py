@@ -110,12 +110,12 @@ class Dataset:
     def __iter__(self) -> Iterator:
         from fastinput.fused_ops.rewrites import optimize
 
-        options = self.options()
-        ctx = IteratorContext(options)
+        ctx = IteratorContext(self.options())
+        options = ctx.options
         it = Iterator(optimize(self, options)._make_iterator(ctx))
         # The tuner turns AUTOTUNE knobs; with an explicit RAM budget it also keeps every other buffer within it.
         budget_set = options.autotune.ram_budget is not None
-        if options.autotune.enabled is not False and any(k.autotuned or (budget_set and k.shrinkable) for k in it.knobs()):
+        if options.autotune.enabled and any(k.autotuned or (budget_set and k.shrinkable) for k in it.knobs()):
             it.start_autotuning(options.autotune)
         return it
 

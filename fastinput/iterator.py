@@ -65,10 +65,10 @@ class Failure:
 
 
 class IteratorContext:
-    """What every iterator of one pipeline shares: the merged options and the stop signal."""
+    """What every iterator of one pipeline shares: the merged options, their defaults resolved, and the stop signal."""
 
     def __init__(self, options: Options) -> None:
-        self.options = options
+        self.options = options.resolved()
         self.cancelled = threading.Event()
 
 

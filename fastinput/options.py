@@ -3,6 +3,13 @@
 ``ds.with_options(fi.Options(...))`` attaches options to a pipeline; as in
 tf.data they apply to the whole pipeline, and options set later in the chain
 win over earlier ones field by field (a field left at ``None`` means "not set").
+
+Defaults are resolved here and nowhere else: ``Options.resolved()`` fills in
+every field a default exists for (``IteratorContext`` holds the resolved
+options of a running pipeline), and ``AutotuneOptions.cpu_cores()`` /
+``ram_bytes()`` give the budgets, which depend on the machine and are looked
+up only by the tuner. ``ram_budget`` itself stays unresolved: whether the user
+set one changes what the engine does (see ``AutotuneOptions``).
 """
 
 from __future__ import annotations
@@ -15,14 +22,21 @@ from typing import Any
 from fastinput.arguments import check_bool, check_int
 from fastinput.errors import InvalidArgumentError
 
+DEFAULT_READ_TIMEOUT = 60.0
+"""Seconds one remote request (the client library's own retries inside it included) may take before it is abandoned."""
+DEFAULT_READ_RETRIES = 2
+"""Times a failed remote request is tried again before the read fails."""
+
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class AutotuneOptions:
     """How ``fi.AUTOTUNE`` knobs are set.
 
-    ``cpu_budget``: cores the pipeline may keep busy (default: the cores this
-    process may run on). ``ram_budget``: bytes its buffers may hold (default:
-    half the available memory).
+    ``enabled``: whether a tuner runs (default True). ``cpu_budget``: cores
+    the pipeline may keep busy (default: the cores this process may run on).
+    ``ram_budget``: bytes its buffers may hold (default: half the available
+    memory). An explicit RAM budget is also a ceiling for buffers the user did
+    not autotune, and starts the tuner to keep them within it.
     """
 
     enabled: bool | None = None
@@ -34,6 +48,18 @@ class AutotuneOptions:
         for name in ("cpu_budget", "ram_budget"):  # 0, like None, means the default (as in tf.data)
             if getattr(self, name) is not None:
                 check_int("AutotuneOptions", name, getattr(self, name), minimum=0)
+
+    def resolved(self) -> AutotuneOptions:
+        """These options with ``enabled`` defaulted (the budgets: ``cpu_cores()``, ``ram_bytes()``)."""
+        return dataclasses.replace(self, enabled=self.enabled is not False)
+
+    def cpu_cores(self) -> int:
+        """The CPU budget: ``cpu_budget``, or the cores this process may run on."""
+        return self.cpu_budget or available_cpus()
+
+    def ram_bytes(self) -> int:
+        """The RAM budget: ``ram_budget``, or half the memory available now."""
+        return self.ram_budget or available_memory() // 2
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -47,6 +73,11 @@ class OptimizationOptions:
     def __post_init__(self) -> None:
         for field in dataclasses.fields(self):
             check_bool("OptimizationOptions", field.name, getattr(self, field.name), allow_none=True)
+
+    def resolved(self) -> OptimizationOptions:
+        """These options with every rewrite not turned off turned on (the default)."""
+        return OptimizationOptions(**{field.name: getattr(self, field.name) is not False
+                                      for field in dataclasses.fields(self)})
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -81,6 +112,12 @@ class RemoteOptions:
         if retries is not None and (isinstance(retries, bool) or not isinstance(retries, int) or not 0 <= retries <= 100):
             raise InvalidArgumentError(f"RemoteOptions: read_retries must be an int in [0, 100], got {retries!r}")
 
+    def resolved(self) -> RemoteOptions:
+        """These options with the defaults filled in (``DEFAULT_READ_TIMEOUT``, ``DEFAULT_READ_RETRIES``)."""
+        timeout = DEFAULT_READ_TIMEOUT if self.read_timeout is None else float(self.read_timeout)
+        return RemoteOptions(read_timeout=timeout,
+                             read_retries=DEFAULT_READ_RETRIES if self.read_retries is None else self.read_retries)
+
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class Options:
@@ -109,6 +146,12 @@ class Options:
         """These options overridden by every field ``other`` sets."""
         return _merge(self, other)
 
+    def resolved(self) -> Options:
+        """These options with every default filled in (``deterministic`` True, ...), as a running pipeline sees them;
+        resolving twice changes nothing."""
+        return Options(deterministic=self.deterministic is not False, autotune=self.autotune.resolved(),
+                       optimization=self.optimization.resolved(), remote=self.remote.resolved())
+
 
 def _merge(base: Any, override: Any) -> Any:
     changes = {}
@@ -119,6 +162,18 @@ def _merge(base: Any, override: Any) -> Any:
         elif theirs is not None:
             changes[field.name] = theirs
     return dataclasses.replace(base, **changes)
+
+
+def available_memory() -> int:
+    """Bytes of memory available to new allocations (MemAvailable), or 8 GiB when it cannot be read."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 8 << 30
 
 
 def available_cpus() -> int:

@@ -30,7 +30,7 @@ from typing import Any
 
 from fastinput.autotune.model import StageModel, buffered_bytes, cpu_demand, output_time, walk
 from fastinput.iterator import DatasetIterator, Knob
-from fastinput.options import AutotuneOptions, available_cpus
+from fastinput.options import AutotuneOptions
 
 logger = logging.getLogger("fastinput.autotune")
 
@@ -41,18 +41,6 @@ MIN_STEP_GAIN = 0.02
 FREE_STEP_TOLERANCE = 0.01
 """A step that frees a worker is taken if the modelled output rate falls by less than this share (below
 ``MIN_STEP_GAIN``, so a worker freed is not bought back in the same round)."""
-
-
-def available_memory() -> int:
-    """Bytes of memory available to new allocations (MemAvailable), or 8 GiB when it cannot be read."""
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return 8 << 30
 
 
 class _Window:
@@ -72,8 +60,8 @@ class Tuner:
     def __init__(self, root: DatasetIterator, consumer: Any, options: AutotuneOptions, interval: float = INTERVAL_SECONDS) -> None:
         self._root = root
         self._consumer = weakref.ref(consumer)  # the user's Iterator (weak: dropping it must still close the pipeline)
-        self.cpu_budget = float(options.cpu_budget or available_cpus())
-        self.ram_budget = float(options.ram_budget or available_memory() // 2)
+        self.cpu_budget = float(options.cpu_cores())
+        self.ram_budget = float(options.ram_bytes())
         self._interval = interval
         self._windows: dict[int, _Window] = {}
         self._consumer_window = (0, 0, 0)

@@ -27,13 +27,13 @@ from fastinput.options import Options
 
 def optimize(dataset: Dataset, options: Options) -> Dataset:
     """The description with every enabled rewrite applied, bottom-up."""
-    opt = options.optimization
+    opt = options.optimization.resolved()
     rules = []
-    if opt.map_fusion is not False:
+    if opt.map_fusion:
         rules.append(_fuse_maps)
-    if opt.map_and_batch_fusion is not False:
+    if opt.map_and_batch_fusion:
         rules.append(_fuse_map_and_batch)
-    if opt.shuffle_and_repeat_fusion is not False:
+    if opt.shuffle_and_repeat_fusion:
         rules.append(_fuse_shuffle_and_repeat)
     return _rewrite(dataset, rules) if rules else dataset
 

@@ -32,12 +32,6 @@ from fastinput.errors import CancelledError, DataLossError, FastInputError, Unav
 from fastinput.options import RemoteOptions
 from fastinput.readers.files import storage_errors
 
-DEFAULT_READ_TIMEOUT = 60.0
-"""Seconds one remote request (the client library's own retries inside it included) may take before it is abandoned."""
-
-DEFAULT_READ_RETRIES = 2
-"""Times a failed remote request is tried again before the read fails."""
-
 MIN_REQUEST_SIZE = 1 << 20
 """Smallest ranged request: smaller reads are served from the rest of the last response."""
 
@@ -68,14 +62,14 @@ class RemoteFile:
 
     def __init__(self, fs: Any, fs_path: str, url: str, request_size: int, options: RemoteOptions | None,
                  cancelled: threading.Event | None = None) -> None:
-        options = options or RemoteOptions()
+        options = (options or RemoteOptions()).resolved()
         self._cancelled = cancelled or threading.Event()
         self.path = url
         self._fs = fs
         self._fs_path = fs_path
         self._request_size = max(request_size, MIN_REQUEST_SIZE)
-        self._timeout = DEFAULT_READ_TIMEOUT if options.read_timeout is None else float(options.read_timeout)
-        self._retries = DEFAULT_READ_RETRIES if options.read_retries is None else options.read_retries
+        self._timeout = options.read_timeout
+        self._retries = options.read_retries
         self._offset = 0  # of the first byte not yet returned
         self._rest = b""  # bytes of the last response beyond what was asked for, from _offset on
         info_func = fs._info if _is_async(fs) else fs.info
