@@ -200,9 +200,9 @@ class Dataset:
         The output spec is learnt by calling ``map_func`` twice on placeholder elements while building (as
         tf.data traces it); ``output_signature`` (a nest of ``fi.TensorSpec``) declares it instead.
         """
-        from fastinput.ops.map import map_dataset
+        from fastinput.ops.map import MapDataset
 
-        return map_dataset(self, map_func, num_parallel_calls, deterministic, output_signature)._checked()
+        return MapDataset(self, map_func, num_parallel_calls, deterministic, output_signature=output_signature)._checked()
 
     def filter(self, predicate: Callable) -> Dataset:
         """Keep the elements for which ``predicate`` returns True."""
@@ -303,9 +303,9 @@ class Dataset:
                    num_parallel_calls: int | None = None, deterministic: bool | None = None) -> Dataset:
         """Map each element to a dataset and interleave their elements, ``block_length`` at a time from
         ``cycle_length`` datasets; with ``num_parallel_calls`` the datasets are read on worker threads."""
-        from fastinput.ops.interleave import interleave_dataset
+        from fastinput.ops.interleave import InterleaveDataset
 
-        return interleave_dataset(self, map_func, cycle_length, block_length, num_parallel_calls, deterministic)._checked()
+        return InterleaveDataset(self, map_func, cycle_length, block_length, num_parallel_calls, deterministic)._checked()
 
     def flat_map(self, map_func: Callable[..., Dataset]) -> Dataset:
         """Map each element to a dataset and chain their elements in order."""

@@ -103,6 +103,38 @@ def test_a_bad_argument_is_refused_by_name_before_anything_is_allocated(case, jp
     assert peak < 64 << 20, f"{case}: {peak} bytes allocated before the error"
 
 
+def _direct_constructions() -> dict:
+    """Nodes built from their classes, as the static rewrites and the readers build them, past ``Dataset``'s
+    methods: each class checks its own arguments."""
+    from fastinput.fused_ops.map_and_batch import MapAndBatchDataset
+    from fastinput.ops.batch import BatchDataset
+    from fastinput.ops.interleave import InterleaveDataset
+    from fastinput.ops.map import MapDataset
+    from fastinput.ops.zip import ZipDataset
+
+    return {  # what is built -> the argument its error must name
+        "MapDataset map_func 3": (lambda: MapDataset(R, 3, None, None), "map_func"),
+        "MapDataset num_parallel_calls 0": (lambda: MapDataset(R, int, 0, None), "num_parallel_calls"),
+        "MapDataset deterministic 'yes'": (lambda: MapDataset(R, int, 2, "yes"), "deterministic"),
+        "MapDataset output_signature 3": (lambda: MapDataset(R, int, None, None, output_signature=3), "output_signature"),
+        "InterleaveDataset cycle_length 0": (lambda: InterleaveDataset(R, lambda x: R, 0, 1, None, None), "cycle_length"),
+        "InterleaveDataset block_length 0": (lambda: InterleaveDataset(R, lambda x: R, 2, 0, None, None), "block_length"),
+        "InterleaveDataset num_parallel_calls > cycle_length": (
+            lambda: InterleaveDataset(R, lambda x: R, 2, 1, 3, None), "num_parallel_calls"),
+        "BatchDataset batch_size 0": (lambda: BatchDataset(R, 0, False), "batch_size"),
+        "MapAndBatchDataset batch_size 0": (lambda: MapAndBatchDataset(R, int, 0, None, False), "batch_size"),
+        "ZipDataset of a number": (lambda: ZipDataset((R, 3)), "every argument must be a Dataset"),
+        "ZipDataset of nothing": (lambda: ZipDataset(()), "at least one dataset"),
+    }
+
+
+@pytest.mark.parametrize("case", list(_direct_constructions()))
+def test_every_node_class_checks_its_arguments_when_built_directly(case):
+    build, argument = _direct_constructions()[case]
+    with pytest.raises(InvalidArgumentError, match=argument):
+        build()
+
+
 @pytest.mark.parametrize("make", [
     lambda: R.map(lambda x: x, num_parallel_calls=10**6),
     lambda: R.map_and_batch(lambda x: x, 2, num_parallel_calls=10**6),

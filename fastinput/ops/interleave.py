@@ -81,33 +81,20 @@ def autotune_cycle_length(num_parallel_calls: int | None) -> int:
     return -(-cores // (PREFETCH_FACTOR + 1))
 
 
-def interleave_dataset(input_dataset: Dataset, map_func: Callable, cycle_length: int | None, block_length: int,
-                       num_parallel_calls: int | None, deterministic: bool | None) -> Dataset:
-    check_callable("interleave", "map_func", map_func)
-    if cycle_length is None:
-        cycle_length = AUTOTUNE
-    cycle_length = check_int("interleave", "cycle_length", cycle_length, minimum=1, maximum=MAX_CYCLE_LENGTH,
-                             allow=(AUTOTUNE,))
-    block_length = check_int("interleave", "block_length", block_length, minimum=1)
-    requested = num_parallel_calls
-    num_parallel_calls = check_parallelism("interleave", "num_parallel_calls", num_parallel_calls)
-    deterministic = check_bool("interleave", "deterministic", deterministic, allow_none=True)
-    if num_parallel_calls not in (None, AUTOTUNE) and cycle_length != AUTOTUNE and num_parallel_calls > cycle_length:
-        raise errors.InvalidArgumentError(
-            f"interleave: num_parallel_calls ({requested}) must be fi.AUTOTUNE or at most cycle_length ({cycle_length})"
-        )
-    return InterleaveDataset(input_dataset, map_func, cycle_length, block_length, num_parallel_calls, deterministic)
-
-
 class InterleaveDataset(Dataset):
-    def __init__(self, input_dataset: Dataset, map_func: Callable, cycle_length: int, block_length: int,
+    def __init__(self, input_dataset: Dataset, map_func: Callable, cycle_length: int | None, block_length: int,
                  num_parallel_calls: int | None, deterministic: bool | None, label: str | None = None) -> None:
         super().__init__([input_dataset])
-        self.map_func = map_func
-        self.cycle_length = cycle_length
-        self.block_length = block_length
-        self.num_parallel_calls = num_parallel_calls
-        self.deterministic = deterministic
+        self.map_func = check_callable("interleave", "map_func", map_func)
+        self.cycle_length = check_int("interleave", "cycle_length", AUTOTUNE if cycle_length is None else cycle_length,
+                                      minimum=1, maximum=MAX_CYCLE_LENGTH, allow=(AUTOTUNE,))
+        self.block_length = check_int("interleave", "block_length", block_length, minimum=1)
+        self.num_parallel_calls = check_parallelism("interleave", "num_parallel_calls", num_parallel_calls)
+        self.deterministic = check_bool("interleave", "deterministic", deterministic, allow_none=True)
+        fixed = self.num_parallel_calls not in (None, AUTOTUNE) and self.cycle_length != AUTOTUNE
+        if fixed and self.num_parallel_calls > self.cycle_length:
+            raise errors.InvalidArgumentError(f"interleave: num_parallel_calls ({num_parallel_calls}) must be "
+                                              f"fi.AUTOTUNE or at most cycle_length ({self.cycle_length})")
         self.label = label or fn_name(map_func)
 
     def __str__(self) -> str:

@@ -98,21 +98,8 @@ def resolve_parallelism(num_parallel_calls: int) -> tuple[int, bool]:
 
 
 def resolve_deterministic(deterministic: bool | None, ctx: IteratorContext) -> bool:
-    """The stage's own setting, else the pipeline's ``Options.deterministic``, else True."""
-    if deterministic is not None:
-        return deterministic
-    option = ctx.options.deterministic
-    return True if option is None else option
-
-
-def map_dataset(input_dataset: Dataset, map_func: Callable, num_parallel_calls: int | None,
-                deterministic: bool | None, output_signature: Any = None) -> Dataset:
-    check_callable("map", "map_func", map_func)
-    num_parallel_calls = check_parallelism("map", "num_parallel_calls", num_parallel_calls)
-    deterministic = check_bool("map", "deterministic", deterministic, allow_none=True)
-    if output_signature is not None:
-        output_signature = as_spec(output_signature, "map: output_signature")
-    return MapDataset(input_dataset, map_func, num_parallel_calls, deterministic, output_signature=output_signature)
+    """The stage's own setting, else the pipeline's ``Options.deterministic`` (resolved: True unless set)."""
+    return ctx.options.deterministic if deterministic is None else deterministic
 
 
 def mapped_spec(stage: Dataset, map_func: Callable, output_signature: Any) -> Any:
@@ -128,11 +115,11 @@ class MapDataset(Dataset):
     def __init__(self, input_dataset: Dataset, map_func: Callable, num_parallel_calls: int | None,
                  deterministic: bool | None, label: str | None = None, output_signature: Any = None) -> None:
         super().__init__([input_dataset])
-        self.map_func = map_func
-        self.num_parallel_calls = num_parallel_calls
-        self.deterministic = deterministic
+        self.map_func = check_callable("map", "map_func", map_func)
+        self.num_parallel_calls = check_parallelism("map", "num_parallel_calls", num_parallel_calls)
+        self.deterministic = check_bool("map", "deterministic", deterministic, allow_none=True)
         self.label = label or fn_name(map_func)
-        self.output_signature = output_signature
+        self.output_signature = None if output_signature is None else as_spec(output_signature, "map: output_signature")
         """The declared spec of ``map_func``'s outputs (a nest of fastinput specs), or None: learnt."""
 
     def _element_spec(self) -> Any:

@@ -13,20 +13,16 @@ from fastinput.iterator import DatasetIterator, Failure, IteratorContext
 
 def zip_datasets(*datasets: Any) -> Dataset:
     """``zip(a, b)`` gives tuples; ``zip((a, b))`` or ``zip({"x": a, "y": b})`` gives that structure."""
-    if len(datasets) == 1 and structure.is_nested(datasets[0]):
-        nest = datasets[0]
-    elif datasets:
-        nest = tuple(datasets)
-    else:
-        raise InvalidArgumentError("zip: needs at least one dataset")
-    for leaf in structure.flatten(nest):
-        if not isinstance(leaf, Dataset):
-            raise InvalidArgumentError(f"zip: every argument must be a Dataset, got {type(leaf).__name__}")
-    return ZipDataset(nest)
+    return ZipDataset(datasets[0] if len(datasets) == 1 and structure.is_nested(datasets[0]) else datasets)
 
 
 class ZipDataset(Dataset):
     def __init__(self, nest: Any) -> None:
+        if nest == ():
+            raise InvalidArgumentError("zip: needs at least one dataset")
+        for leaf in structure.flatten(nest):
+            if not isinstance(leaf, Dataset):
+                raise InvalidArgumentError(f"zip: every argument must be a Dataset, got {type(leaf).__name__}")
         super().__init__(structure.flatten(nest))
         self.nest = nest
 
