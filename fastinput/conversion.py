@@ -24,13 +24,13 @@ from typing import Any
 
 import numpy as np
 
+from fastinput._engine.leaves import ArrayLeaf
 from fastinput.errors import InvalidArgumentError
 from fastinput.structure import SparseArray
-from fastinput.tf_values import PackedStrings
 
 _INT32 = np.iinfo(np.int32)
 _INT64 = np.iinfo(np.int64)
-_PASS_THROUGH = (bytes, SparseArray, PackedStrings)
+_PASS_THROUGH = (bytes, SparseArray, ArrayLeaf)
 _PLAIN = frozenset([*_PASS_THROUGH, np.bool_, np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16, np.uint32,
                     np.uint64, np.float16, np.float32, np.float64, np.complex64, np.complex128])
 """Leaf types that are elements as they are: checked with one set lookup."""

@@ -27,8 +27,8 @@ from typing import Any
 import numpy as np
 
 from fastinput import structure
+from fastinput._engine.leaves import ArrayLeaf
 from fastinput.errors import InvalidArgumentError
-from fastinput.tf_values import PackedStrings
 
 Shape = tuple[int | None, ...] | None
 STRING = np.dtype(object)
@@ -132,10 +132,10 @@ class SparseSpec(_LeafSpec):
 
 
 def from_value(leaf: Any) -> _LeafSpec:
-    """The spec of one leaf value (numpy array or scalar, bytes, SparseArray, PackedStrings)."""
+    """The spec of one leaf value (numpy array or scalar, bytes, SparseArray, an ``ArrayLeaf``)."""
     if isinstance(leaf, structure.SparseArray):
         return SparseSpec(leaf.shape, leaf.dtype)
-    if isinstance(leaf, (np.ndarray, np.generic, PackedStrings)):
+    if isinstance(leaf, (np.ndarray, np.generic, ArrayLeaf)):
         dtype = leaf.dtype
         if dtype == STRING and isinstance(leaf, np.ndarray) and leaf.size and not isinstance(leaf.flat[0], bytes):
             raise UnknownSpecError(f"an array of {type(leaf.flat[0]).__name__} objects is not a tensor value")

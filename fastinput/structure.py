@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from fastinput.tf_values import PackedStrings
+from fastinput._engine.leaves import ArrayLeaf
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -38,7 +38,7 @@ class SparseArray:
     def __post_init__(self) -> None:
         object.__setattr__(self, "indices", np.asarray(self.indices, dtype=np.int64).reshape(-1, len(self.dense_shape)))
         object.__setattr__(self, "dense_shape", np.asarray(self.dense_shape, dtype=np.int64))
-        if not isinstance(self.values, PackedStrings):  # those stay packed, for as_tf_dataset
+        if not isinstance(self.values, ArrayLeaf):  # those stay as they are (see fastinput._engine.leaves)
             object.__setattr__(self, "values", np.asarray(self.values))
 
     @property

@@ -1,19 +1,9 @@
-"""String leaves in a form ``as_tf_dataset`` hands to TensorFlow fast.
+"""String leaves in a form ``as_tf_dataset`` hands to TensorFlow fast: ``TensorBackedArray`` and ``PackedStrings``.
 
-String outputs are object arrays of ``bytes``: a Python object per value,
-and building a ``tf.string`` tensor from them costs as much again (about
-20 ns a value, holding the GIL). Two kinds of leaves carry their values in
-a form TensorFlow takes without looking at such objects:
-
-- ``TensorBackedArray`` (``parse_example`` through TensorFlow's kernel): the
-  ``tf.Tensor`` the array was made from; the adapter passes the tensor itself.
-- ``PackedStrings`` (fastinput's own Example parser, when TensorFlow is the
-  consumer): not an array of objects at all, but every value in one
-  ``bytes`` blob plus int64 offsets; the adapter cuts the tensors out of the
-  blob with TensorFlow ops that run without the GIL.
-
-A slice, a copy or a batch of a TensorBackedArray is a plain array again
-(the attribute is not inherited) and converts as usual.
+Where they fit among the forms of a string leaf, and what the core knows of
+them, is told once in ``fastinput._engine.leaves``. A slice, a copy or a batch of a
+TensorBackedArray is a plain array again (the attribute is not inherited)
+and converts as usual.
 """
 
 from __future__ import annotations
@@ -21,6 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+
+from fastinput._engine.leaves import ArrayLeaf
 
 
 class TensorBackedArray(np.ndarray):
@@ -47,7 +39,7 @@ def tensor_of(leaf: Any) -> Any:
     return None
 
 
-class PackedStrings:
+class PackedStrings(ArrayLeaf):
     """Byte strings of some shape, kept packed: value ``k`` (in C order) is ``blob[offsets[k]:offsets[k + 1]]``.
 
     ``blob`` is ``bytes`` or a 1-D uint8 array (the parser's: writable, so
