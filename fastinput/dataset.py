@@ -202,7 +202,8 @@ class Dataset:
         """
         from fastinput.ops.map import MapDataset
 
-        return MapDataset(self, map_func, num_parallel_calls, deterministic, output_signature=output_signature)._checked()
+        mapped = MapDataset(self, map_func, num_parallel_calls, deterministic, output_signature=output_signature)
+        return mapped._checked()
 
     def filter(self, predicate: Callable) -> Dataset:
         """Keep the elements for which ``predicate`` returns True."""
@@ -305,7 +306,8 @@ class Dataset:
         ``cycle_length`` datasets; with ``num_parallel_calls`` the datasets are read on worker threads."""
         from fastinput.ops.interleave import InterleaveDataset
 
-        return InterleaveDataset(self, map_func, cycle_length, block_length, num_parallel_calls, deterministic)._checked()
+        interleaved = InterleaveDataset(self, map_func, cycle_length, block_length, num_parallel_calls, deterministic)
+        return interleaved._checked()
 
     def flat_map(self, map_func: Callable[..., Dataset]) -> Dataset:
         """Map each element to a dataset and chain their elements in order."""

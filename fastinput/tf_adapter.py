@@ -83,7 +83,8 @@ def _numeric_tensor(tf: Any, array: np.ndarray) -> Any:
     """A numeric array as a tf.Tensor, sharing its memory through DLPack where TensorFlow can take it."""
     if array.dtype.kind in "iuf" and array.size:
         if not is_aligned(array):  # TF kernels need 64-byte alignment
-            array = gathered([array], array.dtype).reshape(array.shape) if array.nbytes < SOLO_BYTES else aligned_copy(array)
+            small = array.nbytes < SOLO_BYTES
+            array = gathered([array], array.dtype).reshape(array.shape) if small else aligned_copy(array)
         return tf.experimental.dlpack.from_dlpack(array.__dlpack__())
     return tf.constant(array)
 
@@ -205,7 +206,8 @@ class _Transfer:
                     "output_signature=)")
         layout = [np.size(components[i]) for i in self._packed] + [d for i in self._shaped for d in np.shape(components[i])]
         tensors = [_numeric_tensor(tf, _aligned_int64(layout))]
-        tensors += [_numeric_tensor(tf, gathered([components[i] for i in members], dtype)) for dtype, members in self._groups]
+        tensors += [_numeric_tensor(tf, gathered([components[i] for i in members], dtype))
+                    for dtype, members in self._groups]
         tensors += [_numeric_tensor(tf, _of_dtype(components[i], dtype)) for i, dtype in self._solo_dtypes]
         if self._strings:
             tensors += self._string_tensors([components[i] for i in self._strings])
@@ -215,7 +217,8 @@ class _Transfer:
         """[blob, offsets] (``_joined``) if strings cross packed, else [values]: all string values in one tensor."""
         tf = self._tf
         if self._strings_packed:  # a batch that came unpacked (say, one TensorFlow's parser took) is packed here
-            blob, offsets = joined_strings([leaf if type(leaf) is PackedStrings else PackedStrings.of(leaf) for leaf in leaves])
+            packed = [leaf if type(leaf) is PackedStrings else PackedStrings.of(leaf) for leaf in leaves]
+            blob, offsets = joined_strings(packed)
             return [_byte_tensor(tf, blob), _numeric_tensor(tf, offsets)]
         tensors = [tensor_of(leaf) for leaf in leaves]
         if all(t is not None for t in tensors):

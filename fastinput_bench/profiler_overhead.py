@@ -18,7 +18,8 @@
    element (about the events a traced run records per element) times the
    cost of one check.
 
-    python -m fastinput_bench.profiler_overhead [--pairs 8] [--window 20] [--rounds 6] [--core-elements 2000000] [--json out.json]
+    python -m fastinput_bench.profiler_overhead [--pairs 8] [--window 20] [--rounds 6] [--core-elements 2000000]
+        [--json out.json]
 
 The machine is shared and noisy: read the medians and the spread, not one run.
 """

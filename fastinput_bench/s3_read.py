@@ -20,7 +20,8 @@ is the steadier figure on a busy machine), and the client's CPU seconds per
 pass (fastinput's extra work, independent of the server's speed); the issue's
 target is (b) >= 80% of (a).
 
-    python -m fastinput_bench.s3_read [--files 8] [--file-mb 25] [--record-kb 100] [--parallel 4] [--read-mb 16] [--repeats 9]
+    python -m fastinput_bench.s3_read [--files 8] [--file-mb 25] [--record-kb 100] [--parallel 4] [--read-mb 16]
+        [--repeats 9]
 """
 
 from __future__ import annotations

@@ -116,9 +116,12 @@ def _direct_constructions() -> dict:
         "MapDataset map_func 3": (lambda: MapDataset(R, 3, None, None), "map_func"),
         "MapDataset num_parallel_calls 0": (lambda: MapDataset(R, int, 0, None), "num_parallel_calls"),
         "MapDataset deterministic 'yes'": (lambda: MapDataset(R, int, 2, "yes"), "deterministic"),
-        "MapDataset output_signature 3": (lambda: MapDataset(R, int, None, None, output_signature=3), "output_signature"),
-        "InterleaveDataset cycle_length 0": (lambda: InterleaveDataset(R, lambda x: R, 0, 1, None, None), "cycle_length"),
-        "InterleaveDataset block_length 0": (lambda: InterleaveDataset(R, lambda x: R, 2, 0, None, None), "block_length"),
+        "MapDataset output_signature 3": (
+            lambda: MapDataset(R, int, None, None, output_signature=3), "output_signature"),
+        "InterleaveDataset cycle_length 0": (
+            lambda: InterleaveDataset(R, lambda x: R, 0, 1, None, None), "cycle_length"),
+        "InterleaveDataset block_length 0": (
+            lambda: InterleaveDataset(R, lambda x: R, 2, 0, None, None), "block_length"),
         "InterleaveDataset num_parallel_calls > cycle_length": (
             lambda: InterleaveDataset(R, lambda x: R, 2, 1, 3, None), "num_parallel_calls"),
         "BatchDataset batch_size 0": (lambda: BatchDataset(R, 0, False), "batch_size"),

@@ -1,4 +1,5 @@
-"""The core is leaf-agnostic: it knows ``ArrayLeaf``, not the TensorFlow-specific string forms (``fastinput._engine.leaves``)."""
+"""The core is leaf-agnostic: it knows ``ArrayLeaf``, not the TensorFlow-specific string forms
+(see ``fastinput._engine.leaves``)."""
 
 from __future__ import annotations
 

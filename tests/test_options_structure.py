@@ -35,7 +35,8 @@ def test_resolved_options_fill_every_default_and_keep_what_is_set():
     assert resolved.remote == fi.RemoteOptions(read_timeout=60.0, read_retries=2)
     assert resolved.autotune.ram_budget is None  # whether the user set a budget changes what the engine does
     assert resolved.resolved() == resolved
-    chosen = fi.Options(deterministic=False, autotune=fi.AutotuneOptions(enabled=False, cpu_budget=3, ram_budget=1 << 20),
+    autotune = fi.AutotuneOptions(enabled=False, cpu_budget=3, ram_budget=1 << 20)
+    chosen = fi.Options(deterministic=False, autotune=autotune,
                         optimization=fi.OptimizationOptions(map_fusion=False),
                         remote=fi.RemoteOptions(read_timeout=5, read_retries=0))
     resolved = chosen.resolved()

@@ -55,7 +55,8 @@ ENGINE_PACKAGE = "fastinput._engine"
 """The one underscore module path tests may import from (see the module docstring)."""
 
 
-@pytest.mark.parametrize("module,expected", [("fastinput", EXPECTED_ALL), ("fastinput.profiler", EXPECTED_PROFILER_ALL)])
+@pytest.mark.parametrize("module,expected", [("fastinput", EXPECTED_ALL),
+                                             ("fastinput.profiler", EXPECTED_PROFILER_ALL)])
 def test_all_is_sorted_resolves_and_is_what_is_expected(module, expected):
     exported = importlib.import_module(module).__all__
     assert exported == sorted(exported), f"{module}.__all__ is not sorted"

@@ -17,7 +17,6 @@ from fastinput.dataset import Dataset
 from fastinput.errors import InvalidArgumentError
 from fastinput.iterator import DatasetIterator, IteratorContext
 from fastinput.ops.interleave import InterleaveDataset
-from fastinput.readers.framing import RecordReader
 from fastinput.readers.files import (
     LOCAL_BLOCK_SIZE,
     REMOTE_BLOCK_SIZE,
@@ -28,6 +27,7 @@ from fastinput.readers.files import (
     is_remote,
     open_read,
 )
+from fastinput.readers.framing import RecordReader
 from fastinput.spec import STRING, TensorSpec
 
 _OP = "TFRecordDataset"

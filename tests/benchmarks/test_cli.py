@@ -32,8 +32,8 @@ def tiny_run(subcommand: str, cache_dir: Path, *extra: str) -> list[str]:
 
 
 def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "fastinput_bench.cli", *args], cwd=REPO, capture_output=True, text=True,
-                          timeout=240, env={**os.environ, **(env or {})})
+    return subprocess.run([sys.executable, "-m", "fastinput_bench.cli", *args], cwd=REPO, capture_output=True,
+                          text=True, timeout=240, env={**os.environ, **(env or {})})
 
 
 def check_result(result: dict, examples: int) -> None:
