@@ -52,9 +52,9 @@ def load_jpegs(count: int) -> list[bytes]:
 
 def random_windows(jpegs: list[bytes]) -> list[Window]:
     import fastinput as fi
-    from fastinput.fused_ops.crop_window import (
-        sample_distorted_crop,  # internal: the window the kernels are timed on
-    )
+
+    # internal, no public name: the crop windows the kernels are timed on, drawn as the fused kernel draws them
+    from fastinput.fused_ops.crop_window import sample_distorted_crop
 
     rng = np.random.default_rng(0)
     return [sample_distorted_crop(*fi.image.jpeg_shape(jpeg)[:2], rng) for jpeg in jpegs]
