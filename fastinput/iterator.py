@@ -55,15 +55,6 @@ def note_stage(exc: BaseException, stage: str) -> BaseException:
     return exc
 
 
-class Failure:
-    """An exception travelling in an element buffer at the position where it happened."""
-
-    __slots__ = ("exc",)
-
-    def __init__(self, exc: BaseException) -> None:
-        self.exc = exc
-
-
 class IteratorContext:
     """What every iterator of one pipeline shares: the merged options and the stop signal."""
 

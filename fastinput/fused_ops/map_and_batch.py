@@ -29,10 +29,11 @@ from typing import Any
 import numpy as np
 
 from fastinput import errors, structure
+from fastinput._engine.buffer import Failure
 from fastinput._engine.metrics import element_nbytes
 from fastinput.arguments import check_bool, check_callable, check_int, check_parallelism, fn_name, format_arg
 from fastinput.dataset import Dataset
-from fastinput.iterator import DatasetIterator, Failure, IteratorContext
+from fastinput.iterator import DatasetIterator, IteratorContext
 from fastinput.memory import aligned_empty
 from fastinput.ops.batch import stack_elements, stack_leaf
 from fastinput.ops.map import (

@@ -24,6 +24,7 @@ from typing import Any
 
 from fastinput import errors
 from fastinput._engine import instrument as _trace
+from fastinput._engine.buffer import Failure
 from fastinput.arguments import (
     AUTOTUNE,
     MAX_CYCLE_LENGTH,
@@ -37,7 +38,7 @@ from fastinput.arguments import (
 )
 from fastinput.dataset import Dataset
 from fastinput.function_spec import merge_traces, trace
-from fastinput.iterator import DatasetIterator, Failure, IteratorContext, Knob, ThreadedIterator, note_stage
+from fastinput.iterator import DatasetIterator, IteratorContext, Knob, ThreadedIterator, note_stage
 from fastinput.ops.map import call_on_element, resolve_deterministic
 from fastinput.options import available_cpus
 from fastinput.spec import running

@@ -9,11 +9,12 @@ from typing import Any
 import numpy as np
 
 from fastinput import conversion
+from fastinput._engine.buffer import Failure
 from fastinput.arguments import AUTOTUNE, check_bool, check_callable, check_parallelism, fn_name, format_arg
 from fastinput.dataset import Dataset
 from fastinput.errors import FunctionStopIterationError
 from fastinput.function_spec import output_spec
-from fastinput.iterator import DatasetIterator, Failure, IteratorContext
+from fastinput.iterator import DatasetIterator, IteratorContext
 from fastinput.ops.parallel import ParallelChunkIterator
 from fastinput.options import available_cpus
 from fastinput.spec import as_spec

@@ -34,8 +34,9 @@ from typing import Any
 
 from fastinput import errors
 from fastinput._engine import instrument as _trace
+from fastinput._engine.buffer import Failure
 from fastinput.arguments import MAX_PARALLELISM
-from fastinput.iterator import DatasetIterator, Failure, IteratorContext, Knob, ThreadedIterator, note_stage
+from fastinput.iterator import DatasetIterator, IteratorContext, Knob, ThreadedIterator, note_stage
 from fastinput.options import available_cpus
 
 TARGET_CHUNK_NS = 500_000

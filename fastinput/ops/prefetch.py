@@ -9,9 +9,10 @@ from typing import Any
 
 from fastinput import errors
 from fastinput._engine import instrument as _trace
+from fastinput._engine.buffer import Failure
 from fastinput.arguments import AUTOTUNE, check_buffer_size, format_arg
 from fastinput.dataset import Dataset
-from fastinput.iterator import DatasetIterator, Failure, IteratorContext, Knob, ThreadedIterator, note_stage
+from fastinput.iterator import DatasetIterator, IteratorContext, Knob, ThreadedIterator, note_stage
 from fastinput.options import available_cpus
 
 

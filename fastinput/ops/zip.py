@@ -6,9 +6,10 @@ from collections import deque
 from typing import Any
 
 from fastinput import errors, structure
+from fastinput._engine.buffer import Failure
 from fastinput.dataset import Dataset
 from fastinput.errors import InvalidArgumentError
-from fastinput.iterator import DatasetIterator, Failure, IteratorContext
+from fastinput.iterator import DatasetIterator, IteratorContext
 
 
 def zip_datasets(*datasets: Any) -> Dataset:

@@ -15,6 +15,7 @@ import collections
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from fastinput._engine.buffer import Failure
 from fastinput.arguments import (
     AUTOTUNE,
     check_bool,
@@ -25,7 +26,7 @@ from fastinput.arguments import (
 )
 from fastinput.dataset import Dataset
 from fastinput.errors import InvalidArgumentError
-from fastinput.iterator import DatasetIterator, Failure, IteratorContext
+from fastinput.iterator import DatasetIterator, IteratorContext
 from fastinput.ops.interleave import autotune_cycle_length
 from fastinput.readers.csv_columnar import CsvBlocksDataset, RowBatchDataset, RowShuffleDataset
 from fastinput.readers.csv_decode import DEFAULT_CHUNK_SIZE, Block, Column, CsvFormat, as_numpy, read_blocks

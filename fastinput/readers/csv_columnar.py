@@ -31,8 +31,9 @@ from typing import Any
 import numpy as np
 
 from fastinput import errors
+from fastinput._engine.buffer import Failure
 from fastinput.dataset import Dataset
-from fastinput.iterator import DatasetIterator, Failure, IteratorContext, WorkerPool
+from fastinput.iterator import DatasetIterator, IteratorContext, WorkerPool
 from fastinput.ops.batch import BatchDataset
 from fastinput.ops.shuffle import ShuffleDataset
 from fastinput.readers.csv_decode import Block, CsvFormat, as_numpy, read_blocks
