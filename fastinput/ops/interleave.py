@@ -25,6 +25,7 @@ from typing import Any
 from fastinput import errors
 from fastinput._engine import instrument as _trace
 from fastinput._engine.buffer import Failure
+from fastinput._engine.traits import StageKind, StageTraits
 from fastinput.arguments import (
     AUTOTUNE,
     MAX_CYCLE_LENGTH,
@@ -101,6 +102,8 @@ def interleave_dataset(input_dataset: Dataset, map_func: Callable, cycle_length:
 
 
 class InterleaveDataset(Dataset):
+    traits = StageTraits("interleave", StageKind.INTERLEAVE, parallel_argument="num_parallel_calls")
+
     def __init__(self, input_dataset: Dataset, map_func: Callable, cycle_length: int, block_length: int,
                  num_parallel_calls: int | None, deterministic: bool | None, label: str | None = None) -> None:
         super().__init__([input_dataset])

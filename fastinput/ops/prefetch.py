@@ -10,6 +10,7 @@ from typing import Any
 from fastinput import errors
 from fastinput._engine import instrument as _trace
 from fastinput._engine.buffer import Failure
+from fastinput._engine.traits import StageKind, StageTraits
 from fastinput.arguments import AUTOTUNE, check_buffer_size, format_arg
 from fastinput.dataset import Dataset
 from fastinput.iterator import DatasetIterator, IteratorContext, Knob, ThreadedIterator, note_stage
@@ -22,8 +23,7 @@ def default_prefetch_buffer() -> int:
 
 
 class PrefetchDataset(Dataset):
-    passes_shapes_through = True
-    leaves_untouched = True
+    traits = StageTraits("prefetch", StageKind.PREFETCH, passes_through=True, keeps_spec=True)
 
     def __init__(self, input_dataset: Dataset, buffer_size: int) -> None:
         super().__init__([input_dataset])
