@@ -247,6 +247,7 @@ class DatasetIterator:
             parallelism=m.parallelism,
             elapsed_seconds=(time.perf_counter_ns() - m.created_ns) / 1e9,
             cpu_seconds=m.cpu_ns / 1e9,
+            traits=self.dataset.traits,
         )
 
     def _check_cancelled(self) -> None:
