@@ -100,10 +100,11 @@ class ParallelChunkIterator(ThreadedIterator):
         self._ns_per_element = 0.0
         # I/O-bound stages use more workers than cores, never more than MAX_PARALLELISM
         max_parallelism = min(MAX_PARALLELISM, max(8 * available_cpus(), 16, parallelism))
-        self._parallelism = Knob(self.name, "parallelism", parallelism, 1, max_parallelism, autotuned, self._set_parallelism,
-                                 kind=KnobKind.WORKERS)
-        self._buffer = Knob(self.name, "buffer_size", 2 * parallelism, 1, 64 * max_parallelism, autotuned, self._set_buffer,
-                            shrinkable=True, kind=KnobKind.OUTPUT_BUFFER)  # never the user's choice: the tuner may shrink it to keep the RAM budget
+        self._parallelism = Knob(self.name, "parallelism", parallelism, 1, max_parallelism, autotuned,
+                                 self._set_parallelism, kind=KnobKind.WORKERS)
+        # Never the user's choice: the tuner may shrink it to keep the RAM budget.
+        self._buffer = Knob(self.name, "buffer_size", 2 * parallelism, 1, 64 * max_parallelism, autotuned,
+                            self._set_buffer, shrinkable=True, kind=KnobKind.OUTPUT_BUFFER)
         self.metrics.parallelism = parallelism
         self.metrics.buffer_capacity = self._buffer.value
 

@@ -16,6 +16,7 @@ from tests.helpers import as_ints, no_leaked_threads
 
 NO_FUSION = fi.OptimizationOptions(map_fusion=False, map_and_batch_fusion=False)
 WORKERS, OUTPUT = KnobKind.WORKERS, KnobKind.OUTPUT_BUFFER
+PER_INPUT, AHEAD = KnobKind.PER_INPUT_BUFFER, KnobKind.INPUTS_AHEAD
 
 
 def _consume_for(it, seconds, check=None):
@@ -270,13 +271,13 @@ def test_fixed_buffers_over_the_budget_warn_once(big_record_files, caplog):
 def test_shrinking_to_the_budget_ends_when_nothing_can_shrink():
     """Halving a knob already at 0 or 1 frees nothing: the fit must stop, not loop (it hung the tuner thread)."""
     def knob(name, kind, value, minimum, autotuned=False, shrinkable=True):
-        return Knob("interleave(f)", name, value, minimum, 1 << 16, autotuned, lambda value: None, shrinkable=shrinkable,
-                    kind=kind)
+        return Knob("interleave(f)", name, value, minimum, 1 << 16, autotuned, lambda value: None,
+                    shrinkable=shrinkable, kind=kind)
 
     stage = StageModel("interleave(f)", TuningKind.INTERLEAVE, own=1e-3, ratio=1.0, cpu=1e-4, nbytes=BIG_RECORD,
                        knobs={WORKERS: knob("parallelism", WORKERS, 4, 1, shrinkable=False),
-                              KnobKind.PER_INPUT_BUFFER: knob("buffer_output_elements", KnobKind.PER_INPUT_BUFFER, 64, 1),
-                              KnobKind.INPUTS_AHEAD: knob("prefetch_input_elements", KnobKind.INPUTS_AHEAD, 0, 0)},
+                              PER_INPUT: knob("buffer_output_elements", PER_INPUT, 64, 1),
+                              AHEAD: knob("prefetch_input_elements", AHEAD, 0, 0)},
                        rate=100.0, cycle_length=4)
     changes = climb(stage, 1e-3, cpu_budget=2.0, ram_budget=1.0)
     assert {k.name: v for k, v in changes.items()} == {"buffer_output_elements": 1}
