@@ -364,9 +364,8 @@ def _packing_strings(node: Dataset) -> Dataset:
         return node
     if type(node) is not MapDataset or not isinstance(node.map_func, PacksStrings):
         return node
-    packing = node.map_func.packing_strings()
     node = copy.copy(node)
-    node.map_func = packing
+    node.map_func = node.map_func.packing_strings()
     return node
 
 

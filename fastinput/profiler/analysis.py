@@ -37,6 +37,8 @@ map at all cores, parallel reads for a sequential reader, "the source is the
 limit" for a parallel one); a final prefetch when there is none, and caching
 when the costly stage is redone every epoch below a repeat, as further
 suggestions. When the consumer hardly waits, nothing drastic is recommended.
+A stage's kind is the one its Dataset declares (``StageTraits``, recorded with
+its statistics), never read from its name.
 
 Caveats: times are wall-clock busy times, so a stage waiting for the GIL or for
 I/O counts as busy (as it should: it is what the consumer waits for).
@@ -68,6 +70,9 @@ def analyze(source: Any, cpus: int | None = None) -> Report | list[Report]:
     of them (in recording order) for a trace that holds several pipelines.
     ``cpus``: the cores the advice sizes parallelism for (default: the cores
     the trace was recorded on, else the cores this process may use).
+    What kind each stage is comes from the traits recorded with it; a trace
+    written before stages recorded traits has stages of kind "other", for
+    which the advice is the general one (prefetch, move work into a parallel map).
 
     >>> import fastinput as fi
     >>> with iter(fi.Dataset.range(100).map(lambda x: x + 1).prefetch(2)) as it:
