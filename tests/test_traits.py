@@ -81,6 +81,7 @@ def test_traces_without_traits_degrade_to_kind_other() -> None:
     for a stage of unknown kind (never an error)."""
     assert StageTraits.from_summary(None) is UNKNOWN
     assert StageTraits.from_summary({"op": "map", "kind": "a kind from the future"}).kind is StageKind.OTHER
+    assert StageTraits.from_summary({"kind": "map", "a field from the future": 1}) == StageTraits("", StageKind.MAP)
     old = _summary(_stage("map(decode)", 0, None, 9.8), consumer=10.0, waited=9.0)
     report = analyze_summary(old, cpus=CPUS)
     assert report.limiting_stage == "map(decode)"

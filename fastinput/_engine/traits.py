@@ -74,7 +74,7 @@ class StageTraits:
         except ValueError:
             kind = StageKind.OTHER
         known = {field.name for field in dataclasses.fields(cls)} - {"kind"}
-        return cls(kind=kind, **{key: value for key, value in recorded.items() if key in known})
+        return cls(**{"op": "", **{key: value for key, value in recorded.items() if key in known}, "kind": kind})
 
 
 UNKNOWN = StageTraits(op="")
