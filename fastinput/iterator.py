@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 from fastinput import errors
 from fastinput._engine import instrument as _trace
 from fastinput._engine.metrics import StageMetrics, StageStats
+from fastinput._engine.traits import KnobKind, TuningProfile
 from fastinput.arguments import MAX_PARALLELISM
 from fastinput.lifecycle import close_later, release_frames, start_reaper
 from fastinput.options import Options
@@ -39,6 +40,9 @@ if TYPE_CHECKING:
     from fastinput.dataset import Dataset
 
 logger = logging.getLogger("fastinput")
+
+SYNC_PROFILE = TuningProfile()
+"""A stage that runs on its consumer's thread."""
 
 JOIN_TIMEOUT_SECONDS = 30.0
 """How long ``close()`` waits for one worker thread (a user function stuck forever is left behind, with a warning)."""
@@ -55,15 +59,6 @@ def note_stage(exc: BaseException, stage: str) -> BaseException:
     return exc
 
 
-class Failure:
-    """An exception travelling in an element buffer at the position where it happened."""
-
-    __slots__ = ("exc",)
-
-    def __init__(self, exc: BaseException) -> None:
-        self.exc = exc
-
-
 class IteratorContext:
     """What every iterator of one pipeline shares: the merged options, their defaults resolved, and the stop signal."""
 
@@ -75,6 +70,8 @@ class IteratorContext:
 class Knob:
     """A setting of a running iterator that can be changed while it runs (the autotuner's lever).
 
+    ``kind`` says what it turns (worker threads, a buffer, ...): the tuner and its
+    model dispatch on it, while ``name`` is for display (``it.knobs()``, traces).
     ``autotuned`` says whether the user asked for ``AUTOTUNE`` (the tuner only
     turns those); ``shrinkable`` marks a buffer depth the user did not choose
     (a stage whose parallelism they fixed still sizes its own buffers), which
@@ -84,10 +81,11 @@ class Knob:
 
     def __init__(
         self, stage: str, name: str, value: int, minimum: int, maximum: int, autotuned: bool,
-        on_change: Callable[[int], None], shrinkable: bool = False,
+        on_change: Callable[[int], None], shrinkable: bool = False, *, kind: KnobKind,
     ) -> None:
         self.stage = stage
         self.name = name
+        self.kind = kind
         self.value = value
         self.minimum = minimum
         self.maximum = maximum
@@ -125,8 +123,6 @@ class DatasetIterator:
     """
 
     parallel = False
-    tuning_kind = "sync"
-    """How the autotuner's model treats the stage: "sync", "parallel", "interleave" or "prefetch"."""
 
     def __init__(self, dataset: Dataset, ctx: IteratorContext, inputs: list[DatasetIterator] | tuple = ()) -> None:
         self.dataset = dataset
@@ -219,6 +215,10 @@ class DatasetIterator:
         """This stage's own tunable knobs (not its inputs')."""
         return []
 
+    def tuning_profile(self) -> TuningProfile:
+        """How the autotuner's model treats this stage now (buffered stages override; their chunk size may change)."""
+        return SYNC_PROFILE
+
     def walk(self, depth: int = 0):
         """Yield ``(depth, iterator)`` for this iterator and every iterator below it, consumer first."""
         yield depth, self
@@ -247,6 +247,7 @@ class DatasetIterator:
             parallelism=m.parallelism,
             elapsed_seconds=(time.perf_counter_ns() - m.created_ns) / 1e9,
             cpu_seconds=m.cpu_ns / 1e9,
+            traits=self.dataset.traits,
         )
 
     def _check_cancelled(self) -> None:

@@ -39,6 +39,7 @@ from typing import Any
 import numpy as np
 
 from fastinput import structure
+from fastinput._engine.traits import PacksStrings
 from fastinput.arguments import AUTOTUNE
 from fastinput.dataset import Dataset
 from fastinput.errors import InvalidArgumentError
@@ -214,7 +215,8 @@ class _Transfer:
         return tensors
 
     def _string_tensors(self, leaves: list[Any]) -> list[Any]:
-        """[blob, offsets] (``_joined``) if strings cross packed, else [values]: all string values in one tensor."""
+        """[blob, offsets] (``joined_strings``) if strings cross packed, else [values]: all string values in one
+        tensor."""
         tf = self._tf
         if self._strings_packed:  # a batch that came unpacked (say, one TensorFlow's parser took) is packed here
             packed = [leaf if type(leaf) is PackedStrings else PackedStrings.of(leaf) for leaf in leaves]
@@ -292,7 +294,7 @@ def joined_strings(leaves: list[PackedStrings]) -> tuple[Any, np.ndarray]:
 
 
 def _cut(tf: Any, blob: Any, offsets: Any, sizes: Any, count: int) -> list[Any]:
-    """Graph ops: the values of ``count`` packed leaves, ``sizes`` values each, out of ``blob`` (``_joined``).
+    """Graph ops: the values of ``count`` packed leaves, ``sizes`` values each, out of ``blob`` (``joined_strings``).
 
     ``blob`` crosses as uint8 (DLPack shares it; a ``tf.string`` would be a
     copy made holding the GIL). ``serialize_tensor`` turns it into a string
@@ -354,20 +356,20 @@ def _repack(spec: Any, components: list[Any]) -> Any:
 
 def with_strings_packed(node: Dataset) -> Dataset:
     """The pipeline with its last real stage leaving strings packed, if that stage can (a map whose function
-    has a ``packing_strings`` variant, as ``make_batched_features_dataset``'s parser does) and nothing after it
-    looks into the elements; the pipeline itself otherwise. Its user's Dataset is never changed."""
-    if node.leaves_untouched:
+    is ``PacksStrings``, as ``make_batched_features_dataset``'s parser is) and nothing after it looks into the
+    elements (every later stage ``passes_through``); the pipeline itself otherwise. Its user's Dataset is never
+    changed."""
+    if node.traits.passes_through:
         source = with_strings_packed(node._inputs[0])
         if source is node._inputs[0]:
             return node
         node = copy.copy(node)  # shallow, as the static rewrites do: seeds and caches stay shared
         node._inputs = (source, *node._inputs[1:])
         return node
-    packing = getattr(getattr(node, "map_func", None), "packing_strings", None)
-    if type(node) is not MapDataset or packing is None:
+    if type(node) is not MapDataset or not isinstance(node.map_func, PacksStrings):
         return node
     node = copy.copy(node)
-    node.map_func = packing()
+    node.map_func = node.map_func.packing_strings()
     return node
 
 

@@ -9,11 +9,13 @@ from typing import Any
 import numpy as np
 
 from fastinput import conversion
+from fastinput._engine.buffer import Failure
+from fastinput._engine.traits import StageKind, StageTraits
 from fastinput.arguments import AUTOTUNE, check_bool, check_callable, check_parallelism, fn_name, format_arg
 from fastinput.dataset import Dataset
 from fastinput.errors import FunctionStopIterationError
 from fastinput.function_spec import output_spec
-from fastinput.iterator import DatasetIterator, Failure, IteratorContext
+from fastinput.iterator import DatasetIterator, IteratorContext
 from fastinput.ops.parallel import ParallelChunkIterator
 from fastinput.options import available_cpus
 from fastinput.spec import as_spec
@@ -112,6 +114,8 @@ def mapped_spec(stage: Dataset, map_func: Callable, output_signature: Any) -> An
 
 
 class MapDataset(Dataset):
+    traits = StageTraits("map", StageKind.MAP, parallel_argument="num_parallel_calls")
+
     def __init__(self, input_dataset: Dataset, map_func: Callable, num_parallel_calls: int | None,
                  deterministic: bool | None, label: str | None = None, output_signature: Any = None) -> None:
         super().__init__([input_dataset])

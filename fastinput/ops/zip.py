@@ -6,9 +6,11 @@ from collections import deque
 from typing import Any
 
 from fastinput import errors, structure
+from fastinput._engine.buffer import Failure
+from fastinput._engine.traits import StageKind, StageTraits
 from fastinput.dataset import Dataset
 from fastinput.errors import InvalidArgumentError
-from fastinput.iterator import DatasetIterator, Failure, IteratorContext
+from fastinput.iterator import DatasetIterator, IteratorContext
 
 
 def zip_datasets(*datasets: Any) -> Dataset:
@@ -17,6 +19,8 @@ def zip_datasets(*datasets: Any) -> Dataset:
 
 
 class ZipDataset(Dataset):
+    traits = StageTraits("zip", StageKind.COMBINE)
+
     def __init__(self, nest: Any) -> None:
         if nest == ():
             raise InvalidArgumentError("zip: needs at least one dataset")

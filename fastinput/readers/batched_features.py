@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from fastinput._engine.traits import PacksStrings
 from fastinput.arguments import (
     AUTOTUNE,
     check_bool,
@@ -39,7 +40,7 @@ from fastinput.readers.tfrecord import TFRecordDataset
 _OP = "make_batched_features_dataset"
 
 
-class _BatchParser:
+class BatchParser(PacksStrings):
     """The parse stage's function: a batch of serialized Examples to its features (and label, if asked)."""
 
     def __init__(self, parser: ExampleParser, label_key: str | None, packed_strings: bool = False) -> None:
@@ -48,10 +49,10 @@ class _BatchParser:
         self._packed_strings = packed_strings
         self.__name__ = "parse_example"  # how the stage reads: map(parse_example, ...)
 
-    def packing_strings(self) -> _BatchParser:
+    def packing_strings(self) -> BatchParser:
         """This parser with string features as ``PackedStrings``: for ``as_tf_dataset``, when only TensorFlow
         sees the output (it wants the bytes, and making a Python object per value would only slow it down)."""
-        return _BatchParser(self._parser, self._label_key, packed_strings=True)
+        return BatchParser(self._parser, self._label_key, packed_strings=True)
 
     def __call__(self, *batch: np.ndarray) -> Parsed | tuple[Parsed, Any]:
         # A reader of (key, value) records (tf.data allows those) batches into (keys, values): parse the values.
@@ -151,6 +152,6 @@ def make_batched_features_dataset(
         dataset = dataset.repeat(num_epochs)
     # As in tf.data: repeating forever drops nothing (every batch is full) and keeps the batch size static.
     dataset = dataset.batch(batch_size, drop_remainder=drop_final_batch or num_epochs is None)
-    dataset = dataset.map(_BatchParser(parser, label_key), num_parallel_calls=parser_num_threads,
+    dataset = dataset.map(BatchParser(parser, label_key), num_parallel_calls=parser_num_threads,
                           deterministic=None if deterministic else False)
     return dataset.prefetch(prefetch_buffer_size)

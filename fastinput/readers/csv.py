@@ -15,6 +15,8 @@ import collections
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from fastinput._engine.buffer import Failure
+from fastinput._engine.traits import StageKind, StageTraits
 from fastinput.arguments import (
     AUTOTUNE,
     check_bool,
@@ -25,7 +27,7 @@ from fastinput.arguments import (
 )
 from fastinput.dataset import Dataset
 from fastinput.errors import InvalidArgumentError
-from fastinput.iterator import DatasetIterator, Failure, IteratorContext
+from fastinput.iterator import DatasetIterator, IteratorContext
 from fastinput.ops.interleave import autotune_cycle_length
 from fastinput.readers.csv_columnar import CsvBlocksDataset, RowBatchDataset, RowShuffleDataset
 from fastinput.readers.csv_decode import DEFAULT_CHUNK_SIZE, Block, Column, CsvFormat, as_numpy, read_blocks
@@ -52,6 +54,8 @@ class CsvDataset(Dataset):
     >>> next(iter(ds))
     (np.int32(1), np.float32(2.5), b'abc')
     """
+
+    traits = StageTraits("CsvDataset", StageKind.READ)
 
     def __init__(self, filenames: Any, record_defaults: Sequence[Any], compression_type: str | None = None,
                  buffer_size: int | None = None, header: bool = False, field_delim: str = ",",

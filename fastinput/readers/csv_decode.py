@@ -33,8 +33,8 @@ from typing import Any
 
 import numpy as np
 
+from fastinput._engine.buffer import Failure
 from fastinput.errors import InvalidArgumentError
-from fastinput.iterator import Failure
 from fastinput.options import RemoteOptions
 from fastinput.readers.files import open_read
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from fastinput._engine.traits import StageKind, StageTraits
 from fastinput.arguments import AUTOTUNE, check_buffer_bytes, check_parallelism, format_arg
 from fastinput.dataset import Dataset
 from fastinput.errors import InvalidArgumentError
@@ -58,6 +59,8 @@ class TFRecordDataset(InterleaveDataset):
     >>> ds = fi.TFRecordDataset(["a.tfrecord", "b.tfrecord"], num_parallel_reads=2)
     >>> first = next(iter(ds))
     """
+
+    traits = StageTraits("TFRecordDataset", StageKind.READ, parallel_argument="num_parallel_reads")
 
     def __init__(self, filenames: Any, compression_type: str | None = None, buffer_size: int | None = None,
                  num_parallel_reads: int | None = None, storage_options: dict | None = None) -> None:
@@ -114,6 +117,8 @@ class _FileOpener:
 
 class TFRecordFileDataset(Dataset):
     """The records of a single TFRecord file (what ``TFRecordDataset`` interleaves)."""
+
+    traits = StageTraits("TFRecordFile", StageKind.READ)
 
     def __init__(self, path: str, compression_type: str | None, buffer_size: int | None,
                  storage_options: dict | None) -> None:
