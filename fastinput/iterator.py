@@ -26,7 +26,7 @@ import time
 import weakref
 from collections.abc import Callable
 from collections.abc import Iterator as _IteratorABC
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from fastinput import errors
 from fastinput._engine import instrument as _trace
@@ -39,6 +39,13 @@ if TYPE_CHECKING:
     from fastinput.dataset import Dataset
 
 logger = logging.getLogger("fastinput")
+
+
+class Tuner(Protocol):
+    """What the engine needs of a pipeline's tuner (``fastinput.autotune.tuner.Tuner``): a way to stop it."""
+
+    def stop(self) -> None:
+        """Stop tuning and join the tuner's thread."""
 
 JOIN_TIMEOUT_SECONDS = 30.0
 """How long ``close()`` waits for one worker thread (a user function stuck forever is left behind, with a warning)."""
@@ -356,7 +363,7 @@ def _weak_summary(pipeline: Iterator) -> Callable[[], dict | None]:
     return summary
 
 
-def _stop_pipeline(root: DatasetIterator, tuner: Any) -> None:
+def _stop_pipeline(root: DatasetIterator, tuner: Tuner | None) -> None:
     """Stop the tuner, cancel every stage, join every thread (what closing an ``Iterator`` does)."""
     if tuner is not None:
         tuner.stop()
@@ -385,7 +392,7 @@ class Iterator(_IteratorABC):
         self._steps = 0
         self._first_call_ns = 0
         self._last_return_ns = 0
-        self._tuner: Any = None
+        self._tuner: Tuner | None = None
         self._closed = False
         start_reaper()  # before any finaliser may need it: a finaliser cannot start a thread safely
         tracer = _trace.ACTIVE
@@ -462,11 +469,12 @@ class Iterator(_IteratorABC):
         """A snapshot of every stage's metrics, consumer first (depth 0 is the last stage)."""
         return [it.stats(depth) for depth, it in self._root.walk()]
 
-    def start_autotuning(self, options: Any) -> None:
-        """Start the tuner on this pipeline's ``fi.AUTOTUNE`` knobs (``Dataset.__iter__`` calls this)."""
-        from fastinput.autotune.tuner import Tuner
+    def attach_tuner(self, make_tuner: Callable[[DatasetIterator, Iterator], Tuner]) -> None:
+        """Run a tuner on this pipeline: ``make_tuner(root, self)`` starts it, closing the iterator stops it.
 
-        self._tuner = Tuner(self._root, self, options)
+        ``Dataset.__iter__`` attaches ``fastinput.autotune``'s tuner: the engine itself knows no tuner.
+        """
+        self._tuner = make_tuner(self._root, self)
 
     @property
     def tuner(self) -> Any:
