@@ -118,8 +118,9 @@ class DatasetIterator:
     """Base of every iterator in the tree.
 
     Subclasses implement ``_next()`` or ``_next_chunk(n)`` (or both); each
-    default is written in terms of the other. Stages that own threads override
-    ``_cancel_self`` and ``_join_self``.
+    default is written in terms of the other, so an iterator class that
+    defines neither cannot be built (``TypeError``, as for an abstract method).
+    Stages that own threads override ``_cancel_self`` and ``_join_self``.
     """
 
     parallel = False
@@ -127,6 +128,10 @@ class DatasetIterator:
     """How the autotuner's model treats the stage: "sync", "parallel", "interleave" or "prefetch"."""
 
     def __init__(self, dataset: Dataset, ctx: IteratorContext, inputs: list[DatasetIterator] | tuple = ()) -> None:
+        cls = type(self)
+        if cls._next is DatasetIterator._next and cls._next_chunk is DatasetIterator._next_chunk:
+            raise TypeError(f"{cls.__qualname__} defines neither _next() nor _next_chunk(n): an iterator must define "
+                            "at least one (each default calls the other)")
         self.dataset = dataset
         self.ctx = ctx
         self.name = str(dataset)
