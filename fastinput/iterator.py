@@ -10,9 +10,11 @@ producing some elements of a chunk returns those elements and raises the
 error on the next call. The first stage an error passes through adds a note
 naming itself (``exc.add_note``), so a user sees which stage failed.
 
-Stopping is two-phase: ``cancel()`` flags every iterator in the tree and wakes
-every waiting thread (it never blocks); ``close()`` cancels, then joins the
-threads each iterator owns and closes its inputs. A dropped ``Iterator`` is
+Stopping is two-phase: ``cancel()`` sets the stop signal of every iterator in
+the tree and wakes every waiting thread (it never blocks); ``close()`` cancels,
+then joins the threads each iterator owns and closes its inputs. Each
+iterator's signal is a child of its pipeline's (``fastinput._engine.cancellation``),
+and ``raise_if_cancelled()`` is the one check. A dropped ``Iterator`` is
 closed on the reaper thread, never in its finaliser (``fastinput.lifecycle``).
 """
 
@@ -30,6 +32,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from fastinput import errors
 from fastinput._engine import instrument as _trace
+from fastinput._engine.cancellation import StopSignal
 from fastinput._engine.metrics import StageMetrics, StageStats
 from fastinput.arguments import MAX_PARALLELISM
 from fastinput.lifecycle import close_later, release_frames, start_reaper
@@ -63,11 +66,12 @@ def note_stage(exc: BaseException, stage: str) -> BaseException:
 
 
 class IteratorContext:
-    """What every iterator of one pipeline shares: the merged options and the stop signal."""
+    """What every iterator of one pipeline shares: the merged options and the pipeline's stop signal (the parent of
+    each iterator's own ``cancelled``)."""
 
     def __init__(self, options: Options) -> None:
         self.options = options
-        self.cancelled = threading.Event()
+        self.cancelled = StopSignal()
 
 
 class Knob:
@@ -137,6 +141,8 @@ class DatasetIterator:
         self.name = str(dataset)
         self.inputs: list[DatasetIterator] = list(inputs)
         self.metrics = StageMetrics(self.name, parallel=self.parallel)
+        self.cancelled = ctx.cancelled.child()
+        """Set when this stage is to stop: by ``cancel()``, or by its pipeline being closed."""
         self._pending: BaseException | None = None
         self._closed = False
 
@@ -196,7 +202,8 @@ class DatasetIterator:
 
     # -- stopping -----------------------------------------------------------
     def cancel(self) -> None:
-        """Flag this iterator and its inputs as stopping and wake their waiting threads; never blocks."""
+        """Set the stop signal of this iterator and its inputs and wake their waiting threads; never blocks."""
+        self.cancelled.set()
         self._cancel_self()
         for child in self.inputs:
             child.cancel()
@@ -211,8 +218,14 @@ class DatasetIterator:
         for child in self.inputs:
             child.close()
 
+    def raise_if_cancelled(self) -> None:
+        """``CancelledError`` if this stage is to stop (the one cancellation check; threaded stages call it with
+        their condition held, after a wait)."""
+        if self.cancelled.is_set():
+            raise errors.CancelledError(f"{self.name}: the iterator was closed")
+
     def _cancel_self(self) -> None:
-        """Wake this stage's own waiting threads (stages with threads override)."""
+        """Wake this stage's own waiting threads, its signal being set (stages with threads override)."""
 
     def _join_self(self) -> None:
         """Join this stage's own threads (stages with threads override)."""
@@ -252,13 +265,9 @@ class DatasetIterator:
             cpu_seconds=m.cpu_ns / 1e9,
         )
 
-    def _check_cancelled(self) -> None:
-        if self.ctx.cancelled.is_set():
-            raise errors.CancelledError(f"{self.name}: the iterator was closed")
-
 
 class ThreadedIterator(DatasetIterator):
-    """Base of stages that own worker threads: one condition for their buffer, cancellation, a worker pool.
+    """Base of stages that own worker threads: one condition for their buffer, a worker pool.
 
     Workers are started at the first request (``start_workers``), so building
     an iterator tree starts no thread.
@@ -269,21 +278,14 @@ class ThreadedIterator(DatasetIterator):
     def __init__(self, dataset: Dataset, ctx: IteratorContext, inputs: list[DatasetIterator] | tuple = ()) -> None:
         super().__init__(dataset, ctx, inputs)
         self._cond = threading.Condition(threading.Lock())
-        self._cancelled = False
         self._pool: WorkerPool | None = None
 
     def start_workers(self, target: Callable[[], None], count: int) -> None:
         if self._pool is None:
             self._pool = WorkerPool(self.name, target, count)
 
-    def raise_if_cancelled(self) -> None:
-        """Called with the condition held by a consumer that waited."""
-        if self._cancelled:
-            raise errors.CancelledError(f"{self.name}: the iterator was closed")
-
     def _cancel_self(self) -> None:
-        with self._cond:
-            self._cancelled = True
+        with self._cond:  # a thread that saw the signal unset under the condition is waiting by now
             self._cond.notify_all()
 
     def _join_self(self) -> None:
@@ -369,7 +371,7 @@ def _weak_summary(pipeline: Iterator) -> Callable[[], dict | None]:
 
 
 def _stop_pipeline(root: DatasetIterator, tuner: Tuner | None) -> None:
-    """Stop the tuner, cancel every stage, join every thread (what closing an ``Iterator`` does)."""
+    """Stop the tuner, stop every stage (those made while it closes too), join every thread (closing an ``Iterator``)."""
     if tuner is not None:
         tuner.stop()
     root.ctx.cancelled.set()

@@ -298,7 +298,7 @@ class _ParallelInterleaveIterator(ThreadedIterator):
         while True:
             with cond:
                 while True:
-                    if self._cancelled:
+                    if self.cancelled.is_set():
                         return
                     work = self._pick_work()
                     if work is not None:

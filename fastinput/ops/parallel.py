@@ -130,10 +130,10 @@ class ParallelChunkIterator(ThreadedIterator):
             with self._input_lock:
                 with cond:
                     # at least one slot per worker: a small buffer never idles workers
-                    while (not self._cancelled and not self._input_done
+                    while (not self.cancelled.is_set() and not self._input_done
                            and len(slots) >= max(self._buffer.value, self._parallelism.value)):
                         cond.wait()
-                    if self._cancelled or self._input_done:
+                    if self.cancelled.is_set() or self._input_done:
                         return
                 if self._pool is not None and self._pool.should_retire():
                     return

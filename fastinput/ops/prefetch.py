@@ -75,9 +75,9 @@ class PrefetchIterator(ThreadedIterator):
         cond, buffer = self._cond, self._buffer
         while True:
             with cond:
-                while not self._cancelled and len(buffer) >= self._knob.value:
+                while not self.cancelled.is_set() and len(buffer) >= self._knob.value:
                     cond.wait()
-                if self._cancelled:
+                if self.cancelled.is_set():
                     return
                 space = self._knob.value - len(buffer)
             start, cpu_start = time.perf_counter_ns(), time.thread_time_ns()
@@ -124,7 +124,7 @@ class PrefetchIterator(ThreadedIterator):
         with self._cond:
             if not self._buffer and not self._done:
                 start = time.perf_counter_ns()
-                while not self._buffer and not self._done and not self._cancelled:
+                while not self._buffer and not self._done and not self.cancelled.is_set():
                     self._cond.wait()
                 self.metrics.wait_ns += time.perf_counter_ns() - start
             self.raise_if_cancelled()

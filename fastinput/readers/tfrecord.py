@@ -148,7 +148,7 @@ class _TFRecordFileIterator(DatasetIterator):
     def _next_chunk(self, n: int) -> list[Any]:
         if self._done:
             raise StopIteration
-        self._check_cancelled()
+        self.raise_if_cancelled()
         out: list[bytes] = []
         try:
             if self._reader is None:
@@ -169,7 +169,7 @@ class _TFRecordFileIterator(DatasetIterator):
         ds = self._ds
         self._stream = open_read(ds.path, compression_type=ds.compression_type, block_size=ds.block_size,
                                  storage_options=ds.storage_options, remote_options=self.ctx.options.remote,
-                                 cancelled=self.ctx.cancelled)
+                                 cancelled=self.cancelled)
         self._reader = RecordReader(self._stream, max(ds.block_size, 1), ds.compression_type is not None)
 
     def _finish(self) -> None:
