@@ -114,7 +114,7 @@ class Tuner:
         cpu_ns = now.cpu_ns - (last.cpu_ns if last else 0)
         per = 1.0 / elements if elements > 0 else 0.0
         knobs = {k.name: k for k in it.knobs()}
-        chunk = getattr(it, "_chunk_size", None)
+        chunk = getattr(it, "chunk_size", None)
         if chunk is not None and kind == "parallel":
             knobs["_chunk"] = _FixedValue(chunk)
         if kind == "interleave":

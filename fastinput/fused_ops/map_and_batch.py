@@ -111,8 +111,8 @@ class MapAndBatchDataset(Dataset):
             parallelism, autotuned = 1, False
         else:
             parallelism, autotuned = resolve_parallelism(self.num_parallel_calls)
-        return MapAndBatchIterator(self, ctx, source, filler, parallelism, autotuned,
-                                   resolve_deterministic(self.deterministic, ctx))
+        return ParallelChunkIterator(self, ctx, source, filler.fill, parallelism, autotuned,
+                                     resolve_deterministic(self.deterministic, ctx), _Groups(self.batch_size))
 
 
 class _BatchFiller:
@@ -186,29 +186,20 @@ def _fits(output: Any, values: list[Any], spec: Any, spec_leaves: list[_LeafSpec
     return True
 
 
-class MapAndBatchIterator(ParallelChunkIterator):
-    """Runs ``_BatchFiller.fill`` on whole groups of ``batch_size`` input positions in parallel.
+class _Groups:
+    """map_and_batch's work items (see ``ParallelChunkIterator``): whole groups of ``batch_size`` input positions
+    (fewer at the end), an input error kept at its position (a ``Failure``), so each work item gives exactly one
+    batch, one error, or nothing (a short last group under ``drop_remainder``). Their size never adapts."""
 
-    A work item is one group: the input's errors are kept in it at their
-    positions (``Failure``), so each work item gives exactly one batch, one
-    error, or nothing (a short last group under ``drop_remainder``).
-    """
-
-    def __init__(self, dataset: MapAndBatchDataset, ctx: IteratorContext, source: DatasetIterator,
-                 filler: _BatchFiller, parallelism: int, autotuned: bool, deterministic: bool) -> None:
-        super().__init__(dataset, ctx, source, filler.fill, parallelism, autotuned, deterministic, max_chunk=dataset.batch_size)
-        self._chunk_size = dataset.batch_size
+    def __init__(self, batch_size: int) -> None:
+        self.chunk_size = batch_size
         self._input_ended = False
 
-    def _adapt_chunk_size(self, n: int, ns: int) -> None:
-        """Work items stay whole groups (the base class would size them by time)."""
-
-    def _pull_chunk(self, size: int) -> list[Any]:
-        """``size`` input positions (fewer at the end), an input error in place of its element."""
+    def pull(self, source: DatasetIterator) -> list[Any]:
         group: list[Any] = []
-        while len(group) < size and not self._input_ended:
+        while len(group) < self.chunk_size and not self._input_ended:
             try:
-                group.extend(self._input.get_next_chunk(size - len(group)))
+                group.extend(source.get_next_chunk(self.chunk_size - len(group)))
             except StopIteration:
                 self._input_ended = True
             except errors.CancelledError:
@@ -218,3 +209,6 @@ class MapAndBatchIterator(ParallelChunkIterator):
         if not group:
             raise StopIteration
         return group
+
+    def measured(self, elements: int, ns: int, bytes_per_element: float) -> None:
+        """Groups stay whole batches, whatever they cost."""

@@ -15,7 +15,7 @@ from fastinput.dataset import Dataset
 from fastinput.errors import FunctionStopIterationError
 from fastinput.function_spec import output_spec
 from fastinput.iterator import DatasetIterator, IteratorContext
-from fastinput.ops.parallel import ParallelChunkIterator
+from fastinput.ops.parallel import AdaptiveChunks, ParallelChunkIterator
 from fastinput.options import available_cpus
 from fastinput.spec import as_spec
 
@@ -155,7 +155,7 @@ class MapDataset(Dataset):
         fn = self.map_func
         return ParallelChunkIterator(
             self, ctx, source, functools.partial(map_chunk, fn), parallelism, autotuned,
-            resolve_deterministic(self.deterministic, ctx), incremental=True,
+            resolve_deterministic(self.deterministic, ctx), AdaptiveChunks(), incremental=True,
         )
 
 
