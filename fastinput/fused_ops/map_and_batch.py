@@ -22,6 +22,7 @@ first error raised. ``map -> batch`` without the rewrite gives the same
 
 from __future__ import annotations
 
+import functools
 import inspect
 from collections.abc import Callable
 from typing import Any
@@ -37,7 +38,8 @@ from fastinput.iterator import DatasetIterator, IteratorContext
 from fastinput.memory import aligned_empty
 from fastinput.ops.batch import stack_elements, stack_leaf
 from fastinput.ops.map import (
-    function_error,
+    call_on_element,
+    map_chunk,
     mapped_spec,
     normalize_output,
     resolve_deterministic,
@@ -125,20 +127,18 @@ class _BatchFiller:
         self._with_out = use_out and accepts_out(fn)
 
     def _call(self, element: Any, out: Any = None) -> Any:
-        if type(element) is Failure:  # the input's error at this position
+        """One element's output, as ``map`` makes it; raises the input's error at this position, or the function's."""
+        if type(element) is Failure:
             raise element.exc
-        args = element if type(element) is tuple else (element,)
-        try:
-            return normalize_output(self._fn(*args, out=out) if out is not None else self._fn(*args))
-        except StopIteration as exc:
-            raise function_error(self._fn, exc) from exc
+        fn = self._fn if out is None else functools.partial(self._fn, out=out)
+        return normalize_output(call_on_element(fn, element))
 
     def fill(self, group: list[Any]) -> list[Any]:
         """``[batch]``; ``[Failure]`` when an element failed; ``[]`` for a short last group under drop_remainder."""
         try:
             first = self._call(group[0])
             if not self._with_out and element_nbytes(first) <= SMALL_OUTPUT_BYTES:
-                batch = stack_elements([first, *(self._call(element) for element in group[1:])])
+                batch = stack_elements(self._map_rest(group, first))
             else:
                 batch = self._fill_rows(group, first)
         except Exception as exc:
@@ -146,6 +146,17 @@ class _BatchFiller:
         if self._drop_remainder and len(group) < self._batch_size:
             return []
         return [batch]
+
+    def _map_rest(self, group: list[Any], first: Any) -> list[Any]:
+        """The group's outputs (``first``'s made already), mapped as ``map`` maps a chunk; raises the first error by
+        position, the input's or the function's, without calling the function past it."""
+        end = next((i for i, element in enumerate(group) if type(element) is Failure), len(group))
+        outputs = map_chunk(self._fn, group[1:end], [first], stop_at_failure=True)
+        if type(outputs[-1]) is Failure:
+            raise outputs[-1].exc
+        if end < len(group):
+            raise group[end].exc
+        return outputs
 
     def _fill_rows(self, group: list[Any], first: Any) -> Any:
         """Write each output into its row of arrays shaped after ``first``."""

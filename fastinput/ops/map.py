@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from fastinput import conversion
-from fastinput._engine.buffer import Failure
+from fastinput._engine.buffer import Failure, ItemQueue
 from fastinput.arguments import AUTOTUNE, check_bool, check_callable, check_parallelism, fn_name, format_arg
 from fastinput.dataset import Dataset
 from fastinput.errors import FunctionStopIterationError
@@ -55,15 +55,16 @@ def normalize_output(value: Any) -> Any:
 
 
 def map_chunk(fn: Callable, chunk: list[Any], out: list[Any] | None = None, wanted: list[None] | tuple = (),
-              wake: Callable[[], None] | None = None) -> list[Any]:
-    """``fn`` over a chunk, appended to ``out``; an element whose call raises becomes a ``Failure`` in its place.
+              wake: Callable[[], None] | None = None, stop_at_failure: bool = False) -> list[Any]:
+    """``fn`` over a chunk, appended to ``out``; an element whose call raises becomes a ``Failure`` in its place
+    (and, with ``stop_at_failure``, the last output: ``fn`` is not called on the elements after it).
 
     ``wanted``/``wake``: the parallel engine's hand-off (``ParallelChunkIterator``): while ``wanted`` is
     non-empty, a consumer waits for this chunk's results; it is cleared and ``wake()`` called after the next one.
     """
     out = [] if out is None else out
     append = out.append
-    unpack = type(chunk[0]) is tuple
+    unpack = bool(chunk) and type(chunk[0]) is tuple
     base = len(out)
 
     def hand_off() -> None:
@@ -87,6 +88,8 @@ def map_chunk(fn: Callable, chunk: list[Any], out: list[Any] | None = None, want
             append(Failure(function_error(fn, exc)))
             if wanted:
                 hand_off()
+            if stop_at_failure:
+                break
         position = len(out) - base
     return out
 
@@ -160,30 +163,28 @@ class MapDataset(Dataset):
 
 
 class _MapIterator(DatasetIterator):
-    """Sequential map: runs the function in the consumer's thread, a chunk at a time."""
+    """Sequential map: runs the function in the consumer's thread, a chunk at a time.
+
+    A chunk's outputs wait in an ``ItemQueue``: a failed call's error is handed
+    out at its place, after the outputs before it, and the outputs after it
+    follow (each element's function is called once).
+    """
 
     def __init__(self, dataset: MapDataset, ctx: IteratorContext, source: DatasetIterator) -> None:
         super().__init__(dataset, ctx, [source])
         self._fn = dataset.map_func
         self._source = source
-        self._leftover: list[Any] = []
+        self._outputs = ItemQueue()
 
     def _next(self) -> Any:
-        element = self._leftover.pop(0) if self._leftover else self._source.get_next()
-        return normalize_output(call_on_element(self._fn, element))
+        if self._outputs:
+            return self._next_chunk(1)[0]
+        return normalize_output(call_on_element(self._fn, self._source.get_next()))
 
     def _next_chunk(self, n: int) -> list[Any]:
-        if self._leftover:
-            chunk, self._leftover = self._leftover[:n], self._leftover[n:]
-        else:
-            chunk = self._source.get_next_chunk(n)
-        out = map_chunk(self._fn, chunk)
-        for i, value in enumerate(out):
-            if type(value) is Failure:
-                # Deliver what came before the failure now, the failure next, the rest after it.
-                self._leftover = chunk[i + 1:] + self._leftover
-                if i == 0:
-                    raise value.exc
-                self._pending = value.exc
-                return out[:i]
+        if not self._outputs:
+            self._outputs.put(map_chunk(self._fn, self._source.get_next_chunk(n)))
+        out = self._outputs.take(n)
+        if type(out[0]) is Failure:
+            raise out[0].exc
         return out
