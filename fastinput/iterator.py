@@ -510,7 +510,3 @@ class Iterator(_IteratorABC):
     def knobs(self) -> list[Knob]:
         """Every knob of every running stage, consumer first."""
         return [knob for _, it in self._root.walk() for knob in it.knobs()]
-
-    def iterators(self) -> list[DatasetIterator]:
-        """The running iterator tree, flattened, consumer first."""
-        return [it for _, it in self._root.walk()]
