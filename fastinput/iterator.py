@@ -371,7 +371,8 @@ def _weak_summary(pipeline: Iterator) -> Callable[[], dict | None]:
 
 
 def _stop_pipeline(root: DatasetIterator, tuner: Tuner | None) -> None:
-    """Stop the tuner, stop every stage (those made while it closes too), join every thread (closing an ``Iterator``)."""
+    """What closing an ``Iterator`` does: stop the tuner, stop every stage (those made while it closes too), join
+    every thread."""
     if tuner is not None:
         tuner.stop()
     root.ctx.cancelled.set()

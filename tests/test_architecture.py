@@ -42,7 +42,8 @@ def module_name(path: Path) -> str:
 
 def imported_modules(source: str, module: str, is_package: bool = False) -> list[tuple[str, int]]:
     """Every module the ``import`` and ``from ... import`` statements of ``source`` (the text of ``module``) name,
-    relative ones resolved, with their lines; ``from x import y`` counts as ``x`` and ``x.y`` (``y`` may be a module)."""
+    relative ones resolved, with their lines; ``from x import y`` counts as ``x`` and ``x.y`` (``y`` may be a
+    module)."""
     package = module.split(".") if is_package else module.split(".")[:-1]
     found: list[tuple[str, int]] = []
     for node in ast.walk(ast.parse(source)):
