@@ -311,10 +311,6 @@ class WorkerPool:
         self._retired = threading.local()
         self.resize(size)
 
-    @property
-    def size(self) -> int:
-        return self._target_size
-
     def resize(self, size: int) -> None:
         size = min(size, MAX_PARALLELISM)  # a pool never grows past it, whatever a caller asks
         with self._lock:
