@@ -14,6 +14,7 @@ import functools
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
+from fastinput._engine.traits import UNKNOWN, StageTraits
 from fastinput.arguments import AUTOTUNE
 from fastinput.iterator import DatasetIterator, Iterator, IteratorContext
 from fastinput.options import Options
@@ -43,12 +44,10 @@ class Dataset:
     [[0, 2, 4, 6], [8, 10, 12, 14]]
     """
 
-    passes_shapes_through = False
-    """True for stages whose elements keep their input's structure, shapes and dtypes (prefetch, take, shuffle,
-    ...): their ``element_spec`` is their input's."""
-    leaves_untouched = False
-    """True for stages that hand their input's elements on without looking into them (prefetch, take, shuffle,
-    ...): whatever an earlier stage puts in a leaf reaches the consumer as it is (see ``as_tf_dataset``)."""
+    traits: StageTraits = UNKNOWN
+    """What kind of stage this node is and what it does with its input's elements (see
+    ``fastinput._engine.traits``): each subclass declares its own; the TF adapter, the profiler and the static
+    rewrites read it."""
 
     def __init__(self, inputs: Sequence[Dataset] = ()) -> None:
         self._inputs: tuple[Dataset, ...] = tuple(inputs)
@@ -62,7 +61,7 @@ class Dataset:
 
     def _element_spec(self) -> Any:
         """This stage's element spec, derived from its inputs' (see ``element_spec``)."""
-        if self.passes_shapes_through:
+        if self.traits.keeps_spec:
             return self._inputs[0].element_spec
         raise NotImplementedError(f"{type(self).__name__} does not say what its elements look like")
 

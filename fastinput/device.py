@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from fastinput import structure
+from fastinput._engine.traits import StageKind, StageTraits
 from fastinput.arguments import AUTOTUNE, check_buffer_size, format_arg
 from fastinput.dataset import Dataset
 from fastinput.errors import InvalidArgumentError
@@ -61,7 +62,7 @@ def _import(name: str, extra: str) -> Any:
 
 
 class DevicePrefetchDataset(Dataset):
-    passes_shapes_through = True
+    traits = StageTraits("prefetch_to_device", StageKind.PREFETCH, keeps_spec=True)
 
     def __init__(self, input_dataset: Dataset, device: Any, buffer_size: int) -> None:
         super().__init__([input_dataset])

@@ -34,6 +34,7 @@ from fastinput import errors
 from fastinput._engine import instrument as _trace
 from fastinput._engine.cancellation import StopSignal
 from fastinput._engine.metrics import StageMetrics, StageStats
+from fastinput._engine.traits import KnobKind, TuningProfile
 from fastinput.arguments import MAX_PARALLELISM
 from fastinput.lifecycle import close_later, release_frames, start_reaper
 from fastinput.options import Options
@@ -42,6 +43,9 @@ if TYPE_CHECKING:
     from fastinput.dataset import Dataset
 
 logger = logging.getLogger("fastinput")
+
+SYNC_PROFILE = TuningProfile()
+"""A stage that runs on its consumer's thread."""
 
 
 class Tuner(Protocol):
@@ -77,6 +81,8 @@ class IteratorContext:
 class Knob:
     """A setting of a running iterator that can be changed while it runs (the autotuner's lever).
 
+    ``kind`` says what it turns (worker threads, a buffer, ...): the tuner and its
+    model dispatch on it, while ``name`` is for display (``it.knobs()``, traces).
     ``autotuned`` says whether the user asked for ``AUTOTUNE`` (the tuner only
     turns those); ``shrinkable`` marks a buffer depth the user did not choose
     (a stage whose parallelism they fixed still sizes its own buffers), which
@@ -86,10 +92,11 @@ class Knob:
 
     def __init__(
         self, stage: str, name: str, value: int, minimum: int, maximum: int, autotuned: bool,
-        on_change: Callable[[int], None], shrinkable: bool = False,
+        on_change: Callable[[int], None], shrinkable: bool = False, *, kind: KnobKind,
     ) -> None:
         self.stage = stage
         self.name = name
+        self.kind = kind
         self.value = value
         self.minimum = minimum
         self.maximum = maximum
@@ -128,8 +135,6 @@ class DatasetIterator:
     """
 
     parallel = False
-    tuning_kind = "sync"
-    """How the autotuner's model treats the stage: "sync", "parallel", "interleave" or "prefetch"."""
 
     def __init__(self, dataset: Dataset, ctx: IteratorContext, inputs: list[DatasetIterator] | tuple = ()) -> None:
         cls = type(self)
@@ -235,6 +240,10 @@ class DatasetIterator:
         """This stage's own tunable knobs (not its inputs')."""
         return []
 
+    def tuning_profile(self) -> TuningProfile:
+        """How the autotuner's model treats this stage now (buffered stages override; their chunk size may change)."""
+        return SYNC_PROFILE
+
     def walk(self, depth: int = 0):
         """Yield ``(depth, iterator)`` for this iterator and every iterator below it, consumer first."""
         yield depth, self
@@ -263,6 +272,7 @@ class DatasetIterator:
             parallelism=m.parallelism,
             elapsed_seconds=(time.perf_counter_ns() - m.created_ns) / 1e9,
             cpu_seconds=m.cpu_ns / 1e9,
+            traits=self.dataset.traits,
         )
 
 

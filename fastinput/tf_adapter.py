@@ -39,6 +39,7 @@ from typing import Any
 import numpy as np
 
 from fastinput import structure
+from fastinput._engine.traits import PacksStrings
 from fastinput.arguments import AUTOTUNE
 from fastinput.dataset import Dataset
 from fastinput.errors import InvalidArgumentError
@@ -351,20 +352,20 @@ def _repack(spec: Any, components: list[Any]) -> Any:
 
 def _packing_strings(node: Dataset) -> Dataset:
     """The pipeline with its last real stage leaving strings packed, if that stage can (a map whose function
-    has a ``packing_strings`` variant, as ``make_batched_features_dataset``'s parser does) and nothing after it
-    looks into the elements; the pipeline itself otherwise. Its user's Dataset is never changed."""
-    if node.leaves_untouched:
+    is ``PacksStrings``, as ``make_batched_features_dataset``'s parser is) and nothing after it looks into the
+    elements (every later stage ``passes_through``); the pipeline itself otherwise. Its user's Dataset is never
+    changed."""
+    if node.traits.passes_through:
         source = _packing_strings(node._inputs[0])
         if source is node._inputs[0]:
             return node
         node = copy.copy(node)  # shallow, as the static rewrites do: seeds and caches stay shared
         node._inputs = (source, *node._inputs[1:])
         return node
-    packing = getattr(getattr(node, "map_func", None), "packing_strings", None)
-    if type(node) is not MapDataset or packing is None:
+    if type(node) is not MapDataset or not isinstance(node.map_func, PacksStrings):
         return node
     node = copy.copy(node)
-    node.map_func = packing()
+    node.map_func = node.map_func.packing_strings()
     return node
 
 

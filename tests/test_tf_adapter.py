@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import fastinput as fi
+from fastinput._engine.traits import PacksStrings
 from fastinput.lifecycle import REAPER_THREAD_NAME
 from fastinput.readers.example import ExampleParser, native_kernel
 from fastinput.structure import SparseArray
@@ -103,7 +104,7 @@ def _packed_batches(layout):
     return batches
 
 
-class _Batches:
+class _Batches(PacksStrings):
     """A map function giving batch ``i`` unpacked, with a ``packing_strings`` variant giving ``packed[i]`` (as
     ``make_batched_features_dataset``'s parser has one), which ``as_tf_dataset`` uses."""
 

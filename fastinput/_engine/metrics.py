@@ -17,6 +17,8 @@ import time
 
 import numpy as np
 
+from fastinput._engine.traits import UNKNOWN, StageTraits
+
 
 class StageMetrics:
     """Mutable counters owned by one iterator (one stage of a running pipeline)."""
@@ -94,6 +96,8 @@ class StageStats:
 
     ``self_seconds`` is the time spent on this stage's own work (not its
     inputs'); ``elements_per_second`` is the stage's output rate since it started.
+    ``traits`` are its Dataset's (what kind of stage it is): the profiler's
+    analysis reads them, here and in trace files, never the stage's name.
     """
 
     name: str
@@ -109,6 +113,7 @@ class StageStats:
     parallelism: int
     elapsed_seconds: float
     cpu_seconds: float = 0.0
+    traits: StageTraits = UNKNOWN
 
     @property
     def elements_per_second(self) -> float:

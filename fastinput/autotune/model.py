@@ -31,26 +31,41 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any
+from typing import TYPE_CHECKING
+
+from fastinput._engine.traits import KnobKind, TuningKind
+
+if TYPE_CHECKING:
+    from fastinput.iterator import Knob
 
 
 @dataclasses.dataclass
 class StageModel:
-    """One stage of the model; knob values are read live from ``knobs`` (name -> Knob)."""
+    """One stage of the model; knob values are read live from ``knobs`` (what each turns -> Knob).
+
+    ``chunk_size``: elements per buffer slot of a parallel stage; ``cycle_length``: datasets an interleave
+    reads at once (see ``fastinput._engine.traits.TuningProfile``).
+    """
 
     name: str
-    kind: str  # "sync" | "parallel" | "interleave" | "prefetch"
+    kind: TuningKind
     own: float
     ratio: float
     cpu: float
     nbytes: float
-    knobs: dict[str, Any]
+    knobs: dict[KnobKind, Knob]
     inputs: list[StageModel] = dataclasses.field(default_factory=list)
     rate: float = 0.0  # measured output elements per second in the window
+    chunk_size: int = 1
+    cycle_length: int = 1
 
-    def value(self, knob: str, default: int = 1) -> int:
-        k = self.knobs.get(knob)
-        return k.value if k is not None else default
+    def value(self, kind: KnobKind, overrides: dict[int, int] | None = None, default: int = 1) -> int:
+        """The value of the stage's knob of ``kind`` (``overrides`` maps ``id(knob)`` to a value to evaluate
+        instead of its current one), or ``default`` if the stage has none."""
+        k = self.knobs.get(kind)
+        if k is None:
+            return default
+        return overrides.get(id(k), k.value) if overrides else k.value
 
 
 def queue_wait(producer: float, consumer: float, buffer_size: int) -> float:
@@ -77,32 +92,26 @@ def output_time(stage: StageModel, consumer_time: float, overrides: dict[int, in
 
     ``overrides`` maps ``id(knob)`` to a value to evaluate instead of the knob's current one.
     """
-    def knob(name: str, default: int = 1) -> int:
-        k = stage.knobs.get(name)
-        if k is None:
-            return default
-        return overrides.get(id(k), k.value) if overrides else k.value
-
     inputs_time = 0.0
-    if stage.kind == "sync":
+    if stage.kind is TuningKind.SYNC:
         per_input = (consumer_time + stage.own) / stage.ratio if stage.ratio else 0.0
         for child in stage.inputs:
             inputs_time += output_time(child, per_input, overrides)
         return stage.own + stage.ratio * inputs_time
 
-    parallelism = knob("parallelism")
+    parallelism = stage.value(KnobKind.WORKERS, overrides)
     work = stage.own / max(1, parallelism)
-    if stage.kind != "interleave":  # an interleave's reads are its own work; its outer input is negligible
+    if stage.kind is not TuningKind.INTERLEAVE:  # an interleave's reads are its own work; its outer input is negligible
         request_gap = work / stage.ratio if stage.ratio else 0.0
         for child in stage.inputs:
             inputs_time += output_time(child, request_gap, overrides)
     producer = max(work, stage.ratio * inputs_time)
-    buffer_knob = "buffer_output_elements" if stage.kind == "interleave" else "buffer_size"
-    buffer = knob(buffer_knob, 1)
-    if stage.kind == "interleave":  # per-dataset buffers: in elements, across the cycle
-        buffer = buffer * max(1, parallelism)
-    elif stage.kind == "parallel":  # buffer counts chunks of several elements, at least one per worker
-        buffer = max(buffer, parallelism) * max(1, int(stage.knobs["_chunk"].value if "_chunk" in stage.knobs else 1))
+    if stage.kind is TuningKind.INTERLEAVE:  # per-dataset buffers: in elements, across the cycle
+        buffer = stage.value(KnobKind.PER_INPUT_BUFFER, overrides) * max(1, parallelism)
+    else:
+        buffer = stage.value(KnobKind.OUTPUT_BUFFER, overrides)
+        if stage.kind is TuningKind.PARALLEL:  # buffer counts chunks of several elements, at least one per worker
+            buffer = max(buffer, parallelism) * max(1, stage.chunk_size)
     return queue_wait(producer, consumer_time, buffer)
 
 
@@ -116,7 +125,7 @@ def cpu_demand(root: StageModel, root_rate: float) -> float:
     """Cores the pipeline keeps busy at ``root_rate`` output elements per second (buffered stages' workers)."""
     total = 0.0
     for stage in walk(root):
-        if stage.kind != "sync" and root.rate > 0:
+        if stage.kind is not TuningKind.SYNC and root.rate > 0:
             total += stage.cpu * stage.rate / root.rate * root_rate
     return total
 
@@ -125,20 +134,15 @@ def buffered_bytes(root: StageModel, overrides: dict[int, int] | None = None) ->
     """Bytes the pipeline's buffers hold when full, for the knob values (or overrides): every buffer, tuned or not."""
     from fastinput.ops.interleave import elements_per_dataset
 
-    def value(stage: StageModel, name: str, default: int = 0) -> int:
-        k = stage.knobs.get(name)
-        if k is None:
-            return default
-        return overrides.get(id(k), k.value) if overrides else k.value
-
     total = 0.0
     for stage in walk(root):
-        if "buffer_size" in stage.knobs:
-            slots = value(stage, "buffer_size")
-            if stage.kind == "parallel":  # a parallel map holds at least one slot per worker, a chunk per slot
-                slots = max(slots, value(stage, "parallelism", 1)) * value(stage, "_chunk", 1)
+        if KnobKind.OUTPUT_BUFFER in stage.knobs:
+            slots = stage.value(KnobKind.OUTPUT_BUFFER, overrides)
+            if stage.kind is TuningKind.PARALLEL:  # a parallel map holds at least one slot per worker, a chunk per slot
+                slots = max(slots, stage.value(KnobKind.WORKERS, overrides)) * stage.chunk_size
             total += slots * stage.nbytes
-        if "buffer_output_elements" in stage.knobs:  # a buffer per dataset: the cycle's and those read ahead
-            datasets = value(stage, "_cycle", value(stage, "parallelism", 1)) + value(stage, "prefetch_input_elements")
-            total += elements_per_dataset(value(stage, "buffer_output_elements"), stage.nbytes) * datasets * stage.nbytes
+        if KnobKind.PER_INPUT_BUFFER in stage.knobs:  # a buffer per dataset: the cycle's and those read ahead
+            datasets = stage.cycle_length + stage.value(KnobKind.INPUTS_AHEAD, overrides, default=0)
+            per_dataset = elements_per_dataset(stage.value(KnobKind.PER_INPUT_BUFFER, overrides), stage.nbytes)
+            total += per_dataset * datasets * stage.nbytes
     return total

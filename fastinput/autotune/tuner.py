@@ -28,6 +28,7 @@ import threading
 import weakref
 from typing import Any
 
+from fastinput._engine.traits import KnobKind
 from fastinput.autotune.model import StageModel, buffered_bytes, cpu_demand, output_time, walk
 from fastinput.iterator import DatasetIterator, Knob
 from fastinput.options import AutotuneOptions, available_cpus
@@ -106,23 +107,18 @@ class Tuner:
         elements = now.elements - (last.elements if last else 0)
         inputs = [self._stage_model(child) for child in it.inputs]
         input_elements = sum(child.rate for child in inputs) * self._interval
-        kind = it.tuning_kind
+        profile = it.tuning_profile()
         if m.parallel:
             own_ns = now.busy_ns - (last.busy_ns if last else 0)
         else:
             own_ns = (now.call_ns - now.inputs_call_ns) - ((last.call_ns - last.inputs_call_ns) if last else 0)
         cpu_ns = now.cpu_ns - (last.cpu_ns if last else 0)
         per = 1.0 / elements if elements > 0 else 0.0
-        knobs = {k.name: k for k in it.knobs()}
-        chunk = getattr(it, "chunk_size", None)
-        if chunk is not None and kind == "parallel":
-            knobs["_chunk"] = _FixedValue(chunk)
-        if kind == "interleave":
-            knobs["_cycle"] = _FixedValue(it.cycle_length)
         return StageModel(
-            name=it.name, kind=kind, own=max(0.0, own_ns) * 1e-9 * per, ratio=(input_elements * per) if elements else 1.0,
-            cpu=cpu_ns * 1e-9 * per, nbytes=m.bytes_per_element, knobs=knobs, inputs=inputs,
-            rate=elements / self._interval,
+            name=it.name, kind=profile.kind, own=max(0.0, own_ns) * 1e-9 * per,
+            ratio=(input_elements * per) if elements else 1.0, cpu=cpu_ns * 1e-9 * per, nbytes=m.bytes_per_element,
+            knobs={k.kind: k for k in it.knobs()}, inputs=inputs, rate=elements / self._interval,
+            chunk_size=profile.chunk_size, cycle_length=profile.cycle_length,
         )
 
     def _consumer_time(self) -> float:
@@ -157,8 +153,9 @@ class Tuner:
 def climb(model: StageModel, consumer_time: float, cpu_budget: float, ram_budget: float) -> dict[Knob, int]:
     """The new values of ``model``'s ``AUTOTUNE`` knobs (only those that change) for a consumer that takes
     ``consumer_time`` seconds per element outside ``next()``; sets nothing."""
-    tunable = _knobs(model, "autotuned")
-    overrides = _fit_ram_budget(model, _knobs(model, "shrinkable"), consumer_time, ram_budget)
+    tunable = [k for k in _knobs(model) if k.autotuned]
+    shrinkable = [k for k in _knobs(model) if k.shrinkable]
+    overrides = _fit_ram_budget(model, shrinkable, consumer_time, ram_budget)
     current = output_time(model, consumer_time, overrides)
     for _ in range(MAX_STEPS_PER_ROUND):
         best = _best_step(model, tunable, overrides, consumer_time, current, cpu_budget, ram_budget)
@@ -167,7 +164,7 @@ def climb(model: StageModel, consumer_time: float, cpu_budget: float, ram_budget
         knob, value, current = best
         overrides[id(knob)] = value
     changes = {}
-    for knob in _knobs(model, "shrinkable"):
+    for knob in shrinkable:
         if id(knob) in overrides and overrides[id(knob)] != knob.value:
             logger.debug("autotune: %s.%s %d -> %d (modelled wait %.3g ms per element)",
                          knob.stage, knob.name, knob.value, overrides[id(knob)], current * 1e3)
@@ -175,22 +172,20 @@ def climb(model: StageModel, consumer_time: float, cpu_budget: float, ram_budget
     return changes
 
 
-def _knobs(model: StageModel, kind: str) -> list[Knob]:
-    """The knobs of the model's stages that are ``autotuned`` (the climb turns them both ways) or
-    ``shrinkable`` (autotuned ones and buffer depths the user did not choose: lowered to fit the RAM budget)."""
-    return [k for stage in walk(model) for name, k in stage.knobs.items()
-            if not name.startswith("_") and getattr(k, kind, False)]
+def _knobs(model: StageModel) -> list[Knob]:
+    """Every knob of the model's stages. The climb turns the ``autotuned`` ones both ways; the ``shrinkable`` ones
+    (autotuned ones and buffer depths the user did not choose) are lowered to fit the RAM budget."""
+    return [k for stage in walk(model) for k in stage.knobs.values()]
 
 
 def warn_if_fixed_buffers_exceed(model: StageModel, ram_budget: float) -> bool:
     """Warn (and return True) if the buffers alone hold more than the RAM budget with every shrinkable knob at its
     minimum: the user's own settings (prefetch depths, worker counts) then break the budget, and only they can fix it."""
-    floor = {id(k): k.minimum for k in _knobs(model, "shrinkable")}
+    floor = {id(k): k.minimum for k in _knobs(model) if k.shrinkable}
     fixed = buffered_bytes(model, floor)
     if fixed <= ram_budget:
         return False
-    stages = sorted({stage.name for stage in walk(model) for name, k in stage.knobs.items()
-                     if not name.startswith("_") and not getattr(k, "shrinkable", False)})
+    stages = sorted({stage.name for stage in walk(model) for k in stage.knobs.values() if not k.shrinkable})
     logger.warning(
         "fastinput autotune: the buffers the tuner cannot shrink hold %.1f MiB, over the RAM budget of %.1f MiB "
         "(AutotuneOptions(ram_budget=...)); set by hand in: %s. Lower their buffer_size or num_parallel_calls, "
@@ -206,7 +201,7 @@ def _fit_ram_budget(model: StageModel, shrinkable: list[Knob], consumer_time: fl
         options = []
         for knob in shrinkable:
             value = overrides.get(id(knob), knob.value)
-            smaller = value - 1 if knob.name == "parallelism" else value // 2
+            smaller = value - 1 if knob.kind is KnobKind.WORKERS else value // 2
             if knob.minimum <= smaller < value:  # progress: halving 0 or 1 gives nothing smaller
                 trial = {**overrides, id(knob): smaller}
                 options.append((output_time(model, consumer_time, trial), id(knob), knob, smaller))
@@ -228,7 +223,7 @@ def _best_step(model: StageModel, tunable: list[Knob], overrides: dict[int, int]
             wait = output_time(model, consumer_time, trial)
             if candidate > value and not _within_budgets(model, trial, consumer_time, wait, cpu_budget, ram_budget):
                 continue
-            if candidate < value and knob.name != "parallelism":
+            if candidate < value and knob.kind is not KnobKind.WORKERS:
                 continue  # buffers shrink only to fit the RAM budget (_fit_ram_budget): depth smooths bursts
             # Steps are judged by the consumer's modelled rate, one element per (consumer_time + wait): a
             # wait already tiny next to the consumer's own step is not worth a worker or a buffer more.
@@ -252,16 +247,9 @@ def _within_budgets(model: StageModel, overrides: dict[int, int], consumer_time:
     return cpu_demand(model, rate) <= cpu_budget * 1.05 and buffered_bytes(model, overrides) <= ram_budget
 
 
-class _FixedValue:
-    """A read-only stand-in for a knob the model needs the value of (a parallel stage's chunk size)."""
-
-    def __init__(self, value: int) -> None:
-        self.value = value
-
-
 def _neighbours(knob: Knob, value: int) -> list[int]:
     """One step up and down: +-1 for worker counts, x2 and /2 for buffers."""
-    if knob.name == "parallelism":
+    if knob.kind is KnobKind.WORKERS:
         steps = [value + 1, value - 1]
     else:
         steps = [value * 2, value // 2]

@@ -32,6 +32,7 @@ import numpy as np
 from fastinput import errors, structure
 from fastinput._engine.buffer import Failure
 from fastinput._engine.metrics import element_nbytes
+from fastinput._engine.traits import StageKind, StageTraits
 from fastinput.arguments import check_bool, check_callable, check_int, check_parallelism, fn_name, format_arg
 from fastinput.dataset import Dataset
 from fastinput.iterator import DatasetIterator, IteratorContext
@@ -75,6 +76,8 @@ class _LeafSpec:
 
 
 class MapAndBatchDataset(Dataset):
+    traits = StageTraits("map_and_batch", StageKind.MAP, parallel_argument="num_parallel_calls")
+
     def __init__(self, input_dataset: Dataset, map_func: Callable, batch_size: int, num_parallel_calls: int | None,
                  drop_remainder: bool, deterministic: bool | None = None, label: str | None = None,
                  use_out: bool = True, output_signature: Any = None) -> None:

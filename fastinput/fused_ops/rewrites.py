@@ -13,6 +13,7 @@ The rewrite builds a new description; the user's Dataset is never changed.
 from __future__ import annotations
 
 import copy
+import dataclasses
 from collections.abc import Callable
 from typing import Any
 
@@ -74,6 +75,7 @@ def _fuse_map_and_batch(node: Dataset) -> Dataset | None:
                                node.drop_remainder, mapped.deterministic, label=mapped.label, use_out=False,
                                output_signature=mapped.output_signature)
     fused.rewritten_from = f"{mapped} -> {node}"
+    fused.traits = dataclasses.replace(fused.traits, stands_for=str(mapped))  # reports name the user's map
     return fused
 
 

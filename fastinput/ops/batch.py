@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from fastinput import errors, structure
+from fastinput._engine.traits import StageKind, StageTraits
 from fastinput.arguments import check_bool, check_int, check_parallelism, check_shape
 from fastinput.dataset import Dataset
 from fastinput.errors import InvalidArgumentError
@@ -70,6 +71,8 @@ def stack_elements(elements: Sequence[Any]) -> Any:
 
 
 class BatchDataset(Dataset):
+    traits = StageTraits("batch", StageKind.BATCH)
+
     def __init__(self, input_dataset: Dataset, batch_size: int, drop_remainder: bool,
                  num_parallel_calls: int | None = None, deterministic: bool | None = None) -> None:
         super().__init__([input_dataset])
@@ -144,6 +147,8 @@ class BatchIterator(DatasetIterator):
 
 
 class PaddedBatchDataset(Dataset):
+    traits = StageTraits("padded_batch", StageKind.BATCH)
+
     def __init__(self, input_dataset: Dataset, batch_size: int, padded_shapes: Any, padding_values: Any,
                  drop_remainder: bool) -> None:
         super().__init__([input_dataset])

@@ -18,6 +18,7 @@ import pickle
 import threading
 from typing import IO, Any
 
+from fastinput._engine.traits import StageKind, StageTraits
 from fastinput.dataset import Dataset
 from fastinput.errors import DataLossError, InvalidArgumentError, NotFoundError
 from fastinput.iterator import DatasetIterator, IteratorContext
@@ -29,7 +30,7 @@ _writer_ids = itertools.count()
 
 
 class CacheDataset(Dataset):
-    passes_shapes_through = True
+    traits = StageTraits("cache", StageKind.CACHE, keeps_spec=True)
 
     def __init__(self, input_dataset: Dataset, filename: str) -> None:
         super().__init__([input_dataset])

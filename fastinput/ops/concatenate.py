@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from fastinput._engine.traits import StageKind, StageTraits
 from fastinput.dataset import Dataset
 from fastinput.errors import InvalidArgumentError
 from fastinput.iterator import DatasetIterator, IteratorContext
@@ -11,6 +12,8 @@ from fastinput.spec import most_specific_common
 
 
 class ConcatenateDataset(Dataset):
+    traits = StageTraits("concatenate", StageKind.COMBINE)
+
     def __init__(self, first: Dataset, second: Dataset) -> None:
         if not isinstance(second, Dataset):
             raise InvalidArgumentError(f"concatenate: dataset must be a Dataset, got {type(second).__name__}")

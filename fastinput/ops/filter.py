@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from fastinput._engine.traits import StageKind, StageTraits
 from fastinput.arguments import check_callable, fn_name
 from fastinput.dataset import Dataset
 from fastinput.errors import InvalidArgumentError
@@ -27,7 +28,7 @@ def as_predicate_result(value: Any, stage: str) -> bool:
 
 
 class FilterDataset(Dataset):
-    passes_shapes_through = True  # (its _element_spec also checks the predicate)
+    traits = StageTraits("filter", StageKind.FILTER, keeps_spec=True)  # (its _element_spec also checks the predicate)
 
     def __init__(self, input_dataset: Dataset, predicate: Callable) -> None:
         super().__init__([input_dataset])

@@ -25,6 +25,7 @@ from typing import Any
 from fastinput import errors
 from fastinput._engine import instrument as _trace
 from fastinput._engine.buffer import Failure
+from fastinput._engine.traits import KnobKind, StageKind, StageTraits, TuningKind, TuningProfile
 from fastinput.arguments import (
     AUTOTUNE,
     MAX_CYCLE_LENGTH,
@@ -101,6 +102,8 @@ def interleave_dataset(input_dataset: Dataset, map_func: Callable, cycle_length:
 
 
 class InterleaveDataset(Dataset):
+    traits = StageTraits("interleave", StageKind.INTERLEAVE, parallel_argument="num_parallel_calls")
+
     def __init__(self, input_dataset: Dataset, map_func: Callable, cycle_length: int, block_length: int,
                  num_parallel_calls: int | None, deterministic: bool | None, label: str | None = None) -> None:
         super().__init__([input_dataset])
@@ -228,8 +231,6 @@ class _Element:
 
 
 class _ParallelInterleaveIterator(ThreadedIterator):
-    tuning_kind = "interleave"
-
     def __init__(self, dataset: InterleaveDataset, ctx: IteratorContext, source: DatasetIterator, cycle_length: int,
                  parallelism: int, autotuned: bool, deterministic: bool, stage: Dataset) -> None:
         super().__init__(stage, ctx, [source])
@@ -245,12 +246,12 @@ class _ParallelInterleaveIterator(ThreadedIterator):
         self._opened: list[_Element] = []  # every element with an iterator not yet closed
         # Beyond the cycle, workers read ahead the next input elements' datasets (up to prefetch_input_elements).
         self._parallelism = Knob(self.name, "parallelism", parallelism, 1, min(MAX_PARALLELISM, 2 * cycle_length), autotuned,
-                                 self._set_parallelism)
+                                 self._set_parallelism, kind=KnobKind.WORKERS)
         # Buffer depths are never the user's choice: the tuner may shrink them to keep the RAM budget.
         self._element_buffer = Knob(self.name, "buffer_output_elements", max(READ_CHUNK, dataset.block_length), 1, 1 << 16,
-                                    autotuned, self._wake, shrinkable=True)
+                                    autotuned, self._wake, shrinkable=True, kind=KnobKind.PER_INPUT_BUFFER)
         self._prefetch_inputs = Knob(self.name, "prefetch_input_elements", cycle_length, 0, 4 * cycle_length, autotuned,
-                                     self._wake, shrinkable=True)
+                                     self._wake, shrinkable=True, kind=KnobKind.INPUTS_AHEAD)
         self.metrics.parallelism = parallelism
 
     def knobs(self) -> list[Knob]:
@@ -294,10 +295,9 @@ class _ParallelInterleaveIterator(ThreadedIterator):
             limit = max(1, min(limit, int(budget / (datasets * size))))
         return limit
 
-    @property
-    def cycle_length(self) -> int:
-        """Input elements read at once (the autotuner's model counts a buffer per cycle slot)."""
-        return len(self._cycle)
+    def tuning_profile(self) -> TuningProfile:
+        """Input elements read at once: the autotuner's model counts a buffer per cycle slot."""
+        return TuningProfile(TuningKind.INTERLEAVE, cycle_length=len(self._cycle))
 
     def _worker(self) -> None:
         cond = self._cond

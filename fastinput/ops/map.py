@@ -10,6 +10,7 @@ import numpy as np
 
 from fastinput import conversion
 from fastinput._engine.buffer import Failure, ItemQueue
+from fastinput._engine.traits import StageKind, StageTraits
 from fastinput.arguments import AUTOTUNE, check_bool, check_callable, check_parallelism, fn_name, format_arg
 from fastinput.dataset import Dataset
 from fastinput.errors import FunctionStopIterationError
@@ -129,6 +130,8 @@ def mapped_spec(stage: Dataset, map_func: Callable, output_signature: Any) -> An
 
 
 class MapDataset(Dataset):
+    traits = StageTraits("map", StageKind.MAP, parallel_argument="num_parallel_calls")
+
     def __init__(self, input_dataset: Dataset, map_func: Callable, num_parallel_calls: int | None,
                  deterministic: bool | None, label: str | None = None, output_signature: Any = None) -> None:
         super().__init__([input_dataset])

@@ -37,6 +37,7 @@ from typing import Any, Protocol
 from fastinput import errors
 from fastinput._engine import instrument as _trace
 from fastinput._engine.buffer import Failure, ItemQueue, record_occupancy
+from fastinput._engine.traits import KnobKind, TuningKind, TuningProfile
 from fastinput.arguments import MAX_PARALLELISM
 from fastinput.iterator import DatasetIterator, IteratorContext, Knob, ThreadedIterator, note_stage
 from fastinput.options import available_cpus
@@ -116,8 +117,6 @@ class ParallelChunkIterator(ThreadedIterator):
     empty, clears it and calls ``wake()`` (see the module docstring).
     """
 
-    tuning_kind = "parallel"
-
     def __init__(
         self, dataset: Any, ctx: IteratorContext, input_iterator: DatasetIterator,
         process_chunk: Callable[[list[Any]], list[Any]], parallelism: int, autotuned: bool,
@@ -136,9 +135,11 @@ class ParallelChunkIterator(ThreadedIterator):
         self._consumer_waiting = False
         # I/O-bound stages use more workers than cores, never more than MAX_PARALLELISM
         max_parallelism = min(MAX_PARALLELISM, max(8 * available_cpus(), 16, parallelism))
-        self._parallelism = Knob(self.name, "parallelism", parallelism, 1, max_parallelism, autotuned, self._set_parallelism)
-        self._buffer = Knob(self.name, "buffer_size", 2 * parallelism, 1, 64 * max_parallelism, autotuned, self._set_buffer,
-                            shrinkable=True)  # never the user's choice: the tuner may shrink it to keep the RAM budget
+        self._parallelism = Knob(self.name, "parallelism", parallelism, 1, max_parallelism, autotuned,
+                                 self._set_parallelism, kind=KnobKind.WORKERS)
+        # Never the user's choice: the tuner may shrink it to keep the RAM budget.
+        self._buffer = Knob(self.name, "buffer_size", 2 * parallelism, 1, 64 * max_parallelism, autotuned,
+                            self._set_buffer, shrinkable=True, kind=KnobKind.OUTPUT_BUFFER)
         self.metrics.parallelism = parallelism
         self.metrics.buffer_capacity = self._buffer.value
 
@@ -146,10 +147,9 @@ class ParallelChunkIterator(ThreadedIterator):
     def knobs(self) -> list[Knob]:
         return [self._parallelism, self._buffer]
 
-    @property
-    def chunk_size(self) -> int:
-        """Input elements per work item now (one buffer slot holds one work item's results)."""
-        return self._work.chunk_size
+    def tuning_profile(self) -> TuningProfile:
+        """A buffer slot holds one work item's results: ``chunk_size`` input elements, which may change as it runs."""
+        return TuningProfile(TuningKind.PARALLEL, chunk_size=self._work.chunk_size)
 
     def _set_parallelism(self, value: int) -> None:
         self.metrics.parallelism = value

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from fastinput._engine.traits import StageKind, StageTraits
 from fastinput.dataset import Dataset
 from fastinput.errors import InvalidArgumentError
 from fastinput.iterator import DatasetIterator, IteratorContext
@@ -9,8 +10,7 @@ from fastinput.options import Options
 
 
 class OptionsDataset(Dataset):
-    passes_shapes_through = True
-    leaves_untouched = True
+    traits = StageTraits("with_options", StageKind.OTHER, passes_through=True, keeps_spec=True)
 
     def __init__(self, input_dataset: Dataset, options: Options) -> None:
         if not isinstance(options, Options):

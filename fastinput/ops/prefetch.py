@@ -8,6 +8,7 @@ from typing import Any
 
 from fastinput import errors
 from fastinput._engine.buffer import Channel, Failure
+from fastinput._engine.traits import KnobKind, StageKind, StageTraits, TuningKind, TuningProfile
 from fastinput.arguments import AUTOTUNE, check_buffer_size, format_arg
 from fastinput.dataset import Dataset
 from fastinput.iterator import DatasetIterator, IteratorContext, Knob, ThreadedIterator, note_stage
@@ -20,8 +21,7 @@ def default_prefetch_buffer() -> int:
 
 
 class PrefetchDataset(Dataset):
-    passes_shapes_through = True
-    leaves_untouched = True
+    traits = StageTraits("prefetch", StageKind.PREFETCH, passes_through=True, keeps_spec=True)
 
     def __init__(self, input_dataset: Dataset, buffer_size: int) -> None:
         super().__init__([input_dataset])
@@ -39,6 +39,9 @@ class PrefetchDataset(Dataset):
         return PrefetchIterator(self, ctx, source, size, autotuned)
 
 
+_PREFETCH_PROFILE = TuningProfile(TuningKind.PREFETCH)
+
+
 class PrefetchIterator(ThreadedIterator):
     """One producer thread filling a bounded ``Channel``; the ``buffer_size`` knob can change while it runs.
 
@@ -48,8 +51,6 @@ class PrefetchIterator(ThreadedIterator):
     before the consumer's stream).
     """
 
-    tuning_kind = "prefetch"
-
     def __init__(self, dataset: Any, ctx: IteratorContext, source: DatasetIterator, buffer_size: int, autotuned: bool,
                  transfer: Callable[[Any], Any] | None = None, finish: Callable[[Any], Any] | None = None) -> None:
         super().__init__(dataset, ctx, [source])
@@ -57,11 +58,15 @@ class PrefetchIterator(ThreadedIterator):
         self._transfer = transfer
         self._finish = finish
         self._channel = Channel(self.name, buffer_size, self.metrics)
-        self._knob = Knob(self.name, "buffer_size", buffer_size, 1, max(1024, buffer_size), autotuned, self._resized)
+        self._knob = Knob(self.name, "buffer_size", buffer_size, 1, max(1024, buffer_size), autotuned, self._resized,
+                          kind=KnobKind.OUTPUT_BUFFER)
         self.metrics.buffer_capacity = buffer_size
 
     def knobs(self) -> list[Knob]:
         return [self._knob]
+
+    def tuning_profile(self) -> TuningProfile:
+        return _PREFETCH_PROFILE
 
     def _resized(self, value: int) -> None:
         self.metrics.buffer_capacity = value

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from fastinput._engine.traits import StageKind, StageTraits
 from fastinput.arguments import check_int
 from fastinput.dataset import Dataset
 from fastinput.iterator import DatasetIterator, IteratorContext
 
 
 class RepeatDataset(Dataset):
-    passes_shapes_through = True
-    leaves_untouched = True
+    traits = StageTraits("repeat", StageKind.REPEAT, passes_through=True, keeps_spec=True)
 
     def __init__(self, input_dataset: Dataset, count: int | None) -> None:
         super().__init__([input_dataset])

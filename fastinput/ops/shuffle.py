@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from fastinput import errors
+from fastinput._engine.traits import StageKind, StageTraits
 from fastinput.arguments import check_bool, check_int, check_seed
 from fastinput.dataset import Dataset
 from fastinput.iterator import DatasetIterator, IteratorContext
@@ -29,8 +30,7 @@ _RANDOM_BLOCK = 4096
 
 
 class ShuffleDataset(Dataset):
-    passes_shapes_through = True
-    leaves_untouched = True
+    traits = StageTraits("shuffle", StageKind.SHUFFLE, passes_through=True, keeps_spec=True)
 
     def __init__(self, input_dataset: Dataset, buffer_size: int, seed: int | None, reshuffle_each_iteration: bool) -> None:
         super().__init__([input_dataset])
@@ -122,8 +122,7 @@ class ShuffleAndRepeatDataset(Dataset):
     waiting to fill ``buffer_size`` elements.
     """
 
-    passes_shapes_through = True
-    leaves_untouched = True
+    traits = StageTraits("shuffle_and_repeat", StageKind.REPEAT, passes_through=True, keeps_spec=True)
 
     def __init__(self, shuffle: ShuffleDataset, count: int) -> None:
         super().__init__(shuffle._inputs)

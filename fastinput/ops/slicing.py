@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from fastinput._engine.traits import StageKind, StageTraits
 from fastinput.arguments import check_int
 from fastinput.dataset import Dataset
 from fastinput.errors import InvalidArgumentError
@@ -11,8 +12,7 @@ from fastinput.iterator import DatasetIterator, IteratorContext
 
 
 class TakeDataset(Dataset):
-    passes_shapes_through = True
-    leaves_untouched = True
+    traits = StageTraits("take", StageKind.SLICE, passes_through=True, keeps_spec=True)
 
     def __init__(self, input_dataset: Dataset, count: int) -> None:
         super().__init__([input_dataset])
@@ -43,8 +43,7 @@ class _TakeIterator(DatasetIterator):
 
 
 class SkipDataset(Dataset):
-    passes_shapes_through = True
-    leaves_untouched = True
+    traits = StageTraits("skip", StageKind.SLICE, passes_through=True, keeps_spec=True)
 
     def __init__(self, input_dataset: Dataset, count: int) -> None:
         super().__init__([input_dataset])
@@ -81,8 +80,7 @@ class _SkipIterator(DatasetIterator):
 
 
 class ShardDataset(Dataset):
-    passes_shapes_through = True
-    leaves_untouched = True
+    traits = StageTraits("shard", StageKind.SLICE, passes_through=True, keeps_spec=True)
 
     def __init__(self, input_dataset: Dataset, num_shards: int, index: int) -> None:
         super().__init__([input_dataset])

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from fastinput import conversion, structure
+from fastinput._engine.traits import StageKind, StageTraits
 from fastinput.arguments import check_callable, check_int, fn_name
 from fastinput.dataset import Dataset
 from fastinput.errors import InvalidArgumentError
@@ -23,6 +24,8 @@ def as_numpy_dtype(dtype: Any) -> np.dtype:
 
 class RangeDataset(Dataset):
     """``range(start, stop, step)`` as int64 scalars (or ``output_type``)."""
+
+    traits = StageTraits("range", StageKind.IN_MEMORY)
 
     def __init__(self, *args: int, output_type: Any = None) -> None:
         super().__init__()
@@ -74,12 +77,15 @@ class _RangeIterator(DatasetIterator):
 class TensorSlicesDataset(Dataset):
     """One element per row of the given arrays (``from_tensor_slices``), or the whole value once (``from_tensors``)."""
 
+    traits = StageTraits("from_tensor_slices", StageKind.IN_MEMORY)
+
     def __init__(self, tensors: Any, single: bool = False) -> None:
         super().__init__()
         self.single = single
         self.structure = conversion.normalize_tensors(tensors)
         self.leaves = structure.flatten(self.structure)
         if single:
+            self.traits = StageTraits("from_tensors", StageKind.IN_MEMORY)
             self.length = 1
             return
         for i, leaf in enumerate(self.leaves):
@@ -131,6 +137,8 @@ class _TensorSlicesIterator(DatasetIterator):
 
 class GeneratorDataset(Dataset):
     """Elements from ``generator(*args)``; the generator is called again for each new iterator."""
+
+    traits = StageTraits("from_generator", StageKind.GENERATOR)
 
     def __init__(self, generator: Callable[..., Iterable[Any]], output_types: Any, output_shapes: Any,
                  args: Sequence[Any] | None, output_signature: Any) -> None:

@@ -6,6 +6,7 @@ from collections import deque
 from typing import Any
 
 from fastinput import structure
+from fastinput._engine.traits import StageKind, StageTraits
 from fastinput.dataset import Dataset
 from fastinput.errors import InvalidArgumentError
 from fastinput.iterator import DatasetIterator, IteratorContext
@@ -31,6 +32,8 @@ def split_element(element: Any, stage: str) -> list[Any]:
 
 
 class UnbatchDataset(Dataset):
+    traits = StageTraits("unbatch", StageKind.UNBATCH)
+
     def __init__(self, input_dataset: Dataset) -> None:
         super().__init__([input_dataset])
 

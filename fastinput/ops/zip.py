@@ -7,6 +7,7 @@ from typing import Any
 
 from fastinput import errors, structure
 from fastinput._engine.buffer import Failure
+from fastinput._engine.traits import StageKind, StageTraits
 from fastinput.dataset import Dataset
 from fastinput.errors import InvalidArgumentError
 from fastinput.iterator import DatasetIterator, IteratorContext
@@ -27,6 +28,8 @@ def zip_datasets(*datasets: Any) -> Dataset:
 
 
 class ZipDataset(Dataset):
+    traits = StageTraits("zip", StageKind.COMBINE)
+
     def __init__(self, nest: Any) -> None:
         super().__init__(structure.flatten(nest))
         self.nest = nest

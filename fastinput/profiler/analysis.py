@@ -37,6 +37,8 @@ map at all cores, parallel reads for a sequential reader, "the source is the
 limit" for a parallel one); a final prefetch when there is none, and caching
 when the costly stage is redone every epoch below a repeat, as further
 suggestions. When the consumer hardly waits, nothing drastic is recommended.
+A stage's kind is the one its Dataset declares (``StageTraits``, recorded with
+its statistics), never read from its name.
 
 Caveats: times are wall-clock busy times, so a stage waiting for the GIL or for
 I/O counts as busy (as it should: it is what the consumer waits for).
@@ -50,7 +52,9 @@ import os
 from typing import Any
 
 from fastinput._engine.metrics import StageStats
+from fastinput._engine.traits import StageKind, StageTraits
 from fastinput.arguments import check_int
+from fastinput.iterator import Iterator
 from fastinput.options import available_cpus
 from fastinput.profiler import advice
 from fastinput.profiler.report import NOT_INPUT_BOUND, Report, StageReport, input_bound_class
@@ -66,6 +70,9 @@ def analyze(source: Any, cpus: int | None = None) -> Report | list[Report]:
     of them (in recording order) for a trace that holds several pipelines.
     ``cpus``: the cores the advice sizes parallelism for (default: the cores
     the trace was recorded on, else the cores this process may use).
+    What kind each stage is comes from the traits recorded with it; a trace
+    written before stages recorded traits has stages of kind "other", for
+    which the advice is the general one (prefetch, move work into a parallel map).
 
     >>> import fastinput as fi
     >>> with iter(fi.Dataset.range(100).map(lambda x: x + 1).prefetch(2)) as it:
@@ -87,7 +94,7 @@ def analyze(source: Any, cpus: int | None = None) -> Report | list[Report]:
 
 def _summaries(source: Any) -> list[dict]:
     """The ``stats_summary()`` dicts held by ``source`` (a loaded trace, an Iterator, a summary or stats)."""
-    if hasattr(source, "stats_summary"):
+    if isinstance(source, Iterator):
         return [source.stats_summary()]
     if isinstance(source, (list, tuple)) and source and all(isinstance(s, StageStats) for s in source):
         return [_summary_of_stats(source)]
@@ -118,6 +125,8 @@ def analyze_summary(summary: dict, cpus: int) -> Report:
     waited = float(summary["input_wait_seconds"])
     window = consumer if consumer > 0 else max((s["elapsed_seconds"] for s in stages), default=0.0)
     parents = _parents([s["depth"] for s in stages])
+    traits = [StageTraits.from_summary(s.get("traits")) for s in stages]
+    below_repeat = _below_repeat(traits, parents)
     own = [max(0.0, float(s["self_seconds"])) for s in stages]
     hosts = _hosts(stages, parents)
     group_work = _group_work(stages, hosts, own)
@@ -130,7 +139,8 @@ def analyze_summary(summary: dict, cpus: int) -> Report:
             name=s["name"], depth=s["depth"], parallel=s["parallel"], parallelism=s["parallelism"],
             elements=s["elements"], elements_per_second=s["elements"] / window if window > 0 else 0.0,
             seconds_per_element=own[i] / s["elements"] if s["elements"] else 0.0, utilisation=share,
-            host=None if hosts[i] is None else stages[hosts[i]]["name"],
+            host=None if hosts[i] is None else stages[hosts[i]]["name"], traits=traits[i],
+            below_repeat=below_repeat[i],
         ))
         pressure.append(share if s["parallel"] else _share(group_work[hosts[i]], available))
     stage_reports = tuple(rows)
@@ -154,7 +164,7 @@ def _report(summary: dict, stages: tuple[StageReport, ...], limiting: int | None
         verdict, recommendation = advice.unsaturated_advice(busiest, final_prefetch)
         return Report(**common, limiting_stage=busiest.name, verdict=verdict, recommendation=recommendation)
     suggestions = [] if final_prefetch else [advice.PREFETCH_AT_END]
-    cache = advice.cache_suggestion(busiest, stages)
+    cache = advice.cache_suggestion(busiest)
     if cache is not None:
         suggestions.append(cache)
     return Report(**common, limiting_stage=busiest.name, verdict=advice.limiting_verdict(busiest),
@@ -170,6 +180,14 @@ def _parents(depths: list[int]) -> list[int | None]:
         parents.append(path[-1] if path else None)
         path.append(i)
     return parents
+
+
+def _below_repeat(traits: list[StageTraits], parents: list[int | None]) -> list[bool]:
+    """Whether a repeat is among each stage's consumers (parents come before their inputs in pre-order)."""
+    below: list[bool] = []
+    for parent in parents:
+        below.append(parent is not None and (traits[parent].kind is StageKind.REPEAT or below[parent]))
+    return below
 
 
 def _hosts(stages: list[dict], parents: list[int | None]) -> list[int | None]:

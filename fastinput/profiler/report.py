@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import dataclasses
 
+from fastinput._engine.traits import UNKNOWN, StageTraits
+
 MODERATELY_INPUT_BOUND = 0.05
 """From this share of the consumer's time spent waiting for input on, the pipeline is moderately input-bound."""
 HIGHLY_INPUT_BOUND = 0.20
@@ -37,7 +39,10 @@ class StageReport:
     its inputs'); ``utilisation`` is the share of the thread time available to
     the stage that its own work took (see ``fastinput.profiler.analysis``).
     ``host`` names the parallel stage whose threads run this stage (a parallel
-    stage is its own host); None means the consumer's thread.
+    stage is its own host); None means the consumer's thread. ``traits`` say
+    what kind of stage it is (``fastinput._engine.traits``; kind "other" for a
+    stage of a trace that recorded none); ``below_repeat``, whether a repeat is
+    among its consumers (its work is redone every epoch).
     """
 
     name: str
@@ -49,6 +54,8 @@ class StageReport:
     seconds_per_element: float
     utilisation: float
     host: str | None
+    traits: StageTraits = UNKNOWN
+    below_repeat: bool = False
 
 
 @dataclasses.dataclass(frozen=True)

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from fastinput._engine.traits import PacksStrings
 from fastinput.arguments import (
     AUTOTUNE,
     check_bool,
@@ -38,7 +39,7 @@ from fastinput.readers.tfrecord import FileOpener, TFRecordDataset
 _OP = "make_batched_features_dataset"
 
 
-class _BatchParser:
+class _BatchParser(PacksStrings):
     """The parse stage's function: a batch of serialized Examples to its features (and label, if asked)."""
 
     def __init__(self, parser: ExampleParser, label_key: str | None, packed_strings: bool = False) -> None:

@@ -16,6 +16,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from fastinput._engine.buffer import Failure
+from fastinput._engine.traits import StageKind, StageTraits
 from fastinput.arguments import (
     AUTOTUNE,
     check_bool,
@@ -53,6 +54,8 @@ class CsvDataset(Dataset):
     >>> next(iter(ds))  # doctest: +SKIP
     (np.int32(1), np.float32(2.5), b'abc')
     """
+
+    traits = StageTraits("CsvDataset", StageKind.READ)
 
     def __init__(self, filenames: Any, record_defaults: Sequence[Any], compression_type: str | None = None,
                  buffer_size: int | None = None, header: bool = False, field_delim: str = ",",

@@ -32,6 +32,7 @@ import numpy as np
 
 from fastinput import errors
 from fastinput._engine.buffer import Failure
+from fastinput._engine.traits import StageKind, StageTraits
 from fastinput.dataset import Dataset
 from fastinput.iterator import DatasetIterator, IteratorContext, WorkerPool
 from fastinput.ops.batch import BatchDataset
@@ -77,6 +78,8 @@ class CsvBlocksDataset(Dataset):
     arrays (best when rows go straight to batches: the work runs in parallel
     with batching); otherwise they stay in arrow for the stages that reorder rows.
     """
+
+    traits = StageTraits("csv_blocks", StageKind.READ)
 
     def __init__(self, filenames: Dataset, fmt: CsvFormat, cycle_length: int, strings_as_numpy: bool) -> None:
         super().__init__([filenames])
@@ -310,6 +313,8 @@ def _alternate(columns: list[Any], rounds: int) -> Any:
 class RowShuffleDataset(ShuffleDataset):
     """``shuffle(buffer_size, seed)`` over the rows of a block dataset; same seeds and epochs as ``ds.shuffle``."""
 
+    traits = StageTraits("rows_shuffle", StageKind.SHUFFLE, passes_through=True, keeps_spec=True)
+
     def __str__(self) -> str:
         return "rows_" + super().__str__()
 
@@ -432,6 +437,8 @@ class _RowShuffleIterator(DatasetIterator):
 
 class RowBatchDataset(BatchDataset):
     """``batch(batch_size, drop_remainder)`` over the rows of a block dataset; ``pack`` turns columns into the element."""
+
+    traits = StageTraits("rows_batch", StageKind.BATCH)
 
     def __init__(self, input_dataset: Dataset, batch_size: int, drop_remainder: bool, pack: Callable[[Block], Any]) -> None:
         super().__init__(input_dataset, batch_size, drop_remainder)

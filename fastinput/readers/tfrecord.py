@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from fastinput._engine.traits import StageKind, StageTraits
 from fastinput.arguments import check_buffer_bytes, check_parallelism, fn_name, format_arg
 from fastinput.dataset import Dataset
 from fastinput.errors import InvalidArgumentError
@@ -61,6 +62,8 @@ class TFRecordDataset(Dataset):
     >>> ds = fi.TFRecordDataset(["a.tfrecord", "b.tfrecord"], num_parallel_reads=2)  # doctest: +SKIP
     >>> first = next(iter(ds))  # doctest: +SKIP
     """
+
+    traits = StageTraits("TFRecordDataset", StageKind.READ, parallel_argument="num_parallel_reads")
 
     def __init__(self, filenames: Any, compression_type: str | None = None, buffer_size: int | None = None,
                  num_parallel_reads: int | None = None, storage_options: dict | None = None) -> None:
@@ -124,6 +127,8 @@ class FileOpener:
 
 class TFRecordFileDataset(Dataset):
     """The records of a single TFRecord file (what ``TFRecordDataset`` interleaves)."""
+
+    traits = StageTraits("TFRecordFile", StageKind.READ)
 
     def __init__(self, path: str | bytes, compression_type: str | None, buffer_size: int | None,
                  storage_options: dict | None) -> None:

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import fastinput as fi
+from fastinput._engine.traits import KnobKind, TuningKind
 from fastinput.autotune.model import StageModel, queue_wait
 from fastinput.autotune.tuner import climb
 from fastinput.iterator import Knob
@@ -14,6 +15,8 @@ from fastinput.readers._framing import frame
 from tests.helpers import as_ints, no_leaked_threads
 
 NO_FUSION = fi.OptimizationOptions(map_fusion=False, map_and_batch_fusion=False)
+WORKERS, OUTPUT = KnobKind.WORKERS, KnobKind.OUTPUT_BUFFER
+PER_INPUT, AHEAD = KnobKind.PER_INPUT_BUFFER, KnobKind.INPUTS_AHEAD
 
 
 def _consume_for(it, seconds, check=None):
@@ -43,15 +46,17 @@ def test_queue_model_limits():
 def _prefetch_over_map(map_seconds, workers, consumer_batch_bytes=1_400_000, tune_workers=False):
     """A synthetic model of ``map(f, num_parallel_calls=workers).prefetch(AUTOTUNE)``: what the tuner would
     measure for a map taking ``map_seconds`` per element (all CPU) under a one-thread prefetch."""
-    def knob(stage, name, value, maximum, autotuned):
-        return Knob(stage, name, value, 1, maximum, autotuned, lambda value: None)
+    def knob(stage, name, kind, value, maximum, autotuned):
+        return Knob(stage, name, value, 1, maximum, autotuned, lambda value: None, kind=kind)
 
-    map_stage = StageModel("map(f)", "parallel", own=map_seconds, ratio=1.0, cpu=map_seconds, nbytes=consumer_batch_bytes,
-                           knobs={"parallelism": knob("map(f)", "parallelism", workers, 16, tune_workers),
-                                  "buffer_size": knob("map(f)", "buffer_size", 2 * workers, 1024, tune_workers)},
+    map_stage = StageModel("map(f)", TuningKind.PARALLEL, own=map_seconds, ratio=1.0, cpu=map_seconds,
+                           nbytes=consumer_batch_bytes,
+                           knobs={WORKERS: knob("map(f)", "parallelism", WORKERS, workers, 16, tune_workers),
+                                  OUTPUT: knob("map(f)", "buffer_size", OUTPUT, 2 * workers, 1024, tune_workers)},
                            rate=100.0)
-    return StageModel("prefetch(AUTOTUNE)", "prefetch", own=2e-5, ratio=1.0, cpu=2e-5, nbytes=consumer_batch_bytes,
-                      knobs={"buffer_size": knob("prefetch(AUTOTUNE)", "buffer_size", 2, 1024, True)},
+    return StageModel("prefetch(AUTOTUNE)", TuningKind.PREFETCH, own=2e-5, ratio=1.0, cpu=2e-5,
+                      nbytes=consumer_batch_bytes,
+                      knobs={OUTPUT: knob("prefetch(AUTOTUNE)", "buffer_size", OUTPUT, 2, 1024, True)},
                       inputs=[map_stage], rate=100.0)
 
 
@@ -60,7 +65,7 @@ def _tune(model, consumer_time, rounds=20, cpu_budget=2.0, ram_budget=8 << 30):
     for _ in range(rounds):
         for knob, value in climb(model, consumer_time, cpu_budget, ram_budget).items():
             knob.set(value)
-    return {(stage.name, name): knob.value for stage in [model, *model.inputs] for name, knob in stage.knobs.items()}
+    return {(stage.name, knob.name): knob.value for stage in [model, *model.inputs] for knob in stage.knobs.values()}
 
 
 @pytest.mark.parametrize(("consumer_over_producer", "most"), [(1.25, 16), (2.0, 8), (10.0, 4)])
@@ -265,15 +270,15 @@ def test_fixed_buffers_over_the_budget_warn_once(big_record_files, caplog):
 
 def test_shrinking_to_the_budget_ends_when_nothing_can_shrink():
     """Halving a knob already at 0 or 1 frees nothing: the fit must stop, not loop (it hung the tuner thread)."""
-    def knob(name, value, minimum, autotuned=False, shrinkable=True):
-        return Knob("interleave(f)", name, value, minimum, 1 << 16, autotuned, lambda value: None, shrinkable=shrinkable)
+    def knob(name, kind, value, minimum, autotuned=False, shrinkable=True):
+        return Knob("interleave(f)", name, value, minimum, 1 << 16, autotuned, lambda value: None,
+                    shrinkable=shrinkable, kind=kind)
 
-    stage = StageModel("interleave(f)", "interleave", own=1e-3, ratio=1.0, cpu=1e-4, nbytes=BIG_RECORD,
-                       knobs={"parallelism": knob("parallelism", 4, 1, shrinkable=False),
-                              "buffer_output_elements": knob("buffer_output_elements", 64, 1),
-                              "prefetch_input_elements": knob("prefetch_input_elements", 0, 0),
-                              "_cycle": Knob("interleave(f)", "_cycle", 4, 4, 4, False, lambda value: None)},
-                       rate=100.0)
+    stage = StageModel("interleave(f)", TuningKind.INTERLEAVE, own=1e-3, ratio=1.0, cpu=1e-4, nbytes=BIG_RECORD,
+                       knobs={WORKERS: knob("parallelism", WORKERS, 4, 1, shrinkable=False),
+                              PER_INPUT: knob("buffer_output_elements", PER_INPUT, 64, 1),
+                              AHEAD: knob("prefetch_input_elements", AHEAD, 0, 0)},
+                       rate=100.0, cycle_length=4)
     changes = climb(stage, 1e-3, cpu_budget=2.0, ram_budget=1.0)
     assert {k.name: v for k, v in changes.items()} == {"buffer_output_elements": 1}
 

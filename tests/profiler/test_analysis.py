@@ -9,6 +9,7 @@ The branches of the advice are checked on hand-made statistics.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from collections.abc import Iterator
@@ -17,9 +18,21 @@ from typing import Any
 import pytest
 
 import fastinput as fi
+from fastinput._engine.traits import StageTraits
+from fastinput.ops.batch import BatchDataset, PaddedBatchDataset
+from fastinput.ops.filter import FilterDataset
+from fastinput.ops.map import MapDataset
+from fastinput.ops.prefetch import PrefetchDataset
+from fastinput.ops.repeat import RepeatDataset
+from fastinput.ops.sources import RangeDataset, TensorSlicesDataset
 from fastinput.profiler import advice
 from fastinput.profiler.analysis import analyze_summary, summary_since
 from fastinput.profiler.report import HIGH, MODERATE, NOT_INPUT_BOUND, input_bound_class
+from fastinput.readers.tfrecord import TFRecordDataset
+
+MAP, RANGE, PREFETCH, FILTER = MapDataset.traits, RangeDataset.traits, PrefetchDataset.traits, FilterDataset.traits
+BATCH, PADDED_BATCH, REPEAT = BatchDataset.traits, PaddedBatchDataset.traits, RepeatDataset.traits
+TFRECORD, SLICES = TFRecordDataset.traits, TensorSlicesDataset.traits
 
 SLOW = 0.002
 CPUS = 8
@@ -197,6 +210,7 @@ def test_profile_checks_its_arguments() -> None:
 def stage(
     name: str,
     depth: int,
+    traits: StageTraits,
     *,
     parallel: bool = False,
     parallelism: int = 1,
@@ -204,9 +218,10 @@ def stage(
     self_seconds: float = 0.0,
     call_seconds: float = 0.0,
 ) -> dict:
-    """One entry of ``stats_summary()["stages"]``."""
+    """One entry of ``stats_summary()["stages"]``; ``traits``: what kind of stage it is, not its name, decides."""
     return {
         "name": name,
+        "traits": dataclasses.asdict(traits),
         "depth": depth,
         "parallel": parallel,
         "elements": elements,
@@ -238,6 +253,7 @@ def _summary_of(report: fi.profiler.Report) -> dict:
         stage(
             s.name,
             s.depth,
+            s.traits,
             parallel=s.parallel,
             parallelism=s.parallelism,
             elements=s.elements,
@@ -254,7 +270,7 @@ def prefetched(*stages: dict, **kwargs: Any) -> dict:
     A prefetch records only its own work (1 s here); its 9 s inside its input are the input's.
     """
     below = [dict(s, depth=s["depth"] + 1) for s in stages]
-    top = stage("prefetch(2)", 0, parallel=True, self_seconds=1.0, call_seconds=9.0)
+    top = stage("prefetch(2)", 0, PREFETCH, parallel=True, self_seconds=1.0, call_seconds=9.0)
     below[0]["call_seconds"] = 10.0
     return summary(top, *below, **kwargs)
 
@@ -275,8 +291,8 @@ def test_input_bound_classes(share: float, expected: str) -> None:
 
 
 def test_summary_since_subtracts_the_counters() -> None:
-    before = summary(stage("map(decode)", 0, elements=100, self_seconds=1.0), consumer=2.0, waited=1.5)
-    after = summary(stage("map(decode)", 0, elements=1100, self_seconds=9.0), consumer=12.0, waited=9.5)
+    before = summary(stage("map(decode)", 0, MAP, elements=100, self_seconds=1.0), consumer=2.0, waited=1.5)
+    after = summary(stage("map(decode)", 0, MAP, elements=1100, self_seconds=9.0), consumer=12.0, waited=9.5)
     after["steps"] = 1100
     since = summary_since(before, after)
     assert (since["steps"], since["consumer_seconds"], since["input_wait_seconds"]) == (100, 10.0, 8.0)
@@ -285,14 +301,14 @@ def test_summary_since_subtracts_the_counters() -> None:
 
 
 def test_the_consumers_wait_share_is_input_wait_over_consumer_time() -> None:
-    report = analyze_summary(prefetched(stage("range(10)", 0)), cpus=CPUS)
+    report = analyze_summary(prefetched(stage("range(10)", 0, RANGE)), cpus=CPUS)
     assert report.input_wait_share == pytest.approx(0.9)
 
 
 def test_an_under_parallel_map_is_raised_to_the_core_count() -> None:
     stats = prefetched(
-        stage("map(parse, num_parallel_calls=2)", 0, parallel=True, parallelism=2, self_seconds=19.0),
-        stage("range(10)", 1),
+        stage("map(parse, num_parallel_calls=2)", 0, MAP, parallel=True, parallelism=2, self_seconds=19.0),
+        stage("range(10)", 1, RANGE),
     )
     report = analyze_summary(stats, cpus=CPUS)
     assert report.limiting_stage == "map(parse, num_parallel_calls=2)"
@@ -306,8 +322,8 @@ def test_an_under_parallel_map_is_raised_to_the_core_count() -> None:
 def test_prefetchs_input_calls_are_not_its_own_work() -> None:
     """The prefetch records its own work only (the engine subtracts its input calls), and the analysis takes it."""
     stats = summary(
-        stage("prefetch(2)", 0, parallel=True, self_seconds=1.0),
-        stage("range(10)", 1, self_seconds=0.1, call_seconds=9.0),
+        stage("prefetch(2)", 0, PREFETCH, parallel=True, self_seconds=1.0),
+        stage("range(10)", 1, RANGE, self_seconds=0.1, call_seconds=9.0),
     )
     report = analyze_summary(stats, cpus=CPUS)
     assert report.stage("prefetch(2)").utilisation == pytest.approx(0.1)  # 10 s running, 9 of them in its input
@@ -325,9 +341,9 @@ def test_prefetchs_input_calls_are_not_its_own_work() -> None:
 
 def test_synchronous_stages_sharing_a_thread_saturate_it_together() -> None:
     stats = prefetched(
-        stage("filter(keep)", 0, self_seconds=4.5),
-        stage("padded_batch(32)", 1, self_seconds=4.0),
-        stage("map(decode, num_parallel_calls=8)", 2, parallel=True, parallelism=8, self_seconds=48.0),
+        stage("filter(keep)", 0, FILTER, self_seconds=4.5),
+        stage("padded_batch(32)", 1, PADDED_BATCH, self_seconds=4.0),
+        stage("map(decode, num_parallel_calls=8)", 2, MAP, parallel=True, parallelism=8, self_seconds=48.0),
     )
     report = analyze_summary(stats, cpus=CPUS)
     assert report.stage("map(decode, num_parallel_calls=8)").utilisation == pytest.approx(0.6)
@@ -338,7 +354,7 @@ def test_synchronous_stages_sharing_a_thread_saturate_it_together() -> None:
 
 def test_a_sequential_tfrecord_reader_is_told_to_use_parallel_reads() -> None:
     stats = prefetched(
-        stage("TFRecordDataset(<16 files>)", 0, self_seconds=9.5), stage("from_tensor_slices(<1>)", 1)
+        stage("TFRecordDataset(<16 files>)", 0, TFRECORD, self_seconds=9.5), stage("from_tensor_slices(<1>)", 1, SLICES)
     )
     report = analyze_summary(stats, cpus=CPUS)
     assert report.limiting_stage == "TFRecordDataset(<16 files>)"
@@ -347,10 +363,10 @@ def test_a_sequential_tfrecord_reader_is_told_to_use_parallel_reads() -> None:
 
 def test_a_costly_map_below_a_repeat_is_offered_a_cache() -> None:
     stats = prefetched(
-        stage("batch(32)", 0),
-        stage("repeat()", 1),
-        stage("map(decode)", 2, self_seconds=9.8),
-        stage("range(10)", 3),
+        stage("batch(32)", 0, BATCH),
+        stage("repeat()", 1, REPEAT),
+        stage("map(decode)", 2, MAP, self_seconds=9.8),
+        stage("range(10)", 3, RANGE),
     )
     report = analyze_summary(stats, cpus=CPUS)
     assert report.limiting_stage == "map(decode)"
@@ -358,28 +374,28 @@ def test_a_costly_map_below_a_repeat_is_offered_a_cache() -> None:
         s.startswith("if map(decode)'s output is the same every epoch") and "cache after map(decode)" in s
         for s in report.suggestions
     )
-    no_repeat = analyze_summary(prefetched(stage("map(decode)", 0, self_seconds=9.8)), cpus=CPUS)
+    no_repeat = analyze_summary(prefetched(stage("map(decode)", 0, MAP, self_seconds=9.8)), cpus=CPUS)
     assert not any("cache" in s for s in no_repeat.suggestions)
 
 
 def test_an_input_bound_run_with_no_busy_stage_asks_for_a_final_prefetch() -> None:
     stats = summary(
-        stage("map(parse, num_parallel_calls=8)", 0, parallel=True, parallelism=8, self_seconds=8.0),
-        stage("range(10)", 1),
+        stage("map(parse, num_parallel_calls=8)", 0, MAP, parallel=True, parallelism=8, self_seconds=8.0),
+        stage("range(10)", 1, RANGE),
         waited=3.0,
     )
     report = analyze_summary(stats, cpus=CPUS)
     assert report.input_bound == HIGH
     assert report.verdict.startswith("no stage is near its capacity")
     assert report.recommendation == advice.PREFETCH_AT_END
-    with_prefetch = analyze_summary(prefetched(stage("range(10)", 0, self_seconds=1.0)), cpus=CPUS)
+    with_prefetch = analyze_summary(prefetched(stage("range(10)", 0, RANGE, self_seconds=1.0)), cpus=CPUS)
     assert with_prefetch.recommendation.startswith("let more work overlap the step")
 
 
 def test_a_busy_stage_of_a_pipeline_that_keeps_up_is_reported_as_headroom() -> None:
     stats = prefetched(
-        stage("map(parse, num_parallel_calls=8)", 0, parallel=True, parallelism=8, self_seconds=64.0),
-        stage("range(10)", 1),
+        stage("map(parse, num_parallel_calls=8)", 0, MAP, parallel=True, parallelism=8, self_seconds=64.0),
+        stage("range(10)", 1, RANGE),
         waited=0.1,
     )
     report = analyze_summary(stats, cpus=CPUS)
@@ -390,7 +406,7 @@ def test_a_busy_stage_of_a_pipeline_that_keeps_up_is_reported_as_headroom() -> N
 
 
 def test_analyze_reads_every_kind_of_source(tmp_path) -> None:
-    stats = prefetched(stage("map(decode)", 0, self_seconds=9.8))
+    stats = prefetched(stage("map(decode)", 0, MAP, self_seconds=9.8))
     trace = {"traceEvents": [], "otherData": {"pipelines": [stats]}}
     path = tmp_path / "trace.json"
     path.write_text(json.dumps(trace))
@@ -416,7 +432,7 @@ def test_analyze_rejects_what_it_cannot_read() -> None:
 
 
 def test_the_printed_report_has_a_row_per_stage_source_first() -> None:
-    stats = prefetched(stage("map(decode)", 0, self_seconds=9.8, elements=2000), stage("range(10)", 1))
+    stats = prefetched(stage("map(decode)", 0, MAP, self_seconds=9.8, elements=2000), stage("range(10)", 1, RANGE))
     text = str(analyze_summary(stats, cpus=CPUS))
     rows = [
         line.split()[0]
