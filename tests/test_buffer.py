@@ -97,3 +97,13 @@ def test_record_occupancy_is_the_one_counter_a_queue_and_a_stage_share():
     assert queue.take(2) == [1, 2]
     record_occupancy(metrics, -5)
     assert metrics.buffer_occupancy == 1
+
+
+def test_pop_hands_out_the_head_failures_included():
+    metrics = StageMetrics("stage")
+    queue = ItemQueue(metrics)
+    boom = Failure(ValueError("boom"))
+    queue.put([1, boom, 2])
+    assert [queue.pop(), queue.pop()] == [1, boom]
+    assert (queue.has_failure, metrics.buffer_occupancy) == (False, 1)
+    assert queue.take(5) == [2]

@@ -40,7 +40,8 @@ def record_occupancy(metrics: StageMetrics, change: int) -> None:
     """Add ``change`` to the elements a stage buffers and sample its trace counter: the one place buffer levels
     are recorded."""
     metrics.buffer_occupancy += change
-    instrument.buffer_level(metrics.name, metrics.buffer_occupancy)
+    if instrument.ACTIVE is not None:  # one attribute read while nobody traces
+        instrument.buffer_level(metrics.name, metrics.buffer_occupancy)
 
 
 def take_until_failure(items: deque[Any], n: int) -> list[Any]:
@@ -103,6 +104,15 @@ class ItemQueue:
             self._failures -= 1
         self._count(-len(out))
         return out
+
+    def pop(self) -> Any:
+        """The head item, a ``Failure`` too: ``take(1)``'s one item, without making a list (a per-element consumer)."""
+        item = self._items.popleft()
+        if type(item) is Failure:
+            self._failures -= 1
+        if self._metrics is not None:
+            record_occupancy(self._metrics, -1)
+        return item
 
     def take_exactly(self, n: int) -> list[Any]:
         """The first ``n`` items, which the caller knows hold no failure (``has_failure`` is False)."""

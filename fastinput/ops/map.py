@@ -168,9 +168,9 @@ class MapDataset(Dataset):
 class _MapIterator(DatasetIterator):
     """Sequential map: runs the function in the consumer's thread, a chunk at a time.
 
-    A chunk's outputs wait in an ``ItemQueue``: a failed call's error is handed
-    out at its place, after the outputs before it, and the outputs after it
-    follow (each element's function is called once).
+    A chunk whose outputs hold a failed call waits in an ``ItemQueue``: the
+    error is handed out at its place, after the outputs before it, and the
+    outputs after it follow (each element's function is called once).
     """
 
     def __init__(self, dataset: MapDataset, ctx: IteratorContext, source: DatasetIterator) -> None:
@@ -186,7 +186,10 @@ class _MapIterator(DatasetIterator):
 
     def _next_chunk(self, n: int) -> list[Any]:
         if not self._outputs:
-            self._outputs.put(map_chunk(self._fn, self._source.get_next_chunk(n)))
+            outputs = map_chunk(self._fn, self._source.get_next_chunk(n))
+            if not any(type(output) is Failure for output in outputs):
+                return outputs  # the usual case, handed on as it is: the queue only holds a chunk that met an error
+            self._outputs.put(outputs)
         out = self._outputs.take(n)
         if type(out[0]) is Failure:
             raise out[0].exc

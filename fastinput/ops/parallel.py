@@ -298,6 +298,14 @@ class ParallelChunkIterator(ThreadedIterator):
             else:
                 slot.wanted.clear()
 
+    def _next(self) -> Any:
+        while not self._ready:
+            self._refill()
+        element = self._ready.pop()
+        if type(element) is Failure:
+            raise note_stage(element.exc, self.name)
+        return element
+
     def _next_chunk(self, n: int) -> list[Any]:
         while not self._ready:
             self._refill()
