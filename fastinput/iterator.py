@@ -54,6 +54,7 @@ class Tuner(Protocol):
     def stop(self) -> None:
         """Stop tuning and join the tuner's thread."""
 
+
 JOIN_TIMEOUT_SECONDS = 30.0
 """How long ``close()`` waits for one worker thread (a user function stuck forever is left behind, with a warning)."""
 
