@@ -10,6 +10,7 @@ and the op constructors check their arguments.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -115,7 +116,10 @@ class Dataset:
         # The tuner turns AUTOTUNE knobs; with an explicit RAM budget it also keeps every other buffer within it.
         budget_set = options.autotune.ram_budget is not None
         if options.autotune.enabled and any(k.autotuned or (budget_set and k.shrinkable) for k in it.knobs()):
-            it.start_autotuning(options.autotune)
+            # the façade wires the tuner in: the engine imports no tuner
+            from fastinput.autotune.tuner import Tuner
+
+            it.attach_tuner(functools.partial(Tuner, options=options.autotune))
         return it
 
     def as_numpy_iterator(self) -> Iterator:

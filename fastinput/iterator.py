@@ -10,9 +10,11 @@ producing some elements of a chunk returns those elements and raises the
 error on the next call. The first stage an error passes through adds a note
 naming itself (``exc.add_note``), so a user sees which stage failed.
 
-Stopping is two-phase: ``cancel()`` flags every iterator in the tree and wakes
-every waiting thread (it never blocks); ``close()`` cancels, then joins the
-threads each iterator owns and closes its inputs. A dropped ``Iterator`` is
+Stopping is two-phase: ``cancel()`` sets the stop signal of every iterator in
+the tree and wakes every waiting thread (it never blocks); ``close()`` cancels,
+then joins the threads each iterator owns and closes its inputs. Each
+iterator's signal is a child of its pipeline's (``fastinput._engine.cancellation``),
+and ``raise_if_cancelled()`` is the one check. A dropped ``Iterator`` is
 closed on the reaper thread, never in its finaliser (``fastinput.lifecycle``).
 """
 
@@ -26,10 +28,11 @@ import time
 import weakref
 from collections.abc import Callable
 from collections.abc import Iterator as _IteratorABC
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from fastinput import errors
 from fastinput._engine import instrument as _trace
+from fastinput._engine.cancellation import StopSignal
 from fastinput._engine.metrics import StageMetrics, StageStats
 from fastinput._engine.traits import KnobKind, TuningProfile
 from fastinput.arguments import MAX_PARALLELISM
@@ -43,6 +46,14 @@ logger = logging.getLogger("fastinput")
 
 SYNC_PROFILE = TuningProfile()
 """A stage that runs on its consumer's thread."""
+
+
+class Tuner(Protocol):
+    """What the engine needs of a pipeline's tuner (``fastinput.autotune.tuner.Tuner``): a way to stop it."""
+
+    def stop(self) -> None:
+        """Stop tuning and join the tuner's thread."""
+
 
 JOIN_TIMEOUT_SECONDS = 30.0
 """How long ``close()`` waits for one worker thread (a user function stuck forever is left behind, with a warning)."""
@@ -60,11 +71,12 @@ def note_stage(exc: BaseException, stage: str) -> BaseException:
 
 
 class IteratorContext:
-    """What every iterator of one pipeline shares: the merged options, their defaults resolved, and the stop signal."""
+    """What every iterator of one pipeline shares: the merged options (their defaults resolved) and the pipeline's stop signal (the parent of
+    each iterator's own ``cancelled``)."""
 
     def __init__(self, options: Options) -> None:
         self.options = options.resolved()
-        self.cancelled = threading.Event()
+        self.cancelled = StopSignal()
 
 
 class Knob:
@@ -118,18 +130,25 @@ class DatasetIterator:
     """Base of every iterator in the tree.
 
     Subclasses implement ``_next()`` or ``_next_chunk(n)`` (or both); each
-    default is written in terms of the other. Stages that own threads override
-    ``_cancel_self`` and ``_join_self``.
+    default is written in terms of the other, so an iterator class that
+    defines neither cannot be built (``TypeError``, as for an abstract method).
+    Stages that own threads override ``_cancel_self`` and ``_join_self``.
     """
 
     parallel = False
 
     def __init__(self, dataset: Dataset, ctx: IteratorContext, inputs: list[DatasetIterator] | tuple = ()) -> None:
+        cls = type(self)
+        if cls._next is DatasetIterator._next and cls._next_chunk is DatasetIterator._next_chunk:
+            raise TypeError(f"{cls.__qualname__} defines neither _next() nor _next_chunk(n): an iterator must define "
+                            "at least one (each default calls the other)")
         self.dataset = dataset
         self.ctx = ctx
         self.name = str(dataset)
         self.inputs: list[DatasetIterator] = list(inputs)
         self.metrics = StageMetrics(self.name, parallel=self.parallel)
+        self.cancelled = ctx.cancelled.child()
+        """Set when this stage is to stop: by ``cancel()``, or by its pipeline being closed."""
         self._pending: BaseException | None = None
         self._closed = False
 
@@ -189,7 +208,8 @@ class DatasetIterator:
 
     # -- stopping -----------------------------------------------------------
     def cancel(self) -> None:
-        """Flag this iterator and its inputs as stopping and wake their waiting threads; never blocks."""
+        """Set the stop signal of this iterator and its inputs and wake their waiting threads; never blocks."""
+        self.cancelled.set()
         self._cancel_self()
         for child in self.inputs:
             child.cancel()
@@ -204,8 +224,14 @@ class DatasetIterator:
         for child in self.inputs:
             child.close()
 
+    def raise_if_cancelled(self) -> None:
+        """``CancelledError`` if this stage is to stop (the one cancellation check; threaded stages call it with
+        their condition held, after a wait)."""
+        if self.cancelled.is_set():
+            raise errors.CancelledError(f"{self.name}: the iterator was closed")
+
     def _cancel_self(self) -> None:
-        """Wake this stage's own waiting threads (stages with threads override)."""
+        """Wake this stage's own waiting threads, its signal being set (stages with threads override)."""
 
     def _join_self(self) -> None:
         """Join this stage's own threads (stages with threads override)."""
@@ -250,13 +276,9 @@ class DatasetIterator:
             traits=self.dataset.traits,
         )
 
-    def _check_cancelled(self) -> None:
-        if self.ctx.cancelled.is_set():
-            raise errors.CancelledError(f"{self.name}: the iterator was closed")
-
 
 class ThreadedIterator(DatasetIterator):
-    """Base of stages that own worker threads: one condition for their buffer, cancellation, a worker pool.
+    """Base of stages that own worker threads: one condition for their buffer, a worker pool.
 
     Workers are started at the first request (``start_workers``), so building
     an iterator tree starts no thread.
@@ -267,21 +289,14 @@ class ThreadedIterator(DatasetIterator):
     def __init__(self, dataset: Dataset, ctx: IteratorContext, inputs: list[DatasetIterator] | tuple = ()) -> None:
         super().__init__(dataset, ctx, inputs)
         self._cond = threading.Condition(threading.Lock())
-        self._cancelled = False
         self._pool: WorkerPool | None = None
 
     def start_workers(self, target: Callable[[], None], count: int) -> None:
         if self._pool is None:
             self._pool = WorkerPool(self.name, target, count)
 
-    def raise_if_cancelled(self) -> None:
-        """Called with the condition held by a consumer that waited."""
-        if self._cancelled:
-            raise errors.CancelledError(f"{self.name}: the iterator was closed")
-
     def _cancel_self(self) -> None:
-        with self._cond:
-            self._cancelled = True
+        with self._cond:  # a thread that saw the signal unset under the condition is waiting by now
             self._cond.notify_all()
 
     def _join_self(self) -> None:
@@ -306,10 +321,6 @@ class WorkerPool:
         self._started = 0
         self._retired = threading.local()
         self.resize(size)
-
-    @property
-    def size(self) -> int:
-        return self._target_size
 
     def resize(self, size: int) -> None:
         size = min(size, MAX_PARALLELISM)  # a pool never grows past it, whatever a caller asks
@@ -366,8 +377,9 @@ def _weak_summary(pipeline: Iterator) -> Callable[[], dict | None]:
     return summary
 
 
-def _stop_pipeline(root: DatasetIterator, tuner: Any) -> None:
-    """Stop the tuner, cancel every stage, join every thread (what closing an ``Iterator`` does)."""
+def _stop_pipeline(root: DatasetIterator, tuner: Tuner | None) -> None:
+    """What closing an ``Iterator`` does: stop the tuner, stop every stage (those made while it closes too), join
+    every thread."""
     if tuner is not None:
         tuner.stop()
     root.ctx.cancelled.set()
@@ -395,7 +407,7 @@ class Iterator(_IteratorABC):
         self._steps = 0
         self._first_call_ns = 0
         self._last_return_ns = 0
-        self._tuner: Any = None
+        self._tuner: Tuner | None = None
         self._closed = False
         start_reaper()  # before any finaliser may need it: a finaliser cannot start a thread safely
         tracer = _trace.ACTIVE
@@ -472,11 +484,12 @@ class Iterator(_IteratorABC):
         """A snapshot of every stage's metrics, consumer first (depth 0 is the last stage)."""
         return [it.stats(depth) for depth, it in self._root.walk()]
 
-    def start_autotuning(self, options: Any) -> None:
-        """Start the tuner on this pipeline's ``fi.AUTOTUNE`` knobs (``Dataset.__iter__`` calls this)."""
-        from fastinput.autotune.tuner import Tuner
+    def attach_tuner(self, make_tuner: Callable[[DatasetIterator, Iterator], Tuner]) -> None:
+        """Run a tuner on this pipeline: ``make_tuner(root, self)`` starts it, closing the iterator stops it.
 
-        self._tuner = Tuner(self._root, self, options)
+        ``Dataset.__iter__`` attaches ``fastinput.autotune``'s tuner: the engine itself knows no tuner.
+        """
+        self._tuner = make_tuner(self._root, self)
 
     @property
     def tuner(self) -> Any:
@@ -505,7 +518,3 @@ class Iterator(_IteratorABC):
     def knobs(self) -> list[Knob]:
         """Every knob of every running stage, consumer first."""
         return [knob for _, it in self._root.walk() for knob in it.knobs()]
-
-    def iterators(self) -> list[DatasetIterator]:
-        """The running iterator tree, flattened, consumer first."""
-        return [it for _, it in self._root.walk()]

@@ -8,7 +8,7 @@ from collections import deque
 import pytest
 
 from fastinput import errors
-from fastinput._engine.buffer import Channel, Failure, ItemQueue, take_until_failure
+from fastinput._engine.buffer import Channel, Failure, ItemQueue, record_occupancy, take_until_failure
 from fastinput._engine.metrics import StageMetrics
 
 
@@ -86,3 +86,24 @@ def test_channel_reports_its_consumer_wait():
     timer.join()
     assert len(waits) == 1 and waits[0] > 0
     assert channel.take(4) == []
+
+
+def test_record_occupancy_is_the_one_counter_a_queue_and_a_stage_share():
+    metrics = StageMetrics("stage")
+    queue = ItemQueue(metrics)
+    queue.put(iter([1, 2, 3]))  # any iterable
+    record_occupancy(metrics, 5)  # a stage's own buffer (parallel map's slots) beside the queue
+    assert metrics.buffer_occupancy == 8
+    assert queue.take(2) == [1, 2]
+    record_occupancy(metrics, -5)
+    assert metrics.buffer_occupancy == 1
+
+
+def test_pop_hands_out_the_head_failures_included():
+    metrics = StageMetrics("stage")
+    queue = ItemQueue(metrics)
+    boom = Failure(ValueError("boom"))
+    queue.put([1, boom, 2])
+    assert [queue.pop(), queue.pop()] == [1, boom]
+    assert (queue.has_failure, metrics.buffer_occupancy) == (False, 1)
+    assert queue.take(5) == [2]

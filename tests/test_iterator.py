@@ -129,3 +129,42 @@ def test_consumer_wait_is_recorded_for_a_slow_parallel_stage():
         stage = it.stats()[0]
     assert stage.wait_seconds > 0
     assert stage.self_seconds > 0.1  # 100 calls of 2 ms of the worker's own time
+
+
+class _WithIterator(fi.Dataset):
+    """A source whose iterator class is given by the test."""
+
+    def __init__(self, iterator_class: type) -> None:
+        super().__init__()
+        self.iterator_class = iterator_class
+
+    def _make_iterator(self, ctx):
+        return self.iterator_class(self, ctx)
+
+
+def test_an_iterator_defining_neither_next_nor_next_chunk_cannot_be_built():
+    from fastinput.iterator import DatasetIterator
+
+    class Neither(DatasetIterator):
+        pass
+
+    with pytest.raises(TypeError, match="Neither defines neither _next"):
+        iter(_WithIterator(Neither))
+
+
+@pytest.mark.parametrize("define", ["_next", "_next_chunk"])
+def test_an_iterator_defining_either_one_gets_the_other(define):
+    from fastinput.iterator import DatasetIterator
+
+    def _next(self):
+        self.count = getattr(self, "count", 0) + 1
+        if self.count > 5:
+            raise StopIteration
+        return self.count
+
+    def _next_chunk(self, n):
+        return [_next(self)]
+
+    one = type("One", (DatasetIterator,), {define: _next if define == "_next" else _next_chunk})
+    assert [int(x) for x in _WithIterator(one)] == [1, 2, 3, 4, 5]
+    assert [b.tolist() for b in _WithIterator(one).batch(2)] == [[1, 2], [3, 4], [5]]

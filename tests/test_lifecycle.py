@@ -128,7 +128,7 @@ def test_the_garbage_collector_finalising_an_iterator_in_its_own_locked_worker_d
             return x
 
         it = iter(fi.Dataset.range(10**6).map(collect_inside_the_lock, num_parallel_calls=2))
-        stage.append(it.iterators()[0])
+        stage.append(it._root)  # the parallel map stage
         next(it)
         cycle = [it]
         cycle.append(cycle)

@@ -6,7 +6,8 @@ travels as a ``Failure`` at the position it happened, and the consumer takes
 "up to n items, stopping before a failure", so the items before an error are
 delivered first and the error comes alone, in its place. The queue keeps the
 stage's ``buffer_occupancy`` metric and its trace counter in step with what it
-holds, so no stage counts by hand.
+holds, so no stage counts by hand (a stage whose buffer is not a queue of
+items, parallel map's result slots, records its level with ``record_occupancy``).
 
 ``ItemQueue`` takes no lock: it lives under its stage's condition. ``Channel``
 adds one: a bounded queue from one producer thread to one consumer (prefetch,
@@ -33,6 +34,14 @@ class Failure:
 
     def __init__(self, exc: BaseException) -> None:
         self.exc = exc
+
+
+def record_occupancy(metrics: StageMetrics, change: int) -> None:
+    """Add ``change`` to the elements a stage buffers and sample its trace counter: the one place buffer levels
+    are recorded."""
+    metrics.buffer_occupancy += change
+    if instrument.ACTIVE is not None:  # one attribute read while nobody traces
+        instrument.buffer_level(metrics.name, metrics.buffer_occupancy)
 
 
 def take_until_failure(items: deque[Any], n: int) -> list[Any]:
@@ -80,26 +89,40 @@ class ItemQueue:
 
     def put(self, items: Iterable[Any]) -> None:
         """Append items (elements, or ``Failure``\\ s at their positions)."""
-        before = len(self._items)
-        for item in items:
-            self._items.append(item)
-            if type(item) is Failure:
-                self._failures += 1
-        self._count(len(self._items) - before)
+        items = items if isinstance(items, list) else list(items)
+        self._items.extend(items)
+        self._failures += sum(1 for item in items if type(item) is Failure)
+        self._count(len(items))
 
     def take(self, n: int) -> list[Any]:
         """Up to ``n`` items, stopping before a failure; a failure at the head comes alone (see
-        ``take_until_failure``)."""
+        ``take_until_failure``). Without a failure buffered, nothing is scanned."""
+        if not self._failures:
+            return self.take_exactly(min(n, len(self._items)))
         out = take_until_failure(self._items, n)
         if out and type(out[0]) is Failure:
             self._failures -= 1
         self._count(-len(out))
         return out
 
+    def pop(self) -> Any:
+        """The head item, a ``Failure`` too: ``take(1)``'s one item, without making a list (a per-element consumer)."""
+        item = self._items.popleft()
+        if type(item) is Failure:
+            self._failures -= 1
+        if self._metrics is not None:
+            record_occupancy(self._metrics, -1)
+        return item
+
     def take_exactly(self, n: int) -> list[Any]:
         """The first ``n`` items, which the caller knows hold no failure (``has_failure`` is False)."""
-        popleft = self._items.popleft
-        out = [popleft() for _ in range(n)]
+        items = self._items
+        if n == len(items):
+            out = list(items)
+            items.clear()
+        else:
+            popleft = items.popleft
+            out = [popleft() for _ in range(n)]
         self._count(-n)
         return out
 
@@ -109,10 +132,8 @@ class ItemQueue:
         self._failures = 0
 
     def _count(self, change: int) -> None:
-        metrics = self._metrics
-        if metrics is not None and change:
-            metrics.buffer_occupancy += change
-            instrument.buffer_level(metrics.name, metrics.buffer_occupancy)
+        if self._metrics is not None and change:
+            record_occupancy(self._metrics, change)
 
 
 class Channel:

@@ -22,6 +22,7 @@ first error raised. ``map -> batch`` without the rewrite gives the same
 
 from __future__ import annotations
 
+import functools
 import inspect
 from collections.abc import Callable
 from typing import Any
@@ -38,7 +39,8 @@ from fastinput.iterator import DatasetIterator, IteratorContext
 from fastinput.memory import aligned_empty
 from fastinput.ops.batch import stack_elements, stack_leaf
 from fastinput.ops.map import (
-    function_error,
+    call_on_element,
+    map_chunk,
     mapped_spec,
     normalize_output,
     resolve_deterministic,
@@ -114,8 +116,8 @@ class MapAndBatchDataset(Dataset):
             parallelism, autotuned = 1, False
         else:
             parallelism, autotuned = resolve_parallelism(self.num_parallel_calls)
-        return MapAndBatchIterator(self, ctx, source, filler, parallelism, autotuned,
-                                   resolve_deterministic(self.deterministic, ctx))
+        return ParallelChunkIterator(self, ctx, source, filler.fill, parallelism, autotuned,
+                                     resolve_deterministic(self.deterministic, ctx), _Groups(self.batch_size))
 
 
 class _BatchFiller:
@@ -128,20 +130,18 @@ class _BatchFiller:
         self._with_out = use_out and accepts_out(fn)
 
     def _call(self, element: Any, out: Any = None) -> Any:
-        if type(element) is Failure:  # the input's error at this position
+        """One element's output, as ``map`` makes it; raises the input's error at this position, or the function's."""
+        if type(element) is Failure:
             raise element.exc
-        args = element if type(element) is tuple else (element,)
-        try:
-            return normalize_output(self._fn(*args, out=out) if out is not None else self._fn(*args))
-        except StopIteration as exc:
-            raise function_error(self._fn, exc) from exc
+        fn = self._fn if out is None else functools.partial(self._fn, out=out)
+        return normalize_output(call_on_element(fn, element))
 
     def fill(self, group: list[Any]) -> list[Any]:
         """``[batch]``; ``[Failure]`` when an element failed; ``[]`` for a short last group under drop_remainder."""
         try:
             first = self._call(group[0])
             if not self._with_out and element_nbytes(first) <= SMALL_OUTPUT_BYTES:
-                batch = stack_elements([first, *(self._call(element) for element in group[1:])])
+                batch = stack_elements(self._map_rest(group, first))
             else:
                 batch = self._fill_rows(group, first)
         except Exception as exc:
@@ -149,6 +149,17 @@ class _BatchFiller:
         if self._drop_remainder and len(group) < self._batch_size:
             return []
         return [batch]
+
+    def _map_rest(self, group: list[Any], first: Any) -> list[Any]:
+        """The group's outputs (``first``'s made already), mapped as ``map`` maps a chunk; raises the first error by
+        position, the input's or the function's, without calling the function past it."""
+        end = next((i for i, element in enumerate(group) if type(element) is Failure), len(group))
+        outputs = map_chunk(self._fn, group[1:end], [first], stop_at_failure=True)
+        if type(outputs[-1]) is Failure:
+            raise outputs[-1].exc
+        if end < len(group):
+            raise group[end].exc
+        return outputs
 
     def _fill_rows(self, group: list[Any], first: Any) -> Any:
         """Write each output into its row of arrays shaped after ``first``."""
@@ -189,29 +200,20 @@ def _fits(output: Any, values: list[Any], spec: Any, spec_leaves: list[_LeafSpec
     return True
 
 
-class MapAndBatchIterator(ParallelChunkIterator):
-    """Runs ``_BatchFiller.fill`` on whole groups of ``batch_size`` input positions in parallel.
+class _Groups:
+    """map_and_batch's work items (see ``ParallelChunkIterator``): whole groups of ``batch_size`` input positions
+    (fewer at the end), an input error kept at its position (a ``Failure``), so each work item gives exactly one
+    batch, one error, or nothing (a short last group under ``drop_remainder``). Their size never adapts."""
 
-    A work item is one group: the input's errors are kept in it at their
-    positions (``Failure``), so each work item gives exactly one batch, one
-    error, or nothing (a short last group under ``drop_remainder``).
-    """
-
-    def __init__(self, dataset: MapAndBatchDataset, ctx: IteratorContext, source: DatasetIterator,
-                 filler: _BatchFiller, parallelism: int, autotuned: bool, deterministic: bool) -> None:
-        super().__init__(dataset, ctx, source, filler.fill, parallelism, autotuned, deterministic, max_chunk=dataset.batch_size)
-        self._chunk_size = dataset.batch_size
+    def __init__(self, batch_size: int) -> None:
+        self.chunk_size = batch_size
         self._input_ended = False
 
-    def _adapt_chunk_size(self, n: int, ns: int) -> None:
-        """Work items stay whole groups (the base class would size them by time)."""
-
-    def _pull_chunk(self, size: int) -> list[Any]:
-        """``size`` input positions (fewer at the end), an input error in place of its element."""
+    def pull(self, source: DatasetIterator) -> list[Any]:
         group: list[Any] = []
-        while len(group) < size and not self._input_ended:
+        while len(group) < self.chunk_size and not self._input_ended:
             try:
-                group.extend(self._input.get_next_chunk(size - len(group)))
+                group.extend(source.get_next_chunk(self.chunk_size - len(group)))
             except StopIteration:
                 self._input_ended = True
             except errors.CancelledError:
@@ -221,3 +223,6 @@ class MapAndBatchIterator(ParallelChunkIterator):
         if not group:
             raise StopIteration
         return group
+
+    def measured(self, elements: int, ns: int, bytes_per_element: float) -> None:
+        """Groups stay whole batches, whatever they cost."""

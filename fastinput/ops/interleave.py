@@ -131,21 +131,27 @@ class InterleaveDataset(Dataset):
         return merge_traces([self._as_dataset(inner).element_spec for inner in returned], str(self), remedy)
 
     def _make_iterator(self, ctx: IteratorContext) -> DatasetIterator:
+        return self.make_iterator_as(self, ctx)
+
+    def make_iterator_as(self, stage: Dataset, ctx: IteratorContext) -> DatasetIterator:
+        """This interleave's iterator, running as ``stage``: itself, or a Dataset that reads with an interleave
+        (``TFRecordDataset``), whose name and kind its stats, errors and traces then show."""
         cycle_length = autotune_cycle_length(self.num_parallel_calls) if self.cycle_length == AUTOTUNE else self.cycle_length
         source = self._inputs[0]._make_iterator(ctx)
         if self.num_parallel_calls is None:
-            return _InterleaveIterator(self, ctx, source, cycle_length)
+            return _InterleaveIterator(self, ctx, source, cycle_length, stage)
         autotuned = self.num_parallel_calls == AUTOTUNE
         parallelism = cycle_length if autotuned else min(self.num_parallel_calls, cycle_length)  # AUTOTUNE cycle_length
         return _ParallelInterleaveIterator(self, ctx, source, cycle_length, parallelism, autotuned,
-                                           resolve_deterministic(self.deterministic, ctx))
+                                           resolve_deterministic(self.deterministic, ctx), stage)
 
 
 class _InterleaveIterator(DatasetIterator):
     """Sequential interleave in the consumer's thread (tf.data's InterleaveDataset algorithm)."""
 
-    def __init__(self, dataset: InterleaveDataset, ctx: IteratorContext, source: DatasetIterator, cycle_length: int) -> None:
-        super().__init__(dataset, ctx, [source])
+    def __init__(self, dataset: InterleaveDataset, ctx: IteratorContext, source: DatasetIterator, cycle_length: int,
+                 stage: Dataset) -> None:
+        super().__init__(stage, ctx, [source])
         self._ds = dataset
         self._source = source
         self._cycle: list[DatasetIterator | None] = [None] * cycle_length
@@ -213,8 +219,8 @@ class _Element:
 
 class _ParallelInterleaveIterator(ThreadedIterator):
     def __init__(self, dataset: InterleaveDataset, ctx: IteratorContext, source: DatasetIterator, cycle_length: int,
-                 parallelism: int, autotuned: bool, deterministic: bool) -> None:
-        super().__init__(dataset, ctx, [source])
+                 parallelism: int, autotuned: bool, deterministic: bool, stage: Dataset) -> None:
+        super().__init__(stage, ctx, [source])
         self._ds = dataset
         self._source = source
         self._deterministic = deterministic
@@ -285,7 +291,7 @@ class _ParallelInterleaveIterator(ThreadedIterator):
         while True:
             with cond:
                 while True:
-                    if self._cancelled:
+                    if self.cancelled.is_set():
                         return
                     work = self._pick_work()
                     if work is not None:

@@ -9,14 +9,14 @@ from typing import Any
 import numpy as np
 
 from fastinput import conversion
-from fastinput._engine.buffer import Failure
+from fastinput._engine.buffer import Failure, ItemQueue
 from fastinput._engine.traits import StageKind, StageTraits
 from fastinput.arguments import AUTOTUNE, check_bool, check_callable, check_parallelism, fn_name, format_arg
 from fastinput.dataset import Dataset
 from fastinput.errors import FunctionStopIterationError
 from fastinput.function_spec import output_spec
 from fastinput.iterator import DatasetIterator, IteratorContext
-from fastinput.ops.parallel import ParallelChunkIterator
+from fastinput.ops.parallel import AdaptiveChunks, ParallelChunkIterator
 from fastinput.options import available_cpus
 from fastinput.spec import as_spec
 
@@ -56,15 +56,16 @@ def normalize_output(value: Any) -> Any:
 
 
 def map_chunk(fn: Callable, chunk: list[Any], out: list[Any] | None = None, wanted: list[None] | tuple = (),
-              wake: Callable[[], None] | None = None) -> list[Any]:
-    """``fn`` over a chunk, appended to ``out``; an element whose call raises becomes a ``Failure`` in its place.
+              wake: Callable[[], None] | None = None, stop_at_failure: bool = False) -> list[Any]:
+    """``fn`` over a chunk, appended to ``out``; an element whose call raises becomes a ``Failure`` in its place
+    (and, with ``stop_at_failure``, the last output: ``fn`` is not called on the elements after it).
 
     ``wanted``/``wake``: the parallel engine's hand-off (``ParallelChunkIterator``): while ``wanted`` is
     non-empty, a consumer waits for this chunk's results; it is cleared and ``wake()`` called after the next one.
     """
     out = [] if out is None else out
     append = out.append
-    unpack = type(chunk[0]) is tuple
+    unpack = bool(chunk) and type(chunk[0]) is tuple
     base = len(out)
 
     def hand_off() -> None:
@@ -88,6 +89,8 @@ def map_chunk(fn: Callable, chunk: list[Any], out: list[Any] | None = None, want
             append(Failure(function_error(fn, exc)))
             if wanted:
                 hand_off()
+            if stop_at_failure:
+                break
         position = len(out) - base
     return out
 
@@ -145,35 +148,36 @@ class MapDataset(Dataset):
         fn = self.map_func
         return ParallelChunkIterator(
             self, ctx, source, functools.partial(map_chunk, fn), parallelism, autotuned,
-            resolve_deterministic(self.deterministic, ctx), incremental=True,
+            resolve_deterministic(self.deterministic, ctx), AdaptiveChunks(), incremental=True,
         )
 
 
 class _MapIterator(DatasetIterator):
-    """Sequential map: runs the function in the consumer's thread, a chunk at a time."""
+    """Sequential map: runs the function in the consumer's thread, a chunk at a time.
+
+    A chunk whose outputs hold a failed call waits in an ``ItemQueue``: the
+    error is handed out at its place, after the outputs before it, and the
+    outputs after it follow (each element's function is called once).
+    """
 
     def __init__(self, dataset: MapDataset, ctx: IteratorContext, source: DatasetIterator) -> None:
         super().__init__(dataset, ctx, [source])
         self._fn = dataset.map_func
         self._source = source
-        self._leftover: list[Any] = []
+        self._outputs = ItemQueue()
 
     def _next(self) -> Any:
-        element = self._leftover.pop(0) if self._leftover else self._source.get_next()
-        return normalize_output(call_on_element(self._fn, element))
+        if self._outputs:
+            return self._next_chunk(1)[0]
+        return normalize_output(call_on_element(self._fn, self._source.get_next()))
 
     def _next_chunk(self, n: int) -> list[Any]:
-        if self._leftover:
-            chunk, self._leftover = self._leftover[:n], self._leftover[n:]
-        else:
-            chunk = self._source.get_next_chunk(n)
-        out = map_chunk(self._fn, chunk)
-        for i, value in enumerate(out):
-            if type(value) is Failure:
-                # Deliver what came before the failure now, the failure next, the rest after it.
-                self._leftover = chunk[i + 1:] + self._leftover
-                if i == 0:
-                    raise value.exc
-                self._pending = value.exc
-                return out[:i]
+        if not self._outputs:
+            outputs = map_chunk(self._fn, self._source.get_next_chunk(n))
+            if not any(type(output) is Failure for output in outputs):
+                return outputs  # the usual case, handed on as it is: the queue only holds a chunk that met an error
+            self._outputs.put(outputs)
+        out = self._outputs.take(n)
+        if type(out[0]) is Failure:
+            raise out[0].exc
         return out

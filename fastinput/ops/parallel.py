@@ -8,10 +8,12 @@ first. Two knobs can be turned while it runs: ``parallelism`` (worker count)
 and ``buffer_size`` (result slots outstanding, in chunks; never fewer than
 the workers, so shrinking the buffer cannot idle them).
 
-Chunk size adapts so that one chunk costs about ``TARGET_CHUNK_NS`` of work:
-tiny elements travel in hundreds, expensive ones one at a time, so a cheap
-map is not drowned in hand-off overhead and a costly one still spreads over
-every worker.
+What a work item is, and how big, is the stage's choice, given as a
+``WorkItems`` collaborator. Parallel ``map`` uses ``AdaptiveChunks``: a chunk
+costs about ``TARGET_CHUNK_NS`` of work, so tiny elements travel in hundreds
+and expensive ones one at a time, and a cheap map is not drowned in hand-off
+overhead while a costly one still spreads over every worker. ``map_and_batch``
+pulls whole batches' worth of input positions instead.
 
 A chunk never holds back a finished element from a waiting consumer: an
 ``incremental`` chunk function appends each output to its slot as it goes and,
@@ -30,11 +32,11 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from fastinput import errors
 from fastinput._engine import instrument as _trace
-from fastinput._engine.buffer import Failure
+from fastinput._engine.buffer import Failure, ItemQueue, record_occupancy
 from fastinput._engine.traits import KnobKind, TuningKind, TuningProfile
 from fastinput.arguments import MAX_PARALLELISM
 from fastinput.iterator import DatasetIterator, IteratorContext, Knob, ThreadedIterator, note_stage
@@ -44,6 +46,42 @@ TARGET_CHUNK_NS = 500_000
 MAX_CHUNK = 1024
 MAX_CHUNK_BYTES = 256 << 10
 """Chunks of large elements are cut to about this many bytes, so buffers stay small."""
+
+
+class WorkItems(Protocol):
+    """How a ``ParallelChunkIterator`` pulls its work items from its input, and how big they are."""
+
+    @property
+    def chunk_size(self) -> int:
+        """Input elements in the next work item (the autotuner's model counts a buffer slot as that many)."""
+
+    def pull(self, source: DatasetIterator) -> list[Any]:
+        """The next work item from ``source`` (called under the engine's input lock); ``StopIteration`` at the end."""
+
+    def measured(self, elements: int, ns: int, bytes_per_element: float) -> None:
+        """A work item of ``elements`` input elements took ``ns`` to pull and process; output elements are about
+        ``bytes_per_element`` bytes per input element."""
+
+
+class AdaptiveChunks:
+    """Chunks of up to ``chunk_size`` elements, the size moved toward TARGET_CHUNK_NS of work and at most
+    MAX_CHUNK_BYTES (it grows at most 2x per chunk, starting from one element)."""
+
+    def __init__(self) -> None:
+        self.chunk_size = 1
+        self._ns_per_element = 0.0
+
+    def pull(self, source: DatasetIterator) -> list[Any]:
+        return source.get_next_chunk(self.chunk_size)
+
+    def measured(self, elements: int, ns: int, bytes_per_element: float) -> None:
+        per_element = ns / max(1, elements)
+        self._ns_per_element = (per_element if not self._ns_per_element
+                                else 0.8 * self._ns_per_element + 0.2 * per_element)
+        ideal = int(TARGET_CHUNK_NS / max(self._ns_per_element, 1.0))
+        if bytes_per_element:
+            ideal = min(ideal, int(MAX_CHUNK_BYTES / bytes_per_element))
+        self.chunk_size = max(1, min(MAX_CHUNK, ideal, 2 * self.chunk_size))
 
 
 class _Slot:
@@ -58,19 +96,18 @@ class _Slot:
         self.wanted: list[None] = [None] if wanted else []  # non-empty: a consumer waits for this slot's results
         self.size = size
 
-    def take(self, ready: deque[Any]) -> bool:
+    def take(self, ready: ItemQueue) -> bool:
         """Move the results not handed out yet to ``ready``; False if there were none."""
-        results, taken = self.results, self.taken
-        end = len(results)  # read once: an incremental worker may append meanwhile
-        if end == taken:
+        end = len(self.results)  # read once: an incremental worker may append meanwhile
+        if end == self.taken:
             return False
-        ready.extend(results if self.done and not taken else results[taken:end])
+        ready.put(self.results[self.taken:end])
         self.taken = end
         return True
 
 
 class ParallelChunkIterator(ThreadedIterator):
-    """Applies ``process_chunk`` to chunks of the input on worker threads.
+    """Applies ``process_chunk`` to work items of the input (pulled by ``work``) on worker threads.
 
     ``process_chunk(chunk) -> list`` returns one output per input element (a
     ``Failure`` in place of an element whose processing raised), or fewer when
@@ -83,21 +120,19 @@ class ParallelChunkIterator(ThreadedIterator):
     def __init__(
         self, dataset: Any, ctx: IteratorContext, input_iterator: DatasetIterator,
         process_chunk: Callable[[list[Any]], list[Any]], parallelism: int, autotuned: bool,
-        deterministic: bool, max_chunk: int = MAX_CHUNK, incremental: bool = False,
+        deterministic: bool, work: WorkItems, incremental: bool = False,
     ) -> None:
         super().__init__(dataset, ctx, [input_iterator])
         self._input = input_iterator
         self._process = process_chunk
+        self._work = work
         self._incremental = incremental
         self._deterministic = deterministic
-        self._max_chunk = max_chunk
         self._input_lock = threading.Lock()
-        self._slots: deque[_Slot] = deque()
-        self._ready: deque[Any] = deque()  # consumer side: elements of the slot being handed out
+        self._slots: deque[_Slot] = deque()  # counted in buffer_occupancy (input elements) until taken
+        self._ready = ItemQueue()  # consumer side: results taken from slots, not handed out yet
         self._input_done = False
         self._consumer_waiting = False
-        self._chunk_size = 1
-        self._ns_per_element = 0.0
         # I/O-bound stages use more workers than cores, never more than MAX_PARALLELISM
         max_parallelism = min(MAX_PARALLELISM, max(8 * available_cpus(), 16, parallelism))
         self._parallelism = Knob(self.name, "parallelism", parallelism, 1, max_parallelism, autotuned,
@@ -113,8 +148,8 @@ class ParallelChunkIterator(ThreadedIterator):
         return [self._parallelism, self._buffer]
 
     def tuning_profile(self) -> TuningProfile:
-        """A buffer slot holds a chunk of elements; the chunk size adapts to the work's cost as it runs."""
-        return TuningProfile(TuningKind.PARALLEL, chunk_size=self._chunk_size)
+        """A buffer slot holds one work item's results: ``chunk_size`` input elements, which may change as it runs."""
+        return TuningProfile(TuningKind.PARALLEL, chunk_size=self._work.chunk_size)
 
     def _set_parallelism(self, value: int) -> None:
         self.metrics.parallelism = value
@@ -135,17 +170,16 @@ class ParallelChunkIterator(ThreadedIterator):
             with self._input_lock:
                 with cond:
                     # at least one slot per worker: a small buffer never idles workers
-                    while (not self._cancelled and not self._input_done
+                    while (not self.cancelled.is_set() and not self._input_done
                            and len(slots) >= max(self._buffer.value, self._parallelism.value)):
                         cond.wait()
-                    if self._cancelled or self._input_done:
+                    if self.cancelled.is_set() or self._input_done:
                         return
                 if self._pool is not None and self._pool.should_retire():
                     return
-                size = self._chunk_size
                 pull_start = time.perf_counter_ns()
                 try:
-                    chunk = self._pull_chunk(size)
+                    chunk = self._work.pull(self._input)
                 except StopIteration:
                     with cond:
                         self._input_done = True
@@ -162,7 +196,7 @@ class ParallelChunkIterator(ThreadedIterator):
                     wanted = self._consumer_waiting and not (self._deterministic and slots)
                     slot = _Slot(len(chunk) if chunk is not None else 1, wanted)
                     slots.append(slot)
-                    self.metrics.buffer_occupancy += slot.size
+                    record_occupancy(self.metrics, slot.size)
             if chunk is None:
                 results, busy, cpu = [failure], 0, 0
             else:
@@ -170,9 +204,9 @@ class ParallelChunkIterator(ThreadedIterator):
                 results = self._run_process(chunk, slot)
                 busy = time.perf_counter_ns() - start
                 cpu = time.thread_time_ns() - cpu_start
-                self._adapt_chunk_size(len(chunk), busy + pull_ns)
                 if results and type(results[0]) is not Failure:  # occupancy counts input elements: bytes per one
                     self.metrics.sample_size(results[0], units=len(chunk) / len(results))
+                self._work.measured(len(chunk), busy + pull_ns, self.metrics.bytes_per_element)
             with cond:
                 slot.results = results
                 slot.done = True
@@ -182,13 +216,8 @@ class ParallelChunkIterator(ThreadedIterator):
             tracer = _trace.ACTIVE
             if tracer is not None and chunk is not None:
                 tracer.complete(self.name, start, start + busy, {"elements": len(chunk)})
-                _trace.buffer_level(self.name, self.metrics.buffer_occupancy)
             # hold nothing handed over (an error delivered to the user must not stay reachable from here)
             chunk = results = slot = failure = None  # type: ignore[assignment]
-
-    def _pull_chunk(self, size: int) -> list[Any]:
-        """The next work item, taken under the input lock: up to ``size`` input elements."""
-        return self._input.get_next_chunk(size)
 
     def _run_process(self, chunk: list[Any], slot: _Slot) -> list[Any]:
         """The chunk's results (for an incremental function: the slot's own list, filled as it went)."""
@@ -206,15 +235,6 @@ class ParallelChunkIterator(ThreadedIterator):
         """Called by an incremental worker that has finished results for a waiting consumer."""
         with self._cond:
             self._cond.notify_all()
-
-    def _adapt_chunk_size(self, n: int, ns: int) -> None:
-        """Move the chunk size toward TARGET_CHUNK_NS of work and at most MAX_CHUNK_BYTES (grows at most 2x per chunk)."""
-        per_element = ns / max(1, n)
-        self._ns_per_element = per_element if not self._ns_per_element else 0.8 * self._ns_per_element + 0.2 * per_element
-        ideal = int(TARGET_CHUNK_NS / max(self._ns_per_element, 1.0))
-        if self.metrics.bytes_per_element:
-            ideal = min(ideal, int(MAX_CHUNK_BYTES / self.metrics.bytes_per_element))
-        self._chunk_size = max(1, min(self._max_chunk, ideal, 2 * self._chunk_size))
 
     # -- consumer --------------------------------------------------------------
     def _refill(self) -> None:
@@ -242,7 +262,7 @@ class ParallelChunkIterator(ThreadedIterator):
                     self.metrics.wait_ns += time.perf_counter_ns() - waited_from
             cond.notify_all()
 
-    def _take_from(self, slots: deque[_Slot], ready: deque[Any]) -> bool:
+    def _take_from(self, slots: deque[_Slot], ready: ItemQueue) -> bool:
         """With the condition held: move results to ``ready``; False if none is there yet."""
         if not slots:
             return False
@@ -253,7 +273,7 @@ class ParallelChunkIterator(ThreadedIterator):
                 slots.popleft()
             else:
                 slots.remove(done)
-            self.metrics.buffer_occupancy -= done.size
+            record_occupancy(self.metrics, -done.size)
             done.take(ready)
             return True
         if self._deterministic:  # a finished part of the slot in progress (see _want)
@@ -281,24 +301,15 @@ class ParallelChunkIterator(ThreadedIterator):
     def _next(self) -> Any:
         while not self._ready:
             self._refill()
-        element = self._ready.popleft()
+        element = self._ready.pop()
         if type(element) is Failure:
             raise note_stage(element.exc, self.name)
         return element
 
     def _next_chunk(self, n: int) -> list[Any]:
-        ready = self._ready
-        while not ready:
+        while not self._ready:
             self._refill()
-        if len(ready) <= n and not any(type(e) is Failure for e in ready):
-            out = list(ready)
-            ready.clear()
-            return out
-        out = []
-        while ready and len(out) < n:
-            if type(ready[0]) is Failure:
-                if out:
-                    return out
-                raise note_stage(ready.popleft().exc, self.name)
-            out.append(ready.popleft())
+        out = self._ready.take(n)
+        if type(out[0]) is Failure:  # alone: what came before it is handed out already
+            raise note_stage(out[0].exc, self.name)
         return out

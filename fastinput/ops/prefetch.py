@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import time
-from collections import deque
 from collections.abc import Callable
 from typing import Any
 
 from fastinput import errors
-from fastinput._engine import instrument as _trace
-from fastinput._engine.buffer import Failure
+from fastinput._engine.buffer import Channel, Failure
 from fastinput._engine.traits import KnobKind, StageKind, StageTraits, TuningKind, TuningProfile
 from fastinput.arguments import AUTOTUNE, check_buffer_size, format_arg
 from fastinput.dataset import Dataset
@@ -45,7 +43,7 @@ _PREFETCH_PROFILE = TuningProfile(TuningKind.PREFETCH)
 
 
 class PrefetchIterator(ThreadedIterator):
-    """One producer thread filling a bounded buffer; the ``buffer_size`` knob can change while it runs.
+    """One producer thread filling a bounded ``Channel``; the ``buffer_size`` knob can change while it runs.
 
     ``transfer`` (optional) runs on the producer thread for each element before
     it is buffered (device prefetch copies there); ``finish`` runs in the
@@ -59,8 +57,7 @@ class PrefetchIterator(ThreadedIterator):
         self._source = source
         self._transfer = transfer
         self._finish = finish
-        self._buffer: deque[Any] = deque()
-        self._done = False
+        self._channel = Channel(self.name, buffer_size, self.metrics)
         self._knob = Knob(self.name, "buffer_size", buffer_size, 1, max(1024, buffer_size), autotuned, self._resized,
                           kind=KnobKind.OUTPUT_BUFFER)
         self.metrics.buffer_capacity = buffer_size
@@ -72,19 +69,12 @@ class PrefetchIterator(ThreadedIterator):
         return _PREFETCH_PROFILE
 
     def _resized(self, value: int) -> None:
-        with self._cond:
-            self.metrics.buffer_capacity = value
-            self._cond.notify_all()
+        self.metrics.buffer_capacity = value
+        self._channel.capacity = value
 
     def _produce(self) -> None:
-        cond, buffer = self._cond, self._buffer
-        while True:
-            with cond:
-                while not self._cancelled and len(buffer) >= self._knob.value:
-                    cond.wait()
-                if self._cancelled:
-                    return
-                space = self._knob.value - len(buffer)
+        channel = self._channel
+        while (space := channel.wait_for_room()) is not None:
             start, cpu_start = time.perf_counter_ns(), time.thread_time_ns()
             input_ns = self._source.metrics.call_ns
             try:
@@ -92,26 +82,19 @@ class PrefetchIterator(ThreadedIterator):
                 if self._transfer is not None:
                     chunk = self._transfer_chunk(chunk)
             except StopIteration:
-                chunk, finished = [], True
-            except errors.CancelledError:
+                channel.finish()
+                return
+            except errors.CancelledError:  # the input was stopped: so is this stage (its consumer must not wait)
+                channel.cancel()
                 return
             except BaseException as exc:  # delivered at its place in the sequence; reading goes on after it
-                chunk, finished = [Failure(exc)], False
-            else:
-                finished = False
+                chunk = [Failure(exc)]
             if chunk and type(chunk[0]) is not Failure:
                 self.metrics.sample_size(chunk[0])
-            with cond:
-                # own work only (the device copy, if any): the time inside the input is the input's
-                self.metrics.busy_ns += time.perf_counter_ns() - start - (self._source.metrics.call_ns - input_ns)
-                self.metrics.cpu_ns += time.thread_time_ns() - cpu_start
-                buffer.extend(chunk)
-                self.metrics.buffer_occupancy = len(buffer)
-                self._done = finished
-                cond.notify_all()
-            _trace.buffer_level(self.name, self.metrics.buffer_occupancy)
-            if finished:
-                return
+            # own work only (the device copy, if any): the time inside the input is the input's
+            self.metrics.busy_ns += time.perf_counter_ns() - start - (self._source.metrics.call_ns - input_ns)
+            self.metrics.cpu_ns += time.thread_time_ns() - cpu_start
+            channel.put(chunk)
             chunk = None  # type: ignore[assignment]  # hold nothing handed over (a delivered error must not stay reachable)
 
     def _transfer_chunk(self, chunk: list[Any]) -> list[Any]:
@@ -124,34 +107,19 @@ class PrefetchIterator(ThreadedIterator):
                 out.append(Failure(exc))
         return out
 
-    def _wait_for_data(self) -> None:
-        self.start_workers(self._produce, 1)
-        with self._cond:
-            if not self._buffer and not self._done:
-                start = time.perf_counter_ns()
-                while not self._buffer and not self._done and not self._cancelled:
-                    self._cond.wait()
-                self.metrics.wait_ns += time.perf_counter_ns() - start
-            self.raise_if_cancelled()
+    def _waited(self, ns: int) -> None:
+        self.metrics.wait_ns += ns
 
     def _next_chunk(self, n: int) -> list[Any]:
-        self._wait_for_data()
-        with self._cond:
-            buffer = self._buffer
-            if not buffer:
-                raise StopIteration
-            out = []
-            while buffer and len(out) < n:
-                if type(buffer[0]) is Failure:
-                    if out:
-                        break
-                    failure = buffer.popleft()
-                    self.metrics.buffer_occupancy = len(buffer)
-                    self._cond.notify_all()
-                    raise note_stage(failure.exc, self.name)
-                out.append(buffer.popleft())
-            self.metrics.buffer_occupancy = len(buffer)
-            self._cond.notify_all()
+        self.start_workers(self._produce, 1)
+        out = self._channel.take(n, self._waited)
+        if not out:
+            raise StopIteration
+        if type(out[0]) is Failure:  # alone: what came before it is handed out already
+            raise note_stage(out[0].exc, self.name)
         if self._finish is not None:
             out = [self._finish(element) for element in out]
         return out
+
+    def _cancel_self(self) -> None:
+        self._channel.cancel()

@@ -28,14 +28,13 @@ from fastinput.arguments import (
     check_int,
     check_parallelism,
     check_seed,
-    fn_name,
 )
 from fastinput.dataset import Dataset
 from fastinput.errors import InvalidArgumentError
 from fastinput.ops.interleave import autotune_cycle_length
 from fastinput.options import Options
 from fastinput.readers.example import ExampleParser, Parsed
-from fastinput.readers.tfrecord import TFRecordDataset
+from fastinput.readers.tfrecord import FileOpener, TFRecordDataset
 
 _OP = "make_batched_features_dataset"
 
@@ -62,18 +61,6 @@ class BatchParser(PacksStrings):
         return features, features.pop(self._label_key)
 
 
-class _ReaderOpener:
-    """The interleave's function: one file name to ``reader(filename, *reader_args)``."""
-
-    def __init__(self, reader: Callable[..., Dataset], reader_args: tuple) -> None:
-        self._reader = reader
-        self._args = reader_args
-        self.__name__ = fn_name(reader)
-
-    def __call__(self, filename: bytes) -> Dataset:
-        return self._reader(filename, *self._args)
-
-
 def _read_records(files: Dataset, reader: Callable[..., Dataset], reader_args: tuple, reader_num_threads: int,
                   deterministic: bool) -> Dataset:
     """Every file's records, ``reader_num_threads`` files at a time, one record from each in turn (tf.data's order)."""
@@ -84,7 +71,7 @@ def _read_records(files: Dataset, reader: Callable[..., Dataset], reader_args: t
         return records if deterministic else records.with_options(Options(deterministic=False))
     # tf.data: an autotuned reader count gets tf.data's autotuned cycle; a fixed one reads that many files.
     cycle_length = autotune_cycle_length(AUTOTUNE) if reader_num_threads == AUTOTUNE else reader_num_threads
-    return files.interleave(_ReaderOpener(reader, reader_args), cycle_length=cycle_length, block_length=1,
+    return files.interleave(FileOpener(reader, reader_args), cycle_length=cycle_length, block_length=1,
                             num_parallel_calls=reader_num_threads, deterministic=deterministic)
 
 

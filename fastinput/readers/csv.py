@@ -114,7 +114,7 @@ class _CsvRowsIterator(DatasetIterator):
     def _next_item(self) -> Block | Failure:
         """The next block or bad record; a file that cannot be read raises once and is then skipped."""
         while True:
-            self._check_cancelled()
+            self.raise_if_cancelled()
             if self._blocks is None:
                 if self._next_file >= len(self._ds.paths):
                     raise StopIteration

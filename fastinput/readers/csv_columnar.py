@@ -222,7 +222,7 @@ class _CsvBlocksIterator(DatasetIterator):
                                             self.name, self._add_busy, self._add_wait))
 
     def _next_chunk(self, n: int) -> list[Any]:
-        self._check_cancelled()
+        self.raise_if_cancelled()
         cycle = self._cycle
         while True:
             self._open_files()

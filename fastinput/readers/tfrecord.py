@@ -4,16 +4,19 @@ Same signature and semantics as ``tf.data.TFRecordDataset``: files are read
 one after another (``num_parallel_reads=None``), or ``num_parallel_reads`` at a
 time by a parallel interleave (cycle_length=N, block_length=1, deterministic
 order unless the pipeline's options say otherwise), which gives exactly
-tf.data's order. Each file is read in large blocks and split by
+tf.data's order. ``TFRecordDataset`` is a stage of its own that runs an
+interleave over its files (``FileOpener`` opens each), so it shows as
+``TFRecordDataset(...)`` in stats, errors and traces. Each file is read in large blocks and split by
 ``framing.RecordReader``; both CRCs of every record are checked.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from fastinput._engine.traits import StageKind, StageTraits
-from fastinput.arguments import AUTOTUNE, check_buffer_bytes, check_parallelism, format_arg
+from fastinput.arguments import check_buffer_bytes, check_parallelism, fn_name, format_arg
 from fastinput.dataset import Dataset
 from fastinput.errors import InvalidArgumentError
 from fastinput.iterator import DatasetIterator, IteratorContext
@@ -38,7 +41,7 @@ RECORD_SPEC = TensorSpec((), STRING)
 """Every record is one scalar string."""
 
 
-class TFRecordDataset(InterleaveDataset):
+class TFRecordDataset(Dataset):
     """The records of one or more TFRecord files, as ``bytes``.
 
     ``filenames``: a file name (str or bytes, local or any fsspec URL such as
@@ -70,17 +73,21 @@ class TFRecordDataset(InterleaveDataset):
         if storage_options is not None and not isinstance(storage_options, dict):
             raise InvalidArgumentError(f"{_OP}: storage_options must be a dict or None, got {type(storage_options).__name__}")
         files, self._files_label = _filenames_dataset(filenames)
-        open_file = _FileOpener(self.compression_type, self.buffer_size, storage_options)
-        if self.num_parallel_reads is None:
-            super().__init__(files, open_file, 1, 1, None, None, label=_OP)
-        elif self.num_parallel_reads == AUTOTUNE:
-            super().__init__(files, open_file, AUTOTUNE, 1, AUTOTUNE, None, label=_OP)  # tf.data's cycle rule
-        else:
-            parallel = self.num_parallel_reads
-            super().__init__(files, open_file, parallel, 1, parallel, None, label=_OP)
+        super().__init__([files])
+        self._open_file = FileOpener(TFRecordFileDataset, (self.compression_type, self.buffer_size, storage_options))
 
     def _element_spec(self) -> Any:
         return RECORD_SPEC
+
+    def _make_iterator(self, ctx: IteratorContext) -> DatasetIterator:
+        return self._reader().make_iterator_as(self, ctx)
+
+    def _reader(self) -> InterleaveDataset:
+        """The interleave over this stage's input (made now: a rewrite may have replaced the input) that reads it:
+        one file after another, or ``num_parallel_reads`` at once (AUTOTUNE: tf.data's cycle rule)."""
+        parallel = self.num_parallel_reads
+        cycle_length = 1 if parallel is None else parallel
+        return InterleaveDataset(self._inputs[0], self._open_file, cycle_length, 1, parallel, None, label=_OP)
 
     def __str__(self) -> str:
         args = [self._files_label]
@@ -103,16 +110,19 @@ def _filenames_dataset(filenames: Any) -> tuple[Dataset, str]:
     return Dataset.from_tensor_slices(names), label
 
 
-class _FileOpener:
-    """The interleave's map function: one file name to the dataset of its records."""
+class FileOpener:
+    """An interleave's function over file names: ``reader(filename, *reader_args)``, the dataset of one file.
 
-    def __init__(self, compression_type: str | None, buffer_size: int | None, storage_options: dict | None) -> None:
-        self.compression_type = compression_type
-        self.buffer_size = buffer_size
-        self.storage_options = storage_options
+    Named after ``reader``, so the interleave reads ``interleave(<reader>, ...)``.
+    """
 
-    def __call__(self, filename: Any) -> TFRecordFileDataset:
-        return TFRecordFileDataset(as_path(filename), self.compression_type, self.buffer_size, self.storage_options)
+    def __init__(self, reader: Callable[..., Dataset], reader_args: tuple) -> None:
+        self._reader = reader
+        self._args = reader_args
+        self.__name__ = fn_name(reader)
+
+    def __call__(self, filename: Any) -> Dataset:
+        return self._reader(filename, *self._args)
 
 
 class TFRecordFileDataset(Dataset):
@@ -120,12 +130,12 @@ class TFRecordFileDataset(Dataset):
 
     traits = StageTraits("TFRecordFile", StageKind.READ)
 
-    def __init__(self, path: str, compression_type: str | None, buffer_size: int | None,
+    def __init__(self, path: str | bytes, compression_type: str | None, buffer_size: int | None,
                  storage_options: dict | None) -> None:
         super().__init__()
-        self.path = path
+        self.path = as_path(path)
         self.compression_type = compression_type
-        default = REMOTE_BLOCK_SIZE if is_remote(path) else LOCAL_BLOCK_SIZE
+        default = REMOTE_BLOCK_SIZE if is_remote(self.path) else LOCAL_BLOCK_SIZE
         self.block_size = default if buffer_size is None else buffer_size
         self.storage_options = storage_options
 
@@ -153,7 +163,7 @@ class _TFRecordFileIterator(DatasetIterator):
     def _next_chunk(self, n: int) -> list[Any]:
         if self._done:
             raise StopIteration
-        self._check_cancelled()
+        self.raise_if_cancelled()
         out: list[bytes] = []
         try:
             if self._reader is None:
@@ -174,7 +184,7 @@ class _TFRecordFileIterator(DatasetIterator):
         ds = self._ds
         self._stream = open_read(ds.path, compression_type=ds.compression_type, block_size=ds.block_size,
                                  storage_options=ds.storage_options, remote_options=self.ctx.options.remote,
-                                 cancelled=self.ctx.cancelled)
+                                 cancelled=self.cancelled)
         self._reader = RecordReader(self._stream, max(ds.block_size, 1), ds.compression_type is not None)
 
     def _finish(self) -> None:

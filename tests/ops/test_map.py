@@ -98,6 +98,32 @@ def test_map_error_keeps_its_place_and_iteration_goes_on(tf, num_parallel_calls)
 
 
 @pytest.mark.parametrize("num_parallel_calls", PARALLELISM)
+def test_map_calls_the_function_once_per_element_around_an_error(num_parallel_calls):
+    """The elements after a failed call in the same chunk are not mapped again (chunks are read by prefetch)."""
+    calls = []
+
+    def fn(x):
+        calls.append(int(x))
+        if x == 3:
+            raise ValueError("bad element")
+        return x
+
+    ds = fi.Dataset.range(10).map(fn, num_parallel_calls).prefetch(10)
+    calls.clear()  # building the pipeline may trace fn on placeholders
+    out = []
+    with iter(ds) as it:
+        while True:
+            try:
+                out.append(int(next(it)))
+            except ValueError:
+                out.append("error")
+            except StopIteration:
+                break
+    assert out == [0, 1, 2, "error", 4, 5, 6, 7, 8, 9]
+    assert sorted(calls) == list(range(10))
+
+
+@pytest.mark.parametrize("num_parallel_calls", PARALLELISM)
 def test_map_error_names_the_stage(num_parallel_calls):
     def explode(x):
         raise KeyError("nope")

@@ -15,6 +15,7 @@ import fastinput as fi
 from fastinput.errors import DataLossError, InvalidArgumentError, NotFoundError
 from fastinput.readers import framing as framing_module
 from fastinput.readers.framing import frame, masked_crc32c
+from fastinput.readers.tfrecord import RECORD_SPEC
 from tests.helpers import fastinput_threads, wait_for_fastinput_threads
 from tests.readers.conftest import RECORD_SIZES
 
@@ -102,6 +103,25 @@ def test_filenames_forms(corpus, tmp_path):
     assert list(fi.TFRecordDataset(files[0])) == corpus.records(0)
     assert list(fi.TFRecordDataset(files[0].encode())) == corpus.records(0)
     assert list(fi.TFRecordDataset([])) == []
+
+
+@pytest.mark.parametrize("num_parallel_reads", [None, 2, fi.AUTOTUNE])
+def test_tfrecord_dataset_is_one_stage_reading_its_files_with_an_interleave(corpus, num_parallel_reads):
+    """It composes an interleave (not subclasses one): the running pipeline shows it as itself, over its file names,
+    and the file names it reads are its input as the pipeline runs it (after any rewrite of that input)."""
+    from fastinput.ops.interleave import InterleaveDataset
+
+    files = corpus.files()
+    names = fi.Dataset.from_tensor_slices(files).map(lambda name: name).map(lambda name: name)  # fused when run
+    ds = fi.TFRecordDataset(names, num_parallel_reads=num_parallel_reads)
+    assert not isinstance(ds, InterleaveDataset)
+    with iter(ds) as it:
+        assert next(it) == corpus.tf_data(files, num_parallel_reads=num_parallel_reads)[0]
+        stages = it.stats()
+    assert stages[0].name == str(ds) and str(ds).startswith("TFRecordDataset(map(")
+    assert stages[1].name.startswith("map(") and stages[2].name.startswith("from_tensor_slices")
+    assert len(stages) == 3  # the two maps ran fused, inside the stage's interleave
+    assert ds.element_spec == RECORD_SPEC
 
 
 def test_filenames_as_tf_tensor(corpus):
