@@ -75,6 +75,11 @@ def concat_columns(columns: list[Any]) -> Any:
     return pa.chunked_array([chunk for column in columns for chunk in column.chunks], type=columns[0].type)
 
 
+def as_numpy(block: Block) -> tuple[np.ndarray, ...]:
+    """The block with its string columns as numpy object arrays of ``bytes`` (tf.string's numpy form)."""
+    return tuple(col if isinstance(col, np.ndarray) else col.to_numpy(zero_copy_only=False) for col in block)
+
+
 def take_rows(block: Block, positions: np.ndarray) -> Block:
     """The rows at ``positions``, in that order: one gather per column (arrow's ``take`` copies bytes, no objects)."""
     return tuple(column[positions] if isinstance(column, np.ndarray) else column.take(positions) for column in block)
@@ -275,8 +280,9 @@ ELEMENTS = Elements()
 class RowBlocks:
     """Items are blocks of rows; a unit is a row.
 
-    ``pack`` turns the columns of a batch of rows into the element a row batch
-    yields (by default the tuple of columns itself).
+    A batch of rows is numpy columns (strings as object arrays of ``bytes``);
+    ``pack`` turns them into the element a row batch yields (by default the
+    tuple of columns itself).
     """
 
     def __init__(self, pack: Callable[[Block], Any] | None = None) -> None:
@@ -303,7 +309,7 @@ class RowBlocks:
 
     def batch(self, blocks: list[Block]) -> Any:
         """A batch from the blocks holding its rows."""
-        block = concat_blocks(blocks)
+        block = as_numpy(concat_blocks(blocks))
         return block if self.pack is None else self.pack(block)
 
     def batch_spec(self, block_spec: Block, batch_size: int | None) -> Any:

@@ -393,7 +393,7 @@ def test_shuffle_buffer_draws_from_the_next_buffer_size_rows(tmp_path, buffer_si
 def test_row_interleave_is_the_same_for_numpy_and_arrow_columns(width, rounds):
     import pyarrow as pa
 
-    from fastinput.readers.csv_columnar import _alternate
+    from fastinput._engine.rows import alternate as _alternate
 
     numbers = [np.arange(rounds) + 10_000 * j for j in range(width)]
     strings = [pa.chunked_array([pa.array([str(v).encode() for v in column], pa.binary())]) for column in numbers]
