@@ -100,71 +100,51 @@ def alternate(columns: list[Any], rounds: int) -> Any:
 # -- queues that hand out units ------------------------------------------------------------------------------
 
 
-class ElementQueue:
-    """A buffer of elements, each one unit: the engine's ``ItemQueue`` as the ops use it."""
+class ElementQueue(ItemQueue):
+    """A buffer of elements, each one unit: the engine's ``ItemQueue``, which also says how many units it holds."""
 
-    __slots__ = ("_queue",)
-
-    def __init__(self, metrics: StageMetrics | None = None) -> None:
-        self._queue = ItemQueue(metrics)
-
-    def __len__(self) -> int:
-        """Items held (what read-ahead limits count)."""
-        return len(self._queue)
-
-    def __bool__(self) -> bool:
-        return bool(self._queue)
+    __slots__ = ()
 
     @property
     def units(self) -> int:
-        """Units held, failures aside."""
-        return len(self._queue)
+        """Units held, failures aside (an element is a unit; items and units are the same count)."""
+        return len(self)
 
-    @property
-    def has_failure(self) -> bool:
-        return self._queue.has_failure
 
-    @property
-    def head_is_failure(self) -> bool:
-        return self._queue.head_is_failure
-
-    def put(self, items: Iterable[Any]) -> None:
-        self._queue.put(items)
-
-    def take(self, n: int) -> list[Any]:
-        """Up to ``n`` units, stopping before a failure; a failure at the head comes alone (``[Failure]``)."""
-        return self._queue.take(n)
-
-    def take_exactly(self, n: int) -> list[Any]:
-        """``n`` units, which the caller knows are buffered with no failure among them."""
-        return self._queue.take_exactly(n)
-
-    def clear(self) -> None:
-        self._queue.clear()
+def split_rows(blocks: list[Block], n: int) -> tuple[list[Block], list[Block]]:
+    """The first ``n`` rows of ``blocks`` and the rest, cutting the block where the ``n`` rows end."""
+    need = n
+    for i, block in enumerate(blocks):
+        size = num_rows(block)
+        if size >= need:
+            if size == need:
+                return blocks[:i + 1], blocks[i + 1:]
+            return blocks[:i] + [cut(block, 0, need)], [cut(block, need, size)] + blocks[i + 1:]
+        need -= size
+    return blocks, []
 
 
 class RowQueue:
     """A buffer of row blocks (and failures between them) handed out row by row: the head block may be cut.
 
-    The block being cut is held apart from the queue, with the next row to
-    hand out; the rows after a cut stay there for the next take (the carry-over
-    between batches, or between a file's turns in an interleave).
+    The rest of a cut block is held apart from the queue, at its head, for
+    the next take (the rows carried over between batches, or between a
+    source's turns in an interleave).
     """
 
-    __slots__ = ("_queue", "_head", "_offset", "_rows")
+    __slots__ = ("_queue", "_head", "_rows")
 
     def __init__(self, metrics: StageMetrics | None = None) -> None:
         self._queue = ItemQueue(metrics)
-        self._head: Block | None = None
-        self._offset = 0
+        self._head: list[Block] = []  # the rest of a cut block, if any
         self._rows = 0  # rows held, in the head and the queue
 
     def __len__(self) -> int:
         """Blocks held (what read-ahead limits count)."""
-        return len(self._queue) + (self._head is not None)
+        return len(self._queue) + len(self._head)
 
     def __bool__(self) -> bool:
-        return self._head is not None or bool(self._queue)
+        return bool(self._head) or bool(self._queue)
 
     @property
     def units(self) -> int:
@@ -176,7 +156,7 @@ class RowQueue:
 
     @property
     def head_is_failure(self) -> bool:
-        return self._head is None and self._queue.head_is_failure
+        return not self._head and self._queue.head_is_failure
 
     def put(self, items: Iterable[Any]) -> None:
         """Append blocks (empty ones are dropped) and failures."""
@@ -186,25 +166,16 @@ class RowQueue:
 
     def take(self, n: int) -> list[Any]:
         """Blocks holding up to ``n`` rows, stopping before a failure; a failure at the head comes alone."""
-        out: list[Any] = []
-        need = n
-        while need:
-            if self._head is None:
-                if not self._queue or (self._queue.head_is_failure and out):
-                    break
-                item = self._queue.take(1)[0]
-                if type(item) is Failure:
-                    return [item]
-                self._head, self._offset = item, 0
-            size = num_rows(self._head)
-            stop = min(size, self._offset + need)
-            out.append(self._head if self._offset == 0 and stop == size else cut(self._head, self._offset, stop))
-            need -= stop - self._offset
-            if stop == size:
-                self._head = None
-            else:
-                self._offset = stop
-        self._rows -= n - need
+        blocks = self._head
+        rows = sum(num_rows(block) for block in blocks)
+        while rows < n and self._queue and not self._queue.head_is_failure:
+            block = self._queue.take(1)[0]
+            blocks.append(block)
+            rows += num_rows(block)
+        if not blocks:
+            return self._queue.take(1)  # a failure, alone (or nothing)
+        out, self._head = split_rows(blocks, n)
+        self._rows -= min(n, rows)
         return out
 
     def take_exactly(self, n: int) -> list[Any]:
@@ -212,7 +183,7 @@ class RowQueue:
 
     def clear(self) -> None:
         self._queue.clear()
-        self._head = None
+        self._head = []
         self._rows = 0
 
 
@@ -254,6 +225,9 @@ class Units(Protocol):
     def request(self, need: int) -> int:
         """How many units to ask the input for when ``need`` more are wanted."""
 
+    def split(self, items: list[Any], n: int) -> tuple[list[Any], list[Any]]:
+        """The items holding the first ``n`` units, and the rest (an item cut in two if need be)."""
+
 
 class Elements:
     """Every item is one element, one unit: the ordinary case of interleave, shuffle and batch."""
@@ -272,6 +246,9 @@ class Elements:
 
     def request(self, need: int) -> int:
         return need
+
+    def split(self, items: list[Any], n: int) -> tuple[list[Any], list[Any]]:
+        return (items, []) if len(items) <= n else (items[:n], items[n:])
 
 
 ELEMENTS = Elements()
@@ -306,6 +283,9 @@ class RowBlocks:
 
     def request(self, need: int) -> int:
         return max(need, ROWS_PER_REQUEST)
+
+    def split(self, items: list[Any], n: int) -> tuple[list[Any], list[Any]]:
+        return split_rows(items, n)
 
     def batch(self, blocks: list[Block]) -> Any:
         """A batch from the blocks holding its rows."""

@@ -120,7 +120,7 @@ class BatchIterator(DatasetIterator):
     raised, ``drop_remainder`` or not.
 
     ``units`` says what a position is (an element, or a row of a row block,
-    where the rows after a batch's end wait in the buffer for the next one).
+    where the rows after a batch's end are carried over to the next one).
     """
 
     def __init__(self, dataset: Any, ctx: IteratorContext, source: DatasetIterator, combine: Any,
@@ -132,14 +132,16 @@ class BatchIterator(DatasetIterator):
         self._combine = combine
         self._whole_groups = whole_groups
         self._units = units
-        self._gathered = units.queue()
+        self._carried: list[Any] = []  # items after the last batch's end (rows of a cut block)
         self._ended = False
 
     def _next(self) -> Any:
-        gathered, size, failed, error = self._gathered, self._size, 0, None
-        while gathered.units + failed < size and not self._ended:
+        units, size, error = self._units, self._size, None
+        gathered, self._carried = self._carried, []
+        positions = units.count(gathered)
+        while positions < size and not self._ended:
             try:
-                chunk = self._source.get_next_chunk(self._units.request(size - gathered.units - failed))
+                chunk = self._source.get_next_chunk(units.request(size - positions))
             except StopIteration:
                 self._ended = True
                 break
@@ -147,18 +149,18 @@ class BatchIterator(DatasetIterator):
                 raise
             except Exception as exc:
                 if not self._whole_groups:
-                    gathered.clear()
                     raise
                 error = error or exc
-                failed += 1
+                positions += 1
                 continue
-            gathered.put(chunk)
+            gathered.extend(chunk)
+            positions += units.count(chunk)
         if error is not None:
-            gathered.clear()
             raise error
-        if not gathered or (self._drop_remainder and gathered.units < size):
+        if not gathered or (self._drop_remainder and positions < size):
             raise StopIteration
-        return self._combine(gathered.take(size))
+        batch, self._carried = units.split(gathered, size)
+        return self._combine(batch)
 
 
 class PaddedBatchDataset(Dataset):

@@ -475,8 +475,9 @@ class _ParallelInterleaveIterator(ThreadedIterator):
                             self._count_block(1)
                             raise note_stage(failure.exc, self.name)
                         room = n - units
-                        if not self._alone():
-                            room = min(room, self._ds.block_length - self._block_index)
+                        left_in_block = self._ds.block_length - self._block_index
+                        if room > left_in_block and not self._alone():
+                            room = left_in_block
                         taken = e.buffer.take(room)
                         count = self._units.count(taken)
                         out.extend(taken)
