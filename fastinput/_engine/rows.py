@@ -15,7 +15,10 @@ row. A units object says how:
   ``RowQueue``; both on the engine's ``ItemQueue``);
 - ``merge_rounds(pieces, rounds)``: interleave order over several sources,
   one unit from each in turn, ``rounds`` times;
-- ``read_ahead(block_length)``: items a reader buffers per source.
+- ``split(items, n)``: the items holding the first ``n`` units and the rest
+  (a batch's end; ``split_rows`` is the one place a block is cut);
+- ``read_ahead(block_length)``: items a reader buffers per source;
+- ``request(need)``: units to ask an input for when ``need`` are wanted.
 
 In a request (``get_next_chunk(n)``) to a stage over row blocks, ``n`` counts
 rows: the stage hands back blocks holding at most ``n`` rows in all.
