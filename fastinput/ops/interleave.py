@@ -400,14 +400,14 @@ class _ParallelInterleaveIterator(ThreadedIterator):
         they hold; ([], 0) when the slow path must go on.
         """
         cycle = self._cycle
+        if self._ds.block_length != 1 or len(cycle) == 1 or room < 2:
+            return [], 0
         start = self._index
-        in_turn = cycle[start:] + cycle[:start]
-        if not self._source_done or self._future:
-            live = in_turn
-        else:
-            live = [e for e in in_turn if e is not None]
+        live = cycle[start:] + cycle[:start]
+        if self._source_done and not self._future:
+            live = [e for e in live if e is not None]
         slots = len(live)
-        if self._ds.block_length != 1 or slots < 2 or room < slots:
+        if slots < 2 or room < slots:
             return [], 0
         rounds = room // slots
         for e in live:
