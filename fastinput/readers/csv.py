@@ -34,7 +34,7 @@ from fastinput.ops.batch import BatchDataset
 from fastinput.ops.interleave import InterleaveDataset, autotune_cycle_length
 from fastinput.ops.shuffle import ShuffleDataset
 from fastinput.readers.csv_decode import DEFAULT_CHUNK_SIZE, Column, CsvFormat
-from fastinput.readers.csv_files import CsvFileDataset
+from fastinput.readers.csv_files import CsvFileDataset, FileRows
 from fastinput.readers.csv_inference import CsvTextOptions, header_names, infer_column_types, record_default
 from fastinput.readers.files import check_compression_type, file_name_list, match_files
 from fastinput.spec import TensorSpec
@@ -94,7 +94,7 @@ class CsvDataset(Dataset):
 
 
 class _CsvRowsIterator(DatasetIterator):
-    """The files one after another, each read as row blocks (``CsvFileDataset``) handed out as row tuples.
+    """The files one after another, each read as row blocks (``csv_files.FileRows``) handed out as row tuples.
 
     A file that cannot be read raises once and is then skipped.
     """
@@ -103,7 +103,7 @@ class _CsvRowsIterator(DatasetIterator):
         super().__init__(dataset, ctx)
         self._ds = dataset
         self._next_file = 0
-        self._file: DatasetIterator | None = None
+        self._file: FileRows | None = None
 
     def _next_chunk(self, n: int) -> list[Any]:
         while True:
@@ -111,11 +111,10 @@ class _CsvRowsIterator(DatasetIterator):
             if self._file is None:
                 if self._next_file >= len(self._ds.paths):
                     raise StopIteration
-                path = self._ds.paths[self._next_file]
-                self._file = CsvFileDataset(path, self._ds.format, strings_as_numpy=True)._make_iterator(self.ctx)
+                self._file = FileRows(self._ds.paths[self._next_file], self._ds.format, True, self.ctx)
                 self._next_file += 1
             try:
-                blocks = self._file.get_next_chunk(n)
+                blocks = self._file.take(n)
             except StopIteration:
                 self._file.close()
                 self._file = None

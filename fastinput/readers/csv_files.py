@@ -6,6 +6,7 @@ for ``n`` rows is answered with blocks holding at most ``n``, a block cut
 where the request ends and its rest kept for the next one. A bad record's
 error is raised at its place, after the rows before it, and reading goes on
 after it; an error opening or reading the file ends it, at its place.
+``FileRows`` does the reading, for ``CsvDataset`` too.
 """
 
 from __future__ import annotations
@@ -32,12 +33,12 @@ class CsvFileDataset(Dataset):
 
     def __init__(self, path: Any, fmt: CsvFormat, strings_as_numpy: bool) -> None:
         super().__init__()
-        self.path = path
+        self.path = as_path(path)
         self.fmt = fmt
         self.strings_as_numpy = strings_as_numpy
 
     def __str__(self) -> str:
-        return f"CsvFile(<{len(self.fmt.columns)} columns>)"
+        return f"CsvFile({self.path!r}, <{len(self.fmt.columns)} columns>)"
 
     def _element_spec(self) -> Any:
         """A block: a tuple of columns, each as many rows long as the block has."""
@@ -47,23 +48,37 @@ class CsvFileDataset(Dataset):
         return CsvFileIterator(self, ctx)
 
 
+class FileRows:
+    """One file's rows, decoded a block at a time and handed out up to ``n`` rows per ``take``."""
+
+    def __init__(self, path: str, fmt: CsvFormat, strings_as_numpy: bool, ctx: IteratorContext) -> None:
+        self._blocks: Iterator[Block | Failure] = read_blocks(path, fmt, ctx.options.remote, ctx.cancelled)
+        self._strings_as_numpy = strings_as_numpy
+        self._rows = RowQueue()
+
+    def take(self, n: int) -> list[Block]:
+        """Blocks holding up to ``n`` rows; raises a bad record's error at its place, ``StopIteration`` at the end
+        (also after an error that ended the file)."""
+        while not self._rows:
+            item = next(self._blocks)
+            if type(item) is Failure:
+                raise item.exc
+            self._rows.put([as_numpy(item) if self._strings_as_numpy else item])
+        return self._rows.take(n)
+
+    def close(self) -> None:
+        self._blocks.close()
+
+
 class CsvFileIterator(DatasetIterator):
-    """Decodes the file a block at a time and hands out up to ``n`` rows per request."""
+    """``FileRows`` as a stage: what a request for ``n`` rows of the file gets."""
 
     def __init__(self, dataset: CsvFileDataset, ctx: IteratorContext) -> None:
         super().__init__(dataset, ctx)
-        self._ds = dataset
-        self._blocks: Iterator[Block | Failure] = read_blocks(as_path(dataset.path), dataset.fmt,
-                                                              ctx.options.remote, ctx.cancelled)
-        self._rows = RowQueue()
+        self._rows = FileRows(dataset.path, dataset.fmt, dataset.strings_as_numpy, ctx)
 
     def _next_chunk(self, n: int) -> list[Any]:
-        while not self._rows:
-            item = next(self._blocks)  # StopIteration at the end, also after a read error ended the file
-            if type(item) is Failure:
-                raise item.exc
-            self._rows.put([as_numpy(item) if self._ds.strings_as_numpy else item])
         return self._rows.take(n)
 
     def _join_self(self) -> None:
-        self._blocks.close()
+        self._rows.close()
