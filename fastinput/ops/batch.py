@@ -4,6 +4,10 @@ Leaves stack into numpy arrays with a new first dimension; bytes become an
 object array (TensorFlow's ``tf.string``); ``SparseArray`` leaves batch into
 one SparseArray with a batch dimension in front, as ``tf.data`` batches
 ``tf.SparseTensor``.
+
+Over row blocks (``rows=RowBlocks(...)``, ``fastinput._engine.rows``) a batch
+is ``batch_size`` rows cut from the blocks (views when they lie in one block)
+and joined column by column; the rows after a cut wait for the next batch.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from fastinput import errors, structure
+from fastinput._engine.rows import ELEMENTS, RowBlocks, Units
 from fastinput._engine.traits import StageKind, StageTraits
 from fastinput.arguments import check_bool, check_int, check_parallelism, check_shape
 from fastinput.dataset import Dataset
@@ -74,27 +79,35 @@ class BatchDataset(Dataset):
     traits = StageTraits("batch", StageKind.BATCH)
 
     def __init__(self, input_dataset: Dataset, batch_size: int, drop_remainder: bool,
-                 num_parallel_calls: int | None = None, deterministic: bool | None = None) -> None:
+                 num_parallel_calls: int | None = None, deterministic: bool | None = None,
+                 rows: RowBlocks | None = None) -> None:
         super().__init__([input_dataset])
         self.batch_size = check_int("batch", "batch_size", batch_size, minimum=1)
         self.drop_remainder = check_bool("batch", "drop_remainder", drop_remainder)
         check_parallelism("batch", "num_parallel_calls", num_parallel_calls)
         check_bool("batch", "deterministic", deterministic, allow_none=True)
+        self.rows = rows
 
     def __str__(self) -> str:
         extra = ", drop_remainder=True" if self.drop_remainder else ""
         return f"batch({self.batch_size}{extra})"
 
     def _element_spec(self) -> Any:
-        return batched(self._inputs[0].element_spec, self.batch_size if self.drop_remainder else None)
+        size = self.batch_size if self.drop_remainder else None
+        if self.rows is not None:
+            return self.rows.batch_spec(self._inputs[0].element_spec, size)
+        return batched(self._inputs[0].element_spec, size)
 
     def _make_iterator(self, ctx: IteratorContext) -> DatasetIterator:
         from fastinput.ops.map import MapDataset
 
+        source = self._inputs[0]._make_iterator(ctx)
+        if self.rows is not None:
+            return BatchIterator(self, ctx, source, self.rows.batch, units=self.rows)
         # tf.data fuses map -> batch into map_and_batch by default, whose batches are whole groups;
         # following it here too means switching fastinput's own fusion off never changes the result.
         whole_groups = type(self._inputs[0]) is MapDataset
-        return BatchIterator(self, ctx, self._inputs[0]._make_iterator(ctx), stack_elements, whole_groups)
+        return BatchIterator(self, ctx, source, stack_elements, whole_groups)
 
 
 class BatchIterator(DatasetIterator):
@@ -108,24 +121,30 @@ class BatchIterator(DatasetIterator):
     positions, an error taking one: a batch that met an error is dropped and
     its first error raised. Either way an error in the last, partial batch is
     raised, ``drop_remainder`` or not.
+
+    ``units`` says what a position is (an element, or a row of a row block,
+    where the rows after a batch's end are carried over to the next one).
     """
 
     def __init__(self, dataset: Any, ctx: IteratorContext, source: DatasetIterator, combine: Any,
-                 whole_groups: bool = False) -> None:
+                 whole_groups: bool = False, units: Units = ELEMENTS) -> None:
         super().__init__(dataset, ctx, [source])
         self._source = source
         self._size = dataset.batch_size
         self._drop_remainder = dataset.drop_remainder
         self._combine = combine
         self._whole_groups = whole_groups
+        self._units = units
+        self._carried: list[Any] = []  # items after the last batch's end (rows of a cut block)
         self._ended = False
 
     def _next(self) -> Any:
-        gathered: list[Any] = []
-        size, positions, error = self._size, 0, None
+        units, size, error = self._units, self._size, None
+        gathered, self._carried = self._carried, []
+        positions = units.count(gathered)
         while positions < size and not self._ended:
             try:
-                chunk = self._source.get_next_chunk(size - positions)
+                chunk = self._source.get_next_chunk(units.request(size - positions))
             except StopIteration:
                 self._ended = True
                 break
@@ -138,12 +157,13 @@ class BatchIterator(DatasetIterator):
                 positions += 1
                 continue
             gathered.extend(chunk)
-            positions += len(chunk)
+            positions += units.count(chunk)
         if error is not None:
             raise error
-        if not gathered or (self._drop_remainder and len(gathered) < size):
+        if not gathered or (self._drop_remainder and positions < size):
             raise StopIteration
-        return self._combine(gathered)
+        batch, self._carried = units.split(gathered, size)
+        return self._combine(batch)
 
 
 class PaddedBatchDataset(Dataset):

@@ -12,6 +12,11 @@ into per-dataset buffers, most urgent first (the slot the consumer reads next,
 then the following slots, then the future ones), so slow remote reads
 overlap. ``deterministic=False`` lets the consumer take from any slot that has
 data instead of waiting for the slot whose turn it is.
+
+Row blocks (``rows=RowBlocks(...)``, ``fastinput._engine.rows``): the inner
+datasets yield blocks of rows and the order above holds for rows (a block
+counts as its rows); whole rounds of the cycle are merged with one copy per
+column. Parallel only: the workers read the blocks ahead.
 """
 
 from __future__ import annotations
@@ -19,12 +24,11 @@ from __future__ import annotations
 import time
 from collections import deque
 from collections.abc import Callable
-from itertools import chain
 from typing import Any
 
 from fastinput import errors
-from fastinput._engine import instrument as _trace
 from fastinput._engine.buffer import Failure
+from fastinput._engine.rows import ELEMENTS, READ_CHUNK, RowBlocks, UnitQueue, Units
 from fastinput._engine.traits import KnobKind, StageKind, StageTraits, TuningKind, TuningProfile
 from fastinput.arguments import (
     AUTOTUNE,
@@ -43,9 +47,6 @@ from fastinput.iterator import DatasetIterator, IteratorContext, Knob, ThreadedI
 from fastinput.ops.map import call_on_element, resolve_deterministic
 from fastinput.options import available_cpus
 from fastinput.spec import running
-
-READ_CHUNK = 64
-"""Elements a worker moves from an inner dataset into its buffer in one go (at most)."""
 
 SMALL_BUFFER_BYTES = 1 << 20
 SMALL_BUFFER_ELEMENTS = 1024
@@ -87,7 +88,8 @@ class InterleaveDataset(Dataset):
     traits = StageTraits("interleave", StageKind.INTERLEAVE, parallel_argument="num_parallel_calls")
 
     def __init__(self, input_dataset: Dataset, map_func: Callable, cycle_length: int | None, block_length: int,
-                 num_parallel_calls: int | None, deterministic: bool | None, label: str | None = None) -> None:
+                 num_parallel_calls: int | None, deterministic: bool | None, label: str | None = None,
+                 rows: RowBlocks | None = None) -> None:
         super().__init__([input_dataset])
         self.map_func = check_callable("interleave", "map_func", map_func)
         self.cycle_length = check_int("interleave", "cycle_length", AUTOTUNE if cycle_length is None else cycle_length,
@@ -100,6 +102,10 @@ class InterleaveDataset(Dataset):
             raise errors.InvalidArgumentError(f"interleave: num_parallel_calls ({num_parallel_calls}) must be "
                                               f"fi.AUTOTUNE or at most cycle_length ({self.cycle_length})")
         self.label = label or fn_name(map_func)
+        if rows is not None and num_parallel_calls is None:
+            raise errors.InvalidArgumentError(f"{self}: an interleave over row blocks reads them in parallel: "
+                                              "give num_parallel_calls")
+        self.units: Units = rows or ELEMENTS
 
     def __str__(self) -> str:
         args = [self.label, f"cycle_length={format_arg(self.cycle_length)}", f"block_length={self.block_length}"]
@@ -205,14 +211,13 @@ class _InterleaveIterator(DatasetIterator):
 
 
 class _Element:
-    """One inner dataset being read: its iterator, its buffer, and who is reading it."""
+    """One inner dataset being read: its iterator, its buffer (counted into the stage's metrics), who reads it."""
 
-    __slots__ = ("iterator", "buffer", "failures", "ended", "in_use")
+    __slots__ = ("iterator", "buffer", "ended", "in_use")
 
-    def __init__(self, iterator: DatasetIterator | None) -> None:
+    def __init__(self, iterator: DatasetIterator | None, buffer: UnitQueue) -> None:
         self.iterator = iterator
-        self.buffer: deque[Any] = deque()
-        self.failures = 0  # Failures in the buffer: whole rounds are taken only from buffers without any
+        self.buffer = buffer
         self.ended = iterator is None
         self.in_use = False
 
@@ -222,6 +227,7 @@ class _ParallelInterleaveIterator(ThreadedIterator):
                  parallelism: int, autotuned: bool, deterministic: bool, stage: Dataset) -> None:
         super().__init__(stage, ctx, [source])
         self._ds = dataset
+        self._units = dataset.units
         self._source = source
         self._deterministic = deterministic
         self._opening = False  # one worker at a time opens input elements, so they queue in input order
@@ -235,8 +241,8 @@ class _ParallelInterleaveIterator(ThreadedIterator):
         self._parallelism = Knob(self.name, "parallelism", parallelism, 1, min(MAX_PARALLELISM, 2 * cycle_length), autotuned,
                                  self._set_parallelism, kind=KnobKind.WORKERS)
         # Buffer depths are never the user's choice: the tuner may shrink them to keep the RAM budget.
-        self._element_buffer = Knob(self.name, "buffer_output_elements", max(READ_CHUNK, dataset.block_length), 1, 1 << 16,
-                                    autotuned, self._wake, shrinkable=True, kind=KnobKind.PER_INPUT_BUFFER)
+        self._element_buffer = Knob(self.name, "buffer_output_elements", self._units.read_ahead(dataset.block_length),
+                                    1, 1 << 16, autotuned, self._wake, shrinkable=True, kind=KnobKind.PER_INPUT_BUFFER)
         self._prefetch_inputs = Knob(self.name, "prefetch_input_elements", cycle_length, 0, 4 * cycle_length, autotuned,
                                      self._wake, shrinkable=True, kind=KnobKind.INPUTS_AHEAD)
         self.metrics.parallelism = parallelism
@@ -319,7 +325,7 @@ class _ParallelInterleaveIterator(ThreadedIterator):
         """Open the next input element's dataset and queue it as a future element (this worker holds ``_opening``)."""
         try:
             element = self._source.get_next()
-            opened = _Element(self._ds.open_element(element, self.ctx))
+            opened = _Element(self._ds.open_element(element, self.ctx), self._units.queue(self.metrics))
         except StopIteration:
             with self._cond:
                 self._source_done = True
@@ -331,9 +337,8 @@ class _ParallelInterleaveIterator(ThreadedIterator):
                 self._opening = False
             return
         except BaseException as exc:  # the input's or map_func's error: delivered where that element would be
-            opened = _Element(None)
-            opened.buffer.append(Failure(exc))
-            opened.failures = 1
+            opened = _Element(None, self._units.queue(self.metrics))
+            opened.buffer.put([Failure(exc)])
         with self._cond:
             self._opening = False
             self._future.append(opened)
@@ -345,7 +350,7 @@ class _ParallelInterleaveIterator(ThreadedIterator):
         start, cpu_start = time.perf_counter_ns(), time.thread_time_ns()
         ended = False
         try:
-            chunk = e.iterator.get_next_chunk(max(1, min(space, READ_CHUNK)))
+            chunk = e.iterator.get_next_chunk(self._units.request(max(1, min(space, READ_CHUNK))))
         except StopIteration:
             chunk, ended = [], True
         except errors.CancelledError:
@@ -356,16 +361,13 @@ class _ParallelInterleaveIterator(ThreadedIterator):
         if chunk and not failed:
             self.metrics.sample_size(chunk[0])
         with self._cond:
-            e.buffer.extend(chunk)
-            e.failures += failed
+            e.buffer.put(chunk)
             e.in_use = False
             if ended:
                 e.ended = True
             self.metrics.busy_ns += time.perf_counter_ns() - start
             self.metrics.cpu_ns += time.thread_time_ns() - cpu_start
-            self.metrics.buffer_occupancy += len(chunk)
             self._cond.notify_all()
-        _trace.buffer_level(self.name, self.metrics.buffer_occupancy)
 
     # -- consumer ----------------------------------------------------------------
     def _advance(self) -> None:
@@ -380,38 +382,44 @@ class _ParallelInterleaveIterator(ThreadedIterator):
             self._opened.remove(e)
             e.iterator.close()
 
-    def _take(self, e: _Element, n: int) -> list[Any]:
-        """Up to ``n`` elements from the head of ``e``'s buffer, stopping before a failure (lock held)."""
-        buffer = e.buffer
-        out = []
-        while buffer and len(out) < n and type(buffer[0]) is not Failure:
-            out.append(buffer.popleft())
-        self.metrics.buffer_occupancy -= len(out)
-        return out
-
-    def _take_rounds(self, room: int) -> list[Any]:
+    def _take_rounds(self, room: int) -> tuple[list[Any], int]:
         """Whole rounds of the cycle at once (lock held): the fast path of ``block_length=1``.
 
-        Only when every slot is open with that many elements buffered and no
-        failure among them; the order is exactly one element from each slot
-        in turn, as the element-by-element path gives, without its Python
-        work per element. Returns [] when the slow path must go on.
+        Only when every slot that will be read again is open with that many
+        units buffered and no failure among them (a slot left empty for good
+        is skipped, as the unit-by-unit path skips it); the order is exactly
+        one unit from each such slot in turn, as the unit-by-unit path gives,
+        without its Python work per unit. Returns the items and the units
+        they hold; ([], 0) when the slow path must go on.
         """
         cycle = self._cycle
-        slots = len(cycle)
-        if self._ds.block_length != 1 or slots == 1 or room < slots:
-            return []
-        rounds = room // slots
-        for e in cycle:
-            if e is None or e.failures:
-                return []
-            rounds = min(rounds, len(e.buffer))
-            if not rounds:
-                return []
+        if self._ds.block_length != 1 or len(cycle) == 1 or room < 2:
+            return [], 0
         start = self._index
-        columns = [[popleft() for _ in range(rounds)] for popleft in (e.buffer.popleft for e in cycle[start:] + cycle[:start])]
-        self.metrics.buffer_occupancy -= rounds * slots
-        return list(chain.from_iterable(zip(*columns)))
+        live = cycle[start:] + cycle[:start]
+        if self._source_done and not self._future:
+            live = [e for e in live if e is not None]
+        slots = len(live)
+        if slots < 2 or room < slots:
+            return [], 0
+        rounds = room // slots
+        for e in live:
+            if e is None or e.buffer.has_failure:
+                return [], 0
+            rounds = min(rounds, e.buffer.units)
+            if not rounds:
+                return [], 0
+        return self._units.merge_rounds([e.buffer.take_exactly(rounds) for e in live], rounds), rounds * slots
+
+    def _alone(self) -> bool:
+        """Whether the current slot is the only one that will be read again (lock held): then block boundaries
+        change nothing, and whole chunks are taken from it."""
+        if len(self._cycle) == 1:
+            return True
+        if not self._source_done or self._future:
+            return False
+        current = self._cycle[self._index]
+        return all(e is None or e is current for e in self._cycle)
 
     def _count_block(self, taken: int) -> None:
         self._block_index += taken
@@ -427,14 +435,16 @@ class _ParallelInterleaveIterator(ThreadedIterator):
         self.start_workers(self._worker, self._parallelism.value)
         cond = self._cond
         out: list[Any] = []
+        units = 0
         with cond:
             waited_from = 0
             try:
-                while len(out) < n:
+                while units < n:
                     self.raise_if_cancelled()
-                    rounds = self._take_rounds(n - len(out))
+                    rounds, count = self._take_rounds(n - units)
                     if rounds:
                         out.extend(rounds)
+                        units += count
                         continue
                     e = self._cycle[self._index]
                     if e is None:
@@ -451,18 +461,21 @@ class _ParallelInterleaveIterator(ThreadedIterator):
                             continue
                         break  # every dataset read to the end
                     if e.buffer:
-                        if type(e.buffer[0]) is Failure:
+                        if e.buffer.head_is_failure:
                             if out:
                                 break  # the failure comes on the next call, at its place
-                            failure = e.buffer.popleft()
-                            e.failures -= 1
-                            self.metrics.buffer_occupancy -= 1
+                            failure = e.buffer.take(1)[0]
                             self._count_block(1)
                             raise note_stage(failure.exc, self.name)
-                        room = n - len(out) if len(self._cycle) == 1 else min(n - len(out), self._ds.block_length - self._block_index)
-                        taken = self._take(e, room)
+                        room = n - units
+                        left_in_block = self._ds.block_length - self._block_index
+                        if room > left_in_block and not self._alone():
+                            room = left_in_block
+                        taken = e.buffer.take(room)
+                        count = self._units.count(taken)
                         out.extend(taken)
-                        self._count_block(len(taken))
+                        units += count
+                        self._count_block(count)
                         continue
                     if e.ended:
                         self._retire(self._index)

@@ -8,6 +8,10 @@ Seeds: a shuffle node owns a seed sequence. With ``reshuffle_each_iteration``
 every new iterator (every epoch under ``repeat``) takes the next seed of that
 sequence, so epochs differ but a fixed ``seed`` makes the whole run
 reproducible; without it every iterator uses the same seed.
+
+Over row blocks (``rows=RowBlocks(...)``, ``fastinput._engine.rows``) the
+buffer holds ``buffer_size`` rows, and whole input blocks are exchanged
+through it at once (``RowShuffleIterator``): the same seeds and epochs.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from fastinput import errors
+from fastinput._engine.rows import ELEMENTS, Block, RowBlocks, Units, concat_blocks, num_rows, take_rows
 from fastinput._engine.traits import StageKind, StageTraits
 from fastinput.arguments import check_bool, check_int, check_seed
 from fastinput.dataset import Dataset
@@ -32,8 +37,10 @@ _RANDOM_BLOCK = 4096
 class ShuffleDataset(Dataset):
     traits = StageTraits("shuffle", StageKind.SHUFFLE, passes_through=True, keeps_spec=True)
 
-    def __init__(self, input_dataset: Dataset, buffer_size: int, seed: int | None, reshuffle_each_iteration: bool) -> None:
+    def __init__(self, input_dataset: Dataset, buffer_size: int, seed: int | None, reshuffle_each_iteration: bool,
+                 rows: RowBlocks | None = None) -> None:
         super().__init__([input_dataset])
+        self.units: Units = rows or ELEMENTS
         self.buffer_size = check_int("shuffle", "buffer_size", buffer_size, minimum=1)
         self.seed = check_seed("shuffle", seed)
         self.reshuffle_each_iteration = check_bool("shuffle", "reshuffle_each_iteration", reshuffle_each_iteration)
@@ -52,7 +59,10 @@ class ShuffleDataset(Dataset):
         return np.random.Generator(np.random.PCG64([self._base_seed, epoch]))
 
     def _make_iterator(self, ctx: IteratorContext) -> DatasetIterator:
-        return ShuffleIterator(self, ctx, self._inputs[0]._make_iterator(ctx), self.buffer_size, self.next_rng())
+        source = self._inputs[0]._make_iterator(ctx)
+        if self.units is not ELEMENTS:
+            return RowShuffleIterator(self, ctx, source, self.buffer_size, self.next_rng())
+        return ShuffleIterator(self, ctx, source, self.buffer_size, self.next_rng())
 
 
 class ShuffleIterator(DatasetIterator):
@@ -134,6 +144,8 @@ class ShuffleAndRepeatDataset(Dataset):
         return f"shuffle_and_repeat [fused: {self.shuffle} -> {repeat}]"
 
     def _make_iterator(self, ctx: IteratorContext) -> DatasetIterator:
+        if self.shuffle.units is not ELEMENTS:  # rows: their shuffle reads no epoch ahead; run it unfused
+            return self.shuffle.repeat(self.count)._make_iterator(ctx)
         return _ShuffleAndRepeatIterator(self, ctx)
 
 
@@ -217,3 +229,112 @@ class _ShuffleAndRepeatIterator(DatasetIterator):
     def _join_self(self) -> None:
         if self._next_source is not None:
             self._next_source.close()
+
+
+class RowShuffleIterator(DatasetIterator):
+    """tf.data's shuffle buffer over rows, holding row ids rather than values.
+
+    Input blocks are kept whole while the buffer refers to their rows (row id
+    = position in the input); each input block is exchanged through the buffer
+    in one go, and the rows drawn are gathered from the kept blocks: one gather
+    per column (arrow's ``take`` for strings, which copies bytes and touches no
+    Python object). The rows drawn wait in a ``RowQueue`` for requests of any size.
+    """
+
+    def __init__(self, dataset: ShuffleDataset, ctx: IteratorContext, source: DatasetIterator, size: int,
+                 rng: np.random.Generator) -> None:
+        super().__init__(dataset, ctx, [source])
+        self._source = source
+        self._units = dataset.units
+        self._capacity = size
+        self._rng = rng
+        self._ids = np.empty(min(size, 1024), dtype=np.int64)  # the buffer: ids of the rows it holds (grows to size)
+        self._filled = 0
+        self._blocks: list[Block] = []  # input blocks with rows in the buffer (or not yet in it)
+        self._starts: list[int] = []  # the id of each kept block's first row
+        self._next_id = 0
+        self._incoming: np.ndarray | None = None  # ids of input rows not yet in the buffer
+        self._source_done = False
+        self._drawn = self._units.queue()
+        self.metrics.buffer_capacity = size
+
+    def _pull(self) -> bool:
+        """Take the next input rows (they become ``_incoming``); False at the end of the input."""
+        if self._source_done:
+            return False
+        try:
+            block = concat_blocks(self._source.get_next_chunk(self._units.request(1)))
+        except StopIteration:
+            self._source_done = True
+            return False
+        rows = num_rows(block)
+        self._blocks.append(block)
+        self._starts.append(self._next_id)
+        self._incoming = np.arange(self._next_id, self._next_id + rows)
+        self._next_id += rows
+        return True
+
+    def _fill(self) -> None:
+        """Move input rows into the free part of the buffer until it is full or the input ends."""
+        while self._filled < self._capacity and (self._incoming is not None or self._pull()):
+            take = min(self._capacity - self._filled, len(self._incoming))
+            if self._filled + take > len(self._ids):  # grown as rows arrive: a huge buffer_size allocates nothing
+                grown = np.empty(min(self._capacity, max(2 * len(self._ids), self._filled + take)), dtype=np.int64)
+                grown[:self._filled] = self._ids[:self._filled]
+                self._ids = grown
+            self._ids[self._filled:self._filled + take] = self._incoming[:take]
+            self._filled += take
+            self._incoming = self._incoming[take:] if take < len(self._incoming) else None
+        self.metrics.buffer_occupancy = self._filled
+
+    def _next_chunk(self, n: int) -> list[Any]:
+        if not self._drawn:
+            self._fill()
+            if self._filled < self._capacity or (self._incoming is None and not self._pull()):
+                drawn = self._drain()
+            else:
+                drawn = self._exchange()
+            self._drawn.put([self._gather(drawn)])
+            self._release()
+        return self._drawn.take(n)
+
+    def _exchange(self) -> np.ndarray:
+        """Draw one row per incoming row (a full buffer): each draw's slot takes the incoming row."""
+        incoming, self._incoming = self._incoming, None
+        count = len(incoming)
+        slots = self._rng.integers(0, self._capacity, count)
+        # A slot drawn twice gives, the second time, the incoming row that refilled it the first time.
+        order = np.argsort(slots, kind="stable")
+        sorted_slots = slots[order]
+        repeat = sorted_slots[1:] == sorted_slots[:-1]
+        previous = np.full(count, -1)
+        previous[order[1:][repeat]] = order[:-1][repeat]
+        drawn = np.where(previous < 0, self._ids[slots], incoming[previous])
+        last = np.append(~repeat, True)  # the last draw of each slot decides what it holds afterwards
+        self._ids[sorted_slots[last]] = incoming[order[last]]
+        return drawn
+
+    def _drain(self) -> np.ndarray:
+        """The input has ended: the rows left in the buffer, in a random order."""
+        if not self._filled:
+            raise StopIteration
+        drawn = self._ids[:self._filled][self._rng.permutation(self._filled)]
+        self._filled = 0
+        return drawn
+
+    def _gather(self, ids: np.ndarray) -> Block:
+        """The rows with these ids, from the kept blocks."""
+        starts = np.asarray(self._starts)
+        which = np.searchsorted(starts, ids, side="right") - 1
+        sizes = [num_rows(block) for block in self._blocks]
+        positions = ids - starts[which] + (np.cumsum(sizes) - sizes)[which]  # in the kept blocks end to end
+        return take_rows(concat_blocks(self._blocks), positions)
+
+    def _release(self) -> None:
+        """Drop the kept blocks that no buffered or incoming row belongs to."""
+        starts = np.asarray(self._starts)
+        live = [self._ids[:self._filled]] + ([self._incoming] if self._incoming is not None else [])
+        kept = np.unique(np.searchsorted(starts, np.concatenate(live), side="right") - 1)
+        if len(kept) < len(self._blocks):
+            self._blocks = [self._blocks[b] for b in kept]
+            self._starts = [self._starts[b] for b in kept]

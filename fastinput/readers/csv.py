@@ -1,21 +1,24 @@
 """``fi.CsvDataset`` and ``fi.make_csv_dataset``: CSV files with the signatures and semantics of tf.data's.
 
 Both decode CSV with pyarrow, a few MiB of text at a time into columns,
-on arrow's threads (``csv_decode``). ``CsvDataset`` yields one tuple of numpy
-scalars per record, as tf.data's does. ``make_csv_dataset`` never splits rows
-apart: blocks of columns go through a row-level interleave over the files, a
-row-level shuffle buffer and a batcher that slices blocks into batches
-(``csv_columnar``), so a batch costs a few numpy calls per column, and it
-yields tf.data's structure: ``(OrderedDict(column -> array), label_array)``.
+on arrow's threads (``csv_decode``), each file a source of row blocks
+(``csv_files``). ``CsvDataset`` yields one tuple of numpy scalars per record,
+as tf.data's does. ``make_csv_dataset`` never splits rows apart: it composes
+the engine's interleave, shuffle and batch over row blocks
+(``fastinput._engine.rows``: a unit is a row), so a batch costs a few numpy
+calls per column, and it yields tf.data's structure:
+``(OrderedDict(column -> array), label_array)``.
 """
 
 from __future__ import annotations
 
 import collections
-from collections.abc import Iterator, Sequence
+import functools
+from collections.abc import Sequence
+from itertools import chain
 from typing import Any
 
-from fastinput._engine.buffer import Failure
+from fastinput._engine.rows import Block, RowBlocks
 from fastinput._engine.traits import StageKind, StageTraits
 from fastinput.arguments import (
     AUTOTUNE,
@@ -28,9 +31,11 @@ from fastinput.arguments import (
 from fastinput.dataset import Dataset
 from fastinput.errors import InvalidArgumentError
 from fastinput.iterator import DatasetIterator, IteratorContext
-from fastinput.ops.interleave import autotune_cycle_length
-from fastinput.readers.csv_columnar import CsvBlocksDataset, RowBatchDataset, RowShuffleDataset
-from fastinput.readers.csv_decode import DEFAULT_CHUNK_SIZE, Block, Column, CsvFormat, as_numpy, read_blocks
+from fastinput.ops.batch import BatchDataset
+from fastinput.ops.interleave import InterleaveDataset, autotune_cycle_length
+from fastinput.ops.shuffle import ShuffleDataset
+from fastinput.readers.csv_decode import DEFAULT_CHUNK_SIZE, Column, CsvFormat
+from fastinput.readers.csv_files import CsvFileDataset, FileRows
 from fastinput.readers.csv_inference import CsvTextOptions, header_names, infer_column_types, record_default
 from fastinput.readers.files import check_compression_type, file_name_list, match_files
 from fastinput.spec import TensorSpec
@@ -92,47 +97,37 @@ class CsvDataset(Dataset):
 
 
 class _CsvRowsIterator(DatasetIterator):
-    """The files one after another, each decoded in blocks that are handed out as row tuples."""
+    """The files one after another, each read as row blocks (``csv_files.FileRows``) handed out as row tuples.
+
+    A file that cannot be read raises once and is then skipped.
+    """
 
     def __init__(self, dataset: CsvDataset, ctx: IteratorContext) -> None:
         super().__init__(dataset, ctx)
         self._ds = dataset
         self._next_file = 0
-        self._blocks: Iterator[Block | Failure] | None = None
-        self._block: Block = ()
-        self._offset = 0
+        self._file: FileRows | None = None
 
     def _next_chunk(self, n: int) -> list[Any]:
-        while not self._block or self._offset >= len(self._block[0]):
-            item = self._next_item()
-            if isinstance(item, Failure):
-                raise item.exc
-            self._block, self._offset = as_numpy(item), 0
-        start, self._offset = self._offset, min(self._offset + n, len(self._block[0]))
-        return list(zip(*(column[start:self._offset] for column in self._block)))
-
-    def _next_item(self) -> Block | Failure:
-        """The next block or bad record; a file that cannot be read raises once and is then skipped."""
         while True:
             self.raise_if_cancelled()
-            if self._blocks is None:
+            if self._file is None:
                 if self._next_file >= len(self._ds.paths):
                     raise StopIteration
-                self._blocks = read_blocks(self._ds.paths[self._next_file], self._ds.format, self.ctx.options.remote,
-                                           self.ctx.cancelled)
+                self._file = FileRows(self._ds.paths[self._next_file], self._ds.format, True, self.ctx)
                 self._next_file += 1
             try:
-                return next(self._blocks)
+                blocks = self._file.take(n)
             except StopIteration:
-                self._blocks = None
-            except Exception:
-                self._blocks = None
-                raise
+                self._file.close()
+                self._file = None
+                continue
+            return list(chain.from_iterable(zip(*block) for block in blocks))
 
     def _join_self(self) -> None:
-        if self._blocks is not None:
-            self._blocks.close()
-            self._blocks = None
+        if self._file is not None:
+            self._file.close()
+            self._file = None
 
 
 def make_csv_dataset(
@@ -208,13 +203,17 @@ def make_csv_dataset(
     files = Dataset.from_tensor_slices([p.encode("utf-8") for p in paths])
     if shuffle:
         files = files.shuffle(len(paths), seed=shuffle_seed)
-    rows: Dataset = CsvBlocksDataset(files, fmt, cycle_length, strings_as_numpy=not shuffle)
+    # Rows travel as blocks of columns through the engine's own ops; without a shuffle, strings become numpy
+    # on the reader threads, ahead of the batches; with one, they stay in arrow (cheaper to reorder) until then.
+    rows = RowBlocks(pack=_Packer(output_names, label_name))
+    open_file = functools.partial(CsvFileDataset, fmt=fmt, strings_as_numpy=not shuffle)
+    blocks: Dataset = InterleaveDataset(files, open_file, cycle_length, 1, cycle_length, True, label="CsvFile",
+                                        rows=rows)
     if shuffle:
-        rows = RowShuffleDataset(rows, shuffle_buffer_size, shuffle_seed, True)
+        blocks = ShuffleDataset(blocks, shuffle_buffer_size, shuffle_seed, True, rows=rows)
     if num_epochs != 1:
-        rows = rows.repeat(num_epochs)
-    batches = RowBatchDataset(rows, batch_size, drop_remainder=num_epochs == -1, pack=_Packer(output_names, label_name))
-    return batches.prefetch(prefetch)
+        blocks = blocks.repeat(num_epochs)
+    return BatchDataset(blocks, batch_size, drop_remainder=num_epochs == -1, rows=rows).prefetch(prefetch)
 
 
 class _Packer:

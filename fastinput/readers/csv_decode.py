@@ -5,7 +5,7 @@ outside quotes). ``pyarrow.csv.read_csv`` parses several chunks at once on
 helper threads, with the GIL released, straight into typed columns: a
 *block*, one column per selected column, numbers as numpy arrays and strings
 as pyarrow binary arrays. Strings stay in arrow until rows are handed out,
-where ``as_numpy`` makes them object arrays of ``bytes``: copying, shuffling
+where ``rows.as_numpy`` makes them object arrays of ``bytes``: copying, shuffling
 and interleaving arrow strings moves bytes, while every copy of an object
 array touches each object's reference count. No Python code runs per row.
 
@@ -34,13 +34,10 @@ from typing import Any
 import numpy as np
 
 from fastinput._engine.buffer import Failure
+from fastinput._engine.rows import Block
 from fastinput.errors import InvalidArgumentError
 from fastinput.options import RemoteOptions
 from fastinput.readers.files import open_read
-
-Block = tuple[Any, ...]
-"""Rows as columns, all of the same length: a numpy array per number column, a pyarrow ChunkedArray (binary) per
-string column."""
 
 DEFAULT_CHUNK_SIZE = 4 << 20
 """Bytes of CSV text decoded at a time (tf.data's CsvDataset buffers 4 MiB too)."""
@@ -395,11 +392,6 @@ def _finish_column(column: Any, c: Column) -> Any:
         return column if isinstance(column, pa.ChunkedArray) else pa.chunked_array([column])
     values = column.to_numpy(zero_copy_only=False)
     return values if values.flags.writeable else values.copy()
-
-
-def as_numpy(block: Block) -> tuple[np.ndarray, ...]:
-    """The block with its string columns as numpy object arrays of ``bytes`` (tf.string's numpy form)."""
-    return tuple(col if isinstance(col, np.ndarray) else col.to_numpy(zero_copy_only=False) for col in block)
 
 
 def _convert_checked(column: Any, c: Column, na_value: str) -> tuple[Any, dict[int, str]]:

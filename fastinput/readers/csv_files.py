@@ -1,0 +1,87 @@
+"""One CSV file as a source of row blocks: what the engine's interleave reads for ``make_csv_dataset``.
+
+``CsvFileDataset`` yields the rows of one file as blocks of columns
+(``csv_decode``), a unit being a row (``fastinput._engine.rows``): a request
+for ``n`` rows is answered with blocks holding at most ``n``, a block cut
+where the request ends and its rest kept for the next one. A bad record's
+error is raised at its place, after the rows before it, and reading goes on
+after it; an error opening or reading the file ends it, at its place.
+``FileRows`` does the reading, for ``CsvDataset`` too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from fastinput._engine.buffer import Failure
+from fastinput._engine.rows import Block, RowQueue, as_numpy
+from fastinput._engine.traits import StageKind, StageTraits
+from fastinput.dataset import Dataset
+from fastinput.iterator import DatasetIterator, IteratorContext
+from fastinput.readers.csv_decode import CsvFormat, read_blocks
+from fastinput.readers.files import as_path
+from fastinput.spec import TensorSpec
+
+
+class CsvFileDataset(Dataset):
+    """The rows of the CSV file ``path`` as blocks of columns.
+
+    ``strings_as_numpy``: string columns become object arrays of ``bytes`` as
+    each block is decoded (best when rows go straight to batches: the reader
+    does that work ahead); otherwise they stay in arrow, cheaper to reorder.
+    """
+
+    traits = StageTraits("CsvFile", StageKind.READ)
+
+    def __init__(self, path: Any, fmt: CsvFormat, strings_as_numpy: bool) -> None:
+        super().__init__()
+        self.path = as_path(path)
+        self.fmt = fmt
+        self.strings_as_numpy = strings_as_numpy
+
+    def __str__(self) -> str:
+        return f"CsvFile({self.path!r}, <{len(self.fmt.columns)} columns>)"
+
+    def _element_spec(self) -> Any:
+        """A block: a tuple of columns, each as many rows long as the block has."""
+        return tuple(TensorSpec((None,), column.dtype) for column in self.fmt.columns)
+
+    def _make_iterator(self, ctx: IteratorContext) -> DatasetIterator:
+        return CsvFileIterator(self, ctx)
+
+
+class FileRows:
+    """One file's rows, decoded a block at a time and handed out up to ``n`` rows per ``take``."""
+
+    def __init__(self, path: str, fmt: CsvFormat, strings_as_numpy: bool, ctx: IteratorContext) -> None:
+        self._blocks: Iterator[Block | Failure] = read_blocks(path, fmt, ctx.options.remote, ctx.cancelled)
+        self._strings_as_numpy = strings_as_numpy
+        self._rows = RowQueue()
+
+    def take(self, n: int) -> list[Block]:
+        """Blocks holding up to ``n`` rows; raises a bad record's error at its place, ``StopIteration`` at the end
+        (also after an error that ended the file)."""
+        while not self._rows:
+            item = next(self._blocks)
+            if type(item) is Failure:
+                raise item.exc
+            self._rows.put([as_numpy(item) if self._strings_as_numpy else item])
+        return self._rows.take(n)
+
+    def close(self) -> None:
+        self._blocks.close()
+
+
+class CsvFileIterator(DatasetIterator):
+    """``FileRows`` as a stage: what a request for ``n`` rows of the file gets."""
+
+    def __init__(self, dataset: CsvFileDataset, ctx: IteratorContext) -> None:
+        super().__init__(dataset, ctx)
+        self._rows = FileRows(dataset.path, dataset.fmt, dataset.strings_as_numpy, ctx)
+
+    def _next_chunk(self, n: int) -> list[Any]:
+        return self._rows.take(n)
+
+    def _join_self(self) -> None:
+        self._rows.close()
