@@ -8,10 +8,10 @@ Importing fastinput is cheap: TensorFlow, pyarrow, s3fs and gcsfs are imported
 only by the code that needs them.
 """
 
-from fastinput import errors, profiler
-from fastinput.arguments import AUTOTUNE
+from fastinput import errors, extension, profiler
+from fastinput._engine.arguments import AUTOTUNE
+from fastinput._engine.iterator import Iterator
 from fastinput.dataset import Dataset
-from fastinput.iterator import Iterator
 from fastinput.options import AutotuneOptions, OptimizationOptions, Options, RemoteOptions
 from fastinput.readers.batched_features import make_batched_features_dataset
 from fastinput.readers.csv import CsvDataset, make_csv_dataset
@@ -51,6 +51,7 @@ __all__ = [
     "TensorSpec",
     "VarLenFeature",
     "errors",
+    "extension",
     "image",
     "make_batched_features_dataset",
     "make_csv_dataset",

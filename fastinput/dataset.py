@@ -2,7 +2,7 @@
 
 Every method returns a new Dataset node whose inputs are the nodes it was
 built from; nothing runs until ``iter(ds)`` builds the tree of iterators
-(``fastinput.iterator``). Names and semantics follow ``tf.data.Dataset`` so
+(``fastinput._engine.iterator``). Names and semantics follow ``tf.data.Dataset`` so
 that switching is a change of import. Each transformation lives in its own
 module under ``fastinput/ops``; this class forwards to them,
 and the op constructors check their arguments.
@@ -14,9 +14,9 @@ import functools
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
+from fastinput._engine.arguments import AUTOTUNE
+from fastinput._engine.iterator import DatasetIterator, Iterator, IteratorContext
 from fastinput._engine.traits import UNKNOWN, StageTraits
-from fastinput.arguments import AUTOTUNE
-from fastinput.iterator import DatasetIterator, Iterator, IteratorContext
 from fastinput.options import Options
 
 
@@ -50,19 +50,27 @@ class Dataset:
     rewrites read it."""
 
     def __init__(self, inputs: Sequence[Dataset] = ()) -> None:
-        self._inputs: tuple[Dataset, ...] = tuple(inputs)
+        self.inputs: tuple[Dataset, ...] = tuple(inputs)
+        """The nodes this one reads from (none for a source)."""
 
-    # -- what subclasses provide ---------------------------------------------
-    def _make_iterator(self, ctx: IteratorContext) -> DatasetIterator:
-        raise NotImplementedError
+    # -- what subclasses provide (the extension point: see ``fastinput.extension``) ----------
+    def make_iterator(self, ctx: IteratorContext) -> DatasetIterator:
+        """A new running iterator of this stage, reading from ``input.make_iterator(ctx)`` of each of ``inputs``."""
+        raise NotImplementedError(f"{type(self).__name__} does not say how to run it (define make_iterator)")
 
     def __str__(self) -> str:
+        """How the stage reads in errors, stats and traces: like the call that made it (``map(parse)``)."""
         return type(self).__name__
 
-    def _element_spec(self) -> Any:
-        """This stage's element spec, derived from its inputs' (see ``element_spec``)."""
+    def own_options(self) -> Options | None:
+        """Options this node sets for the whole pipeline (``with_options``); None for most nodes."""
+        return None
+
+    def compute_element_spec(self) -> Any:
+        """This stage's element spec, derived from its inputs' (see ``element_spec``); a stage whose traits say
+        ``keeps_spec`` need not define it."""
         if self.traits.keeps_spec:
-            return self._inputs[0].element_spec
+            return self.inputs[0].element_spec
         raise NotImplementedError(f"{type(self).__name__} does not say what its elements look like")
 
     # -- what the elements look like ------------------------------------------
@@ -72,7 +80,7 @@ class Dataset:
         ``fi.TensorSpec(shape, dtype)`` / ``fi.SparseSpec`` leaves, ``None`` for unknown dimensions.
 
         Derived op by op, as tf.data does; a ``map``'s output spec is learnt by calling its function on
-        placeholder elements (see ``fastinput.function_spec``), or declared with ``output_signature=``.
+        placeholder elements (see ``fastinput._engine.function_spec``), or declared with ``output_signature=``.
         Raises ``InvalidArgumentError`` (``fastinput.spec.UnknownSpecError``) where it cannot be learnt.
 
         >>> import fastinput as fi
@@ -84,7 +92,7 @@ class Dataset:
         cached = self.__dict__.get("_spec_cache")
         if cached is None:
             try:
-                cached = (True, self._element_spec())
+                cached = (True, self.compute_element_spec())
             except InvalidArgumentError as exc:
                 cached = (False, exc.with_traceback(None))
             self._spec_cache = cached
@@ -112,7 +120,7 @@ class Dataset:
 
         ctx = IteratorContext(self.options())
         options = ctx.options
-        it = Iterator(optimize(self, options)._make_iterator(ctx))
+        it = Iterator(optimize(self, options).make_iterator(ctx))
         # The tuner turns AUTOTUNE knobs; with an explicit RAM budget it also keeps every other buffer within it.
         budget_set = options.autotune.ram_budget is not None
         if options.autotune.enabled and any(k.autotuned or (budget_set and k.shrinkable) for k in it.knobs()):
@@ -130,13 +138,13 @@ class Dataset:
         """The options in force for this pipeline: every ``with_options`` upstream, later ones winning."""
         merged = Options()
         for node in self._upstream_first():
-            own = getattr(node, "_own_options", None)
+            own = node.own_options()
             if own is not None:
                 merged = merged.merge(own)
         return merged
 
     def _upstream_first(self) -> Iterable[Dataset]:
-        for child in self._inputs:
+        for child in self.inputs:
             yield from child._upstream_first()
         yield self
 
@@ -351,7 +359,7 @@ class Dataset:
 
     def apply(self, transformation_func: Callable[[Dataset], Dataset]) -> Dataset:
         """``transformation_func(self)``: chain a reusable transformation."""
-        from fastinput.arguments import check_callable
+        from fastinput._engine.arguments import check_callable
         from fastinput.errors import InvalidArgumentError
 
         check_callable("apply", "transformation_func", transformation_func)

@@ -25,11 +25,11 @@ from typing import Any
 import numpy as np
 
 from fastinput import structure
+from fastinput._engine.arguments import AUTOTUNE, check_buffer_size, format_arg
+from fastinput._engine.iterator import DatasetIterator, IteratorContext
 from fastinput._engine.traits import StageKind, StageTraits
-from fastinput.arguments import AUTOTUNE, check_buffer_size, format_arg
 from fastinput.dataset import Dataset
 from fastinput.errors import InvalidArgumentError
-from fastinput.iterator import DatasetIterator, IteratorContext
 from fastinput.ops.prefetch import PrefetchIterator, default_prefetch_buffer
 
 _TF_DEVICE = re.compile(r"^/(job:|replica:|task:|device:|(cpu|gpu|tpu)(:\d+)?$)", re.IGNORECASE)
@@ -73,11 +73,11 @@ class DevicePrefetchDataset(Dataset):
     def __str__(self) -> str:
         return f"prefetch_to_device({str(self.device)!r}, buffer_size={format_arg(self.buffer_size)})"
 
-    def _make_iterator(self, ctx: IteratorContext) -> DatasetIterator:
+    def make_iterator(self, ctx: IteratorContext) -> DatasetIterator:
         transfer, finish = _COPIERS[self.framework](self.device)
         autotuned = self.buffer_size == AUTOTUNE
         size = default_prefetch_buffer() if autotuned else self.buffer_size
-        return PrefetchIterator(self, ctx, self._inputs[0]._make_iterator(ctx), size, autotuned, transfer, finish)
+        return PrefetchIterator(self, ctx, self.inputs[0].make_iterator(ctx), size, autotuned, transfer, finish)
 
 
 def _tensorflow_copier(device: str) -> tuple[Callable, Callable | None]:

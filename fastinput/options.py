@@ -19,7 +19,7 @@ import math
 import os
 from typing import Any
 
-from fastinput.arguments import check_bool, check_int
+from fastinput._engine.arguments import check_bool, check_int
 from fastinput.errors import InvalidArgumentError
 
 DEFAULT_READ_TIMEOUT = 60.0

@@ -6,8 +6,8 @@ the nest (dicts, tuples, namedtuples) and, per leaf, the dtype and the shape,
 ``batch`` that keeps its remainder, a sequence's length), ``shape=None``
 where not even the rank is. Strings are ``np.dtype(object)`` (TensorFlow's
 ``tf.string``). Each op derives its spec from its inputs' when asked, as
-tf.data does (``Dataset._element_spec``); functions are traced on
-placeholder values (``fastinput.function_spec``), during which
+tf.data does (``Dataset.compute_element_spec``); functions are traced on
+placeholder values (``fastinput._engine.function_spec``), during which
 ``tracing()`` is true so that fastinput's own kernels (``parse_example``,
 ``fi.image``) return placeholders of the right spec instead of parsing.
 

@@ -39,11 +39,11 @@ from typing import Any
 import numpy as np
 
 from fastinput import structure
+from fastinput._engine.arguments import AUTOTUNE
+from fastinput._engine.memory import ALIGNMENT, aligned_copy, aligned_empty, is_aligned
 from fastinput._engine.traits import PacksStrings
-from fastinput.arguments import AUTOTUNE
 from fastinput.dataset import Dataset
 from fastinput.errors import InvalidArgumentError
-from fastinput.memory import ALIGNMENT, aligned_copy, aligned_empty, is_aligned
 from fastinput.ops.map import MapDataset
 from fastinput.ops.prefetch import PrefetchDataset, default_prefetch_buffer
 from fastinput.spec import STRING, SparseSpec
@@ -360,11 +360,11 @@ def with_strings_packed(node: Dataset) -> Dataset:
     elements (every later stage ``passes_through``); the pipeline itself otherwise. Its user's Dataset is never
     changed."""
     if node.traits.passes_through:
-        source = with_strings_packed(node._inputs[0])
-        if source is node._inputs[0]:
+        source = with_strings_packed(node.inputs[0])
+        if source is node.inputs[0]:
             return node
         node = copy.copy(node)  # shallow, as the static rewrites do: seeds and caches stay shared
-        node._inputs = (source, *node._inputs[1:])
+        node.inputs = (source, *node.inputs[1:])
         return node
     if type(node) is not MapDataset or not isinstance(node.map_func, PacksStrings):
         return node
@@ -386,7 +386,7 @@ class _Iterations:
         if type(dataset) is PrefetchDataset and dataset.buffer_size != 0:
             if dataset.buffer_size != AUTOTUNE:
                 self._capacity = dataset.buffer_size
-            dataset = dataset._inputs[0]
+            dataset = dataset.inputs[0]
         self._dataset = dataset
         self._ids = itertools.count()
 

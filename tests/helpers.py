@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from fastinput import structure
-from fastinput.lifecycle import REAPER_THREAD_NAME
+from fastinput._engine.lifecycle import REAPER_THREAD_NAME
 from fastinput.options import OptimizationOptions, Options
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")

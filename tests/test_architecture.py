@@ -16,7 +16,7 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "fastinput"
 
-ENGINE = ["iterator.py", "_engine", "ops", "readers", "fused_ops"]
+ENGINE = ["_engine", "ops", "readers", "fused_ops"]
 """The engine's modules and packages, relative to ``fastinput/``."""
 
 PUBLIC_EXCEPTIONS = {"fused_ops/image.py"}
@@ -65,7 +65,7 @@ def forbidden(name: str) -> bool:
 
 def test_the_engine_list_finds_the_engine():
     names = {module_name(p) for p in engine_modules()}
-    assert {"fastinput.iterator", "fastinput._engine.buffer", "fastinput.ops.map", "fastinput.readers.tfrecord",
+    assert {"fastinput._engine.iterator", "fastinput._engine.buffer", "fastinput.ops.map", "fastinput.readers.tfrecord",
             "fastinput.fused_ops.map_and_batch"} <= names
     assert "fastinput.fused_ops.image" not in names
 

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import fastinput as fi
-from fastinput.arguments import MAX_PARALLELISM
+from fastinput._engine.arguments import MAX_PARALLELISM
 from fastinput.errors import InvalidArgumentError
 from fastinput.fused_ops import image
 

@@ -9,7 +9,7 @@ import pytest
 import fastinput as fi
 from fastinput import errors
 from fastinput._engine.cancellation import StopSignal
-from fastinput.iterator import IteratorContext
+from fastinput._engine.iterator import IteratorContext
 
 
 def test_setting_a_signal_sets_its_children_not_its_parent():
@@ -42,7 +42,7 @@ def test_a_waiting_thread_wakes_when_the_parent_is_set():
 def test_cancel_stops_one_stage_and_its_inputs_only(parallel):
     ds = fi.Dataset.range(100).map(lambda x: x + 1, num_parallel_calls=parallel)
     ctx = IteratorContext(ds.options())
-    root = ds._make_iterator(ctx)
+    root = ds.make_iterator(ctx)
     try:
         assert root.get_next() == 1
         root.inputs[0].cancel()
@@ -62,6 +62,6 @@ def test_closing_the_pipeline_stops_a_stage_made_afterwards():
     ds = fi.Dataset.range(3)
     ctx = IteratorContext(ds.options())
     ctx.cancelled.set()  # what closing the pipeline does first
-    late = ds._make_iterator(ctx)
+    late = ds.make_iterator(ctx)
     with pytest.raises(errors.CancelledError):
         late.raise_if_cancelled()

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import fastinput as fi
-from fastinput.conversion import normalize_output
+from fastinput._engine.conversion import normalize_output
 from tests.helpers import assert_same_with_errors, elements_and_errors
 
 # The same function runs in both libraries: tf.data hands it tensors, fastinput numpy values.

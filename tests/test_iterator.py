@@ -138,33 +138,33 @@ class _WithIterator(fi.Dataset):
         super().__init__()
         self.iterator_class = iterator_class
 
-    def _make_iterator(self, ctx):
+    def make_iterator(self, ctx):
         return self.iterator_class(self, ctx)
 
 
 def test_an_iterator_defining_neither_next_nor_next_chunk_cannot_be_built():
-    from fastinput.iterator import DatasetIterator
+    from fastinput._engine.iterator import DatasetIterator
 
     class Neither(DatasetIterator):
         pass
 
-    with pytest.raises(TypeError, match="Neither defines neither _next"):
+    with pytest.raises(TypeError, match="Neither defines neither produce"):
         iter(_WithIterator(Neither))
 
 
-@pytest.mark.parametrize("define", ["_next", "_next_chunk"])
+@pytest.mark.parametrize("define", ["produce", "produce_chunk"])
 def test_an_iterator_defining_either_one_gets_the_other(define):
-    from fastinput.iterator import DatasetIterator
+    from fastinput._engine.iterator import DatasetIterator
 
-    def _next(self):
+    def produce(self):
         self.count = getattr(self, "count", 0) + 1
         if self.count > 5:
             raise StopIteration
         return self.count
 
-    def _next_chunk(self, n):
-        return [_next(self)]
+    def produce_chunk(self, n):
+        return [produce(self)]
 
-    one = type("One", (DatasetIterator,), {define: _next if define == "_next" else _next_chunk})
+    one = type("One", (DatasetIterator,), {define: produce if define == "produce" else produce_chunk})
     assert [int(x) for x in _WithIterator(one)] == [1, 2, 3, 4, 5]
     assert [b.tolist() for b in _WithIterator(one).batch(2)] == [[1, 2], [3, 4], [5]]

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 import fastinput as fi
-from fastinput import conversion, spec, structure
+from fastinput import spec, structure
+from fastinput._engine import conversion
 from fastinput._engine.leaves import ArrayLeaf
 from fastinput.tf_values import PackedStrings
 

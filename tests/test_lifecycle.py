@@ -7,7 +7,7 @@ import weakref
 import pytest
 
 import fastinput as fi
-from fastinput import lifecycle
+from fastinput._engine import lifecycle
 from tests.helpers import fastinput_threads, run_child, wait_for_fastinput_threads
 
 

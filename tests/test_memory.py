@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from fastinput.memory import aligned_copy, aligned_empty, is_aligned
+from fastinput._engine.memory import aligned_copy, aligned_empty, is_aligned
 
 
 @pytest.mark.parametrize("shape", [(64, 224, 224, 3), (3,), (0,), (5, 7), ()])

@@ -42,6 +42,7 @@ EXPECTED_ALL = [
     "TensorSpec",
     "VarLenFeature",
     "errors",
+    "extension",
     "image",
     "make_batched_features_dataset",
     "make_csv_dataset",

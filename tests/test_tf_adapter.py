@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 import fastinput as fi
+from fastinput._engine.lifecycle import REAPER_THREAD_NAME
 from fastinput._engine.traits import PacksStrings
-from fastinput.lifecycle import REAPER_THREAD_NAME
 from fastinput.readers.example import ExampleParser, native_kernel
 from fastinput.structure import SparseArray
 from fastinput.tf_adapter import SOLO_BYTES, gathered, joined_strings, tf_input_fn, with_strings_packed

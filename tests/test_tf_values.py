@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 import fastinput as fi
+from fastinput._engine.conversion import normalize_output
 from fastinput._engine.metrics import element_nbytes
-from fastinput.conversion import normalize_output
 from fastinput.structure import SparseArray
 from fastinput.tf_values import PackedStrings, TensorBackedArray, array_from_tensor, tensor_of
 

@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 
 import fastinput as fi
+from fastinput._engine.iterator import DatasetIterator, IteratorContext
 from fastinput._engine.traits import UNKNOWN, KnobKind, PacksStrings, StageKind, StageTraits, TuningKind
 from fastinput.dataset import Dataset
-from fastinput.iterator import DatasetIterator, IteratorContext
 from fastinput.ops.map import MapDataset
 from fastinput.options import Options
 from fastinput.profiler.analysis import analyze_summary, summary_since
@@ -150,7 +150,7 @@ def test_a_renamed_map_on_a_real_pipeline_gets_the_maps_advice() -> None:
 
 
 def _running_stages(ds: Dataset) -> list[DatasetIterator]:
-    root = ds._make_iterator(IteratorContext(Options()))
+    root = ds.make_iterator(IteratorContext(Options()))
     return [it for _, it in root.walk()]
 
 

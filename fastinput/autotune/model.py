@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING
 from fastinput._engine.traits import KnobKind, TuningKind
 
 if TYPE_CHECKING:
-    from fastinput.iterator import Knob
+    from fastinput._engine.iterator import Knob
 
 
 @dataclasses.dataclass

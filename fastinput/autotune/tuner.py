@@ -28,9 +28,9 @@ import threading
 import weakref
 from typing import Any
 
+from fastinput._engine.iterator import DatasetIterator, Knob
 from fastinput._engine.traits import KnobKind
 from fastinput.autotune.model import StageModel, buffered_bytes, cpu_demand, output_time, walk
-from fastinput.iterator import DatasetIterator, Knob
 from fastinput.options import AutotuneOptions
 
 logger = logging.getLogger("fastinput.autotune")

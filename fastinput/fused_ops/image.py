@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from fastinput.arguments import check_int, check_number
+from fastinput._engine.arguments import check_int, check_number
 from fastinput.errors import InvalidArgumentError
 from fastinput.fused_ops import crop_window as windows
 from fastinput.fused_ops import jpeg_kernel

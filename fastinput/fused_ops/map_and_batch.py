@@ -30,13 +30,20 @@ from typing import Any
 import numpy as np
 
 from fastinput import errors, structure
+from fastinput._engine.arguments import (
+    check_bool,
+    check_callable,
+    check_int,
+    check_parallelism,
+    fn_name,
+    format_arg,
+)
 from fastinput._engine.buffer import Failure
+from fastinput._engine.iterator import DatasetIterator, IteratorContext
+from fastinput._engine.memory import aligned_empty
 from fastinput._engine.metrics import element_nbytes
 from fastinput._engine.traits import StageKind, StageTraits
-from fastinput.arguments import check_bool, check_callable, check_int, check_parallelism, fn_name, format_arg
 from fastinput.dataset import Dataset
-from fastinput.iterator import DatasetIterator, IteratorContext
-from fastinput.memory import aligned_empty
 from fastinput.ops.batch import stack_elements, stack_leaf
 from fastinput.ops.map import (
     call_on_element,
@@ -94,7 +101,7 @@ class MapAndBatchDataset(Dataset):
                                                                               "map_and_batch: output_signature")
         """The declared spec of ``map_func``'s output for one element, or None: learnt (see ``map``)."""
 
-    def _element_spec(self) -> Any:
+    def compute_element_spec(self) -> Any:
         row = mapped_spec(self, self.map_func, self.output_signature)
         return batched(row, self.batch_size if self.drop_remainder else None)
 
@@ -109,8 +116,8 @@ class MapAndBatchDataset(Dataset):
         fused = f" [fused: {self.rewritten_from}]" if self.rewritten_from else ""
         return f"map_and_batch({', '.join(args)}){fused}"
 
-    def _make_iterator(self, ctx: IteratorContext) -> DatasetIterator:
-        source = self._inputs[0]._make_iterator(ctx)
+    def make_iterator(self, ctx: IteratorContext) -> DatasetIterator:
+        source = self.inputs[0].make_iterator(ctx)
         filler = _BatchFiller(self.map_func, self.batch_size, self.drop_remainder, self.use_out)
         if self.num_parallel_calls is None:
             parallelism, autotuned = 1, False

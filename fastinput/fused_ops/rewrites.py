@@ -40,10 +40,10 @@ def optimize(dataset: Dataset, options: Options) -> Dataset:
 
 
 def _rewrite(node: Dataset, rules: list[Callable[[Dataset], Dataset | None]]) -> Dataset:
-    inputs = tuple(_rewrite(child, rules) for child in node._inputs)
-    if any(new is not old for new, old in zip(inputs, node._inputs)):
+    inputs = tuple(_rewrite(child, rules) for child in node.inputs)
+    if any(new is not old for new, old in zip(inputs, node.inputs)):
         node = copy.copy(node)  # shallow: seed sequences and caches stay shared with the user's node
-        node._inputs = inputs
+        node.inputs = inputs
     for rule in rules:
         replaced = rule(node)
         if replaced is not None:
@@ -52,9 +52,9 @@ def _rewrite(node: Dataset, rules: list[Callable[[Dataset], Dataset | None]]) ->
 
 
 def _fuse_maps(node: Dataset) -> Dataset | None:
-    if type(node) is not MapDataset or type(node._inputs[0]) is not MapDataset:
+    if type(node) is not MapDataset or type(node.inputs[0]) is not MapDataset:
         return None
-    inner = node._inputs[0]
+    inner = node.inputs[0]
     if (inner.num_parallel_calls, inner.deterministic) != (node.num_parallel_calls, node.deterministic):
         return None
     first, second = inner.map_func, node.map_func
@@ -63,15 +63,15 @@ def _fuse_maps(node: Dataset) -> Dataset | None:
         # the first output becomes an element (lists to tuples, Python numbers to numpy) before it is unpacked
         return call_on_element(second, normalize_output(first(*args)))
 
-    return MapDataset(inner._inputs[0], composed, node.num_parallel_calls, node.deterministic,
+    return MapDataset(inner.inputs[0], composed, node.num_parallel_calls, node.deterministic,
                       label=f"{inner.label} -> {node.label}", output_signature=node.output_signature)
 
 
 def _fuse_map_and_batch(node: Dataset) -> Dataset | None:
-    if type(node) is not BatchDataset or type(node._inputs[0]) is not MapDataset:
+    if type(node) is not BatchDataset or type(node.inputs[0]) is not MapDataset:
         return None
-    mapped = node._inputs[0]
-    fused = MapAndBatchDataset(mapped._inputs[0], mapped.map_func, node.batch_size, mapped.num_parallel_calls,
+    mapped = node.inputs[0]
+    fused = MapAndBatchDataset(mapped.inputs[0], mapped.map_func, node.batch_size, mapped.num_parallel_calls,
                                node.drop_remainder, mapped.deterministic, label=mapped.label, use_out=False,
                                output_signature=mapped.output_signature)
     fused.rewritten_from = f"{mapped} -> {node}"
@@ -80,6 +80,6 @@ def _fuse_map_and_batch(node: Dataset) -> Dataset | None:
 
 
 def _fuse_shuffle_and_repeat(node: Dataset) -> Dataset | None:
-    if type(node) is not RepeatDataset or type(node._inputs[0]) is not ShuffleDataset:
+    if type(node) is not RepeatDataset or type(node.inputs[0]) is not ShuffleDataset:
         return None
-    return ShuffleAndRepeatDataset(node._inputs[0], node.count)
+    return ShuffleAndRepeatDataset(node.inputs[0], node.count)

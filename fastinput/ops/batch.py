@@ -18,12 +18,12 @@ from typing import Any
 import numpy as np
 
 from fastinput import errors, structure
+from fastinput._engine.arguments import check_bool, check_int, check_parallelism, check_shape
+from fastinput._engine.iterator import DatasetIterator, IteratorContext
 from fastinput._engine.rows import ELEMENTS, RowBlocks, Units
 from fastinput._engine.traits import StageKind, StageTraits
-from fastinput.arguments import check_bool, check_int, check_parallelism, check_shape
 from fastinput.dataset import Dataset
 from fastinput.errors import InvalidArgumentError
-from fastinput.iterator import DatasetIterator, IteratorContext
 from fastinput.spec import SparseSpec, TensorSpec, batched
 from fastinput.structure import SparseArray
 
@@ -92,21 +92,21 @@ class BatchDataset(Dataset):
         extra = ", drop_remainder=True" if self.drop_remainder else ""
         return f"batch({self.batch_size}{extra})"
 
-    def _element_spec(self) -> Any:
+    def compute_element_spec(self) -> Any:
         size = self.batch_size if self.drop_remainder else None
         if self.rows is not None:
-            return self.rows.batch_spec(self._inputs[0].element_spec, size)
-        return batched(self._inputs[0].element_spec, size)
+            return self.rows.batch_spec(self.inputs[0].element_spec, size)
+        return batched(self.inputs[0].element_spec, size)
 
-    def _make_iterator(self, ctx: IteratorContext) -> DatasetIterator:
+    def make_iterator(self, ctx: IteratorContext) -> DatasetIterator:
         from fastinput.ops.map import MapDataset
 
-        source = self._inputs[0]._make_iterator(ctx)
+        source = self.inputs[0].make_iterator(ctx)
         if self.rows is not None:
             return BatchIterator(self, ctx, source, self.rows.batch, units=self.rows)
         # tf.data fuses map -> batch into map_and_batch by default, whose batches are whole groups;
         # following it here too means switching fastinput's own fusion off never changes the result.
-        whole_groups = type(self._inputs[0]) is MapDataset
+        whole_groups = type(self.inputs[0]) is MapDataset
         return BatchIterator(self, ctx, source, stack_elements, whole_groups)
 
 
@@ -138,7 +138,7 @@ class BatchIterator(DatasetIterator):
         self._carried: list[Any] = []  # items after the last batch's end (rows of a cut block)
         self._ended = False
 
-    def _next(self) -> Any:
+    def produce(self) -> Any:
         units, size, error = self._units, self._size, None
         gathered, self._carried = self._carried, []
         positions = units.count(gathered)
@@ -184,10 +184,10 @@ class PaddedBatchDataset(Dataset):
         shapes = f", padded_shapes={self.padded_shapes!r}" if self.padded_shapes is not None else ""
         return f"padded_batch({self.batch_size}{shapes}{extra})"
 
-    def _element_spec(self) -> Any:
+    def compute_element_spec(self) -> Any:
         """As tf.data: each component's padded shape (its own shape without ``padded_shapes``; None
         dimensions padded to the batch's longest), behind the batch dimension; dense components only."""
-        input_spec = self._inputs[0].element_spec
+        input_spec = self.inputs[0].element_spec
         leaves = structure.flatten(input_spec)
         shapes = self._per_leaf(self._shapes, input_spec, "padded_shapes", is_shape=True)
         out = []
@@ -207,8 +207,8 @@ class PaddedBatchDataset(Dataset):
             out.append(TensorSpec((self.batch_size if self.drop_remainder else None, *padded), leaf.dtype))
         return structure.pack_as(input_spec, out)
 
-    def _make_iterator(self, ctx: IteratorContext) -> DatasetIterator:
-        return BatchIterator(self, ctx, self._inputs[0]._make_iterator(ctx), self._pad_and_stack)
+    def make_iterator(self, ctx: IteratorContext) -> DatasetIterator:
+        return BatchIterator(self, ctx, self.inputs[0].make_iterator(ctx), self._pad_and_stack)
 
     def _pad_and_stack(self, elements: list[Any]) -> Any:
         first = elements[0]

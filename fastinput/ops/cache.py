@@ -18,10 +18,10 @@ import pickle
 import threading
 from typing import IO, Any
 
+from fastinput._engine.iterator import DatasetIterator, IteratorContext
 from fastinput._engine.traits import StageKind, StageTraits
 from fastinput.dataset import Dataset
 from fastinput.errors import DataLossError, InvalidArgumentError, NotFoundError
-from fastinput.iterator import DatasetIterator, IteratorContext
 
 CACHE_SUFFIX = ".fastinput-cache"
 _END_MARKER = "fastinput-cache-end"
@@ -50,7 +50,7 @@ class CacheDataset(Dataset):
     def __str__(self) -> str:
         return f"cache({self.filename!r})"
 
-    def _make_iterator(self, ctx: IteratorContext) -> DatasetIterator:
+    def make_iterator(self, ctx: IteratorContext) -> DatasetIterator:
         if self.filename:
             if os.path.exists(self.path):
                 return _FileReplayIterator(self, ctx)
@@ -124,11 +124,11 @@ class _RecordingIterator(DatasetIterator):
     """Passes the input through and records it; the record is kept only if the input is read to the end."""
 
     def __init__(self, dataset: CacheDataset, ctx: IteratorContext, sink: _MemorySink | _FileSink) -> None:
-        super().__init__(dataset, ctx, [dataset._inputs[0]._make_iterator(ctx)])
+        super().__init__(dataset, ctx, [dataset.inputs[0].make_iterator(ctx)])
         self._sink = sink
         self._finished = False
 
-    def _next_chunk(self, n: int) -> list[Any]:
+    def produce_chunk(self, n: int) -> list[Any]:
         try:
             chunk = self.inputs[0].get_next_chunk(n)
         except StopIteration:
@@ -139,7 +139,7 @@ class _RecordingIterator(DatasetIterator):
         self._sink.write(chunk)
         return chunk
 
-    def _join_self(self) -> None:
+    def join_self(self) -> None:
         if not self._finished:
             self._sink.discard()
 
@@ -150,7 +150,7 @@ class _MemoryReplayIterator(DatasetIterator):
         self._elements = elements
         self._position = 0
 
-    def _next_chunk(self, n: int) -> list[Any]:
+    def produce_chunk(self, n: int) -> list[Any]:
         start = self._position
         if start >= len(self._elements):
             raise StopIteration
@@ -187,7 +187,7 @@ class _FileReplayIterator(DatasetIterator):
         self._chunk = loaded
         self._count += len(loaded)
 
-    def _next_chunk(self, n: int) -> list[Any]:
+    def produce_chunk(self, n: int) -> list[Any]:
         while not self._chunk:
             if self._ended:
                 raise StopIteration
@@ -195,6 +195,6 @@ class _FileReplayIterator(DatasetIterator):
         out, self._chunk = self._chunk[:n], self._chunk[n:]
         return out
 
-    def _join_self(self) -> None:
+    def join_self(self) -> None:
         if self._file is not None:
             self._file.close()

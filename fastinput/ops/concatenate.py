@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from fastinput._engine.iterator import DatasetIterator, IteratorContext
 from fastinput._engine.traits import StageKind, StageTraits
 from fastinput.dataset import Dataset
 from fastinput.errors import InvalidArgumentError
-from fastinput.iterator import DatasetIterator, IteratorContext
 from fastinput.spec import most_specific_common
 
 
@@ -22,12 +22,12 @@ class ConcatenateDataset(Dataset):
     def __str__(self) -> str:
         return "concatenate()"
 
-    def _element_spec(self) -> Any:
+    def compute_element_spec(self) -> Any:
         """The most specific spec that both inputs' elements fit; their structures and dtypes must agree."""
-        first, second = (dataset.element_spec for dataset in self._inputs)
+        first, second = (dataset.element_spec for dataset in self.inputs)
         return most_specific_common(first, second, str(self))
 
-    def _make_iterator(self, ctx: IteratorContext) -> DatasetIterator:
+    def make_iterator(self, ctx: IteratorContext) -> DatasetIterator:
         return _ConcatenateIterator(self, ctx)
 
 
@@ -35,11 +35,11 @@ class _ConcatenateIterator(DatasetIterator):
     """Opens the second input only when the first has ended."""
 
     def __init__(self, dataset: ConcatenateDataset, ctx: IteratorContext) -> None:
-        super().__init__(dataset, ctx, [dataset._inputs[0]._make_iterator(ctx)])
+        super().__init__(dataset, ctx, [dataset.inputs[0].make_iterator(ctx)])
         self._ds = dataset
         self._on_second = False
 
-    def _next_chunk(self, n: int) -> list[Any]:
+    def produce_chunk(self, n: int) -> list[Any]:
         try:
             return self.inputs[-1].get_next_chunk(n)
         except StopIteration:
@@ -47,5 +47,5 @@ class _ConcatenateIterator(DatasetIterator):
                 raise
         self._on_second = True
         self.inputs[0].close()
-        self.inputs = [self._ds._inputs[1]._make_iterator(self.ctx)]
+        self.inputs = [self._ds.inputs[1].make_iterator(self.ctx)]
         return self.inputs[0].get_next_chunk(n)

@@ -7,11 +7,11 @@ from typing import Any
 
 import numpy as np
 
+from fastinput._engine.arguments import check_callable, fn_name
+from fastinput._engine.iterator import DatasetIterator, IteratorContext
 from fastinput._engine.traits import StageKind, StageTraits
-from fastinput.arguments import check_callable, fn_name
 from fastinput.dataset import Dataset
 from fastinput.errors import InvalidArgumentError
-from fastinput.iterator import DatasetIterator, IteratorContext
 from fastinput.ops.map import call_on_element, mapped_spec
 from fastinput.spec import TensorSpec, UnknownSpecError
 
@@ -28,7 +28,7 @@ def as_predicate_result(value: Any, stage: str) -> bool:
 
 
 class FilterDataset(Dataset):
-    traits = StageTraits("filter", StageKind.FILTER, keeps_spec=True)  # (its _element_spec also checks the predicate)
+    traits = StageTraits("filter", StageKind.FILTER, keeps_spec=True)  # (its compute_element_spec also checks the predicate)
 
     def __init__(self, input_dataset: Dataset, predicate: Callable) -> None:
         super().__init__([input_dataset])
@@ -37,10 +37,10 @@ class FilterDataset(Dataset):
     def __str__(self) -> str:
         return f"filter({fn_name(self.predicate)})"
 
-    def _element_spec(self) -> Any:
+    def compute_element_spec(self) -> Any:
         """The input's spec, once the predicate is known to give a scalar boolean (tf.data checks this while
         building); a predicate that cannot be traced on placeholders is checked per element only."""
-        input_spec = self._inputs[0].element_spec
+        input_spec = self.inputs[0].element_spec
         try:
             result = mapped_spec(self, self.predicate, None)
         except UnknownSpecError:
@@ -49,8 +49,8 @@ class FilterDataset(Dataset):
             raise InvalidArgumentError(f"{self}: the predicate must return a scalar boolean, but it returns {result}")
         return input_spec
 
-    def _make_iterator(self, ctx: IteratorContext) -> DatasetIterator:
-        return _FilterIterator(self, ctx, self._inputs[0]._make_iterator(ctx))
+    def make_iterator(self, ctx: IteratorContext) -> DatasetIterator:
+        return _FilterIterator(self, ctx, self.inputs[0].make_iterator(ctx))
 
 
 class _FilterIterator(DatasetIterator):
@@ -59,7 +59,7 @@ class _FilterIterator(DatasetIterator):
         self._predicate = dataset.predicate
         self._source = source
 
-    def _next(self) -> Any:
+    def produce(self) -> Any:
         while True:
             element = self._source.get_next()
             if as_predicate_result(call_on_element(self._predicate, element), self.name):

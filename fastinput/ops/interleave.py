@@ -27,10 +27,7 @@ from collections.abc import Callable
 from typing import Any
 
 from fastinput import errors
-from fastinput._engine.buffer import Failure
-from fastinput._engine.rows import ELEMENTS, READ_CHUNK, RowBlocks, UnitQueue, Units
-from fastinput._engine.traits import KnobKind, StageKind, StageTraits, TuningKind, TuningProfile
-from fastinput.arguments import (
+from fastinput._engine.arguments import (
     AUTOTUNE,
     MAX_CYCLE_LENGTH,
     MAX_PARALLELISM,
@@ -41,9 +38,12 @@ from fastinput.arguments import (
     fn_name,
     format_arg,
 )
+from fastinput._engine.buffer import Failure
+from fastinput._engine.function_spec import merge_traces, trace
+from fastinput._engine.iterator import DatasetIterator, IteratorContext, Knob, ThreadedIterator, note_stage
+from fastinput._engine.rows import ELEMENTS, READ_CHUNK, RowBlocks, UnitQueue, Units
+from fastinput._engine.traits import KnobKind, StageKind, StageTraits, TuningKind, TuningProfile
 from fastinput.dataset import Dataset
-from fastinput.function_spec import merge_traces, trace
-from fastinput.iterator import DatasetIterator, IteratorContext, Knob, ThreadedIterator, note_stage
 from fastinput.ops.map import call_on_element, resolve_deterministic
 from fastinput.options import available_cpus
 from fastinput.spec import running
@@ -127,23 +127,23 @@ class InterleaveDataset(Dataset):
         """The iterator of the dataset ``map_func`` makes from one input element."""
         with running():
             inner = call_on_element(self.map_func, element)
-        return self._as_dataset(inner)._make_iterator(ctx)
+        return self._as_dataset(inner).make_iterator(ctx)
 
-    def _element_spec(self) -> Any:
+    def compute_element_spec(self) -> Any:
         """The spec of the datasets ``map_func`` returns for placeholder elements (as ``map`` learns its)."""
         remedy = "map_func must be able to build its dataset from any element of that spec"
-        returned = trace(lambda element: call_on_element(self.map_func, element), self._inputs[0].element_spec,
+        returned = trace(lambda element: call_on_element(self.map_func, element), self.inputs[0].element_spec,
                          str(self), remedy)
         return merge_traces([self._as_dataset(inner).element_spec for inner in returned], str(self), remedy)
 
-    def _make_iterator(self, ctx: IteratorContext) -> DatasetIterator:
+    def make_iterator(self, ctx: IteratorContext) -> DatasetIterator:
         return self.make_iterator_as(self, ctx)
 
     def make_iterator_as(self, stage: Dataset, ctx: IteratorContext) -> DatasetIterator:
         """This interleave's iterator, running as ``stage``: itself, or a Dataset that reads with an interleave
         (``TFRecordDataset``), whose name and kind its stats, errors and traces then show."""
         cycle_length = autotune_cycle_length(self.num_parallel_calls) if self.cycle_length == AUTOTUNE else self.cycle_length
-        source = self._inputs[0]._make_iterator(ctx)
+        source = self.inputs[0].make_iterator(ctx)
         if self.num_parallel_calls is None:
             return _InterleaveIterator(self, ctx, source, cycle_length, stage)
         autotuned = self.num_parallel_calls == AUTOTUNE
@@ -169,7 +169,7 @@ class _InterleaveIterator(DatasetIterator):
         self._block_index = 0
         self._index = (self._index + 1) % len(self._cycle)
 
-    def _next_chunk(self, n: int) -> list[Any]:
+    def produce_chunk(self, n: int) -> list[Any]:
         block_length = self._ds.block_length
         while True:
             current = self._cycle[self._index]
@@ -199,12 +199,12 @@ class _InterleaveIterator(DatasetIterator):
             else:
                 raise StopIteration
 
-    def _cancel_self(self) -> None:
+    def cancel_self(self) -> None:
         for it in self._cycle:
             if it is not None:
                 it.cancel()
 
-    def _join_self(self) -> None:
+    def join_self(self) -> None:
         for it in self._cycle:
             if it is not None:
                 it.close()
@@ -426,7 +426,7 @@ class _ParallelInterleaveIterator(ThreadedIterator):
         if self._block_index >= self._ds.block_length and len(self._cycle) > 1:
             self._advance()
 
-    def _next_chunk(self, n: int) -> list[Any]:
+    def produce_chunk(self, n: int) -> list[Any]:
         """Up to ``n`` elements in interleave order, gathered across slots in one lock hold.
 
         Returns what it has as soon as the next slot in turn has nothing
@@ -514,15 +514,15 @@ class _ParallelInterleaveIterator(ThreadedIterator):
         return False
 
     # -- stopping ----------------------------------------------------------------
-    def _cancel_self(self) -> None:
-        super()._cancel_self()
+    def cancel_self(self) -> None:
+        super().cancel_self()
         with self._cond:
             opened = list(self._opened)
         for e in opened:
             e.iterator.cancel()
 
-    def _join_self(self) -> None:
-        super()._join_self()
+    def join_self(self) -> None:
+        super().join_self()
         for e in self._opened:
             e.iterator.close()
         self._opened.clear()

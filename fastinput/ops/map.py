@@ -8,14 +8,21 @@ from typing import Any
 
 import numpy as np
 
-from fastinput import conversion
+from fastinput._engine import conversion
+from fastinput._engine.arguments import (
+    AUTOTUNE,
+    check_bool,
+    check_callable,
+    check_parallelism,
+    fn_name,
+    format_arg,
+)
 from fastinput._engine.buffer import Failure, ItemQueue
+from fastinput._engine.function_spec import output_spec
+from fastinput._engine.iterator import DatasetIterator, IteratorContext
 from fastinput._engine.traits import StageKind, StageTraits
-from fastinput.arguments import AUTOTUNE, check_bool, check_callable, check_parallelism, fn_name, format_arg
 from fastinput.dataset import Dataset
 from fastinput.errors import FunctionStopIterationError
-from fastinput.function_spec import output_spec
-from fastinput.iterator import DatasetIterator, IteratorContext
 from fastinput.ops.parallel import AdaptiveChunks, ParallelChunkIterator
 from fastinput.options import available_cpus
 from fastinput.spec import as_spec
@@ -112,7 +119,7 @@ def mapped_spec(stage: Dataset, map_func: Callable, output_signature: Any) -> An
     it on placeholders (normalised as the outputs are when the pipeline runs)."""
     if output_signature is not None:
         return output_signature
-    input_spec = stage._inputs[0].element_spec
+    input_spec = stage.inputs[0].element_spec
     return output_spec(lambda element: normalize_output(call_on_element(map_func, element)), input_spec, str(stage))
 
 
@@ -129,7 +136,7 @@ class MapDataset(Dataset):
         self.output_signature = None if output_signature is None else as_spec(output_signature, "map: output_signature")
         """The declared spec of ``map_func``'s outputs (a nest of fastinput specs), or None: learnt."""
 
-    def _element_spec(self) -> Any:
+    def compute_element_spec(self) -> Any:
         return mapped_spec(self, self.map_func, self.output_signature)
 
     def __str__(self) -> str:
@@ -140,8 +147,8 @@ class MapDataset(Dataset):
             args.append(f"deterministic={self.deterministic}")
         return f"map({', '.join(args)})"
 
-    def _make_iterator(self, ctx: IteratorContext) -> DatasetIterator:
-        source = self._inputs[0]._make_iterator(ctx)
+    def make_iterator(self, ctx: IteratorContext) -> DatasetIterator:
+        source = self.inputs[0].make_iterator(ctx)
         if self.num_parallel_calls is None:
             return _MapIterator(self, ctx, source)
         parallelism, autotuned = resolve_parallelism(self.num_parallel_calls)
@@ -166,12 +173,12 @@ class _MapIterator(DatasetIterator):
         self._source = source
         self._outputs = ItemQueue()
 
-    def _next(self) -> Any:
+    def produce(self) -> Any:
         if self._outputs:
-            return self._next_chunk(1)[0]
+            return self.produce_chunk(1)[0]
         return normalize_output(call_on_element(self._fn, self._source.get_next()))
 
-    def _next_chunk(self, n: int) -> list[Any]:
+    def produce_chunk(self, n: int) -> list[Any]:
         if not self._outputs:
             outputs = map_chunk(self._fn, self._source.get_next_chunk(n))
             if not any(type(output) is Failure for output in outputs):

@@ -36,10 +36,10 @@ from typing import Any, Protocol
 
 from fastinput import errors
 from fastinput._engine import instrument as _trace
+from fastinput._engine.arguments import MAX_PARALLELISM
 from fastinput._engine.buffer import Failure, ItemQueue, record_occupancy
+from fastinput._engine.iterator import DatasetIterator, IteratorContext, Knob, ThreadedIterator, note_stage
 from fastinput._engine.traits import KnobKind, TuningKind, TuningProfile
-from fastinput.arguments import MAX_PARALLELISM
-from fastinput.iterator import DatasetIterator, IteratorContext, Knob, ThreadedIterator, note_stage
 from fastinput.options import available_cpus
 
 TARGET_CHUNK_NS = 500_000
@@ -298,7 +298,7 @@ class ParallelChunkIterator(ThreadedIterator):
             else:
                 slot.wanted.clear()
 
-    def _next(self) -> Any:
+    def produce(self) -> Any:
         while not self._ready:
             self._refill()
         element = self._ready.pop()
@@ -306,7 +306,7 @@ class ParallelChunkIterator(ThreadedIterator):
             raise note_stage(element.exc, self.name)
         return element
 
-    def _next_chunk(self, n: int) -> list[Any]:
+    def produce_chunk(self, n: int) -> list[Any]:
         while not self._ready:
             self._refill()
         out = self._ready.take(n)

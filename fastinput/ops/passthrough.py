@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from fastinput._engine.iterator import DatasetIterator, IteratorContext
 from fastinput._engine.traits import StageKind, StageTraits
 from fastinput.dataset import Dataset
 from fastinput.errors import InvalidArgumentError
-from fastinput.iterator import DatasetIterator, IteratorContext
 from fastinput.options import Options
 
 
@@ -16,10 +16,13 @@ class OptionsDataset(Dataset):
         if not isinstance(options, Options):
             raise InvalidArgumentError(f"with_options: options must be fi.Options, got {type(options).__name__}")
         super().__init__([input_dataset])
-        self._own_options = options
+        self._options = options
 
     def __str__(self) -> str:
         return "with_options()"
 
-    def _make_iterator(self, ctx: IteratorContext) -> DatasetIterator:
-        return self._inputs[0]._make_iterator(ctx)
+    def own_options(self) -> Options:
+        return self._options
+
+    def make_iterator(self, ctx: IteratorContext) -> DatasetIterator:
+        return self.inputs[0].make_iterator(ctx)

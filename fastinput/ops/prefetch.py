@@ -7,11 +7,11 @@ from collections.abc import Callable
 from typing import Any
 
 from fastinput import errors
+from fastinput._engine.arguments import AUTOTUNE, check_buffer_size, format_arg
 from fastinput._engine.buffer import Channel, Failure
+from fastinput._engine.iterator import DatasetIterator, IteratorContext, Knob, ThreadedIterator, note_stage
 from fastinput._engine.traits import KnobKind, StageKind, StageTraits, TuningKind, TuningProfile
-from fastinput.arguments import AUTOTUNE, check_buffer_size, format_arg
 from fastinput.dataset import Dataset
-from fastinput.iterator import DatasetIterator, IteratorContext, Knob, ThreadedIterator, note_stage
 from fastinput.options import available_cpus
 
 
@@ -30,8 +30,8 @@ class PrefetchDataset(Dataset):
     def __str__(self) -> str:
         return f"prefetch({format_arg(self.buffer_size)})"
 
-    def _make_iterator(self, ctx: IteratorContext) -> DatasetIterator:
-        source = self._inputs[0]._make_iterator(ctx)
+    def make_iterator(self, ctx: IteratorContext) -> DatasetIterator:
+        source = self.inputs[0].make_iterator(ctx)
         if self.buffer_size == 0:  # tf.data: prefetch(0) prefetches nothing
             return source
         autotuned = self.buffer_size == AUTOTUNE
@@ -110,7 +110,7 @@ class PrefetchIterator(ThreadedIterator):
     def _waited(self, ns: int) -> None:
         self.metrics.wait_ns += ns
 
-    def _next_chunk(self, n: int) -> list[Any]:
+    def produce_chunk(self, n: int) -> list[Any]:
         self.start_workers(self._produce, 1)
         out = self._channel.take(n, self._waited)
         if not out:
@@ -121,5 +121,5 @@ class PrefetchIterator(ThreadedIterator):
             out = [self._finish(element) for element in out]
         return out
 
-    def _cancel_self(self) -> None:
+    def cancel_self(self) -> None:
         self._channel.cancel()

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from fastinput._engine.arguments import check_int
+from fastinput._engine.iterator import DatasetIterator, IteratorContext
 from fastinput._engine.traits import StageKind, StageTraits
-from fastinput.arguments import check_int
 from fastinput.dataset import Dataset
-from fastinput.iterator import DatasetIterator, IteratorContext
 
 
 class RepeatDataset(Dataset):
@@ -20,7 +20,7 @@ class RepeatDataset(Dataset):
     def __str__(self) -> str:
         return "repeat()" if self.count == -1 else f"repeat({self.count})"
 
-    def _make_iterator(self, ctx: IteratorContext) -> DatasetIterator:
+    def make_iterator(self, ctx: IteratorContext) -> DatasetIterator:
         return _RepeatIterator(self, ctx)
 
 
@@ -76,7 +76,7 @@ class _RepeatIterator(DatasetIterator):
             self._open()
 
     def _open(self) -> DatasetIterator:
-        self._source = self._ds._inputs[0]._make_iterator(self.ctx)
+        self._source = self._ds.inputs[0].make_iterator(self.ctx)
         for (_, stage), (name, knobs, element_bytes) in zip(self._source.walk(), self._learned):
             if stage.name != name:  # not the same tree (cannot happen for one description): keep the defaults
                 break
@@ -87,7 +87,7 @@ class _RepeatIterator(DatasetIterator):
         self.inputs = [self._source]
         return self._source
 
-    def _next_chunk(self, n: int) -> list[Any]:
+    def produce_chunk(self, n: int) -> list[Any]:
         count = self._ds.count
         while not self._ended and (count == -1 or self._epoch < count):
             source = self._source or self._open()

@@ -24,11 +24,11 @@ from typing import Any
 import numpy as np
 
 from fastinput import errors
+from fastinput._engine.arguments import check_bool, check_int, check_seed
+from fastinput._engine.iterator import DatasetIterator, IteratorContext
 from fastinput._engine.rows import ELEMENTS, Block, RowBlocks, Units, concat_blocks, num_rows, take_rows
 from fastinput._engine.traits import StageKind, StageTraits
-from fastinput.arguments import check_bool, check_int, check_seed
 from fastinput.dataset import Dataset
-from fastinput.iterator import DatasetIterator, IteratorContext
 from fastinput.ops.repeat import EpochTally
 
 _RANDOM_BLOCK = 4096
@@ -58,8 +58,8 @@ class ShuffleDataset(Dataset):
         epoch = next(self._epochs) if self.reshuffle_each_iteration else 0
         return np.random.Generator(np.random.PCG64([self._base_seed, epoch]))
 
-    def _make_iterator(self, ctx: IteratorContext) -> DatasetIterator:
-        source = self._inputs[0]._make_iterator(ctx)
+    def make_iterator(self, ctx: IteratorContext) -> DatasetIterator:
+        source = self.inputs[0].make_iterator(ctx)
         if self.units is not ELEMENTS:
             return RowShuffleIterator(self, ctx, source, self.buffer_size, self.next_rng())
         return ShuffleIterator(self, ctx, source, self.buffer_size, self.next_rng())
@@ -93,7 +93,7 @@ class ShuffleIterator(DatasetIterator):
         except Exception as exc:  # raised after the elements already drawn, at its place
             self._source_error = exc
 
-    def _next_chunk(self, n: int) -> list[Any]:
+    def produce_chunk(self, n: int) -> list[Any]:
         buffer, incoming = self._buffer, self._incoming
         while len(buffer) < self._size and not self._source_done and self._source_error is None:
             self._pull(self._size - len(buffer))  # the initial fill (and refills after an input error)
@@ -135,7 +135,7 @@ class ShuffleAndRepeatDataset(Dataset):
     traits = StageTraits("shuffle_and_repeat", StageKind.REPEAT, passes_through=True, keeps_spec=True)
 
     def __init__(self, shuffle: ShuffleDataset, count: int) -> None:
-        super().__init__(shuffle._inputs)
+        super().__init__(shuffle.inputs)
         self.shuffle = shuffle
         self.count = count
 
@@ -143,9 +143,9 @@ class ShuffleAndRepeatDataset(Dataset):
         repeat = "repeat()" if self.count == -1 else f"repeat({self.count})"
         return f"shuffle_and_repeat [fused: {self.shuffle} -> {repeat}]"
 
-    def _make_iterator(self, ctx: IteratorContext) -> DatasetIterator:
+    def make_iterator(self, ctx: IteratorContext) -> DatasetIterator:
         if self.shuffle.units is not ELEMENTS:  # rows: their shuffle reads no epoch ahead; run it unfused
-            return self.shuffle.repeat(self.count)._make_iterator(ctx)
+            return self.shuffle.repeat(self.count).make_iterator(ctx)
         return _ShuffleAndRepeatIterator(self, ctx)
 
 
@@ -176,7 +176,7 @@ class _ShuffleAndRepeatIterator(DatasetIterator):
             self._current = None
             return
         self._epochs_left -= self._epochs_left > 0
-        source = source or shuffle._inputs[0]._make_iterator(self.ctx)
+        source = source or shuffle.inputs[0].make_iterator(self.ctx)
         self._current = ShuffleIterator(shuffle, self.ctx, source, shuffle.buffer_size, shuffle.next_rng(), prefilled)
         self.inputs = [self._current] + ([self._next_source] if self._next_source else [])
 
@@ -186,7 +186,7 @@ class _ShuffleAndRepeatIterator(DatasetIterator):
                 or len(self._next_buffer) >= self._ds.shuffle.buffer_size):
             return
         if self._next_source is None:
-            self._next_source = self._ds.shuffle._inputs[0]._make_iterator(self.ctx)
+            self._next_source = self._ds.shuffle.inputs[0].make_iterator(self.ctx)
             self.inputs = [self._current, self._next_source]
         try:
             self._next_buffer.extend(self._next_source.get_next_chunk(min(n, self._ds.shuffle.buffer_size - len(self._next_buffer))))
@@ -197,7 +197,7 @@ class _ShuffleAndRepeatIterator(DatasetIterator):
         except Exception as exc:
             self._next_error = exc
 
-    def _next_chunk(self, n: int) -> list[Any]:
+    def produce_chunk(self, n: int) -> list[Any]:
         if not self._started:
             self._started = True
             self._start_epoch(None, [])
@@ -226,7 +226,7 @@ class _ShuffleAndRepeatIterator(DatasetIterator):
             return chunk
         raise StopIteration
 
-    def _join_self(self) -> None:
+    def join_self(self) -> None:
         if self._next_source is not None:
             self._next_source.close()
 
@@ -287,7 +287,7 @@ class RowShuffleIterator(DatasetIterator):
             self._incoming = self._incoming[take:] if take < len(self._incoming) else None
         self.metrics.buffer_occupancy = self._filled
 
-    def _next_chunk(self, n: int) -> list[Any]:
+    def produce_chunk(self, n: int) -> list[Any]:
         if not self._drawn:
             self._fill()
             if self._filled < self._capacity or (self._incoming is None and not self._pull()):

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from fastinput._engine.arguments import check_int
+from fastinput._engine.iterator import DatasetIterator, IteratorContext
 from fastinput._engine.traits import StageKind, StageTraits
-from fastinput.arguments import check_int
 from fastinput.dataset import Dataset
 from fastinput.errors import InvalidArgumentError
-from fastinput.iterator import DatasetIterator, IteratorContext
 
 
 class TakeDataset(Dataset):
@@ -21,8 +21,8 @@ class TakeDataset(Dataset):
     def __str__(self) -> str:
         return f"take({self.count})"
 
-    def _make_iterator(self, ctx: IteratorContext) -> DatasetIterator:
-        return _TakeIterator(self, ctx, self._inputs[0]._make_iterator(ctx))
+    def make_iterator(self, ctx: IteratorContext) -> DatasetIterator:
+        return _TakeIterator(self, ctx, self.inputs[0].make_iterator(ctx))
 
 
 class _TakeIterator(DatasetIterator):
@@ -31,7 +31,7 @@ class _TakeIterator(DatasetIterator):
         self._source = source
         self._left = dataset.count  # -1: unlimited
 
-    def _next_chunk(self, n: int) -> list[Any]:
+    def produce_chunk(self, n: int) -> list[Any]:
         if self._left == 0:
             raise StopIteration
         if self._left > 0:
@@ -52,8 +52,8 @@ class SkipDataset(Dataset):
     def __str__(self) -> str:
         return f"skip({self.count})"
 
-    def _make_iterator(self, ctx: IteratorContext) -> DatasetIterator:
-        return _SkipIterator(self, ctx, self._inputs[0]._make_iterator(ctx))
+    def make_iterator(self, ctx: IteratorContext) -> DatasetIterator:
+        return _SkipIterator(self, ctx, self.inputs[0].make_iterator(ctx))
 
 
 class _SkipIterator(DatasetIterator):
@@ -63,7 +63,7 @@ class _SkipIterator(DatasetIterator):
         self._count = dataset.count
         self._to_skip = dataset.count
 
-    def _next_chunk(self, n: int) -> list[Any]:
+    def produce_chunk(self, n: int) -> list[Any]:
         if self._to_skip == -1:
             raise StopIteration
         while self._to_skip > 0:
@@ -92,8 +92,8 @@ class ShardDataset(Dataset):
     def __str__(self) -> str:
         return f"shard({self.num_shards}, {self.index})"
 
-    def _make_iterator(self, ctx: IteratorContext) -> DatasetIterator:
-        return _ShardIterator(self, ctx, self._inputs[0]._make_iterator(ctx))
+    def make_iterator(self, ctx: IteratorContext) -> DatasetIterator:
+        return _ShardIterator(self, ctx, self.inputs[0].make_iterator(ctx))
 
 
 class _ShardIterator(DatasetIterator):
@@ -104,7 +104,7 @@ class _ShardIterator(DatasetIterator):
         self._position = -dataset.index  # input position relative to this shard's first element
         self._committed = self._position  # the position after the last element kept (or error raised)
 
-    def _next_chunk(self, n: int) -> list[Any]:
+    def produce_chunk(self, n: int) -> list[Any]:
         while True:
             try:
                 chunk = self._source.get_next_chunk(n * self._shards)

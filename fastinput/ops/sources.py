@@ -7,12 +7,13 @@ from typing import Any
 
 import numpy as np
 
-from fastinput import conversion, structure
+from fastinput import structure
+from fastinput._engine import conversion
+from fastinput._engine.arguments import check_callable, check_int, fn_name
+from fastinput._engine.iterator import DatasetIterator, IteratorContext
 from fastinput._engine.traits import StageKind, StageTraits
-from fastinput.arguments import check_callable, check_int, fn_name
 from fastinput.dataset import Dataset
 from fastinput.errors import InvalidArgumentError
-from fastinput.iterator import DatasetIterator, IteratorContext
 from fastinput.spec import SparseSpec, TensorSpec, UnknownSpecError, as_spec, from_value, spec_of, unbatched
 
 
@@ -45,10 +46,10 @@ class RangeDataset(Dataset):
     def __len__(self) -> int:
         return len(range(self.start, self.stop, self.step))
 
-    def _element_spec(self) -> Any:
+    def compute_element_spec(self) -> Any:
         return TensorSpec((), self.dtype)
 
-    def _make_iterator(self, ctx: IteratorContext) -> DatasetIterator:
+    def make_iterator(self, ctx: IteratorContext) -> DatasetIterator:
         return _RangeIterator(self, ctx)
 
 
@@ -59,14 +60,14 @@ class _RangeIterator(DatasetIterator):
         self._position = 0
         self._dtype = dataset.dtype
 
-    def _next(self) -> Any:
+    def produce(self) -> Any:
         if self._position >= len(self._values):
             raise StopIteration
         value = self._values[self._position]
         self._position += 1
         return self._dtype.type(value)
 
-    def _next_chunk(self, n: int) -> list[Any]:
+    def produce_chunk(self, n: int) -> list[Any]:
         values = self._values[self._position:self._position + n]
         if not values:
             raise StopIteration
@@ -107,11 +108,11 @@ class TensorSlicesDataset(Dataset):
     def __len__(self) -> int:
         return self.length
 
-    def _element_spec(self) -> Any:
+    def compute_element_spec(self) -> Any:
         whole = spec_of(self.structure)
         return whole if self.single else unbatched(whole, str(self))
 
-    def _make_iterator(self, ctx: IteratorContext) -> DatasetIterator:
+    def make_iterator(self, ctx: IteratorContext) -> DatasetIterator:
         return _TensorSlicesIterator(self, ctx)
 
 
@@ -121,7 +122,7 @@ class _TensorSlicesIterator(DatasetIterator):
         self._ds = dataset
         self._position = 0
 
-    def _next_chunk(self, n: int) -> list[Any]:
+    def produce_chunk(self, n: int) -> list[Any]:
         ds = self._ds
         start, stop = self._position, min(self._position + n, ds.length)
         if start >= stop:
@@ -153,14 +154,14 @@ class GeneratorDataset(Dataset):
     def __str__(self) -> str:
         return f"from_generator({fn_name(self.generator)})"
 
-    def _element_spec(self) -> Any:
+    def compute_element_spec(self) -> Any:
         if self.signature is None:
             raise UnknownSpecError(
                 f"{self}: the element spec is unknown: pass output_signature= (or output_types= and "
                 "output_shapes=) to from_generator, as tf.data requires")
         return self.signature
 
-    def _make_iterator(self, ctx: IteratorContext) -> DatasetIterator:
+    def make_iterator(self, ctx: IteratorContext) -> DatasetIterator:
         return _GeneratorIterator(self, ctx)
 
 
@@ -198,7 +199,7 @@ class _GeneratorIterator(DatasetIterator):
         self._source: Any = None
         self._count = 0
 
-    def _next(self) -> Any:
+    def produce(self) -> Any:
         if self._source is None:
             self._source = iter(self._ds.generator(*self._ds.args))
         value = next(self._source)

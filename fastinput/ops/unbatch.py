@@ -6,10 +6,10 @@ from collections import deque
 from typing import Any
 
 from fastinput import structure
+from fastinput._engine.iterator import DatasetIterator, IteratorContext
 from fastinput._engine.traits import StageKind, StageTraits
 from fastinput.dataset import Dataset
 from fastinput.errors import InvalidArgumentError
-from fastinput.iterator import DatasetIterator, IteratorContext
 from fastinput.spec import unbatched
 
 
@@ -40,11 +40,11 @@ class UnbatchDataset(Dataset):
     def __str__(self) -> str:
         return "unbatch()"
 
-    def _element_spec(self) -> Any:
-        return unbatched(self._inputs[0].element_spec, str(self))
+    def compute_element_spec(self) -> Any:
+        return unbatched(self.inputs[0].element_spec, str(self))
 
-    def _make_iterator(self, ctx: IteratorContext) -> DatasetIterator:
-        return _UnbatchIterator(self, ctx, self._inputs[0]._make_iterator(ctx))
+    def make_iterator(self, ctx: IteratorContext) -> DatasetIterator:
+        return _UnbatchIterator(self, ctx, self.inputs[0].make_iterator(ctx))
 
 
 class _UnbatchIterator(DatasetIterator):
@@ -53,7 +53,7 @@ class _UnbatchIterator(DatasetIterator):
         self._source = source
         self._rows: deque[Any] = deque()
 
-    def _next_chunk(self, n: int) -> list[Any]:
+    def produce_chunk(self, n: int) -> list[Any]:
         while not self._rows:
             self._rows.extend(split_element(self._source.get_next(), self.name))
         rows = self._rows

@@ -7,10 +7,10 @@ from typing import Any
 
 from fastinput import errors, structure
 from fastinput._engine.buffer import Failure
+from fastinput._engine.iterator import DatasetIterator, IteratorContext
 from fastinput._engine.traits import StageKind, StageTraits
 from fastinput.dataset import Dataset
 from fastinput.errors import InvalidArgumentError
-from fastinput.iterator import DatasetIterator, IteratorContext
 
 
 def zip_datasets(*datasets: Any) -> Dataset:
@@ -31,13 +31,13 @@ class ZipDataset(Dataset):
         self.nest = nest
 
     def __str__(self) -> str:
-        return f"zip(<{len(self._inputs)} datasets>)"
+        return f"zip(<{len(self.inputs)} datasets>)"
 
-    def _element_spec(self) -> Any:
-        return structure.pack_as(self.nest, [dataset.element_spec for dataset in self._inputs])
+    def compute_element_spec(self) -> Any:
+        return structure.pack_as(self.nest, [dataset.element_spec for dataset in self.inputs])
 
-    def _make_iterator(self, ctx: IteratorContext) -> DatasetIterator:
-        return _ZipIterator(self, ctx, [d._make_iterator(ctx) for d in self._inputs])
+    def make_iterator(self, ctx: IteratorContext) -> DatasetIterator:
+        return _ZipIterator(self, ctx, [d.make_iterator(ctx) for d in self.inputs])
 
 
 class _ZipIterator(DatasetIterator):
@@ -74,7 +74,7 @@ class _ZipIterator(DatasetIterator):
             except Exception as exc:
                 column.append(Failure(exc))
 
-    def _next_chunk(self, n: int) -> list[Any]:
+    def produce_chunk(self, n: int) -> list[Any]:
         columns = self._columns
         if not columns[0]:
             self._read(0, n, 1)  # one request: the first input's chunk sets how many rows this call makes

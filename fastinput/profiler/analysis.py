@@ -51,10 +51,10 @@ import json
 import os
 from typing import Any
 
+from fastinput._engine.arguments import check_int
+from fastinput._engine.iterator import Iterator
 from fastinput._engine.metrics import StageStats
 from fastinput._engine.traits import StageKind, StageTraits
-from fastinput.arguments import check_int
-from fastinput.iterator import Iterator
 from fastinput.options import available_cpus
 from fastinput.profiler import advice
 from fastinput.profiler.report import NOT_INPUT_BOUND, Report, StageReport, input_bound_class

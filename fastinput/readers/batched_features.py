@@ -20,8 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from fastinput._engine.traits import PacksStrings
-from fastinput.arguments import (
+from fastinput._engine.arguments import (
     AUTOTUNE,
     check_bool,
     check_callable,
@@ -29,6 +28,7 @@ from fastinput.arguments import (
     check_parallelism,
     check_seed,
 )
+from fastinput._engine.traits import PacksStrings
 from fastinput.dataset import Dataset
 from fastinput.errors import InvalidArgumentError
 from fastinput.ops.interleave import autotune_cycle_length

@@ -18,9 +18,7 @@ from collections.abc import Sequence
 from itertools import chain
 from typing import Any
 
-from fastinput._engine.rows import Block, RowBlocks
-from fastinput._engine.traits import StageKind, StageTraits
-from fastinput.arguments import (
+from fastinput._engine.arguments import (
     AUTOTUNE,
     check_bool,
     check_buffer_bytes,
@@ -28,9 +26,11 @@ from fastinput.arguments import (
     check_parallelism,
     check_seed,
 )
+from fastinput._engine.iterator import DatasetIterator, IteratorContext
+from fastinput._engine.rows import Block, RowBlocks
+from fastinput._engine.traits import StageKind, StageTraits
 from fastinput.dataset import Dataset
 from fastinput.errors import InvalidArgumentError
-from fastinput.iterator import DatasetIterator, IteratorContext
 from fastinput.ops.batch import BatchDataset
 from fastinput.ops.interleave import InterleaveDataset, autotune_cycle_length
 from fastinput.ops.shuffle import ShuffleDataset
@@ -89,10 +89,10 @@ class CsvDataset(Dataset):
         files = repr(self.paths[0]) if len(self.paths) == 1 else f"<{len(self.paths)} files>"
         return f"CsvDataset({files}, <{len(self.format.columns)} columns>)"
 
-    def _element_spec(self) -> Any:
+    def compute_element_spec(self) -> Any:
         return tuple(TensorSpec((), column.dtype) for column in self.format.columns)
 
-    def _make_iterator(self, ctx: IteratorContext) -> DatasetIterator:
+    def make_iterator(self, ctx: IteratorContext) -> DatasetIterator:
         return _CsvRowsIterator(self, ctx)
 
 
@@ -108,7 +108,7 @@ class _CsvRowsIterator(DatasetIterator):
         self._next_file = 0
         self._file: FileRows | None = None
 
-    def _next_chunk(self, n: int) -> list[Any]:
+    def produce_chunk(self, n: int) -> list[Any]:
         while True:
             self.raise_if_cancelled()
             if self._file is None:
@@ -124,7 +124,7 @@ class _CsvRowsIterator(DatasetIterator):
                 continue
             return list(chain.from_iterable(zip(*block) for block in blocks))
 
-    def _join_self(self) -> None:
+    def join_self(self) -> None:
         if self._file is not None:
             self._file.close()
             self._file = None

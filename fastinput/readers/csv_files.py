@@ -15,10 +15,10 @@ from collections.abc import Iterator
 from typing import Any
 
 from fastinput._engine.buffer import Failure
+from fastinput._engine.iterator import DatasetIterator, IteratorContext
 from fastinput._engine.rows import Block, RowQueue, as_numpy
 from fastinput._engine.traits import StageKind, StageTraits
 from fastinput.dataset import Dataset
-from fastinput.iterator import DatasetIterator, IteratorContext
 from fastinput.readers.csv_decode import CsvFormat, read_blocks
 from fastinput.readers.files import as_path
 from fastinput.spec import TensorSpec
@@ -43,11 +43,11 @@ class CsvFileDataset(Dataset):
     def __str__(self) -> str:
         return f"CsvFile({self.path!r}, <{len(self.fmt.columns)} columns>)"
 
-    def _element_spec(self) -> Any:
+    def compute_element_spec(self) -> Any:
         """A block: a tuple of columns, each as many rows long as the block has."""
         return tuple(TensorSpec((None,), column.dtype) for column in self.fmt.columns)
 
-    def _make_iterator(self, ctx: IteratorContext) -> DatasetIterator:
+    def make_iterator(self, ctx: IteratorContext) -> DatasetIterator:
         return CsvFileIterator(self, ctx)
 
 
@@ -80,8 +80,8 @@ class CsvFileIterator(DatasetIterator):
         super().__init__(dataset, ctx)
         self._rows = FileRows(dataset.path, dataset.fmt, dataset.strings_as_numpy, ctx)
 
-    def _next_chunk(self, n: int) -> list[Any]:
+    def produce_chunk(self, n: int) -> list[Any]:
         return self._rows.take(n)
 
-    def _join_self(self) -> None:
+    def join_self(self) -> None:
         self._rows.close()

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from fastinput.arguments import check_bool, check_shape
+from fastinput._engine.arguments import check_bool, check_shape
 from fastinput.errors import InvalidArgumentError
 
 INT64 = np.dtype(np.int64)

@@ -15,11 +15,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from fastinput._engine.arguments import check_buffer_bytes, check_parallelism, fn_name, format_arg
+from fastinput._engine.iterator import DatasetIterator, IteratorContext
 from fastinput._engine.traits import StageKind, StageTraits
-from fastinput.arguments import check_buffer_bytes, check_parallelism, fn_name, format_arg
 from fastinput.dataset import Dataset
 from fastinput.errors import InvalidArgumentError
-from fastinput.iterator import DatasetIterator, IteratorContext
 from fastinput.ops.interleave import InterleaveDataset
 from fastinput.readers.files import (
     LOCAL_BLOCK_SIZE,
@@ -76,10 +76,10 @@ class TFRecordDataset(Dataset):
         super().__init__([files])
         self._open_file = FileOpener(TFRecordFileDataset, (self.compression_type, self.buffer_size, storage_options))
 
-    def _element_spec(self) -> Any:
+    def compute_element_spec(self) -> Any:
         return RECORD_SPEC
 
-    def _make_iterator(self, ctx: IteratorContext) -> DatasetIterator:
+    def make_iterator(self, ctx: IteratorContext) -> DatasetIterator:
         return self._reader().make_iterator_as(self, ctx)
 
     def _reader(self) -> InterleaveDataset:
@@ -87,7 +87,7 @@ class TFRecordDataset(Dataset):
         one file after another, or ``num_parallel_reads`` at once (AUTOTUNE: tf.data's cycle rule)."""
         parallel = self.num_parallel_reads
         cycle_length = 1 if parallel is None else parallel
-        return InterleaveDataset(self._inputs[0], self._open_file, cycle_length, 1, parallel, None, label=_OP)
+        return InterleaveDataset(self.inputs[0], self._open_file, cycle_length, 1, parallel, None, label=_OP)
 
     def __str__(self) -> str:
         args = [self._files_label]
@@ -139,14 +139,14 @@ class TFRecordFileDataset(Dataset):
         self.block_size = default if buffer_size is None else buffer_size
         self.storage_options = storage_options
 
-    def _element_spec(self) -> Any:
+    def compute_element_spec(self) -> Any:
         return RECORD_SPEC
 
     def __str__(self) -> str:
         compression = f", compression_type={self.compression_type!r}" if self.compression_type else ""
         return f"TFRecordFile({self.path!r}{compression})"
 
-    def _make_iterator(self, ctx: IteratorContext) -> DatasetIterator:
+    def make_iterator(self, ctx: IteratorContext) -> DatasetIterator:
         return _TFRecordFileIterator(self, ctx)
 
 
@@ -160,7 +160,7 @@ class _TFRecordFileIterator(DatasetIterator):
         self._reader: RecordReader | None = None
         self._done = False
 
-    def _next_chunk(self, n: int) -> list[Any]:
+    def produce_chunk(self, n: int) -> list[Any]:
         if self._done:
             raise StopIteration
         self.raise_if_cancelled()
@@ -195,5 +195,5 @@ class _TFRecordFileIterator(DatasetIterator):
             self._stream.close()
             self._stream = None
 
-    def _join_self(self) -> None:
+    def join_self(self) -> None:
         self._finish()

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 
 import fastinput as fi
+from fastinput._engine.iterator import Knob
 from fastinput._engine.traits import KnobKind, TuningKind
 from fastinput.autotune.model import StageModel, queue_wait
 from fastinput.autotune.tuner import climb
-from fastinput.iterator import Knob
 from fastinput.readers.framing import frame
 from tests.helpers import as_ints, no_leaked_threads
 

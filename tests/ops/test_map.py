@@ -56,7 +56,7 @@ def test_nondeterministic_map_is_a_permutation(num_parallel_calls):
 def test_options_deterministic_false_applies_to_map():
     ds = fi.Dataset.range(200).map(lambda x: x, num_parallel_calls=4).with_options(fi.Options(deterministic=False))
     assert sorted(as_ints(fi_elements(ds))) == list(range(200))
-    assert "deterministic" not in str(ds._inputs[0])
+    assert "deterministic" not in str(ds.inputs[0])
 
 
 def test_map_converts_python_outputs_like_tf(tf):
@@ -257,7 +257,7 @@ def test_stage_strings_read_like_the_call():
 
     ds = fi.Dataset.range(10).map(parse, num_parallel_calls=8).map(parse, num_parallel_calls=fi.AUTOTUNE)
     assert str(ds) == "map(parse, num_parallel_calls=AUTOTUNE)"
-    assert str(ds._inputs[0]) == "map(parse, num_parallel_calls=8)"
+    assert str(ds.inputs[0]) == "map(parse, num_parallel_calls=8)"
     assert repr(ds).startswith("<fastinput.Dataset range(10) -> map(parse")
 
 

@@ -15,7 +15,7 @@ the tree and wakes every waiting thread (it never blocks); ``close()`` cancels,
 then joins the threads each iterator owns and closes its inputs. Each
 iterator's signal is a child of its pipeline's (``fastinput._engine.cancellation``),
 and ``raise_if_cancelled()`` is the one check. A dropped ``Iterator`` is
-closed on the reaper thread, never in its finaliser (``fastinput.lifecycle``).
+closed on the reaper thread, never in its finaliser (``fastinput._engine.lifecycle``).
 """
 
 from __future__ import annotations
@@ -32,11 +32,11 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from fastinput import errors
 from fastinput._engine import instrument as _trace
+from fastinput._engine.arguments import MAX_PARALLELISM
 from fastinput._engine.cancellation import StopSignal
+from fastinput._engine.lifecycle import close_later, release_frames, start_reaper
 from fastinput._engine.metrics import StageMetrics, StageStats
 from fastinput._engine.traits import KnobKind, TuningProfile
-from fastinput.arguments import MAX_PARALLELISM
-from fastinput.lifecycle import close_later, release_frames, start_reaper
 from fastinput.options import Options
 
 if TYPE_CHECKING:
@@ -129,18 +129,18 @@ class Knob:
 class DatasetIterator:
     """Base of every iterator in the tree.
 
-    Subclasses implement ``_next()`` or ``_next_chunk(n)`` (or both); each
+    Subclasses implement ``produce()`` or ``produce_chunk(n)`` (or both); each
     default is written in terms of the other, so an iterator class that
     defines neither cannot be built (``TypeError``, as for an abstract method).
-    Stages that own threads override ``_cancel_self`` and ``_join_self``.
+    Stages that own threads override ``cancel_self`` and ``join_self``.
     """
 
     parallel = False
 
     def __init__(self, dataset: Dataset, ctx: IteratorContext, inputs: list[DatasetIterator] | tuple = ()) -> None:
         cls = type(self)
-        if cls._next is DatasetIterator._next and cls._next_chunk is DatasetIterator._next_chunk:
-            raise TypeError(f"{cls.__qualname__} defines neither _next() nor _next_chunk(n): an iterator must define "
+        if cls.produce is DatasetIterator.produce and cls.produce_chunk is DatasetIterator.produce_chunk:
+            raise TypeError(f"{cls.__qualname__} defines neither produce() nor produce_chunk(n): an iterator must define "
                             "at least one (each default calls the other)")
         self.dataset = dataset
         self.ctx = ctx
@@ -153,12 +153,12 @@ class DatasetIterator:
         self._closed = False
 
     # -- producing elements -------------------------------------------------
-    def _next(self) -> Any:
-        return self._next_chunk(1)[0]
+    def produce(self) -> Any:
+        return self.produce_chunk(1)[0]
 
-    def _next_chunk(self, n: int) -> list[Any]:
+    def produce_chunk(self, n: int) -> list[Any]:
         out: list[Any] = []
-        append, get = out.append, self._next
+        append, get = out.append, self.produce
         try:
             for _ in range(n):
                 append(get())
@@ -173,13 +173,13 @@ class DatasetIterator:
 
     def get_next(self) -> Any:
         """The next element; ``StopIteration`` at the end."""
-        element = self._timed(self._next)
+        element = self._timed(self.produce)
         self.metrics.elements += 1
         return element
 
     def get_next_chunk(self, n: int) -> list[Any]:
         """Between 1 and ``n`` next elements (never an empty list); ``StopIteration`` at the end."""
-        chunk = self._timed(self._next_chunk, n)
+        chunk = self._timed(self.produce_chunk, n)
         self.metrics.elements += len(chunk)
         return chunk
 
@@ -210,7 +210,7 @@ class DatasetIterator:
     def cancel(self) -> None:
         """Set the stop signal of this iterator and its inputs and wake their waiting threads; never blocks."""
         self.cancelled.set()
-        self._cancel_self()
+        self.cancel_self()
         for child in self.inputs:
             child.cancel()
 
@@ -219,7 +219,7 @@ class DatasetIterator:
         if self._closed:
             return
         self.cancel()
-        self._join_self()
+        self.join_self()
         self._closed = True
         for child in self.inputs:
             child.close()
@@ -230,10 +230,10 @@ class DatasetIterator:
         if self.cancelled.is_set():
             raise errors.CancelledError(f"{self.name}: the iterator was closed")
 
-    def _cancel_self(self) -> None:
+    def cancel_self(self) -> None:
         """Wake this stage's own waiting threads, its signal being set (stages with threads override)."""
 
-    def _join_self(self) -> None:
+    def join_self(self) -> None:
         """Join this stage's own threads (stages with threads override)."""
 
     # -- introspection ------------------------------------------------------
@@ -295,11 +295,11 @@ class ThreadedIterator(DatasetIterator):
         if self._pool is None:
             self._pool = WorkerPool(self.name, target, count)
 
-    def _cancel_self(self) -> None:
+    def cancel_self(self) -> None:
         with self._cond:  # a thread that saw the signal unset under the condition is waiting by now
             self._cond.notify_all()
 
-    def _join_self(self) -> None:
+    def join_self(self) -> None:
         if self._pool is not None:
             self._pool.join()
 
@@ -393,7 +393,7 @@ class Iterator(_IteratorABC):
     the end stops and joins every thread the pipeline started. Breaking out of
     a ``for`` loop, dropping the last reference or an error that ends the loop
     has them stopped and joined soon after, by the reaper thread (see
-    ``fastinput.lifecycle``): an error's traceback never keeps the iterator alive.
+    ``fastinput._engine.lifecycle``): an error's traceback never keeps the iterator alive.
 
     >>> import fastinput as fi
     >>> with iter(fi.Dataset.range(3)) as it:

@@ -33,7 +33,8 @@ logger = logging.getLogger("fastinput")
 REAPER_THREAD_NAME = "fastinput reaper"
 """The one long-lived fastinput thread: it closes pipelines whose iterator was dropped."""
 
-_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+"""fastinput's own source folder (this module lives in its ``_engine`` package)."""
 _SUSPENDABLE = inspect.CO_GENERATOR | inspect.CO_COROUTINE | inspect.CO_ASYNC_GENERATOR
 
 _queue: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
