@@ -192,7 +192,8 @@ class Dataset:
         file_pattern: str | Sequence[str], shuffle: bool | None = None, seed: int | None = None,
         storage_options: dict | None = None,
     ) -> Dataset:
-        """The files matching a glob pattern (or list of patterns), local or remote (``s3://``, ``gs://``, any fsspec URL).
+        """The files matching a glob pattern (or list of patterns), local or remote (``s3://``, ``gs://``, any
+        fsspec URL).
 
         Shuffled by default, as in tf.data; ``shuffle=False`` gives sorted names.
         """
@@ -224,7 +225,8 @@ class Dataset:
 
     def batch(self, batch_size: int, drop_remainder: bool = False, num_parallel_calls: int | None = None,
               deterministic: bool | None = None) -> Dataset:
-        """Stack ``batch_size`` consecutive elements leaf by leaf; the last batch may be smaller unless ``drop_remainder``.
+        """Stack ``batch_size`` consecutive elements leaf by leaf; the last batch may be smaller unless
+        ``drop_remainder``.
 
         ``num_parallel_calls`` and ``deterministic`` are checked and accepted for tf.data's signature; stacking
         is a copy that runs at memory speed in the consumer's thread, so batches are always made in order.
@@ -325,7 +327,8 @@ class Dataset:
         return self.interleave(map_func, cycle_length=1, block_length=1)
 
     def prefetch(self, buffer_size: int | None = AUTOTUNE) -> Dataset:
-        """Produce up to ``buffer_size`` elements ahead on a background thread (``None``: ``fi.AUTOTUNE``, as in tf.data)."""
+        """Produce up to ``buffer_size`` elements ahead on a background thread (``None``: ``fi.AUTOTUNE``, as in
+        tf.data)."""
         from fastinput.ops.prefetch import PrefetchDataset
 
         return PrefetchDataset(self, buffer_size)
@@ -368,7 +371,8 @@ class Dataset:
             raise InvalidArgumentError(f"apply: transformation_func must return a Dataset, got {type(result).__name__}")
         return result
 
-    def profile(self, steps: int = 100, trace_path: str | None = None, warmup: int = 5, print_report: bool = True) -> Any:
+    def profile(self, steps: int = 100, trace_path: str | None = None, warmup: int = 5,
+                print_report: bool = True) -> Any:
         """Run ``steps`` steps of this pipeline under the profiler and report what limits it.
 
         Prints (and returns) the analysis: how input-bound the consumer is, the

@@ -58,7 +58,8 @@ def _import(name: str, extra: str) -> Any:
     try:
         return __import__(name)
     except ImportError as exc:
-        raise ImportError(f"prefetch_to_device needs {name}, which is not installed: pip install \"fastinput[{extra}]\"") from exc
+        raise ImportError(f"prefetch_to_device needs {name}, which is not installed: "
+                          f"pip install \"fastinput[{extra}]\"") from exc
 
 
 class DevicePrefetchDataset(Dataset):
@@ -142,7 +143,8 @@ def _jax_copier(device: Any) -> tuple[Callable, Callable | None]:
 
     def to_array(leaf: Any) -> Any:
         if isinstance(leaf, structure.SparseArray):
-            return structure.SparseArray(*(jax.device_put(a, device) for a in (leaf.indices, leaf.values, leaf.dense_shape)))
+            return structure.SparseArray(*(jax.device_put(a, device)
+                                           for a in (leaf.indices, leaf.values, leaf.dense_shape)))
         array = np.asarray(leaf)
         return leaf if array.dtype == object else jax.device_put(array, device)
 

@@ -44,7 +44,8 @@ class CancelledError(FastInputError, RuntimeError):
 
 
 class FunctionStopIterationError(InvalidArgumentError):
-    """A user function (of ``map``, ``filter``, ``interleave``, ...) raised ``StopIteration`` (tf.data: InvalidArgument).
+    """A user function (of ``map``, ``filter``, ``interleave``, ...) raised ``StopIteration`` (tf.data:
+    InvalidArgument).
 
     Inside a pipeline a ``StopIteration`` reads as the end of the data, so
     letting it through would end the dataset silently. It is raised as this

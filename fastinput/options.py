@@ -109,7 +109,8 @@ class RemoteOptions:
             raise InvalidArgumentError(f"RemoteOptions: read_timeout must be a finite number of seconds > 0, "
                                        f"got {timeout!r}")
         retries = self.read_retries
-        if retries is not None and (isinstance(retries, bool) or not isinstance(retries, int) or not 0 <= retries <= 100):
+        if retries is not None and (isinstance(retries, bool) or not isinstance(retries, int)
+                                    or not 0 <= retries <= 100):
             raise InvalidArgumentError(f"RemoteOptions: read_retries must be an int in [0, 100], got {retries!r}")
 
     def resolved(self) -> RemoteOptions:
@@ -138,7 +139,8 @@ class Options:
 
     def __post_init__(self) -> None:
         check_bool("Options", "deterministic", self.deterministic, allow_none=True)
-        for name, kind in (("autotune", AutotuneOptions), ("optimization", OptimizationOptions), ("remote", RemoteOptions)):
+        for name, kind in (("autotune", AutotuneOptions), ("optimization", OptimizationOptions),
+                           ("remote", RemoteOptions)):
             if not isinstance(getattr(self, name), kind):
                 raise InvalidArgumentError(f"Options: {name} must be a fi.{kind.__name__}, got {getattr(self, name)!r}")
 

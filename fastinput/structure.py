@@ -68,7 +68,8 @@ class SparseArray:
         )
 
     def __repr__(self) -> str:
-        return f"SparseArray(indices={self.indices.tolist()}, values={self.values.tolist()}, dense_shape={self.dense_shape.tolist()})"
+        return (f"SparseArray(indices={self.indices.tolist()}, values={self.values.tolist()}, "
+                f"dense_shape={self.dense_shape.tolist()})")
 
 
 def is_nested(x: Any) -> bool:

@@ -120,7 +120,8 @@ def _adjacent(arrays: list[np.ndarray]) -> np.ndarray | None:
     if owner is None or start % ALIGNMENT:
         return None
     for array in arrays:
-        if array.base is not owner or not array.flags.c_contiguous or not array.flags.writeable or array.ctypes.data != at:
+        if (array.base is not owner or not array.flags.c_contiguous or not array.flags.writeable
+                or array.ctypes.data != at):
             return None
         at += array.nbytes
     # Within the owner's memory: every array is a view of it, and they follow each other without gaps.
@@ -182,11 +183,13 @@ class _Transfer:
             else:
                 groups.setdefault(spec.dtype, []).append(i)
         self._solo += [members[0] for members in groups.values() if len(members) == 1]
-        self._groups = [(np.dtype(dtype.as_numpy_dtype), members) for dtype, members in groups.items() if len(members) > 1]
+        self._groups = [(np.dtype(dtype.as_numpy_dtype), members)
+                        for dtype, members in groups.items() if len(members) > 1]
         self._solo_dtypes = [(i, np.dtype(specs[i].dtype.as_numpy_dtype)) for i in self._solo]
         self._packed = [i for _, members in self._groups for i in members] + self._strings
         self._shaped = [i for i in self._packed if _static_reshape(specs[i].shape) is None]
-        self.dtypes = [tf.int64] + [tf.as_dtype(dtype) for dtype, _ in self._groups] + [specs[i].dtype for i in self._solo]
+        self.dtypes = ([tf.int64] + [tf.as_dtype(dtype) for dtype, _ in self._groups]
+                       + [specs[i].dtype for i in self._solo])
         # Strings cross as the pipeline makes them: packed (a blob and offsets) or as values.
         self._strings_packed = bool(self._strings) and strings_packed
         if self._strings:
@@ -205,7 +208,8 @@ class _Transfer:
                     f"as_tf_dataset: component {i} has shape {list(actual)}, which does not fit the element spec "
                     f"{list(shape)} (declare the output of a map whose shapes depend on its values with "
                     "output_signature=)")
-        layout = [np.size(components[i]) for i in self._packed] + [d for i in self._shaped for d in np.shape(components[i])]
+        layout = ([np.size(components[i]) for i in self._packed]
+                  + [d for i in self._shaped for d in np.shape(components[i])])
         tensors = [_numeric_tensor(tf, _aligned_int64(layout))]
         tensors += [_numeric_tensor(tf, gathered([components[i] for i in members], dtype))
                     for dtype, members in self._groups]
@@ -333,7 +337,8 @@ def _component_specs(spec: Any) -> list[Any]:
     for leaf in structure.flatten(spec):
         if isinstance(leaf, tf.SparseTensorSpec):
             rank = leaf.shape.rank
-            specs += [tf.TensorSpec([None, rank], tf.int64), tf.TensorSpec([None], leaf.dtype), tf.TensorSpec([rank], tf.int64)]
+            specs += [tf.TensorSpec([None, rank], tf.int64), tf.TensorSpec([None], leaf.dtype),
+                      tf.TensorSpec([rank], tf.int64)]
         else:
             specs.append(leaf)
     return specs
@@ -462,7 +467,8 @@ def tf_input_fn(input_fn: Callable[..., Dataset]) -> Callable[..., Any]:
     def wrapped(*args: Any, **kwargs: Any) -> Any:
         dataset = input_fn(*args, **kwargs)
         if not isinstance(dataset, Dataset):
-            raise InvalidArgumentError(f"tf_input_fn: {input_fn.__name__} must return a fastinput Dataset, got {type(dataset).__name__}")
+            raise InvalidArgumentError(f"tf_input_fn: {input_fn.__name__} must return a fastinput Dataset, "
+                                       f"got {type(dataset).__name__}")
         return dataset.as_tf_dataset()
 
     return wrapped

@@ -16,8 +16,8 @@ from typing import Any
 
 class Feed:
     """One TensorFlow iteration's supply: a thread that packs the elements of its own fastinput iterator into
-    crossing tensors (``pack``: ``as_tf_dataset``'s transfer) and enqueues them in a TensorFlow queue, which the iteration
-    dequeues from in C++, without the GIL.
+    crossing tensors (``pack``: ``as_tf_dataset``'s transfer) and enqueues them in a TensorFlow queue, which the
+    iteration dequeues from in C++, without the GIL.
 
     Each queued element carries one more component (the last of ``dtypes``), an
     error message: empty, or the exception the pipeline raised at that place

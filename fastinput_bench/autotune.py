@@ -90,7 +90,8 @@ def run_slow_storage(seconds: float) -> dict:
     keys = sorted(p.name.encode() for p in root.iterdir())
     fixed = throughput_over_time(lambda: slow_storage_pipeline(store, keys, tuned=False), seconds, 32)
     tuned = throughput_over_time(lambda: slow_storage_pipeline(store, keys, tuned=True), seconds, 32)
-    steady = float(np.median(tuned["windows"][len(tuned["windows"]) // 2:])) if tuned["windows"] else tuned["items_per_second"]
+    steady = (float(np.median(tuned["windows"][len(tuned["windows"]) // 2:])) if tuned["windows"]
+              else tuned["items_per_second"])
     return {
         "benchmark": "slow-storage (20 ms per request)",
         "every_knob_1_samples_per_second": fixed["items_per_second"],

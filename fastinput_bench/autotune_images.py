@@ -92,6 +92,7 @@ def run_images(seconds: float) -> dict:
           f"first 1 s window at >= 95%: {reached if reached else 'not reached'} s after the first batch")
     print(f"tf.data AUTOTUNE: {tf_rate:.0f} images/s; fastinput AUTOTUNE / tf.data: {steady / tf_rate:.2f}x")
     print(f"tuned knobs: {knobs}")
-    return {"benchmark": "images autotune vs grid", "grid": grid, "best_grid_point": best_point, "best_grid_images_per_second": best,
+    return {"benchmark": "images autotune vs grid", "grid": grid, "best_grid_point": best_point,
+            "best_grid_images_per_second": best,
             "autotune_windows": windows, "autotune_steady_images_per_second": steady, "seconds_to_95_percent": reached,
             "tf_data_autotune_images_per_second": tf_rate, "autotune_knobs": knobs}

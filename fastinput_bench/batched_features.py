@@ -100,8 +100,9 @@ def _time_consume(make_iterable: Callable[[], Iterable], count: Callable[[object
 def run_fastinput(pattern: str) -> tuple[float, float, int]:
     import fastinput as fi
 
-    ds = fi.make_batched_features_dataset(pattern, BATCH_SIZE, feature_specs(fi.FixedLenFeature, np.int64, bytes), label_key="label",
-                                          reader_num_threads=READER_THREADS, shuffle=False, num_epochs=1)
+    ds = fi.make_batched_features_dataset(pattern, BATCH_SIZE, feature_specs(fi.FixedLenFeature, np.int64, bytes),
+                                          label_key="label", reader_num_threads=READER_THREADS, shuffle=False,
+                                          num_epochs=1)
     return _time_consume(lambda: ds, lambda f: len(f["I1"]))
 
 
@@ -144,7 +145,8 @@ def main() -> None:
     for name, rates in runs.items():
         print(f"{name:<12} {best[name]:>18,.0f} {best_per_cpu[name]:>15,.0f}   {', '.join(f'{r:,.0f}' for r in rates)}")
     print(f"fastinput / tf.data: {ratio:.2f}x examples/s (target >= 2x), "
-          f"{best_per_cpu['fastinput'] / best_per_cpu['tf.data']:.2f}x examples per CPU-second; cores: {os.cpu_count()}")
+          f"{best_per_cpu['fastinput'] / best_per_cpu['tf.data']:.2f}x examples per CPU-second; "
+          f"cores: {os.cpu_count()}")
     if args.json:
         summary = {"machine": {"cores": os.cpu_count(), "python": platform.python_version()},
                    "examples": args.examples, "files": args.files, "runs": runs, "best": best, "ratio": ratio,

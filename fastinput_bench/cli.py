@@ -136,7 +136,8 @@ def _add_benchmark_arguments(sub: argparse.ArgumentParser, workload: Workload) -
                       help="use the cached synthetic set (written on first use)")
     sub.add_argument("--synthetic-size", choices=sorted(SIZES), default="default",
                      help="size of the synthetic set (small: for tests)")
-    sub.add_argument("--cache-dir", help="folder of the synthetic sets (default: $FASTINPUT_CACHE or ~/.cache/fastinput)")
+    sub.add_argument("--cache-dir",
+                     help="folder of the synthetic sets (default: $FASTINPUT_CACHE or ~/.cache/fastinput)")
     sub.add_argument("--batch-size", type=_positive_int, default=workload.default_batch_size,
                      help=f"default {workload.default_batch_size}")
     sub.add_argument("--steps", type=_positive_int, default=200, help="batches timed (default 200)")
@@ -151,7 +152,8 @@ def _add_benchmark_arguments(sub: argparse.ArgumentParser, workload: Workload) -
     if workload.name == "images":
         sub.add_argument("--dtype", choices=["uint8", "float32"], default="uint8", help="image dtype (default uint8)")
     else:
-        sub.add_argument("--label", default="label", help="label feature/column split off (default: label; '' for none)")
+        sub.add_argument("--label", default="label",
+                         help="label feature/column split off (default: label; '' for none)")
 
 
 # -- running a benchmark --------------------------------------------------------
@@ -164,7 +166,8 @@ def run_benchmark(args: argparse.Namespace) -> int:
     for option in ("json", "trace"):
         _check_output_path(option, getattr(args, option))
     files, source = _prepare_data(args, workload)
-    config = PipelineConfig(files, args.batch_size, getattr(args, "dtype", "uint8"), getattr(args, "label", None) or None)
+    config = PipelineConfig(files, args.batch_size, getattr(args, "dtype", "uint8"),
+                            getattr(args, "label", None) or None)
 
     measurements: dict[str, Measurement] = {}
     measurements["fastinput"], profile = _run_fastinput(workload, config, device, args)

@@ -164,7 +164,8 @@ def report(result: dict[str, Any]) -> str:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m fastinput_bench.memory", description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=120.0, help="how long to run (default 120)")
-    parser.add_argument("--ram-budget", type=float, default=64.0, help="AutotuneOptions(ram_budget=...) in MiB; 0: none")
+    parser.add_argument("--ram-budget", type=float, default=64.0,
+                        help="AutotuneOptions(ram_budget=...) in MiB; 0: none")
     parser.add_argument("--files", type=int, default=16)
     parser.add_argument("--records-per-file", type=int, default=200)
     parser.add_argument("--record-kib", type=int, default=64)

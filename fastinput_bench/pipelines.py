@@ -52,7 +52,8 @@ class Workload:
 
 
 def example_features(files: list[str]) -> dict[str, Any]:
-    """``tf.io.FixedLenFeature`` specs (fastinput takes them too) for every feature of the first Example in ``files``."""
+    """``tf.io.FixedLenFeature`` specs (fastinput takes them too) for every feature of the first Example in
+    ``files``."""
     import tensorflow as tf
 
     import fastinput as fi

@@ -133,7 +133,8 @@ class _CutTraceHooks(ast.NodeTransformer):
 
     @staticmethod
     def _reads_tracer(node: ast.AST) -> bool:
-        return any((isinstance(n, ast.Attribute) and n.attr == "ACTIVE") or (isinstance(n, ast.Name) and n.id == "tracer")
+        return any((isinstance(n, ast.Attribute) and n.attr == "ACTIVE")
+                   or (isinstance(n, ast.Name) and n.id == "tracer")
                    for n in ast.walk(node))
 
     def visit_If(self, node: ast.If) -> Any:
@@ -148,7 +149,8 @@ class _CutTraceHooks(ast.NodeTransformer):
 
 
 def copy_package(destination: Path, cut_hooks: bool) -> int:
-    """Copy the fastinput package under ``destination``; with ``cut_hooks``, without its trace hooks. Returns hooks cut."""
+    """Copy the fastinput package under ``destination``; with ``cut_hooks``, without its trace hooks. Returns hooks
+    cut."""
     target = destination / "fastinput"
     shutil.copytree(PACKAGE, target, ignore=shutil.ignore_patterns("__pycache__"))
     if not cut_hooks:
@@ -207,15 +209,18 @@ def _seconds_per_call(statement: str, setup: str) -> float:
 
 def _lines(title: str, result: dict, base: str, other: str, unit: str) -> list[str]:
     return [f"{title}",
-            f"  {base}: median {result['base_median']:,.0f} {unit}/s   ({', '.join(f'{r:,.0f}' for r in result['base'])})",
-            f"  {other}: median {result['other_median']:,.0f} {unit}/s   ({', '.join(f'{r:,.0f}' for r in result['other'])})",
+            f"  {base}: median {result['base_median']:,.0f} {unit}/s   "
+            f"({', '.join(f'{r:,.0f}' for r in result['base'])})",
+            f"  {other}: median {result['other_median']:,.0f} {unit}/s   "
+            f"({', '.join(f'{r:,.0f}' for r in result['other'])})",
             f"  overhead (1 - median of paired ratios): {result['overhead_percent']:+.1f}%"]
 
 
 def _estimate(what: str, per_item: float, seconds_each: float, items_per_second: float, unit: str) -> str:
     """The cost the noise cannot hide: ``per_item`` operations of ``seconds_each`` against an item's time."""
     cost = per_item * seconds_each
-    return (f"  estimate: {per_item:.4g} {what} per {unit} x {seconds_each * 1e9:.0f} ns = {cost * 1e9:.3g} ns per {unit}, "
+    return (f"  estimate: {per_item:.4g} {what} per {unit} x {seconds_each * 1e9:.0f} ns = "
+            f"{cost * 1e9:.3g} ns per {unit}, "
             f"{100 * cost * items_per_second:.3g}% of the {1e6 / items_per_second:.3g} us one {unit} takes")
 
 
@@ -242,7 +247,8 @@ def main() -> None:
             report.append(_estimate("events", images["events_per_item"], event, images["base_median"], "image"))
         core = results["core_map"] = trace_on_off(core_map(2**62), args.pairs, args.window * CORE_WINDOW_FACTOR,
                                                   trace_path)
-        report += _lines(f"range -> map(x + 1, AUTOTUNE) -> batch(256), {args.window * CORE_WINDOW_FACTOR}-batch windows:",
+        report += _lines(f"range -> map(x + 1, AUTOTUNE) -> batch(256), "
+                         f"{args.window * CORE_WINDOW_FACTOR}-batch windows:",
                          core, "trace off", "trace on ", "elements")
         report.append(_estimate("events", core["events_per_item"], event, core["base_median"], "element"))
     hooks = results["hooks"] = hooks_idle_vs_none(args.core_elements, args.rounds)

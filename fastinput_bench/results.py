@@ -57,7 +57,8 @@ def _load(name: str) -> Any:
 def render(documents: Sequence[tuple[str, Any]], command: str = "fastinput-bench report") -> str:
     """The Markdown of RESULTS.md for ``(name, parsed JSON)`` pairs, in the order given; ``command`` made it."""
     bench = [doc for _, doc in documents if isinstance(doc, dict) and doc.get("format") == JSON_FORMAT]
-    others = [(name, doc) for name, doc in documents if not (isinstance(doc, dict) and doc.get("format") == JSON_FORMAT)]
+    others = [(name, doc) for name, doc in documents
+              if not (isinstance(doc, dict) and doc.get("format") == JSON_FORMAT)]
     lines = ["# Benchmark results", "",
              f"Generated from the benchmarks' JSON output by `{command}`; do not edit by hand.", ""]
     lines += _machine_lines(bench)
@@ -141,7 +142,8 @@ def _collect(value: Any, key: str, scalars: list[list[str]], tables: list[str]) 
     if isinstance(value, dict) and value and all(_is_record(v) for v in value.values()) and len(value) > 1:
         columns = _columns(list(value.values()))
         tables += ["", f"{key or 'results'}:", ""]
-        tables += _markdown_table(["name", *columns], [[k, *(_cell(v.get(c)) for c in columns)] for k, v in value.items()])
+        tables += _markdown_table(["name", *columns],
+                                  [[k, *(_cell(v.get(c)) for c in columns)] for k, v in value.items()])
     elif isinstance(value, dict):
         for k, v in value.items():
             _collect(v, f"{key}.{k}" if key else str(k), scalars, tables)
@@ -174,7 +176,8 @@ def _cell(value: Any) -> str:
 
 
 def _markdown_table(header: list[str], rows: list[list[str]]) -> list[str]:
-    return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)] + ["| " + " | ".join(row) + " |" for row in rows]
+    return (["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+            + ["| " + " | ".join(row) + " |" for row in rows])
 
 
 def main(argv: Sequence[str] | None = None) -> int:

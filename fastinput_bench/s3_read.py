@@ -150,7 +150,8 @@ def main() -> None:
     process, endpoint = start_moto()
     try:
         urls = make_objects(endpoint, args.files, int(args.file_mb * 1e6), int(args.record_kb * 1e3))
-        options = {"key": "bench", "secret": "bench", "client_kwargs": {"endpoint_url": endpoint, "region_name": "us-east-1"}}
+        options = {"key": "bench", "secret": "bench",
+                   "client_kwargs": {"endpoint_url": endpoint, "region_name": "us-east-1"}}
         runs: dict[str, list[float]] = {"plain fsspec": [], "fastinput": []}
         cpu: dict[str, list[float]] = {"plain fsspec": [], "fastinput": []}
         sizes = {}

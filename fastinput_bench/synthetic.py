@@ -43,7 +43,8 @@ _PHOTO_PACKAGES = {"scikit-image": "skimage", "pillow": "PIL"}
 
 def cache_root(cache_dir: str | None) -> Path:
     """Where synthetic sets live: ``cache_dir``, ``$FASTINPUT_CACHE`` or ``~/.cache/fastinput``."""
-    root = cache_dir or os.environ.get("FASTINPUT_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "fastinput")
+    root = (cache_dir or os.environ.get("FASTINPUT_CACHE")
+            or os.path.join(os.path.expanduser("~"), ".cache", "fastinput"))
     return Path(root)
 
 

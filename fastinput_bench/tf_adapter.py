@@ -106,7 +106,8 @@ def main() -> None:
     results = {}
     for name, (ds, tf_data_ds) in pipelines().items():
         adapted_ds = ds.as_tf_dataset()
-        runs: dict[str, list[float]] = {"direct": [], "training step": [], "python loop": [], "tf.data training step": []}
+        runs: dict[str, list[float]] = {"direct": [], "training step": [], "python loop": [],
+                                        "tf.data training step": []}
         for _ in range(args.repeats):
             runs["direct"].append(rate(ds, args.batches))
             runs["training step"].append(training_step_rate(adapted_ds, args.batches))
@@ -120,7 +121,8 @@ def main() -> None:
         for consumer in ("training step", "python loop"):
             a = statistics.median(runs[consumer])
             key = consumer.replace(" ", "_")
-            results[name][key] = {"batches_per_second": a, "ratio": a / d, "overhead_ms_per_batch": (1 / a - 1 / d) * 1e3}
+            results[name][key] = {"batches_per_second": a, "ratio": a / d,
+                                  "overhead_ms_per_batch": (1 / a - 1 / d) * 1e3}
             line += f"   as_tf_dataset, {consumer}: {a:7.1f} batches/s, ratio {a / d:.2f}"
         t = statistics.median(runs["tf.data training step"])
         step = results[name]["training_step"]["batches_per_second"]

@@ -43,7 +43,8 @@ def fi_elements(dataset: Any) -> list[Any]:
 def assert_same_element(actual: Any, expected: Any, where: str = "") -> None:
     """Equal structure, and leaf by leaf equal values, shapes and (for numbers) dtypes."""
     if isinstance(expected, dict):
-        assert isinstance(actual, dict) and sorted(actual) == sorted(expected), f"{where}: keys {actual!r} vs {expected!r}"
+        assert isinstance(actual, dict) and sorted(actual) == sorted(expected), (
+            f"{where}: keys {actual!r} vs {expected!r}")
         for key in expected:
             assert_same_element(actual[key], expected[key], f"{where}[{key!r}]")
         return
@@ -62,7 +63,8 @@ def assert_same_element(actual: Any, expected: Any, where: str = "") -> None:
     actual_array, expected_array = np.asarray(actual), np.asarray(expected)
     assert actual_array.shape == expected_array.shape, f"{where}: shape {actual_array.shape} != {expected_array.shape}"
     if expected_array.dtype != object:
-        assert actual_array.dtype == expected_array.dtype, f"{where}: dtype {actual_array.dtype} != {expected_array.dtype}"
+        assert actual_array.dtype == expected_array.dtype, (
+            f"{where}: dtype {actual_array.dtype} != {expected_array.dtype}")
     assert np.array_equal(actual_array, expected_array), f"{where}: {actual_array!r} != {expected_array!r}"
 
 
@@ -212,7 +214,8 @@ def tf_outcomes(tf_dataset: Any, limit: int = 1000) -> list[Any]:
 def fi_outcomes(dataset: Any, limit: int = 1000) -> list[Any]:
     """Every element and error of a fastinput pipeline, in the form of ``tf_outcomes``."""
     with iter(dataset) as it:
-        return _outcomes(it, (Exception,), lambda element: structure.map_structure(lambda v: np.asarray(v).tolist(), element), limit)
+        return _outcomes(it, (Exception,),
+                         lambda element: structure.map_structure(lambda v: np.asarray(v).tolist(), element), limit)
 
 
 def fi_raising_at(*positions: int, error: type[Exception] = ValueError) -> Any:

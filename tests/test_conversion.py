@@ -61,10 +61,13 @@ def test_map_then_map_divides_an_int32_into_float64_like_tf_data(tf):
 
 
 TENSORS = [
-    [np.int64(1)], [np.int64(2 ** 40)], [np.int8(1)], [np.uint32(2 ** 32 - 1)], [np.int32(1), np.int64(1)], [np.int8(1), 300],
+    [np.int64(1)], [np.int64(2 ** 40)], [np.int8(1)], [np.uint32(2 ** 32 - 1)], [np.int32(1), np.int64(1)],
+    [np.int8(1), 300],
     [np.float64(1)], [np.float16(1), 2.5], [np.float16(1), np.float64(1)], [1, np.float64(1)], [np.float64(1), 1],
-    [np.float32(1), 2.5], [np.complex64(1)], [1j, 1], [True, np.bool_(False)], 1, 2 ** 40, 1.5, True, "ab", np.str_("ab"),
-    np.int64(1), [1, 2 ** 40], [1.5, 2], [], [[]], ([], 1), ["a", b"b"], [(1, 2), (3, 4)], {"a": [1, 2], "b": ("x", 2.5)},
+    [np.float32(1), 2.5], [np.complex64(1)], [1j, 1], [True, np.bool_(False)], 1, 2 ** 40, 1.5, True, "ab",
+    np.str_("ab"),
+    np.int64(1), [1, 2 ** 40], [1.5, 2], [], [[]], ([], 1), ["a", b"b"], [(1, 2), (3, 4)],
+    {"a": [1, 2], "b": ("x", 2.5)},
     [np.zeros(2), np.ones(2)], [np.zeros(2, np.float16)], [np.array([1], np.int64)], [np.array(1.0), 1],
     np.array(["a", "bc"]), np.array([b"a", b"bc"]),
 ]
@@ -77,7 +80,8 @@ def test_from_tensors_converts_like_tf_data(tf, value):
     assert_same_with_errors(elements_and_errors(fi.Dataset.from_tensors(value)), expected)
 
 
-@pytest.mark.parametrize("value", [v for v in TENSORS if isinstance(v, list) and v and not isinstance(v[0], complex)], ids=repr)
+@pytest.mark.parametrize("value", [v for v in TENSORS if isinstance(v, list) and v and not isinstance(v[0], complex)],
+                         ids=repr)
 def test_from_tensor_slices_converts_like_tf_data(tf, value):
     expected = elements_and_errors(tf.data.Dataset.from_tensor_slices(value))
     assert_same_with_errors(elements_and_errors(fi.Dataset.from_tensor_slices(value)), expected)

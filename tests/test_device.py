@@ -9,7 +9,8 @@ from tests.helpers import no_leaked_threads
 
 
 def _batches():
-    return fi.Dataset.range(50).map(lambda x: {"x": np.full((2, 3), x, np.float32), "id": x, "name": b"r%d" % x}).batch(8)
+    return fi.Dataset.range(50).map(
+        lambda x: {"x": np.full((2, 3), x, np.float32), "id": x, "name": b"r%d" % x}).batch(8)
 
 
 def test_framework_is_chosen_from_the_device():

@@ -101,7 +101,8 @@ def test_an_uncaught_error_in_a_map_function_exits_with_it(pipeline):
 @pytest.mark.parametrize("pipeline", PIPELINES)
 def test_ctrl_c_mid_iteration_exits(pipeline):
     command, env = child_command(CHILD, pipeline, "ctrl-c")
-    with subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as child:
+    with subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          text=True) as child:
         try:
             assert child.stdout.readline().strip() == "running"
             child.send_signal(signal.SIGINT)

@@ -89,7 +89,8 @@ def test_stats_cover_every_stage():
     assert by_name["batch(10)"].elements == 200
     assert by_name["range(2000)"].elements == 2000
     assert by_name["map(<lambda>, num_parallel_calls=2)"].elements == 2000
-    assert by_name["map(<lambda>, num_parallel_calls=2)"].parallel and by_name["map(<lambda>, num_parallel_calls=2)"].parallelism == 2
+    assert (by_name["map(<lambda>, num_parallel_calls=2)"].parallel
+            and by_name["map(<lambda>, num_parallel_calls=2)"].parallelism == 2)
     assert all(s.self_seconds >= 0 and s.elapsed_seconds > 0 for s in stats)
     assert [s.depth for s in stats] == [0, 1, 2, 3]
 

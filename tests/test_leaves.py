@@ -15,7 +15,7 @@ from fastinput._engine import conversion
 from fastinput._engine.leaves import ArrayLeaf
 from fastinput.tf_values import PackedStrings
 
-CORE = ["structure.py", "conversion.py", "spec.py"]
+CORE = ["structure.py", "_engine/conversion.py", "spec.py"]
 
 
 class Ones(ArrayLeaf):

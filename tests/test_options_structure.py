@@ -99,4 +99,5 @@ def test_import_is_light():
     import sys
 
     code = "import sys, fastinput; print(any(m in sys.modules for m in ('tensorflow', 'pyarrow', 's3fs', 'gcsfs')))"
-    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True).stdout.strip() == "False"

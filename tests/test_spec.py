@@ -42,8 +42,10 @@ def _pipelines(tf):
         ("from_generator signature", fi.Dataset.from_generator(gen, output_signature=signature),
          tf.data.Dataset.from_generator(gen, output_signature=signature)),
         ("from_generator types and shapes",
-         fi.Dataset.from_generator(gen, output_types={"v": tf.float32, "s": tf.string}, output_shapes={"v": [None, 3], "s": []}),
-         tf.data.Dataset.from_generator(gen, output_types={"v": tf.float32, "s": tf.string}, output_shapes={"v": [None, 3], "s": []})),
+         fi.Dataset.from_generator(gen, output_types={"v": tf.float32, "s": tf.string},
+                                   output_shapes={"v": [None, 3], "s": []}),
+         tf.data.Dataset.from_generator(gen, output_types={"v": tf.float32, "s": tf.string},
+                                        output_shapes={"v": [None, 3], "s": []})),
         ("from_generator types", fi.Dataset.from_generator(gen, output_types={"v": tf.float32, "s": tf.string}),
          tf.data.Dataset.from_generator(gen, output_types={"v": tf.float32, "s": tf.string})),
         ("batch", fr.batch(4), tr.batch(4)),
@@ -67,7 +69,8 @@ def _pipelines(tf):
         ("enumerate", fl.enumerate(), tl.enumerate()),
         ("concatenate", fi.Dataset.from_tensors(np.zeros(2)).concatenate(fi.Dataset.from_tensors(np.zeros(3))),
          tf.data.Dataset.from_tensors(np.zeros(2)).concatenate(tf.data.Dataset.from_tensors(np.zeros(3)))),
-        ("concatenate ranks", fi.Dataset.from_tensors(np.zeros(2)).concatenate(fi.Dataset.from_tensors(np.zeros((2, 2)))),
+        ("concatenate ranks",
+         fi.Dataset.from_tensors(np.zeros(2)).concatenate(fi.Dataset.from_tensors(np.zeros((2, 2)))),
          tf.data.Dataset.from_tensors(np.zeros(2)).concatenate(tf.data.Dataset.from_tensors(np.zeros((2, 2))))),
         ("interleave", fr.interleave(lambda n: fi.Dataset.from_tensor_slices(np.arange(n)).batch(2), cycle_length=2),
          tr.interleave(lambda n: tf.data.Dataset.range(n).batch(2), cycle_length=2)),
@@ -97,7 +100,8 @@ def test_every_dataset_class_says_what_its_elements_look_like():
                 classes.append(sub)
                 stack.append(sub)
     assert len(classes) > 20
-    missing = [c.__name__ for c in classes if c.compute_element_spec is Dataset.compute_element_spec and not c.traits.keeps_spec]
+    missing = [c.__name__ for c in classes
+               if c.compute_element_spec is Dataset.compute_element_spec and not c.traits.keeps_spec]
     assert not missing, missing
 
 
@@ -135,7 +139,8 @@ def test_the_readme_preprocessing_gets_a_spec_from_the_kernels_placeholders():
                                                    out=None if out is None else out[0])
         return image, example["image/class/label"][0]
 
-    records = fi.Dataset.from_tensor_slices([b"not read"]).interleave(fi.TFRecordDataset, num_parallel_calls=fi.AUTOTUNE)
+    records = fi.Dataset.from_tensor_slices([b"not read"]).interleave(fi.TFRecordDataset,
+                                                                      num_parallel_calls=fi.AUTOTUNE)
     ds = records.shuffle(10).map_and_batch(preprocess, 64, drop_remainder=True)
     assert ds.element_spec == (fi.TensorSpec((64, 224, 224, 3), np.uint8), fi.TensorSpec((64,), np.int64))
     center = records.map(lambda r: fi.image.decode_center_crop_resize(r, size=(8, 9), dtype=np.float32))
@@ -164,7 +169,8 @@ def test_output_signature_declares_what_a_map_returns():
         return x
 
     ds = fi.Dataset.range(200, 203).map(strict)
-    with pytest.raises(fi.errors.InvalidArgumentError, match=r"map\(strict\).*ValueError: only real data.*output_signature="):
+    with pytest.raises(fi.errors.InvalidArgumentError,
+                       match=r"map\(strict\).*ValueError: only real data.*output_signature="):
         _ = ds.element_spec
     assert [int(x) for x in fi_elements(ds)] == [200, 201, 202]  # iterating never needs the spec
     declared = fi.Dataset.range(200, 203).map(strict, output_signature=fi.TensorSpec([], np.int64))
@@ -185,17 +191,25 @@ def test_a_generator_without_signature_has_no_spec():
 def test_checks_made_while_building_as_tf_data_does(tf, case):
     sparse = fi.Dataset.from_generator(lambda: iter([]), output_signature=fi.SparseSpec([None], np.int64))
     fi_build, tf_build = {
-        "concatenate structure": (lambda: fi.Dataset.range(3).concatenate(fi.Dataset.range(3).map(lambda x: (x, x))),
-                                  lambda: tf.data.Dataset.range(3).concatenate(tf.data.Dataset.range(3).map(lambda x: (x, x)))),
-        "concatenate dtype": (lambda: fi.Dataset.range(3).concatenate(fi.Dataset.range(3).map(lambda x: np.float32(x))),
-                              lambda: tf.data.Dataset.range(3).concatenate(tf.data.Dataset.range(3).map(lambda x: tf.cast(x, tf.float32)))),
-        "map None": (lambda: fi.Dataset.range(3).map(lambda x: None), lambda: tf.data.Dataset.range(3).map(lambda x: None)),
-        "interleave": (lambda: fi.Dataset.range(3).interleave(lambda x: x), lambda: tf.data.Dataset.range(3).interleave(lambda x: x)),
-        "flat_map": (lambda: fi.Dataset.range(3).flat_map(lambda x: [x]), lambda: tf.data.Dataset.range(3).flat_map(lambda x: [x])),
-        "padded_batch sparse": (lambda: sparse.padded_batch(2),
-                                lambda: tf.data.Dataset.range(3).map(lambda x: tf.sparse.from_dense([x])).padded_batch(2)),
+        "concatenate structure": (
+            lambda: fi.Dataset.range(3).concatenate(fi.Dataset.range(3).map(lambda x: (x, x))),
+            lambda: tf.data.Dataset.range(3).concatenate(tf.data.Dataset.range(3).map(lambda x: (x, x)))),
+        "concatenate dtype": (
+            lambda: fi.Dataset.range(3).concatenate(fi.Dataset.range(3).map(lambda x: np.float32(x))),
+            lambda: tf.data.Dataset.range(3).concatenate(
+                tf.data.Dataset.range(3).map(lambda x: tf.cast(x, tf.float32)))),
+        "map None": (lambda: fi.Dataset.range(3).map(lambda x: None),
+                     lambda: tf.data.Dataset.range(3).map(lambda x: None)),
+        "interleave": (lambda: fi.Dataset.range(3).interleave(lambda x: x),
+                       lambda: tf.data.Dataset.range(3).interleave(lambda x: x)),
+        "flat_map": (lambda: fi.Dataset.range(3).flat_map(lambda x: [x]),
+                     lambda: tf.data.Dataset.range(3).flat_map(lambda x: [x])),
+        "padded_batch sparse": (
+            lambda: sparse.padded_batch(2),
+            lambda: tf.data.Dataset.range(3).map(lambda x: tf.sparse.from_dense([x])).padded_batch(2)),
         "unbatch scalar": (lambda: fi.Dataset.range(3).unbatch(), lambda: tf.data.Dataset.range(3).unbatch()),
-        "filter int": (lambda: fi.Dataset.range(3).filter(lambda x: x), lambda: tf.data.Dataset.range(3).filter(lambda x: x)),
+        "filter int": (lambda: fi.Dataset.range(3).filter(lambda x: x),
+                       lambda: tf.data.Dataset.range(3).filter(lambda x: x)),
         "filter vector": (lambda: fi.Dataset.range(3).filter(lambda x: np.array([True, False])),
                           lambda: tf.data.Dataset.range(3).filter(lambda x: tf.constant([True, False]))),
     }[case]
@@ -220,13 +234,16 @@ def test_checks_skip_a_stage_whose_spec_cannot_be_learnt():
 
 def test_spec_helpers():
     spec = fi.TensorSpec([None, 3], "float32")
-    assert spec.is_compatible_with(np.zeros((5, 3), np.float32)) and not spec.is_compatible_with(np.zeros((5, 4), np.float32))
+    assert (spec.is_compatible_with(np.zeros((5, 3), np.float32))
+            and not spec.is_compatible_with(np.zeros((5, 4), np.float32)))
     assert not spec.is_compatible_with(np.zeros((5, 3), np.float64))
     assert fi.TensorSpec(None, np.int64).is_compatible_with(np.zeros((1, 2, 3), np.int64))
     assert spec.most_specific_common(fi.TensorSpec([2, 3], np.float32)) == spec
     assert spec.most_specific_common(fi.TensorSpec([2], np.float32)) == fi.TensorSpec(None, np.float32)
-    assert fi.TensorSpec([], str).dtype == np.dtype(object) and repr(fi.TensorSpec([2], bytes)) == "TensorSpec(shape=(2,), dtype=string)"
-    assert fi.SparseSpec([2, None], np.int64).is_compatible_with(fi.SparseArray(np.zeros((0, 2)), np.zeros(0, np.int64), [2, 7]))
+    assert (fi.TensorSpec([], str).dtype == np.dtype(object)
+            and repr(fi.TensorSpec([2], bytes)) == "TensorSpec(shape=(2,), dtype=string)")
+    assert fi.SparseSpec([2, None], np.int64).is_compatible_with(
+        fi.SparseArray(np.zeros((0, 2)), np.zeros(0, np.int64), [2, 7]))
 
 
 def test_datasets_an_interleave_opens_while_running_are_not_traced_again():

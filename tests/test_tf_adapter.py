@@ -46,7 +46,8 @@ def test_drop_remainder_gives_a_static_batch_dimension(tf):
 
 def test_sparse_values_become_sparse_tensors(tf):
     rows = [[1, 2], [3]]
-    ds = fi.Dataset.from_generator(lambda: (SparseArray(np.arange(len(r))[:, None], np.array(r, np.int64), [len(r)]) for r in rows),
+    ds = fi.Dataset.from_generator(lambda: (SparseArray(np.arange(len(r))[:, None], np.array(r, np.int64), [len(r)])
+                                            for r in rows),
                                    output_signature=fi.SparseSpec([None], np.int64)).batch(2)
     tf_ds = ds.as_tf_dataset()
     assert isinstance(tf_ds.element_spec, tf.SparseTensorSpec)
@@ -77,7 +78,8 @@ def test_components_of_every_kind_cross_unchanged(tf):
 def test_unbatched_scalars_and_padded_batches_cross_unchanged(tf):
     ds = fi.Dataset.from_tensor_slices({"n": np.arange(5), "s": [b"a", b"bb", b"", b"d", b"e"]})
     assert_same_elements(tf_elements(ds.as_tf_dataset()), fi_elements(ds))
-    padded = fi.Dataset.range(1, 6).map(lambda n: (np.ones((int(n), 2), np.int32) * n, np.ones(int(n) % 3, np.int64))).padded_batch(2)
+    padded = fi.Dataset.range(1, 6).map(
+        lambda n: (np.ones((int(n), 2), np.int32) * n, np.ones(int(n) % 3, np.int64))).padded_batch(2)
     assert_same_elements(tf_elements(padded.as_tf_dataset()), fi_elements(padded))
 
 
@@ -143,7 +145,8 @@ def _write_examples(tf, path, count):
 
 
 def _features(tf):
-    return {"n": tf.io.FixedLenFeature([], tf.int64), "s": tf.io.FixedLenFeature([2], tf.string, default_value=[b"d", b"dd"]),
+    return {"n": tf.io.FixedLenFeature([], tf.int64),
+            "s": tf.io.FixedLenFeature([2], tf.string, default_value=[b"d", b"dd"]),
             "v": tf.io.VarLenFeature(tf.string), "q": tf.io.FixedLenSequenceFeature([], tf.string, allow_missing=True)}
 
 
@@ -223,9 +226,11 @@ def test_the_parsers_outputs_of_one_dtype_cross_without_being_copied_together(tf
     parsed = ExampleParser(features)([example(i) for i in range(5)], packed_strings=True)
     ints = [parsed[f"i{k}"] for k in range(3)]
     together = gathered(ints, np.dtype(np.int64))
-    assert np.shares_memory(together, ints[0]) and together.tolist() == np.concatenate([a.ravel() for a in ints]).tolist()
+    assert (np.shares_memory(together, ints[0])
+            and together.tolist() == np.concatenate([a.ravel() for a in ints]).tolist())
     reordered = gathered(ints[::-1], np.dtype(np.int64))  # not lying in this order: copied
-    assert not np.shares_memory(reordered, ints[0]) and reordered.tolist() == np.concatenate([a.ravel() for a in ints[::-1]]).tolist()
+    assert (not np.shares_memory(reordered, ints[0])
+            and reordered.tolist() == np.concatenate([a.ravel() for a in ints[::-1]]).tolist())
     blob, offsets = joined_strings([parsed["s0"], parsed["s1"]])
     assert np.shares_memory(offsets, parsed["s0"].offsets) and blob is parsed["s0"].blob
 
@@ -248,7 +253,8 @@ def test_the_spec_comes_from_element_spec_and_nothing_runs(tf):
         calls.append(1)
         yield from range(3)
 
-    tf_ds = fi.Dataset.from_generator(gen, output_signature=fi.TensorSpec([], np.int64)).shuffle(3, seed=1).as_tf_dataset()
+    tf_ds = (fi.Dataset.from_generator(gen, output_signature=fi.TensorSpec([], np.int64)).shuffle(3, seed=1)
+             .as_tf_dataset())
     assert not calls and tf_ds.element_spec == tf.TensorSpec([], tf.int64)
     assert sorted(int(x) for x in tf_ds) == [0, 1, 2] and calls == [1]
 
@@ -266,7 +272,8 @@ def test_keras_fit_trains_on_a_fastinput_pipeline(tf):
     x, y = _examples(512)
     ds = (fi.Dataset.from_tensor_slices((x, y)).shuffle(512, seed=0).repeat()
           .map(lambda a, b: (a * 1.0, b), num_parallel_calls=2).batch(32).prefetch(2))
-    model = tf.keras.Sequential([tf.keras.Input((4,)), tf.keras.layers.Dense(8, activation="relu"), tf.keras.layers.Dense(2)])
+    model = tf.keras.Sequential([tf.keras.Input((4,)), tf.keras.layers.Dense(8, activation="relu"),
+                                 tf.keras.layers.Dense(2)])
     model.compile(optimizer=tf.keras.optimizers.Adam(0.05),
                   loss=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
     history = model.fit(ds.as_tf_dataset(), epochs=3, steps_per_epoch=20, verbose=0)
@@ -447,7 +454,8 @@ def test_an_uncaught_error_read_through_tensorflow_ends_the_process(tmp_path, er
         code = """
             import numpy as np, fastinput as fi
             sizes = [4, 4, 3] * 1000
-            ds = fi.Dataset.range(3000).map(lambda i: np.zeros(sizes[int(i)]), output_signature=fi.TensorSpec([4], np.float64))
+            ds = fi.Dataset.range(3000).map(lambda i: np.zeros(sizes[int(i)]),
+                                            output_signature=fi.TensorSpec([4], np.float64))
             for batch in ds.as_tf_dataset():
                 pass
         """

@@ -33,9 +33,11 @@ def test_parsed_strings_cross_to_tensorflow_unchanged(tf, kernel, monkeypatch):
     if kernel == "tensorflow":  # TensorFlow's kernel: string outputs remember their tensor
         monkeypatch.setattr(example_module, "native_kernel", None)
     examples = [tf.train.Example(features=tf.train.Features(feature={
-        "s": tf.train.Feature(bytes_list=tf.train.BytesList(value=[b"x%d" % i]))})).SerializeToString() for i in range(6)]
+        "s": tf.train.Feature(bytes_list=tf.train.BytesList(value=[b"x%d" % i]))})).SerializeToString()
+        for i in range(6)]
     features = {"s": fi.FixedLenFeature([], bytes)}
-    ds = fi.Dataset.from_tensor_slices(np.array(examples, dtype=object)).batch(3).map(lambda b: fi.parse_example(b, features))
+    ds = (fi.Dataset.from_tensor_slices(np.array(examples, dtype=object)).batch(3)
+          .map(lambda b: fi.parse_example(b, features)))
     parsed = list(ds)
     assert isinstance(parsed[0]["s"], TensorBackedArray) == (kernel == "tensorflow")
     assert [b["s"].numpy().tolist() for b in ds.as_tf_dataset()] == [[b"x0", b"x1", b"x2"], [b"x3", b"x4", b"x5"]]

@@ -49,14 +49,17 @@ def check_int(op: str, name: str, value: Any, *, minimum: int | None = None, max
     return value
 
 
-def check_number(op: str, name: str, value: Any, *, minimum: float | None = None, maximum: float | None = None) -> float:
+def check_number(op: str, name: str, value: Any, *, minimum: float | None = None,
+                 maximum: float | None = None) -> float:
     """``value`` as a finite float in ``[minimum, maximum]`` (NaN and infinities are refused)."""
     if not isinstance(value, (numbers.Real, np.floating, np.integer)) or isinstance(value, bool):
         raise InvalidArgumentError(f"{op}: {name} must be a number, got {value!r} ({type(value).__name__})")
     number = float(value)
-    if not math.isfinite(number) or (minimum is not None and number < minimum) or (maximum is not None and number > maximum):
+    if (not math.isfinite(number) or (minimum is not None and number < minimum)
+            or (maximum is not None and number > maximum)):
         bounds = _range_text(minimum, maximum)
-        raise InvalidArgumentError(f"{op}: {name} must be a finite number{' ' + bounds if bounds else ''}, got {value!r}")
+        raise InvalidArgumentError(
+            f"{op}: {name} must be a finite number{' ' + bounds if bounds else ''}, got {value!r}")
     return number
 
 

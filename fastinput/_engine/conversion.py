@@ -201,7 +201,8 @@ def _array(values: list, dtype: Any) -> np.ndarray:
 def _strings(values: list, leaves: list[Any]) -> np.ndarray:
     """A (nested) list of str / bytes as an object array of bytes."""
     if not all(isinstance(v, (str, bytes)) for v in leaves):
-        raise InvalidArgumentError(f"cannot convert a list that mixes strings and other values to one array: {values!r}")
+        raise InvalidArgumentError(
+            f"cannot convert a list that mixes strings and other values to one array: {values!r}")
     return _bytes_array(_array(values, object))
 
 

@@ -71,8 +71,8 @@ def note_stage(exc: BaseException, stage: str) -> BaseException:
 
 
 class IteratorContext:
-    """What every iterator of one pipeline shares: the merged options (their defaults resolved) and the pipeline's stop signal (the parent of
-    each iterator's own ``cancelled``)."""
+    """What every iterator of one pipeline shares: the merged options (their defaults resolved) and the
+    pipeline's stop signal (the parent of each iterator's own ``cancelled``)."""
 
     def __init__(self, options: Options) -> None:
         self.options = options.resolved()
@@ -140,8 +140,8 @@ class DatasetIterator:
     def __init__(self, dataset: Dataset, ctx: IteratorContext, inputs: list[DatasetIterator] | tuple = ()) -> None:
         cls = type(self)
         if cls.produce is DatasetIterator.produce and cls.produce_chunk is DatasetIterator.produce_chunk:
-            raise TypeError(f"{cls.__qualname__} defines neither produce() nor produce_chunk(n): an iterator must define "
-                            "at least one (each default calls the other)")
+            raise TypeError(f"{cls.__qualname__} defines neither produce() nor produce_chunk(n): an iterator must "
+                            "define at least one (each default calls the other)")
         self.dataset = dataset
         self.ctx = ctx
         self.name = str(dataset)
@@ -329,7 +329,8 @@ class WorkerPool:
             missing = size - self._live
             self._threads = [t for t in self._threads if t.is_alive()]
             for _ in range(max(0, missing)):
-                thread = threading.Thread(target=self._run, name=f"fastinput {self._name} #{self._started}", daemon=True)
+                thread = threading.Thread(target=self._run, name=f"fastinput {self._name} #{self._started}",
+                                          daemon=True)
                 self._started += 1
                 self._live += 1
                 self._threads.append(thread)
@@ -363,7 +364,8 @@ class WorkerPool:
                 continue
             thread.join(JOIN_TIMEOUT_SECONDS)
             if thread.is_alive():
-                logger.warning("fastinput: thread %s did not stop within %.0f s; leaving it behind", thread.name, JOIN_TIMEOUT_SECONDS)
+                logger.warning("fastinput: thread %s did not stop within %.0f s; leaving it behind",
+                               thread.name, JOIN_TIMEOUT_SECONDS)
 
 
 def _weak_summary(pipeline: Iterator) -> Callable[[], dict | None]:

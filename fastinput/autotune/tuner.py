@@ -38,7 +38,8 @@ logger = logging.getLogger("fastinput.autotune")
 INTERVAL_SECONDS = 0.25
 MAX_STEPS_PER_ROUND = 32
 MIN_STEP_GAIN = 0.02
-"""A step up (a worker more, a buffer twice as deep) is taken only if it raises the modelled output rate by this share."""
+"""A step up (a worker more, a buffer twice as deep) is taken only if it raises the modelled output rate by this
+share."""
 FREE_STEP_TOLERANCE = 0.01
 """A step that frees a worker is taken if the modelled output rate falls by less than this share (below
 ``MIN_STEP_GAIN``, so a worker freed is not bought back in the same round)."""
@@ -58,7 +59,8 @@ class _Window:
 class Tuner:
     """Tunes one pipeline (the tree under ``root``) until ``stop()``."""
 
-    def __init__(self, root: DatasetIterator, consumer: Any, options: AutotuneOptions, interval: float = INTERVAL_SECONDS) -> None:
+    def __init__(self, root: DatasetIterator, consumer: Any, options: AutotuneOptions,
+                 interval: float = INTERVAL_SECONDS) -> None:
         self._root = root
         self._consumer = weakref.ref(consumer)  # the user's Iterator (weak: dropping it must still close the pipeline)
         self.cpu_budget = float(options.cpu_cores())
@@ -168,7 +170,8 @@ def _knobs(model: StageModel) -> list[Knob]:
 
 def warn_if_fixed_buffers_exceed(model: StageModel, ram_budget: float) -> bool:
     """Warn (and return True) if the buffers alone hold more than the RAM budget with every shrinkable knob at its
-    minimum: the user's own settings (prefetch depths, worker counts) then break the budget, and only they can fix it."""
+    minimum: the user's own settings (prefetch depths, worker counts) then break the budget, and only they can fix
+    it."""
     floor = {id(k): k.minimum for k in _knobs(model) if k.shrinkable}
     fixed = buffered_bytes(model, floor)
     if fixed <= ram_budget:
@@ -181,7 +184,8 @@ def warn_if_fixed_buffers_exceed(model: StageModel, ram_budget: float) -> bool:
     return True
 
 
-def _fit_ram_budget(model: StageModel, shrinkable: list[Knob], consumer_time: float, ram_budget: float) -> dict[int, int]:
+def _fit_ram_budget(model: StageModel, shrinkable: list[Knob], consumer_time: float,
+                    ram_budget: float) -> dict[int, int]:
     """Shrink buffers (halving) and autotuned worker counts (a parallel map holds a slot per worker), cheapest
     first, until the buffered bytes fit the RAM budget; returns the knob values as overrides."""
     overrides: dict[int, int] = {}

@@ -179,7 +179,8 @@ class _BatchFiller:
         for row in range(n):
             if row:
                 if use_out:
-                    views = structure.pack_as(spec, [leaf[row] if leaf.ndim > 1 else leaf[row:row + 1].reshape(()) for leaf in leaves])
+                    views = structure.pack_as(spec, [leaf[row] if leaf.ndim > 1 else leaf[row:row + 1].reshape(())
+                                                     for leaf in leaves])
                 output = self._call(group[row], out=views)
             values = structure.flatten(output)
             if not _fits(output, values, spec, spec_leaves):
@@ -202,7 +203,8 @@ def _fits(output: Any, values: list[Any], spec: Any, spec_leaves: list[_LeafSpec
         if s.gathered:
             if type(value) is not s.kind:
                 return False
-        elif isinstance(value, (bytes, structure.SparseArray)) or np.shape(value) != s.shape or np.asarray(value).dtype != s.dtype:
+        elif (isinstance(value, (bytes, structure.SparseArray)) or np.shape(value) != s.shape
+              or np.asarray(value).dtype != s.dtype):
             return False
     return True
 

@@ -60,7 +60,8 @@ def batch_sparse(values: Sequence[SparseArray], component: int = 0) -> SparseArr
     ranks = {len(v.dense_shape) for v in values}
     if len(ranks) > 1:
         raise InvalidArgumentError(f"batch: SparseArrays of different ranks {sorted(ranks)} in component {component}")
-    indices = [np.concatenate([np.full((len(v.indices), 1), i, dtype=np.int64), v.indices], axis=1) for i, v in enumerate(values)]
+    indices = [np.concatenate([np.full((len(v.indices), 1), i, dtype=np.int64), v.indices], axis=1)
+               for i, v in enumerate(values)]
     dense_shape = np.max(np.stack([v.dense_shape for v in values]), axis=0)
     return SparseArray(np.concatenate(indices), np.concatenate([v.values for v in values]),
                        np.concatenate([[len(values)], dense_shape]))
@@ -215,7 +216,8 @@ class PaddedBatchDataset(Dataset):
         columns = list(zip(*(structure.flatten(e) for e in elements)))
         shapes = self._per_leaf(self._shapes, first, "padded_shapes", is_shape=True)
         pads = self._per_leaf(self._pads, first, "padding_values", is_shape=False)
-        leaves = [pad_and_stack_leaf(list(column), shape, pad, i) for i, (column, shape, pad) in enumerate(zip(columns, shapes, pads))]
+        leaves = [pad_and_stack_leaf(list(column), shape, pad, i)
+                  for i, (column, shape, pad) in enumerate(zip(columns, shapes, pads))]
         return structure.pack_as(first, leaves)
 
     @staticmethod
@@ -287,7 +289,8 @@ def pad_and_stack_leaf(values: list[Any], padded_shape: Any, padding_value: Any,
     arrays = [np.array(v, dtype=object) if isinstance(v, bytes) else np.asarray(v) for v in values]
     ranks = {a.ndim for a in arrays}
     if len(ranks) > 1:
-        raise InvalidArgumentError(f"padded_batch: elements of component {component} have different ranks {sorted(ranks)}")
+        raise InvalidArgumentError(
+            f"padded_batch: elements of component {component} have different ranks {sorted(ranks)}")
     rank = ranks.pop()
     largest = np.max([a.shape for a in arrays], axis=0) if rank else np.zeros(0, dtype=int)
     if padded_shape is None:
@@ -295,14 +298,16 @@ def pad_and_stack_leaf(values: list[Any], padded_shape: Any, padding_value: Any,
     else:
         padded_shape = list(padded_shape)
         if len(padded_shape) != rank:
-            raise InvalidArgumentError(f"padded_batch: padded shape {padded_shape} of component {component} has rank {len(padded_shape)}, elements have rank {rank}")
+            raise InvalidArgumentError(f"padded_batch: padded shape {padded_shape} of component {component} "
+                                       f"has rank {len(padded_shape)}, elements have rank {rank}")
         target = []
         for axis, (want, have) in enumerate(zip(padded_shape, largest)):
             if want is None or want == -1:
                 target.append(int(have))
             elif have > want:
                 raise InvalidArgumentError(
-                    f"padded_batch: component {component} has size {int(have)} in dimension {axis}, larger than the padded shape {padded_shape}"
+                    f"padded_batch: component {component} has size {int(have)} in dimension {axis}, "
+                    f"larger than the padded shape {padded_shape}"
                 )
             else:
                 target.append(int(want))

@@ -177,11 +177,13 @@ class _FileReplayIterator(DatasetIterator):
             raise DataLossError(f"cache file {self._path} is truncated at byte {offset} (no end marker)",
                                 path=self._path, offset=offset) from None
         except (pickle.UnpicklingError, ValueError, TypeError) as exc:
-            raise DataLossError(f"cache file {self._path} is corrupt at byte {offset}: {exc}", path=self._path, offset=offset) from exc
+            raise DataLossError(f"cache file {self._path} is corrupt at byte {offset}: {exc}",
+                                path=self._path, offset=offset) from exc
         if isinstance(loaded, tuple) and loaded[:1] == (_END_MARKER,):
             if loaded[1] != self._count:
-                raise DataLossError(f"cache file {self._path} holds {self._count} elements, its end marker says {loaded[1]}",
-                                    path=self._path, offset=offset)
+                raise DataLossError(
+                    f"cache file {self._path} holds {self._count} elements, its end marker says {loaded[1]}",
+                    path=self._path, offset=offset)
             self._ended = True
             return
         self._chunk = loaded

@@ -24,11 +24,13 @@ def as_predicate_result(value: Any, stage: str) -> bool:
         return bool(value)
     if hasattr(value, "numpy"):  # a TensorFlow / PyTorch boolean scalar
         return as_predicate_result(value.numpy(), stage)
-    raise InvalidArgumentError(f"{stage}: the predicate must return a scalar boolean, got {value!r} ({type(value).__name__})")
+    raise InvalidArgumentError(
+        f"{stage}: the predicate must return a scalar boolean, got {value!r} ({type(value).__name__})")
 
 
 class FilterDataset(Dataset):
-    traits = StageTraits("filter", StageKind.FILTER, keeps_spec=True)  # (its compute_element_spec also checks the predicate)
+    # (its compute_element_spec also checks the predicate)
+    traits = StageTraits("filter", StageKind.FILTER, keeps_spec=True)
 
     def __init__(self, input_dataset: Dataset, predicate: Callable) -> None:
         super().__init__([input_dataset])

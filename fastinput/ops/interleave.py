@@ -50,7 +50,8 @@ from fastinput.spec import running
 
 SMALL_BUFFER_BYTES = 1 << 20
 SMALL_BUFFER_ELEMENTS = 1024
-"""Small elements may buffer up to this many bytes' worth per dataset, at most this many (see ``elements_per_dataset``)."""
+"""Small elements may buffer up to this many bytes' worth per dataset, at most this many (see
+``elements_per_dataset``)."""
 
 
 def elements_per_dataset(buffer_output_elements: int, element_bytes: float) -> int:
@@ -142,7 +143,8 @@ class InterleaveDataset(Dataset):
     def make_iterator_as(self, stage: Dataset, ctx: IteratorContext) -> DatasetIterator:
         """This interleave's iterator, running as ``stage``: itself, or a Dataset that reads with an interleave
         (``TFRecordDataset``), whose name and kind its stats, errors and traces then show."""
-        cycle_length = autotune_cycle_length(self.num_parallel_calls) if self.cycle_length == AUTOTUNE else self.cycle_length
+        cycle_length = (autotune_cycle_length(self.num_parallel_calls) if self.cycle_length == AUTOTUNE
+                        else self.cycle_length)
         source = self.inputs[0].make_iterator(ctx)
         if self.num_parallel_calls is None:
             return _InterleaveIterator(self, ctx, source, cycle_length, stage)
@@ -238,8 +240,8 @@ class _ParallelInterleaveIterator(ThreadedIterator):
         self._source_done = False
         self._opened: list[_Element] = []  # every element with an iterator not yet closed
         # Beyond the cycle, workers read ahead the next input elements' datasets (up to prefetch_input_elements).
-        self._parallelism = Knob(self.name, "parallelism", parallelism, 1, min(MAX_PARALLELISM, 2 * cycle_length), autotuned,
-                                 self._set_parallelism, kind=KnobKind.WORKERS)
+        self._parallelism = Knob(self.name, "parallelism", parallelism, 1, min(MAX_PARALLELISM, 2 * cycle_length),
+                                 autotuned, self._set_parallelism, kind=KnobKind.WORKERS)
         # Buffer depths are never the user's choice: the tuner may shrink them to keep the RAM budget.
         self._element_buffer = Knob(self.name, "buffer_output_elements", self._units.read_ahead(dataset.block_length),
                                     1, 1 << 16, autotuned, self._wake, shrinkable=True, kind=KnobKind.PER_INPUT_BUFFER)
@@ -270,7 +272,8 @@ class _ParallelInterleaveIterator(ThreadedIterator):
             if e is not None and not e.in_use and not e.ended and len(e.buffer) < limit:
                 return e
         empty_slots = sum(1 for e in cycle if e is None)
-        if not self._opening and not self._source_done and len(self._future) < max(empty_slots, self._prefetch_inputs.value):
+        if (not self._opening and not self._source_done
+                and len(self._future) < max(empty_slots, self._prefetch_inputs.value)):
             return "open"
         for e in self._future:
             if not e.in_use and not e.ended and len(e.buffer) < limit:

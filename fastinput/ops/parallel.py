@@ -85,7 +85,8 @@ class AdaptiveChunks:
 
 
 class _Slot:
-    """One chunk's results, in input order: filled by one worker, handed out whole or (to a waiting consumer) in parts."""
+    """One chunk's results, in input order: filled by one worker, handed out whole or (to a waiting consumer) in
+    parts."""
 
     __slots__ = ("done", "results", "taken", "wanted", "size")
 

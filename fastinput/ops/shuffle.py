@@ -189,7 +189,8 @@ class _ShuffleAndRepeatIterator(DatasetIterator):
             self._next_source = self._ds.shuffle.inputs[0].make_iterator(self.ctx)
             self.inputs = [self._current, self._next_source]
         try:
-            self._next_buffer.extend(self._next_source.get_next_chunk(min(n, self._ds.shuffle.buffer_size - len(self._next_buffer))))
+            self._next_buffer.extend(
+                self._next_source.get_next_chunk(min(n, self._ds.shuffle.buffer_size - len(self._next_buffer))))
         except StopIteration:
             self._next_source_done = True
         except errors.CancelledError:

@@ -87,7 +87,8 @@ class ShardDataset(Dataset):
         self.num_shards = check_int("shard", "num_shards", num_shards, minimum=1)
         self.index = check_int("shard", "index", index, minimum=0)
         if self.index >= self.num_shards:
-            raise InvalidArgumentError(f"shard: index must be smaller than num_shards ({self.num_shards}), got {self.index}")
+            raise InvalidArgumentError(
+                f"shard: index must be smaller than num_shards ({self.num_shards}), got {self.index}")
 
     def __str__(self) -> str:
         return f"shard({self.num_shards}, {self.index})"

@@ -32,7 +32,8 @@ class RangeDataset(Dataset):
         super().__init__()
         if not 1 <= len(args) <= 3:
             raise InvalidArgumentError(f"range: takes 1 to 3 integers (stop, or start, stop[, step]), got {len(args)}")
-        values = [check_int("range", name, a) for name, a in zip(("start", "stop", "step"), args if len(args) > 1 else (0, *args))]
+        values = [check_int("range", name, a)
+                  for name, a in zip(("start", "stop", "step"), args if len(args) > 1 else (0, *args))]
         self.start, self.stop = values[0], values[1]
         self.step = values[2] if len(values) > 2 else 1
         if self.step == 0:
@@ -91,9 +92,11 @@ class TensorSlicesDataset(Dataset):
             return
         for i, leaf in enumerate(self.leaves):
             if isinstance(leaf, structure.SparseArray):
-                raise InvalidArgumentError("from_tensor_slices: SparseArray inputs are not supported; pass dense arrays")
+                raise InvalidArgumentError(
+                    "from_tensor_slices: SparseArray inputs are not supported; pass dense arrays")
             if np.ndim(leaf) == 0:
-                raise InvalidArgumentError(f"from_tensor_slices: component {i} is a scalar; every component needs a first dimension to slice")
+                raise InvalidArgumentError(f"from_tensor_slices: component {i} is a scalar; "
+                                           "every component needs a first dimension to slice")
         lengths = {len(leaf) for leaf in self.leaves}
         if len(lengths) > 1:
             raise InvalidArgumentError(
@@ -176,7 +179,8 @@ def _signature(output_types: Any, output_shapes: Any, output_signature: Any) -> 
         return None
     dtypes = structure.map_structure(as_numpy_dtype, output_types)
     flat = structure.flatten(dtypes)
-    shapes = structure.flatten_up_to(dtypes, _shapes_structure(output_shapes)) if output_shapes is not None else [None] * len(flat)
+    shapes = (structure.flatten_up_to(dtypes, _shapes_structure(output_shapes)) if output_shapes is not None
+              else [None] * len(flat))
     return structure.pack_as(dtypes, [TensorSpec(shape, dtype) for dtype, shape in zip(flat, shapes)])
 
 
@@ -214,7 +218,8 @@ class _GeneratorIterator(DatasetIterator):
             values = structure.flatten_up_to(ds.signature, value)
         except ValueError as exc:
             raise InvalidArgumentError(
-                f"from_generator({fn_name(ds.generator)}): element {self._count - 1} does not have the declared structure: {exc}"
+                f"from_generator({fn_name(ds.generator)}): element {self._count - 1} "
+                f"does not have the declared structure: {exc}"
             ) from None
         leaves = []
         for i, (leaf, spec) in enumerate(zip(values, structure.flatten(ds.signature))):

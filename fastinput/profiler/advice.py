@@ -59,7 +59,8 @@ def fix_for(stage: StageReport, cpus: int) -> str:
     if kind in _READS and not stage.parallel:
         if kind is StageKind.GENERATOR:
             return ("read in parallel: split the generator into shards and interleave them, "
-                    "fi.Dataset.range(num_shards).interleave(lambda shard: fi.Dataset.from_generator(gen, args=(shard,)), "
+                    "fi.Dataset.range(num_shards).interleave("
+                    "lambda shard: fi.Dataset.from_generator(gen, args=(shard,)), "
                     "num_parallel_calls=fi.AUTOTUNE)")
         if kind is StageKind.READ and traits.parallel_argument:  # a reader that interleaves its files itself
             return (f"read files in parallel: {traits.op}(..., {traits.parallel_argument}=fi.AUTOTUNE) in place of "
@@ -105,7 +106,8 @@ def unsaturated_advice(busiest: StageReport, final_prefetch: bool) -> tuple[str,
 
 def not_input_bound_advice(busiest: StageReport | None, wait_share: float) -> tuple[str, str, tuple[str, ...]]:
     """(verdict, recommendation, suggestions) when the consumer hardly waits: nothing drastic to change."""
-    verdict = f"the input pipeline keeps up: the consumer waited only {wait_share:.1%} of its time; its own step is the limit"
+    verdict = (f"the input pipeline keeps up: the consumer waited only {wait_share:.1%} of its time; "
+               "its own step is the limit")
     recommendation = "nothing to change in the input pipeline; make the step itself faster first"
     if busiest is None or busiest.utilisation < 0.5:
         return verdict, recommendation, ()

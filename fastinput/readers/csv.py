@@ -69,7 +69,8 @@ class CsvDataset(Dataset):
         super().__init__()
         op = "CsvDataset"
         self.paths = _file_names(op, filenames)
-        if isinstance(record_defaults, (str, bytes)) or not isinstance(record_defaults, Sequence) or not record_defaults:
+        if (isinstance(record_defaults, (str, bytes)) or not isinstance(record_defaults, Sequence)
+                or not record_defaults):
             raise InvalidArgumentError(f"{op}: record_defaults must be a non-empty list, got {record_defaults!r}")
         defaults = [record_default(op, i, d) for i, d in enumerate(record_defaults)]
         indices, num_fields = _column_indices(op, len(defaults), select_cols, exclude_cols)
@@ -81,7 +82,8 @@ class CsvDataset(Dataset):
             use_quote_delim=check_bool(op, "use_quote_delim", use_quote_delim),
             na_value=_check_str(op, "na_value", na_value),
             compression_type=check_compression_type(op, compression_type),
-            chunk_size=DEFAULT_CHUNK_SIZE if buffer_size is None else check_buffer_bytes(op, "buffer_size", buffer_size, minimum=1),
+            chunk_size=(DEFAULT_CHUNK_SIZE if buffer_size is None
+                        else check_buffer_bytes(op, "buffer_size", buffer_size, minimum=1)),
             storage_options=storage_options,
         )
 
@@ -192,7 +194,8 @@ def make_csv_dataset(
     text = CsvTextOptions(field_delim, use_quote_delim, compression_type, _check_str(op, "encoding", encoding),
                           storage_options)
     names = _column_names(op, paths, column_names, header, text)
-    columns = _columns(op, paths, text, names, column_defaults, select_columns, header, na_value, num_rows_for_inference)
+    columns = _columns(op, paths, text, names, column_defaults, select_columns, header, na_value,
+                       num_rows_for_inference)
     output_names = [c.name for c in columns]
     if label_name is not None and label_name not in output_names:
         raise InvalidArgumentError(f"{op}: label_name {label_name!r} is not one of the columns {output_names}")
@@ -237,7 +240,8 @@ def _file_names(op: str, filenames: Any) -> list[str]:
     """``filenames`` (a name, a list of names, a numpy array or tf.Tensor of them) as a non-empty list of paths."""
     paths = file_name_list(op, filenames)
     if not paths:
-        raise InvalidArgumentError(f"{op}: filenames must be a file name or a non-empty list of them, got {filenames!r}")
+        raise InvalidArgumentError(
+            f"{op}: filenames must be a file name or a non-empty list of them, got {filenames!r}")
     return paths
 
 
@@ -295,14 +299,16 @@ def _columns(op: str, paths: list[str], text: CsvTextOptions, names: list[str], 
         defaults = [record_default(op, i, d) for i, d in enumerate(column_defaults)]
         if len(defaults) != len(selected):
             against = "select_columns" if select_columns is not None else "column_names"
-            raise InvalidArgumentError(f"{op}: column_defaults has {len(defaults)} entries but {against} has {len(selected)}")
+            raise InvalidArgumentError(
+                f"{op}: column_defaults has {len(defaults)} entries but {against} has {len(selected)}")
     return tuple(Column(i, dtype, default, names[i]) for i, (dtype, default) in zip(selected, defaults))
 
 
 def _selected_indices(op: str, select_columns: Sequence[int | str], names: list[str]) -> list[int]:
     """``select_columns`` (names or indices) as sorted field indices, as tf.data sorts them."""
     if isinstance(select_columns, (str, bytes)) or not select_columns:
-        raise InvalidArgumentError(f"{op}: select_columns must be a non-empty list of names or indices, got {select_columns!r}")
+        raise InvalidArgumentError(
+            f"{op}: select_columns must be a non-empty list of names or indices, got {select_columns!r}")
     indices = []
     for value in select_columns:
         if isinstance(value, str):
@@ -312,7 +318,8 @@ def _selected_indices(op: str, select_columns: Sequence[int | str], names: list[
         else:
             indices.append(check_int(op, "select_columns entry", value, minimum=0))
             if indices[-1] >= len(names):
-                raise InvalidArgumentError(f"{op}: select_columns index {value} is out of range for {len(names)} columns")
+                raise InvalidArgumentError(
+                    f"{op}: select_columns index {value} is out of range for {len(names)} columns")
     if len(set(indices)) != len(indices):
         raise InvalidArgumentError(f"{op}: select_columns names a column twice: {list(select_columns)}")
     return sorted(indices)
@@ -320,7 +327,8 @@ def _selected_indices(op: str, select_columns: Sequence[int | str], names: list[
 
 def _check_delim(op: str, value: Any) -> str:
     if not isinstance(value, str) or len(value) != 1 or value in '"\r\n':
-        raise InvalidArgumentError(f"{op}: field_delim must be one character other than a quote or newline, got {value!r}")
+        raise InvalidArgumentError(
+            f"{op}: field_delim must be one character other than a quote or newline, got {value!r}")
     return value
 
 

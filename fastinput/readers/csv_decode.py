@@ -229,7 +229,8 @@ class _ChunkDecoder:
         self.line = 1 + header_lines  # the line the next chunk starts at
         last = fmt.columns[-1]
         if last.index >= num_fields:
-            raise InvalidArgumentError(f"{path}: {last.label} is selected but the first record has only {num_fields} fields")
+            raise InvalidArgumentError(
+                f"{path}: {last.label} is selected but the first record has only {num_fields} fields")
         self._names = [f"f{i}" for i in range(num_fields)]
         self._selected = [self._names[c.index] for c in fmt.columns]
         self._nulls = [""] + ([fmt.na_value] if fmt.na_value else [])
@@ -238,7 +239,8 @@ class _ChunkDecoder:
         import pyarrow as pa
         import pyarrow.csv as pacsv
 
-        types = {name: arrow_type(c.dtype) if typed else pa.binary() for name, c in zip(self._selected, self.fmt.columns)}
+        types = {name: arrow_type(c.dtype) if typed else pa.binary()
+                 for name, c in zip(self._selected, self.fmt.columns)}
         return pacsv.read_csv(
             pa.py_buffer(chunk),
             read_options=pacsv.ReadOptions(use_threads=False, block_size=ARROW_BLOCK_SIZE, column_names=self._names),
@@ -320,7 +322,8 @@ class _ChunkDecoder:
             raise InvalidArgumentError(f"{where}: cannot parse the CSV text: {exc}") from exc
         row_records = np.setdiff1d(np.arange(len(starts)), np.fromiter(ragged, dtype=np.int64, count=len(ragged)))
         if len(row_records) != table.num_rows:  # arrow and the quote count disagree on where records end
-            raise InvalidArgumentError(f"{where}: cannot split the text into records (a quote inside an unquoted field?)")
+            raise InvalidArgumentError(
+                f"{where}: cannot split the text into records (a quote inside an unquoted field?)")
         problems = {r: f"expected {self.num_fields} fields but found {n}" for r, n in ragged.items()}
         if self.num_fields > 1:
             for r in row_records[lengths[row_records] == 0]:
@@ -395,7 +398,8 @@ def _finish_column(column: Any, c: Column) -> Any:
 
 
 def _convert_checked(column: Any, c: Column, na_value: str) -> tuple[Any, dict[int, str]]:
-    """A column parsed as bytes converted to ``c.dtype``, and a message for each row that is missing or does not parse."""
+    """A column parsed as bytes converted to ``c.dtype``, and a message for each row that is missing or does not
+    parse."""
     import pyarrow as pa
     import pyarrow.compute as pc
 

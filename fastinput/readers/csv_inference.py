@@ -47,9 +47,11 @@ def record_default(op: str, position: int, value: Any) -> tuple[np.dtype, Any]:
     if dtype is not None:
         return _checked(where, dtype), None
     if isinstance(value, (list, tuple, np.ndarray)):  # an array may be 0-d: one value, as a scalar
-        array = value if isinstance(value, np.ndarray) else np.asarray(value) if value else np.zeros(0, np.float32)  # tf: [] is float32
+        # tf: [] is float32
+        array = value if isinstance(value, np.ndarray) else np.asarray(value) if value else np.zeros(0, np.float32)
         if array.size > 1:
-            raise InvalidArgumentError(f"{where} must be a dtype, a scalar or a list of at most one value, got {value!r}")
+            raise InvalidArgumentError(
+                f"{where} must be a dtype, a scalar or a list of at most one value, got {value!r}")
         if array.size == 0:
             return _checked(where, _string_or(array.dtype)), None
         value = array.reshape(-1)[0] if isinstance(value, np.ndarray) else value[0]
@@ -60,7 +62,8 @@ def _as_dtype(value: Any) -> np.dtype | None:
     """``value`` as a numpy dtype if it names a type (a tf.DType, numpy dtype or Python type), else None."""
     if hasattr(value, "as_numpy_dtype"):  # tf.DType
         return _string_or(np.dtype(value.as_numpy_dtype))
-    if isinstance(value, np.dtype) or (isinstance(value, type) and issubclass(value, (np.generic, int, float, str, bytes))):
+    if isinstance(value, np.dtype) or (isinstance(value, type)
+                                       and issubclass(value, (np.generic, int, float, str, bytes))):
         return _string_or(np.dtype(value))
     return None
 
@@ -71,7 +74,8 @@ def _string_or(dtype: np.dtype) -> np.dtype:
 
 def _checked(where: str, dtype: np.dtype) -> np.dtype:
     if dtype not in CSV_DTYPES:
-        raise InvalidArgumentError(f"{where} has type {dtype}; CSV columns are int32, int64, float32, float64 or string")
+        raise InvalidArgumentError(
+            f"{where} has type {dtype}; CSV columns are int32, int64, float32, float64 or string")
     return dtype
 
 
@@ -150,7 +154,8 @@ def header_names(paths: Sequence[str], text: CsvTextOptions) -> list[str]:
             names = first
         elif first != names:
             raise InvalidArgumentError(
-                f"{path}: the header line {first} differs from {names} in {paths[0]}; all files must have the same columns"
+                f"{path}: the header line {first} differs from {names} in {paths[0]}; "
+                "all files must have the same columns"
             )
     return names or []
 
@@ -175,7 +180,8 @@ def _records(paths: Sequence[str], text: CsvTextOptions, num_fields: int, header
             for record, row in enumerate(rows, start=1):
                 if len(row) != num_fields:
                     raise InvalidArgumentError(
-                        f"{path}, record {record}: {len(row)} fields, expected {num_fields} (while inferring column types)"
+                        f"{path}, record {record}: {len(row)} fields, expected {num_fields} "
+                        "(while inferring column types)"
                     )
                 yield row
 

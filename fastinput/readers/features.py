@@ -64,7 +64,8 @@ def _check_shape(shape: Any, where: str) -> tuple[int, ...]:
 
 
 def _as_values(value: Any, dtype: np.dtype, where: str) -> np.ndarray:
-    """A default value as a flat array of ``dtype``, refusing lossy conversions (floats into int64, numbers into strings)."""
+    """A default value as a flat array of ``dtype``, refusing lossy conversions (floats into int64, numbers into
+    strings)."""
     if hasattr(value, "numpy") and callable(value.numpy):  # a tf.Tensor
         value = value.numpy()
     array = np.asarray(value, dtype=object if dtype == STRING else None).reshape(-1)
@@ -184,7 +185,8 @@ def as_feature_spec(key: Any, spec: Any) -> FeatureSpec:
         raise InvalidArgumentError(f"feature keys must be str, got {key!r} ({type(key).__name__})")
     if isinstance(spec, (FixedLenFeature, VarLenFeature, FixedLenSequenceFeature)):
         return spec
-    kind = _TF_SPEC_FIELDS.get(getattr(spec, "_fields", None)) if type(spec).__module__.startswith("tensorflow") else None
+    kind = (_TF_SPEC_FIELDS.get(getattr(spec, "_fields", None)) if type(spec).__module__.startswith("tensorflow")
+            else None)
     if kind is None or kind.__name__ != type(spec).__name__:
         raise InvalidArgumentError(
             f"feature {key!r}: unsupported spec {spec!r}; use fi.FixedLenFeature, fi.VarLenFeature or "

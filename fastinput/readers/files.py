@@ -36,7 +36,8 @@ REMOTE_BLOCK_SIZE = 16 << 20
 COMPRESSION_TYPES = {None: None, "": None, "GZIP": 31, "ZLIB": 15}
 """Accepted ``compression_type`` values and the ``wbits`` of the zlib stream each one means."""
 
-_REMOTE_ERROR_MODULES = ("botocore", "aiobotocore", "aiohttp", "gcsfs", "google", "s3fs", "fsspec", "requests", "urllib3")
+_REMOTE_ERROR_MODULES = ("botocore", "aiobotocore", "aiohttp", "gcsfs", "google", "s3fs", "fsspec", "requests",
+                         "urllib3")
 
 
 def as_path(name: Any) -> str:
@@ -92,7 +93,8 @@ def file_name_list(op: str, filenames: Any, accepted: str = "a file name or a li
     if isinstance(filenames, (str, bytes, os.PathLike)) or getattr(filenames, "ndim", None) == 0:
         filenames = [filenames]
     if getattr(filenames, "ndim", 1) > 1:
-        raise InvalidArgumentError(f"{op}: filenames must be a scalar or a vector of names, got shape {filenames.shape}")
+        raise InvalidArgumentError(
+            f"{op}: filenames must be a scalar or a vector of names, got shape {filenames.shape}")
     if not isinstance(filenames, Sequence) and not hasattr(filenames, "__array__"):
         raise InvalidArgumentError(f"{op}: filenames must be {accepted}, got {type(filenames).__name__}")
     paths = []

@@ -45,7 +45,8 @@ _MASK_DELTA = 0xA282EAD8
 _KNOWN_LENGTHS = 4096
 """Distinct record lengths whose header CRC is remembered (it depends on the length only), saving a CRC per record."""
 _MAX_READ = 64 << 20
-"""Largest read request, or growth of the reused buffer, at once: a huge (corrupt) length cannot ask for an impossible allocation."""
+"""Largest read request, or growth of the reused buffer, at once: a huge (corrupt) length cannot ask for an
+impossible allocation."""
 
 
 def masked_crc32c(data: bytes) -> int:

@@ -71,7 +71,8 @@ class TFRecordDataset(Dataset):
         self.buffer_size = None if buffer_size is None else check_buffer_bytes(_OP, "buffer_size", buffer_size)
         self.num_parallel_reads = check_parallelism(_OP, "num_parallel_reads", num_parallel_reads)
         if storage_options is not None and not isinstance(storage_options, dict):
-            raise InvalidArgumentError(f"{_OP}: storage_options must be a dict or None, got {type(storage_options).__name__}")
+            raise InvalidArgumentError(
+                f"{_OP}: storage_options must be a dict or None, got {type(storage_options).__name__}")
         files, self._files_label = _filenames_dataset(filenames)
         super().__init__([files])
         self._open_file = FileOpener(TFRecordFileDataset, (self.compression_type, self.buffer_size, storage_options))

@@ -196,7 +196,8 @@ def assert_one_error_line(completed: subprocess.CompletedProcess, expected: str)
 @pytest.mark.slow
 @pytest.mark.parametrize("scheme", ["s3", "gs"])
 def test_remote_folder_as_data(scheme, cache_dir, request, tmp_path):
-    """``--data s3://bucket/folder/`` and ``gs://...``: the store configured the fsspec way, by environment variables."""
+    """``--data s3://bucket/folder/`` and ``gs://...``: the store configured the fsspec way, by environment
+    variables."""
     store = request.getfixturevalue("s3_server" if scheme == "s3" else "gcs_server")
     bucket = f"bench-{scheme}"
     store.make_bucket(bucket)
@@ -206,7 +207,8 @@ def test_remote_folder_as_data(scheme, cache_dir, request, tmp_path):
            else {"STORAGE_EMULATOR_HOST": store.endpoint, "FSSPEC_GCS_TOKEN": "anon", "FSSPEC_GCS_PROJECT": "test"})
     out = tmp_path / "remote.json"
     completed = run_cli("tabular", "--data", f"{scheme}://{bucket}/criteo/", "--batch-size", str(BATCH),
-                        "--steps", str(STEPS), "--warmup", "1", "--intervals", str(INTERVALS), "--json", str(out), env=env)
+                        "--steps", str(STEPS), "--warmup", "1", "--intervals", str(INTERVALS), "--json", str(out),
+                        env=env)
     assert completed.returncode == 0, completed.stderr
     document = json.loads(out.read_text())
     assert document["config"]["files"] == SIZES["small"].row_files

@@ -31,7 +31,8 @@ class Difference:
 SHUFFLE_REPEAT_ERRORS = Difference("shuffle -> repeat with errors", tf_shuffle_and_repeat_fusion=False)
 STOP_ITERATION_IN_FILTER = Difference("a user function raising `StopIteration`",  # tf.data: an InternalError
                                       tf_kinds=(("Unknown", "InvalidArgument"),))
-PADDED_SHAPE_TOO_SMALL = Difference("A padded shape smaller than an element", tf_kinds=(("DataLoss", "InvalidArgument"),))
+PADDED_SHAPE_TOO_SMALL = Difference("A padded shape smaller than an element",
+                                    tf_kinds=(("DataLoss", "InvalidArgument"),))
 
 
 def padding_value_cast(tf_pipeline: Pipeline) -> Difference:

@@ -108,7 +108,8 @@ class Generator:
     # -- sources ---------------------------------------------------------------------------------------------
     def source(self) -> State:
         n = self.rng.randint(0, 25)
-        kind = self.choice(["range", "range", "range_step", "slices", "slices_2d", "slices_tuple", "tensors", "generator"])
+        kind = self.choice(["range", "range", "range_step", "slices", "slices_2d", "slices_tuple", "tensors",
+                            "generator"])
         scalar = LeafType(0)
         if kind == "range":
             return State(P.range(n), scalar, n)
@@ -219,7 +220,8 @@ class Generator:
     def op_map_and_batch(self, s: State, depth: int) -> State:
         size, drop = self.rng.randint(1, 6), self.chance(0.3)
         fn = FailAt(*self.fail_values()) if self.chance(0.5) else AddConst(1)
-        pipeline = s.pipeline.map_and_batch(fn, size, num_parallel_calls=self.choice([1, 2, AUTOTUNE]), drop_remainder=drop)
+        pipeline = s.pipeline.map_and_batch(fn, size, num_parallel_calls=self.choice([1, 2, AUTOTUNE]),
+                                            drop_remainder=drop)
         return self._batched(s, pipeline, size, drop)
 
     def op_padded_batch(self, s: State, depth: int) -> State:
@@ -350,7 +352,8 @@ def check_seed(seed: int) -> Mismatch | None:
     pipeline, mode = generate(seed)
     mismatch = check(pipeline, mode, SHUFFLE_REPEAT_ERRORS)
     if mismatch is not None and "interleave" in repr(pipeline) and "!" in repr(mismatch.expected):
-        return check(pipeline, mode, interleave_input_errors(pipeline))  # the documented difference, or still a mismatch
+        # the documented difference, or still a mismatch
+        return check(pipeline, mode, interleave_input_errors(pipeline))
     return mismatch
 
 
@@ -361,7 +364,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", type=lambda text: [int(x) for x in text.split(",")], default=None,
                         help="a comma-separated list of seeds to run instead")
     parser.add_argument("--no-minimise", action="store_true", help="print the pipelines as generated")
-    parser.add_argument("--timeout", type=float, default=20.0, help="seconds a seed may take before it counts as a hang")
+    parser.add_argument("--timeout", type=float, default=20.0,
+                        help="seconds a seed may take before it counts as a hang")
     parser.add_argument("--quiet", action="store_true", help="print only the summary")
     args = parser.parse_args(argv)
 

@@ -1,9 +1,9 @@
 """The comparison harness: one pipeline description, run by tf.data and by fastinput, outcomes compared.
 
-Pipelines are described once (:mod:`pipeline`). :func:`run` iterates a pipeline the way a tf.data user does, carrying on after an error as tf.data's
-iterator does, and records an :class:`Outcome`: whether construction raised, then every event (an element
-in canonical form, an error's kind, the end of sequence). :func:`compare` compares two outcomes exactly,
-as multisets (shuffle, ``deterministic=False``), or per epoch as multisets; a :class:`Mismatch` prints the
+Pipelines are described once (:mod:`pipeline`). :func:`run` iterates a pipeline the way a tf.data user does, carrying
+on after an error as tf.data's iterator does, and records an :class:`Outcome`: whether construction raised, then every
+event (an element in canonical form, an error's kind, the end of sequence). :func:`compare` compares two outcomes
+exactly, as multisets (shuffle, ``deterministic=False``), or per epoch as multisets; a :class:`Mismatch` prints the
 pipeline as code and both outputs side by side.
 """
 
@@ -96,7 +96,8 @@ def render(value: Any) -> str:
 
 
 class Event(NamedTuple):
-    """One step of the output: ``("value", element)``, ``("error", kind)``, ``("end", None)`` or ``("truncated", None)``."""
+    """One step of the output: ``("value", element)``, ``("error", kind)``, ``("end", None)`` or
+    ``("truncated", None)``."""
 
     what: str
     value: Any
@@ -166,7 +167,8 @@ def _iterate(ds: Any, lib: str, outcome: Outcome, max_events: int) -> None:
                 return
             except Exception as exc:
                 outcome.events.append(Event("error", error_kind(exc)))
-                outcome.details.append(f"{len(outcome.events) - 1}: {type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}")
+                outcome.details.append(f"{len(outcome.events) - 1}: {type(exc).__name__}: "
+                                       f"{str(exc).splitlines()[0][:200] if str(exc) else ''}")
                 continue
             if lib == "tf":
                 element = _tf_to_numpy(element)

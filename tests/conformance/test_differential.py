@@ -52,7 +52,8 @@ def test_the_seeds_cover_every_op() -> None:
         text = repr(pipeline)
         used.update(op for op in _OPS if f".{op}(" in text or f"D.{op}(" in text)
         used.update(name for name in ("num_parallel_calls=2", "deterministic=False", "FailAt(") if name in text)
-    assert used >= set(_OPS) | {"exact", "multiset", "shuffle", "num_parallel_calls=2", "deterministic=False", "FailAt("}
+    assert used >= set(_OPS) | {"exact", "multiset", "shuffle", "num_parallel_calls=2", "deterministic=False",
+                                "FailAt("}
 
 
 _OPS = ["range", "from_tensor_slices", "from_tensors", "from_generator", "zip_datasets", "map", "filter", "batch",

@@ -74,7 +74,8 @@ def _errors(n: int) -> list[FailAt | None]:
 
 
 def range_cases() -> list[Case]:
-    return [Case(P.range(*args)) for args in [(5,), (0,), (-3,), (2, 8), (8, 2, -2), (1, 10, 3), (5, 5), (0, 10, 0)]] + [
+    return [Case(P.range(*args))
+            for args in [(5,), (0,), (-3,), (2, 8), (8, 2, -2), (1, 10, 3), (5, 5), (0, 10, 0)]] + [
         Case(P.range(4, output_type=DType("int32"))),
         Case(P.range(1, 4, output_type=DType("float32"))),
     ]
@@ -197,7 +198,8 @@ def padded_batch_cases() -> list[Case]:
         Case(vec.padded_batch(3, padded_shapes=[5])),
         Case(vec.padded_batch(3, padded_shapes=[None])),
         Case(vec.padded_batch(3, padded_shapes=[5], padding_values=np.int64(-1))),
-        Case(vec.padded_batch(3, padded_shapes=[2]), differs=PADDED_SHAPE_TOO_SMALL),  # an element longer than the padded shape
+        # an element longer than the padded shape
+        Case(vec.padded_batch(3, padded_shapes=[2]), differs=PADDED_SHAPE_TOO_SMALL),
         Case(vec.padded_batch(3, padded_shapes=[2.5])),  # not an integer shape: rejected when built
         Case(vec.padded_batch(3, padding_values=np.int32(-1)),  # another dtype: tf.data rejects it, fastinput casts
              differs=padding_value_cast(vec.padded_batch(3, padding_values=np.int64(-1)))),
@@ -267,7 +269,8 @@ def repeat_cases() -> list[Case]:
 def take_skip_shard_cases() -> list[Case]:
     cases = [Case(P.range(6).take(n)) for n in (0, 3, 100, -1)]
     cases += [Case(P.range(6).skip(n)) for n in (0, 3, 100, -1)]
-    cases += [Case(P.range(12).shard(n, i)) for n, i in [(3, 0), (3, 2), (1, 0), (5, 4), (20, 3), (0, 0), (2, 2), (2, -1)]]
+    cases += [Case(P.range(12).shard(n, i))
+              for n, i in [(3, 0), (3, 2), (1, 0), (5, 4), (20, 3), (0, 0), (2, 2), (2, -1)]]
     cases += [
         Case(P.range(10).map(FailAt(1)).take(3)),
         Case(P.range(10).map(FailAt(1)).skip(3)),
@@ -282,7 +285,8 @@ def take_skip_shard_cases() -> list[Case]:
 
 def interleave_cases() -> list[Case]:
     fn = DatasetFn(element_range(5))
-    cases = [Case(P.range(1, 7).interleave(fn, cycle_length=c, block_length=b)) for c in (1, 2, 3, 8) for b in (1, 2, 3)]
+    cases = [Case(P.range(1, 7).interleave(fn, cycle_length=c, block_length=b))
+             for c in (1, 2, 3, 8) for b in (1, 2, 3)]
     for npc in (1, 2, AUTOTUNE):
         for deterministic in (None, False):
             mode = "multiset" if deterministic is False else "exact"
@@ -327,7 +331,8 @@ def concatenate_cases() -> list[Case]:
         Case(P.range(3).concatenate(P.range(3).map(ToStr()))),  # different dtypes: rejected when built
         Case(P.range(3).concatenate(P.range(3).map(Pair()))),  # different structures: rejected when built
         Case(P.range(3).concatenate(P.from_tensor_slices(np.arange(3, dtype=np.int32)))),
-        Case(P.from_tensor_slices(np.arange(6).reshape(3, 2)).concatenate(P.from_tensor_slices(np.arange(6).reshape(2, 3)))),
+        Case(P.from_tensor_slices(np.arange(6).reshape(3, 2))
+             .concatenate(P.from_tensor_slices(np.arange(6).reshape(2, 3)))),
         Case(P.range(3).concatenate(P.range(3)).concatenate(P.range(2))),
     ]
 

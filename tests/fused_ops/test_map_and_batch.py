@@ -89,7 +89,8 @@ def test_errors_match_unfused(num_parallel_calls, failing):
 @pytest.mark.parametrize("drop_remainder", [False, True])
 @pytest.mark.parametrize("num_parallel_calls", [None, 3])
 @pytest.mark.parametrize("deterministic", [None, False])
-def test_errors_drop_their_whole_batch_like_tf_map_and_batch(tf, bad, drop_remainder, num_parallel_calls, deterministic):
+def test_errors_drop_their_whole_batch_like_tf_map_and_batch(tf, bad, drop_remainder, num_parallel_calls,
+                                                             deterministic):
     # a batch is batch_size input positions; one that meets an error is dropped and its first error raised,
     # also when it is the last, partial batch under drop_remainder
     expected = elements_and_errors(tf.data.Dataset.range(10).apply(tf.data.experimental.map_and_batch(
@@ -138,7 +139,8 @@ def test_rewrite_replaces_map_batch_and_says_so():
     with iter(ds) as it:
         names = [s.name for s in it.stats()]
         assert [b.tolist() for b in it] == [[0, 2, 4], [6, 8, 10], [12, 14, 16], [18]]
-    assert names[0] == "map_and_batch(parse, batch_size=3, num_parallel_calls=4) [fused: map(parse, num_parallel_calls=4) -> batch(3)]"
+    assert names[0] == ("map_and_batch(parse, batch_size=3, num_parallel_calls=4) "
+                        "[fused: map(parse, num_parallel_calls=4) -> batch(3)]")
     assert str(ds) == "batch(3)"  # the user's description is untouched
 
 
@@ -163,7 +165,8 @@ def test_maps_with_different_parallelism_do_not_fuse():
 
 
 def test_fused_map_keeps_tuple_unpacking():
-    ds = fi.Dataset.from_tensor_slices((np.arange(4), np.arange(4))).map(lambda a, b: (a + b, a)).map(lambda s, a: s * 10 + a)
+    ds = (fi.Dataset.from_tensor_slices((np.arange(4), np.arange(4)))
+          .map(lambda a, b: (a + b, a)).map(lambda s, a: s * 10 + a))
     assert as_ints(fi_elements(ds)) == as_ints(unfused(ds)) == [0, 21, 42, 63]
 
 
@@ -174,7 +177,8 @@ def test_shuffle_and_repeat_fusion_gives_the_same_order(count, size, buffer_size
     ds = fi.Dataset.range(size).shuffle(buffer_size, seed=11).repeat(count)
     with iter(fi.Dataset.range(size).shuffle(buffer_size, seed=11).repeat(count)) as it:
         assert it.stats()[0].name.startswith("shuffle_and_repeat [fused: shuffle(")
-    assert as_ints(fi_elements(ds)) == as_ints(unfused(fi.Dataset.range(size).shuffle(buffer_size, seed=11).repeat(count)))
+    assert as_ints(fi_elements(ds)) == as_ints(
+        unfused(fi.Dataset.range(size).shuffle(buffer_size, seed=11).repeat(count)))
 
 
 def test_shuffle_and_repeat_forever():

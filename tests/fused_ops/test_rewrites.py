@@ -27,7 +27,8 @@ def _sparse(x):
 
 
 PIPELINES = {
-    "map returns a list, next map unpacks it": lambda: fi.Dataset.range(3).map(lambda x: [x, x]).map(lambda a, b: a + b),
+    "map returns a list, next map unpacks it":
+        lambda: fi.Dataset.range(3).map(lambda x: [x, x]).map(lambda a, b: a + b),
     "map returns a Python int, next map divides": lambda: fi.Dataset.range(3).map(lambda x: 7).map(lambda y: y / 2),
     "map returns a tuple with a list": lambda: fi.Dataset.range(3).map(lambda x: (x, [x, 1])).map(lambda a, b: b * a),
     "map returns a str, next map sees bytes": lambda: fi.Dataset.range(3).map(lambda x: "s").map(lambda s: s + b"!"),
@@ -39,12 +40,15 @@ PIPELINES = {
     "map -> batch of Python scalars": lambda: fi.Dataset.range(5).map(lambda x: 3).batch(2),
     "map -> batch, mixed shapes": lambda: fi.Dataset.range(5).map(lambda x: np.zeros(int(x))).batch(2),
     "map -> batch, mixed large shapes": lambda: fi.Dataset.range(5).map(lambda x: _big(x)[:1500 - int(x) % 2]).batch(2),
-    "map -> batch, mixed large dtypes": lambda: fi.Dataset.range(5).map(lambda x: _big(x).astype(np.float32) if x % 2 else _big(x)).batch(2),
+    "map -> batch, mixed large dtypes":
+        lambda: fi.Dataset.range(5).map(lambda x: _big(x).astype(np.float32) if x % 2 else _big(x)).batch(2),
     "map -> batch, mixed int dtypes": lambda: fi.Dataset.range(5).map(lambda x: 1 if x % 2 else 2 ** 40).batch(2),
     "map -> batch, mixed structures": lambda: fi.Dataset.range(5).map(lambda x: (x, x) if x % 2 else (x,)).batch(2),
-    "map -> batch, bytes then an array": lambda: fi.Dataset.range(4).map(lambda x: (_big(x), b"a" if x % 2 else np.zeros(3))).batch(2),
+    "map -> batch, bytes then an array":
+        lambda: fi.Dataset.range(4).map(lambda x: (_big(x), b"a" if x % 2 else np.zeros(3))).batch(2),
     "map with an out= parameter -> batch": lambda: fi.Dataset.range(5).map(lambda x, out=3: x + out).batch(2),
-    "large map with an out= parameter -> batch": lambda: fi.Dataset.range(5).map(lambda x, out=3: _big(x) + out).batch(2),
+    "large map with an out= parameter -> batch":
+        lambda: fi.Dataset.range(5).map(lambda x, out=3: _big(x) + out).batch(2),
     "map -> batch with an error": lambda: fi.Dataset.range(10).map(_fails_at_3).batch(4),
     "large map -> batch with an error": lambda: fi.Dataset.range(10).map(lambda x: _big(_fails_at_3(x))).batch(4, True),
     "parallel map -> batch with an error": lambda: fi.Dataset.range(10).map(_fails_at_3, 3).batch(4),

@@ -175,9 +175,10 @@ def compare(data: bytes, compression: str, damaged: bool, records: list[bytes], 
             return None  # tf.data ignores whatever follows the first ZLIB stream, or an empty gzip member
         if damaged and isinstance(error, DataLossError):
             return None  # stricter: DataLossError where tf.data ends quietly, after every good record
+    first_difference = next((i for i, (a, b) in enumerate(zip(records, tf_records)) if a != b),
+                            min(len(records), len(tf_records)))
     return (f"fastinput: {len(records)} records, then {_outcome(error)}; tf.data: {len(tf_records)} records, "
-            f"then {_outcome(tf_error)}; first difference at record "
-            f"{next((i for i, (a, b) in enumerate(zip(records, tf_records)) if a != b), min(len(records), len(tf_records)))}")
+            f"then {_outcome(tf_error)}; first difference at record {first_difference}")
 
 
 def _tensorflow_stops_early(data: bytes, compression: str) -> bool:

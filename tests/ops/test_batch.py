@@ -36,7 +36,8 @@ def test_batch_of_structures_matches_tf(tf):
 
 def test_batch_shape_mismatch_is_a_clear_error():
     ds = fi.Dataset.range(1, 5).map(lambda n: np.zeros(int(n))).batch(3)
-    with pytest.raises(fi.errors.InvalidArgumentError, match=r"different shapes in component 0.*\[1\].*element 1.*\[2\]"):
+    with pytest.raises(fi.errors.InvalidArgumentError,
+                       match=r"different shapes in component 0.*\[1\].*element 1.*\[2\]"):
         list(ds)
 
 
@@ -53,12 +54,14 @@ FAILING = [{1}, {0}, {3}, {1, 2}, {1, 5}, {4}, {9}, {8, 9}]
 @pytest.mark.parametrize("drop_remainder", [False, True])
 @pytest.mark.parametrize("num_parallel_calls", [None, 3])
 @pytest.mark.parametrize("deterministic", [None, False])
-def test_map_then_batch_drops_whole_batches_around_errors_like_tf(tf, bad, drop_remainder, num_parallel_calls, deterministic):
+def test_map_then_batch_drops_whole_batches_around_errors_like_tf(tf, bad, drop_remainder, num_parallel_calls,
+                                                                  deterministic):
     # tf.data fuses map -> batch (map_and_batch): each batch is batch_size input positions and one that
     # meets an error is dropped, its first error raised: range(10), bad {1} -> error, [4..7], [8, 9].
     tf_deterministic = deterministic if num_parallel_calls else None  # tf.data warns about it without parallelism
     expected = elements_and_errors(tf.data.Dataset.range(10).map(
-        tf_fails_at(bad), num_parallel_calls=num_parallel_calls, deterministic=tf_deterministic).batch(4, drop_remainder))
+        tf_fails_at(bad), num_parallel_calls=num_parallel_calls,
+        deterministic=tf_deterministic).batch(4, drop_remainder))
     for options in (fi.Options(), NO_REWRITES):
         ds = fi.Dataset.range(10).map(fails_at(bad), num_parallel_calls, deterministic).batch(4, drop_remainder)
         assert_same_with_errors(elements_and_errors(ds.with_options(options)), expected)
@@ -99,7 +102,8 @@ def test_padded_batch_with_shapes_and_values_matches_tf(tf):
     fi_ds = fi.Dataset.from_generator(_ragged(), output_signature=signature).padded_batch(
         3, padded_shapes=shapes, padding_values=values, drop_remainder=True)
     tf_ds = tf.data.Dataset.from_generator(_ragged(), output_signature=signature).padded_batch(
-        3, padded_shapes=shapes, padding_values=(tf.constant(-1), tf.constant(0.5), tf.constant(b"?")), drop_remainder=True)
+        3, padded_shapes=shapes, padding_values=(tf.constant(-1), tf.constant(0.5), tf.constant(b"?")),
+        drop_remainder=True)
     assert_same_elements(fi_elements(fi_ds), tf_elements(tf_ds))
 
 
@@ -130,7 +134,8 @@ def test_padding_value_of_the_wrong_kind_is_a_clear_error():
     with pytest.raises(fi.errors.InvalidArgumentError, match="padding_values: .* is not a scalar"):
         fi.Dataset.range(3).padded_batch(2, padding_values=object())
     ds = fi.Dataset.range(3).map(lambda x: np.full(int(x), x)).padded_batch(2, padding_values="x")
-    with pytest.raises(fi.errors.InvalidArgumentError, match="padding value b'x' of component 0 does not match its int64"):
+    with pytest.raises(fi.errors.InvalidArgumentError,
+                       match="padding value b'x' of component 0 does not match its int64"):
         fi_elements(ds)
 
 
@@ -163,7 +168,11 @@ def test_unbatch_rejects_scalars():
 
 def test_batching_sparse_arrays_matches_tf(tf):
     rows = [[1, 2], [], [3], [4, 5, 6]]
-    fi_ds = fi.Dataset.from_generator(lambda: ({"v": SparseArray(np.arange(len(r))[:, None], np.array(r, dtype=np.int64), [len(r)])} for r in rows)).batch(3)
-    tf_ds = tf.data.Dataset.from_generator(lambda: ({"v": tf.sparse.from_dense(tf.constant(r, tf.int64)) if r else tf.SparseTensor(tf.zeros([0, 1], tf.int64), tf.zeros([0], tf.int64), [0])} for r in rows),
-                                           output_signature={"v": tf.SparseTensorSpec([None], tf.int64)}).batch(3)
+    fi_ds = fi.Dataset.from_generator(
+        lambda: ({"v": SparseArray(np.arange(len(r))[:, None], np.array(r, dtype=np.int64), [len(r)])} for r in rows)
+    ).batch(3)
+    tf_ds = tf.data.Dataset.from_generator(
+        lambda: ({"v": tf.sparse.from_dense(tf.constant(r, tf.int64)) if r
+                  else tf.SparseTensor(tf.zeros([0, 1], tf.int64), tf.zeros([0], tf.int64), [0])} for r in rows),
+        output_signature={"v": tf.SparseTensorSpec([None], tf.int64)}).batch(3)
     assert_same_elements(fi_elements(fi_ds), tf_elements(tf_ds))

@@ -39,7 +39,8 @@ def test_interleave_order_matches_tf(tf, cycle_length, block_length, num_paralle
             fi.Dataset.range(3).interleave(_fi_inner, cycle_length, block_length, num_parallel_calls)
         return
     fi_ds = fi.Dataset.range(len(LENGTHS)).interleave(_fi_inner, cycle_length, block_length, num_parallel_calls)
-    tf_ds = tf.data.Dataset.range(len(LENGTHS)).interleave(_tf_inner(tf), cycle_length, block_length, num_parallel_calls)
+    tf_ds = tf.data.Dataset.range(len(LENGTHS)).interleave(_tf_inner(tf), cycle_length, block_length,
+                                                           num_parallel_calls)
     assert_same_elements(fi_elements(fi_ds), tf_elements(tf_ds))
 
 
@@ -122,7 +123,8 @@ def test_interleave_stats_and_knobs_are_visible():
     with iter(fi.Dataset.range(8).interleave(_fi_inner, cycle_length=4, num_parallel_calls=fi.AUTOTUNE)) as it:
         next(it)
         knobs = {k.name: k for k in it.knobs()}
-        assert knobs["parallelism"].autotuned and knobs["parallelism"].maximum == 8  # the cycle and as many read-ahead datasets
+        # the cycle and as many read-ahead datasets
+        assert knobs["parallelism"].autotuned and knobs["parallelism"].maximum == 8
         knobs["parallelism"].set(1)
         rest = list(it)
     assert len(rest) == sum(LENGTHS[:8]) - 1

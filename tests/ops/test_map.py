@@ -94,7 +94,8 @@ def test_map_error_keeps_its_place_and_iteration_goes_on(tf, num_parallel_calls)
     fi_seq = drain(iter(fi.Dataset.range(30).map(fi_fn, num_parallel_calls)), ValueError)
     tf_seq = drain(iter(tf.data.Dataset.range(30).map(tf_fn, num_parallel_calls).as_numpy_iterator()),
                    tf.errors.InvalidArgumentError)
-    assert [x if isinstance(x, int) else "error" for x in fi_seq] == [x if isinstance(x, int) else "error" for x in tf_seq]
+    assert ([x if isinstance(x, int) else "error" for x in fi_seq]
+            == [x if isinstance(x, int) else "error" for x in tf_seq])
 
 
 @pytest.mark.parametrize("num_parallel_calls", PARALLELISM)
@@ -228,7 +229,8 @@ def test_worker_base_exception_does_not_hang():
         raise SystemExit(3)
 
     declared = fi.TensorSpec([], "int64")  # so that building does not trace it
-    with no_leaked_threads(), iter(fi.Dataset.range(5).map(exit_now, num_parallel_calls=2, output_signature=declared)) as it:
+    with (no_leaked_threads(),
+          iter(fi.Dataset.range(5).map(exit_now, num_parallel_calls=2, output_signature=declared)) as it):
         with pytest.raises(SystemExit):
             next(it)
 
@@ -243,7 +245,8 @@ def test_worker_base_exception_does_not_hang():
         lambda ds: ds.map(lambda x: x, deterministic="yes"),
         lambda ds: ds.filter(None),
     ],
-    ids=["not-callable", "zero-parallelism", "negative-parallelism", "float-parallelism", "bad-deterministic", "filter-none"],
+    ids=["not-callable", "zero-parallelism", "negative-parallelism", "float-parallelism", "bad-deterministic",
+         "filter-none"],
 )
 def test_bad_arguments_fail_at_build_time(make):
     with pytest.raises(fi.errors.InvalidArgumentError) as info:

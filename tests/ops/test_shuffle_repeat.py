@@ -70,7 +70,8 @@ def test_shuffle_then_repeat_reshuffles_each_epoch():
 
 
 def test_unseeded_shuffles_differ():
-    assert as_ints(fi_elements(fi.Dataset.range(500).shuffle(500))) != as_ints(fi_elements(fi.Dataset.range(500).shuffle(500)))
+    assert (as_ints(fi_elements(fi.Dataset.range(500).shuffle(500)))
+            != as_ints(fi_elements(fi.Dataset.range(500).shuffle(500))))
 
 
 def test_shuffle_keeps_input_errors_and_loses_nothing():

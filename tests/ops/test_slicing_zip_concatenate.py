@@ -96,7 +96,8 @@ ZIPS_WITH_ERRORS = {
     "different rows": lambda D, fail: D.zip((D.range(10).map(fail(3)), D.range(10).map(fail(4, 5)))),
     "error where a later input ends": lambda D, fail: D.zip((D.range(10).map(fail(3)), D.range(3))),
     "error where an earlier input ends": lambda D, fail: D.zip((D.range(3), D.range(10).map(fail(3)))),
-    "two errors where the last ends": lambda D, fail: D.zip((D.range(10).map(fail(3)), D.range(10).map(fail(3)), D.range(3))),
+    "two errors where the last ends":
+        lambda D, fail: D.zip((D.range(10).map(fail(3)), D.range(10).map(fail(3)), D.range(3))),
     "error in the last row": lambda D, fail: D.zip((D.range(4).map(fail(3)), D.range(10))),
     "nested": lambda D, fail: D.zip({"a": D.range(10).map(fail(3)), "b": (D.range(12), D.range(10).map(fail(5, 9)))}),
 }

@@ -38,7 +38,8 @@ def test_range_bad_arguments(args):
     ids=["2d", "float32", "list", "nested-list", "tuple", "dict", "strings", "deep"],
 )
 def test_from_tensor_slices_matches_tf(tf, value):
-    assert_same_elements(fi_elements(fi.Dataset.from_tensor_slices(value)), tf_elements(tf.data.Dataset.from_tensor_slices(value)))
+    assert_same_elements(fi_elements(fi.Dataset.from_tensor_slices(value)),
+                         tf_elements(tf.data.Dataset.from_tensor_slices(value)))
 
 
 def test_from_tensors_matches_tf(tf):

@@ -121,8 +121,9 @@ def test_list_of_patterns_and_parser_threads(tf, files):
 @pytest.mark.parametrize("reader_num_threads", [1, 3])
 def test_custom_reader_same_batches_as_tf_data(tf, files, reader_num_threads):
     kwargs = dict(num_epochs=1, shuffle=False, reader_num_threads=reader_num_threads, label_key="label")
-    ours = fi.make_batched_features_dataset(files["gzip"], 6, fi_features(), reader=lambda f, c: fi.TFRecordDataset(f, c),
-                                            reader_args=["GZIP"], **kwargs)
+    ours = fi.make_batched_features_dataset(files["gzip"], 6, fi_features(),
+                                            reader=lambda f, c: fi.TFRecordDataset(f, c), reader_args=["GZIP"],
+                                            **kwargs)
     theirs = tf.data.experimental.make_batched_features_dataset(
         files["gzip"], 6, tf_features(tf), reader=lambda f, c: tf.data.TFRecordDataset(f, c), reader_args=["GZIP"],
         **kwargs)
@@ -131,7 +132,8 @@ def test_custom_reader_same_batches_as_tf_data(tf, files, reader_num_threads):
 
 
 def test_reader_and_reader_args(tf, files):
-    expected = fi_elements(fi.make_batched_features_dataset(files["plain"], 9, fi_features(), num_epochs=1, shuffle=False))
+    expected = fi_elements(fi.make_batched_features_dataset(files["plain"], 9, fi_features(), num_epochs=1,
+                                                            shuffle=False))
     gzip = fi.make_batched_features_dataset(files["gzip"], 9, fi_features(), reader=fi.TFRecordDataset,
                                             reader_args=["GZIP"], num_epochs=1, shuffle=False)
     assert_same_elements(fi_elements(gzip), expected)

@@ -148,7 +148,8 @@ def test_type_inference_is_tf_data_s(tf, tmp_path, na_value, num_rows):
     try:
         expected = tf_make_csv(tf, path, **kwargs)
     except tf.errors.InvalidArgumentError:  # a value after the inference rows does not fit the inferred type
-        with pytest.raises(InvalidArgumentError, match=r"types\.csv, line 5 \(record 4\): column 7 \('late_string'\): 'x' is not"):
+        with pytest.raises(InvalidArgumentError,
+                           match=r"types\.csv, line 5 \(record 4\): column 7 \('late_string'\): 'x' is not"):
             fi_elements(fi.make_csv_dataset(path, **kwargs))
         return
     actual = fi_elements(fi.make_csv_dataset(path, **kwargs))
@@ -195,17 +196,20 @@ def test_csv_dataset_other_delimiter_and_no_quoting_like_tf_data(tf, tmp_path):
 
 @pytest.mark.parametrize("compression", ["GZIP", "ZLIB"])
 def test_compressed_files_like_tf_data(tf, tmp_path, compression):
-    paths = [write_csv(tmp_path / f"part-{i}.csv.z", corpus_rows(i, 100 * i), compression=compression) for i in range(2)]
+    paths = [write_csv(tmp_path / f"part-{i}.csv.z", corpus_rows(i, 100 * i), compression=compression)
+             for i in range(2)]
     defaults = [[0], np.int64(0), [0.0], [""], [""], [""]]
     expected = tf_elements(tf.data.experimental.CsvDataset(paths, defaults, header=True, compression_type=compression))
-    assert_same_elements(fi_elements(fi.CsvDataset(paths, defaults, header=True, compression_type=compression)), expected)
+    assert_same_elements(fi_elements(fi.CsvDataset(paths, defaults, header=True, compression_type=compression)),
+                         expected)
     kwargs = dict(batch_size=10, num_epochs=1, shuffle=False, label_name="id", compression_type=compression)
     if compression == "GZIP":  # tf.data cannot infer types from ZLIB files; fastinput can
         expected_batches = tf_make_csv(tf, paths, **kwargs)
         assert_same_batches(fi_elements(fi.make_csv_dataset(paths, **kwargs)), expected_batches)
     else:
         batches = fi_elements(fi.make_csv_dataset(paths, **kwargs))
-        assert sorted(np.concatenate([label for _, label in batches]).tolist()) == list(range(40)) + list(range(100, 157))
+        assert (sorted(np.concatenate([label for _, label in batches]).tolist())
+                == list(range(40)) + list(range(100, 157)))
 
 
 def test_reads_remote_files_like_local_ones(s3_server, corpus):
@@ -213,7 +217,8 @@ def test_reads_remote_files_like_local_ones(s3_server, corpus):
     for path in sorted(corpus.glob("part-*.csv")):
         s3_server.upload(path, "fastinput-csv", f"data/{path.name}")
     kwargs = dict(batch_size=16, num_epochs=1, shuffle=False, label_name="id", num_parallel_reads=2)
-    remote = fi.make_csv_dataset("s3://fastinput-csv/data/part-*.csv", storage_options=s3_server.storage_options, **kwargs)
+    remote = fi.make_csv_dataset("s3://fastinput-csv/data/part-*.csv", storage_options=s3_server.storage_options,
+                                 **kwargs)
     assert_same_batches(fi_elements(remote), fi_elements(fi.make_csv_dataset(str(corpus / "part-*.csv"), **kwargs)))
 
 
@@ -263,13 +268,15 @@ def test_bad_records_raise_at_their_place_like_tf_data(tf, tmp_path, string_requ
 def test_make_csv_dataset_error_names_file_line_and_column(tmp_path):
     path = write_csv(tmp_path / "bad.csv", [["1", "2.5"], ["2", "oops"], ["3", "4"]], header=["id", "price"])
     ds = fi.make_csv_dataset(path, batch_size=2, num_epochs=1, shuffle=False, column_defaults=[0, 0.0])
-    with pytest.raises(InvalidArgumentError, match=r"bad\.csv, line 3 \(record 2\): column 1 \('price'\): 'oops' is not a valid float32"):
+    with pytest.raises(InvalidArgumentError,
+                       match=r"bad\.csv, line 3 \(record 2\): column 1 \('price'\): 'oops' is not a valid float32"):
         fi_elements(ds)
 
 
 def test_make_csv_dataset_ignore_errors_like_tf_data(tf, tmp_path):
     good = [[str(i), f"{i}.5", f"s{i}"] for i in range(30)]
-    rows = good[:5] + [["99", "1"], ["98", "x", "y", "z"], ["97", "nan?", "s"]] + good[5:20] + [[], ["96", "", ""]] + good[20:]
+    rows = (good[:5] + [["99", "1"], ["98", "x", "y", "z"], ["97", "nan?", "s"]] + good[5:20]
+            + [[], ["96", "", ""]] + good[20:])
     path = write_csv(tmp_path / "bad.csv", rows, header=["id", "price", "name"])
     kwargs = dict(batch_size=4, num_epochs=1, shuffle=False, label_name="id", ignore_errors=True,
                   column_defaults=[tf.int32, tf.float32, [""]])
@@ -284,13 +291,15 @@ def test_make_csv_dataset_ignore_errors_like_tf_data(tf, tmp_path):
 @pytest.mark.parametrize("bad", [{1}, {0}, {3, 4}, {9}])
 @pytest.mark.parametrize("num_epochs", [1, None])
 def test_make_csv_dataset_drops_the_batch_gathered_before_a_bad_row_like_tf_data(tf, tmp_path, bad, num_epochs):
-    # tf.data's batch: the error is raised at once, the rows gathered for that batch dropped, the next batch starts after it
+    # tf.data's batch: the error is raised at once, the rows gathered for that batch dropped, the next batch starts
+    # after it
     rows = [[str(i), "oops" if i in bad else str(i)] for i in range(10)]
     path = write_csv(tmp_path / "bad.csv", rows, header=["x", "y"])
     kwargs = dict(column_defaults=[tf.int32, tf.int32], shuffle=False, num_epochs=num_epochs)
     expected = elements_and_errors(tf.data.experimental.make_csv_dataset(path, 4, **kwargs).take(8))
     actual = elements_and_errors(fi.make_csv_dataset(path, 4, **kwargs).take(8))
-    assert_same_with_errors([e if e is ERROR else dict(e) for e in actual], [e if e is ERROR else dict(e) for e in expected])
+    assert_same_with_errors([e if e is ERROR else dict(e) for e in actual],
+                            [e if e is ERROR else dict(e) for e in expected])
 
 
 @pytest.mark.parametrize("contents", ["", "\n", "a,b\n", "a,b"])
@@ -320,7 +329,8 @@ def test_record_defaults_of_every_form_work_like_tf_data(tf, tmp_path, default):
 
 
 def test_record_default_that_is_not_one_value_names_its_column():
-    with pytest.raises(InvalidArgumentError, match="record default 1 must be a dtype, a scalar or a list of at most one"):
+    with pytest.raises(InvalidArgumentError,
+                       match="record default 1 must be a dtype, a scalar or a list of at most one"):
         fi.CsvDataset("x.csv", [np.int32, np.zeros((2, 2))])
 
 

@@ -41,7 +41,8 @@ def example(tf, **features) -> bytes:
     proto = tf.train.Example()
     for key, values in features.items():
         feature = proto.features.feature[key]
-        kind = {"i": int, "f": float}.get(values.dtype.kind, bytes) if isinstance(values, np.ndarray) else type(values[0])
+        kind = ({"i": int, "f": float}.get(values.dtype.kind, bytes) if isinstance(values, np.ndarray)
+                else type(values[0]))
         if kind is int:
             feature.int64_list.SetInParent()
             feature.int64_list.value.extend(values)
@@ -83,7 +84,8 @@ def assert_parses_like_tf(tf, serialized: list[bytes], features: dict) -> dict:
 
 
 BATCH = [
-    dict(i=[3], f=[0.5], s=[b"a"], v=[1, 2, 3], vs=[b"x"], m=[1.0, 2.0, 3.0, 4.0, 5.0, 6.0], seq=[1, 2], seqs=["p", "q"]),
+    dict(i=[3], f=[0.5], s=[b"a"], v=[1, 2, 3], vs=[b"x"], m=[1.0, 2.0, 3.0, 4.0, 5.0, 6.0], seq=[1, 2],
+         seqs=["p", "q"]),
     dict(i=[-7], f=[2.25], s=["b\xe9"], v=NO_INTS, vs=[b"y", b"z"], m=[0.0] * 6, seqf=[1.5, 2.5, 3.5, 4.5]),
     dict(f=[1e10], v=[9], seq=[5], seqs=NO_BYTES),
     dict(i=[2**62], s=[b""], seq=[7, 8, 9, 10]),
@@ -159,7 +161,8 @@ def test_accepts_tf_specs_lists_tuples_and_object_arrays(tf):
 
 
 def test_varlen_of_every_dtype_matches_tf(tf):
-    serialized = [example(tf, a=[1.5, 2.5], b=["x"], c=[4, 5, 6]), example(tf), example(tf, a=np.array([], np.float32), c=[7])]
+    serialized = [example(tf, a=[1.5, 2.5], b=["x"], c=[4, 5, 6]), example(tf),
+                  example(tf, a=np.array([], np.float32), c=[7])]
     features = {"a": fi.VarLenFeature(np.float32), "b": fi.VarLenFeature(bytes), "c": fi.VarLenFeature(np.int64)}
     parsed = assert_parses_like_tf(tf, serialized, features)
     assert parsed["c"].indices.tolist() == [[0, 0], [0, 1], [0, 2], [2, 0]]

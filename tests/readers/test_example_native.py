@@ -114,7 +114,8 @@ def random_example(tf, rng: np.random.Generator, specs: dict) -> bytes:
             count = int(rng.integers(0, 4)) * int(np.prod(spec.shape))
         values = random_values(rng, dtype, count)
         target = proto.features.feature[key]
-        lst = target.int64_list if dtype is np.int64 else target.float_list if dtype is np.float32 else target.bytes_list
+        lst = (target.int64_list if dtype is np.int64 else target.float_list if dtype is np.float32
+               else target.bytes_list)
         lst.SetInParent()
         lst.value.extend(values)
     proto.features.feature["not_asked_for"].float_list.value.extend([1.0, 2.0])

@@ -135,7 +135,8 @@ class MemoryStream:
         return len(out)
 
 
-def read_all(data: bytes, known_size: bool, block_size: int, chunk: int, in_place: bool) -> tuple[list[bytes], str | None]:
+def read_all(data: bytes, known_size: bool, block_size: int, chunk: int,
+             in_place: bool) -> tuple[list[bytes], str | None]:
     """Every record RecordReader hands out, 3 at a time, and the message of the DataLossError it ends with."""
     reader = RecordReader(MemoryStream(data, known_size, chunk, in_place), block_size, compressed=not known_size)
     out: list[bytes] = []

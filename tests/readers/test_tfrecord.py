@@ -62,7 +62,8 @@ def tf_read_until_error(path: str, compression: str = "") -> tuple[list[bytes], 
 def test_same_records_in_same_order_as_tf_data(corpus, framing, compression, num_parallel_reads):
     files = corpus.files(compression)
     expected = corpus.tf_data(files, compression, num_parallel_reads)
-    records = list(fi.TFRecordDataset(files, compression_type=compression or None, num_parallel_reads=num_parallel_reads))
+    records = list(fi.TFRecordDataset(files, compression_type=compression or None,
+                                      num_parallel_reads=num_parallel_reads))
     assert len(records) == len(expected) == sum(len(corpus.records(i)) for i in range(len(files)))
     assert all(type(r) is bytes for r in records)
     assert records == expected
