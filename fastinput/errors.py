@@ -53,3 +53,8 @@ class FunctionStopIterationError(InvalidArgumentError):
     and the elements after it follow, as in tf.data. (A generator given to
     ``from_generator`` ending is the end, as usual.)
     """
+
+
+class UnimplementedError(FastInputError, NotImplementedError):
+    """The operation is not supported for this pipeline (tf.data: Unimplemented), e.g. saving the state of a
+    stage that cannot be restored; the message says which stage and why."""

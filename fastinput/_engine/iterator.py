@@ -34,6 +34,7 @@ from fastinput import errors
 from fastinput._engine import instrument as _trace
 from fastinput._engine.arguments import MAX_PARALLELISM
 from fastinput._engine.cancellation import StopSignal
+from fastinput._engine.checkpoint import STATE_VERSION, check_stage, stage_state
 from fastinput._engine.lifecycle import close_later, release_frames, start_reaper
 from fastinput._engine.metrics import StageMetrics, StageStats
 from fastinput._engine.traits import KnobKind, TuningProfile
@@ -235,6 +236,35 @@ class DatasetIterator:
 
     def join_self(self) -> None:
         """Join this stage's own threads (stages with threads override)."""
+
+    # -- saving and restoring (the contract: fastinput._engine.checkpoint) ---------------------------------
+    @property
+    def op(self) -> str:
+        """The operation this stage runs (its traits' ``op``): what a saved state names it by."""
+        return self.dataset.traits.op
+
+    def get_state(self) -> dict[str, Any]:
+        """Where this stage stands, its inputs' states nested under ``"inputs"``: a JSON-able nest.
+
+        Stages define ``own_state``; a stage whose inputs' states are not simply its current inputs' (work in
+        flight, inputs made anew per epoch) overrides this too.
+        """
+        return stage_state(self.op, self.own_state(), [child.get_state() for child in self.inputs])
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        """Put this fresh iterator (no element taken yet) and its inputs where ``state`` says; a state saved from
+        another pipeline raises ``InvalidArgumentError`` naming the stage that differs."""
+        check_stage(state, self.op, self.name, len(self.inputs))
+        self.restore_own_state(state)
+        for child, saved in zip(self.inputs, state["inputs"]):
+            child.set_state(saved)
+
+    def own_state(self) -> dict[str, Any]:
+        """This stage's own position (not its inputs'), JSON-able; ``{}`` for a stage that holds none."""
+        raise errors.UnimplementedError(f"get_state: stage {self.name} cannot save its state")
+
+    def restore_own_state(self, state: dict[str, Any]) -> None:
+        """Take up the position ``own_state`` saved (``state`` holds it, beside ``"stage"`` and ``"inputs"``)."""
 
     # -- introspection ------------------------------------------------------
     def knobs(self) -> list[Knob]:
@@ -460,6 +490,44 @@ class Iterator(_IteratorABC):
         if tracer is not None:
             tracer.pipeline_closed(id(self), self.stats_summary())
         _stop_pipeline(self._root, self._tuner)
+
+    # -- saving and restoring ----------------------------------------------------------------------------
+    def get_state(self) -> dict[str, Any]:
+        """Where this iterator stands, as a small JSON-serialisable value: ``set_state`` on a fresh iterator of the
+        same pipeline continues exactly from here. Call it between two ``next()`` calls.
+
+        >>> import fastinput as fi
+        >>> ds = fi.Dataset.range(10).shuffle(4, seed=1).batch(3)
+        >>> it = iter(ds)
+        >>> first = next(it).tolist()
+        >>> state = it.get_state()
+        >>> rest = [b.tolist() for b in it]
+        >>> resumed = iter(ds)
+        >>> resumed.set_state(state)
+        >>> [b.tolist() for b in resumed] == rest
+        True
+        """
+        return {"fastinput_state": STATE_VERSION, "pipeline": repr(self._root.dataset), "root": self._root.get_state()}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        """Continue where ``state`` (from ``get_state``, JSON round trips included) stood; only on a fresh iterator,
+        before its first element. A state of a different pipeline raises ``InvalidArgumentError`` naming the stage."""
+        if self._steps or self._first_call_ns or self._closed:
+            raise errors.InvalidArgumentError("set_state: call it on a fresh iterator (iter(dataset)), before its "
+                                              "first element")
+        if not isinstance(state, dict) or state.get("fastinput_state") != STATE_VERSION:
+            raise errors.InvalidArgumentError(f"set_state: not a fastinput iterator state of version {STATE_VERSION} "
+                                              "(it comes from Iterator.get_state())")
+        self._root.set_state(state["root"])
+
+    def state_dict(self) -> dict[str, Any]:
+        """``get_state()``: with ``load_state_dict`` this makes the iterator a PyTorch ``Stateful`` object
+        (``torch.distributed.checkpoint``, ``StatefulDataLoader``-style loops)."""
+        return self.get_state()
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """``set_state(state_dict)``."""
+        self.set_state(state_dict)
 
     def __enter__(self) -> Iterator:
         return self
