@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import importlib
 import os
+import pkgutil
 import subprocess
 import sys
 import textwrap
@@ -241,3 +243,19 @@ def tf_raising_at(*positions: int, error: type[Exception] = ValueError) -> Any:
         return y
 
     return fn
+
+
+def package_dataset_classes() -> list[type]:
+    """Every ``fi.Dataset`` subclass the fastinput package defines (all its modules imported first)."""
+    import fastinput as fi
+
+    for module in pkgutil.walk_packages(fi.__path__, "fastinput."):
+        if "trace_viewer" not in module.name:
+            importlib.import_module(module.name)
+    classes, stack = [], [fi.Dataset]
+    while stack:
+        for sub in stack.pop().__subclasses__():
+            if sub.__module__.startswith("fastinput."):
+                classes.append(sub)
+                stack.append(sub)
+    return classes
