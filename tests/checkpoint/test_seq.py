@@ -1,0 +1,179 @@
+"""Checkpointing the sources and sequential ops: run N outcomes, save, run the rest; a fresh iterator of the same
+pipeline restored from the (JSON round-tripped) state gives the same rest, errors in their places, and the end."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pytest
+
+import fastinput as fi
+from fastinput import errors
+from tests.helpers import NO_REWRITES, assert_same_element
+
+
+@dataclasses.dataclass(frozen=True)
+class Raised:
+    """An error met in place of an element."""
+
+    kind: str
+    message: str
+
+
+END = Raised("StopIteration", "the end")
+
+
+def outcomes(it: fi.Iterator, limit: int | None = None) -> list[Any]:
+    """The next ``limit`` outcomes (all, if None): elements, and a ``Raised`` for each error; the list ends with
+    ``END`` where the iterator ended."""
+    out: list[Any] = []
+    while limit is None or len(out) < limit:
+        try:
+            out.append(next(it))
+        except StopIteration:
+            out.append(END)
+            break
+        except Exception as exc:  # errors keep their place; the pipeline goes on after them
+            out.append(Raised(type(exc).__name__, str(exc)))
+    return out
+
+
+def assert_same_outcomes(actual: list[Any], expected: list[Any]) -> None:
+    assert len(actual) == len(expected), f"{len(actual)} outcomes, expected {len(expected)}"
+    for i, (a, e) in enumerate(zip(actual, expected)):
+        if isinstance(e, Raised):
+            assert a == e, f"outcome {i}: {a!r} != {e!r}"
+        else:
+            assert_same_element(a, e, f"outcome {i}")
+
+
+def saved(it: fi.Iterator) -> dict[str, Any]:
+    """The iterator's state after a JSON round trip (what a checkpoint file gives back)."""
+    return json.loads(json.dumps(it.get_state()))
+
+
+def check_resume(dataset: fi.Dataset, n: int, options: fi.Options | None = NO_REWRITES) -> dict[str, Any]:
+    """Save after ``n`` outcomes; the rest of the run and a restored fresh iterator's run are the uninterrupted
+    run's rest. Returns the state."""
+    if options is not None:
+        dataset = dataset.with_options(options)
+    with iter(dataset) as it:
+        expected = outcomes(it)
+    assert n <= len(expected)
+    with iter(dataset) as it:
+        head = outcomes(it, n)
+        state = saved(it)
+        assert json.loads(json.dumps(it.get_state())) == state, "get_state changed the iterator"
+        rest = outcomes(it)
+    assert_same_outcomes(head + rest, expected)
+    with iter(dataset) as resumed:
+        resumed.set_state(state)
+        assert saved(resumed) == state, "a restored iterator saves what it was given"
+        assert_same_outcomes(outcomes(resumed), expected[n:])
+    return state
+
+
+def fails_at(*bad: int) -> Callable[[Any], Any]:
+    """A map function that raises for the elements in ``bad`` and passes the others through."""
+    def fn(x: Any) -> Any:
+        if int(x) in bad:
+            raise ValueError(f"bad element {int(x)}")
+        return x
+
+    return fn
+
+
+def cut_points(total: int) -> list[int]:
+    """Where to save in a run of ``total`` outcomes (``END`` the last): before the first, early, in the middle,
+    before the last and after it (before ``END`` was met)."""
+    last = total - 1
+    return sorted({0, min(1, last), min(3, last), last // 2, max(last - 1, 0), last})
+
+
+def count_outcomes(dataset: fi.Dataset) -> int:
+    with iter(dataset.with_options(NO_REWRITES)) as it:
+        return len(outcomes(it))
+
+
+def check_every_cut(dataset: fi.Dataset) -> None:
+    for n in cut_points(count_outcomes(dataset)):
+        check_resume(dataset, n)
+
+
+# -- sources -------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("size", [0, 1, 7, 300])
+def test_range(size):
+    check_every_cut(fi.Dataset.range(size))
+    check_every_cut(fi.Dataset.range(size, -5, -3))
+
+
+@pytest.mark.parametrize("size", [0, 1, 9, 200])
+def test_from_tensor_slices(size):
+    check_every_cut(fi.Dataset.from_tensor_slices({"a": np.arange(size), "b": np.arange(size) * 0.5}))
+    check_every_cut(fi.Dataset.from_tensor_slices(np.arange(size * 3).reshape(size, 3)))
+
+
+def test_from_tensors():
+    check_every_cut(fi.Dataset.from_tensors((np.arange(3), b"x")))
+
+
+def generator_dataset(size: int, bad: tuple[int, ...] = ()) -> fi.Dataset:
+    def gen():
+        for i in range(size):
+            if i in bad:
+                raise ValueError(f"generator fails at {i}")
+            yield i
+
+    return fi.Dataset.from_generator(gen, output_signature=fi.TensorSpec((), np.int64))
+
+
+@pytest.mark.parametrize("size", [0, 1, 10])
+def test_from_generator(size):
+    check_every_cut(generator_dataset(size))
+
+
+def test_from_generator_error_ends_it():
+    check_every_cut(generator_dataset(10, bad=(4,)))
+
+
+def test_from_generator_conversion_error():
+    ds = fi.Dataset.from_generator(lambda: iter([1, 2, "x", 4, 5]), output_signature=fi.TensorSpec((), np.int64))
+    check_every_cut(ds)
+    check_every_cut(ds.batch(2))
+
+
+def test_from_generator_pending_error_in_a_chunk():
+    # batch pulls chunks: the generator's error is met after two elements of a chunk and waits for the next call
+    check_every_cut(generator_dataset(10, bad=(5,)).batch(3))
+    check_every_cut(generator_dataset(10, bad=(5,)).batch(3).unbatch())
+
+
+def test_from_generator_that_is_not_restartable():
+    shared = iter(range(10))
+    ds = fi.Dataset.from_generator(lambda: shared, output_signature=fi.TensorSpec((), np.int64))
+    with iter(ds) as it:
+        outcomes(it, 4)
+        state = saved(it)
+    with iter(ds) as resumed:
+        resumed.set_state(state)
+        with pytest.raises(errors.InvalidArgumentError, match="same sequence on every call"):
+            next(resumed)
+
+
+def test_state_is_positions():
+    with iter(fi.Dataset.range(10)) as it:
+        outcomes(it, 3)
+        assert it.get_state()["root"] == {"stage": "range", "position": 3, "inputs": []}
+
+
+def test_restoring_into_another_pipeline_names_the_stage():
+    with iter(fi.Dataset.range(10)) as it:
+        state = it.get_state()
+    with iter(fi.Dataset.range(10).take(3)) as other, pytest.raises(errors.InvalidArgumentError, match="take"):
+        other.set_state(state)
