@@ -36,3 +36,37 @@ def drop_units(source: DatasetIterator, count: int, units: Units = ELEMENTS) -> 
         if rest:
             return rest
     return []
+
+
+class InputMarks:
+    """Takes an input's state before each pull, for a stage that may come to hold part of what it pulled.
+
+    An input that cannot save (``UnimplementedError``) is asked once only: pulling must not slow down, nor
+    fail, in a pipeline that is never saved. The stage then cannot save while it holds such a part
+    (``marked`` says so), and can whenever it holds none.
+    """
+
+    __slots__ = ("_source", "_works")
+
+    def __init__(self, source: DatasetIterator) -> None:
+        self._source = source
+        self._works = True
+
+    def take(self) -> dict[str, Any] | None:
+        """The input's state now (None if it cannot save)."""
+        if self._works:
+            try:
+                return self._source.get_state()
+            except errors.UnimplementedError:
+                self._works = False
+        return None
+
+
+def marked(source: DatasetIterator, mark: dict[str, Any] | None) -> dict[str, Any]:
+    """What a stage saves for ``source`` while it holds part of a pull from it: ``mark``, the state ``InputMarks``
+    took before that pull; ``UnimplementedError`` if the input could not save then."""
+    if mark is None:
+        source.get_state()  # raises the input's own reason, if it still cannot save
+        raise errors.UnimplementedError(f"get_state: {source.name} could not save its state before the chunk its "
+                                        "consumer holds part of")
+    return mark

@@ -13,6 +13,8 @@ import pytest
 
 import fastinput as fi
 from fastinput import errors
+from fastinput._engine.rows import RowBlocks
+from fastinput.ops.batch import BatchDataset
 from tests.helpers import NO_REWRITES, assert_same_element
 
 
@@ -155,7 +157,7 @@ def test_from_generator_pending_error_in_a_chunk():
 
 
 def test_from_generator_that_is_not_restartable():
-    shared = iter(range(10))
+    shared = iter(range(6))  # 4 taken before the save, 2 left: fewer than the restore skips
     ds = fi.Dataset.from_generator(lambda: shared, output_signature=fi.TensorSpec((), np.int64))
     with iter(ds) as it:
         outcomes(it, 4)
@@ -177,3 +179,53 @@ def test_restoring_into_another_pipeline_names_the_stage():
         state = it.get_state()
     with iter(fi.Dataset.range(10).take(3)) as other, pytest.raises(errors.InvalidArgumentError, match="take"):
         other.set_state(state)
+
+
+# -- batch and unbatch -----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("size", [0, 1, 10, 33])
+@pytest.mark.parametrize("batch_size", [1, 4])
+@pytest.mark.parametrize("drop_remainder", [False, True])
+def test_batch(size, batch_size, drop_remainder):
+    check_every_cut(fi.Dataset.range(size).batch(batch_size, drop_remainder=drop_remainder))
+
+
+def test_batch_with_errors():
+    failing = fi.Dataset.range(20).map(fails_at(3, 9, 10))
+    check_every_cut(failing.batch(4))  # no rewrites: tf.data's batch rule, the batch dropped at an error
+    check_every_cut(generator_dataset(10, bad=(6,)).batch(4))
+
+
+def test_padded_batch():
+    ds = fi.Dataset.range(1, 12).map(lambda x: np.arange(x)).padded_batch(3, padded_shapes=[None])
+    check_every_cut(ds)
+
+
+@pytest.mark.parametrize("batch_size", [2, 5])
+def test_unbatch(batch_size):
+    check_every_cut(fi.Dataset.range(23).batch(batch_size).unbatch())
+    check_every_cut(fi.Dataset.range(23).batch(batch_size).unbatch().batch(3))
+
+
+def test_unbatch_with_errors():
+    check_every_cut(fi.Dataset.range(20).batch(3).map(lambda b: b[:2] if b[0] == 6 else b).map(
+        lambda b: np.stack([b, b]) if b[0] == 12 else b).unbatch())
+
+
+def row_blocks(sizes: list[int]) -> fi.Dataset:
+    """Row blocks (tuples of equally long columns) of the given sizes, rows numbered 0, 1, ... across them."""
+    def gen():
+        start = 0
+        for size in sizes:
+            yield (np.arange(start, start + size), np.arange(start, start + size) * 0.5)
+            start += size
+
+    return fi.Dataset.from_generator(gen, output_signature=(fi.TensorSpec((None,), np.int64),
+                                                            fi.TensorSpec((None,), np.float64)))
+
+
+@pytest.mark.parametrize("batch_size", [1, 3, 8])
+def test_batch_over_row_blocks(batch_size):
+    for drop_remainder in (False, True):
+        check_every_cut(BatchDataset(row_blocks([5, 0, 2, 9, 4]), batch_size, drop_remainder, rows=RowBlocks()))
