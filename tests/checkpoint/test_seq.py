@@ -90,9 +90,11 @@ def fails_at(*bad: int) -> Callable[[Any], Any]:
 
 
 def cut_points(total: int) -> list[int]:
-    """Where to save in a run of ``total`` outcomes (``END`` the last): before the first, early, in the middle,
-    before the last and after it (before ``END`` was met)."""
+    """Where to save in a run of ``total`` outcomes (``END`` the last): everywhere in a short run; else before the
+    first, early, in the middle, before the last and after it (before ``END`` was met)."""
     last = total - 1
+    if total <= 40:
+        return list(range(total))
     return sorted({0, min(1, last), min(3, last), last // 2, max(last - 1, 0), last})
 
 
@@ -229,3 +231,70 @@ def row_blocks(sizes: list[int]) -> fi.Dataset:
 def test_batch_over_row_blocks(batch_size):
     for drop_remainder in (False, True):
         check_every_cut(BatchDataset(row_blocks([5, 0, 2, 9, 4]), batch_size, drop_remainder, rows=RowBlocks()))
+
+
+# -- map and filter --------------------------------------------------------------------------------------------
+
+
+def even_but_fails_at(*bad: int) -> Callable[[Any], bool]:
+    def predicate(x: Any) -> bool:
+        if int(x) in bad:
+            raise ValueError(f"predicate fails at {int(x)}")
+        return int(x) % 2 == 0
+
+    return predicate
+
+
+@pytest.mark.parametrize("size", [0, 1, 17])
+def test_map(size):
+    check_every_cut(fi.Dataset.range(size).map(lambda x: x * 2))
+    check_every_cut(fi.Dataset.range(size).map(lambda x: x * 2).batch(4))
+
+
+@pytest.mark.parametrize("consumer", ["next", "batch", "unbatch"])
+def test_map_with_errors(consumer):
+    ds = fi.Dataset.range(30).map(fails_at(0, 4, 5, 11, 29))
+    if consumer == "batch":  # pulls chunks: a chunk that met an error is held back
+        ds = ds.batch(3)
+    elif consumer == "unbatch":  # one element at a time, after a chunked map
+        ds = ds.batch(3).unbatch()
+    check_every_cut(ds)
+
+
+@pytest.mark.parametrize("size", [0, 1, 25])
+def test_filter(size):
+    check_every_cut(fi.Dataset.range(size).filter(lambda x: x % 3 == 0))
+    check_every_cut(fi.Dataset.range(size).filter(lambda x: x % 3 == 0).batch(2))
+
+
+@pytest.mark.parametrize("bad", [(0,), (3, 4), (7, 19), (24,)])
+def test_filter_with_errors(bad):
+    ds = fi.Dataset.range(25).filter(even_but_fails_at(*bad))
+    check_every_cut(ds)
+    check_every_cut(ds.batch(3))  # chunks: the kept elements before an error go out, the error waits
+    check_every_cut(ds.batch(3).unbatch())
+
+
+def test_map_over_a_chunk_held_by_map():
+    # the outer map's chunk comes from the inner one's held chunk: both rewind
+    ds = fi.Dataset.range(20).map(fails_at(6)).map(fails_at(8)).batch(5)
+    check_every_cut(ds)
+
+
+def skips(state: Any, stage: str) -> list[int]:
+    """The ``skip`` of every ``stage`` in a saved state."""
+    found = [state["skip"]] if state.get("stage") == stage else []
+    return found + [skip for child in state.get("inputs", []) for skip in skips(child, stage)]
+
+
+@pytest.mark.parametrize("held_by", ["map", "filter"])
+def test_a_chunk_held_after_an_error_between_two_calls(held_by):
+    # batch(3) over filter pulls chunks; the error of the stage below comes after kept elements and waits in it
+    if held_by == "map":
+        ds = fi.Dataset.range(30).map(fails_at(4, 13)).filter(lambda x: True).batch(3)
+    else:
+        ds = fi.Dataset.range(30).filter(even_but_fails_at(9, 16)).map(lambda x: x).batch(3)
+    check_every_cut(ds)
+    with iter(ds.with_options(NO_REWRITES)) as it:
+        held = [skip for _ in range(8) if outcomes(it, 1) for skip in skips(it.get_state()["root"], held_by)]
+    assert any(held), "no state saved while a chunk was held"
