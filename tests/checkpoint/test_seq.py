@@ -298,3 +298,61 @@ def test_a_chunk_held_after_an_error_between_two_calls(held_by):
     with iter(ds.with_options(NO_REWRITES)) as it:
         held = [skip for _ in range(8) if outcomes(it, 1) for skip in skips(it.get_state()["root"], held_by)]
     assert any(held), "no state saved while a chunk was held"
+
+
+# -- take, skip, shard, concatenate, repeat, with_options ------------------------------------------------------
+
+
+@pytest.mark.parametrize("count", [0, 3, 12, -1])
+def test_take_and_skip(count):
+    check_every_cut(fi.Dataset.range(10).take(count))
+    check_every_cut(fi.Dataset.range(10).skip(count))
+    check_every_cut(fi.Dataset.range(10).map(fails_at(1, 5)).skip(count))
+    check_every_cut(fi.Dataset.range(10).map(fails_at(1, 5)).take(count))
+
+
+@pytest.mark.parametrize("num_shards,index", [(1, 0), (3, 0), (3, 2), (4, 1)])
+def test_shard(num_shards, index):
+    check_every_cut(fi.Dataset.range(20).shard(num_shards, index))
+    check_every_cut(fi.Dataset.range(20).map(fails_at(2, 3, 9)).shard(num_shards, index))
+    check_every_cut(fi.Dataset.range(20).shard(num_shards, index).batch(2))
+
+
+def test_concatenate():
+    check_every_cut(fi.Dataset.range(5).concatenate(fi.Dataset.range(10, 14)))
+    check_every_cut(fi.Dataset.range(0).concatenate(fi.Dataset.range(3)))
+    check_every_cut(fi.Dataset.range(3).concatenate(fi.Dataset.range(0)))
+    check_every_cut(fi.Dataset.range(8).map(fails_at(2)).concatenate(fi.Dataset.range(8).map(fails_at(6))).batch(3))
+
+
+@pytest.mark.parametrize("count", [0, 1, 3])
+def test_repeat(count):
+    check_every_cut(fi.Dataset.range(4).repeat(count))
+    check_every_cut(fi.Dataset.range(5).batch(2).repeat(count).unbatch())
+    check_every_cut(fi.Dataset.range(6).map(fails_at(0, 5)).repeat(count).batch(4))
+
+
+def test_repeat_forever():
+    check_every_cut(fi.Dataset.range(3).repeat().take(11))
+    check_every_cut(fi.Dataset.range(0).repeat())
+    check_every_cut(fi.Dataset.range(3).map(fails_at(0, 1, 2)).repeat())  # tf.data's rule: errors only, it ends
+
+
+@pytest.mark.parametrize("make", [lambda: fi.Dataset.range(3).repeat(2), lambda: fi.Dataset.range(3).repeat().take(4),
+                                  lambda: fi.Dataset.range(4).batch(3).unbatch().repeat(2)])
+def test_saved_after_the_end(make):
+    ds = make()
+    with iter(ds) as it:
+        assert outcomes(it)[-1] == END
+        state = saved(it)
+    with iter(ds) as resumed:
+        resumed.set_state(state)
+        assert outcomes(resumed) == [END]
+
+
+def test_with_options_adds_no_stage():
+    ds = fi.Dataset.range(6).with_options(fi.Options(deterministic=True)).map(lambda x: x + 1)
+    check_every_cut(ds)
+    with iter(ds.with_options(NO_REWRITES)) as it:
+        assert [stage["stage"] for stage in [it.get_state()["root"], it.get_state()["root"]["inputs"][0]]] == [
+            "map", "range"]
