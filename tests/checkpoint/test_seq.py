@@ -356,3 +356,29 @@ def test_with_options_adds_no_stage():
     with iter(ds.with_options(NO_REWRITES)) as it:
         assert [stage["stage"] for stage in [it.get_state()["root"], it.get_state()["root"]["inputs"][0]]] == [
             "map", "range"]
+
+
+# -- zip -------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("sizes", [(5, 5), (3, 8), (8, 3), (0, 4), (6, 7, 5)])
+def test_zip(sizes):
+    datasets = [fi.Dataset.range(size).map(lambda x, k=k: x * 10 + k) for k, size in enumerate(sizes)]
+    check_every_cut(fi.Dataset.zip(tuple(datasets)))
+    check_every_cut(fi.Dataset.zip(tuple(datasets)).batch(2))
+
+
+def test_zip_with_errors_and_read_ahead():
+    # the first input's chunk sets how many rows a call reads: batch(4) reads ahead, errors wait in the queues
+    a = fi.Dataset.range(12).map(fails_at(2, 7))
+    b = fi.Dataset.range(100, 111).filter(even_but_fails_at(104, 109))
+    ds = fi.Dataset.zip({"a": a, "b": b})
+    check_every_cut(ds)
+    check_every_cut(ds.batch(4))
+    check_every_cut(fi.Dataset.zip((fi.Dataset.range(9).batch(4).unbatch(), fi.Dataset.range(3).repeat())).batch(5))
+    # the second input's error comes behind two of its elements in one read: the row after it is read too
+    ahead = fi.Dataset.zip((fi.Dataset.range(12), fi.Dataset.range(100, 112).map(fails_at(102)))).batch(4)
+    check_every_cut(ahead)
+    with iter(ahead.with_options(NO_REWRITES)) as it:
+        assert isinstance(outcomes(it, 1)[0], Raised)  # batch drops rows 0 and 1 at the error of row 2
+        assert it.get_state()["root"]["inputs"][0]["skip"] == [3, 3], "a row read ahead is saved as positions"
