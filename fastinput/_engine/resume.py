@@ -9,6 +9,7 @@ state from *before* the pull that brought them and how many of those units it ha
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from fastinput import errors
@@ -16,9 +17,10 @@ from fastinput._engine.iterator import DatasetIterator
 from fastinput._engine.rows import ELEMENTS, Units
 
 
-def drop_units(source: DatasetIterator, count: int, units: Units = ELEMENTS) -> list[Any]:
-    """Pull ``count`` units (elements, or rows of row blocks) from ``source`` and drop them; returns the items
-    pulled past them (the rest of a cut block), if any.
+def drop_units(source: DatasetIterator, count: int, units: Units = ELEMENTS,
+               seen: Callable[[list[Any]], None] | None = None) -> list[Any]:
+    """Pull ``count`` units (elements, or rows of row blocks) from ``source`` and drop them, after showing them to
+    ``seen`` if given (a cache records them); returns the items pulled past them (the rest of a cut block), if any.
 
     An error the input raises on the way takes one unit, as it took one item where it was first met (a zip's
     column holds it in its row). ``StopIteration`` passes through: the input ended sooner than when it was saved.
@@ -32,6 +34,8 @@ def drop_units(source: DatasetIterator, count: int, units: Units = ELEMENTS) -> 
             count -= 1
             continue
         dropped, rest = units.split(chunk, count)
+        if seen is not None:
+            seen(dropped)
         count -= units.count(dropped)
         if rest:
             return rest

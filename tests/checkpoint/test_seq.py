@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -382,3 +383,63 @@ def test_zip_with_errors_and_read_ahead():
     with iter(ahead.with_options(NO_REWRITES)) as it:
         assert isinstance(outcomes(it, 1)[0], Raised)  # batch drops rows 0 and 1 at the error of row 2
         assert it.get_state()["root"]["inputs"][0]["skip"] == [3, 3], "a row read ahead is saved as positions"
+
+
+# -- cache -----------------------------------------------------------------------------------------------------
+
+
+def cached(filename: str) -> fi.Dataset:
+    """A new cache dataset (as a new process would build it): its memory cache is empty."""
+    return fi.Dataset.range(30).map(fails_at(7)).cache(filename)
+
+
+@pytest.fixture(params=["memory", "file"])
+def cache_name(request, tmp_path):
+    return "" if request.param == "memory" else str(tmp_path / "cache")
+
+
+@pytest.mark.parametrize("n", [0, 1, 8, 20, 30])
+def test_cache_saved_while_recording_restored_into_a_new_recording(cache_name, n):
+    with iter(cached(cache_name).with_options(NO_REWRITES)) as it:
+        expected = outcomes(it)
+    if cache_name:  # a file cache is complete now: the next pipeline would replay it
+        os.remove(cache_name + ".fastinput-cache")
+    interrupted = cached(cache_name)
+    with iter(interrupted) as it:
+        outcomes(it, n)
+        state = saved(it)
+    assert state["root"]["inputs"] == [], "a cache saves what its pass handed out, not its input's position"
+    fresh = cached(cache_name)  # the interrupted pass recorded nothing that lasts
+    with iter(fresh) as resumed:
+        resumed.set_state(state)
+        assert_same_outcomes(outcomes(resumed), expected[n:])
+    # the restored pass read its input again from the start: the cache it leaves is whole (errors are not cached)
+    with iter(fresh) as replay:
+        assert_same_outcomes(outcomes(replay), [x for x in expected if not isinstance(x, Raised)] + [END])
+
+
+def test_cache_saved_while_recording_restored_into_a_replay(cache_name):
+    ds = cached(cache_name)
+    with iter(ds) as it:
+        outcomes(it, 12)  # 0-6, the error, 8-11
+        state = saved(it)
+        outcomes(it)  # the pass ends: the cache is complete
+    with iter(ds) as resumed:  # a replay: it skips the 11 elements handed out (a replay holds no error)
+        resumed.set_state(state)
+        assert [int(x) for x in outcomes(resumed)[:-1]] == list(range(12, 30))
+
+
+def test_cache_replay(cache_name):
+    ds = cached(cache_name)
+    with iter(ds) as it:
+        outcomes(it)
+    check_every_cut(ds)
+    check_every_cut(ds.batch(4))
+
+
+def test_cache_file_replay_skips_across_chunks(tmp_path):
+    ds = fi.Dataset.range(2500).cache(str(tmp_path / "cache"))  # written 1024 elements a chunk
+    with iter(ds) as it:
+        outcomes(it)
+    for n in (1023, 1024, 2049, 2500):
+        check_resume(ds, n)
