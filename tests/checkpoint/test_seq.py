@@ -443,3 +443,36 @@ def test_cache_file_replay_skips_across_chunks(tmp_path):
         outcomes(it)
     for n in (1023, 1024, 2049, 2500):
         check_resume(ds, n)
+
+
+# -- list_files, and the example of Iterator.get_state without its shuffle ----------------------------------------
+
+
+@pytest.fixture
+def files(tmp_path):
+    for i in range(7):
+        (tmp_path / f"part-{i}.txt").write_bytes(b"x")
+    return str(tmp_path / "part-*.txt")
+
+
+def test_list_files_in_order(files):
+    check_every_cut(fi.Dataset.list_files(files, shuffle=False))
+    check_every_cut(fi.Dataset.list_files(files, shuffle=False).repeat(2).batch(3))
+
+
+@pytest.mark.xfail(raises=errors.UnimplementedError, strict=True,
+                   reason="list_files shuffles with fi.Dataset.shuffle, which saves its state with ck-shuffle's part")
+def test_list_files_shuffled(files):
+    check_every_cut(fi.Dataset.list_files(files, seed=3))
+    check_every_cut(fi.Dataset.list_files(files, seed=3).repeat(3))
+
+
+def test_range_batch_resumes_as_the_docstring_says():
+    ds = fi.Dataset.range(10).batch(3)
+    it = iter(ds)
+    first = next(it).tolist()
+    state = it.get_state()
+    rest = [b.tolist() for b in it]
+    resumed = iter(ds)
+    resumed.set_state(state)
+    assert first == [0, 1, 2] and [b.tolist() for b in resumed] == rest == [[3, 4, 5], [6, 7, 8], [9]]
