@@ -156,14 +156,15 @@ class BatchIterator(DatasetIterator):
 
     def produce(self) -> Any:
         units, size, error = self._units, self._size, None
+        pull = self._source.get_next_chunk if self._marks is None else self._pull_marked
         while self._skip:
-            taken, self._carried = units.split(self._pull(units.request(self._skip)), self._skip)
+            taken, self._carried = units.split(pull(units.request(self._skip)), self._skip)
             self._skip -= units.count(taken)
         gathered, self._carried = self._carried, []
         positions = units.count(gathered)
         while positions < size and not self._ended:
             try:
-                chunk = self._pull(units.request(size - positions))
+                chunk = pull(units.request(size - positions))
             except StopIteration:
                 self._ended = True
                 break
@@ -184,9 +185,8 @@ class BatchIterator(DatasetIterator):
         batch, self._carried = units.split(gathered, size)
         return self._combine(batch)
 
-    def _pull(self, request: int) -> list[Any]:
-        if self._marks is not None:
-            self._mark = self._marks.take()
+    def _pull_marked(self, request: int) -> list[Any]:
+        self._mark = self._marks.take()  # type: ignore[union-attr]
         chunk = self._source.get_next_chunk(request)
         self._pulled = self._units.count(chunk)
         return chunk

@@ -105,20 +105,29 @@ class _ZipIterator(DatasetIterator):
                 self._read(i, rows, rows)
         out: list[Any] = []
         while len(out) < n and not self._finished:
-            # the inputs that have an entry for this row: all of them, unless one ended here
-            width = next((i for i, column in enumerate(columns) if not column), len(columns))
-            error = next((column[0].exc for column in columns[:width] if type(column[0]) is Failure), None)
-            if error is not None and out:
-                return out  # the rows before it now; the row, whole, next call: its error (and the end, if one came)
-            row = [column.popleft() for column in columns[:width]]
-            self._finished = width < len(columns)  # nothing after the end is read (tf.data's order)
+            row: list[Any] = []
+            error: BaseException | None = None
+            for column in columns:
+                if not column:  # this input ended at this row; nothing after it is read (tf.data's order)
+                    self._finished = True
+                    break
+                value = column.popleft()
+                if type(value) is Failure:
+                    error = error or value.exc
+                row.append(value)
             if error is not None:
-                raise error
-            if self._finished:
-                break
-            out.append(structure.pack_as(self._nest, row))
-            if not all(columns):
-                break
+                if not out:
+                    raise error
+                # the rows before it now; the row goes back, whole, for the next call to raise its error (and
+                # end, if an input ended there): a state saved meanwhile points at it
+                for column, value in zip(columns, row):
+                    column.appendleft(value)
+                self._finished = False
+                return out
+            if not self._finished:
+                out.append(structure.pack_as(self._nest, row))
+                if not all(columns):
+                    break
         if not out:
             self._finished = True
             raise StopIteration
