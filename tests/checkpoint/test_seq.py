@@ -16,7 +16,7 @@ import fastinput as fi
 from fastinput import errors
 from fastinput._engine.rows import RowBlocks
 from fastinput.ops.batch import BatchDataset
-from tests.helpers import NO_REWRITES, assert_same_element
+from tests.helpers import NO_REWRITES, assert_same_run
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,12 +46,7 @@ def outcomes(it: fi.Iterator, limit: int | None = None) -> list[Any]:
 
 
 def assert_same_outcomes(actual: list[Any], expected: list[Any]) -> None:
-    assert len(actual) == len(expected), f"{len(actual)} outcomes, expected {len(expected)}"
-    for i, (a, e) in enumerate(zip(actual, expected)):
-        if isinstance(e, Raised):
-            assert a == e, f"outcome {i}: {a!r} != {e!r}"
-        else:
-            assert_same_element(a, e, f"outcome {i}")
+    assert_same_run(actual, expected, Raised)
 
 
 def saved(it: fi.Iterator) -> dict[str, Any]:
