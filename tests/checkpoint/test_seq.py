@@ -14,6 +14,7 @@ import pytest
 
 import fastinput as fi
 from fastinput import errors
+from fastinput._engine.iterator import DatasetIterator, IteratorContext
 from fastinput._engine.rows import RowBlocks
 from fastinput.ops.batch import BatchDataset
 from tests.helpers import NO_REWRITES, assert_same_run
@@ -471,3 +472,53 @@ def test_range_batch_resumes_as_the_docstring_says():
     resumed = iter(ds)
     resumed.set_state(state)
     assert first == [0, 1, 2] and [b.tolist() for b in resumed] == rest == [[3, 4, 5], [6, 7, 8], [9]]
+
+
+# -- saved between two chunk requests (as a parallel stage, a shuffle or a prefetch saves its input) ------------
+
+
+def chunk_outcomes(stage: DatasetIterator, n: int, calls: int | None = None) -> list[Any]:
+    """The outcomes of ``calls`` requests ``get_next_chunk(n)`` (all, if None) to a running stage, flattened."""
+    out: list[Any] = []
+    while calls is None or calls > 0:
+        calls = None if calls is None else calls - 1
+        try:
+            out.extend(stage.get_next_chunk(n))
+        except StopIteration:
+            out.append(END)
+            break
+        except Exception as exc:
+            out.append(Raised(type(exc).__name__, str(exc)))
+    return out
+
+
+def stage_tree(dataset: fi.Dataset) -> DatasetIterator:
+    return dataset.make_iterator(IteratorContext(NO_REWRITES))
+
+
+@pytest.mark.parametrize("name,dataset", [
+    ("generator", generator_dataset(20, bad=(7,))),
+    ("map", fi.Dataset.range(20).map(fails_at(3, 4, 12))),
+    ("filter", fi.Dataset.range(30).filter(even_but_fails_at(5, 6, 17))),
+    ("zip", fi.Dataset.zip((fi.Dataset.range(20).map(fails_at(6)), fi.Dataset.range(20).map(fails_at(2, 13))))),
+    ("unbatch", fi.Dataset.range(20).batch(3).unbatch()),
+    ("skip", fi.Dataset.range(20).map(fails_at(1, 7)).skip(4)),
+    ("shard", fi.Dataset.range(30).map(fails_at(3, 4, 8)).shard(3, 1)),
+])
+@pytest.mark.parametrize("n", [1, 4, 7])
+def test_saved_between_chunk_requests(name, dataset, n):
+    root = stage_tree(dataset)
+    expected = chunk_outcomes(root, n)
+    root.close()
+    for calls in range(len(expected)):
+        root = stage_tree(dataset)
+        head = chunk_outcomes(root, n, calls)
+        if head[-1:] == [END]:
+            root.close()
+            break
+        state = json.loads(json.dumps(root.get_state()))
+        root.close()
+        resumed = stage_tree(dataset)
+        resumed.set_state(state)
+        assert_same_outcomes(head + chunk_outcomes(resumed, n), expected)
+        resumed.close()
