@@ -186,8 +186,10 @@ def test_restoring_into_another_pipeline_names_the_stage():
 @pytest.mark.parametrize("size", [0, 1, 10, 33])
 @pytest.mark.parametrize("batch_size", [1, 4])
 @pytest.mark.parametrize("drop_remainder", [False, True])
-def test_batch(size, batch_size, drop_remainder):
-    check_every_cut(fi.Dataset.range(size).batch(batch_size, drop_remainder=drop_remainder))
+@pytest.mark.parametrize("num_parallel_calls,deterministic", [(None, None), (2, False)])  # accepted, run in order
+def test_batch(size, batch_size, drop_remainder, num_parallel_calls, deterministic):
+    check_every_cut(fi.Dataset.range(size).batch(batch_size, drop_remainder=drop_remainder,
+                                                 num_parallel_calls=num_parallel_calls, deterministic=deterministic))
 
 
 def test_batch_with_errors():
