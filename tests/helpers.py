@@ -76,6 +76,18 @@ def assert_same_elements(actual: list[Any], expected: list[Any]) -> None:
         assert_same_element(a, e, f"element {i}")
 
 
+def assert_same_run(actual: list[Any], expected: list[Any], error_type: type, where: str = "") -> None:
+    """Two runs of elements with errors in their places (``error_type`` objects, compared with ``==``): item by item
+    the same; ``where`` starts each message."""
+    assert len(actual) == len(expected), (
+        f"{where}{len(actual)} items, expected {len(expected)}: {actual!r} vs {expected!r}")
+    for i, (a, e) in enumerate(zip(actual, expected)):
+        if isinstance(e, error_type):
+            assert a == e, f"{where}item {i}: {a!r} vs {e!r}"
+        else:
+            assert_same_element(a, e, f"{where}item {i}")
+
+
 NO_REWRITES = Options(optimization=OptimizationOptions(
     map_and_batch_fusion=False, map_fusion=False, shuffle_and_repeat_fusion=False))
 """Options that switch every static rewrite off."""
