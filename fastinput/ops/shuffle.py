@@ -34,6 +34,7 @@ from fastinput import errors
 from fastinput._engine.arguments import check_bool, check_int, check_seed
 from fastinput._engine.checkpoint import check_stage, decode_rng, decode_value, encode_rng, encode_value, stage_state
 from fastinput._engine.iterator import DatasetIterator, IteratorContext
+from fastinput._engine.positions import Position, decode_positions, encode_positions, tracks_positions
 from fastinput._engine.rows import ELEMENTS, Block, RowBlocks, Units, concat_blocks, num_rows, take_rows
 from fastinput._engine.traits import StageKind, StageTraits
 from fastinput.dataset import Dataset
@@ -119,10 +120,14 @@ class ShuffleIterator(DatasetIterator):
     not saved: the input's state is saved as it was before the pull that gave them (captured at each pull, as
     the contract asks), with how many of that pull the buffer holds already; an input error met by a pull and
     not yet raised is saved the same way, so a restored iterator meets it again.
+
+    Where the input is ``Positioned`` (TFRecord files, through interleaves), the buffer keeps each element's
+    position beside it, and the state saves positions instead of values (values only where a position is not
+    known): a restored shuffle reads those elements again.
     """
 
     def __init__(self, dataset: ShuffleDataset, ctx: IteratorContext, source: DatasetIterator,
-                 prefilled: list[Any] | None = None) -> None:
+                 prefilled: list[Any] | None = None, prefilled_positions: list[Position | None] | None = None) -> None:
         super().__init__(dataset, ctx, [source])
         self._ds = dataset
         self._source = source
@@ -139,6 +144,10 @@ class ShuffleIterator(DatasetIterator):
         self._pulled = 0  # the elements the input has given since ``_pull_state``
         self._skip = 0  # restored: the input's next elements, which the buffer holds already
         self._track_pulls = True  # False once the input has said it cannot save
+        self._positions: list[Position | None] | None = None  # beside ``_buffer``, where the input says them
+        self._incoming_positions: deque[Position | None] = deque()
+        if tracks_positions(source):
+            self._positions = prefilled_positions or [None] * len(self._buffer)
         self.metrics.buffer_capacity = self._size
 
     @property
@@ -163,6 +172,7 @@ class ShuffleIterator(DatasetIterator):
         try:
             while self._skip:  # restored: the saved iterator had taken these already
                 dropped = len(self._source.get_next_chunk(self._skip))
+                self._take_positions()
                 self._skip -= dropped
                 self._pulled += dropped
             chunk = self._source.get_next_chunk(n)
@@ -173,7 +183,12 @@ class ShuffleIterator(DatasetIterator):
             self._source_error = exc
             return
         self._incoming.extend(chunk)
+        self._incoming_positions.extend(self._take_positions())
         self._pulled += len(chunk)
+
+    def _take_positions(self) -> list[Position | None]:
+        """The positions of the elements the input has just handed out ([] when they are not tracked)."""
+        return self._source.take_positions() if self._positions is not None else []
 
     def _input_state_now(self) -> dict[str, Any] | None:
         """The input's state (None if it cannot save: then ``get_state`` raises the input's reason)."""
@@ -187,10 +202,14 @@ class ShuffleIterator(DatasetIterator):
 
     def produce_chunk(self, n: int) -> list[Any]:
         buffer, incoming = self._buffer, self._incoming
+        positions, incoming_positions = self._positions, self._incoming_positions
         while len(buffer) < self._size and not self._source_done and self._source_error is None:
             self._pull(self._size - len(buffer))  # the initial fill (and refills after an input error)
             buffer.extend(incoming)
             incoming.clear()
+            if positions is not None:
+                positions.extend(incoming_positions)
+                incoming_positions.clear()
         out: list[Any] = []
         randoms = self._randoms
         while len(out) < n and buffer and self._source_error is None:
@@ -203,9 +222,14 @@ class ShuffleIterator(DatasetIterator):
                 self._pull(min(n, 256), track=True)
             if incoming:
                 buffer[i] = incoming.popleft()
+                if positions is not None:
+                    positions[i] = incoming_positions.popleft()
             else:
                 buffer[i] = buffer[-1]
                 buffer.pop()
+                if positions is not None:
+                    positions[i] = positions[-1]
+                    positions.pop()
         self.metrics.buffer_occupancy = len(buffer)
         if self._source_error is not None:
             exc, self._source_error = self._source_error, None
@@ -227,9 +251,12 @@ class ShuffleIterator(DatasetIterator):
 
     def own_state(self) -> dict[str, Any]:
         rng = self._randoms_from if self._randoms else self._rng
+        positions = self._positions if self._positions is not None else [None] * len(self._buffer)
         return {**self._seed.to_state(), "buffer_size": self._size, "rng": encode_rng(rng),
-                "randoms_left": len(self._randoms), "buffer": [encode_value(element) for element in self._buffer],
-                "input_done": self._source_done}
+                "randoms_left": len(self._randoms), "input_done": self._source_done,
+                "buffer": [encode_value(element) if position is None else None
+                           for element, position in zip(self._buffer, positions, strict=True)],
+                "positions": encode_positions(positions)}
 
     def restore_own_state(self, state: dict[str, Any]) -> None:
         _check_buffer_size(state, self._size, self.name)
@@ -241,6 +268,16 @@ class ShuffleIterator(DatasetIterator):
             self._randoms_from = copy.deepcopy(self._rng)
             self._randoms = self._rng.random(_RANDOM_BLOCK).tolist()[:left]
         self._buffer = [decode_value(element) for element in state["buffer"]]
+        positions = decode_positions(state["positions"])
+        known = [slot for slot, position in enumerate(positions) if position is not None]
+        if known:  # saved as positions: read them again
+            if self._positions is None:
+                raise errors.InvalidArgumentError(f"set_state: stage {self.name}: the saved buffer holds positions "
+                                                  "of its input's elements, but this pipeline's input gives none")
+            for slot, element in zip(known, self._source.reread([positions[slot] for slot in known]), strict=True):
+                self._buffer[slot] = element
+        if self._positions is not None:
+            self._positions = positions
         self._source_done = bool(state["input_done"])
         self._skip = int(state["skip"])
 
@@ -293,22 +330,25 @@ class _ShuffleAndRepeatIterator(DatasetIterator):
         self._current_error: Exception | None = None  # met by the read-ahead: raised first in this epoch
         self._next_source: DatasetIterator | None = None
         self._next_buffer: list[Any] = []
+        self._next_positions: list[Position | None] | None = None  # beside ``_next_buffer`` where the input says them
         self._next_error: Exception | None = None
         self._next_source_done = False
         self._started = False  # the first epoch (and its seed) is taken at the first request, as repeat does
         self._last_seed: EpochSeed | None = None  # the seed of the last epoch started (saved after the end too)
 
-    def _start_epoch(self, source: DatasetIterator | None, prefilled: list[Any]) -> None:
+    def _start_epoch(self, source: DatasetIterator | None, prefilled: list[Any],
+                     prefilled_positions: list[Position | None] | None = None) -> None:
         if self._epochs_left == 0:
             self._current = None
             return
         self._epochs_left -= self._epochs_left > 0
-        self._open_epoch(source, prefilled)
+        self._open_epoch(source, prefilled, prefilled_positions)
 
-    def _open_epoch(self, source: DatasetIterator | None, prefilled: list[Any]) -> None:
+    def _open_epoch(self, source: DatasetIterator | None, prefilled: list[Any],
+                    prefilled_positions: list[Position | None] | None = None) -> None:
         shuffle = self._ds.shuffle
         source = source or shuffle.inputs[0].make_iterator(self.ctx)
-        self._current = ShuffleIterator(shuffle, self.ctx, source, prefilled)
+        self._current = ShuffleIterator(shuffle, self.ctx, source, prefilled, prefilled_positions)
         self._last_seed = self._current.seed
         self.inputs = [self._current] + ([self._next_source] if self._next_source else [])
 
@@ -319,10 +359,13 @@ class _ShuffleAndRepeatIterator(DatasetIterator):
             return
         if self._next_source is None:
             self._next_source = self._ds.shuffle.inputs[0].make_iterator(self.ctx)
+            self._next_positions = [] if tracks_positions(self._next_source) else None
             self.inputs = [self._current, self._next_source]
         try:
             self._next_buffer.extend(
                 self._next_source.get_next_chunk(min(n, self._ds.shuffle.buffer_size - len(self._next_buffer))))
+            if self._next_positions is not None:
+                self._next_positions.extend(self._next_source.take_positions())
         except StopIteration:
             self._next_source_done = True
         except errors.CancelledError:
@@ -345,10 +388,11 @@ class _ShuffleAndRepeatIterator(DatasetIterator):
                 if self._tally.end_epoch(forever=self._ds.count == -1):
                     self._current = None
                     break
-                source, prefilled = self._next_source, self._next_buffer  # an exhausted source just ends at once
+                source, prefilled, positions = self._next_source, self._next_buffer, self._next_positions
                 self._current_error = self._next_error
-                self._next_source, self._next_buffer, self._next_source_done, self._next_error = None, [], False, None
-                self._start_epoch(source, prefilled)
+                self._next_source, self._next_buffer, self._next_positions = None, [], None
+                self._next_source_done, self._next_error = False, None
+                self._start_epoch(source, prefilled, positions)  # an exhausted source just ends at once
                 continue
             except Exception:
                 self._tally.error()

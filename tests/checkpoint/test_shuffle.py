@@ -16,6 +16,7 @@ import pytest
 
 import fastinput as fi
 from fastinput._engine.checkpoint import encode_value
+from fastinput._engine.positions import Positioned, decode_positions, encode_positions
 from fastinput._engine.rows import RowBlocks
 from fastinput.extension import Dataset, DatasetIterator, IteratorContext, StageKind, StageTraits
 from fastinput.ops.shuffle import ShuffleDataset
@@ -28,9 +29,10 @@ class Counter(Dataset):
 
     traits = StageTraits("test_counter", StageKind.IN_MEMORY)
 
-    def __init__(self, n: int, fail_at: tuple[int, ...] = (), nested: bool = False, saves: bool = True) -> None:
+    def __init__(self, n: int, fail_at: tuple[int, ...] = (), nested: bool = False, saves: bool = True,
+                 positioned: bool = False) -> None:
         super().__init__()
-        self.n, self.fail_at, self.nested, self.saves = n, fail_at, nested, saves
+        self.n, self.fail_at, self.nested, self.saves, self.positioned = n, fail_at, nested, saves, positioned
 
     def __str__(self) -> str:
         return f"counter({self.n})"
@@ -42,7 +44,7 @@ class Counter(Dataset):
         return fi.TensorSpec((), np.int64)
 
     def make_iterator(self, ctx: Any) -> DatasetIterator:
-        return _CounterIterator(self, ctx)
+        return _PositionedCounterIterator(self, ctx) if self.positioned else _CounterIterator(self, ctx)
 
 
 class _CounterIterator(DatasetIterator):
@@ -77,6 +79,30 @@ class _CounterIterator(DatasetIterator):
 
     def restore_own_state(self, state: dict[str, Any]) -> None:
         self.position = state["position"]
+
+
+class _PositionedCounterIterator(_CounterIterator, Positioned):
+    """Says where its elements came from (their index; not known for multiples of 3) and reads them again."""
+
+    def __init__(self, dataset: Counter, ctx: Any) -> None:
+        super().__init__(dataset, ctx)
+        self.positions: list[Any] = []
+
+    def produce_chunk(self, n: int) -> list[Any]:
+        start = self.position
+        chunk = super().produce_chunk(n)
+        self.positions = [None if i % 3 == 0 else (i,) for i in range(self.position - len(chunk), self.position)]
+        assert self.position - len(chunk) == start
+        return chunk
+
+    def track_positions(self) -> bool:
+        return True
+
+    def take_positions(self) -> list[Any]:
+        return self.positions
+
+    def reread(self, positions: list[Any]) -> list[Any]:
+        return [self.element(i) for (i,) in positions]
 
 
 def plain(element: Any) -> Any:
@@ -273,3 +299,30 @@ def test_values_keep_their_shape(value):
     back = decode_value(json.loads(json.dumps(encode_value(value))))
     assert type(back) is type(value) and back.shape == value.shape and back.dtype == value.dtype
     assert np.array_equal(back, value)
+
+
+@pytest.mark.parametrize("buffer_size", [1, 16, 200])
+@pytest.mark.parametrize("steps", [0, 5, 60, 199, 200, 250])
+@pytest.mark.parametrize("repeat", [None, 2])
+def test_positions_instead_of_values(buffer_size, steps, repeat):
+    """Over a Positioned input the buffer is saved as positions (values only where one is not known) and read
+    again on restore: the same elements follow, plain or fused with repeat."""
+    def make() -> Any:
+        ds = Counter(200, fail_at=(40,), nested=True, positioned=True).shuffle(buffer_size, seed=8)
+        return ds if repeat is None else ds.repeat(repeat)
+
+    state = check_restore(make, steps)
+    shuffle = state["root"] if repeat is None else (state["root"]["inputs"] or [None])[0]
+    if shuffle is not None:
+        positions = decode_positions(shuffle["positions"])
+        assert len(positions) == len(shuffle["buffer"])
+        for position, value in zip(positions, shuffle["buffer"]):
+            assert (position is None) != (value is None)  # a position, or else the value
+            assert position is None or position[0] % 3
+
+
+def test_positions_encode_compactly():
+    positions = [("a", "f1", 10), None, ("a", "f2", 0), ("a", "f1", 99), (7,)]
+    encoded = json.loads(json.dumps(encode_positions(positions)))
+    assert decode_positions(encoded) == positions
+    assert len(encoded["prefixes"]) == 3
