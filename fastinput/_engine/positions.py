@@ -49,6 +49,16 @@ class Positioned(ABC):
         """The elements at ``positions`` (all known), read again, in the same order."""
 
 
+class Placed:
+    """An element and its position, as they wait together in a buffer between threads (unwrapped when handed out)."""
+
+    __slots__ = ("value", "position")
+
+    def __init__(self, value: Any, position: Position | None) -> None:
+        self.value = value
+        self.position = position
+
+
 def tracks_positions(stage: Any) -> bool:
     """Whether ``stage`` is ``Positioned`` and now records positions (``track_positions`` called)."""
     return isinstance(stage, Positioned) and stage.track_positions()

@@ -17,6 +17,7 @@ from typing import Any
 
 from fastinput._engine.arguments import check_buffer_bytes, check_parallelism, fn_name, format_arg
 from fastinput._engine.iterator import DatasetIterator, IteratorContext
+from fastinput._engine.positions import Position, Positioned
 from fastinput._engine.traits import StageKind, StageTraits
 from fastinput.dataset import Dataset
 from fastinput.errors import InvalidArgumentError
@@ -28,10 +29,11 @@ from fastinput.readers.files import (
     as_path,
     check_compression_type,
     file_name_list,
+    filesystem,
     is_remote,
     open_read,
 )
-from fastinput.readers.framing import RecordReader
+from fastinput.readers.framing import FOOTER_SIZE, HEADER_SIZE, RecordReader, read_record_at
 from fastinput.spec import STRING, TensorSpec
 
 _OP = "TFRecordDataset"
@@ -151,8 +153,11 @@ class TFRecordFileDataset(Dataset):
         return _TFRecordFileIterator(self, ctx)
 
 
-class _TFRecordFileIterator(DatasetIterator):
-    """Opens the file at the first request, hands out records in chunks, and closes it at the end or on error."""
+class _TFRecordFileIterator(DatasetIterator, Positioned):
+    """Opens the file at the first request, hands out records in chunks, and closes it at the end or on error.
+
+    Positioned (uncompressed files): a record's position is its byte offset.
+    """
 
     def __init__(self, dataset: TFRecordFileDataset, ctx: IteratorContext) -> None:
         super().__init__(dataset, ctx)
@@ -160,12 +165,14 @@ class _TFRecordFileIterator(DatasetIterator):
         self._stream: ReadStream | None = None
         self._reader: RecordReader | None = None
         self._done = False
+        self._positions: list[Position | None] | None = None  # of the last chunk, when tracked
 
     def produce_chunk(self, n: int) -> list[Any]:
         if self._done:
             raise StopIteration
         self.raise_if_cancelled()
         out: list[bytes] = []
+        start = 0 if self._reader is None else self._reader.offset
         try:
             if self._reader is None:
                 self._open()
@@ -175,11 +182,35 @@ class _TFRecordFileIterator(DatasetIterator):
             if not out:
                 raise
             self._pending = exc  # the good records before the damage first, the error on the next call
+            self._note_positions(start, out)
             return out
+        self._note_positions(start, out)
         if not out:
             self._finish()
             raise StopIteration
         return out
+
+    def _note_positions(self, offset: int, records: list[bytes]) -> None:
+        if self._positions is None:
+            return
+        self._positions = []
+        for record in records:
+            self._positions.append((offset,))
+            offset += HEADER_SIZE + len(record) + FOOTER_SIZE
+
+    def track_positions(self) -> bool:
+        if self._ds.compression_type is None and self._positions is None:
+            self._positions = []
+        return self._positions is not None
+
+    def take_positions(self) -> list[Position | None]:
+        return self._positions or []
+
+    def reread(self, positions: list[Position]) -> list[Any]:
+        ds = self._ds
+        fs, fs_path = filesystem(ds.path, ds.storage_options)
+        with fs.open(fs_path, "rb") as file:
+            return [read_record_at(file, offset, ds.path) for (offset,) in positions]
 
     def _open(self) -> None:
         ds = self._ds
