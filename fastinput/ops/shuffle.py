@@ -13,8 +13,9 @@ Over row blocks (``rows=RowBlocks(...)``, ``fastinput._engine.rows``) the
 buffer holds ``buffer_size`` rows, and whole input blocks are exchanged
 through it at once (``RowShuffleIterator``): the same seeds and epochs.
 
-Saving (``get_state``): a shuffle saves its buffer's elements (``encode_value``), its random generator, its
-place in the seed sequence (restoring continues that sequence, so the epochs after a restore get the seeds the
+Saving (``get_state``): a shuffle saves its buffer (as positions where its input is ``Positioned``, say
+TFRecord files through interleaves, else as values with ``encode_value``), its random generator, its place in
+the seed sequence (restoring continues that sequence, so the epochs after a restore get the seeds the
 uninterrupted run would have) and its input's state.
 """
 
