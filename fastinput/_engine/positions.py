@@ -49,16 +49,6 @@ class Positioned(ABC):
         """The elements at ``positions`` (all known), read again, in the same order."""
 
 
-class Placed:
-    """An element and its position, as they wait together in a buffer between threads (unwrapped when handed out)."""
-
-    __slots__ = ("value", "position")
-
-    def __init__(self, value: Any, position: Position | None) -> None:
-        self.value = value
-        self.position = position
-
-
 def tracks_positions(stage: Any) -> bool:
     """Whether ``stage`` is ``Positioned`` and now records positions (``track_positions`` called)."""
     return isinstance(stage, Positioned) and stage.track_positions()
@@ -88,8 +78,11 @@ def reread_grouped(positions: list[Position], read_group: Callable[[Any, list[Po
 
 
 def with_key(key: Any, positions: list[Position | None]) -> list[Position | None]:
-    """Inner positions prefixed by the key of the dataset they are in."""
-    return [None if position is None else (key, *position) for position in positions]
+    """Inner positions prefixed by the key of the dataset they are in (all None where ``key`` is None)."""
+    if key is None:
+        return [None] * len(positions)
+    prefix = (key,)
+    return [None if position is None else prefix + position for position in positions]
 
 
 def encode_positions(positions: list[Position | None]) -> dict[str, list[Any]]:

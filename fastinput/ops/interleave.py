@@ -46,7 +46,6 @@ from fastinput._engine.buffer import Failure
 from fastinput._engine.function_spec import merge_traces, trace
 from fastinput._engine.iterator import DatasetIterator, IteratorContext, Knob, ThreadedIterator, note_stage
 from fastinput._engine.positions import (
-    Placed,
     Position,
     Positioned,
     element_key,
@@ -228,7 +227,7 @@ class _InterleaveIterator(DatasetIterator, Positioned):
                     continue
                 if self._keys is not None:
                     key = self._keys[self._index]
-                    self._positions = with_key(key, current.take_positions() if key else [None] * len(chunk))
+                    self._positions = with_key(key, current.take_positions() if key is not None else chunk)
                 self._block_index += len(chunk)
                 if self._block_index >= block_length:
                     self._advance()
@@ -286,7 +285,7 @@ class _ParallelInterleaveIterator(ThreadedIterator, Positioned):
         self._block_index = 0
         self._source_done = False
         self._opened: list[_Element] = []  # every element with an iterator not yet closed
-        self._track = False  # positions: elements wait in the buffers as ``Placed``
+        self._track = False  # positions: elements wait in the buffers as (element, position) pairs
         self._positions: list[Position | None] = []
         # Beyond the cycle, workers read ahead the next input elements' datasets (up to prefetch_input_elements).
         self._parallelism = Knob(self.name, "parallelism", parallelism, 1, min(MAX_PARALLELISM, 2 * cycle_length),
@@ -426,8 +425,8 @@ class _ParallelInterleaveIterator(ThreadedIterator, Positioned):
         if chunk and not failed:
             self.metrics.sample_size(chunk[0])
             if self._track:
-                positions = e.iterator.take_positions() if e.key is not None else [None] * len(chunk)
-                chunk = [Placed(value, position) for value, position in zip(chunk, with_key(e.key, positions))]
+                positions = with_key(e.key, e.iterator.take_positions() if e.key is not None else chunk)
+                chunk = list(zip(chunk, positions))
         with self._cond:
             e.buffer.put(chunk)
             e.in_use = False
@@ -561,8 +560,7 @@ class _ParallelInterleaveIterator(ThreadedIterator, Positioned):
         if not out:
             raise StopIteration
         if self._track:
-            self._positions = [placed.position for placed in out]
-            out = [placed.value for placed in out]
+            out, self._positions = [element for element, _ in out], [position for _, position in out]
         return out
 
     def _wait(self, waited_from: int) -> int:

@@ -12,6 +12,7 @@ interleave over its files (``FileOpener`` opens each), so it shows as
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from typing import Any
 
@@ -37,6 +38,8 @@ from fastinput.readers.framing import FOOTER_SIZE, HEADER_SIZE, RecordReader, re
 from fastinput.spec import STRING, TensorSpec
 
 _OP = "TFRecordDataset"
+_FRAMING = HEADER_SIZE + FOOTER_SIZE
+"""Bytes of framing around each record's data: the next record starts that much after this one's data ends."""
 
 
 RECORD_SPEC = TensorSpec((), STRING)
@@ -191,12 +194,9 @@ class _TFRecordFileIterator(DatasetIterator, Positioned):
         return out
 
     def _note_positions(self, offset: int, records: list[bytes]) -> None:
-        if self._positions is None:
-            return
-        self._positions = []
-        for record in records:
-            self._positions.append((offset,))
-            offset += HEADER_SIZE + len(record) + FOOTER_SIZE
+        if self._positions is not None:
+            ends = itertools.accumulate((len(record) + _FRAMING for record in records), initial=offset)
+            self._positions = [(start,) for start in itertools.islice(ends, len(records))]
 
     def track_positions(self) -> bool:
         if self._ds.compression_type is None and self._positions is None:
