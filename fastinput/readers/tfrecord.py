@@ -209,8 +209,11 @@ class _TFRecordFileIterator(DatasetIterator, Positioned):
     def reread(self, positions: list[Position]) -> list[Any]:
         ds = self._ds
         fs, fs_path = filesystem(ds.path, ds.storage_options)
+        records: dict[int, bytes] = {}
         with fs.open(fs_path, "rb") as file:
-            return [read_record_at(file, offset, ds.path) for (offset,) in positions]
+            for offset in sorted({offset for (offset,) in positions}):  # front to back: reads ahead help
+                records[offset] = read_record_at(file, offset, ds.path)
+        return [records[offset] for (offset,) in positions]
 
     def _open(self) -> None:
         ds = self._ds
