@@ -175,10 +175,11 @@ class _TFRecordFileIterator(DatasetIterator, Positioned):
             raise StopIteration
         self.raise_if_cancelled()
         out: list[bytes] = []
-        start = 0 if self._reader is None else self._reader.offset
+        start = 0
         try:
             if self._reader is None:
                 self._open()
+            start = self._reader.offset  # read after opening: a restored reader may start inside the file
             self._reader.read_into(out, n)
         except Exception as exc:
             self._finish()
