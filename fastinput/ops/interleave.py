@@ -17,6 +17,10 @@ Row blocks (``rows=RowBlocks(...)``, ``fastinput._engine.rows``): the inner
 datasets yield blocks of rows and the order above holds for rows (a block
 counts as its rows); whole rounds of the cycle are merged with one copy per
 column. Parallel only: the workers read the blocks ahead.
+
+Positions (``fastinput._engine.positions``): over elements, an interleave is ``Positioned`` where its inner
+datasets are: an element's position is its inner dataset's key (the input element it was made from) and its
+position there; ``reread`` makes those datasets again and rereads from them.
 """
 
 from __future__ import annotations
@@ -41,6 +45,15 @@ from fastinput._engine.arguments import (
 from fastinput._engine.buffer import Failure
 from fastinput._engine.function_spec import merge_traces, trace
 from fastinput._engine.iterator import DatasetIterator, IteratorContext, Knob, ThreadedIterator, note_stage
+from fastinput._engine.positions import (
+    Position,
+    Positioned,
+    element_key,
+    element_of_key,
+    reread_grouped,
+    tracks_positions,
+    with_key,
+)
 from fastinput._engine.rows import ELEMENTS, READ_CHUNK, RowBlocks, UnitQueue, Units
 from fastinput._engine.traits import KnobKind, StageKind, StageTraits, TuningKind, TuningProfile
 from fastinput.dataset import Dataset
@@ -140,6 +153,20 @@ class InterleaveDataset(Dataset):
     def make_iterator(self, ctx: IteratorContext) -> DatasetIterator:
         return self.make_iterator_as(self, ctx)
 
+    def reread(self, positions: list[Position], ctx: IteratorContext) -> list[Any]:
+        """The elements at ``positions`` (key of the inner dataset first), read again from those datasets made anew."""
+        def read_group(key: str, inner_positions: list[Position]) -> list[Any]:
+            inner = self.open_element(element_of_key(key), ctx)
+            try:
+                if not isinstance(inner, Positioned):
+                    raise errors.InvalidArgumentError(f"set_state: {self}: the dataset made from a saved position's "
+                                                      "input element cannot read elements again by position")
+                return inner.reread(inner_positions)
+            finally:
+                inner.close()
+
+        return reread_grouped(positions, read_group)
+
     def make_iterator_as(self, stage: Dataset, ctx: IteratorContext) -> DatasetIterator:
         """This interleave's iterator, running as ``stage``: itself, or a Dataset that reads with an interleave
         (``TFRecordDataset``), whose name and kind its stats, errors and traces then show."""
@@ -154,7 +181,7 @@ class InterleaveDataset(Dataset):
                                            resolve_deterministic(self.deterministic, ctx), stage)
 
 
-class _InterleaveIterator(DatasetIterator):
+class _InterleaveIterator(DatasetIterator, Positioned):
     """Sequential interleave in the consumer's thread (tf.data's InterleaveDataset algorithm)."""
 
     def __init__(self, dataset: InterleaveDataset, ctx: IteratorContext, source: DatasetIterator, cycle_length: int,
@@ -166,6 +193,19 @@ class _InterleaveIterator(DatasetIterator):
         self._index = 0
         self._block_index = 0
         self._source_done = False
+        self._keys: list[str | None] | None = None  # tracking positions: each slot's key (None: not tracked)
+        self._positions: list[Position | None] = []
+
+    def track_positions(self) -> bool:
+        if self._keys is None:
+            self._keys = [None] * len(self._cycle)
+        return True
+
+    def take_positions(self) -> list[Position | None]:
+        return self._positions
+
+    def reread(self, positions: list[Position]) -> list[Any]:
+        return self._ds.reread(positions, self.ctx)
 
     def _advance(self) -> None:
         self._block_index = 0
@@ -185,6 +225,9 @@ class _InterleaveIterator(DatasetIterator):
                     self._cycle[self._index] = None
                     self._advance()
                     continue
+                if self._keys is not None:
+                    key = self._keys[self._index]
+                    self._positions = with_key(key, current.take_positions() if key is not None else chunk)
                 self._block_index += len(chunk)
                 if self._block_index >= block_length:
                     self._advance()
@@ -195,7 +238,9 @@ class _InterleaveIterator(DatasetIterator):
                 except StopIteration:
                     self._source_done = True
                     continue
-                self._cycle[self._index] = self._ds.open_element(element, self.ctx)
+                opened = self._cycle[self._index] = self._ds.open_element(element, self.ctx)
+                if self._keys is not None:
+                    self._keys[self._index] = element_key(element) if tracks_positions(opened) else None
             elif any(it is not None for it in self._cycle):
                 self._advance()
             else:
@@ -215,16 +260,17 @@ class _InterleaveIterator(DatasetIterator):
 class _Element:
     """One inner dataset being read: its iterator, its buffer (counted into the stage's metrics), who reads it."""
 
-    __slots__ = ("iterator", "buffer", "ended", "in_use")
+    __slots__ = ("iterator", "buffer", "ended", "in_use", "key")
 
-    def __init__(self, iterator: DatasetIterator | None, buffer: UnitQueue) -> None:
+    def __init__(self, iterator: DatasetIterator | None, buffer: UnitQueue, key: str | None = None) -> None:
         self.iterator = iterator
         self.buffer = buffer
         self.ended = iterator is None
         self.in_use = False
+        self.key = key  # tracking positions: the key of the input element it was made from (None: not tracked)
 
 
-class _ParallelInterleaveIterator(ThreadedIterator):
+class _ParallelInterleaveIterator(ThreadedIterator, Positioned):
     def __init__(self, dataset: InterleaveDataset, ctx: IteratorContext, source: DatasetIterator, cycle_length: int,
                  parallelism: int, autotuned: bool, deterministic: bool, stage: Dataset) -> None:
         super().__init__(stage, ctx, [source])
@@ -239,6 +285,8 @@ class _ParallelInterleaveIterator(ThreadedIterator):
         self._block_index = 0
         self._source_done = False
         self._opened: list[_Element] = []  # every element with an iterator not yet closed
+        self._track = False  # positions: elements wait in the buffers as (element, position) pairs
+        self._positions: list[Position | None] = []
         # Beyond the cycle, workers read ahead the next input elements' datasets (up to prefetch_input_elements).
         self._parallelism = Knob(self.name, "parallelism", parallelism, 1, min(MAX_PARALLELISM, 2 * cycle_length),
                                  autotuned, self._set_parallelism, kind=KnobKind.WORKERS)
@@ -251,6 +299,17 @@ class _ParallelInterleaveIterator(ThreadedIterator):
 
     def knobs(self) -> list[Knob]:
         return [self._parallelism, self._element_buffer, self._prefetch_inputs]
+
+    def track_positions(self) -> bool:
+        if self._pool is None and self._units is ELEMENTS:  # before the workers start; rows have no positions
+            self._track = True
+        return self._track
+
+    def take_positions(self) -> list[Position | None]:
+        return self._positions
+
+    def reread(self, positions: list[Position]) -> list[Any]:
+        return self._ds.reread(positions, self.ctx)
 
     def _set_parallelism(self, value: int) -> None:
         self.metrics.parallelism = value
@@ -328,7 +387,9 @@ class _ParallelInterleaveIterator(ThreadedIterator):
         """Open the next input element's dataset and queue it as a future element (this worker holds ``_opening``)."""
         try:
             element = self._source.get_next()
-            opened = _Element(self._ds.open_element(element, self.ctx), self._units.queue(self.metrics))
+            iterator = self._ds.open_element(element, self.ctx)
+            key = element_key(element) if self._track and tracks_positions(iterator) else None
+            opened = _Element(iterator, self._units.queue(self.metrics), key)
         except StopIteration:
             with self._cond:
                 self._source_done = True
@@ -363,6 +424,9 @@ class _ParallelInterleaveIterator(ThreadedIterator):
         failed = bool(chunk) and type(chunk[0]) is Failure
         if chunk and not failed:
             self.metrics.sample_size(chunk[0])
+            if self._track:
+                positions = with_key(e.key, e.iterator.take_positions() if e.key is not None else chunk)
+                chunk = list(zip(chunk, positions))
         with self._cond:
             e.buffer.put(chunk)
             e.in_use = False
@@ -495,6 +559,8 @@ class _ParallelInterleaveIterator(ThreadedIterator):
                 cond.notify_all()
         if not out:
             raise StopIteration
+        if self._track:
+            out, self._positions = [element for element, _ in out], [position for _, position in out]
         return out
 
     def _wait(self, waited_from: int) -> int:

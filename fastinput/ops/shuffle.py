@@ -12,26 +12,79 @@ reproducible; without it every iterator uses the same seed.
 Over row blocks (``rows=RowBlocks(...)``, ``fastinput._engine.rows``) the
 buffer holds ``buffer_size`` rows, and whole input blocks are exchanged
 through it at once (``RowShuffleIterator``): the same seeds and epochs.
+
+Saving (``get_state``): a shuffle saves its buffer (as positions where its input is ``Positioned``, say
+TFRecord files through interleaves, else as values with ``encode_value``), its random generator, its place in
+the seed sequence (restoring continues that sequence, so the epochs after a restore get the seeds the
+uninterrupted run would have) and its input's state.
 """
 
 from __future__ import annotations
 
+import copy
 import itertools
 import secrets
+import threading
 from collections import deque
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from fastinput import errors
 from fastinput._engine.arguments import check_bool, check_int, check_seed
+from fastinput._engine.checkpoint import check_stage, decode_rng, decode_value, encode_rng, encode_value, stage_state
 from fastinput._engine.iterator import DatasetIterator, IteratorContext
+from fastinput._engine.positions import Position, decode_positions, encode_positions, tracks_positions
 from fastinput._engine.rows import ELEMENTS, Block, RowBlocks, Units, concat_blocks, num_rows, take_rows
 from fastinput._engine.traits import StageKind, StageTraits
 from fastinput.dataset import Dataset
 from fastinput.ops.repeat import EpochTally
 
 _RANDOM_BLOCK = 4096
+
+
+@dataclass(frozen=True)
+class EpochSeed:
+    """The seed of one shuffle iterator: the node's base seed and the iterator's place in its seed sequence."""
+
+    base: int
+    epoch: int
+
+    def generator(self) -> np.random.Generator:
+        return np.random.Generator(np.random.PCG64([self.base, self.epoch]))
+
+    def to_state(self) -> dict[str, int]:
+        return {"seed": self.base, "epoch": self.epoch}
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> EpochSeed:
+        return cls(int(state["seed"]), int(state["epoch"]))
+
+
+class SeedSequence:
+    """A shuffle node's seeds, one per new iterator: with ``reshuffle`` each takes the next epoch, else all take 0.
+
+    Shared by the node's copies (the static rewrites copy nodes shallowly), so every epoch of one run draws from
+    one sequence. A restored iterator moves the sequence to where the saved run stood (``continue_after``): with
+    ``seed=None`` that includes the saved run's random base seed.
+    """
+
+    def __init__(self, base: int, reshuffle: bool) -> None:
+        self._base = base
+        self._reshuffle = reshuffle
+        self._epochs = itertools.count()
+        self._lock = threading.Lock()
+
+    def next(self) -> EpochSeed:
+        with self._lock:
+            return EpochSeed(self._base, next(self._epochs) if self._reshuffle else 0)
+
+    def continue_after(self, seed: EpochSeed) -> None:
+        """The next iterator takes the seed after ``seed`` (a restored iterator's), as in the saved run."""
+        with self._lock:
+            self._base = seed.base
+            self._epochs = itertools.count(seed.epoch + 1)
 
 
 class ShuffleDataset(Dataset):
@@ -44,8 +97,8 @@ class ShuffleDataset(Dataset):
         self.buffer_size = check_int("shuffle", "buffer_size", buffer_size, minimum=1)
         self.seed = check_seed("shuffle", seed)
         self.reshuffle_each_iteration = check_bool("shuffle", "reshuffle_each_iteration", reshuffle_each_iteration)
-        self._base_seed = self.seed if self.seed is not None else secrets.randbits(63)
-        self._epochs = itertools.count()
+        self.seeds = SeedSequence(self.seed if self.seed is not None else secrets.randbits(63),
+                                  self.reshuffle_each_iteration)
 
     def __str__(self) -> str:
         extra = f", seed={self.seed}" if self.seed is not None else ""
@@ -53,66 +106,131 @@ class ShuffleDataset(Dataset):
             extra += ", reshuffle_each_iteration=False"
         return f"shuffle({self.buffer_size}{extra})"
 
-    def next_rng(self) -> np.random.Generator:
-        """The random generator for a new iterator (the next epoch's when reshuffling)."""
-        epoch = next(self._epochs) if self.reshuffle_each_iteration else 0
-        return np.random.Generator(np.random.PCG64([self._base_seed, epoch]))
-
     def make_iterator(self, ctx: IteratorContext) -> DatasetIterator:
         source = self.inputs[0].make_iterator(ctx)
         if self.units is not ELEMENTS:
-            return RowShuffleIterator(self, ctx, source, self.buffer_size, self.next_rng())
-        return ShuffleIterator(self, ctx, source, self.buffer_size, self.next_rng())
+            return RowShuffleIterator(self, ctx, source)
+        return ShuffleIterator(self, ctx, source)
 
 
 class ShuffleIterator(DatasetIterator):
-    def __init__(self, dataset: Dataset, ctx: IteratorContext, source: DatasetIterator, buffer_size: int,
-                 rng: np.random.Generator, prefilled: list[Any] | None = None) -> None:
+    """tf.data's buffered shuffle over elements (``prefilled``: a buffer already read from ``source``).
+
+    Its state: the buffer's values, the random generator as it was before its current block of draws (and how
+    many of that block are left), its seed and the input's state. Elements pulled but not yet in the buffer are
+    not saved: the input's state is saved as it was before the pull that gave them (captured at each pull, as
+    the contract asks), with how many of that pull the buffer holds already; an input error met by a pull and
+    not yet raised is saved the same way, so a restored iterator meets it again.
+
+    Where the input is ``Positioned`` (TFRecord files, through interleaves), the buffer keeps each element's
+    position beside it, and the state saves positions instead of values (values only where a position is not
+    known): a restored shuffle reads those elements again.
+    """
+
+    def __init__(self, dataset: ShuffleDataset, ctx: IteratorContext, source: DatasetIterator,
+                 prefilled: list[Any] | None = None, prefilled_positions: list[Position | None] | None = None) -> None:
         super().__init__(dataset, ctx, [source])
+        self._ds = dataset
         self._source = source
-        self._size = buffer_size
-        self._rng = rng
+        self._size = dataset.buffer_size
+        self._seed = dataset.seeds.next()
+        self._rng = self._seed.generator()
         self._buffer: list[Any] = prefilled or []
         self._incoming: deque[Any] = deque()
         self._source_done = False
         self._source_error: Exception | None = None
         self._randoms: list[float] = []
-        self.metrics.buffer_capacity = buffer_size
+        self._randoms_from: np.random.Generator | None = None  # the generator as it was before it drew ``_randoms``
+        self._pull_state: dict[str, Any] | None = None  # the input's state before the last tracked pull
+        self._pulled = 0  # the elements the input has given since ``_pull_state``
+        self._skip = 0  # restored: the input's next elements, which the buffer holds already
+        self._track_pulls = True  # False once the input has said it cannot save
+        self._positions: list[Position | None] | None = None  # beside ``_buffer``, where the input says them
+        self._incoming_positions: deque[Position | None] = deque()
+        if tracks_positions(source):
+            self._positions = prefilled_positions or [None] * len(self._buffer)
+        self.metrics.buffer_capacity = self._size
+
+    @property
+    def seed(self) -> EpochSeed:
+        """This iterator's seed (its place in the node's seed sequence)."""
+        return self._seed
 
     @property
     def input_exhausted(self) -> bool:
         """True once the input has ended: from here on the buffer only drains."""
         return self._source_done
 
-    def _pull(self, n: int) -> None:
-        """Move up to ``n`` input elements into ``_incoming``; remembers the end of input or an input error."""
+    def _pull(self, n: int, track: bool = False) -> None:
+        """Move up to ``n`` input elements into ``_incoming``; remembers the end of input or an input error.
+
+        ``track``: capture the input's state first; it is what ``get_state`` saves while these elements wait in
+        ``_incoming`` or while an error met here waits to be raised.
+        """
+        if track:
+            self._pull_state = self._input_state_now()
+        self._pulled = 0
         try:
-            self._incoming.extend(self._source.get_next_chunk(n))
+            while self._skip:  # restored: the saved iterator had taken these already
+                dropped = len(self._source.get_next_chunk(self._skip))
+                self._take_positions()
+                self._skip -= dropped
+                self._pulled += dropped
+            chunk = self._source.get_next_chunk(n)
         except StopIteration:
             self._source_done = True
+            return
         except Exception as exc:  # raised after the elements already drawn, at its place
             self._source_error = exc
+            return
+        self._incoming.extend(chunk)
+        self._incoming_positions.extend(self._take_positions())
+        self._pulled += len(chunk)
+
+    def _take_positions(self) -> list[Position | None]:
+        """The positions of the elements the input has just handed out ([] when they are not tracked)."""
+        return self._source.take_positions() if self._positions is not None else []
+
+    def _input_state_now(self) -> dict[str, Any] | None:
+        """The input's state (None if it cannot save: then ``get_state`` raises the input's reason)."""
+        if not self._track_pulls:
+            return None
+        try:
+            return self._source.get_state()
+        except errors.UnimplementedError:
+            self._track_pulls = False
+            return None
 
     def produce_chunk(self, n: int) -> list[Any]:
         buffer, incoming = self._buffer, self._incoming
+        positions, incoming_positions = self._positions, self._incoming_positions
         while len(buffer) < self._size and not self._source_done and self._source_error is None:
             self._pull(self._size - len(buffer))  # the initial fill (and refills after an input error)
             buffer.extend(incoming)
             incoming.clear()
+            if positions is not None:
+                positions.extend(incoming_positions)
+                incoming_positions.clear()
         out: list[Any] = []
         randoms = self._randoms
         while len(out) < n and buffer and self._source_error is None:
             if not randoms:
+                self._randoms_from = copy.deepcopy(self._rng)
                 randoms.extend(self._rng.random(_RANDOM_BLOCK).tolist())
             i = int(randoms.pop() * len(buffer))
             out.append(buffer[i])
             if not incoming and not self._source_done:
-                self._pull(min(n, 256))
+                self._pull(min(n, 256), track=True)
             if incoming:
                 buffer[i] = incoming.popleft()
+                if positions is not None:
+                    positions[i] = incoming_positions.popleft()
             else:
                 buffer[i] = buffer[-1]
                 buffer.pop()
+                if positions is not None:
+                    positions[i] = positions[-1]
+                    positions.pop()
         self.metrics.buffer_occupancy = len(buffer)
         if self._source_error is not None:
             exc, self._source_error = self._source_error, None
@@ -122,6 +240,53 @@ class ShuffleIterator(DatasetIterator):
         if not out:
             raise StopIteration
         return out
+
+    # -- saving and restoring ------------------------------------------------------------------------------
+    def get_state(self) -> dict[str, Any]:
+        if self._pending is not None or self._incoming:  # the input stands after elements or an error still here
+            input_state = self._pull_state if self._pull_state is not None else self._source.get_state()
+            skip = self._pulled - len(self._incoming)
+        else:
+            input_state, skip = self._source.get_state(), self._skip
+        return stage_state(self.op, {**self.own_state(), "skip": skip}, [input_state])
+
+    def own_state(self) -> dict[str, Any]:
+        rng = self._randoms_from if self._randoms else self._rng
+        positions = self._positions if self._positions is not None else [None] * len(self._buffer)
+        return {**self._seed.to_state(), "buffer_size": self._size, "rng": encode_rng(rng),
+                "randoms_left": len(self._randoms), "input_done": self._source_done,
+                "buffer": [encode_value(element) if position is None else None
+                           for element, position in zip(self._buffer, positions, strict=True)],
+                "positions": encode_positions(positions)}
+
+    def restore_own_state(self, state: dict[str, Any]) -> None:
+        _check_buffer_size(state, self._size, self.name)
+        self._seed = EpochSeed.from_state(state)
+        self._ds.seeds.continue_after(self._seed)
+        self._rng = decode_rng(state["rng"])
+        left = int(state["randoms_left"])
+        if left:
+            self._randoms_from = copy.deepcopy(self._rng)
+            self._randoms = self._rng.random(_RANDOM_BLOCK).tolist()[:left]
+        self._buffer = [decode_value(element) for element in state["buffer"]]
+        positions = decode_positions(state["positions"])
+        known = [slot for slot, position in enumerate(positions) if position is not None]
+        if known:  # saved as positions: read them again
+            if self._positions is None:
+                raise errors.InvalidArgumentError(f"set_state: stage {self.name}: the saved buffer holds positions "
+                                                  "of its input's elements, but this pipeline's input gives none")
+            for slot, element in zip(known, self._source.reread([positions[slot] for slot in known]), strict=True):
+                self._buffer[slot] = element
+        if self._positions is not None:
+            self._positions = positions
+        self._source_done = bool(state["input_done"])
+        self._skip = int(state["skip"])
+
+
+def _check_buffer_size(state: dict[str, Any], size: int, name: str) -> None:
+    if state.get("buffer_size") != size:
+        raise errors.InvalidArgumentError(f"set_state: the pipeline differs from the one saved: stage {name} has "
+                                          f"buffer_size={size} here, {state.get('buffer_size')} in the saved state")
 
 
 class ShuffleAndRepeatDataset(Dataset):
@@ -166,18 +331,26 @@ class _ShuffleAndRepeatIterator(DatasetIterator):
         self._current_error: Exception | None = None  # met by the read-ahead: raised first in this epoch
         self._next_source: DatasetIterator | None = None
         self._next_buffer: list[Any] = []
+        self._next_positions: list[Position | None] | None = None  # beside ``_next_buffer`` where the input says them
         self._next_error: Exception | None = None
         self._next_source_done = False
         self._started = False  # the first epoch (and its seed) is taken at the first request, as repeat does
+        self._last_seed: EpochSeed | None = None  # the seed of the last epoch started (saved after the end too)
 
-    def _start_epoch(self, source: DatasetIterator | None, prefilled: list[Any]) -> None:
-        shuffle = self._ds.shuffle
+    def _start_epoch(self, source: DatasetIterator | None, prefilled: list[Any],
+                     prefilled_positions: list[Position | None] | None = None) -> None:
         if self._epochs_left == 0:
             self._current = None
             return
         self._epochs_left -= self._epochs_left > 0
+        self._open_epoch(source, prefilled, prefilled_positions)
+
+    def _open_epoch(self, source: DatasetIterator | None, prefilled: list[Any],
+                    prefilled_positions: list[Position | None] | None = None) -> None:
+        shuffle = self._ds.shuffle
         source = source or shuffle.inputs[0].make_iterator(self.ctx)
-        self._current = ShuffleIterator(shuffle, self.ctx, source, shuffle.buffer_size, shuffle.next_rng(), prefilled)
+        self._current = ShuffleIterator(shuffle, self.ctx, source, prefilled, prefilled_positions)
+        self._last_seed = self._current.seed
         self.inputs = [self._current] + ([self._next_source] if self._next_source else [])
 
     def _prefill_next_epoch(self, n: int) -> None:
@@ -187,10 +360,13 @@ class _ShuffleAndRepeatIterator(DatasetIterator):
             return
         if self._next_source is None:
             self._next_source = self._ds.shuffle.inputs[0].make_iterator(self.ctx)
+            self._next_positions = [] if tracks_positions(self._next_source) else None
             self.inputs = [self._current, self._next_source]
         try:
             self._next_buffer.extend(
                 self._next_source.get_next_chunk(min(n, self._ds.shuffle.buffer_size - len(self._next_buffer))))
+            if self._next_positions is not None:
+                self._next_positions.extend(self._next_source.take_positions())
         except StopIteration:
             self._next_source_done = True
         except errors.CancelledError:
@@ -213,10 +389,11 @@ class _ShuffleAndRepeatIterator(DatasetIterator):
                 if self._tally.end_epoch(forever=self._ds.count == -1):
                     self._current = None
                     break
-                source, prefilled = self._next_source, self._next_buffer  # an exhausted source just ends at once
+                source, prefilled, positions = self._next_source, self._next_buffer, self._next_positions
                 self._current_error = self._next_error
-                self._next_source, self._next_buffer, self._next_source_done, self._next_error = None, [], False, None
-                self._start_epoch(source, prefilled)
+                self._next_source, self._next_buffer, self._next_positions = None, [], None
+                self._next_source_done, self._next_error = False, None
+                self._start_epoch(source, prefilled, positions)  # an exhausted source just ends at once
                 continue
             except Exception:
                 self._tally.error()
@@ -231,6 +408,29 @@ class _ShuffleAndRepeatIterator(DatasetIterator):
         if self._next_source is not None:
             self._next_source.close()
 
+    # -- saving and restoring ------------------------------------------------------------------------------
+    def get_state(self) -> dict[str, Any]:
+        """The epoch count and the current epoch's shuffle; the next epoch's read-ahead is work in flight, not
+        saved: a restored iterator reads that epoch's first buffer when the epoch starts, the same elements."""
+        tally = self._tally
+        own = {"started": self._started, "epochs_left": self._epochs_left,
+               "tally": [tally.total_elements, tally.epoch_elements, tally.epoch_errors],
+               "last_seed": None if self._last_seed is None else self._last_seed.to_state()}
+        return stage_state(self.op, own, [] if self._current is None else [self._current.get_state()])
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        check_stage(state, self.op, self.name)
+        self._started = bool(state["started"])
+        self._epochs_left = int(state["epochs_left"])
+        self._tally.total_elements, self._tally.epoch_elements, self._tally.epoch_errors = state["tally"]
+        if state["inputs"]:
+            self._open_epoch(None, [])
+            self._current.set_state(state["inputs"][0])
+            self._last_seed = self._current.seed
+        elif state["last_seed"] is not None:  # ended: the next iterator still takes the seed after the last
+            self._last_seed = EpochSeed.from_state(state["last_seed"])
+            self._ds.shuffle.seeds.continue_after(self._last_seed)
+
 
 class RowShuffleIterator(DatasetIterator):
     """tf.data's shuffle buffer over rows, holding row ids rather than values.
@@ -242,13 +442,14 @@ class RowShuffleIterator(DatasetIterator):
     Python object). The rows drawn wait in a ``RowQueue`` for requests of any size.
     """
 
-    def __init__(self, dataset: ShuffleDataset, ctx: IteratorContext, source: DatasetIterator, size: int,
-                 rng: np.random.Generator) -> None:
+    def __init__(self, dataset: ShuffleDataset, ctx: IteratorContext, source: DatasetIterator) -> None:
         super().__init__(dataset, ctx, [source])
+        self._ds = dataset
         self._source = source
         self._units = dataset.units
-        self._capacity = size
-        self._rng = rng
+        self._capacity = size = dataset.buffer_size
+        self._seed = dataset.seeds.next()
+        self._rng = self._seed.generator()
         self._ids = np.empty(min(size, 1024), dtype=np.int64)  # the buffer: ids of the rows it holds (grows to size)
         self._filled = 0
         self._blocks: list[Block] = []  # input blocks with rows in the buffer (or not yet in it)
@@ -268,11 +469,7 @@ class RowShuffleIterator(DatasetIterator):
         except StopIteration:
             self._source_done = True
             return False
-        rows = num_rows(block)
-        self._blocks.append(block)
-        self._starts.append(self._next_id)
-        self._incoming = np.arange(self._next_id, self._next_id + rows)
-        self._next_id += rows
+        self._incoming = self._keep(block)
         return True
 
     def _fill(self) -> None:
@@ -339,3 +536,55 @@ class RowShuffleIterator(DatasetIterator):
         if len(kept) < len(self._blocks):
             self._blocks = [self._blocks[b] for b in kept]
             self._starts = [self._starts[b] for b in kept]
+
+    # -- saving and restoring ------------------------------------------------------------------------------
+    def own_state(self) -> dict[str, Any]:
+        """The rows of the buffer (in slot order), of the input block not yet in it and of the drawn rows not yet
+        handed out, as values, with the generator and the seed."""
+        drawn = self._drawn.take(self._drawn.units)
+        self._drawn.put(drawn)  # put back: saving takes nothing
+        buffered = _encode_block(self._gather(self._ids[:self._filled])) if self._filled else None
+        incoming = _encode_block(self._gather(self._incoming)) if self._incoming is not None else None
+        return {**self._seed.to_state(), "buffer_size": self._capacity, "rng": encode_rng(self._rng),
+                "buffer": buffered, "incoming": incoming, "drawn": [_encode_block(block) for block in drawn],
+                "input_done": self._source_done}
+
+    def restore_own_state(self, state: dict[str, Any]) -> None:
+        _check_buffer_size(state, self._capacity, self.name)
+        self._seed = EpochSeed.from_state(state)
+        self._ds.seeds.continue_after(self._seed)
+        self._rng = decode_rng(state["rng"])
+        self._source_done = bool(state["input_done"])
+        self._drawn.put([_decode_block(block) for block in state["drawn"]])
+        if state["buffer"] is not None:  # the kept blocks: the buffer's rows in slot order, ids from 0
+            self._keep(_decode_block(state["buffer"]))
+            self._filled = self._next_id
+            self._ids = np.arange(max(len(self._ids), self._filled), dtype=np.int64)
+        if state["incoming"] is not None:
+            self._incoming = self._keep(_decode_block(state["incoming"]))
+
+    def _keep(self, block: Block) -> np.ndarray:
+        """Keep an input block; the ids of its rows."""
+        self._blocks.append(block)
+        self._starts.append(self._next_id)
+        self._next_id += num_rows(block)
+        return np.arange(self._next_id - num_rows(block), self._next_id)
+
+
+def _encode_block(block: Block) -> list[Any]:
+    """A block of rows as a JSON-able list of columns (numpy arrays, or arrow strings with their type)."""
+    return [encode_value(column) if isinstance(column, np.ndarray)
+            else {"arrow": str(column.type), "values": encode_value(column.to_pylist())} for column in block]
+
+
+def _decode_block(encoded: list[Any]) -> Block:
+    """The block ``_encode_block`` encoded."""
+    import pyarrow as pa
+
+    def column(encoded_column: Any) -> Any:
+        if isinstance(encoded_column, dict) and "arrow" in encoded_column:
+            values = decode_value(encoded_column["values"])
+            return pa.chunked_array([pa.array(values, type=pa.type_for_alias(encoded_column["arrow"]))])
+        return decode_value(encoded_column)
+
+    return tuple(column(encoded_column) for encoded_column in encoded)

@@ -26,7 +26,7 @@ where they lie, and only a record that straddles two reads is copied.
 from __future__ import annotations
 
 import struct
-from typing import Protocol
+from typing import BinaryIO, Protocol
 
 import google_crc32c
 
@@ -80,6 +80,23 @@ class Readable(Protocol):
         ...
 
 
+def read_record_at(file: BinaryIO, offset: int, path: str) -> bytes:
+    """The record at byte ``offset`` of an uncompressed, seekable TFRecord ``file`` (named ``path`` in errors), both
+    CRCs checked: how a record whose position was saved is read again."""
+    file.seek(offset)
+    header = file.read(HEADER_SIZE)
+    if len(header) == HEADER_SIZE:
+        length, length_crc = _HEADER.unpack(header)
+        if masked_crc32c(header[:8]) == length_crc:
+            body = file.read(length + FOOTER_SIZE)
+            if len(body) == length + FOOTER_SIZE:
+                data = body[:length]
+                if masked_crc32c(data) == _FOOTER.unpack_from(body, length)[0]:
+                    return data
+    raise DataLossError(f"{path}: no intact record at offset {offset} (read again from a saved position: the file "
+                        "changed since)", path=path, offset=offset)
+
+
 class RecordReader:
     """Records out of one TFRecord stream, in blocks of ``block_size`` bytes read ahead.
 
@@ -102,6 +119,11 @@ class RecordReader:
         self._eof = False
         self._known_lengths: dict[int, int] = {}  # length -> its masked CRC, already verified
         self._rest: tuple[bytes, int, int] | None = None  # (a read, where to go on in it, its stream offset)
+
+    @property
+    def offset(self) -> int:
+        """The stream offset of the next record (of the decompressed data when ``compressed``)."""
+        return self._base + self._pos
 
     def read_into(self, out: list[bytes], n: int) -> None:
         """Append up to ``n`` records to ``out``; stops early rather than block on a read once it has some."""

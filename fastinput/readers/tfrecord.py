@@ -12,11 +12,13 @@ interleave over its files (``FileOpener`` opens each), so it shows as
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from typing import Any
 
 from fastinput._engine.arguments import check_buffer_bytes, check_parallelism, fn_name, format_arg
 from fastinput._engine.iterator import DatasetIterator, IteratorContext
+from fastinput._engine.positions import Position, Positioned
 from fastinput._engine.traits import StageKind, StageTraits
 from fastinput.dataset import Dataset
 from fastinput.errors import InvalidArgumentError
@@ -28,13 +30,16 @@ from fastinput.readers.files import (
     as_path,
     check_compression_type,
     file_name_list,
+    filesystem,
     is_remote,
     open_read,
 )
-from fastinput.readers.framing import RecordReader
+from fastinput.readers.framing import FOOTER_SIZE, HEADER_SIZE, RecordReader, read_record_at
 from fastinput.spec import STRING, TensorSpec
 
 _OP = "TFRecordDataset"
+_FRAMING = HEADER_SIZE + FOOTER_SIZE
+"""Bytes of framing around each record's data: the next record starts that much after this one's data ends."""
 
 
 RECORD_SPEC = TensorSpec((), STRING)
@@ -151,8 +156,11 @@ class TFRecordFileDataset(Dataset):
         return _TFRecordFileIterator(self, ctx)
 
 
-class _TFRecordFileIterator(DatasetIterator):
-    """Opens the file at the first request, hands out records in chunks, and closes it at the end or on error."""
+class _TFRecordFileIterator(DatasetIterator, Positioned):
+    """Opens the file at the first request, hands out records in chunks, and closes it at the end or on error.
+
+    Positioned (uncompressed files): a record's position is its byte offset.
+    """
 
     def __init__(self, dataset: TFRecordFileDataset, ctx: IteratorContext) -> None:
         super().__init__(dataset, ctx)
@@ -160,26 +168,53 @@ class _TFRecordFileIterator(DatasetIterator):
         self._stream: ReadStream | None = None
         self._reader: RecordReader | None = None
         self._done = False
+        self._positions: list[Position | None] | None = None  # of the last chunk, when tracked
 
     def produce_chunk(self, n: int) -> list[Any]:
         if self._done:
             raise StopIteration
         self.raise_if_cancelled()
         out: list[bytes] = []
+        start = 0
         try:
             if self._reader is None:
                 self._open()
+            start = self._reader.offset  # read after opening: a restored reader may start inside the file
             self._reader.read_into(out, n)
         except Exception as exc:
             self._finish()
             if not out:
                 raise
             self._pending = exc  # the good records before the damage first, the error on the next call
+            self._note_positions(start, out)
             return out
+        self._note_positions(start, out)
         if not out:
             self._finish()
             raise StopIteration
         return out
+
+    def _note_positions(self, offset: int, records: list[bytes]) -> None:
+        if self._positions is not None:
+            ends = itertools.accumulate((len(record) + _FRAMING for record in records), initial=offset)
+            self._positions = [(start,) for start in itertools.islice(ends, len(records))]
+
+    def track_positions(self) -> bool:
+        if self._ds.compression_type is None and self._positions is None:
+            self._positions = []
+        return self._positions is not None
+
+    def take_positions(self) -> list[Position | None]:
+        return self._positions or []
+
+    def reread(self, positions: list[Position]) -> list[Any]:
+        ds = self._ds
+        fs, fs_path = filesystem(ds.path, ds.storage_options)
+        records: dict[int, bytes] = {}
+        with fs.open(fs_path, "rb") as file:
+            for offset in sorted({offset for (offset,) in positions}):  # front to back: reads ahead help
+                records[offset] = read_record_at(file, offset, ds.path)
+        return [records[offset] for (offset,) in positions]
 
     def _open(self) -> None:
         ds = self._ds
