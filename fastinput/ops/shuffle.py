@@ -22,7 +22,6 @@ uninterrupted run would have) and its input's state.
 from __future__ import annotations
 
 import copy
-import itertools
 import secrets
 import threading
 from collections import deque
@@ -73,18 +72,28 @@ class SeedSequence:
     def __init__(self, base: int, reshuffle: bool) -> None:
         self._base = base
         self._reshuffle = reshuffle
-        self._epochs = itertools.count()
+        self._next_epoch = 0
         self._lock = threading.Lock()
 
     def next(self) -> EpochSeed:
         with self._lock:
-            return EpochSeed(self._base, next(self._epochs) if self._reshuffle else 0)
+            seed = self.peek()
+            self._next_epoch += 1
+            return seed
+
+    def peek(self) -> EpochSeed:
+        """The seed the next iterator will take (taking none)."""
+        return EpochSeed(self._base, self._next_epoch if self._reshuffle else 0)
 
     def continue_after(self, seed: EpochSeed) -> None:
         """The next iterator takes the seed after ``seed`` (a restored iterator's), as in the saved run."""
+        self.continue_at(EpochSeed(seed.base, seed.epoch + 1))
+
+    def continue_at(self, seed: EpochSeed) -> None:
+        """The next iterator takes ``seed`` (what a saved iterator that had not started yet would have taken)."""
         with self._lock:
             self._base = seed.base
-            self._epochs = itertools.count(seed.epoch + 1)
+            self._next_epoch = seed.epoch
 
 
 class ShuffleDataset(Dataset):
@@ -416,6 +425,8 @@ class _ShuffleAndRepeatIterator(DatasetIterator):
         own = {"started": self._started, "epochs_left": self._epochs_left,
                "tally": [tally.total_elements, tally.epoch_elements, tally.epoch_errors],
                "last_seed": None if self._last_seed is None else self._last_seed.to_state()}
+        if not self._started:  # the first epoch takes its seed at the first request: the one the sequence is at
+            own["first_seed"] = self._ds.shuffle.seeds.peek().to_state()
         return stage_state(self.op, own, [] if self._current is None else [self._current.get_state()])
 
     def set_state(self, state: dict[str, Any]) -> None:
@@ -430,6 +441,8 @@ class _ShuffleAndRepeatIterator(DatasetIterator):
         elif state["last_seed"] is not None:  # ended: the next iterator still takes the seed after the last
             self._last_seed = EpochSeed.from_state(state["last_seed"])
             self._ds.shuffle.seeds.continue_after(self._last_seed)
+        elif state.get("first_seed") is not None:  # saved before its first element
+            self._ds.shuffle.seeds.continue_at(EpochSeed.from_state(state["first_seed"]))
 
 
 class RowShuffleIterator(DatasetIterator):
