@@ -8,8 +8,8 @@ JSON round trip) at several points: before the first element, in the middle, rig
 the end of an epoch. A child process (``python -m tests.checkpoint.conformance --restore``) rebuilds the pipeline,
 restores each state into a fresh iterator and returns what follows. Deterministic pipelines must continue with the
 same events (elements, errors, the end) as the uninterrupted run; a ``deterministic=False`` pipeline must, with
-what came before the save, give each epoch's multiset unchanged. A case may turn the autotuner's knobs at every
-step (``turn_knobs``), so that states are saved while the parallelism changes.
+what came before the save, give each epoch's multiset unchanged. A case may have a thread turn the autotuner's knobs
+all through the run (``turn_knobs``), so that states are saved while the parallelism changes.
 
 Stages that cannot save yet raise ``UnimplementedError``; :data:`NOT_YET_SAVED` lists them (by their traits' op),
 and a case that meets that error in a pipeline using one of them is left out, not failed.
@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import base64
 import collections
+import contextlib
 import dataclasses
 import json
 import os
@@ -32,12 +33,15 @@ import random
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 import fastinput as fi
+from tests.checkpoint.readers import BUILDERS
 from tests.conformance.differential import generate
 from tests.conformance.functions import AddConst, FailAt, Gen, Mod, Pair, Vec
 from tests.conformance.oracle import END, Event, canonical, error_kind
@@ -60,11 +64,17 @@ MAX_EVENTS = 600
 class Case:
     """A pipeline a fresh process rebuilds from its key, and how restored runs are compared."""
 
-    pipeline: Pipeline
+    pipeline: Pipeline | Callable[[str], fi.Dataset]
+    """A description, or a function that makes the pipeline in a working folder (readers: their files there)."""
     mode: str = "exact"
     """``exact``, or ``multiset:N`` (``deterministic=False``: each of N equal epochs the same multiset)."""
     turn_knobs: bool = False
-    """Set every knob to a random value before each step of the uninterrupted run (the autotuner at work)."""
+    """Keep setting every knob to random values from another thread during the uninterrupted run."""
+
+    def build(self, workdir: str) -> fi.Dataset:
+        if isinstance(self.pipeline, Pipeline):
+            return self.pipeline.build("fi", workdir)
+        return self.pipeline(workdir)
 
 
 def _slices(n: int) -> np.ndarray:
@@ -141,6 +151,8 @@ CASES: dict[str, Case] = {
                                                                        num_parallel_calls=AUTOTUNE)
                                              .map(AddConst(1), num_parallel_calls=AUTOTUNE).prefetch(AUTOTUNE),
                                              turn_knobs=True),
+    # readers, list_files, with_options
+    **{name: Case(make) for name, make in BUILDERS.items()},
 }
 """The op table: every op, with errors, parallelism and ``deterministic=False`` where the op has them."""
 
@@ -184,9 +196,27 @@ def _save(it: fi.Iterator) -> Any:
     return json.loads(json.dumps(state))
 
 
-def _turn_knobs(it: fi.Iterator, rng: random.Random) -> None:
-    for knob in it.knobs():
-        knob.set(rng.randint(knob.minimum, min(knob.maximum, knob.minimum + 4)))
+class _KnobTurner:
+    """A thread that keeps setting every knob of a running pipeline to random values (the autotuner at its busiest)
+    while the consumer takes elements and saves."""
+
+    def __init__(self, it: fi.Iterator, seed: int) -> None:
+        self._it, self._rng = it, random.Random(seed)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="knob-turner", daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.0005):
+            for knob in self._it.knobs():
+                knob.set(self._rng.randint(knob.minimum, min(knob.maximum, knob.minimum + 4)))
+
+    def __enter__(self) -> _KnobTurner:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stop.set()
+        self._thread.join()
 
 
 @dataclasses.dataclass
@@ -204,11 +234,9 @@ def record(case: Case, workdir: str, seed: int = 0) -> Run:
     rng = random.Random(seed)
     events: list[Event] = []
     saved: list[Any] = []
-    with iter(case.pipeline.build("fi", workdir)) as it:
+    with iter(case.build(workdir)) as it, _KnobTurner(it, seed) if case.turn_knobs else contextlib.nullcontext():
         while len(events) < MAX_EVENTS and (not events or events[-1] != END):
             saved.append(_save(it))
-            if case.turn_knobs:
-                _turn_knobs(it, rng)
             events.append(_step(it))
     keep = {0, 1, 2, 3} | {i for i in range(len(saved)) if rng.random() < 0.15}
     keep |= {i + 1 for i, event in enumerate(events) if event.what == "error"}
@@ -234,8 +262,12 @@ def resume(key: str, workdir: str, saves: dict[int, Any], limit: int) -> dict[in
     out = {}
     for index, state in saves.items():
         events: list[Event] = []
-        with iter(case.pipeline.build("fi", workdir)) as it:
-            it.set_state(state)
+        with iter(case.build(workdir)) as it:
+            try:
+                it.set_state(state)
+            except Exception as exc:  # reported as what the restored run gave
+                out[index] = [Event("restore failed", f"{type(exc).__name__}: {exc}")]
+                continue
             while len(events) < limit and (not events or events[-1] != END):
                 events.append(_step(it))
         out[index] = events
@@ -263,6 +295,9 @@ def differences(case: Case, run: Run, resumed: dict[int, list[Event]]) -> list[s
     """What each restored run got wrong, as lines naming the save point."""
     found = []
     for index, events in sorted(resumed.items()):
+        if events and events[0].what == "restore failed":
+            found.append(f"saved before event {index}: set_state raised {events[0].value}")
+            continue
         if case.mode == "exact":
             expected = run.events[index:index + len(events)]  # shorter where the uninterrupted run was cut
             if events[:len(expected)] != expected:

@@ -44,12 +44,14 @@ def test_random_chains_restore_in_a_fresh_process(seeds: range) -> None:
 
 
 def test_the_table_covers_every_op_and_the_hard_moments() -> None:
-    text = " ".join(repr(case.pipeline) for case in CASES.values())
+    text = " ".join(repr(case.pipeline) for case in CASES.values() if isinstance(case.pipeline, P))
     for op in ("range", "from_tensor_slices", "from_tensors", "from_generator", "zip_datasets", "map(", "filter",
                "batch", "padded_batch", "unbatch", "shuffle", "repeat", "take", "skip", "shard", "interleave",
                "flat_map", "concatenate", "enumerate", "cache", "prefetch", "map_and_batch", "FailAt",
                "deterministic=False", "AUTOTUNE"):
         assert op in text, op
+    assert {"TFRecordDataset", "TFRecordDataset_gzip", "list_files", "CsvDataset", "make_csv_dataset",
+            "make_batched_features_dataset", "with_options"} <= set(CASES)
     assert any(case.turn_knobs for case in CASES.values())
     assert any(case.mode.startswith("multiset:") and case.mode != "multiset:1" for case in CASES.values())
 
