@@ -30,6 +30,7 @@ import json
 import os
 import pickle
 import random
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -70,6 +71,11 @@ class Case:
     """``exact``, or ``multiset:N`` (``deterministic=False``: each of N equal epochs the same multiset)."""
     turn_knobs: bool = False
     """Keep setting every knob to random values from another thread during the uninterrupted run."""
+
+    @property
+    def writes_files(self) -> bool:
+        """Whether running the pipeline writes into its working folder (a cache file)."""
+        return isinstance(self.pipeline, Pipeline) and "CacheFile(" in repr(self.pipeline)
 
     def build(self, workdir: str) -> fi.Dataset:
         if isinstance(self.pipeline, Pipeline):
@@ -221,27 +227,39 @@ class _KnobTurner:
 
 @dataclasses.dataclass
 class Run:
-    """An uninterrupted run: its events, and the states saved before the event of each index."""
+    """An uninterrupted run: its events, the states saved before the event of each index, and the working folder as
+    it stood at each of those saves (a copy, where the pipeline writes files: a cache)."""
 
     events: list[Event]
     states: dict[int, Any]
+    folders: dict[int, str] = dataclasses.field(default_factory=dict)
 
 
-def record(case: Case, workdir: str, seed: int = 0) -> Run:
-    """Run ``case`` to its end, saving before every step (saving must not change what comes next), and keep the
-    states saved before the first element, after each of the first steps and some random ones, right after each
-    error, at the end of each epoch and before the end."""
+def record(case: Case, root: str, seed: int = 0) -> Run:
+    """Run ``case`` to its end in ``root``/run, saving before every step (saving must not change what comes next),
+    and keep the states saved before the first element, after each of the first steps and some random ones, right
+    after each error, at the end of each epoch and before the end."""
     rng = random.Random(seed)
+    workdir = os.path.join(root, "run")
+    os.makedirs(workdir, exist_ok=True)
     events: list[Event] = []
     saved: list[Any] = []
+    folders: list[str] = []
     with iter(case.build(workdir)) as it, _KnobTurner(it, seed) if case.turn_knobs else contextlib.nullcontext():
         while len(events) < MAX_EVENTS and (not events or events[-1] != END):
             saved.append(_save(it))
+            folders.append(_copy(workdir, os.path.join(root, f"at-{len(events)}")) if case.writes_files else workdir)
             events.append(_step(it))
     keep = {0, 1, 2, 3} | {i for i in range(len(saved)) if rng.random() < 0.15}
     keep |= {i + 1 for i, event in enumerate(events) if event.what == "error"}
-    keep |= set(_epoch_ends(case, events))
-    return Run(events, {i: saved[i] for i in sorted(keep) if i < len(saved)})
+    keep = sorted(i for i in keep | set(_epoch_ends(case, events)) if i < len(saved))
+    return Run(events, {i: saved[i] for i in keep}, {i: folders[i] for i in keep})
+
+
+def _copy(folder: str, to: str) -> str:
+    """A copy of ``folder``: the files as a job pre-empted now would leave them."""
+    shutil.copytree(folder, to)
+    return to
 
 
 def _epoch_ends(case: Case, events: list[Event]) -> list[int]:
@@ -256,13 +274,14 @@ def _epochs(case: Case) -> int:
     return int(case.mode.split(":")[1]) if case.mode.startswith("multiset") else 1
 
 
-def resume(key: str, workdir: str, saves: dict[int, Any], limit: int) -> dict[int, list[Event]]:
-    """For each saved state: the events a fresh iterator restored to it yields (at most ``limit``, up to END)."""
+def resume(key: str, saves: list[tuple[int, str, Any]], limit: int) -> dict[int, list[Event]]:
+    """For each ``(index, folder, state)`` saved: the events a fresh iterator made in ``folder`` and restored to
+    ``state`` yields (at most ``limit``, up to END)."""
     case = case_of(key)
     out = {}
-    for index, state in saves.items():
+    for index, folder, state in saves:
         events: list[Event] = []
-        with iter(case.build(workdir)) as it:
+        with iter(case.build(folder)) as it:
             try:
                 it.set_state(state)
             except Exception as exc:  # reported as what the restored run gave
@@ -274,9 +293,9 @@ def resume(key: str, workdir: str, saves: dict[int, Any], limit: int) -> dict[in
     return out
 
 
-def resume_in_fresh_process(key: str, workdir: str, saves: dict[int, Any], limit: int) -> dict[int, list[Event]]:
+def resume_in_fresh_process(key: str, saves: list[tuple[int, str, Any]], limit: int) -> dict[int, list[Event]]:
     """``resume`` in a new Python process: nothing of the saving process (objects, caches, threads) helps it."""
-    request = json.dumps({"key": key, "workdir": workdir, "saves": list(saves.items()), "limit": limit})
+    request = json.dumps({"key": key, "saves": saves, "limit": limit})
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [_ROOT, os.environ.get("PYTHONPATH")])))
     done = subprocess.run([sys.executable, "-m", "tests.checkpoint.conformance", "--restore"], input=request,
                           capture_output=True, text=True, cwd=_ROOT, env=env, timeout=300)
@@ -338,19 +357,20 @@ class Result:
 def check_case(key: str, seed: int = 0) -> Result:
     """Record ``key``'s pipeline, restore every saved state in a fresh process, and compare."""
     case = case_of(key)
-    with tempfile.TemporaryDirectory(prefix="checkpoint-") as workdir:
+    with tempfile.TemporaryDirectory(prefix="checkpoint-") as root:
         try:
-            run = record(case, workdir, seed)
+            run = record(case, root, seed)
         except NotSaved as exc:
             return Result(key, case, [], not_saved=str(exc))
         limit = MAX_EVENTS if case.mode != "exact" else 12
-        resumed = resume_in_fresh_process(key, workdir, run.states, limit)
+        saves = [(index, run.folders[index], state) for index, state in run.states.items()]
+        resumed = resume_in_fresh_process(key, saves, limit)
     return Result(key, case, differences(case, run, resumed))
 
 
 def _restore_main() -> None:
     request = json.loads(sys.stdin.read())
-    resumed = resume(request["key"], request["workdir"], {int(i): s for i, s in request["saves"]}, request["limit"])
+    resumed = resume(request["key"], request["saves"], request["limit"])
     sys.stdout.write(base64.b64encode(pickle.dumps(resumed)).decode("ascii") + "\n")
 
 
