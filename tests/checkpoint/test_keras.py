@@ -93,17 +93,20 @@ def test_a_pass_that_ends_starts_again_in_the_next_epoch(tmp_path) -> None:
 
 
 def test_a_real_pipeline_resumes(tmp_path) -> None:
-    x = np.arange(400, dtype=np.float32).reshape(200, 2)
-    ds = fi.Dataset.from_tensor_slices((x, x[:, :1])).shuffle(20, seed=1).batch(4)
+    def make() -> fi.Dataset:
+        x = np.arange(400, dtype=np.float32).reshape(200, 2)
+        return fi.Dataset.from_tensor_slices((x, x[:, :1])).shuffle(20, seed=1).batch(4)
+
+    ds = make()
     backup = str(tmp_path / "backup")
     try:
-        with iter(ds) as it:
+        with iter(make()) as it:
             it.get_state()
     except fi.errors.UnimplementedError as exc:
         if {"from_tensor_slices", "shuffle", "batch"} & NOT_YET_SAVED:
             pytest.skip(f"a stage listed in NOT_YET_SAVED cannot save yet: {exc}")
         raise
-    expected = [float(batch[0][0, 0]) for batch in ds][:EPOCHS * STEPS + 2]
+    expected = [float(batch[0][0, 0]) for batch in make()]  # the first pass of a copy: each pass shuffles anew
     first = _fit(ds, backup, 2, interrupt_at=7)
     resumed = _fit(ds, backup, 2)
     assert first == expected[:7]
