@@ -181,6 +181,17 @@ class NotSaved(Exception):
     """``get_state`` raised ``UnimplementedError`` in a pipeline that uses a stage of :data:`NOT_YET_SAVED`."""
 
 
+class Invalid(Exception):
+    """The pipeline raises when built or when its iterator is made (a random chain tf.data rejects too)."""
+
+
+def _open(case: Case, workdir: str) -> fi.Iterator:
+    try:
+        return iter(case.build(workdir))
+    except Exception as exc:
+        raise Invalid(f"{type(exc).__name__}: {exc}") from exc
+
+
 def _step(it: fi.Iterator) -> Event:
     try:
         return Event("value", canonical(next(it)))
@@ -245,7 +256,7 @@ def record(case: Case, root: str, seed: int = 0) -> Run:
     events: list[Event] = []
     saved: list[Any] = []
     folders: list[str] = []
-    with iter(case.build(workdir)) as it, _KnobTurner(it, seed) if case.turn_knobs else contextlib.nullcontext():
+    with _open(case, workdir) as it, _KnobTurner(it, seed) if case.turn_knobs else contextlib.nullcontext():
         while len(events) < MAX_EVENTS and (not events or events[-1] != END):
             saved.append(_save(it))
             folders.append(_copy(workdir, os.path.join(root, f"at-{len(events)}")) if case.writes_files else workdir)
@@ -352,6 +363,8 @@ class Result:
     problems: list[str]
     not_saved: str | None = None
     """Why the case was left out (a stage of NOT_YET_SAVED raised UnimplementedError), or None."""
+    invalid: str | None = None
+    """The error that building the pipeline raised (nothing to save), or None."""
 
 
 def check_case(key: str, seed: int = 0) -> Result:
@@ -362,6 +375,8 @@ def check_case(key: str, seed: int = 0) -> Result:
             run = record(case, root, seed)
         except NotSaved as exc:
             return Result(key, case, [], not_saved=str(exc))
+        except Invalid as exc:
+            return Result(key, case, [], invalid=str(exc))
         limit = MAX_EVENTS if case.mode != "exact" else 12
         saves = [(index, run.folders[index], state) for index, state in run.states.items()]
         resumed = resume_in_fresh_process(key, saves, limit)
@@ -386,16 +401,17 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     keys = [f"op:{name}" for name in CASES] if args.ops else []
     keys += [f"seed:{seed}" for seed in range(args.start, args.start + args.seeds)]
-    started, failing, left_out = time.monotonic(), 0, 0
+    started, failing, left_out, invalid = time.monotonic(), 0, 0, 0
     for key in keys:
         result = check_case(key)
         left_out += result.not_saved is not None
+        invalid += result.invalid is not None
         if result.problems:
             failing += 1
             print(f"--- {key}: {result.case.pipeline!r} ({result.case.mode})", *result.problems[:5], sep="\n  ",
                   flush=True)
     print(f"=== {len(keys)} cases in {time.monotonic() - started:.0f} s: {failing} failing, {left_out} left out "
-          "(a stage not saved yet)")
+          f"(a stage not saved yet), {invalid} invalid pipelines (nothing to save)")
     return 1 if failing else 0
 
 

@@ -13,7 +13,7 @@ import fastinput as fi
 from tests.checkpoint import conformance
 from tests.checkpoint.conformance import CASES, END, Case, Event, Run, check_case, differences
 from tests.conformance.oracle import canonical
-from tests.conformance.pipeline import P
+from tests.conformance.pipeline import DatasetFn, P, element_range
 
 SEEDS = 120
 CHUNKS = [range(start, min(start + 30, SEEDS)) for start in range(0, SEEDS, 30)]
@@ -96,3 +96,9 @@ def test_unordered_runs_compare_each_epoch_as_a_multiset() -> None:
 def test_the_command_line_runs_seeds(capsys: pytest.CaptureFixture[str]) -> None:
     assert conformance.main(["--seeds", "2", "--start", "7"]) == 0
     assert "=== 2 cases" in capsys.readouterr().out
+
+
+def test_a_pipeline_that_cannot_be_built_is_invalid_not_failed(tmp_path) -> None:
+    rejected = P.range(3).interleave(DatasetFn(element_range(2)), cycle_length=1, num_parallel_calls=2)
+    with pytest.raises(conformance.Invalid, match="num_parallel_calls"):
+        conformance.record(Case(rejected), str(tmp_path))
