@@ -13,7 +13,8 @@ from fastinput.extension import Dataset, DatasetIterator, IteratorContext, Stage
 
 class Batches(Dataset):
     """``n`` batches of ``size`` rows: batch ``i`` is ``(x, y)``, ``x`` float32 ``[size, 2]`` holding ``i`` and the
-    row, ``y`` float32 ``[size, 1]`` holding ``i``; its iterator saves the index of the next batch."""
+    row, ``y`` float32 ``[size, 1]`` holding ``i``; its iterator saves the index of the next batch (and the last
+    few handed out: a state whose shape changes as the run goes)."""
 
     traits = StageTraits("batches", StageKind.IN_MEMORY)
 
@@ -46,7 +47,8 @@ class _BatchesIterator(DatasetIterator):
         return x, np.full((rows, 1), i, np.float32)
 
     def own_state(self) -> dict[str, Any]:
-        return {"next": self.next_index}
+        # "recent" changes length as the run goes, as a shuffle buffer's state does (a fresh iterator's is empty)
+        return {"next": self.next_index, "recent": list(range(max(0, self.next_index - 3), self.next_index))}
 
     def restore_own_state(self, state: dict[str, Any]) -> None:
         self.next_index = state["next"]

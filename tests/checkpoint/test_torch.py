@@ -35,6 +35,8 @@ def test_torch_save_and_load_resume_exactly(tmp_path) -> None:
 
 
 def test_distributed_checkpoint_saves_and_loads_the_iterator(tmp_path) -> None:
+    """dcp.load fills the fresh iterator's state_dict() in place: a state whose nest differs from a fresh one's
+    (``Batches`` saves a list that grows, as a shuffle buffer does) loads all the same."""
     with warnings.catch_warnings():  # one process, no process group: dcp says so
         warnings.simplefilter("ignore", UserWarning)
         with iter(Batches(10)) as it:
@@ -43,6 +45,11 @@ def test_distributed_checkpoint_saves_and_loads_the_iterator(tmp_path) -> None:
         with iter(Batches(10)) as resumed:
             dcp.load({"input": resumed}, checkpoint_id=str(tmp_path))
             assert _labels(resumed) == list(range(2, 10))
+
+
+def test_a_dict_that_is_not_a_state_dict_is_refused() -> None:
+    with iter(Batches(10)) as it, pytest.raises(fi.errors.InvalidArgumentError, match="state_dict"):
+        it.load_state_dict(it.get_state())
 
 
 def test_a_state_from_another_pipeline_is_refused() -> None:
