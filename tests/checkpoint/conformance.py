@@ -268,9 +268,15 @@ def record(case: Case, root: str, seed: int = 0) -> Run:
 
 
 def _copy(folder: str, to: str) -> str:
-    """A copy of ``folder``: the files as a job pre-empted now would leave them."""
-    shutil.copytree(folder, to)
+    """A copy of ``folder``: the files as a job pre-empted now would leave them (a file the pipeline's threads
+    rename or remove meanwhile is left out, as it was gone a moment later)."""
+    shutil.copytree(folder, to, copy_function=_copy_file_if_there)
     return to
+
+
+def _copy_file_if_there(source: str, destination: str) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        shutil.copy2(source, destination)
 
 
 def _epoch_ends(case: Case, events: list[Event]) -> list[int]:
