@@ -26,11 +26,14 @@ __version__ = "0.1.0"
 
 
 def __getattr__(name: str):
-    """``fi.image`` (the fused JPEG kernels) is imported on first use, keeping ``import fastinput`` light."""
-    if name == "image":
-        import importlib
+    """``fi.image`` (the fused JPEG kernels) and ``fi.InputCheckpoint`` (a Keras callback) are imported on first
+    use, keeping ``import fastinput`` light."""
+    import importlib
 
+    if name == "image":
         return importlib.import_module("fastinput.fused_ops.image")
+    if name == "InputCheckpoint":
+        return importlib.import_module("fastinput.tf_checkpoint").InputCheckpoint
     raise AttributeError(f"module 'fastinput' has no attribute {name!r}")
 
 
@@ -41,6 +44,7 @@ __all__ = [
     "Dataset",
     "FixedLenFeature",
     "FixedLenSequenceFeature",
+    "InputCheckpoint",
     "Iterator",
     "OptimizationOptions",
     "Options",

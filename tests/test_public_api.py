@@ -32,6 +32,7 @@ EXPECTED_ALL = [
     "Dataset",
     "FixedLenFeature",
     "FixedLenSequenceFeature",
+    "InputCheckpoint",
     "Iterator",
     "OptimizationOptions",
     "Options",

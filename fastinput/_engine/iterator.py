@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import json
 import logging
 import threading
 import time
@@ -398,6 +399,10 @@ class WorkerPool:
                                thread.name, JOIN_TIMEOUT_SECONDS)
 
 
+STATE_DICT_KEY = "fastinput_iterator_state"
+"""The key of ``Iterator.state_dict()``'s one entry: the iterator's state as JSON text."""
+
+
 def _weak_summary(pipeline: Iterator) -> Callable[[], dict | None]:
     """``pipeline.stats_summary()`` without keeping the pipeline alive (None once it is gone)."""
     ref = weakref.ref(pipeline)
@@ -520,14 +525,19 @@ class Iterator(_IteratorABC):
                                               "(it comes from Iterator.get_state())")
         self._root.set_state(state["root"])
 
-    def state_dict(self) -> dict[str, Any]:
-        """``get_state()``: with ``load_state_dict`` this makes the iterator a PyTorch ``Stateful`` object
-        (``torch.distributed.checkpoint``, ``StatefulDataLoader``-style loops)."""
-        return self.get_state()
+    def state_dict(self) -> dict[str, str]:
+        """``get_state()`` as JSON text under one key: with ``load_state_dict`` this makes the iterator a PyTorch
+        ``Stateful`` object (``torch.save``, ``torch.distributed.checkpoint``). One string, because
+        ``torch.distributed.checkpoint`` loads into the structure of the fresh iterator's ``state_dict()``, and a
+        state's nest (a shuffle buffer's length, ...) differs from a fresh iterator's."""
+        return {STATE_DICT_KEY: json.dumps(self.get_state())}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        """``set_state(state_dict)``."""
-        self.set_state(state_dict)
+        """Continue where ``state_dict`` (from ``state_dict()``) stood: ``set_state`` of the state it holds."""
+        if not isinstance(state_dict, dict) or not isinstance(state_dict.get(STATE_DICT_KEY), str):
+            raise errors.InvalidArgumentError(f"load_state_dict: not a fastinput iterator's state_dict (a dict with "
+                                              f"{STATE_DICT_KEY!r}, from Iterator.state_dict())")
+        self.set_state(json.loads(state_dict[STATE_DICT_KEY]))
 
     def __enter__(self) -> Iterator:
         return self

@@ -11,6 +11,7 @@ cached outcomes, so it keeps every argument exactly.
 
 from __future__ import annotations
 
+import collections
 import copy
 import inspect
 import itertools
@@ -75,7 +76,9 @@ class Sparse:
         return fi.SparseArray(indices, values, shape)
 
 
-_CACHE_FILES = itertools.count()
+_CACHE_FILES: dict[str, itertools.count] = collections.defaultdict(itertools.count)
+"""Cache files made so far, per working folder: the same pipeline built in the same folder, in any process, names
+the same files (the checkpoint tests restore a pipeline in a fresh process, where its cache must be found)."""
 
 
 @dataclass(frozen=True)
@@ -299,7 +302,7 @@ def _convert(value: Any, lib: str, workdir: str) -> Any:
     if isinstance(value, Sparse):
         return value.build(lib)
     if isinstance(value, CacheFile):  # a file of its own for every cache step built
-        return os.path.join(workdir, f"{lib}-{value.name}-{next(_CACHE_FILES)}")
+        return os.path.join(workdir, f"{lib}-{value.name}-{next(_CACHE_FILES[workdir])}")
     if isinstance(value, tuple) and not hasattr(value, "_fields"):
         return tuple(_convert(v, lib, workdir) for v in value)
     if isinstance(value, dict):
