@@ -151,8 +151,11 @@ class _RecordingIterator(_PassIterator):
         self._elements = 0
         self._errors = 0
         self._restart = 0  # after a restore: the input's outcomes to read (and record) again before handing any on
+        self._replay: _PassIterator | None = None  # after restoring a replay's state: the replay, once recorded
 
     def produce_chunk(self, n: int) -> list[Any]:
+        if self._replay is not None:
+            return self._replay.get_next_chunk(n)
         try:
             if self._restart:
                 restart, self._restart = self._restart, 0
@@ -173,11 +176,35 @@ class _RecordingIterator(_PassIterator):
         return chunk
 
     def own_state(self) -> dict[str, Any]:
-        return {"elements": self._elements, "errors": self._errors}
+        if self._replay is not None:
+            return self._replay.own_state()
+        return {"elements": self._elements, "errors": self._errors, "replaying": False}
 
     def restore_own_state(self, state: dict[str, Any]) -> None:
+        if state.get("replaying"):
+            self._replay_from(state)
+            return
         self._elements, self._errors = state["elements"], state["errors"]
         self._restart = self._elements + self._errors
+
+    def _replay_from(self, state: dict[str, Any]) -> None:
+        """The saved pass replayed a complete cache that this process does not have: record the whole input now
+        (its errors dropped, as a replay has none), then replay from the saved position."""
+        source = self.inputs[0]
+        while True:
+            try:
+                self._sink.write(source.get_next_chunk(1024))
+            except StopIteration:
+                break
+            except errors.CancelledError:
+                raise
+            except Exception:  # an error of the first pass: a replay leaves it out
+                continue
+        self._finished = True
+        self._sink.commit()
+        self._replay = self.dataset.make_iterator(self.ctx)
+        self._replay.restore_own_state(state)
+        self.inputs.append(self._replay)  # closed with this stage
 
     def join_self(self) -> None:
         if not self._finished:
@@ -191,7 +218,7 @@ class _MemoryReplayIterator(_PassIterator):
         self._position = 0
 
     def own_state(self) -> dict[str, Any]:
-        return {"elements": self._position, "errors": 0}
+        return {"elements": self._position, "errors": 0, "replaying": True}
 
     def restore_own_state(self, state: dict[str, Any]) -> None:
         self._position = state["elements"]
@@ -250,7 +277,7 @@ class _FileReplayIterator(_PassIterator):
         return out
 
     def own_state(self) -> dict[str, Any]:
-        return {"elements": self._count - len(self._chunk) + self._skip, "errors": 0}
+        return {"elements": self._count - len(self._chunk) + self._skip, "errors": 0, "replaying": True}
 
     def restore_own_state(self, state: dict[str, Any]) -> None:
         self._skip = state["elements"]

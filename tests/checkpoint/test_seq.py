@@ -427,6 +427,25 @@ def test_cache_saved_while_recording_restored_into_a_replay(cache_name):
         assert [int(x) for x in outcomes(resumed)[:-1]] == list(range(12, 30))
 
 
+def test_cache_saved_while_replaying_restored_where_no_cache_is_complete(cache_name):
+    """A fresh process has no complete cache: the restored pass records the input first (its errors left out, as
+    the replay it continues has none), then replays from the saved position."""
+    for n in (0, 5, 12, 28):
+        ds = cached(cache_name)
+        with iter(ds) as it:
+            outcomes(it)  # the first pass: the cache is complete
+        with iter(ds) as it:
+            outcomes(it, n)
+            state = saved(it)
+            replayed_rest = outcomes(it)
+        assert state["root"]["replaying"]
+        if cache_name:
+            os.remove(cache_name + ".fastinput-cache")
+        with iter(cached(cache_name)) as resumed:
+            resumed.set_state(state)
+            assert_same_outcomes(outcomes(resumed), replayed_rest)
+
+
 def test_cache_replay(cache_name):
     ds = cached(cache_name)
     with iter(ds) as it:
