@@ -65,6 +65,8 @@ class PrefetchIterator(WorkAheadIterator):
         self._knob = Knob(self.name, "buffer_size", buffer_size, 1, max(1024, buffer_size), autotuned, self._resized,
                           kind=KnobKind.OUTPUT_BUFFER)
         self.metrics.buffer_capacity = buffer_size
+        self._handed = 0  # elements (errors too) handed out: written by the consumer only, read under the condition
+        self._counted = 0  # of them, those counted into the ledger
 
     def knobs(self) -> list[Knob]:
         return [self._knob]
@@ -98,6 +100,7 @@ class PrefetchIterator(WorkAheadIterator):
                 chunk = [Failure(exc)]
             after = capture(self._source)
             with self._cond:
+                self.account_delivered()  # keeps the ledger short while nobody saves
                 self.ledger.pulled(Pulled(size, len(chunk)), after)
             if chunk and type(chunk[0]) is not Failure:
                 self.metrics.sample_size(chunk[0])
@@ -125,13 +128,17 @@ class PrefetchIterator(WorkAheadIterator):
         out = self._channel.take(n, self._waited)
         if not out:
             raise StopIteration
-        with self._cond:
-            self.ledger.delivered_in_order(len(out))
+        self._handed += len(out)
         if type(out[0]) is Failure:  # alone: what came before it is handed out already
             raise note_stage(out[0].exc, self.name)
         if self._finish is not None:
             out = [self._finish(element) for element in out]
         return out
+
+    def account_delivered(self) -> None:
+        handed = self._handed  # read once: the consumer may hand more out meanwhile (counted next time)
+        self.ledger.delivered_in_order(handed - self._counted)
+        self._counted = handed
 
     def cancel_self(self) -> None:
         self._channel.cancel()
