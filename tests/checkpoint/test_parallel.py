@@ -294,3 +294,19 @@ def test_a_damaged_state_is_refused() -> None:
     state["root"]["skip"] = [[2, 1], [0, 1]]
     with iter(dataset) as it, pytest.raises(fi.errors.InvalidArgumentError, match="damaged"):
         it.set_state(state)
+
+
+def test_a_stage_knows_whether_its_input_restores_in_order() -> None:
+    """``restores_in_order`` is False from a ``deterministic=False`` stage up; a stage above one hands out in order
+    and saves no partial work (so its state needs no position of that input's), yet loses and repeats nothing."""
+    dataset = (Positions(50).map(_slow, num_parallel_calls=3, deterministic=False)
+               .map(lambda x: x + 1, num_parallel_calls=2, deterministic=False).prefetch(2))
+    dataset = dataset.with_options(fi.Options(optimization=fi.OptimizationOptions(map_fusion=False)))
+    with iter(dataset) as it:
+        stages = [stage for _, stage in it._root.walk()]
+        assert [stage.restores_in_order() for stage in stages] == [False, False, False, True]
+        first = steps(it, 7)
+        state = json.loads(json.dumps(it.get_state()))
+    assert state["root"]["skip"] == [] and state["root"]["inputs"][0]["skip"] == []
+    epoch = steps(iter(dataset), 100)
+    assert collections.Counter(first + resumed(dataset, state, 100)) == collections.Counter(epoch)
