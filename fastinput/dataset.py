@@ -182,7 +182,11 @@ class Dataset:
         args: Sequence[Any] | None = None,
         output_signature: Any = None,
     ) -> Dataset:
-        """Elements from ``generator(*args)``, called anew for each iteration."""
+        """Elements from ``generator(*args)``, called anew for each iteration.
+
+        A saved iterator (``Iterator.get_state``) is restored by calling ``generator(*args)`` again and skipping
+        the elements already handed out: that needs a generator that yields the same sequence on every call.
+        """
         from fastinput.ops.sources import GeneratorDataset
 
         return GeneratorDataset(generator, output_types, output_shapes, args, output_signature)
@@ -355,7 +359,11 @@ class Dataset:
         return as_tf_dataset(self)
 
     def cache(self, filename: str = "") -> Dataset:
-        """Keep the elements of the first complete iteration in memory (``""``) or in a file, and replay them."""
+        """Keep the elements of the first complete iteration in memory (``""``) or in a file, and replay them.
+
+        A saved iterator restored while no complete cache exists (a new process, say) reads its input again from
+        the start, recording it, and hands elements on from where it was saved.
+        """
         from fastinput.ops.cache import CacheDataset
 
         return CacheDataset(self, filename)

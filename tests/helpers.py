@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import importlib
 import os
+import pkgutil
 import subprocess
 import sys
 import textwrap
@@ -72,6 +74,18 @@ def assert_same_elements(actual: list[Any], expected: list[Any]) -> None:
     assert len(actual) == len(expected), f"{len(actual)} elements, expected {len(expected)}"
     for i, (a, e) in enumerate(zip(actual, expected)):
         assert_same_element(a, e, f"element {i}")
+
+
+def assert_same_run(actual: list[Any], expected: list[Any], error_type: type, where: str = "") -> None:
+    """Two runs of elements with errors in their places (``error_type`` objects, compared with ``==``): item by item
+    the same; ``where`` starts each message."""
+    assert len(actual) == len(expected), (
+        f"{where}{len(actual)} items, expected {len(expected)}: {actual!r} vs {expected!r}")
+    for i, (a, e) in enumerate(zip(actual, expected)):
+        if isinstance(e, error_type):
+            assert a == e, f"{where}item {i}: {a!r} vs {e!r}"
+        else:
+            assert_same_element(a, e, f"{where}item {i}")
 
 
 NO_REWRITES = Options(optimization=OptimizationOptions(
@@ -241,3 +255,19 @@ def tf_raising_at(*positions: int, error: type[Exception] = ValueError) -> Any:
         return y
 
     return fn
+
+
+def package_dataset_classes() -> list[type]:
+    """Every ``fi.Dataset`` subclass the fastinput package defines (all its modules imported first)."""
+    import fastinput as fi
+
+    for module in pkgutil.walk_packages(fi.__path__, "fastinput."):
+        if "trace_viewer" not in module.name:
+            importlib.import_module(module.name)
+    classes, stack = [], [fi.Dataset]
+    while stack:
+        for sub in stack.pop().__subclasses__():
+            if sub.__module__.startswith("fastinput."):
+                classes.append(sub)
+                stack.append(sub)
+    return classes

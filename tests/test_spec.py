@@ -1,7 +1,5 @@
 """``ds.element_spec``: derived op by op without running the pipeline, equal to tf.data's on the same pipeline."""
 
-import importlib
-import pkgutil
 
 import numpy as np
 import pytest
@@ -9,7 +7,7 @@ import pytest
 import fastinput as fi
 from fastinput.dataset import Dataset
 from fastinput.tf_adapter import tf_element_spec
-from tests.helpers import fi_elements
+from tests.helpers import fi_elements, package_dataset_classes
 
 
 def _same_spec(fi_ds, tf_ds):
@@ -90,15 +88,7 @@ def test_every_op_has_tf_datas_element_spec(tf):
 
 
 def test_every_dataset_class_says_what_its_elements_look_like():
-    for module in pkgutil.walk_packages(fi.__path__, "fastinput."):
-        if "trace_viewer" not in module.name:
-            importlib.import_module(module.name)
-    classes, stack = [], [Dataset]
-    while stack:
-        for sub in stack.pop().__subclasses__():
-            if sub.__module__.startswith("fastinput."):
-                classes.append(sub)
-                stack.append(sub)
+    classes = package_dataset_classes()
     assert len(classes) > 20
     missing = [c.__name__ for c in classes
                if c.compute_element_spec is Dataset.compute_element_spec and not c.traits.keeps_spec]

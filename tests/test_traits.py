@@ -6,9 +6,7 @@ A stage's string is for people: renaming a stage changes no decision.
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import json
-import pkgutil
 import time
 from typing import Any
 
@@ -22,26 +20,15 @@ from fastinput.ops.map import MapDataset
 from fastinput.options import Options
 from fastinput.profiler.analysis import analyze_summary, summary_since
 from fastinput.readers.batched_features import BatchParser
+from tests.helpers import package_dataset_classes
 
 CPUS = 8
 
 
-def _package_datasets() -> list[type[Dataset]]:
-    """Every Dataset subclass defined in the package (all its modules imported)."""
-    for module in pkgutil.walk_packages(fi.__path__, "fastinput."):
-        if "trace_viewer" not in module.name:
-            importlib.import_module(module.name)
-    classes, stack = [], [Dataset]
-    while stack:
-        for sub in stack.pop().__subclasses__():
-            if sub.__module__.startswith("fastinput."):
-                classes.append(sub)
-                stack.append(sub)
-    return classes
 
 
 def test_every_dataset_class_declares_its_own_traits() -> None:
-    classes = _package_datasets()
+    classes = package_dataset_classes()
     assert len(classes) > 20
     undeclared = [c.__name__ for c in classes if not isinstance(vars(c).get("traits"), StageTraits)]
     assert not undeclared, undeclared

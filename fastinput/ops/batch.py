@@ -19,7 +19,9 @@ import numpy as np
 
 from fastinput import errors, structure
 from fastinput._engine.arguments import check_bool, check_int, check_parallelism, check_shape
+from fastinput._engine.checkpoint import stage_state
 from fastinput._engine.iterator import DatasetIterator, IteratorContext
+from fastinput._engine.resume import InputMarks, marked
 from fastinput._engine.rows import ELEMENTS, RowBlocks, Units
 from fastinput._engine.traits import StageKind, StageTraits
 from fastinput.dataset import Dataset
@@ -125,6 +127,12 @@ class BatchIterator(DatasetIterator):
 
     ``units`` says what a position is (an element, or a row of a row block,
     where the rows after a batch's end are carried over to the next one).
+
+    Saved, it holds nothing but those carried rows, which all come from the
+    input's latest chunk: it saves the input's state before that chunk and
+    how many of its rows earlier batches took; a restore pulls it again and
+    drops them. A call makes one batch, so an input error is never kept
+    waiting behind batches already made (the state would have to point at it).
     """
 
     def __init__(self, dataset: Any, ctx: IteratorContext, source: DatasetIterator, combine: Any,
@@ -138,14 +146,25 @@ class BatchIterator(DatasetIterator):
         self._units = units
         self._carried: list[Any] = []  # items after the last batch's end (rows of a cut block)
         self._ended = False
+        self._marks = InputMarks(source) if units is not ELEMENTS else None  # only rows are ever carried over
+        self._mark: dict[str, Any] | None = None  # the input's state before its latest chunk (row blocks)
+        self._pulled = 0  # units in that chunk
+        self._skip = 0  # after a restore: units of the input to drop before the first batch
+
+    def produce_chunk(self, n: int) -> list[Any]:
+        return [self.produce()]
 
     def produce(self) -> Any:
         units, size, error = self._units, self._size, None
+        pull = self._source.get_next_chunk if self._marks is None else self._pull_marked
+        while self._skip:
+            taken, self._carried = units.split(pull(units.request(self._skip)), self._skip)
+            self._skip -= units.count(taken)
         gathered, self._carried = self._carried, []
         positions = units.count(gathered)
         while positions < size and not self._ended:
             try:
-                chunk = self._source.get_next_chunk(units.request(size - positions))
+                chunk = pull(units.request(size - positions))
             except StopIteration:
                 self._ended = True
                 break
@@ -165,6 +184,21 @@ class BatchIterator(DatasetIterator):
             raise StopIteration
         batch, self._carried = units.split(gathered, size)
         return self._combine(batch)
+
+    def _pull_marked(self, request: int) -> list[Any]:
+        self._mark = self._marks.take()  # type: ignore[union-attr]
+        chunk = self._source.get_next_chunk(request)
+        self._pulled = self._units.count(chunk)
+        return chunk
+
+    def get_state(self) -> dict[str, Any]:
+        if self._carried:
+            taken = self._pulled - self._units.count(self._carried)
+            return stage_state(self.op, {"skip": taken}, [marked(self._source, self._mark)])
+        return stage_state(self.op, {"skip": self._skip}, [self._source.get_state()])
+
+    def restore_own_state(self, state: dict[str, Any]) -> None:
+        self._skip = state["skip"]
 
 
 class PaddedBatchDataset(Dataset):

@@ -18,7 +18,10 @@ import pickle
 import threading
 from typing import IO, Any
 
+from fastinput import errors
+from fastinput._engine.checkpoint import check_stage, stage_state
 from fastinput._engine.iterator import DatasetIterator, IteratorContext
+from fastinput._engine.resume import drop_units
 from fastinput._engine.traits import StageKind, StageTraits
 from fastinput.dataset import Dataset
 from fastinput.errors import DataLossError, InvalidArgumentError, NotFoundError
@@ -120,35 +123,78 @@ class _FileSink:
             os.unlink(self._tmp)
 
 
-class _RecordingIterator(DatasetIterator):
+class _PassIterator(DatasetIterator):
+    """What the cache's iterators share: the state of a pass, whichever iterator makes it.
+
+    A state counts what this pass handed out (``elements``; ``errors``, met only while recording), never the
+    input's position: the restored pipeline may replay a cache that was still being recorded when the state was
+    saved, or record one (the recorded part is gone with the old process). A recording iterator restored restarts
+    the pass: it reads the input again from its start, recording what it drops, so that the cache it leaves is
+    whole (restoring costs reading those elements again). A replay skips that many elements of the cache.
+    """
+
+    def get_state(self) -> dict[str, Any]:
+        return stage_state(self.op, self.own_state(), [])
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        check_stage(state, self.op, self.name, 0)
+        self.restore_own_state(state)
+
+
+class _RecordingIterator(_PassIterator):
     """Passes the input through and records it; the record is kept only if the input is read to the end."""
 
     def __init__(self, dataset: CacheDataset, ctx: IteratorContext, sink: _MemorySink | _FileSink) -> None:
         super().__init__(dataset, ctx, [dataset.inputs[0].make_iterator(ctx)])
         self._sink = sink
         self._finished = False
+        self._elements = 0
+        self._errors = 0
+        self._restart = 0  # after a restore: the input's outcomes to read (and record) again before handing any on
 
     def produce_chunk(self, n: int) -> list[Any]:
         try:
+            if self._restart:
+                restart, self._restart = self._restart, 0
+                drop_units(self.inputs[0], restart, seen=self._sink.write)
             chunk = self.inputs[0].get_next_chunk(n)
         except StopIteration:
             if not self._finished:
                 self._finished = True
                 self._sink.commit()
             raise
+        except errors.CancelledError:
+            raise
+        except Exception:
+            self._errors += 1
+            raise
         self._sink.write(chunk)
+        self._elements += len(chunk)
         return chunk
+
+    def own_state(self) -> dict[str, Any]:
+        return {"elements": self._elements, "errors": self._errors}
+
+    def restore_own_state(self, state: dict[str, Any]) -> None:
+        self._elements, self._errors = state["elements"], state["errors"]
+        self._restart = self._elements + self._errors
 
     def join_self(self) -> None:
         if not self._finished:
             self._sink.discard()
 
 
-class _MemoryReplayIterator(DatasetIterator):
+class _MemoryReplayIterator(_PassIterator):
     def __init__(self, dataset: CacheDataset, ctx: IteratorContext, elements: list[Any]) -> None:
         super().__init__(dataset, ctx)
         self._elements = elements
         self._position = 0
+
+    def own_state(self) -> dict[str, Any]:
+        return {"elements": self._position, "errors": 0}
+
+    def restore_own_state(self, state: dict[str, Any]) -> None:
+        self._position = state["elements"]
 
     def produce_chunk(self, n: int) -> list[Any]:
         start = self._position
@@ -158,14 +204,15 @@ class _MemoryReplayIterator(DatasetIterator):
         return self._elements[start:self._position]
 
 
-class _FileReplayIterator(DatasetIterator):
+class _FileReplayIterator(_PassIterator):
     def __init__(self, dataset: CacheDataset, ctx: IteratorContext) -> None:
         super().__init__(dataset, ctx)
         self._path = dataset.path
         self._file: IO[bytes] | None = None
         self._chunk: list[Any] = []
-        self._count = 0
+        self._count = 0  # elements loaded
         self._ended = False
+        self._skip = 0  # after a restore: elements to skip
 
     def _load_chunk(self) -> None:
         if self._file is None:
@@ -190,12 +237,23 @@ class _FileReplayIterator(DatasetIterator):
         self._count += len(loaded)
 
     def produce_chunk(self, n: int) -> list[Any]:
+        while self._skip and not self._ended:
+            if not self._chunk:
+                self._load_chunk()
+            skipped = min(self._skip, len(self._chunk))
+            self._chunk, self._skip = self._chunk[skipped:], self._skip - skipped
         while not self._chunk:
             if self._ended:
                 raise StopIteration
             self._load_chunk()
         out, self._chunk = self._chunk[:n], self._chunk[n:]
         return out
+
+    def own_state(self) -> dict[str, Any]:
+        return {"elements": self._count - len(self._chunk) + self._skip, "errors": 0}
+
+    def restore_own_state(self, state: dict[str, Any]) -> None:
+        self._skip = state["elements"]
 
     def join_self(self) -> None:
         if self._file is not None:

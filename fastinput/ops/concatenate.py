@@ -32,7 +32,7 @@ class ConcatenateDataset(Dataset):
 
 
 class _ConcatenateIterator(DatasetIterator):
-    """Opens the second input only when the first has ended."""
+    """Opens the second input only when the first has ended; ``inputs`` holds the one it reads."""
 
     def __init__(self, dataset: ConcatenateDataset, ctx: IteratorContext) -> None:
         super().__init__(dataset, ctx, [dataset.inputs[0].make_iterator(ctx)])
@@ -45,7 +45,18 @@ class _ConcatenateIterator(DatasetIterator):
         except StopIteration:
             if self._on_second:
                 raise
+        self._open_second()
+        return self.inputs[0].get_next_chunk(n)
+
+    def _open_second(self) -> None:
         self._on_second = True
         self.inputs[0].close()
         self.inputs = [self._ds.inputs[1].make_iterator(self.ctx)]
-        return self.inputs[0].get_next_chunk(n)
+
+    def own_state(self) -> dict[str, Any]:
+        """Which input it reads (its state is that input's)."""
+        return {"second": self._on_second}
+
+    def restore_own_state(self, state: dict[str, Any]) -> None:
+        if state["second"]:
+            self._open_second()

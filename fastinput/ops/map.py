@@ -18,8 +18,10 @@ from fastinput._engine.arguments import (
     format_arg,
 )
 from fastinput._engine.buffer import Failure, ItemQueue
+from fastinput._engine.checkpoint import stage_state
 from fastinput._engine.function_spec import output_spec
 from fastinput._engine.iterator import DatasetIterator, IteratorContext
+from fastinput._engine.resume import InputMarks, drop_units, marked
 from fastinput._engine.traits import StageKind, StageTraits
 from fastinput.dataset import Dataset
 from fastinput.errors import FunctionStopIterationError
@@ -165,6 +167,10 @@ class _MapIterator(DatasetIterator):
     A chunk whose outputs hold a failed call waits in an ``ItemQueue``: the
     error is handed out at its place, after the outputs before it, and the
     outputs after it follow (each element's function is called once).
+
+    Saved while it holds such a chunk, it saves the input's state before the
+    chunk and how many of its outputs went out (the error not yet, while it
+    waits): a restore pulls them again and drops them, then meets the error.
     """
 
     def __init__(self, dataset: MapDataset, ctx: IteratorContext, source: DatasetIterator) -> None:
@@ -172,19 +178,36 @@ class _MapIterator(DatasetIterator):
         self._fn = dataset.map_func
         self._source = source
         self._outputs = ItemQueue()
+        self._marks = InputMarks(source)
+        self._mark: dict[str, Any] | None = None  # the input's state before the chunk whose outputs are held
+        self._held = 0  # that chunk's outputs
+        self._skip = 0  # after a restore: input elements whose outputs went out
 
     def produce(self) -> Any:
-        if self._outputs:
+        if self._outputs or self._skip:
             return self.produce_chunk(1)[0]
         return normalize_output(call_on_element(self._fn, self._source.get_next()))
 
     def produce_chunk(self, n: int) -> list[Any]:
+        if self._skip:
+            drop_units(self._source, self._skip)
+            self._skip = 0
         if not self._outputs:
+            mark = self._marks.take()
             outputs = map_chunk(self._fn, self._source.get_next_chunk(n))
             if not any(type(output) is Failure for output in outputs):
                 return outputs  # the usual case, handed on as it is: the queue only holds a chunk that met an error
             self._outputs.put(outputs)
+            self._mark, self._held = mark, len(outputs)
         out = self._outputs.take(n)
         if type(out[0]) is Failure:
             raise out[0].exc
         return out
+
+    def get_state(self) -> dict[str, Any]:
+        if self._outputs:
+            return stage_state(self.op, {"skip": self._held - len(self._outputs)}, [marked(self._source, self._mark)])
+        return stage_state(self.op, {"skip": self._skip}, [self._source.get_state()])
+
+    def restore_own_state(self, state: dict[str, Any]) -> None:
+        self._skip = state["skip"]

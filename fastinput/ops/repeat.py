@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastinput._engine.arguments import check_int
+from fastinput._engine.checkpoint import check_stage
 from fastinput._engine.iterator import DatasetIterator, IteratorContext
 from fastinput._engine.traits import StageKind, StageTraits
 from fastinput.dataset import Dataset
@@ -54,6 +55,13 @@ class EpochTally:
         self.epoch_elements = self.epoch_errors = 0
         return forever and (self.total_elements == 0 or empty)
 
+    def counts(self) -> list[int]:
+        """The counts, for a saved state."""
+        return [self.total_elements, self.epoch_elements, self.epoch_errors]
+
+    def restore(self, counts: list[int]) -> None:
+        self.total_elements, self.epoch_elements, self.epoch_errors = counts
+
 
 class _RepeatIterator(DatasetIterator):
     """Re-creates its input iterator at each end (see ``EpochTally`` for when ``repeat()`` stops).
@@ -62,6 +70,12 @@ class _RepeatIterator(DatasetIterator):
     values (the autotuner's settings, RAM budget cuts included) and sampled
     element sizes. Otherwise every epoch would start from the defaults, and
     short epochs would run with buffers the tuner never gets to fit.
+
+    Its state is the epoch, the tally and the current epoch's input's state
+    (none between two epochs: the next input opens at the next request). A
+    restore opens the saved epoch's input fresh and restores it there: an
+    input that differs from epoch to epoch (a reshuffling shuffle) saves
+    what makes it differ in its own state.
     """
 
     def __init__(self, dataset: RepeatDataset, ctx: IteratorContext) -> None:
@@ -108,3 +122,18 @@ class _RepeatIterator(DatasetIterator):
             self._tally.elements(len(chunk))
             return chunk
         raise StopIteration
+
+    def own_state(self) -> dict[str, Any]:
+        return {"epoch": self._epoch, "ended": self._ended, "tally": self._tally.counts()}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        check_stage(state, self.op, self.name)
+        if not state["inputs"] and self._source is not None:  # saved between two epochs
+            self._source.close()
+            self._source = None
+            self.inputs = []
+        super().set_state(state)
+
+    def restore_own_state(self, state: dict[str, Any]) -> None:
+        self._epoch, self._ended = state["epoch"], state["ended"]
+        self._tally.restore(state["tally"])

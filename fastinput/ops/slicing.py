@@ -41,6 +41,12 @@ class _TakeIterator(DatasetIterator):
             self._left -= len(chunk)
         return chunk
 
+    def own_state(self) -> dict[str, Any]:
+        return {"left": self._left}
+
+    def restore_own_state(self, state: dict[str, Any]) -> None:
+        self._left = state["left"]
+
 
 class SkipDataset(Dataset):
     traits = StageTraits("skip", StageKind.SLICE, passes_through=True, keeps_spec=True)
@@ -77,6 +83,12 @@ class _SkipIterator(DatasetIterator):
                 self._to_skip = self._count
                 raise
         return self._source.get_next_chunk(n)
+
+    def own_state(self) -> dict[str, Any]:
+        return {"to_skip": self._to_skip}
+
+    def restore_own_state(self, state: dict[str, Any]) -> None:
+        self._to_skip = state["to_skip"]
 
 
 class ShardDataset(Dataset):
@@ -125,3 +137,9 @@ class _ShardIterator(DatasetIterator):
             self._position += len(chunk)
             if kept:
                 return kept
+
+    def own_state(self) -> dict[str, Any]:
+        return {"position": self._position, "committed": self._committed}
+
+    def restore_own_state(self, state: dict[str, Any]) -> None:
+        self._position, self._committed = state["position"], state["committed"]

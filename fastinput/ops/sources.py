@@ -54,11 +54,24 @@ class RangeDataset(Dataset):
         return _RangeIterator(self, ctx)
 
 
-class _RangeIterator(DatasetIterator):
+class _PositionIterator(DatasetIterator):
+    """An in-memory source: its state is the index of its next element."""
+
+    def __init__(self, dataset: Dataset, ctx: IteratorContext) -> None:
+        super().__init__(dataset, ctx)
+        self._position = 0
+
+    def own_state(self) -> dict[str, Any]:
+        return {"position": self._position}
+
+    def restore_own_state(self, state: dict[str, Any]) -> None:
+        self._position = state["position"]
+
+
+class _RangeIterator(_PositionIterator):
     def __init__(self, dataset: RangeDataset, ctx: IteratorContext) -> None:
         super().__init__(dataset, ctx)
         self._values = range(dataset.start, dataset.stop, dataset.step)
-        self._position = 0
         self._dtype = dataset.dtype
 
     def produce(self) -> Any:
@@ -119,11 +132,10 @@ class TensorSlicesDataset(Dataset):
         return _TensorSlicesIterator(self, ctx)
 
 
-class _TensorSlicesIterator(DatasetIterator):
+class _TensorSlicesIterator(_PositionIterator):
     def __init__(self, dataset: TensorSlicesDataset, ctx: IteratorContext) -> None:
         super().__init__(dataset, ctx)
         self._ds = dataset
-        self._position = 0
 
     def produce_chunk(self, n: int) -> list[Any]:
         ds = self._ds
@@ -197,16 +209,34 @@ def _shapes_structure(output_shapes: Any) -> Any:
 
 
 class _GeneratorIterator(DatasetIterator):
+    """Calls the generator at the first element and converts what it yields.
+
+    Its state counts the generator's outcomes handed on (values, and errors it raised). A restore calls the
+    generator anew and draws that many outcomes again, dropping them: this needs a generator that yields the
+    same sequence on every call (as a generator function over fixed data does). One that runs dry sooner is
+    reported when the restored pipeline first asks it for an element.
+    """
+
     def __init__(self, dataset: GeneratorDataset, ctx: IteratorContext) -> None:
         super().__init__(dataset, ctx)
         self._ds = dataset
         self._source: Any = None
-        self._count = 0
+        self._count = 0  # values the generator gave
+        self._calls = 0  # its outcomes handed on: values and errors
+        self._before = (0, 0)  # (calls, count) before the latest call: the state while its error is pending
 
     def produce(self) -> Any:
         if self._source is None:
-            self._source = iter(self._ds.generator(*self._ds.args))
-        value = next(self._source)
+            self._source = self._open()
+        self._before = (self._calls, self._count)
+        try:
+            value = next(self._source)
+        except StopIteration:
+            raise
+        except Exception:
+            self._calls += 1
+            raise
+        self._calls += 1
         self._count += 1
         if self._ds.signature is None:
             return conversion.normalize_output(value)
@@ -231,6 +261,28 @@ class _GeneratorIterator(DatasetIterator):
                 )
             leaves.append(array[()] if getattr(array, "ndim", None) == 0 else array)
         return structure.pack_as(ds.signature, leaves)
+
+    def _open(self) -> Any:
+        """The generator, called anew; after a restore, past the outcomes handed on before the state was saved."""
+        source = iter(self._ds.generator(*self._ds.args))
+        for drawn in range(self._calls):
+            try:
+                next(source)
+            except StopIteration:
+                raise InvalidArgumentError(
+                    f"set_state: {self._ds}: restoring calls the generator again and skips the {self._calls} "
+                    f"outcome(s) already handed on, but this call ended after {drawn}: a restored from_generator "
+                    "needs a generator that yields the same sequence on every call") from None
+            except Exception:  # an error it raised there was handed on too
+                pass
+        return source
+
+    def own_state(self) -> dict[str, Any]:
+        calls, count = self._before if self._pending is not None else (self._calls, self._count)
+        return {"calls": calls, "elements": count}
+
+    def restore_own_state(self, state: dict[str, Any]) -> None:
+        self._calls, self._count = state["calls"], state["elements"]
 
 
 def _to_array(leaf: Any, dtype: np.dtype) -> np.ndarray:

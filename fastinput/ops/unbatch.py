@@ -6,7 +6,9 @@ from collections import deque
 from typing import Any
 
 from fastinput import structure
+from fastinput._engine.checkpoint import stage_state
 from fastinput._engine.iterator import DatasetIterator, IteratorContext
+from fastinput._engine.resume import InputMarks, marked
 from fastinput._engine.traits import StageKind, StageTraits
 from fastinput.dataset import Dataset
 from fastinput.errors import InvalidArgumentError
@@ -48,17 +50,41 @@ class UnbatchDataset(Dataset):
 
 
 class _UnbatchIterator(DatasetIterator):
+    """Hands out the rows of one input batch after another.
+
+    Saved, it keeps no row: it saves the input's state before the batch whose rows it is handing out and how
+    many of them it handed out; a restore pulls that batch again and drops those rows.
+    """
+
     def __init__(self, dataset: UnbatchDataset, ctx: IteratorContext, source: DatasetIterator) -> None:
         super().__init__(dataset, ctx, [source])
         self._source = source
         self._rows: deque[Any] = deque()
+        self._marks = InputMarks(source)
+        self._mark: dict[str, Any] | None = None  # the input's state before the batch in ``_rows``
+        self._batch_rows = 0  # that batch's rows
+        self._skip = 0  # after a restore: rows of the next batch already handed out
 
     def produce_chunk(self, n: int) -> list[Any]:
         while not self._rows:
+            self._mark = self._marks.take()
             self._rows.extend(split_element(self._source.get_next(), self.name))
+            self._batch_rows = len(self._rows)
+            for _ in range(min(self._skip, self._batch_rows)):
+                self._rows.popleft()
+            self._skip = 0
         rows = self._rows
         if len(rows) <= n:
             out = list(rows)
             rows.clear()
             return out
         return [rows.popleft() for _ in range(n)]
+
+    def get_state(self) -> dict[str, Any]:
+        if self._rows:
+            handed_out = self._batch_rows - len(self._rows)
+            return stage_state(self.op, {"skip": handed_out}, [marked(self._source, self._mark)])
+        return stage_state(self.op, {"skip": self._skip}, [self._source.get_state()])
+
+    def restore_own_state(self, state: dict[str, Any]) -> None:
+        self._skip = state["skip"]

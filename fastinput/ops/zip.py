@@ -7,7 +7,9 @@ from typing import Any
 
 from fastinput import errors, structure
 from fastinput._engine.buffer import Failure
+from fastinput._engine.checkpoint import stage_state
 from fastinput._engine.iterator import DatasetIterator, IteratorContext
+from fastinput._engine.resume import InputMarks, drop_units, marked
 from fastinput._engine.traits import StageKind, StageTraits
 from fastinput.dataset import Dataset
 from fastinput.errors import InvalidArgumentError
@@ -49,6 +51,12 @@ class _ZipIterator(DatasetIterator):
     row where an input ends is the end, unless an input before it raised
     there: then that error comes first and the end after it. Elements read
     ahead of the row being handed out wait in one queue per input.
+
+    Saved, it keeps none of them: for each input whose queue holds some, the
+    input's state before the pull that brought the oldest, and how many
+    entries (elements and errors) it has taken since; a restore pulls them
+    again and drops those. A row with an error waits whole in the queues
+    until it is handed out, so a state saved before that meets it again.
     """
 
     def __init__(self, dataset: ZipDataset, ctx: IteratorContext, sources: list[DatasetIterator]) -> None:
@@ -57,6 +65,10 @@ class _ZipIterator(DatasetIterator):
         self._columns: list[deque[Any]] = [deque() for _ in sources]
         self._ended = [False] * len(sources)
         self._finished = False
+        self._marks = [InputMarks(source) for source in sources]
+        self._mark: list[dict[str, Any] | None] = [None] * len(sources)  # state before a column's oldest entry
+        self._pulled = [0] * len(sources)  # entries pulled into the column since that mark
+        self._skip = [0] * len(sources)  # after a restore: entries of each input taken before the save
 
     def _read(self, i: int, want: int, at_least: int) -> None:
         """Read input ``i`` (asking for up to ``want`` entries) until its queue holds ``at_least`` or it ends.
@@ -65,16 +77,25 @@ class _ZipIterator(DatasetIterator):
         """
         column, source = self._columns[i], self.inputs[i]
         while not self._ended[i] and (len(column) < at_least or not column):
+            if not column:
+                self._mark[i], self._pulled[i] = self._marks[i].take(), 0
             try:
-                column.extend(source.get_next_chunk(max(1, want - len(column))))
+                chunk = source.get_next_chunk(max(1, want - len(column)))
             except StopIteration:
                 self._ended[i] = True
+                continue
             except errors.CancelledError:
                 raise
             except Exception as exc:
-                column.append(Failure(exc))
+                chunk = [Failure(exc)]
+            column.extend(chunk)
+            self._pulled[i] += len(chunk)
 
     def produce_chunk(self, n: int) -> list[Any]:
+        if any(self._skip):
+            for source, skip in zip(self.inputs, self._skip):
+                drop_units(source, skip)
+            self._skip = [0] * len(self.inputs)
         columns = self._columns
         if not columns[0]:
             self._read(0, n, 1)  # one request: the first input's chunk sets how many rows this call makes
@@ -94,10 +115,14 @@ class _ZipIterator(DatasetIterator):
                 if type(value) is Failure:
                     error = error or value.exc
                 row.append(value)
-            if error is not None:  # the rows before it now, the error next (and the end, if one came, after it)
+            if error is not None:
                 if not out:
                     raise error
-                self._pending = error
+                # the rows before it now; the row goes back, whole, for the next call to raise its error (and
+                # end, if an input ended there): a state saved meanwhile points at it
+                for column, value in zip(columns, row):
+                    column.appendleft(value)
+                self._finished = False
                 return out
             if not self._finished:
                 out.append(structure.pack_as(self._nest, row))
@@ -107,3 +132,17 @@ class _ZipIterator(DatasetIterator):
             self._finished = True
             raise StopIteration
         return out
+
+    def get_state(self) -> dict[str, Any]:
+        skip, inputs = [], []
+        for i, (column, source) in enumerate(zip(self._columns, self.inputs)):
+            if column:
+                skip.append(self._pulled[i] - len(column))
+                inputs.append(marked(source, self._mark[i]))
+            else:
+                skip.append(self._skip[i])
+                inputs.append(source.get_state())
+        return stage_state(self.op, {"skip": skip, "finished": self._finished}, inputs)
+
+    def restore_own_state(self, state: dict[str, Any]) -> None:
+        self._skip, self._finished = list(state["skip"]), state["finished"]

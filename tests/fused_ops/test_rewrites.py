@@ -7,7 +7,7 @@ import pytest
 
 import fastinput as fi
 from fastinput.structure import SparseArray
-from tests.helpers import NO_REWRITES, assert_same_element, elements_and_errors
+from tests.helpers import NO_REWRITES, assert_same_run, elements_and_errors
 
 REWRITES = ("map_fusion", "map_and_batch_fusion", "shuffle_and_repeat_fusion")
 
@@ -80,12 +80,7 @@ def test_rewrites_never_change_results(name):
     for count in range(len(REWRITES)):
         for disabled in itertools.combinations(REWRITES, count):
             actual = elements_and_errors(PIPELINES[name]().with_options(_options(disabled)), _Error)
-            assert len(actual) == len(reference), f"{disabled} off: {actual!r} vs {reference!r}"
-            for i, (a, e) in enumerate(zip(actual, reference)):
-                if isinstance(e, _Error):
-                    assert a == e, f"{disabled} off, item {i}: {a!r} vs {e!r}"
-                else:
-                    assert_same_element(a, e, f"{disabled} off, item {i}")
+            assert_same_run(actual, reference, _Error, f"{disabled} off: ")
 
 
 def test_map_then_batch_of_large_outputs_with_string_arrays_is_the_same_fused_or_not():

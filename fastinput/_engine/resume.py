@@ -1,0 +1,76 @@
+"""Restoring a stage that held part of what it pulled: drop again what it had handed on.
+
+A sequential stage may hold items of its input it has not handed on yet (the rest of a chunk after an
+error, the rows of a batch being unbatched, a zip's read-ahead). It saves no such item: it saves its input's
+state from *before* the pull that brought them and how many of those units it had used
+(``fastinput._engine.checkpoint``). Restored, it puts its input back there and drops that many units again:
+``drop_units``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from fastinput import errors
+from fastinput._engine.iterator import DatasetIterator
+from fastinput._engine.rows import ELEMENTS, Units
+
+
+def drop_units(source: DatasetIterator, count: int, units: Units = ELEMENTS,
+               seen: Callable[[list[Any]], None] | None = None) -> list[Any]:
+    """Pull ``count`` units (elements, or rows of row blocks) from ``source`` and drop them, after showing them to
+    ``seen`` if given (a cache records them); returns the items pulled past them (the rest of a cut block), if any.
+
+    An error the input raises on the way takes one unit, as it took one item where it was first met (a zip's
+    column holds it in its row). ``StopIteration`` passes through: the input ended sooner than when it was saved.
+    """
+    while count > 0:
+        try:
+            chunk = source.get_next_chunk(units.request(count))
+        except (StopIteration, errors.CancelledError):
+            raise
+        except Exception:
+            count -= 1
+            continue
+        dropped, rest = units.split(chunk, count)
+        if seen is not None:
+            seen(dropped)
+        count -= units.count(dropped)
+        if rest:
+            return rest
+    return []
+
+
+class InputMarks:
+    """Takes an input's state before each pull, for a stage that may come to hold part of what it pulled.
+
+    An input that cannot save (``UnimplementedError``) is asked once only: pulling must not slow down, nor
+    fail, in a pipeline that is never saved. The stage then cannot save while it holds such a part
+    (``marked`` says so), and can whenever it holds none.
+    """
+
+    __slots__ = ("_source", "_works")
+
+    def __init__(self, source: DatasetIterator) -> None:
+        self._source = source
+        self._works = True
+
+    def take(self) -> dict[str, Any] | None:
+        """The input's state now (None if it cannot save)."""
+        if self._works:
+            try:
+                return self._source.get_state()
+            except errors.UnimplementedError:
+                self._works = False
+        return None
+
+
+def marked(source: DatasetIterator, mark: dict[str, Any] | None) -> dict[str, Any]:
+    """What a stage saves for ``source`` while it holds part of a pull from it: ``mark``, the state ``InputMarks``
+    took before that pull; ``UnimplementedError`` if the input could not save then."""
+    if mark is None:
+        source.get_state()  # raises the input's own reason, if it still cannot save
+        raise errors.UnimplementedError(f"get_state: {source.name} could not save its state before the chunk its "
+                                        "consumer holds part of")
+    return mark
