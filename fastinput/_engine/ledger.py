@@ -19,9 +19,10 @@ positions at all: it pulls one element at a time where it would hand out part of
 out in order (``one_at_a_time``), so its state is always the input's own state before its oldest undelivered work.
 
 Threads: the one thread pulling from the input (a worker holding the input lock, or prefetch's producer) calls
-``skip_delivered`` and captures the input's state (``capture``) while the input is quiet; ``pulled``, ``saved`` and
-the delivery counts are called with the stage's lock held. An input's ``get_state`` must return a snapshot (no
-reference to a structure it changes later): the ledger keeps it until the work pulled after it is delivered.
+``skip_delivered`` and takes the input's state (``mark``: ``InputMarks``, ``_engine/resume.py``) while the input
+is quiet; ``pulled``, ``saved`` and the delivery counts are called with the stage's lock held. An input's
+``get_state`` must return a snapshot (no reference to a structure it changes later): the ledger keeps it until the
+work pulled after it is delivered.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from typing import Any
 from fastinput import errors
 from fastinput._engine.checkpoint import stage_state
 from fastinput._engine.iterator import DatasetIterator, IteratorContext, ThreadedIterator
+from fastinput._engine.resume import InputMarks, drop_units
 
 
 class Pulled:
@@ -52,28 +54,6 @@ class Pulled:
     def whole(self) -> bool:
         """Whether every output of this work item has been handed out (then all its positions count as delivered)."""
         return self.delivered >= self.outputs
-
-
-def capture(source: DatasetIterator) -> Any:
-    """``source.get_state()``, or the error it raised (``UnimplementedError``: it cannot save), without its
-    traceback: a stage whose input cannot save runs on, and says so only when its own state is asked for."""
-    try:
-        return source.get_state()
-    except Exception as exc:
-        return exc.with_traceback(None)
-
-
-def discard(source: DatasetIterator, count: int) -> None:
-    """Pull ``count`` positions from ``source`` and drop them (an error the input raises is one); stops at its end."""
-    while count > 0:
-        try:
-            count -= len(source.get_next_chunk(count))
-        except StopIteration:
-            return
-        except errors.CancelledError:
-            raise
-        except Exception:
-            count -= 1
 
 
 def check_runs(value: Any, stage: str) -> list[tuple[int, int]]:
@@ -104,7 +84,8 @@ def _merged(runs: list[tuple[int, int]]) -> list[list[int]]:
 class InputLedger:
     """The work a stage has pulled from its input and not fully delivered, and where its input stands."""
 
-    def __init__(self, one_at_a_time: bool) -> None:
+    def __init__(self, source: DatasetIterator, one_at_a_time: bool) -> None:
+        self._marks = InputMarks(source)  # None once the input could not save: a pipeline never saved runs on
         self.one_at_a_time = one_at_a_time
         """The input does not restore in order: pull one position at a time (see the module docstring)."""
         self._entries: deque[Pulled] = deque()  # in pull order; the head is the oldest not fully delivered
@@ -118,21 +99,26 @@ class InputLedger:
         """Before the start: the positions (from the input's restored state) delivered before the save."""
         self._restored = runs
 
-    def start(self, source: DatasetIterator) -> None:
+    def start(self) -> None:
         """Before the first pull (no thread started yet: the input is quiet): where the input stands."""
         if not self._started:
-            self._frontier_state = capture(source)
+            self._frontier_state = self.mark()
             self._started = True
 
     # -- the puller (the one thread pulling from the input) ----------------------------------------------------
+    def mark(self) -> Any:
+        """The input's state now, for ``pulled`` (None if it cannot save)."""
+        return self._marks.take()
+
     def skip_delivered(self, source: DatasetIterator, lock: Any) -> int | None:
         """Drop the restored run starting where the input stands, if any (advancing under ``lock``, the stage's);
-        the positions that may be pulled before the next such run (None: no limit; 1 ``one_at_a_time``)."""
+        the positions that may be pulled before the next such run (None: no limit; 1 ``one_at_a_time``).
+        ``StopIteration`` if the input ends first."""
         restored = self._restored
         while self._next_restored < len(restored) and restored[self._next_restored][0] <= self._frontier:
             count = restored[self._next_restored][1]
-            discard(source, count)
-            after = capture(source)
+            drop_units(source, count)
+            after = self.mark()
             with lock:
                 self._frontier += count
                 self._frontier_state = after
@@ -178,10 +164,9 @@ class InputLedger:
             base_state, base = head.state, head.start
         else:
             base_state, base = self._frontier_state, self._frontier
-        if isinstance(base_state, errors.UnimplementedError):
-            raise errors.UnimplementedError(str(base_state))
-        if isinstance(base_state, Exception):
-            raise base_state
+        if base_state is None:
+            raise errors.UnimplementedError(f"get_state: {source.name} could not save its state when the stage "
+                                            "reading ahead of it pulled from it")
         runs = [(entry.start - base, entry.size if entry.whole else entry.delivered)
                 for entry in self._entries if entry.delivered or entry.whole]
         runs += [(start - base, count) for start, count in self._restored if start >= base]
@@ -196,11 +181,11 @@ class WorkAheadIterator(ThreadedIterator):
         super().__init__(dataset, ctx, [source])
         self.input_in_order = source.restores_in_order()
         """Whether the input, restored, gives its elements in the saved order (else see ``InputLedger``)."""
-        self.ledger = InputLedger(one_at_a_time=not self.input_in_order)
+        self.ledger = InputLedger(source, one_at_a_time=not self.input_in_order)
 
     def start_workers(self, target: Callable[[], None], count: int) -> None:
         if self._pool is None:
-            self.ledger.start(self.inputs[0])
+            self.ledger.start()
         super().start_workers(target, count)
 
     def account_delivered(self) -> None:

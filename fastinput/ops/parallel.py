@@ -46,7 +46,7 @@ from fastinput._engine import instrument as _trace
 from fastinput._engine.arguments import MAX_PARALLELISM
 from fastinput._engine.buffer import Failure, ItemQueue, record_occupancy
 from fastinput._engine.iterator import DatasetIterator, IteratorContext, Knob, note_stage
-from fastinput._engine.ledger import Pulled, WorkAheadIterator, capture
+from fastinput._engine.ledger import Pulled, WorkAheadIterator
 from fastinput._engine.traits import KnobKind, TuningKind, TuningProfile
 from fastinput.options import available_cpus
 
@@ -215,7 +215,7 @@ class ParallelChunkIterator(WorkAheadIterator):
                 except Exception as exc:  # the input's error, delivered at its place in the sequence
                     chunk = None
                     failure = Failure(exc)
-                after = capture(self._input)  # where the input stands after this work item: the next one's start
+                after = self.ledger.mark()  # where the input stands after this work item: the next one's start
                 pull_ns = time.perf_counter_ns() - pull_start
                 with cond:
                     # a consumer already waiting wants this slot too (in order: only if it is the oldest)

@@ -10,7 +10,7 @@ from fastinput import errors
 from fastinput._engine.arguments import AUTOTUNE, check_buffer_size, format_arg
 from fastinput._engine.buffer import Channel, Failure
 from fastinput._engine.iterator import DatasetIterator, IteratorContext, Knob, note_stage
-from fastinput._engine.ledger import Pulled, WorkAheadIterator, capture
+from fastinput._engine.ledger import Pulled, WorkAheadIterator
 from fastinput._engine.traits import KnobKind, StageKind, StageTraits, TuningKind, TuningProfile
 from fastinput.dataset import Dataset
 from fastinput.options import available_cpus
@@ -98,7 +98,7 @@ class PrefetchIterator(WorkAheadIterator):
                 return
             except BaseException as exc:  # delivered at its place in the sequence; reading goes on after it
                 chunk = [Failure(exc)]
-            after = capture(self._source)
+            after = self.ledger.mark()
             with self._cond:
                 self.account_delivered()  # keeps the ledger short while nobody saves
                 self.ledger.pulled(Pulled(size, len(chunk)), after)

@@ -81,8 +81,13 @@ def _slow(x: Any) -> Any:
 
 
 def _rows(outcomes: list[Any]) -> list[Any]:
-    """The values in batches of values."""
-    return [row for outcome in outcomes for row in json.loads(outcome)]
+    """The values, batches' rows one by one, and the errors (when not deterministic, which elements make a batch
+    may change from run to run: the rows may not)."""
+    rows: list[Any] = []
+    for outcome in outcomes:
+        value = json.loads(outcome) if isinstance(outcome, str) and outcome != "end" else outcome
+        rows += value if isinstance(value, list) else [value]
+    return [row for row in rows if row != "end"]
 
 
 def _outcome(value: Any) -> Any:
@@ -125,9 +130,8 @@ def check_resume(dataset: Dataset, n: int, k: int, deterministic: bool) -> None:
     if deterministic:
         assert resumed(dataset, state, k) == rest
         return
-    epoch = [step for step in steps(iter(dataset), 10_000) if step != "end"]
-    whole = [step for step in first + resumed(dataset, state, 10_000) if step != "end"]
-    assert collections.Counter(whole) == collections.Counter(epoch)
+    epoch = _rows(steps(iter(dataset), 10_000))
+    assert collections.Counter(_rows(first + resumed(dataset, state, 10_000))) == collections.Counter(epoch)
 
 
 SIZES = [0, 1, 7, 40]
@@ -279,11 +283,21 @@ def test_a_restored_stage_starts_no_thread_before_its_first_element() -> None:
         assert steps(it, 4) == rest
 
 
+class _Unsaveable(Positions):
+    """A source whose iterator has not said how to save."""
+
+    def make_iterator(self, ctx: Any) -> DatasetIterator:
+        return _UnsaveableIterator(self, ctx)
+
+
+class _UnsaveableIterator(_PositionsIterator):
+    own_state = DatasetIterator.own_state
+
+
 def test_an_input_that_cannot_save_is_reported_when_the_state_is_asked_for() -> None:
-    dataset = fi.Dataset.from_generator(lambda: iter(range(10)), output_signature=fi.TensorSpec((), np.int64))
-    with iter(dataset.map(lambda x: x, num_parallel_calls=2).prefetch(2)) as it:
+    with iter(_Unsaveable(10).map(lambda x: x, num_parallel_calls=2).prefetch(2)) as it:
         assert int(next(it)) == 0  # the pipeline runs on
-        with pytest.raises(fi.errors.UnimplementedError):
+        with pytest.raises(fi.errors.UnimplementedError, match="could not save"):
             it.get_state()
         assert [int(x) for x in it] == list(range(1, 10))
 
@@ -310,3 +324,26 @@ def test_a_stage_knows_whether_its_input_restores_in_order() -> None:
     assert state["root"]["skip"] == [] and state["root"]["inputs"][0]["skip"] == []
     epoch = steps(iter(dataset), 100)
     assert collections.Counter(first + resumed(dataset, state, 100)) == collections.Counter(epoch)
+
+
+def _with_sequential_stages(deterministic: bool, *, unbatch: bool) -> Dataset:
+    dataset = (fi.Dataset.range(45).repeat(2).filter(lambda x: x % 7 != 3)
+               .map(_slow, num_parallel_calls=3, deterministic=deterministic).prefetch(2)
+               .map(lambda x: x + 1, num_parallel_calls=2, deterministic=deterministic).batch(4))
+    return (dataset.unbatch() if unbatch else dataset).prefetch(3)
+
+
+@pytest.mark.parametrize("deterministic", [True, False])
+def test_with_the_sequential_stages(deterministic: bool) -> None:
+    """range, repeat, filter, batch (fused with the map before it), unbatch around the parallel stages."""
+    dataset = _with_sequential_stages(deterministic, unbatch=deterministic)
+    for n in (0, 5, 37, 80):
+        check_resume(dataset, n, 20, deterministic)
+
+
+@pytest.mark.xfail(reason="unbatch restores by pulling its batch again and dropping the rows taken: below a "
+                          "deterministic=False stage the batch pulled again may hold other rows (restores_in_order)",
+                   strict=False)
+def test_unbatch_below_a_non_deterministic_stage() -> None:
+    for n in (5, 37, 80):
+        check_resume(_with_sequential_stages(False, unbatch=True), n, 20, False)
