@@ -107,8 +107,12 @@ class InputLedger:
 
     # -- the puller (the one thread pulling from the input) ----------------------------------------------------
     def mark(self) -> Any:
-        """The input's state now, for ``pulled`` (None if it cannot save)."""
-        return self._marks.take()
+        """The input's state now, for ``pulled`` (None if it cannot save: ``saved`` says so when asked). Any error
+        of the input's ``get_state`` counts as that: on a worker thread it must not stop the pipeline."""
+        try:
+            return self._marks.take()
+        except Exception:
+            return None
 
     def skip_delivered(self, source: DatasetIterator, lock: Any) -> int | None:
         """Drop the restored run starting where the input stands, if any (advancing under ``lock``, the stage's);
