@@ -267,6 +267,12 @@ class DatasetIterator:
     def restore_own_state(self, state: dict[str, Any]) -> None:
         """Take up the position ``own_state`` saved (``state`` holds it, beside ``"stage"`` and ``"inputs"``)."""
 
+    def restores_in_order(self) -> bool:
+        """Whether this stage, restored from a state, gives its elements in the order the saved one would have
+        (False below a ``deterministic=False`` stage): a stage above it that saves "the next n elements were
+        delivered" may count on it only then."""
+        return all(child.restores_in_order() for child in self.inputs)
+
     # -- introspection ------------------------------------------------------
     def knobs(self) -> list[Knob]:
         """This stage's own tunable knobs (not its inputs')."""

@@ -212,13 +212,15 @@ def _fits(output: Any, values: list[Any], spec: Any, spec_leaves: list[_LeafSpec
 class _Groups:
     """map_and_batch's work items (see ``ParallelChunkIterator``): whole groups of ``batch_size`` input positions
     (fewer at the end), an input error kept at its position (a ``Failure``), so each work item gives exactly one
-    batch, one error, or nothing (a short last group under ``drop_remainder``). Their size never adapts."""
+    batch, one error, or nothing (a short last group under ``drop_remainder``). Their size never adapts.
+
+    A batch is handed out whole: a saved state never drops part of a group, so a group ignores the pull ``limit``."""
 
     def __init__(self, batch_size: int) -> None:
         self.chunk_size = batch_size
         self._input_ended = False
 
-    def pull(self, source: DatasetIterator) -> list[Any]:
+    def pull(self, source: DatasetIterator, limit: int | None) -> list[Any]:
         group: list[Any] = []
         while len(group) < self.chunk_size and not self._input_ended:
             try:

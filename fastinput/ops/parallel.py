@@ -24,6 +24,13 @@ worker wake the consumer, which takes the slot's finished part. So a map
 function that waits for the consumer to receive the element before it cannot
 hang, as it cannot in tf.data; while nobody waits, the flag costs one test
 per element.
+
+Saving (``get_state``) records positions, never work in flight (``_engine/ledger.py``): each slot is a ``Pulled``
+entry carrying the input's state captured before its work item was pulled, and the consumer's hand-outs are
+counted per slot, so the state is the input's state before the oldest slot not fully handed out plus the input
+positions after it whose outputs were handed out (any of them, when not ``deterministic``). A partly handed-out
+slot's outputs are its first input positions' (one output per input element, as a map gives; a function that
+gives one output per work item, map_and_batch's, hands its slot out whole).
 """
 
 from __future__ import annotations
@@ -38,7 +45,8 @@ from fastinput import errors
 from fastinput._engine import instrument as _trace
 from fastinput._engine.arguments import MAX_PARALLELISM
 from fastinput._engine.buffer import Failure, ItemQueue, record_occupancy
-from fastinput._engine.iterator import DatasetIterator, IteratorContext, Knob, ThreadedIterator, note_stage
+from fastinput._engine.iterator import DatasetIterator, IteratorContext, Knob, note_stage
+from fastinput._engine.ledger import Pulled, WorkAheadIterator
 from fastinput._engine.traits import KnobKind, TuningKind, TuningProfile
 from fastinput.options import available_cpus
 
@@ -55,8 +63,11 @@ class WorkItems(Protocol):
     def chunk_size(self) -> int:
         """Input elements in the next work item (the autotuner's model counts a buffer slot as that many)."""
 
-    def pull(self, source: DatasetIterator) -> list[Any]:
-        """The next work item from ``source`` (called under the engine's input lock); ``StopIteration`` at the end."""
+    def pull(self, source: DatasetIterator, limit: int | None) -> list[Any]:
+        """The next work item from ``source`` (called under the engine's input lock); ``StopIteration`` at the end.
+        An item whose outputs may be handed out in parts takes at most ``limit`` input positions if given (a
+        restored stage must not pull past positions it is to drop; see ``InputLedger.skip_delivered``); one
+        handed out whole may ignore it (a state never drops part of it)."""
 
     def measured(self, elements: int, ns: int, bytes_per_element: float) -> None:
         """A work item of ``elements`` input elements took ``ns`` to pull and process; output elements are about
@@ -71,8 +82,8 @@ class AdaptiveChunks:
         self.chunk_size = 1
         self._ns_per_element = 0.0
 
-    def pull(self, source: DatasetIterator) -> list[Any]:
-        return source.get_next_chunk(self.chunk_size)
+    def pull(self, source: DatasetIterator, limit: int | None) -> list[Any]:
+        return source.get_next_chunk(self.chunk_size if limit is None else min(limit, self.chunk_size))
 
     def measured(self, elements: int, ns: int, bytes_per_element: float) -> None:
         per_element = ns / max(1, elements)
@@ -84,30 +95,37 @@ class AdaptiveChunks:
         self.chunk_size = max(1, min(MAX_CHUNK, ideal, 2 * self.chunk_size))
 
 
-class _Slot:
+class _Slot(Pulled):
     """One chunk's results, in input order: filled by one worker, handed out whole or (to a waiting consumer) in
-    parts."""
+    parts. As a ledger entry, ``size`` is its input positions and ``delivered`` its results handed out."""
 
-    __slots__ = ("done", "results", "taken", "wanted", "size")
+    __slots__ = ("done", "results", "taken", "wanted")
 
     def __init__(self, size: int, wanted: bool) -> None:
+        super().__init__(size)
         self.done = False
-        self.results: list[Any] = []
-        self.taken = 0  # results already handed out (a finished part taken while the slot was in progress)
+        self.results: list[Any] | None = []  # None once done and all moved out (holds nothing handed over)
+        self.taken = 0  # results moved to the consumer side (a finished part taken while the slot was in progress)
         self.wanted: list[None] = [None] if wanted else []  # non-empty: a consumer waits for this slot's results
-        self.size = size
 
-    def take(self, ready: ItemQueue) -> bool:
-        """Move the results not handed out yet to ``ready``; False if there were none."""
-        end = len(self.results)  # read once: an incremental worker may append meanwhile
-        if end == self.taken:
-            return False
-        ready.put(self.results[self.taken:end])
-        self.taken = end
-        return True
+    @property
+    def whole(self) -> bool:
+        return self.results is None and self.delivered == self.taken
+
+    def take(self, ready: ItemQueue) -> int:
+        """Move the results not moved yet to ``ready``; how many there were."""
+        results = self.results
+        end = len(results)  # read once: an incremental worker may append meanwhile
+        moved = end - self.taken
+        if moved:
+            ready.put(results[self.taken:end])
+            self.taken = end
+        if self.done:
+            self.results = None
+        return moved
 
 
-class ParallelChunkIterator(ThreadedIterator):
+class ParallelChunkIterator(WorkAheadIterator):
     """Applies ``process_chunk`` to work items of the input (pulled by ``work``) on worker threads.
 
     ``process_chunk(chunk) -> list`` returns one output per input element (a
@@ -123,15 +141,17 @@ class ParallelChunkIterator(ThreadedIterator):
         process_chunk: Callable[[list[Any]], list[Any]], parallelism: int, autotuned: bool,
         deterministic: bool, work: WorkItems, incremental: bool = False,
     ) -> None:
-        super().__init__(dataset, ctx, [input_iterator])
+        super().__init__(dataset, ctx, input_iterator)
         self._input = input_iterator
         self._process = process_chunk
         self._work = work
         self._incremental = incremental
-        self._deterministic = deterministic
+        self._deterministic = deterministic or not self.input_in_order  # see InputLedger.one_at_a_time
         self._input_lock = threading.Lock()
         self._slots: deque[_Slot] = deque()  # counted in buffer_occupancy (input elements) until taken
         self._ready = ItemQueue()  # consumer side: results taken from slots, not handed out yet
+        self._moved: deque[list[Any]] = deque()  # [slot, count] per move to _ready, not yet counted as handed out
+        self._moved_count = 0  # results in _moved
         self._input_done = False
         self._consumer_waiting = False
         # I/O-bound stages use more workers than cores, never more than MAX_PARALLELISM
@@ -143,6 +163,9 @@ class ParallelChunkIterator(ThreadedIterator):
                             self._set_buffer, shrinkable=True, kind=KnobKind.OUTPUT_BUFFER)
         self.metrics.parallelism = parallelism
         self.metrics.buffer_capacity = self._buffer.value
+
+    def restores_in_order(self) -> bool:
+        return self._deterministic and self.input_in_order
 
     # -- knobs -----------------------------------------------------------------
     def knobs(self) -> list[Knob]:
@@ -180,7 +203,8 @@ class ParallelChunkIterator(ThreadedIterator):
                     return
                 pull_start = time.perf_counter_ns()
                 try:
-                    chunk = self._work.pull(self._input)
+                    limit = self.ledger.skip_delivered(self._input, cond)
+                    chunk = self._work.pull(self._input, limit)
                 except StopIteration:
                     with cond:
                         self._input_done = True
@@ -191,11 +215,13 @@ class ParallelChunkIterator(ThreadedIterator):
                 except Exception as exc:  # the input's error, delivered at its place in the sequence
                     chunk = None
                     failure = Failure(exc)
+                after = self.ledger.mark()  # where the input stands after this work item: the next one's start
                 pull_ns = time.perf_counter_ns() - pull_start
                 with cond:
                     # a consumer already waiting wants this slot too (in order: only if it is the oldest)
                     wanted = self._consumer_waiting and not (self._deterministic and slots)
                     slot = _Slot(len(chunk) if chunk is not None else 1, wanted)
+                    self.ledger.pulled(slot, after)
                     slots.append(slot)
                     record_occupancy(self.metrics, slot.size)
             if chunk is None:
@@ -218,7 +244,7 @@ class ParallelChunkIterator(ThreadedIterator):
             if tracer is not None and chunk is not None:
                 tracer.complete(self.name, start, start + busy, {"elements": len(chunk)})
             # hold nothing handed over (an error delivered to the user must not stay reachable from here)
-            chunk = results = slot = failure = None  # type: ignore[assignment]
+            chunk = results = slot = failure = after = None  # type: ignore[assignment]
 
     def _run_process(self, chunk: list[Any], slot: _Slot) -> list[Any]:
         """The chunk's results (for an incremental function: the slot's own list, filled as it went)."""
@@ -244,6 +270,7 @@ class ParallelChunkIterator(ThreadedIterator):
         self.start_workers(self._worker, self._parallelism.value)
         cond, slots, ready = self._cond, self._slots, self._ready
         with cond:
+            self.account_delivered()
             waited_from = 0
             try:
                 while True:
@@ -275,11 +302,35 @@ class ParallelChunkIterator(ThreadedIterator):
             else:
                 slots.remove(done)
             record_occupancy(self.metrics, -done.size)
-            done.take(ready)
+            self._move(done)
             return True
         if self._deterministic:  # a finished part of the slot in progress (see _want)
-            return head.take(ready)
-        return any(slot.take(ready) for slot in slots)
+            return self._move(head)
+        return any(self._move(slot) for slot in slots)
+
+    def _move(self, slot: _Slot) -> bool:
+        """With the condition held: move ``slot``'s results to ``_ready``, noting whose they are; False if none."""
+        moved = slot.take(self._ready)
+        if moved:
+            self._moved.append([slot, moved])
+            self._moved_count += moved
+        return bool(moved)
+
+    def account_delivered(self) -> None:
+        """Count the results handed out from ``_ready`` since the last call to the slots they came from."""
+        handed = self._moved_count - len(self._ready)
+        self._moved_count -= handed
+        moved = self._moved
+        while handed:
+            entry = moved[0]
+            count = min(handed, entry[1])
+            entry[0].delivered += count
+            handed -= count
+            if count == entry[1]:
+                moved.popleft()
+            else:
+                entry[1] -= count
+        self.ledger.prune()
 
     def _want(self, waiting: bool) -> None:
         """Raise (or lower) the ``wanted`` flags of the slots a waiting consumer takes from.

@@ -9,7 +9,8 @@ from typing import Any
 from fastinput import errors
 from fastinput._engine.arguments import AUTOTUNE, check_buffer_size, format_arg
 from fastinput._engine.buffer import Channel, Failure
-from fastinput._engine.iterator import DatasetIterator, IteratorContext, Knob, ThreadedIterator, note_stage
+from fastinput._engine.iterator import DatasetIterator, IteratorContext, Knob, note_stage
+from fastinput._engine.ledger import Pulled, WorkAheadIterator
 from fastinput._engine.traits import KnobKind, StageKind, StageTraits, TuningKind, TuningProfile
 from fastinput.dataset import Dataset
 from fastinput.options import available_cpus
@@ -42,8 +43,11 @@ class PrefetchDataset(Dataset):
 _PREFETCH_PROFILE = TuningProfile(TuningKind.PREFETCH)
 
 
-class PrefetchIterator(ThreadedIterator):
+class PrefetchIterator(WorkAheadIterator):
     """One producer thread filling a bounded ``Channel``; the ``buffer_size`` knob can change while it runs.
+
+    Its state is its input's before the oldest chunk not fully handed out, and how many of that chunk's elements
+    were (``WorkAheadIterator``): never the elements buffered (nor their device copies).
 
     ``transfer`` (optional) runs on the producer thread for each element before
     it is buffered (device prefetch copies there); ``finish`` runs in the
@@ -53,7 +57,7 @@ class PrefetchIterator(ThreadedIterator):
 
     def __init__(self, dataset: Any, ctx: IteratorContext, source: DatasetIterator, buffer_size: int, autotuned: bool,
                  transfer: Callable[[Any], Any] | None = None, finish: Callable[[Any], Any] | None = None) -> None:
-        super().__init__(dataset, ctx, [source])
+        super().__init__(dataset, ctx, source)
         self._source = source
         self._transfer = transfer
         self._finish = finish
@@ -61,6 +65,8 @@ class PrefetchIterator(ThreadedIterator):
         self._knob = Knob(self.name, "buffer_size", buffer_size, 1, max(1024, buffer_size), autotuned, self._resized,
                           kind=KnobKind.OUTPUT_BUFFER)
         self.metrics.buffer_capacity = buffer_size
+        self._handed = 0  # elements (errors too) handed out: written by the consumer only, read under the condition
+        self._counted = 0  # of them, those counted into the ledger
 
     def knobs(self) -> list[Knob]:
         return [self._knob]
@@ -77,8 +83,11 @@ class PrefetchIterator(ThreadedIterator):
         while (space := channel.wait_for_room()) is not None:
             start, cpu_start = time.perf_counter_ns(), time.thread_time_ns()
             input_ns = self._source.metrics.call_ns
+            size = 1  # input positions pulled: an error the input raised takes one
             try:
-                chunk = self._source.get_next_chunk(space)
+                limit = self.ledger.skip_delivered(self._source, self._cond)
+                chunk = self._source.get_next_chunk(space if limit is None else min(space, limit))
+                size = len(chunk)
                 if self._transfer is not None:
                     chunk = self._transfer_chunk(chunk)
             except StopIteration:
@@ -89,13 +98,17 @@ class PrefetchIterator(ThreadedIterator):
                 return
             except BaseException as exc:  # delivered at its place in the sequence; reading goes on after it
                 chunk = [Failure(exc)]
+            after = self.ledger.mark()
+            with self._cond:
+                self.account_delivered()  # keeps the ledger short while nobody saves
+                self.ledger.pulled(Pulled(size, len(chunk)), after)
             if chunk and type(chunk[0]) is not Failure:
                 self.metrics.sample_size(chunk[0])
             # own work only (the device copy, if any): the time inside the input is the input's
             self.metrics.busy_ns += time.perf_counter_ns() - start - (self._source.metrics.call_ns - input_ns)
             self.metrics.cpu_ns += time.thread_time_ns() - cpu_start
             channel.put(chunk)
-            chunk = None  # type: ignore[assignment]  # hold nothing handed over (a delivered error must not stay reachable)
+            chunk = after = None  # type: ignore[assignment]  # hold nothing handed over (a delivered error must not stay reachable)
 
     def _transfer_chunk(self, chunk: list[Any]) -> list[Any]:
         """``transfer`` over a chunk; an element whose copy fails becomes a failure in its place."""
@@ -115,11 +128,17 @@ class PrefetchIterator(ThreadedIterator):
         out = self._channel.take(n, self._waited)
         if not out:
             raise StopIteration
+        self._handed += len(out)
         if type(out[0]) is Failure:  # alone: what came before it is handed out already
             raise note_stage(out[0].exc, self.name)
         if self._finish is not None:
             out = [self._finish(element) for element in out]
         return out
+
+    def account_delivered(self) -> None:
+        handed = self._handed  # read once: the consumer may hand more out meanwhile (counted next time)
+        self.ledger.delivered_in_order(handed - self._counted)
+        self._counted = handed
 
     def cancel_self(self) -> None:
         self._channel.cancel()
