@@ -27,6 +27,7 @@ arrays) into JSON-able nests and back, bit for bit.
 from __future__ import annotations
 
 import base64
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -55,6 +56,35 @@ def check_stage(state: Any, op: str, name: str, inputs: int | None = None) -> di
     if inputs is not None and len(saved_inputs) != inputs:
         raise errors.InvalidArgumentError(f"set_state: the pipeline differs from the one saved: stage {name} reads "
                                           f"{inputs} input(s) here, {len(saved_inputs)} in the saved state")
+    return state
+
+
+class Deferred:
+    """A part of a state that is encoded only when the state is written out (``fi.Iterator.get_state()``).
+
+    A stage that works ahead captures its input's state at every pull; a shuffle buffer of 10,000 records encoded
+    at each pull would cost more than the work. So a stage puts the expensive part of its state here, as a
+    function over a snapshot of its values taken now (a list copy: references, not bytes), and
+    ``resolve_state`` calls it once, for the one state that is kept.
+    """
+
+    __slots__ = ("_encode",)
+
+    def __init__(self, encode: Callable[[], Any]) -> None:
+        self._encode = encode
+
+    def encode(self) -> Any:
+        return self._encode()
+
+
+def resolve_state(state: Any) -> Any:
+    """``state`` with every ``Deferred`` part encoded: plain JSON-able data."""
+    if isinstance(state, Deferred):
+        return resolve_state(state.encode())
+    if isinstance(state, dict):
+        return {key: resolve_state(value) for key, value in state.items()}
+    if isinstance(state, list):
+        return [resolve_state(value) for value in state]
     return state
 
 

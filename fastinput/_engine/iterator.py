@@ -35,7 +35,7 @@ from fastinput import errors
 from fastinput._engine import instrument as _trace
 from fastinput._engine.arguments import MAX_PARALLELISM
 from fastinput._engine.cancellation import StopSignal
-from fastinput._engine.checkpoint import STATE_VERSION, check_stage, stage_state
+from fastinput._engine.checkpoint import STATE_VERSION, check_stage, resolve_state, stage_state
 from fastinput._engine.lifecycle import close_later, release_frames, start_reaper
 from fastinput._engine.metrics import StageMetrics, StageStats
 from fastinput._engine.traits import KnobKind, TuningProfile
@@ -518,7 +518,8 @@ class Iterator(_IteratorABC):
         >>> [b.tolist() for b in resumed] == rest
         True
         """
-        return {"fastinput_state": STATE_VERSION, "pipeline": repr(self._root.dataset), "root": self._root.get_state()}
+        return {"fastinput_state": STATE_VERSION, "pipeline": repr(self._root.dataset),
+                "root": resolve_state(self._root.get_state())}
 
     def set_state(self, state: dict[str, Any]) -> None:
         """Continue where ``state`` (from ``get_state``, JSON round trips included) stood; only on a fresh iterator,

@@ -32,7 +32,15 @@ import numpy as np
 
 from fastinput import errors
 from fastinput._engine.arguments import check_bool, check_int, check_seed
-from fastinput._engine.checkpoint import check_stage, decode_rng, decode_value, encode_rng, encode_value, stage_state
+from fastinput._engine.checkpoint import (
+    Deferred,
+    check_stage,
+    decode_rng,
+    decode_value,
+    encode_rng,
+    encode_value,
+    stage_state,
+)
 from fastinput._engine.iterator import DatasetIterator, IteratorContext
 from fastinput._engine.positions import Position, decode_positions, encode_positions, tracks_positions
 from fastinput._engine.rows import ELEMENTS, Block, RowBlocks, Units, concat_blocks, num_rows, take_rows
@@ -262,11 +270,12 @@ class ShuffleIterator(DatasetIterator):
     def own_state(self) -> dict[str, Any]:
         rng = self._randoms_from if self._randoms else self._rng
         positions = self._positions if self._positions is not None else [None] * len(self._buffer)
+        buffer, positions = list(self._buffer), list(positions)  # a snapshot: references, encoded if kept
         return {**self._seed.to_state(), "buffer_size": self._size, "rng": encode_rng(rng),
                 "randoms_left": len(self._randoms), "input_done": self._source_done,
-                "buffer": [encode_value(element) if position is None else None
-                           for element, position in zip(self._buffer, positions, strict=True)],
-                "positions": encode_positions(positions)}
+                "buffer": Deferred(lambda: [encode_value(element) if position is None else None
+                                            for element, position in zip(buffer, positions, strict=True)]),
+                "positions": Deferred(lambda: encode_positions(positions))}
 
     def restore_own_state(self, state: dict[str, Any]) -> None:
         _check_buffer_size(state, self._size, self.name)
@@ -556,10 +565,12 @@ class RowShuffleIterator(DatasetIterator):
         handed out, as values, with the generator and the seed."""
         drawn = self._drawn.take(self._drawn.units)
         self._drawn.put(drawn)  # put back: saving takes nothing
-        buffered = _encode_block(self._gather(self._ids[:self._filled])) if self._filled else None
-        incoming = _encode_block(self._gather(self._incoming)) if self._incoming is not None else None
+        buffered = self._gather(self._ids[:self._filled]) if self._filled else None
+        incoming = self._gather(self._incoming) if self._incoming is not None else None
         return {**self._seed.to_state(), "buffer_size": self._capacity, "rng": encode_rng(self._rng),
-                "buffer": buffered, "incoming": incoming, "drawn": [_encode_block(block) for block in drawn],
+                "buffer": Deferred(lambda: None if buffered is None else _encode_block(buffered)),
+                "incoming": Deferred(lambda: None if incoming is None else _encode_block(incoming)),
+                "drawn": Deferred(lambda: [_encode_block(block) for block in drawn]),
                 "input_done": self._source_done}
 
     def restore_own_state(self, state: dict[str, Any]) -> None:

@@ -15,7 +15,7 @@ import pyarrow as pa
 import pytest
 
 import fastinput as fi
-from fastinput._engine.checkpoint import encode_value
+from fastinput._engine.checkpoint import encode_value, resolve_state
 from fastinput._engine.positions import Positioned, decode_positions, encode_positions
 from fastinput._engine.rows import RowBlocks
 from fastinput.extension import Dataset, DatasetIterator, IteratorContext, StageKind, StageTraits
@@ -210,7 +210,7 @@ def test_chunked_requests(buffer_size, calls):
         IteratorContext(fi.Options()))
     stage = make()
     chunks(stage, sizes[:calls])
-    state = json.loads(json.dumps(stage.get_state()))
+    state = json.loads(json.dumps(resolve_state(stage.get_state())))
     expected = chunks(stage, sizes[calls:])
     resumed = make()
     resumed.set_state(state)
