@@ -117,8 +117,8 @@ def _encode_array(array: np.ndarray) -> dict[str, Any]:
     if array.dtype == object:  # strings: bytes objects
         return {"dtype": "object", "shape": list(array.shape),
                 "items": [encode_value(item) for item in array.reshape(-1).tolist()]}
-    data = np.ascontiguousarray(array)
-    return {"dtype": data.dtype.str, "shape": list(data.shape),
+    data = np.ascontiguousarray(array)  # at least 1-d: the shape is the array's own
+    return {"dtype": data.dtype.str, "shape": list(array.shape),
             "data": base64.b64encode(data.tobytes()).decode("ascii")}
 
 
