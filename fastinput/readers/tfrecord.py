@@ -152,7 +152,11 @@ class TFRecordFileDataset(Dataset):
 
 
 class _TFRecordFileIterator(DatasetIterator):
-    """Opens the file at the first request, hands out records in chunks, and closes it at the end or on error."""
+    """Opens the file at the first request, hands out records in chunks, and closes it at the end or on error.
+
+    Its state is the byte offset of the next record (of the decompressed data for a compressed file) and
+    whether the file has ended; a restored iterator opens the file there.
+    """
 
     def __init__(self, dataset: TFRecordFileDataset, ctx: IteratorContext) -> None:
         super().__init__(dataset, ctx)
@@ -160,6 +164,7 @@ class _TFRecordFileIterator(DatasetIterator):
         self._stream: ReadStream | None = None
         self._reader: RecordReader | None = None
         self._done = False
+        self._offset = 0  # of the next record not handed out (the damaged one after an error)
 
     def produce_chunk(self, n: int) -> list[Any]:
         if self._done:
@@ -169,7 +174,10 @@ class _TFRecordFileIterator(DatasetIterator):
         try:
             if self._reader is None:
                 self._open()
-            self._reader.read_into(out, n)
+            try:
+                self._reader.read_into(out, n)
+            finally:
+                self._offset = self._reader.offset
         except Exception as exc:
             self._finish()
             if not out:
@@ -185,8 +193,9 @@ class _TFRecordFileIterator(DatasetIterator):
         ds = self._ds
         self._stream = open_read(ds.path, compression_type=ds.compression_type, block_size=ds.block_size,
                                  storage_options=ds.storage_options, remote_options=self.ctx.options.remote,
-                                 cancelled=self.cancelled)
-        self._reader = RecordReader(self._stream, max(ds.block_size, 1), ds.compression_type is not None)
+                                 cancelled=self.cancelled, offset=self._offset)
+        self._reader = RecordReader(self._stream, max(ds.block_size, 1), ds.compression_type is not None,
+                                    start=self._offset)
 
     def _finish(self) -> None:
         """After the end or an error the file yields nothing more."""
@@ -195,6 +204,15 @@ class _TFRecordFileIterator(DatasetIterator):
         if self._stream is not None:
             self._stream.close()
             self._stream = None
+
+    def own_state(self) -> dict[str, Any]:
+        # With an error pending (the records before the damage handed out) the file has not ended for the
+        # consumer: the state points at the damaged record, so a restore meets the error again.
+        return {"offset": self._offset, "done": self._done and self._pending is None}
+
+    def restore_own_state(self, state: dict[str, Any]) -> None:
+        self._offset = state["offset"]
+        self._done = state["done"]
 
     def join_self(self) -> None:
         self._finish()
