@@ -39,6 +39,7 @@ from fastinput._engine.arguments import (
     format_arg,
 )
 from fastinput._engine.buffer import Failure
+from fastinput._engine.checkpoint import decode_value, encode_value, stage_state
 from fastinput._engine.function_spec import merge_traces, trace
 from fastinput._engine.iterator import DatasetIterator, IteratorContext, Knob, ThreadedIterator, note_stage
 from fastinput._engine.rows import ELEMENTS, READ_CHUNK, RowBlocks, UnitQueue, Units
@@ -155,7 +156,11 @@ class InterleaveDataset(Dataset):
 
 
 class _InterleaveIterator(DatasetIterator):
-    """Sequential interleave in the consumer's thread (tf.data's InterleaveDataset algorithm)."""
+    """Sequential interleave in the consumer's thread (tf.data's InterleaveDataset algorithm).
+
+    Its state: each slot's input element and its dataset's state, the cycle index and block position; its
+    input's state is where the next element to open is (nothing is opened ahead).
+    """
 
     def __init__(self, dataset: InterleaveDataset, ctx: IteratorContext, source: DatasetIterator, cycle_length: int,
                  stage: Dataset) -> None:
@@ -163,6 +168,7 @@ class _InterleaveIterator(DatasetIterator):
         self._ds = dataset
         self._source = source
         self._cycle: list[DatasetIterator | None] = [None] * cycle_length
+        self._elements: list[Any] = [None] * cycle_length  # the input element each slot's dataset was made from
         self._index = 0
         self._block_index = 0
         self._source_done = False
@@ -196,10 +202,23 @@ class _InterleaveIterator(DatasetIterator):
                     self._source_done = True
                     continue
                 self._cycle[self._index] = self._ds.open_element(element, self.ctx)
+                self._elements[self._index] = element
             elif any(it is not None for it in self._cycle):
                 self._advance()
             else:
                 raise StopIteration
+
+    def own_state(self) -> dict[str, Any]:
+        slots = [None if it is None else slot_state(element, it.get_state())
+                 for it, element in zip(self._cycle, self._elements)]
+        return cycle_state(slots, self._index, self._block_index, len(self._cycle))
+
+    def restore_own_state(self, state: dict[str, Any]) -> None:
+        slots = check_cycle(state, len(self._cycle), self.name)
+        self._index, self._block_index = state["index"], state["block_index"]
+        for index, saved in enumerate(slots):
+            if saved is not None:
+                self._elements[index], self._cycle[index] = reopen(self._ds, saved, self.ctx)
 
     def cancel_self(self) -> None:
         for it in self._cycle:
@@ -212,16 +231,102 @@ class _InterleaveIterator(DatasetIterator):
                 it.close()
 
 
+# -- saving and restoring the cycle --------------------------------------------------------------------------
+
+
+def slot_state(element: Any, inner: Any, skip: int = 0) -> dict[str, Any]:
+    """A cycle slot's saved form: the input element its dataset was made from (``encode_value``), that dataset's
+    state, and how many units after that state were delivered already (a parallel interleave's read-ahead)."""
+    return {"element": encode_value(element), "state": inner, "skip": skip}
+
+
+def cycle_state(slots: list[Any], index: int, block_index: int, cycle_length: int) -> dict[str, Any]:
+    """An interleave's own fields: its slots (None: empty) in cycle order, the slot whose turn it is and the units
+    of the block taken from it."""
+    return {"cycle_length": cycle_length, "slots": slots, "index": index, "block_index": block_index}
+
+
+def check_cycle(state: dict[str, Any], cycle_length: int, name: str) -> list[Any]:
+    """The saved slots, if the saved interleave's cycle is as long as this one's (else ``InvalidArgumentError``)."""
+    if state.get("cycle_length") != cycle_length:
+        raise errors.InvalidArgumentError(f"set_state: the pipeline differs from the one saved: stage {name} has "
+                                          f"cycle_length {cycle_length} here, {state.get('cycle_length')} in the "
+                                          "saved state")
+    return state["slots"]
+
+
+def reopen(ds: InterleaveDataset, saved: dict[str, Any], ctx: IteratorContext) -> tuple[Any, DatasetIterator]:
+    """A saved slot's input element and its dataset's iterator, put where the slot's state says."""
+    element = decode_value(saved["element"])
+    iterator = ds.open_element(element, ctx)
+    iterator.set_state(saved["state"])
+    return element, iterator
+
+
+def capture_state(iterator: DatasetIterator) -> Any:
+    """``iterator.get_state()`` where a worker holds it, or the ``UnimplementedError`` saying why it cannot be
+    saved: raised only if a state is asked for, so a pipeline that is never saved runs as well without one."""
+    try:
+        return iterator.get_state()
+    except errors.UnimplementedError as exc:
+        return exc
+
+
+def saved(state: Any) -> Any:
+    """A state ``capture_state`` took, or the error it met, raised now that a state is asked for."""
+    if isinstance(state, errors.UnimplementedError):
+        raise errors.UnimplementedError(str(state))
+    return state
+
+
+ENDED_SLOT = {"ended": True}
+"""A parallel interleave's slot whose dataset has ended, every unit delivered (or whose opening failed, the
+error delivered): the consumer empties it on its next turn."""
+
+
 class _Element:
-    """One inner dataset being read: its iterator, its buffer (counted into the stage's metrics), who reads it."""
+    """One inner dataset being read: its iterator, its buffer (counted into the stage's metrics), who reads it,
+    and where it stands for a saved state.
 
-    __slots__ = ("iterator", "buffer", "ended", "in_use")
+    A saved element is where its dataset stood before the first buffered unit not yet delivered: each chunk a
+    worker reads is marked with the position it was read from (``[inner state, units to drop after it, units
+    kept]``) and the consumer counts off what it takes (``deliver``). ``next_read`` is the position the next
+    read starts from; a restored element starts with units to drop there.
+    """
 
-    def __init__(self, iterator: DatasetIterator | None, buffer: UnitQueue) -> None:
+    __slots__ = ("iterator", "buffer", "ended", "in_use", "value", "input_state", "marks", "delivered", "next_read")
+
+    def __init__(self, iterator: DatasetIterator | None, buffer: UnitQueue, value: Any = None,
+                 input_state: Any = None, next_read: tuple[Any, int] = (None, 0)) -> None:
         self.iterator = iterator
         self.buffer = buffer
         self.ended = iterator is None
         self.in_use = False
+        self.value = value
+        """The input element the dataset was made from."""
+        self.input_state = input_state
+        """The interleave's input state before this element was pulled from it (a future element is not saved:
+        the input is rewound to it)."""
+        self.marks: deque[list[Any]] = deque()
+        self.delivered = 0  # units of the first mark's chunk taken by the consumer
+        self.next_read = next_read
+
+    def deliver(self, units: int) -> None:
+        """Count ``units`` taken by the consumer (lock held)."""
+        self.delivered += units
+        marks = self.marks
+        while marks and self.delivered >= marks[0][2]:
+            self.delivered -= marks.popleft()[2]
+
+    def saved_slot(self) -> Any:
+        """This element as a saved cycle slot (lock held)."""
+        if self.ended and not self.buffer:
+            return ENDED_SLOT
+        if self.marks:
+            state, skip, _ = self.marks[0]
+            return slot_state(self.value, saved(state), skip + self.delivered)
+        state, skip = self.next_read
+        return slot_state(self.value, saved(state), skip)
 
 
 class _ParallelInterleaveIterator(ThreadedIterator):
@@ -239,6 +344,7 @@ class _ParallelInterleaveIterator(ThreadedIterator):
         self._block_index = 0
         self._source_done = False
         self._opened: list[_Element] = []  # every element with an iterator not yet closed
+        self._input_next: Any = None  # the input's state before the next element it will be asked for
         # Beyond the cycle, workers read ahead the next input elements' datasets (up to prefetch_input_elements).
         self._parallelism = Knob(self.name, "parallelism", parallelism, 1, min(MAX_PARALLELISM, 2 * cycle_length),
                                  autotuned, self._set_parallelism, kind=KnobKind.WORKERS)
@@ -326,13 +432,18 @@ class _ParallelInterleaveIterator(ThreadedIterator):
 
     def _open_next(self) -> None:
         """Open the next input element's dataset and queue it as a future element (this worker holds ``_opening``)."""
+        before = self._input_next
         try:
             element = self._source.get_next()
-            opened = _Element(self._ds.open_element(element, self.ctx), self._units.queue(self.metrics))
+            iterator = self._ds.open_element(element, self.ctx)
+            opened = _Element(iterator, self._units.queue(self.metrics), element, before,
+                              (capture_state(iterator), 0))
         except StopIteration:
+            after = capture_state(self._source)
             with self._cond:
                 self._source_done = True
                 self._opening = False
+                self._input_next = after
                 self._cond.notify_all()
             return
         except errors.CancelledError:
@@ -340,10 +451,12 @@ class _ParallelInterleaveIterator(ThreadedIterator):
                 self._opening = False
             return
         except BaseException as exc:  # the input's or map_func's error: delivered where that element would be
-            opened = _Element(None, self._units.queue(self.metrics))
+            opened = _Element(None, self._units.queue(self.metrics), input_state=before)
             opened.buffer.put([Failure(exc)])
+        after = capture_state(self._source)
         with self._cond:
             self._opening = False
+            self._input_next = after
             self._future.append(opened)
             if opened.iterator is not None:
                 self._opened.append(opened)
@@ -361,10 +474,22 @@ class _ParallelInterleaveIterator(ThreadedIterator):
         except BaseException as exc:  # a read error, in order; the element may go on after it
             chunk = [Failure(exc)]
         failed = bool(chunk) and type(chunk[0]) is Failure
-        if chunk and not failed:
-            self.metrics.sample_size(chunk[0])
+        before, skip = e.next_read
+        after = before if isinstance(before, errors.UnimplementedError) else capture_state(e.iterator)
+        kept = chunk
+        if skip and chunk and not failed:  # a restored element: drop the units delivered before the save
+            dropped = min(skip, self._units.count(chunk))
+            kept = self._units.split(chunk, skip)[1]
+            skip -= dropped
+        if kept and not failed:
+            self.metrics.sample_size(kept[0])
         with self._cond:
-            e.buffer.put(chunk)
+            e.buffer.put(kept)
+            if kept:
+                e.marks.append([before, e.next_read[1], 1 if failed else self._units.count(kept)])
+                e.next_read = (after, 0)
+            else:
+                e.next_read = (after, skip)
             e.in_use = False
             if ended:
                 e.ended = True
@@ -412,6 +537,8 @@ class _ParallelInterleaveIterator(ThreadedIterator):
             rounds = min(rounds, e.buffer.units)
             if not rounds:
                 return [], 0
+        for e in live:
+            e.deliver(rounds)
         return self._units.merge_rounds([e.buffer.take_exactly(rounds) for e in live], rounds), rounds * slots
 
     def _alone(self) -> bool:
@@ -435,7 +562,10 @@ class _ParallelInterleaveIterator(ThreadedIterator):
         Returns what it has as soon as the next slot in turn has nothing
         buffered yet; waits only when it has nothing at all.
         """
-        self.start_workers(self._worker, self._parallelism.value)
+        if self._pool is None:
+            if self._input_next is None:  # before the workers: from now on only the opening worker reads the input
+                self._input_next = capture_state(self._source)
+            self.start_workers(self._worker, self._parallelism.value)
         cond = self._cond
         out: list[Any] = []
         units = 0
@@ -452,6 +582,8 @@ class _ParallelInterleaveIterator(ThreadedIterator):
                     e = self._cycle[self._index]
                     if e is None:
                         if self._future:
+                            if out and self._future[0].iterator is None:
+                                break  # a failed opening's error comes on the next call, at its place
                             self._cycle[self._index] = self._future.popleft()
                             continue
                         if not self._source_done:
@@ -468,6 +600,7 @@ class _ParallelInterleaveIterator(ThreadedIterator):
                             if out:
                                 break  # the failure comes on the next call, at its place
                             failure = e.buffer.take(1)[0]
+                            e.deliver(1)
                             self._count_block(1)
                             raise note_stage(failure.exc, self.name)
                         room = n - units
@@ -476,6 +609,7 @@ class _ParallelInterleaveIterator(ThreadedIterator):
                             room = left_in_block
                         taken = e.buffer.take(room)
                         count = self._units.count(taken)
+                        e.deliver(count)
                         out.extend(taken)
                         units += count
                         self._count_block(count)
@@ -515,6 +649,36 @@ class _ParallelInterleaveIterator(ThreadedIterator):
                 self._index, self._block_index = index, 0
                 return True
         return False
+
+    # -- saving and restoring ------------------------------------------------------
+    def get_state(self) -> dict[str, Any]:
+        """The cycle as the consumer stands (each slot where its dataset stood before its first unit not yet
+        delivered) and the input rewound to its first element not in the cycle: future elements opened ahead are
+        opened again after a restore, so a non-deterministic order also loses and repeats nothing."""
+        with self._cond:
+            slots = [None if e is None else e.saved_slot() for e in self._cycle]
+            input_state = self._future[0].input_state if self._future else self._input_next
+        own = cycle_state(slots, self._index, self._block_index, len(self._cycle))
+        # None: nothing asked for yet, so no worker reads the input
+        return stage_state(self.op, own, [self._source.get_state() if input_state is None else saved(input_state)])
+
+    def restore_own_state(self, state: dict[str, Any]) -> None:
+        slots = check_cycle(state, len(self._cycle), self.name)
+        self._index, self._block_index = state["index"], state["block_index"]
+        for index, slot in enumerate(slots):
+            if slot is None:
+                continue
+            if slot == ENDED_SLOT:
+                self._cycle[index] = _Element(None, self._units.queue(self.metrics))
+                continue
+            value, iterator = reopen(self._ds, slot, self.ctx)
+            e = _Element(iterator, self._units.queue(self.metrics), value, None, (slot["state"], slot["skip"]))
+            self._cycle[index] = e
+            self._opened.append(e)
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        super().set_state(state)
+        self._input_next = capture_state(self._source)
 
     # -- stopping ----------------------------------------------------------------
     def cancel_self(self) -> None:
