@@ -174,10 +174,11 @@ class _TFRecordFileIterator(DatasetIterator):
         try:
             if self._reader is None:
                 self._open()
+            reader = self._reader  # closing the pipeline may drop it meanwhile (``_finish``)
             try:
-                self._reader.read_into(out, n)
+                reader.read_into(out, n)
             finally:
-                self._offset = self._reader.offset
+                self._offset = reader.offset
         except Exception as exc:
             self._finish()
             if not out:
