@@ -284,20 +284,28 @@ ENDED_SLOT = {"ended": True}
 error delivered): the consumer empties it on its next turn."""
 
 
+CAPTURE_EVERY = 16
+"""Reads of a dataset between two captures of its state: a restored slot reads again and drops at most this many
+chunks (beyond its buffer), and a pipeline that is never saved pays for one ``get_state`` per this many reads."""
+
+
 class _Element:
     """One inner dataset being read: its iterator, its buffer (counted into the stage's metrics), who reads it,
     and where it stands for a saved state.
 
-    A saved element is where its dataset stood before the first buffered unit not yet delivered: each chunk a
-    worker reads is marked with the position it was read from (``[inner state, units to drop after it, units
-    kept]``) and the consumer counts off what it takes (``deliver``). ``next_read`` is the position the next
-    read starts from; a restored element starts with units to drop there.
+    A saved element is where its dataset stood before the first buffered unit not yet delivered, as a state the
+    workers captured (``capture_state``: at the opening, every ``CAPTURE_EVERY`` reads and after each error) and
+    the units after it. Buffered units are marked with that position (``[state, units after it, units]``, one
+    mark per run of reads from one state) and the consumer counts off what it takes (``deliver``); ``next_read``
+    is where the next read starts. A restored element first reads again and drops the units delivered before
+    the save (``drop``).
     """
 
-    __slots__ = ("iterator", "buffer", "ended", "in_use", "value", "input_state", "marks", "delivered", "next_read")
+    __slots__ = ("iterator", "buffer", "ended", "in_use", "value", "input_state", "marks", "delivered", "next_read",
+                 "drop", "reads")
 
     def __init__(self, iterator: DatasetIterator | None, buffer: UnitQueue, value: Any = None,
-                 input_state: Any = None, next_read: tuple[Any, int] = (None, 0)) -> None:
+                 input_state: Any = None, position: tuple[Any, int] = (None, 0)) -> None:
         self.iterator = iterator
         self.buffer = buffer
         self.ended = iterator is None
@@ -308,8 +316,10 @@ class _Element:
         """The interleave's input state before this element was pulled from it (a future element is not saved:
         the input is rewound to it)."""
         self.marks: deque[list[Any]] = deque()
-        self.delivered = 0  # units of the first mark's chunk taken by the consumer
-        self.next_read = next_read
+        self.delivered = 0  # units of the first mark taken by the consumer
+        self.next_read: tuple[Any, int] = (position[0], 0)  # (a captured state, units read since it)
+        self.drop = position[1]
+        self.reads = 0  # since the last capture
 
     def deliver(self, units: int) -> None:
         """Count ``units`` taken by the consumer (lock held)."""
@@ -318,15 +328,27 @@ class _Element:
         while marks and self.delivered >= marks[0][2]:
             self.delivered -= marks.popleft()[2]
 
+    def record_read(self, units: int, kept: int, after: Any) -> None:
+        """Count a read (lock held): ``units`` read, the last ``kept`` of them buffered, the state captured after
+        it (None: not captured)."""
+        state, offset = self.next_read
+        if kept:
+            last = self.marks[-1] if self.marks else None
+            if last is not None and last[0] is state:  # the same run: its units follow the last mark's
+                last[2] += kept
+            else:
+                self.marks.append([state, offset + units - kept, kept])
+        self.next_read = (after, 0) if after is not None else (state, offset + units)
+
     def saved_slot(self) -> Any:
         """This element as a saved cycle slot (lock held)."""
         if self.ended and not self.buffer:
             return ENDED_SLOT
         if self.marks:
-            state, skip, _ = self.marks[0]
-            return slot_state(self.value, saved(state), skip + self.delivered)
-        state, skip = self.next_read
-        return slot_state(self.value, saved(state), skip)
+            state, offset, _ = self.marks[0]
+            return slot_state(self.value, saved(state), offset + self.delivered)
+        state, offset = self.next_read
+        return slot_state(self.value, saved(state), offset + self.drop)
 
 
 class _ParallelInterleaveIterator(ThreadedIterator):
@@ -474,22 +496,21 @@ class _ParallelInterleaveIterator(ThreadedIterator):
         except BaseException as exc:  # a read error, in order; the element may go on after it
             chunk = [Failure(exc)]
         failed = bool(chunk) and type(chunk[0]) is Failure
-        before, skip = e.next_read
-        after = before if isinstance(before, errors.UnimplementedError) else capture_state(e.iterator)
-        kept = chunk
-        if skip and chunk and not failed:  # a restored element: drop the units delivered before the save
-            dropped = min(skip, self._units.count(chunk))
-            kept = self._units.split(chunk, skip)[1]
-            skip -= dropped
+        units = 1 if failed else self._units.count(chunk)
+        kept, dropped = chunk, 0
+        if e.drop and not failed:  # a restored element: drop the units delivered before the save
+            dropped = min(e.drop, units)
+            kept = self._units.split(chunk, dropped)[1]
+        e.reads += 1
+        after = None  # a state after an error, so that the units after a saved position never hold one
+        if (failed or e.reads >= CAPTURE_EVERY) and not ended and not isinstance(e.next_read[0], Exception):
+            after, e.reads = capture_state(e.iterator), 0
         if kept and not failed:
             self.metrics.sample_size(kept[0])
         with self._cond:
             e.buffer.put(kept)
-            if kept:
-                e.marks.append([before, e.next_read[1], 1 if failed else self._units.count(kept)])
-                e.next_read = (after, 0)
-            else:
-                e.next_read = (after, skip)
+            e.drop -= dropped
+            e.record_read(units, units - dropped, after)
             e.in_use = False
             if ended:
                 e.ended = True

@@ -20,6 +20,7 @@ from fastinput._engine.rows import RowBlocks
 from fastinput.dataset import Dataset
 from fastinput.errors import DataLossError, InvalidArgumentError, UnimplementedError
 from fastinput.extension import DatasetIterator, StageKind, StageTraits
+from fastinput.ops import interleave as interleave_module
 from fastinput.ops.interleave import InterleaveDataset
 from fastinput.readers.csv import CsvDataset
 from fastinput.readers.csv_decode import Column, CsvFormat
@@ -205,9 +206,12 @@ def test_interleave_errors_come_again(parallel, deterministic):
         check_resume(ds, n, exact)
 
 
+@pytest.mark.parametrize("capture_every", [1, 3, interleave_module.CAPTURE_EVERY])
 @pytest.mark.parametrize("deterministic", [True, False])
-def test_parallel_interleave_rewinds_its_read_ahead(deterministic):
-    """Long datasets read far ahead of the consumer, in small blocks: every save point in the first rounds."""
+def test_parallel_interleave_rewinds_its_read_ahead(deterministic, capture_every, monkeypatch):
+    """Long datasets read far ahead of the consumer, in small blocks, their states captured every read or every
+    few: save points in the first rounds and later."""
+    monkeypatch.setattr(interleave_module, "CAPTURE_EVERY", capture_every)
     ds = Faulty(0, 6).interleave(lambda x: Faulty(int(x) * 1000, int(x) * 1000 + 300), cycle_length=2,
                                  block_length=3, num_parallel_calls=2, deterministic=deterministic)
     for n in [0, 1, 2, 3, 4, 7, 64, 65, 129, 600, 1199, 1800]:
