@@ -292,6 +292,36 @@ def test_tfrecord_resumes(corpus: TFRecordCorpus, compression, parallel, buffer_
         check_resume(ds, n)
 
 
+@pytest.mark.parametrize("deterministic", [True, False])
+def test_interleave_of_parallel_readers_resumes(corpus: TFRecordCorpus, deterministic):
+    """Nested: an interleave over groups of files (saved as arrays of names), each group a parallel reader."""
+    files = corpus.files("GZIP")
+    groups = fi.Dataset.from_tensor_slices(np.array([[files[0], files[1]], [files[3], files[2]]], dtype=object))
+    ds = groups.interleave(lambda names: fi.TFRecordDataset(names, compression_type="GZIP", num_parallel_reads=2),
+                           cycle_length=2, block_length=3, num_parallel_calls=2, deterministic=deterministic)
+    for n in [0, 1, 4, 9, 20, 60]:
+        check_resume(ds, n, deterministic)
+
+
+def test_interleave_resumes_while_its_knobs_turn():
+    """What the autotuner does: parallelism and buffer depths change between steps; the state does not care."""
+    ds = Faulty(0, 12).interleave(lambda x: Faulty(int(x) * 1000, int(x) * 1000 + 200), cycle_length=4,
+                                  num_parallel_calls=fi.AUTOTUNE)
+    with iter(ds) as it:
+        everything = outcomes(it)
+    for n in [5, 300, 1000]:
+        with iter(ds) as it:
+            head = []
+            for step, value in enumerate([1, 8, 2, 5]):
+                for knob in it.knobs():
+                    knob.set(value if knob.name == "parallelism" else value * 4)
+                head += outcomes(it, n // 4 + step)
+            state = saved(it)
+        with iter(ds) as it:
+            it.set_state(state)
+            assert head + outcomes(it) == everything
+
+
 def test_tfrecord_state_is_a_file_offset(corpus: TFRecordCorpus):
     path = corpus.files("")[1]
     ds = fi.TFRecordDataset(path)
