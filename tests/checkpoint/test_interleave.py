@@ -351,9 +351,9 @@ def test_tfrecord_damage_comes_again(tmp_path, parallel):
         check_resume(ds, n)
 
 
-def test_tfrecord_remote_resumes(store, remote_files):
+def test_tfrecord_remote_resumes(store, remote_tfrecords):
     """Remote objects (S3, GCS) are entered at the saved offset with a ranged read."""
-    for compression, urls in remote_files.items():
+    for compression, urls in remote_tfrecords.items():
         ds = fi.TFRecordDataset(urls, compression_type=compression, num_parallel_reads=2, buffer_size=1 << 20,
                                 storage_options=store.storage_options)
         for n in [0, 7, 40]:
