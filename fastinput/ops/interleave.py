@@ -17,6 +17,12 @@ Row blocks (``rows=RowBlocks(...)``, ``fastinput._engine.rows``): the inner
 datasets yield blocks of rows and the order above holds for rows (a block
 counts as its rows); whole rounds of the cycle are merged with one copy per
 column. Parallel only: the workers read the blocks ahead.
+
+Saving (``get_state``): the cycle (each slot's input element, ``encode_value``, and its dataset's state), the
+cycle index and block position, and the input's state before its first element not in the cycle. The parallel
+interleave saves no read-ahead: each slot is where its dataset stood before its first buffered unit not yet
+delivered (a state the workers captured, and the units after it, which a restore reads again and drops), and
+the future elements opened ahead are opened again after a restore.
 """
 
 from __future__ import annotations
