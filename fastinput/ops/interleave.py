@@ -21,6 +21,12 @@ column. Parallel only: the workers read the blocks ahead.
 Positions (``fastinput._engine.positions``): over elements, an interleave is ``Positioned`` where its inner
 datasets are: an element's position is its inner dataset's key (the input element it was made from) and its
 position there; ``reread`` makes those datasets again and rereads from them.
+
+Saving (``get_state``): the cycle (each slot's input element, ``encode_value``, and its dataset's state), the
+cycle index and block position, and the input's state before its first element not in the cycle. The parallel
+interleave saves no read-ahead: each slot is where its dataset stood before its first buffered unit not yet
+delivered (a state the workers captured, and the units after it, which a restore reads again and drops), and
+the future elements opened ahead are opened again after a restore.
 """
 
 from __future__ import annotations
@@ -43,6 +49,7 @@ from fastinput._engine.arguments import (
     format_arg,
 )
 from fastinput._engine.buffer import Failure
+from fastinput._engine.checkpoint import decode_value, encode_value, stage_state
 from fastinput._engine.function_spec import merge_traces, trace
 from fastinput._engine.iterator import DatasetIterator, IteratorContext, Knob, ThreadedIterator, note_stage
 from fastinput._engine.positions import (
@@ -182,7 +189,11 @@ class InterleaveDataset(Dataset):
 
 
 class _InterleaveIterator(DatasetIterator, Positioned):
-    """Sequential interleave in the consumer's thread (tf.data's InterleaveDataset algorithm)."""
+    """Sequential interleave in the consumer's thread (tf.data's InterleaveDataset algorithm).
+
+    Its state: each slot's input element and its dataset's state, the cycle index and block position; its
+    input's state is where the next element to open is (nothing is opened ahead).
+    """
 
     def __init__(self, dataset: InterleaveDataset, ctx: IteratorContext, source: DatasetIterator, cycle_length: int,
                  stage: Dataset) -> None:
@@ -190,6 +201,7 @@ class _InterleaveIterator(DatasetIterator, Positioned):
         self._ds = dataset
         self._source = source
         self._cycle: list[DatasetIterator | None] = [None] * cycle_length
+        self._elements: list[Any] = [None] * cycle_length  # the input element each slot's dataset was made from
         self._index = 0
         self._block_index = 0
         self._source_done = False
@@ -239,12 +251,25 @@ class _InterleaveIterator(DatasetIterator, Positioned):
                     self._source_done = True
                     continue
                 opened = self._cycle[self._index] = self._ds.open_element(element, self.ctx)
+                self._elements[self._index] = element
                 if self._keys is not None:
                     self._keys[self._index] = element_key(element) if tracks_positions(opened) else None
             elif any(it is not None for it in self._cycle):
                 self._advance()
             else:
                 raise StopIteration
+
+    def own_state(self) -> dict[str, Any]:
+        slots = [None if it is None else slot_state(element, it.get_state())
+                 for it, element in zip(self._cycle, self._elements)]
+        return cycle_state(slots, self._index, self._block_index, len(self._cycle))
+
+    def restore_own_state(self, state: dict[str, Any]) -> None:
+        slots = check_cycle(state, len(self._cycle), self.name)
+        self._index, self._block_index = state["index"], state["block_index"]
+        for index, saved in enumerate(slots):
+            if saved is not None:
+                self._elements[index], self._cycle[index] = reopen(self._ds, saved, self.ctx)
 
     def cancel_self(self) -> None:
         for it in self._cycle:
@@ -257,17 +282,125 @@ class _InterleaveIterator(DatasetIterator, Positioned):
                 it.close()
 
 
+# -- saving and restoring the cycle --------------------------------------------------------------------------
+
+
+def slot_state(element: Any, inner: Any, skip: int = 0) -> dict[str, Any]:
+    """A cycle slot's saved form: the input element its dataset was made from (``encode_value``), that dataset's
+    state, and how many units after that state were delivered already (a parallel interleave's read-ahead)."""
+    return {"element": encode_value(element), "state": inner, "skip": skip}
+
+
+def cycle_state(slots: list[Any], index: int, block_index: int, cycle_length: int) -> dict[str, Any]:
+    """An interleave's own fields: its slots (None: empty) in cycle order, the slot whose turn it is and the units
+    of the block taken from it."""
+    return {"cycle_length": cycle_length, "slots": slots, "index": index, "block_index": block_index}
+
+
+def check_cycle(state: dict[str, Any], cycle_length: int, name: str) -> list[Any]:
+    """The saved slots, if the saved interleave's cycle is as long as this one's (else ``InvalidArgumentError``)."""
+    if state.get("cycle_length") != cycle_length:
+        raise errors.InvalidArgumentError(f"set_state: the pipeline differs from the one saved: stage {name} has "
+                                          f"cycle_length {cycle_length} here, {state.get('cycle_length')} in the "
+                                          "saved state")
+    return state["slots"]
+
+
+def reopen(ds: InterleaveDataset, saved: dict[str, Any], ctx: IteratorContext) -> tuple[Any, DatasetIterator]:
+    """A saved slot's input element and its dataset's iterator, put where the slot's state says."""
+    element = decode_value(saved["element"])
+    iterator = ds.open_element(element, ctx)
+    iterator.set_state(saved["state"])
+    return element, iterator
+
+
+def capture_state(iterator: DatasetIterator) -> Any:
+    """``iterator.get_state()`` where a worker holds it, or the ``UnimplementedError`` saying why it cannot be
+    saved: raised only if a state is asked for, so a pipeline that is never saved runs as well without one."""
+    try:
+        return iterator.get_state()
+    except errors.UnimplementedError as exc:
+        return exc
+
+
+def saved(state: Any) -> Any:
+    """A state ``capture_state`` took, or the error it met, raised now that a state is asked for."""
+    if isinstance(state, errors.UnimplementedError):
+        raise errors.UnimplementedError(str(state))
+    return state
+
+
+ENDED_SLOT = {"ended": True}
+"""A parallel interleave's slot whose dataset has ended, every unit delivered (or whose opening failed, the
+error delivered): the consumer empties it on its next turn."""
+
+
+CAPTURE_EVERY = 16
+"""Reads of a dataset between two captures of its state: a restored slot reads again and drops at most this many
+chunks (beyond its buffer), and a pipeline that is never saved pays for one ``get_state`` per this many reads."""
+
+
 class _Element:
-    """One inner dataset being read: its iterator, its buffer (counted into the stage's metrics), who reads it."""
+    """One inner dataset being read: its iterator, its buffer (counted into the stage's metrics), who reads it,
+    and where it stands for a saved state.
 
-    __slots__ = ("iterator", "buffer", "ended", "in_use", "key")
+    A saved element is where its dataset stood before the first buffered unit not yet delivered, as a state the
+    workers captured (``capture_state``: at the opening, every ``CAPTURE_EVERY`` reads and after each error) and
+    the units after it. Buffered units are marked with that position (``[state, units after it, units]``, one
+    mark per run of reads from one state) and the consumer counts off what it takes (``deliver``); ``next_read``
+    is where the next read starts. A restored element first reads again and drops the units delivered before
+    the save (``drop``).
+    """
 
-    def __init__(self, iterator: DatasetIterator | None, buffer: UnitQueue, key: str | None = None) -> None:
+    __slots__ = ("iterator", "buffer", "ended", "in_use", "value", "input_state", "marks", "delivered", "next_read",
+                 "drop", "reads", "key")
+
+    def __init__(self, iterator: DatasetIterator | None, buffer: UnitQueue, value: Any = None,
+                 input_state: Any = None, position: tuple[Any, int] = (None, 0), key: str | None = None) -> None:
         self.iterator = iterator
         self.buffer = buffer
         self.ended = iterator is None
         self.in_use = False
         self.key = key  # tracking positions: the key of the input element it was made from (None: not tracked)
+        self.value = value
+        """The input element the dataset was made from."""
+        self.input_state = input_state
+        """The interleave's input state before this element was pulled from it (a future element is not saved:
+        the input is rewound to it)."""
+        self.marks: deque[list[Any]] = deque()
+        self.delivered = 0  # units of the first mark taken by the consumer
+        self.next_read: tuple[Any, int] = (position[0], 0)  # (a captured state, units read since it)
+        self.drop = position[1]
+        self.reads = 0  # since the last capture
+
+    def deliver(self, units: int) -> None:
+        """Count ``units`` taken by the consumer (lock held)."""
+        self.delivered += units
+        marks = self.marks
+        while marks and self.delivered >= marks[0][2]:
+            self.delivered -= marks.popleft()[2]
+
+    def record_read(self, units: int, kept: int, after: Any) -> None:
+        """Count a read (lock held): ``units`` read, the last ``kept`` of them buffered, the state captured after
+        it (None: not captured)."""
+        state, offset = self.next_read
+        if kept:
+            last = self.marks[-1] if self.marks else None
+            if last is not None and last[0] is state:  # the same run: its units follow the last mark's
+                last[2] += kept
+            else:
+                self.marks.append([state, offset + units - kept, kept])
+        self.next_read = (after, 0) if after is not None else (state, offset + units)
+
+    def saved_slot(self) -> Any:
+        """This element as a saved cycle slot (lock held)."""
+        if self.ended and not self.buffer:
+            return ENDED_SLOT
+        if self.marks:
+            state, offset, _ = self.marks[0]
+            return slot_state(self.value, saved(state), offset + self.delivered)
+        state, offset = self.next_read
+        return slot_state(self.value, saved(state), offset + self.drop)
 
 
 class _ParallelInterleaveIterator(ThreadedIterator, Positioned):
@@ -287,6 +420,7 @@ class _ParallelInterleaveIterator(ThreadedIterator, Positioned):
         self._opened: list[_Element] = []  # every element with an iterator not yet closed
         self._track = False  # positions: elements wait in the buffers as (element, position) pairs
         self._positions: list[Position | None] = []
+        self._input_next: Any = None  # the input's state before the next element it will be asked for
         # Beyond the cycle, workers read ahead the next input elements' datasets (up to prefetch_input_elements).
         self._parallelism = Knob(self.name, "parallelism", parallelism, 1, min(MAX_PARALLELISM, 2 * cycle_length),
                                  autotuned, self._set_parallelism, kind=KnobKind.WORKERS)
@@ -350,6 +484,11 @@ class _ParallelInterleaveIterator(ThreadedIterator, Positioned):
             limit = max(1, min(limit, int(budget / (datasets * size))))
         return limit
 
+    def restores_in_order(self) -> bool:
+        """Not when deterministic=False: a restored interleave may hand out its slots' elements in another order,
+        so a stage above must not count positions into it (see ``fastinput._engine.ledger``)."""
+        return self._deterministic and super().restores_in_order()
+
     def tuning_profile(self) -> TuningProfile:
         """Input elements read at once: the autotuner's model counts a buffer per cycle slot."""
         return TuningProfile(TuningKind.INTERLEAVE, cycle_length=len(self._cycle))
@@ -385,15 +524,19 @@ class _ParallelInterleaveIterator(ThreadedIterator, Positioned):
 
     def _open_next(self) -> None:
         """Open the next input element's dataset and queue it as a future element (this worker holds ``_opening``)."""
+        before = self._input_next
         try:
             element = self._source.get_next()
             iterator = self._ds.open_element(element, self.ctx)
             key = element_key(element) if self._track and tracks_positions(iterator) else None
-            opened = _Element(iterator, self._units.queue(self.metrics), key)
+            opened = _Element(iterator, self._units.queue(self.metrics), element, before,
+                              (capture_state(iterator), 0), key)
         except StopIteration:
+            after = capture_state(self._source)
             with self._cond:
                 self._source_done = True
                 self._opening = False
+                self._input_next = after
                 self._cond.notify_all()
             return
         except errors.CancelledError:
@@ -401,10 +544,12 @@ class _ParallelInterleaveIterator(ThreadedIterator, Positioned):
                 self._opening = False
             return
         except BaseException as exc:  # the input's or map_func's error: delivered where that element would be
-            opened = _Element(None, self._units.queue(self.metrics))
+            opened = _Element(None, self._units.queue(self.metrics), input_state=before)
             opened.buffer.put([Failure(exc)])
+        after = capture_state(self._source)
         with self._cond:
             self._opening = False
+            self._input_next = after
             self._future.append(opened)
             if opened.iterator is not None:
                 self._opened.append(opened)
@@ -422,13 +567,24 @@ class _ParallelInterleaveIterator(ThreadedIterator, Positioned):
         except BaseException as exc:  # a read error, in order; the element may go on after it
             chunk = [Failure(exc)]
         failed = bool(chunk) and type(chunk[0]) is Failure
-        if chunk and not failed:
-            self.metrics.sample_size(chunk[0])
+        units = 1 if failed else self._units.count(chunk)
+        kept, dropped = chunk, 0
+        if e.drop and not failed:  # a restored element: drop the units delivered before the save
+            dropped = min(e.drop, units)
+            kept = self._units.split(chunk, dropped)[1]
+        e.reads += 1
+        after = None  # a state after an error, so that the units after a saved position never hold one
+        if (failed or e.reads >= CAPTURE_EVERY) and not ended and not isinstance(e.next_read[0], Exception):
+            after, e.reads = capture_state(e.iterator), 0
+        if kept and not failed:
+            self.metrics.sample_size(kept[0])
             if self._track:
                 positions = with_key(e.key, e.iterator.take_positions() if e.key is not None else chunk)
-                chunk = list(zip(chunk, positions))
+                kept = list(zip(kept, positions[dropped:]))
         with self._cond:
-            e.buffer.put(chunk)
+            e.buffer.put(kept)
+            e.drop -= dropped
+            e.record_read(units, units - dropped, after)
             e.in_use = False
             if ended:
                 e.ended = True
@@ -476,6 +632,8 @@ class _ParallelInterleaveIterator(ThreadedIterator, Positioned):
             rounds = min(rounds, e.buffer.units)
             if not rounds:
                 return [], 0
+        for e in live:
+            e.deliver(rounds)
         return self._units.merge_rounds([e.buffer.take_exactly(rounds) for e in live], rounds), rounds * slots
 
     def _alone(self) -> bool:
@@ -499,7 +657,10 @@ class _ParallelInterleaveIterator(ThreadedIterator, Positioned):
         Returns what it has as soon as the next slot in turn has nothing
         buffered yet; waits only when it has nothing at all.
         """
-        self.start_workers(self._worker, self._parallelism.value)
+        if self._pool is None:
+            if self._input_next is None:  # before the workers: from now on only the opening worker reads the input
+                self._input_next = capture_state(self._source)
+            self.start_workers(self._worker, self._parallelism.value)
         cond = self._cond
         out: list[Any] = []
         units = 0
@@ -516,6 +677,8 @@ class _ParallelInterleaveIterator(ThreadedIterator, Positioned):
                     e = self._cycle[self._index]
                     if e is None:
                         if self._future:
+                            if out and self._future[0].iterator is None:
+                                break  # a failed opening's error comes on the next call, at its place
                             self._cycle[self._index] = self._future.popleft()
                             continue
                         if not self._source_done:
@@ -532,6 +695,7 @@ class _ParallelInterleaveIterator(ThreadedIterator, Positioned):
                             if out:
                                 break  # the failure comes on the next call, at its place
                             failure = e.buffer.take(1)[0]
+                            e.deliver(1)
                             self._count_block(1)
                             raise note_stage(failure.exc, self.name)
                         room = n - units
@@ -540,6 +704,7 @@ class _ParallelInterleaveIterator(ThreadedIterator, Positioned):
                             room = left_in_block
                         taken = e.buffer.take(room)
                         count = self._units.count(taken)
+                        e.deliver(count)
                         out.extend(taken)
                         units += count
                         self._count_block(count)
@@ -581,6 +746,36 @@ class _ParallelInterleaveIterator(ThreadedIterator, Positioned):
                 self._index, self._block_index = index, 0
                 return True
         return False
+
+    # -- saving and restoring ------------------------------------------------------
+    def get_state(self) -> dict[str, Any]:
+        """The cycle as the consumer stands (each slot where its dataset stood before its first unit not yet
+        delivered) and the input rewound to its first element not in the cycle: future elements opened ahead are
+        opened again after a restore, so a non-deterministic order also loses and repeats nothing."""
+        with self._cond:
+            slots = [None if e is None else e.saved_slot() for e in self._cycle]
+            input_state = self._future[0].input_state if self._future else self._input_next
+        own = cycle_state(slots, self._index, self._block_index, len(self._cycle))
+        # None: nothing asked for yet, so no worker reads the input
+        return stage_state(self.op, own, [self._source.get_state() if input_state is None else saved(input_state)])
+
+    def restore_own_state(self, state: dict[str, Any]) -> None:
+        slots = check_cycle(state, len(self._cycle), self.name)
+        self._index, self._block_index = state["index"], state["block_index"]
+        for index, slot in enumerate(slots):
+            if slot is None:
+                continue
+            if slot == ENDED_SLOT:
+                self._cycle[index] = _Element(None, self._units.queue(self.metrics))
+                continue
+            value, iterator = reopen(self._ds, slot, self.ctx)
+            e = _Element(iterator, self._units.queue(self.metrics), value, None, (slot["state"], slot["skip"]))
+            self._cycle[index] = e
+            self._opened.append(e)
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        super().set_state(state)
+        self._input_next = capture_state(self._source)
 
     # -- stopping ----------------------------------------------------------------
     def cancel_self(self) -> None:

@@ -88,6 +88,12 @@ class _RangeIterator(_PositionIterator):
         self._position += len(values)
         return list(np.arange(values.start, values.stop, values.step, dtype=self._dtype))
 
+    def own_state(self) -> dict[str, Any]:
+        return {"position": self._position}
+
+    def restore_own_state(self, state: dict[str, Any]) -> None:
+        self._position = state["position"]
+
 
 class TensorSlicesDataset(Dataset):
     """One element per row of the given arrays (``from_tensor_slices``), or the whole value once (``from_tensors``)."""
@@ -149,6 +155,12 @@ class _TensorSlicesIterator(_PositionIterator):
             return list(ds.structure[start:stop])
         columns = [list(leaf[start:stop]) for leaf in ds.leaves]
         return [structure.pack_as(ds.structure, row) for row in zip(*columns)]
+
+    def own_state(self) -> dict[str, Any]:
+        return {"position": self._position}
+
+    def restore_own_state(self, state: dict[str, Any]) -> None:
+        self._position = state["position"]
 
 
 class GeneratorDataset(Dataset):

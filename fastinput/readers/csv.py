@@ -101,7 +101,8 @@ class CsvDataset(Dataset):
 class _CsvRowsIterator(DatasetIterator):
     """The files one after another, each read as row blocks (``csv_files.FileRows``) handed out as row tuples.
 
-    A file that cannot be read raises once and is then skipped.
+    A file that cannot be read raises once and is then skipped. Its state: the next file to open and the open
+    file's position (``FileRows.position``).
     """
 
     def __init__(self, dataset: CsvDataset, ctx: IteratorContext) -> None:
@@ -116,8 +117,7 @@ class _CsvRowsIterator(DatasetIterator):
             if self._file is None:
                 if self._next_file >= len(self._ds.paths):
                     raise StopIteration
-                self._file = FileRows(self._ds.paths[self._next_file], self._ds.format, True, self.ctx)
-                self._next_file += 1
+                self._open(self._next_file)
             try:
                 blocks = self._file.take(n)
             except StopIteration:
@@ -125,6 +125,19 @@ class _CsvRowsIterator(DatasetIterator):
                 self._file = None
                 continue
             return list(chain.from_iterable(zip(*block) for block in blocks))
+
+    def _open(self, index: int) -> None:
+        self._file = FileRows(self._ds.paths[index], self._ds.format, True, self.ctx)
+        self._next_file = index + 1
+
+    def own_state(self) -> dict[str, Any]:
+        return {"next_file": self._next_file, "file": None if self._file is None else self._file.position()}
+
+    def restore_own_state(self, state: dict[str, Any]) -> None:
+        self._next_file = state["next_file"]
+        if state["file"] is not None:
+            self._open(self._next_file - 1)
+            self._file.restore(state["file"])
 
     def join_self(self) -> None:
         if self._file is not None:

@@ -7,6 +7,10 @@ where the request ends and its rest kept for the next one. A bad record's
 error is raised at its place, after the rows before it, and reading goes on
 after it; an error opening or reading the file ends it, at its place.
 ``FileRows`` does the reading, for ``CsvDataset`` too.
+
+A file's saved position is the rows and bad records handed out and whether it has ended: a restored reader
+reads the file again from its start and drops those (a CSV file cannot be entered mid-way: a quoted field may
+hold newlines, and the header comes first).
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from typing import Any
 
 from fastinput._engine.buffer import Failure
 from fastinput._engine.iterator import DatasetIterator, IteratorContext
-from fastinput._engine.rows import Block, RowQueue, as_numpy
+from fastinput._engine.rows import Block, RowQueue, as_numpy, num_rows
 from fastinput._engine.traits import StageKind, StageTraits
 from fastinput.dataset import Dataset
 from fastinput.readers.csv_decode import CsvFormat, read_blocks
@@ -58,16 +62,61 @@ class FileRows:
         self._blocks: Iterator[Block | Failure] = read_blocks(path, fmt, ctx.options.remote, ctx.cancelled)
         self._strings_as_numpy = strings_as_numpy
         self._rows = RowQueue()
+        self._taken = 0  # rows handed out
+        self._failed = 0  # bad records raised
+        self._ended = False  # the file has ended, or an error ended it
+        self._to_drop = (0, 0)  # rows and bad records handed out before a restore, to read again and drop
 
     def take(self, n: int) -> list[Block]:
         """Blocks holding up to ``n`` rows; raises a bad record's error at its place, ``StopIteration`` at the end
         (also after an error that ended the file)."""
+        if self._ended:
+            raise StopIteration
+        if self._to_drop != (0, 0):
+            self._drop(*self._to_drop)
+        failure = self._fill()
+        if failure is not None:
+            raise failure.exc
+        blocks = self._rows.take(n)
+        self._taken += sum(num_rows(block) for block in blocks)
+        return blocks
+
+    def _fill(self) -> Failure | None:
+        """Decode blocks until some rows are buffered; a bad record's ``Failure`` (counted) if one comes first."""
         while not self._rows:
-            item = next(self._blocks)
+            try:
+                item = next(self._blocks)
+            except BaseException:  # the end, or an error opening or reading the file: it ends the file
+                self._ended = True
+                raise
             if type(item) is Failure:
-                raise item.exc
+                self._failed += 1
+                return item
             self._rows.put([as_numpy(item) if self._strings_as_numpy else item])
-        return self._rows.take(n)
+        return None
+
+    def _drop(self, rows: int, failures: int) -> None:
+        """Read the file again up to where a saved reader stood: ``rows`` rows and ``failures`` bad records (the
+        prefix handed out, in the order the file has them)."""
+        self._to_drop = (0, 0)
+        while self._taken < rows or self._failed < failures:
+            if not self._rows:
+                self._fill()
+            elif self._taken < rows:
+                self._taken += sum(num_rows(block) for block in self._rows.take(rows - self._taken))
+            else:  # rows where a bad record was: the file is not the one saved; go on from here
+                return
+
+    def position(self) -> dict[str, Any]:
+        """Where this file stands: rows and bad records handed out, and whether it has ended."""
+        taken, failed = (self._taken, self._failed) if self._to_drop == (0, 0) else self._to_drop
+        return {"rows": taken, "bad_records": failed, "ended": self._ended}
+
+    def restore(self, position: dict[str, Any]) -> None:
+        """Go to ``position`` (from ``position()``) before the first ``take``: the rows are read again and dropped
+        then."""
+        self._to_drop = (position["rows"], position["bad_records"])
+        self._ended = position["ended"]
 
     def close(self) -> None:
         self._blocks.close()
@@ -82,6 +131,12 @@ class CsvFileIterator(DatasetIterator):
 
     def produce_chunk(self, n: int) -> list[Any]:
         return self._rows.take(n)
+
+    def own_state(self) -> dict[str, Any]:
+        return self._rows.position()
+
+    def restore_own_state(self, state: dict[str, Any]) -> None:
+        self._rows.restore(state)
 
     def join_self(self) -> None:
         self._rows.close()

@@ -208,6 +208,14 @@ class ReadStream:
         with storage_errors(self.path, False):
             return self._raw.readinto(view) or 0
 
+    def skip(self, n: int) -> None:
+        """Read and drop the next ``n`` bytes (fewer if the stream ends first)."""
+        while n > 0:
+            data = self.read(min(n, self._block_size))
+            if not data:
+                return
+            n -= len(data)
+
     def _inflate(self, n: int) -> bytes:
         """Up to ``n`` decompressed bytes, b"" at the end. Several streams one after another (a multi-member
         gzip file, ``cat a.gz b.gz``, as tf.data reads it) are read as one; anything after a complete stream
@@ -286,23 +294,35 @@ def _salvage(inflater: Any, data: bytes) -> bytes:
 
 def open_read(path: str, *, compression_type: str | None = None, block_size: int | None = None,
               storage_options: dict | None = None, remote_options: RemoteOptions | None = None,
-              cancelled: threading.Event | None = None) -> ReadStream:
-    """Open ``path`` for sequential reading in blocks of about ``block_size`` bytes (None: a default per store).
+              cancelled: threading.Event | None = None, offset: int = 0) -> ReadStream:
+    """Open ``path`` for sequential reading in blocks of about ``block_size`` bytes (None: a default per store),
+    from byte ``offset`` of its data on (where a restored reader stood; ``ReadStream.size`` still counts from 0).
 
     Remote objects are read in ranged requests bounded in time and retried as
     ``remote_options`` says (``fi.RemoteOptions``; None: its defaults), and
     abandoned once ``cancelled`` (the pipeline's stop signal) is set: see ``fastinput.readers.remote``.
+    A compressed file cannot seek: ``offset`` counts decompressed bytes, read and dropped.
     """
     wbits = COMPRESSION_TYPES[check_compression_type("open_read", compression_type)]
+    seek = offset if wbits is None else 0
     if not is_remote(path):
         local = path[len("file://"):] if path.startswith("file://") else path
         with storage_errors(path, remote=False):
             raw = open(local, "rb", buffering=0)  # closed by ReadStream.close
+            raw.seek(seek)
         size = os.fstat(raw.fileno()).st_size
-        return ReadStream(path, raw, size, False, wbits, LOCAL_BLOCK_SIZE if block_size is None else block_size)
-    from fastinput.readers.remote import RemoteFile
+        stream = ReadStream(path, raw, size, False, wbits, LOCAL_BLOCK_SIZE if block_size is None else block_size)
+    else:
+        from fastinput.readers.remote import RemoteFile
 
-    block_size = REMOTE_BLOCK_SIZE if block_size is None else block_size
-    fs, fs_path = filesystem(path, storage_options)
-    raw = RemoteFile(fs, fs_path, path, block_size, remote_options, cancelled)
-    return ReadStream(path, raw, raw.size, True, wbits, block_size)
+        block_size = REMOTE_BLOCK_SIZE if block_size is None else block_size
+        fs, fs_path = filesystem(path, storage_options)
+        raw = RemoteFile(fs, fs_path, path, block_size, remote_options, cancelled, start=seek)
+        stream = ReadStream(path, raw, raw.size, True, wbits, block_size)
+    if wbits is not None and offset:
+        try:
+            stream.skip(offset)
+        except BaseException:
+            stream.close()
+            raise
+    return stream

@@ -107,7 +107,7 @@ class RecordReader:
     decompressed data when ``compressed``.
     """
 
-    def __init__(self, stream: Readable, block_size: int, compressed: bool) -> None:
+    def __init__(self, stream: Readable, block_size: int, compressed: bool, start: int = 0) -> None:
         self._stream = stream
         self._block_size = block_size
         self._compressed = compressed
@@ -115,14 +115,15 @@ class RecordReader:
         self._space = memoryview(bytearray(block_size)) if stream.reads_in_place else None
         self._buf: bytes | memoryview = b""  # the bytes read and not yet handed out, from _pos on
         self._pos = 0
-        self._base = 0  # stream offset of _buf[0]
+        self._base = start  # stream offset of _buf[0] (``start``: where the stream was opened)
         self._eof = False
         self._known_lengths: dict[int, int] = {}  # length -> its masked CRC, already verified
         self._rest: tuple[bytes, int, int] | None = None  # (a read, where to go on in it, its stream offset)
 
     @property
     def offset(self) -> int:
-        """The stream offset of the next record (of the decompressed data when ``compressed``)."""
+        """Where the next record starts in the stream (the damaged one, after a ``DataLossError``): what a saved
+        reader's state records."""
         return self._base + self._pos
 
     def read_into(self, out: list[bytes], n: int) -> None:

@@ -61,7 +61,7 @@ class RemoteFile:
     """
 
     def __init__(self, fs: Any, fs_path: str, url: str, request_size: int, options: RemoteOptions | None,
-                 cancelled: threading.Event | None = None) -> None:
+                 cancelled: threading.Event | None = None, start: int = 0) -> None:
         options = (options or RemoteOptions()).resolved()
         self._cancelled = cancelled or threading.Event()
         self.path = url
@@ -70,7 +70,7 @@ class RemoteFile:
         self._request_size = max(request_size, MIN_REQUEST_SIZE)
         self._timeout = options.read_timeout
         self._retries = options.read_retries
-        self._offset = 0  # of the first byte not yet returned
+        self._offset = start  # of the first byte not yet returned (``start``: a restored reader goes on there)
         self._rest = b""  # bytes of the last response beyond what was asked for, from _offset on
         info_func = fs._info if _is_async(fs) else fs.info
         info = self._request("asking for the object's size", lambda: self._call(info_func, fs_path))

@@ -159,6 +159,9 @@ class TFRecordFileDataset(Dataset):
 class _TFRecordFileIterator(DatasetIterator, Positioned):
     """Opens the file at the first request, hands out records in chunks, and closes it at the end or on error.
 
+    Its state is the byte offset of the next record (of the decompressed data for a compressed file) and
+    whether the file has ended; a restored iterator opens the file there.
+
     Positioned (uncompressed files): a record's position is its byte offset.
     """
 
@@ -169,6 +172,7 @@ class _TFRecordFileIterator(DatasetIterator, Positioned):
         self._reader: RecordReader | None = None
         self._done = False
         self._positions: list[Position | None] | None = None  # of the last chunk, when tracked
+        self._offset = 0  # of the next record not handed out (the damaged one after an error)
 
     def produce_chunk(self, n: int) -> list[Any]:
         if self._done:
@@ -179,8 +183,12 @@ class _TFRecordFileIterator(DatasetIterator, Positioned):
         try:
             if self._reader is None:
                 self._open()
-            start = self._reader.offset  # read after opening: a restored reader may start inside the file
-            self._reader.read_into(out, n)
+            reader = self._reader  # closing the pipeline may drop it meanwhile (``_finish``)
+            start = reader.offset  # read after opening: a restored reader may start inside the file
+            try:
+                reader.read_into(out, n)
+            finally:
+                self._offset = reader.offset
         except Exception as exc:
             self._finish()
             if not out:
@@ -220,8 +228,9 @@ class _TFRecordFileIterator(DatasetIterator, Positioned):
         ds = self._ds
         self._stream = open_read(ds.path, compression_type=ds.compression_type, block_size=ds.block_size,
                                  storage_options=ds.storage_options, remote_options=self.ctx.options.remote,
-                                 cancelled=self.cancelled)
-        self._reader = RecordReader(self._stream, max(ds.block_size, 1), ds.compression_type is not None)
+                                 cancelled=self.cancelled, offset=self._offset)
+        self._reader = RecordReader(self._stream, max(ds.block_size, 1), ds.compression_type is not None,
+                                    start=self._offset)
 
     def _finish(self) -> None:
         """After the end or an error the file yields nothing more."""
@@ -230,6 +239,15 @@ class _TFRecordFileIterator(DatasetIterator, Positioned):
         if self._stream is not None:
             self._stream.close()
             self._stream = None
+
+    def own_state(self) -> dict[str, Any]:
+        # With an error pending (the records before the damage handed out) the file has not ended for the
+        # consumer: the state points at the damaged record, so a restore meets the error again.
+        return {"offset": self._offset, "done": self._done and self._pending is None}
+
+    def restore_own_state(self, state: dict[str, Any]) -> None:
+        self._offset = state["offset"]
+        self._done = state["done"]
 
     def join_self(self) -> None:
         self._finish()
