@@ -6,7 +6,7 @@ from collections import deque
 from typing import Any
 
 from fastinput import structure
-from fastinput._engine.checkpoint import stage_state
+from fastinput._engine.checkpoint import Deferred, decode_value, encode_value, stage_state
 from fastinput._engine.iterator import DatasetIterator, IteratorContext
 from fastinput._engine.resume import InputMarks, marked
 from fastinput._engine.traits import StageKind, StageTraits
@@ -53,7 +53,9 @@ class _UnbatchIterator(DatasetIterator):
     """Hands out the rows of one input batch after another.
 
     Saved, it keeps no row: it saves the input's state before the batch whose rows it is handing out and how
-    many of them it handed out; a restore pulls that batch again and drops those rows.
+    many of them it handed out; a restore pulls that batch again and drops those rows. Below a stage that does not
+    restore in order (``deterministic=False``) that batch could come back with other rows: then the rows not yet
+    handed out are saved as values, with the input's state after their batch.
     """
 
     def __init__(self, dataset: UnbatchDataset, ctx: IteratorContext, source: DatasetIterator) -> None:
@@ -81,6 +83,11 @@ class _UnbatchIterator(DatasetIterator):
         return [rows.popleft() for _ in range(n)]
 
     def get_state(self) -> dict[str, Any]:
+        if self._rows and not self._source.restores_in_order():
+            # below a deterministic=False stage the batch pulled again may hold other rows: keep these as values
+            rows = list(self._rows)
+            return stage_state(self.op, {"skip": 0, "rows": Deferred(lambda: [encode_value(row) for row in rows])},
+                               [self._source.get_state()])
         if self._rows:
             handed_out = self._batch_rows - len(self._rows)
             return stage_state(self.op, {"skip": handed_out}, [marked(self._source, self._mark)])
@@ -88,3 +95,5 @@ class _UnbatchIterator(DatasetIterator):
 
     def restore_own_state(self, state: dict[str, Any]) -> None:
         self._skip = state["skip"]
+        self._rows.extend(decode_value(row) for row in state.get("rows") or ())
+        self._batch_rows = len(self._rows)

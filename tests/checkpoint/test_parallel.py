@@ -341,9 +341,6 @@ def test_with_the_sequential_stages(deterministic: bool) -> None:
         check_resume(dataset, n, 20, deterministic)
 
 
-@pytest.mark.xfail(reason="unbatch restores by pulling its batch again and dropping the rows taken: below a "
-                          "deterministic=False stage the batch pulled again may hold other rows (restores_in_order)",
-                   strict=False)
 def test_unbatch_below_a_non_deterministic_stage() -> None:
     for n in (5, 37, 80):
         check_resume(_with_sequential_stages(False, unbatch=True), n, 20, False)
