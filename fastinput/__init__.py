@@ -12,7 +12,7 @@ from fastinput import errors, extension, profiler
 from fastinput._engine.arguments import AUTOTUNE
 from fastinput._engine.iterator import Iterator
 from fastinput.dataset import Dataset
-from fastinput.options import AutotuneOptions, OptimizationOptions, Options, RemoteOptions
+from fastinput.options import AutotuneOptions, CheckpointOptions, OptimizationOptions, Options, RemoteOptions
 from fastinput.readers.batched_features import make_batched_features_dataset
 from fastinput.readers.csv import CsvDataset, make_csv_dataset
 from fastinput.readers.example import parse_example
@@ -40,6 +40,7 @@ def __getattr__(name: str):
 __all__ = [
     "AUTOTUNE",
     "AutotuneOptions",
+    "CheckpointOptions",
     "CsvDataset",
     "Dataset",
     "FixedLenFeature",

@@ -28,6 +28,7 @@ REPO = Path(__file__).resolve().parent.parent
 EXPECTED_ALL = [
     "AUTOTUNE",
     "AutotuneOptions",
+    "CheckpointOptions",
     "CsvDataset",
     "Dataset",
     "FixedLenFeature",

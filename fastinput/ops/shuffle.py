@@ -164,7 +164,7 @@ class ShuffleIterator(DatasetIterator):
         self._track_pulls = True  # False once the input has said it cannot save
         self._positions: list[Position | None] | None = None  # beside ``_buffer``, where the input says them
         self._incoming_positions: deque[Position | None] = deque()
-        if tracks_positions(source):
+        if ctx.options.checkpoint.positions and tracks_positions(source):
             self._positions = prefilled_positions or [None] * len(self._buffer)
         self.metrics.buffer_capacity = self._size
 
@@ -378,7 +378,8 @@ class _ShuffleAndRepeatIterator(DatasetIterator):
             return
         if self._next_source is None:
             self._next_source = self._ds.shuffle.inputs[0].make_iterator(self.ctx)
-            self._next_positions = [] if tracks_positions(self._next_source) else None
+            tracked = self.ctx.options.checkpoint.positions and tracks_positions(self._next_source)
+            self._next_positions = [] if tracked else None
             self.inputs = [self._current, self._next_source]
         try:
             self._next_buffer.extend(

@@ -108,12 +108,16 @@ def test_a_changed_file_is_data_loss(files):
         fresh.close()
 
 
+POSITIONS = fi.Options(checkpoint=fi.CheckpointOptions(positions=True))
+"""Positions are tracked only when asked for (they cost throughput on small records)."""
+
+
 @pytest.mark.parametrize("steps", [0, 10, 150, 200])
 def test_shuffle_over_records_saves_positions(files, steps):
     """End to end, once the interleave and TFRecord stages save their own state (their checkpoint work): the
     shuffle's buffer is saved as positions, far smaller than the records, and restored exactly."""
     def make() -> fi.Dataset:
-        return PIPELINES["parallel interleave"](files).shuffle(64, seed=3)
+        return PIPELINES["parallel interleave"](files).shuffle(64, seed=3).with_options(POSITIONS)
 
     with iter(make()) as it:
         [next(it) for _ in range(steps)]
@@ -128,3 +132,11 @@ def test_shuffle_over_records_saves_positions(files, steps):
     with iter(make()) as resumed:
         resumed.set_state(state)
         assert list(resumed) == expected
+
+
+def test_positions_are_off_unless_asked_for(files):
+    """By default a shuffle over records saves the records themselves (tracking costs throughput)."""
+    with iter(PIPELINES["parallel interleave"](files).shuffle(64, seed=3)) as it:
+        next(it)
+        root = it.get_state()["root"]
+    assert any(value is not None for value in root["buffer"])
