@@ -1,8 +1,10 @@
-"""A source that saves its position, written on the public extension classes: the integration tests (Keras,
-PyTorch) and the README recipes run on it whichever of fastinput's own stages can save yet."""
+"""Test sources that save their position, written on the public extension classes: ``Ints`` (int64s with errors
+where asked), which the stage tests read from, and ``Batches``, which the integration tests (Keras, PyTorch) and the
+README recipes run on."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -52,3 +54,58 @@ class _BatchesIterator(DatasetIterator):
 
     def restore_own_state(self, state: dict[str, Any]) -> None:
         self.next_index = state["next"]
+
+
+class Ints(Dataset):
+    """The int64s ``start .. stop - 1``, raising ``ValueError`` in place of each value in ``bad`` and going on after
+    it. A bad value's error comes on a call of its own, after the values before it, so a state saved before that
+    call points at it. Its iterator saves its position, or (``saves=False``) says nothing about saving, so that
+    the base class refuses for it."""
+
+    traits = StageTraits("ints", StageKind.IN_MEMORY)
+
+    def __init__(self, start: int, stop: int, bad: Iterable[int] = (), saves: bool = True) -> None:
+        super().__init__()
+        self.start, self.stop, self.bad, self.saves = start, stop, frozenset(bad), saves
+
+    def __str__(self) -> str:
+        return f"ints({self.start}, {self.stop})"
+
+    def compute_element_spec(self) -> Any:
+        return fi.TensorSpec((), np.int64)
+
+    def make_iterator(self, ctx: IteratorContext) -> DatasetIterator:
+        return IntsIterator(self, ctx)
+
+
+class IntsIterator(DatasetIterator):
+    """``Ints``'s running state; subclasses may make other elements of the same positions (``element``)."""
+
+    def __init__(self, dataset: Ints, ctx: IteratorContext) -> None:
+        super().__init__(dataset, ctx)
+        self.position = dataset.start
+
+    def element(self, i: int) -> Any:
+        return np.int64(i)
+
+    def produce_chunk(self, n: int) -> list[Any]:
+        dataset, out = self.dataset, []
+        while len(out) < n and self.position < dataset.stop:
+            if self.position in dataset.bad:
+                if out:
+                    break
+                self.position += 1
+                raise ValueError(f"bad element {self.position - 1}")
+            out.append(self.element(self.position))
+            self.position += 1
+        if not out:
+            raise StopIteration
+        return out
+
+    def own_state(self) -> dict[str, Any]:
+        if not self.dataset.saves:
+            return super().own_state()
+        return {"position": self.position}
+
+    def restore_own_state(self, state: dict[str, Any]) -> None:
+        self.position = state["position"]

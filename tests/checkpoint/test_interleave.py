@@ -19,7 +19,6 @@ from fastinput._engine.checkpoint import decode_value, encode_value
 from fastinput._engine.rows import RowBlocks
 from fastinput.dataset import Dataset
 from fastinput.errors import DataLossError, InvalidArgumentError, UnimplementedError
-from fastinput.extension import DatasetIterator, StageKind, StageTraits
 from fastinput.ops import interleave as interleave_module
 from fastinput.ops.interleave import InterleaveDataset
 from fastinput.readers.csv import CsvDataset
@@ -28,7 +27,7 @@ from fastinput.readers.csv_files import CsvFileDataset
 from fastinput.readers.csv_inference import record_default
 from fastinput.readers.files import open_read
 from fastinput.readers.framing import frame
-from fastinput.spec import TensorSpec
+from tests.checkpoint.stages import Ints
 from tests.readers.conftest import TFRecordCorpus
 from tests.readers.test_batched_features import fi_features, write_examples
 from tests.readers.test_csv import HEADER, corpus_rows, write_csv
@@ -100,56 +99,9 @@ def as_rows(blocks: list[Any]) -> list[Any]:
 # -- a source that fails where asked ---------------------------------------------------------------------------
 
 
-class Faulty(Dataset):
-    """The int64s ``start .. stop - 1``, raising ``ValueError`` instead of each value in ``bad`` (and going on)."""
-
-    traits = StageTraits("faulty", StageKind.IN_MEMORY)
-
-    def __init__(self, start: int, stop: int, bad: frozenset[int] = frozenset()) -> None:
-        super().__init__()
-        self.start, self.stop, self.bad = start, stop, bad
-
-    def __str__(self) -> str:
-        return f"faulty({self.start}, {self.stop})"
-
-    def compute_element_spec(self) -> Any:
-        return TensorSpec((), np.int64)
-
-    def make_iterator(self, ctx: Any) -> DatasetIterator:
-        return _FaultyIterator(self, ctx)
-
-
-class _FaultyIterator(DatasetIterator):
-    def __init__(self, dataset: Faulty, ctx: Any) -> None:
-        super().__init__(dataset, ctx)
-        self.ds = dataset
-        self.next = dataset.start
-
-    def produce_chunk(self, n: int) -> list[Any]:
-        """Up to ``n`` values; a bad one's error comes on a call of its own, so the state points at it until then."""
-        out: list[Any] = []
-        while len(out) < n and self.next < self.ds.stop:
-            if self.next in self.ds.bad:
-                if out:
-                    break
-                self.next += 1
-                raise ValueError(f"bad value {self.next - 1}")
-            out.append(np.int64(self.next))
-            self.next += 1
-        if not out:
-            raise StopIteration
-        return out
-
-    def own_state(self) -> dict[str, Any]:
-        return {"next": self.next}
-
-    def restore_own_state(self, state: dict[str, Any]) -> None:
-        self.next = state["next"]
-
-
 def inner(x: Any, bad: frozenset[int] = frozenset()) -> Dataset:
     """Input element x opens x values: x*100 .. x*100 + x - 1 (x = 0: an empty dataset)."""
-    return Faulty(int(x) * 100, int(x) * 100 + int(x), bad)
+    return Ints(int(x) * 100, int(x) * 100 + int(x), bad)
 
 
 def opens_badly(x: Any) -> Dataset:
@@ -163,7 +115,7 @@ PARALLEL = [None, 1, 2, fi.AUTOTUNE]
 
 def interleaved(cycle_length: int, block_length: int, parallel: Any, deterministic: bool, fn: Any = inner,
                 count: int = 9) -> Dataset:
-    return Faulty(0, count).interleave(fn, cycle_length=cycle_length, block_length=block_length,
+    return Ints(0, count).interleave(fn, cycle_length=cycle_length, block_length=block_length,
                                        num_parallel_calls=parallel, deterministic=deterministic)
 
 
@@ -212,7 +164,7 @@ def test_parallel_interleave_rewinds_its_read_ahead(deterministic, capture_every
     """Long datasets read far ahead of the consumer, in small blocks, their states captured every read or every
     few: save points in the first rounds and later."""
     monkeypatch.setattr(interleave_module, "CAPTURE_EVERY", capture_every)
-    ds = Faulty(0, 6).interleave(lambda x: Faulty(int(x) * 1000, int(x) * 1000 + 300), cycle_length=2,
+    ds = Ints(0, 6).interleave(lambda x: Ints(int(x) * 1000, int(x) * 1000 + 300), cycle_length=2,
                                  block_length=3, num_parallel_calls=2, deterministic=deterministic)
     for n in [0, 1, 2, 3, 4, 7, 64, 65, 129, 600, 1199, 1800]:
         check_resume(ds, n, deterministic)
@@ -253,34 +205,10 @@ def test_interleave_refuses_another_cycle():
         it.set_state(state)
 
 
-class Unsaveable(Dataset):
-    """Three elements from a stage that says nothing about saving (the base class refuses for it)."""
-
-    traits = StageTraits("unsaveable", StageKind.GENERATOR)
-
-    def compute_element_spec(self) -> Any:
-        return fi.TensorSpec((), np.int64)
-
-    def make_iterator(self, ctx: Any) -> DatasetIterator:
-        return _UnsaveableIterator(self, ctx)
-
-
-class _UnsaveableIterator(DatasetIterator):
-    def __init__(self, dataset: Unsaveable, ctx: Any) -> None:
-        super().__init__(dataset, ctx)
-        self.produced = 0
-
-    def produce(self) -> Any:
-        if self.produced == 3:
-            raise StopIteration
-        self.produced += 1
-        return np.int64(self.produced - 1)
-
-
 @pytest.mark.parametrize("parallel", [None, 2])
 def test_interleave_over_a_dataset_that_cannot_save(parallel):
     """It runs as ever; asking for a state says why there is none."""
-    ds = Faulty(0, 3).interleave(lambda x: Unsaveable(), cycle_length=2, num_parallel_calls=parallel)
+    ds = Ints(0, 3).interleave(lambda x: Ints(0, 3, saves=False), cycle_length=2, num_parallel_calls=parallel)
     with iter(ds) as it:
         next(it)
         with pytest.raises(UnimplementedError):
@@ -325,7 +253,7 @@ def test_interleave_of_parallel_readers_resumes(corpus: TFRecordCorpus, determin
 
 def test_interleave_resumes_while_its_knobs_turn():
     """What the autotuner does: parallelism and buffer depths change between steps; the state does not care."""
-    ds = Faulty(0, 12).interleave(lambda x: Faulty(int(x) * 1000, int(x) * 1000 + 200), cycle_length=4,
+    ds = Ints(0, 12).interleave(lambda x: Ints(int(x) * 1000, int(x) * 1000 + 200), cycle_length=4,
                                   num_parallel_calls=fi.AUTOTUNE)
     with iter(ds) as it:
         everything = outcomes(it)

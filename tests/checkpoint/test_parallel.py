@@ -18,52 +18,8 @@ import numpy as np
 import pytest
 
 import fastinput as fi
-from fastinput.extension import Dataset, DatasetIterator, StageKind, StageTraits
-
-
-class Positions(Dataset):
-    """``np.int64(i)`` for i in ``range(n)``; a position in ``fail_at`` raises ValueError instead (and is passed)."""
-
-    traits = StageTraits("positions", StageKind.IN_MEMORY)
-
-    def __init__(self, n: int, fail_at: tuple[int, ...] = ()) -> None:
-        super().__init__()
-        self.n = n
-        self.fail_at = frozenset(fail_at)
-
-    def __str__(self) -> str:
-        return f"positions({self.n})"
-
-    def compute_element_spec(self) -> Any:
-        return fi.TensorSpec((), np.int64)
-
-    def make_iterator(self, ctx: Any) -> DatasetIterator:
-        return _PositionsIterator(self, ctx)
-
-
-class _PositionsIterator(DatasetIterator):
-    def __init__(self, dataset: Positions, ctx: Any) -> None:
-        super().__init__(dataset, ctx)
-        self.position = 0
-
-    def produce_chunk(self, n: int) -> list[Any]:
-        dataset = self.dataset
-        if self.position >= dataset.n:
-            raise StopIteration
-        if self.position in dataset.fail_at:
-            self.position += 1
-            raise ValueError(f"bad position {self.position - 1}")
-        end = min(dataset.n, self.position + n)
-        end = next((i for i in range(self.position, end) if i in dataset.fail_at), end)
-        chunk = [np.int64(i) for i in range(self.position, end)]
-        self.position = end
-        return chunk
-
-    def own_state(self) -> dict[str, Any]:
-        return {"position": self.position}
-
-    def restore_own_state(self, state: dict[str, Any]) -> None:
-        self.position = state["position"]
+from fastinput.extension import Dataset
+from tests.checkpoint.stages import Ints
 
 
 def _work(x: Any) -> Any:
@@ -148,7 +104,7 @@ def _cuts(size: int) -> list[int]:
 @pytest.mark.parametrize("parallelism", [1, 3])
 @pytest.mark.parametrize("size", SIZES)
 def test_parallel_map(size: int, parallelism: int, deterministic: bool) -> None:
-    dataset = Positions(size, FAILS).map(_work, num_parallel_calls=parallelism, deterministic=deterministic)
+    dataset = Ints(0, size, FAILS).map(_work, num_parallel_calls=parallelism, deterministic=deterministic)
     for n in _cuts(size):
         check_resume(dataset, n, 12, deterministic)
 
@@ -158,7 +114,7 @@ def test_parallel_map(size: int, parallelism: int, deterministic: bool) -> None:
 @pytest.mark.parametrize("drop_remainder", [False, True])
 @pytest.mark.parametrize("size", SIZES)
 def test_map_and_batch(size: int, drop_remainder: bool, parallelism: int | None, deterministic: bool) -> None:
-    dataset = Positions(size, FAILS).map_and_batch(_work, 4, num_parallel_calls=parallelism,
+    dataset = Ints(0, size, FAILS).map_and_batch(_work, 4, num_parallel_calls=parallelism,
                                                    drop_remainder=drop_remainder, deterministic=deterministic)
     for n in sorted({0, 1, 3, size // 4 + 1, size // 4 + 2}):
         check_resume(dataset, n, 5, deterministic)
@@ -167,14 +123,14 @@ def test_map_and_batch(size: int, drop_remainder: bool, parallelism: int | None,
 @pytest.mark.parametrize("buffer_size", [1, 3, fi.AUTOTUNE])
 @pytest.mark.parametrize("size", SIZES)
 def test_prefetch(size: int, buffer_size: int) -> None:
-    dataset = Positions(size, FAILS).prefetch(buffer_size)
+    dataset = Ints(0, size, FAILS).prefetch(buffer_size)
     for n in _cuts(size):
         check_resume(dataset, n, 12, True)
 
 
 def test_prefetch_to_device_saves_positions_not_tensors() -> None:
     torch = pytest.importorskip("torch")
-    dataset = Positions(30, FAILS).map_and_batch(_work, 4, num_parallel_calls=2).prefetch_to_device("cpu", 2)
+    dataset = Ints(0, 30, FAILS).map_and_batch(_work, 4, num_parallel_calls=2).prefetch_to_device("cpu", 2)
     with iter(dataset) as it:
         assert isinstance(next(it), torch.Tensor)
         state = json.loads(json.dumps(it.get_state()))
@@ -186,7 +142,7 @@ def test_prefetch_to_device_saves_positions_not_tensors() -> None:
 @pytest.mark.parametrize("deterministic", [True, False])
 def test_stacked_stages_and_a_state_saved_at_every_step(deterministic: bool) -> None:
     """Parallel stages over parallel stages: each saves the state its input had when it pulled."""
-    dataset = (Positions(60, FAILS).map(_work, num_parallel_calls=3, deterministic=deterministic)
+    dataset = (Ints(0, 60, FAILS).map(_work, num_parallel_calls=3, deterministic=deterministic)
                .prefetch(2).map(lambda x: x + 1, num_parallel_calls=2, deterministic=deterministic).prefetch(3))
     dataset = dataset.with_options(fi.Options(optimization=fi.OptimizationOptions(map_fusion=False)))
     epoch = [step for step in steps(iter(dataset), 10_000) if step != "end"]
@@ -206,7 +162,7 @@ def test_stacked_stages_and_a_state_saved_at_every_step(deterministic: bool) -> 
 def test_rewritten_pipeline_restores_into_the_same_rewrite() -> None:
     """map -> map -> batch is fused into map_and_batch: its state restores into the same rewritten pipeline, and
     into the pipeline without the rewrites it is refused, naming the stage that differs."""
-    plain = Positions(40).map(_work, num_parallel_calls=2).map(lambda x: x - 1, num_parallel_calls=2).batch(3)
+    plain = Ints(0, 40).map(_work, num_parallel_calls=2).map(lambda x: x - 1, num_parallel_calls=2).batch(3)
     check_resume(plain, 4, 6, True)
     _, state, _ = saved_after(plain, 4, 0)
     assert state["root"]["stage"] == "map_and_batch"
@@ -220,7 +176,7 @@ def test_rewritten_pipeline_restores_into_the_same_rewrite() -> None:
 def test_saving_while_parallelism_and_buffers_change(deterministic: bool) -> None:
     """Another thread turns every knob while the consumer runs and saves. (No errors here: which elements a batch
     that meets one drops depends on the order, when not deterministic.)"""
-    dataset = (Positions(200).map(_slow, num_parallel_calls=4, deterministic=deterministic)
+    dataset = (Ints(0, 200).map(_slow, num_parallel_calls=4, deterministic=deterministic)
                .map_and_batch(lambda x: x + 1, 3, num_parallel_calls=2, deterministic=deterministic).prefetch(2))
     epoch = [step for step in steps(iter(dataset), 10_000) if step != "end"]
     stop = threading.Event()
@@ -256,7 +212,7 @@ def test_saving_while_parallelism_and_buffers_change(deterministic: bool) -> Non
 
 def test_saving_while_the_autotuner_runs() -> None:
     """AUTOTUNE stages under the running tuner: states saved along the way restore exactly."""
-    dataset = Positions(300).map(_work, num_parallel_calls=fi.AUTOTUNE).prefetch(fi.AUTOTUNE)
+    dataset = Ints(0, 300).map(_work, num_parallel_calls=fi.AUTOTUNE).prefetch(fi.AUTOTUNE)
     expected = [_outcome(x * 10) for x in range(300) if x != 13]
     with iter(dataset) as it:
         taken, saves = [], []
@@ -273,7 +229,7 @@ def test_saving_while_the_autotuner_runs() -> None:
 
 
 def test_a_restored_stage_starts_no_thread_before_its_first_element() -> None:
-    dataset = Positions(20).map(_work, num_parallel_calls=3).prefetch(2)
+    dataset = Ints(0, 20).map(_work, num_parallel_calls=3).prefetch(2)
     _, state, rest = saved_after(dataset, 6, 4)
     before = set(threading.enumerate())
     with iter(dataset) as it:
@@ -283,19 +239,8 @@ def test_a_restored_stage_starts_no_thread_before_its_first_element() -> None:
         assert steps(it, 4) == rest
 
 
-class _Unsaveable(Positions):
-    """A source whose iterator has not said how to save."""
-
-    def make_iterator(self, ctx: Any) -> DatasetIterator:
-        return _UnsaveableIterator(self, ctx)
-
-
-class _UnsaveableIterator(_PositionsIterator):
-    own_state = DatasetIterator.own_state
-
-
 def test_an_input_that_cannot_save_is_reported_when_the_state_is_asked_for() -> None:
-    with iter(_Unsaveable(10).map(lambda x: x, num_parallel_calls=2).prefetch(2)) as it:
+    with iter(Ints(0, 10, saves=False).map(lambda x: x, num_parallel_calls=2).prefetch(2)) as it:
         assert int(next(it)) == 0  # the pipeline runs on
         with pytest.raises(fi.errors.UnimplementedError, match="could not save"):
             it.get_state()
@@ -303,7 +248,7 @@ def test_an_input_that_cannot_save_is_reported_when_the_state_is_asked_for() -> 
 
 
 def test_a_damaged_state_is_refused() -> None:
-    dataset = Positions(10).map(_work, num_parallel_calls=2)
+    dataset = Ints(0, 10).map(_work, num_parallel_calls=2)
     _, state, _ = saved_after(dataset, 3, 0)
     state["root"]["skip"] = [[2, 1], [0, 1]]
     with iter(dataset) as it, pytest.raises(fi.errors.InvalidArgumentError, match="damaged"):
@@ -313,7 +258,7 @@ def test_a_damaged_state_is_refused() -> None:
 def test_a_stage_knows_whether_its_input_restores_in_order() -> None:
     """``restores_in_order`` is False from a ``deterministic=False`` stage up; a stage above one hands out in order
     and saves no partial work (so its state needs no position of that input's), yet loses and repeats nothing."""
-    dataset = (Positions(50).map(_slow, num_parallel_calls=3, deterministic=False)
+    dataset = (Ints(0, 50).map(_slow, num_parallel_calls=3, deterministic=False)
                .map(lambda x: x + 1, num_parallel_calls=2, deterministic=False).prefetch(2))
     dataset = dataset.with_options(fi.Options(optimization=fi.OptimizationOptions(map_fusion=False)))
     with iter(dataset) as it:

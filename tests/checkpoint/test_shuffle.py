@@ -20,19 +20,20 @@ from fastinput._engine.positions import Positioned, decode_positions, encode_pos
 from fastinput._engine.rows import RowBlocks
 from fastinput.extension import Dataset, DatasetIterator, IteratorContext, StageKind, StageTraits
 from fastinput.ops.shuffle import ShuffleDataset
+from tests.checkpoint.stages import Ints, IntsIterator
 
 ERROR = "error"
 
 
-class Counter(Dataset):
+class Counter(Ints):
     """0, 1, ... n-1 (as int64, or as nests of arrays and bytes with ``nested``), failing at ``fail_at``."""
 
     traits = StageTraits("test_counter", StageKind.IN_MEMORY)
 
     def __init__(self, n: int, fail_at: tuple[int, ...] = (), nested: bool = False, saves: bool = True,
                  positioned: bool = False) -> None:
-        super().__init__()
-        self.n, self.fail_at, self.nested, self.saves, self.positioned = n, fail_at, nested, saves, positioned
+        super().__init__(0, n, fail_at, saves)
+        self.n, self.nested, self.positioned = n, nested, positioned
 
     def __str__(self) -> str:
         return f"counter({self.n})"
@@ -47,38 +48,11 @@ class Counter(Dataset):
         return _PositionedCounterIterator(self, ctx) if self.positioned else _CounterIterator(self, ctx)
 
 
-class _CounterIterator(DatasetIterator):
-    def __init__(self, dataset: Counter, ctx: Any) -> None:
-        super().__init__(dataset, ctx)
-        self.ds = dataset
-        self.position = 0
-
+class _CounterIterator(IntsIterator):
     def element(self, i: int) -> Any:
-        if self.ds.nested:
+        if self.dataset.nested:
             return {"id": np.int64(i), "vec": np.arange(3, dtype=np.float32) * i, "blob": b"x" * (i % 5)}
         return np.int64(i)
-
-    def produce_chunk(self, n: int) -> list[Any]:
-        out = []
-        while len(out) < n and self.position < self.ds.n:
-            if self.position in self.ds.fail_at:
-                if out:
-                    break
-                self.position += 1
-                raise ValueError(f"bad element {self.position - 1}")
-            out.append(self.element(self.position))
-            self.position += 1
-        if not out:
-            raise StopIteration
-        return out
-
-    def own_state(self) -> dict[str, Any]:
-        if not self.ds.saves:
-            return super().own_state()
-        return {"position": self.position}
-
-    def restore_own_state(self, state: dict[str, Any]) -> None:
-        self.position = state["position"]
 
 
 class _PositionedCounterIterator(_CounterIterator, Positioned):
