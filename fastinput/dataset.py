@@ -209,16 +209,24 @@ class Dataset:
 
     # -- transformations -----------------------------------------------------
     def map(self, map_func: Callable, num_parallel_calls: int | None = None, deterministic: bool | None = None,
-            output_signature: Any = None) -> Dataset:
+            output_signature: Any = None, workers: str = "thread") -> Dataset:
         """Apply ``map_func`` to every element (tuples are unpacked into arguments).
 
-        ``num_parallel_calls`` runs it on that many worker threads (``fi.AUTOTUNE``: let fastinput choose).
+        ``num_parallel_calls`` runs it on that many workers (``fi.AUTOTUNE``: let fastinput choose).
         The output spec is learnt by calling ``map_func`` twice on placeholder elements while building (as
         tf.data traces it); ``output_signature`` (a nest of ``fi.TensorSpec``) declares it instead.
+
+        ``workers="process"`` runs ``map_func`` in worker processes instead of threads: for Python code that holds
+        the GIL (PIL, pure-Python loops, tokenizers), which threads run one at a time. The function travels by
+        cloudpickle (lambdas and closures work; one that cannot be pickled is an error here), results come back
+        through shared memory, and order, errors and saved state are the threads'. A process costs a fresh
+        interpreter at the first element and a round trip per work item: for numpy or fastinput kernels, which
+        release the GIL, threads are faster.
         """
         from fastinput.ops.map import MapDataset
 
-        mapped = MapDataset(self, map_func, num_parallel_calls, deterministic, output_signature=output_signature)
+        mapped = MapDataset(self, map_func, num_parallel_calls, deterministic, output_signature=output_signature,
+                            workers=workers)
         return mapped._checked()
 
     def filter(self, predicate: Callable) -> Dataset:
@@ -253,12 +261,14 @@ class Dataset:
 
     def map_and_batch(self, map_func: Callable, batch_size: int, num_parallel_calls: int | None = AUTOTUNE,
                       drop_remainder: bool = False, deterministic: bool | None = None,
-                      output_signature: Any = None) -> Dataset:
+                      output_signature: Any = None, workers: str = "thread") -> Dataset:
         """``map`` then ``batch``, fused: workers write outputs straight into preallocated batches.
 
         A ``map_func`` with an ``out=`` keyword receives its row of the batch to fill in place. As in
         tf.data, a batch whose ``batch_size`` input elements meet an error is dropped and its first error raised.
         ``output_signature`` declares the spec of ``map_func``'s output for one element (see ``map``).
+        ``workers="process"``: as ``map``'s; the processes write each batch straight into shared memory, which
+        the consumer receives without a copy.
 
         >>> import fastinput as fi
         >>> [b.tolist() for b in fi.Dataset.range(5).map_and_batch(lambda x: x * 10, 2)]
@@ -267,7 +277,7 @@ class Dataset:
         from fastinput.fused_ops.map_and_batch import MapAndBatchDataset
 
         return MapAndBatchDataset(self, map_func, batch_size, num_parallel_calls, drop_remainder, deterministic,
-                                  output_signature=output_signature)._checked()
+                                  output_signature=output_signature, workers=workers)._checked()
 
     def unbatch(self) -> Dataset:
         """Split each element along its first dimension into separate elements."""

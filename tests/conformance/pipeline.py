@@ -12,16 +12,33 @@ cached outcomes, so it keeps every argument exactly.
 from __future__ import annotations
 
 import collections
+import contextlib
 import copy
 import inspect
 import itertools
 import os
 from dataclasses import dataclass
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 
 from tests.conformance.functions import DualFn, FailAt, Gen
+
+MAP_WORKERS = {"workers": "thread"}
+"""Where fastinput's maps (``map``, ``map_and_batch``) run in the pipelines built here: the conformance suite runs
+once on threads and again on worker processes (``map_workers``), which must not change a single event."""
+
+
+@contextlib.contextmanager
+def map_workers(workers: str) -> Iterator[None]:
+    """Build fastinput's maps with ``workers=`` (``"process"``: in worker processes) inside the block."""
+    before = MAP_WORKERS["workers"]
+    MAP_WORKERS["workers"] = workers
+    try:
+        yield
+    finally:
+        MAP_WORKERS["workers"] = before
 
 
 class _Autotune:
@@ -199,6 +216,8 @@ class Pipeline:
             else:
                 if lib == "fi" and _declares_output(step, getattr(ds, step.op)):
                     kwargs["output_signature"] = ds.element_spec
+                if lib == "fi" and step.op in ("map", "map_and_batch") and MAP_WORKERS["workers"] != "thread":
+                    kwargs["workers"] = MAP_WORKERS["workers"]
                 ds = getattr(ds, step.op)(*args, **kwargs)
         return ds
 
