@@ -11,6 +11,7 @@ next item, so when the socket ends (the stage is gone) the worker unlinks what i
 
 from __future__ import annotations
 
+import os
 import pickle
 import signal
 import socket
@@ -27,6 +28,11 @@ from fastinput.errors import InvalidArgumentError
 def _serve(sock: socket.socket) -> None:
     setup = pickle.loads(wire.receive(sock))
     sys.path[:] = setup["sys_path"]  # the stage's: its function's modules import here as they did there
+    for variable, value in setup["environment"].items():  # as the stage has them, for the function's own children
+        if value is None:
+            os.environ.pop(variable, None)
+        else:
+            os.environ[variable] = value
     names = wire.Segments(setup["prefix"])
     shared = wire.SharedArrays(names)
     try:

@@ -42,6 +42,8 @@ from fastinput._engine.buffer import Failure
 
 STOP_TIMEOUT_SECONDS = 2.0
 """How long closing waits for a terminated process before it kills it."""
+EXIT_GRACE_SECONDS = 1.0
+"""How long a process whose socket ended may take to exit by itself before it is terminated."""
 
 _POOL_SERIAL = itertools.count()
 _LIVE_POOLS: weakref.WeakSet[ProcessPool] = weakref.WeakSet()
@@ -119,11 +121,17 @@ def pickled_function(op: str, fn: Any) -> bytes:
             "TensorFlow object; use workers=\"thread\", or build such things inside the function") from exc
 
 
+_STARTUP_VARIABLES = ("PYTHONPATH", "PYTHONSAFEPATH")
+"""Set for a worker's start only (it restores them before it loads the function): see ``_worker_environment``."""
+
+
 def _worker_environment() -> dict[str, str]:
-    """This process's environment, with this fastinput first on the path (wherever it was imported from)."""
+    """This process's environment for a worker's start: this fastinput (wherever it was imported from) first on
+    the path, and not the working folder's (``PYTHONSAFEPATH``), whatever is there."""
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p)
+    env["PYTHONSAFEPATH"] = "1"
     return env
 
 
@@ -193,7 +201,12 @@ class _Worker:
         return self.loaded  # type: ignore[return-value]
 
     def died(self) -> _WorkerDied:
-        """The worker's end, once its socket has ended: reap it (killing it if it lingers), unlink its segments."""
+        """The worker's end, once its socket has ended: reap it (ending it if it lingers: a signal of ours must not
+        stand in for how it ended), unlink its segments."""
+        try:
+            self.process.wait(EXIT_GRACE_SECONDS)
+        except subprocess.TimeoutExpired:
+            pass
         self.stop()
         return _WorkerDied(self.pid, self.process.returncode)
 
@@ -225,7 +238,8 @@ class ProcessPool:
         self._stage = stage
         self._remote = remote
         self._prefix = f"fastinput-{os.getpid()}-{next(_POOL_SERIAL)}-"
-        self._setup = {"sys_path": list(sys.path), "task": remote.task}
+        self._setup = {"sys_path": list(sys.path), "task": remote.task,
+                       "environment": {name: os.environ.get(name) for name in _STARTUP_VARIABLES}}
         self._lock = threading.Lock()
         self._idle: list[_Worker] = []
         self._busy: set[_Worker] = set()
@@ -271,29 +285,42 @@ class ProcessPool:
         return f"a batch's {len(chunk)} elements"
 
     def _run_on_a_worker(self, chunk: list[Any]) -> tuple[list[Any], int]:
-        if self._load_error is not None:
+        worker = None
+        if self._load_error is None:
+            worker = self._acquire()
+            try:
+                self._load_error = self._load_failure(worker)
+                if self._load_error is None:
+                    worker.send(chunk)
+                    results, failures, cpu = worker.receive()
+            except BaseException:
+                self._discard(worker)
+                raise
+        if self._load_error is not None:  # the function cannot run anywhere: every item fails alike
+            if worker is not None:
+                self._discard(worker)
             return [Failure(self._load_error)] * (len(chunk) if self._remote.per_element else 1), 0
-        worker = self._acquire()
-        try:
-            load_error = worker.wait_loaded()
-            if load_error is None:
-                worker.send(chunk)
-                results, failures, cpu = worker.receive()
-        except BaseException:
-            self._discard(worker)
-            raise
-        if load_error is not None:
-            self._discard(worker)
-            self._load_error = errors.WorkerProcessError(
-                f"{self._stage}: a worker process could not load the function: {load_error.kind}: "
-                f"{load_error.message}. A function must be importable in a fresh Python process (its module on "
-                "sys.path) or be defined in __main__ or a notebook (then it travels by value)")
-            self._load_error.__cause__ = WorkerTraceback(load_error.traceback)
-            return self._run_on_a_worker(chunk)
         self._release(worker)
         for i, failure in failures.items():
             results[i] = Failure(failure.rebuild())
         return results, cpu
+
+    def _load_failure(self, worker: _Worker) -> errors.WorkerProcessError | None:
+        """None once ``worker`` has loaded the function; else the error every work item gets from now on."""
+        try:
+            remote = worker.wait_loaded()
+        except _WorkerDied as death:
+            return errors.WorkerProcessError(
+                f"{self._stage}: a worker process {_how_it_ended(death.exitcode)} before it loaded the function "
+                "(its error output says why)", exitcode=death.exitcode)
+        if remote is None:
+            return None
+        error = errors.WorkerProcessError(
+            f"{self._stage}: a worker process could not load the function: {remote.kind}: {remote.message}. A "
+            "function must be importable in a fresh Python process (its module on sys.path) or be defined in "
+            "__main__ or a notebook (then it travels by value)")
+        error.__cause__ = WorkerTraceback(remote.traceback)
+        return error
 
     # -- the processes ------------------------------------------------------------------------------------------
     def _acquire(self) -> _Worker:

@@ -1,12 +1,25 @@
-"""The random pipelines of ``test_differential`` again, every ``map`` and ``map_and_batch`` in worker processes
-(``workers="process"``): each must still match tf.data event for event, as on threads."""
+"""The table cases of ``test_ops`` that map, and the random pipelines of ``test_differential``, again with every
+``map`` and ``map_and_batch`` in worker processes (``workers="process"``): each must still match tf.data event for
+event, as on threads."""
 
 from __future__ import annotations
 
 import pytest
 
 from tests.conformance.differential import check_seed
+from tests.conformance.oracle import check
 from tests.conformance.pipeline import map_workers
+from tests.conformance.test_ops import CASES, Case
+
+MAP_CASES = [case for case in CASES if "map" in repr(case.pipeline)]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", MAP_CASES, ids=repr)
+def test_map_cases_with_process_workers_match_tf_data(case: Case) -> None:
+    with map_workers("process"):
+        mismatch = check(case.pipeline, case.mode, case.differs)
+    assert mismatch is None, f"\n{mismatch}"
 
 SEEDS = 40
 CHUNK = 20

@@ -343,3 +343,52 @@ def test_a_saved_state_resumes_where_it_stood() -> None:
     resumed.set_state(state)
     assert [b.tolist() for b in resumed] == rest
     resumed.close()
+
+
+def test_the_trace_shows_the_process_stage_and_its_workers(tmp_path) -> None:
+    import json
+
+    path = tmp_path / "trace.json"
+    ds = fi.Dataset.range(400).map(tokenize_like, num_parallel_calls=2, workers="process").batch(8)
+    ds.profile(steps=20, warmup=2, trace_path=str(path), print_report=False)
+    text = path.read_text()
+    trace = json.loads(text)
+    assert 'workers=\\"process\\"' in text
+    pids = [pid for stage in _summaries(trace) for pid in stage.get("worker_pids", [])]
+    assert len(pids) >= 1
+
+
+def tokenize_like(x):
+    return sum(ord(c) for c in str(int(x)) * 50)
+
+
+def _summaries(trace) -> list[dict]:
+    """Every stage summary recorded in a trace file (wherever the format keeps them)."""
+    found = []
+
+    def visit(value):
+        if isinstance(value, dict):
+            if "worker_pids" in value:
+                found.append(value)
+            for v in value.values():
+                visit(v)
+        elif isinstance(value, list):
+            for v in value:
+                visit(v)
+
+    visit(trace)
+    return found
+
+
+def test_a_worker_that_dies_before_loading_the_function_is_one_clear_error(monkeypatch, tmp_path) -> None:
+    from fastinput._engine import processes
+
+    broken = tmp_path / "fastinput"  # a fastinput that cannot be imported, first on the workers' path
+    broken.mkdir()
+    (broken / "__init__.py").write_text("raise ImportError('this fastinput is broken on purpose')\n")
+    monkeypatch.setattr(processes, "_worker_environment", lambda: {**os.environ, "PYTHONPATH": str(tmp_path),
+                                                                   "PYTHONSAFEPATH": "1"})
+    got = outcomes(fi.Dataset.range(3).map(lambda x: x, num_parallel_calls=2, workers="process",
+                                           output_signature=fi.TensorSpec((), np.int64)))
+    assert [g[1] for g in got] == [errors.WorkerProcessError] * 3
+    assert "exited with code 1 before it loaded the function" in got[0][2]
