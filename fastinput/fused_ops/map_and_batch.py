@@ -42,10 +42,10 @@ from fastinput._engine.buffer import Failure
 from fastinput._engine.iterator import DatasetIterator, IteratorContext
 from fastinput._engine.memory import aligned_empty
 from fastinput._engine.metrics import element_nbytes
+from fastinput._engine.processes import RemoteChunks, pickled_function
 from fastinput._engine.traits import StageKind, StageTraits
 from fastinput.dataset import Dataset
 from fastinput.ops.batch import stack_elements, stack_leaf
-from fastinput._engine.processes import RemoteChunks, pickled_function
 from fastinput.ops.map import (
     call_on_element,
     in_processes,

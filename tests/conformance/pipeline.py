@@ -17,8 +17,8 @@ import copy
 import inspect
 import itertools
 import os
-from dataclasses import dataclass
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np

@@ -20,6 +20,7 @@ import pytest
 import fastinput as fi
 from fastinput import errors
 from fastinput._engine import shared_memory
+from tests.helpers import elements_and_errors
 
 MINE = f"fastinput-{os.getpid()}-"
 
@@ -52,15 +53,7 @@ def nothing_left_behind():
 
 def outcomes(ds: fi.Dataset) -> list:
     """Each element, or ``("error", type, message)`` for each error, to the end."""
-    out = []
-    it = iter(ds)
-    while True:
-        try:
-            out.append(next(it))
-        except StopIteration:
-            return out
-        except Exception as exc:
-            out.append(("error", type(exc), str(exc)))
+    return elements_and_errors(ds, lambda exc: ("error", type(exc), str(exc)))
 
 
 def same(a: list, b: list) -> bool:
