@@ -10,6 +10,7 @@ only by the code that needs them.
 
 from fastinput import errors, extension, profiler
 from fastinput._engine.arguments import AUTOTUNE
+from fastinput._engine.cardinality import INFINITE_CARDINALITY, UNKNOWN_CARDINALITY
 from fastinput._engine.iterator import Iterator
 from fastinput.dataset import Dataset
 from fastinput.options import AutotuneOptions, CheckpointOptions, OptimizationOptions, Options, RemoteOptions
@@ -45,6 +46,7 @@ __all__ = [
     "Dataset",
     "FixedLenFeature",
     "FixedLenSequenceFeature",
+    "INFINITE_CARDINALITY",
     "InputCheckpoint",
     "Iterator",
     "OptimizationOptions",
@@ -54,6 +56,7 @@ __all__ = [
     "SparseSpec",
     "TFRecordDataset",
     "TensorSpec",
+    "UNKNOWN_CARDINALITY",
     "VarLenFeature",
     "errors",
     "extension",

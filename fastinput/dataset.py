@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from fastinput._engine.arguments import AUTOTUNE
+from fastinput._engine.cardinality import UNKNOWN_CARDINALITY
 from fastinput._engine.iterator import DatasetIterator, Iterator, IteratorContext
 from fastinput._engine.traits import UNKNOWN, StageTraits
 from fastinput.options import Options
@@ -100,6 +101,18 @@ class Dataset:
         if not known:
             raise value.with_traceback(None)
         return value
+
+    def cardinality(self) -> int:
+        """How many elements this dataset has, known without running it: tf.data's rule for this stage applied to
+        its inputs' counts. ``fi.INFINITE_CARDINALITY`` (-1) for a dataset that never ends,
+        ``fi.UNKNOWN_CARDINALITY`` (-2) where only running it would tell (a filter, a file reader, a stage that
+        states no rule: each Dataset class states its own by overriding this method).
+
+        >>> import fastinput as fi
+        >>> fi.Dataset.range(10).batch(4).cardinality(), fi.Dataset.range(3).repeat().cardinality()
+        (3, -1)
+        """
+        return UNKNOWN_CARDINALITY
 
     def _checked(self) -> Dataset:
         """This node, once its element spec is derived: the checks tf.data makes while building (structures

@@ -41,6 +41,9 @@ class RangeDataset(Dataset):
         self.dtype = as_numpy_dtype(output_type if output_type is not None else np.int64)
         self._args = args
 
+    def cardinality(self) -> int:
+        return len(self)
+
     def __str__(self) -> str:
         return f"range({', '.join(str(a) for a in self._args)})"
 
@@ -122,6 +125,9 @@ class TensorSlicesDataset(Dataset):
                 f"from_tensor_slices: all components must have the same first dimension, got sizes {sorted(lengths)}"
             )
         self.length = lengths.pop() if lengths else 0
+
+    def cardinality(self) -> int:
+        return self.length
 
     def __str__(self) -> str:
         name = "from_tensors" if self.single else "from_tensor_slices"
