@@ -19,7 +19,7 @@ from fastinput.readers.csv import CsvDataset, make_csv_dataset
 from fastinput.readers.example import parse_example
 from fastinput.readers.features import FixedLenFeature, FixedLenSequenceFeature, VarLenFeature
 from fastinput.readers.tfrecord import TFRecordDataset
-from fastinput.spec import SparseSpec, TensorSpec
+from fastinput.spec import DatasetSpec, SparseSpec, TensorSpec
 from fastinput.structure import SparseArray
 from fastinput.tf_adapter import tf_input_fn
 
@@ -44,6 +44,7 @@ __all__ = [
     "CheckpointOptions",
     "CsvDataset",
     "Dataset",
+    "DatasetSpec",
     "FixedLenFeature",
     "FixedLenSequenceFeature",
     "INFINITE_CARDINALITY",

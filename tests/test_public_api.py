@@ -31,6 +31,7 @@ EXPECTED_ALL = [
     "CheckpointOptions",
     "CsvDataset",
     "Dataset",
+    "DatasetSpec",
     "FixedLenFeature",
     "FixedLenSequenceFeature",
     "INFINITE_CARDINALITY",
