@@ -20,7 +20,7 @@ from typing import Any
 from fastinput import structure
 from fastinput._engine.arguments import check_bool, check_int
 from fastinput._engine.buffer import Failure
-from fastinput._engine.checkpoint import decode_value, encode_value, stage_state
+from fastinput._engine.checkpoint import SavedValue, decode_value, encode_value, stage_state
 from fastinput._engine.iterator import DatasetIterator, IteratorContext
 from fastinput._engine.resume import InputMarks, marked
 from fastinput._engine.traits import StageKind, StageTraits
@@ -29,8 +29,9 @@ from fastinput.errors import CancelledError, InvalidArgumentError
 from fastinput.spec import DatasetSpec, most_specific_common, spec_of
 
 
-class WindowValuesDataset(Dataset):
-    """A finite dataset of given element values: one leaf of a window (what ``window`` yields)."""
+class WindowValuesDataset(Dataset, SavedValue):
+    """A finite dataset of given element values: one leaf of a window (what ``window`` yields); a stage that
+    holds one (an interleave's cycle) saves it by its values."""
 
     traits = StageTraits("window_values", StageKind.IN_MEMORY)
 
@@ -60,12 +61,11 @@ class WindowValuesDataset(Dataset):
         return _ValuesIterator(self, ctx)
 
     def encode(self) -> dict[str, Any]:
-        """This dataset as a JSON-able value (a stage that holds windows saves them so)."""
         return {"values": [encode_value(value) for value in self.values]}
 
     @classmethod
     def decode(cls, body: dict[str, Any]) -> WindowValuesDataset:
-        return cls([decode_value(value) for value in body["values"]])
+        return cls([decode_value(value) for value in body["values"]])  # its spec: learnt from the values
 
 
 class _ValuesIterator(DatasetIterator):
