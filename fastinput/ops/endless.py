@@ -14,7 +14,7 @@ from fastinput._engine.iterator import DatasetIterator, IteratorContext
 from fastinput._engine.traits import StageKind, StageTraits
 from fastinput.dataset import Dataset
 from fastinput.ops.shuffle import EpochSeed, SeedSequence
-from fastinput.ops.sources import as_numpy_dtype
+from fastinput.ops.sources import PositionIterator, as_numpy_dtype
 from fastinput.spec import TensorSpec
 
 RANDOM_BOUND = 1 << 32
@@ -45,23 +45,16 @@ class CounterDataset(Dataset):
         return _CounterIterator(self, ctx)
 
 
-class _CounterIterator(DatasetIterator):
+class _CounterIterator(PositionIterator):
     def __init__(self, dataset: CounterDataset, ctx: IteratorContext) -> None:
         super().__init__(dataset, ctx)
         self._ds = dataset
-        self._position = 0
 
     def produce_chunk(self, n: int) -> list[Any]:
         ds = self._ds
         positions = np.arange(self._position, self._position + n, dtype=np.int64)
         self._position += n
         return list((positions * ds.step + ds.start).astype(ds.dtype, copy=False))
-
-    def own_state(self) -> dict[str, Any]:
-        return {"position": self._position}
-
-    def restore_own_state(self, state: dict[str, Any]) -> None:
-        self._position = state["position"]
 
 
 class RandomDataset(Dataset):

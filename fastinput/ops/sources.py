@@ -57,7 +57,7 @@ class RangeDataset(Dataset):
         return _RangeIterator(self, ctx)
 
 
-class _PositionIterator(DatasetIterator):
+class PositionIterator(DatasetIterator):
     """An in-memory source: its state is the index of its next element."""
 
     def __init__(self, dataset: Dataset, ctx: IteratorContext) -> None:
@@ -71,7 +71,7 @@ class _PositionIterator(DatasetIterator):
         self._position = state["position"]
 
 
-class _RangeIterator(_PositionIterator):
+class _RangeIterator(PositionIterator):
     def __init__(self, dataset: RangeDataset, ctx: IteratorContext) -> None:
         super().__init__(dataset, ctx)
         self._values = range(dataset.start, dataset.stop, dataset.step)
@@ -144,7 +144,7 @@ class TensorSlicesDataset(Dataset):
         return _TensorSlicesIterator(self, ctx)
 
 
-class _TensorSlicesIterator(_PositionIterator):
+class _TensorSlicesIterator(PositionIterator):
     def __init__(self, dataset: TensorSlicesDataset, ctx: IteratorContext) -> None:
         super().__init__(dataset, ctx)
         self._ds = dataset

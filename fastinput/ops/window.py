@@ -26,6 +26,7 @@ from fastinput._engine.resume import InputMarks, marked
 from fastinput._engine.traits import StageKind, StageTraits
 from fastinput.dataset import Dataset
 from fastinput.errors import CancelledError, InvalidArgumentError
+from fastinput.ops.sources import PositionIterator
 from fastinput.spec import DatasetSpec, most_specific_common, spec_of
 
 
@@ -68,11 +69,10 @@ class WindowValuesDataset(Dataset, SavedValue):
         return cls([decode_value(value) for value in body["values"]])  # its spec: learnt from the values
 
 
-class _ValuesIterator(DatasetIterator):
+class _ValuesIterator(PositionIterator):
     def __init__(self, dataset: WindowValuesDataset, ctx: IteratorContext) -> None:
         super().__init__(dataset, ctx)
         self._values = dataset.values
-        self._position = 0
 
     def produce_chunk(self, n: int) -> list[Any]:
         chunk = self._values[self._position:self._position + n]
@@ -80,12 +80,6 @@ class _ValuesIterator(DatasetIterator):
             raise StopIteration
         self._position += len(chunk)
         return chunk
-
-    def own_state(self) -> dict[str, Any]:
-        return {"position": self._position}
-
-    def restore_own_state(self, state: dict[str, Any]) -> None:
-        self._position = state["position"]
 
 
 class WindowDataset(Dataset):
