@@ -131,6 +131,8 @@ class _WindowIterator(DatasetIterator):
 
     Saved, it keeps no element: it saves its input's state from before the first element it buffers; restored,
     it fills its buffer again from there (a full window's worth, as the saved one would have at its next call).
+    Windows start at multiples of ``shift`` in the input, so only the input's state before those elements is
+    taken (the others never come first in the buffer).
     """
 
     def __init__(self, dataset: WindowDataset, ctx: IteratorContext, source: DatasetIterator) -> None:
@@ -138,28 +140,40 @@ class _WindowIterator(DatasetIterator):
         self._ds = dataset
         self._source = source
         self._specs = _leaf_specs(dataset.inputs[0])
+        self._nested = self._specs is not None and structure.is_nested(self._specs)
         self._buffer: deque[Any] = deque()
         self._marks_before: deque[dict[str, Any] | None] = deque()  # the input's state before each buffered one
         self._marks = InputMarks(source)
+        self._pulled = 0  # input elements pulled, modulo shift: a window starts where it is 0
         self._input_done = False
+
+    def _pull(self) -> Any:
+        """The input's next element (a ``Failure`` for an error); ``StopIteration`` at its end, for good."""
+        try:
+            element = self._source.get_next()
+        except StopIteration:
+            self._input_done = True
+            raise
+        except CancelledError:
+            raise
+        except Exception as exc:
+            element = Failure(exc)
+        self._pulled = (self._pulled + 1) % self._ds.shift
+        return element
 
     def _fill(self) -> None:
         while not self._input_done and len(self._buffer) < self._ds.span:
-            mark = self._marks.take()
+            mark = self._marks.take() if self._pulled == 0 else None
             try:
-                element = self._source.get_next()
+                element = self._pull()
             except StopIteration:
-                self._input_done = True
                 break
-            except CancelledError:
-                raise
-            except Exception as exc:
-                element = Failure(exc)
             self._buffer.append(element)
             self._marks_before.append(mark)
 
     def _shift(self) -> None:
-        """Drop the first ``shift`` input elements: buffered ones, then (a shift past the buffer) new ones."""
+        """Drop the first ``shift`` input elements: buffered ones, then (a shift past the buffer) new ones, whose
+        errors are ignored as in tf.data."""
         buffer, buffered = self._buffer, len(self._buffer)
         for _ in range(min(self._ds.shift, buffered)):
             buffer.popleft()
@@ -168,13 +182,9 @@ class _WindowIterator(DatasetIterator):
             if self._input_done:
                 break
             try:
-                self._source.get_next()
+                self._pull()
             except StopIteration:
-                self._input_done = True
-            except CancelledError:
-                raise
-            except Exception:  # as in tf.data, a skipped element's error is ignored
-                continue
+                break
 
     def produce(self) -> Any:
         ds = self._ds
@@ -191,6 +201,8 @@ class _WindowIterator(DatasetIterator):
 
     def _window(self, elements: list[Any]) -> Any:
         """The nest of datasets of one window: per leaf, the values of that leaf."""
+        if self._specs is not None and not self._nested:
+            return WindowValuesDataset(elements, self._specs)
         shape = self._specs if self._specs is not None else elements[0]
         columns = zip(*(structure.flatten(element) for element in elements))
         specs = structure.flatten(self._specs) if self._specs is not None else [None] * len(structure.flatten(shape))
