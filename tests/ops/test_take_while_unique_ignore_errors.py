@@ -139,3 +139,16 @@ def test_ignore_errors_logs_when_asked(caplog):
         assert [int(x) for x in fi.Dataset.range(4).map(fi_raising_at(1)).ignore_errors()] == [0, 2, 3]
     assert "injected" not in caplog.text
     assert str(fi.Dataset.range(1).ignore_errors(log_warning=True)) == "ignore_errors(log_warning=True)"
+
+
+@pytest.mark.parametrize("num_parallel_reads", [None, 2])
+def test_ignore_errors_skips_a_missing_file(tf, tmp_path, num_parallel_reads):
+    """tf.data retries a file it cannot open forever (its iterator hangs); fastinput goes on with the next file
+    (a deliberate difference, in the README)."""
+    paths = write_records(tf, tmp_path, lambda data: data)
+    files = [paths[0], str(tmp_path / "missing.tfrecord"), paths[2]]
+    records = [bytes(r) for r in fi.TFRecordDataset(files, num_parallel_reads=num_parallel_reads).ignore_errors()]
+    expected = [bytes(r) for path in (paths[0], paths[2]) for r in tf.data.TFRecordDataset(path).as_numpy_iterator()]
+    assert sorted(records) == sorted(expected)
+    if num_parallel_reads is None:
+        assert records == expected
