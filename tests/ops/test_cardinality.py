@@ -79,9 +79,29 @@ def test_the_constants_are_tf_datas(tf):
     assert fi.UNKNOWN_CARDINALITY == tf.data.UNKNOWN_CARDINALITY
 
 
-def test_readers_and_generators_are_unknown():
+def test_generators_are_unknown():
     assert fi.Dataset.from_generator(lambda: iter([1])).cardinality() == fi.UNKNOWN_CARDINALITY
-    assert fi.TFRecordDataset(["a.tfrecord"]).cardinality() == fi.UNKNOWN_CARDINALITY
+
+
+def test_readers_and_one_liners_count_like_tf(tf, tmp_path):
+    for i in range(3):
+        (tmp_path / f"f{i}.csv").write_text("a,b\n1,2\n3,4\n")
+        with tf.io.TFRecordWriter(str(tmp_path / f"t{i}.tfrecord")) as writer:
+            writer.write(tf.train.Example().SerializeToString())
+    csv, records = str(tmp_path / "*.csv"), str(tmp_path / "*.tfrecord")
+    features = {"a": tf.io.FixedLenFeature([], tf.int64, default_value=0)}
+    pairs = [
+        (fi.Dataset.list_files(csv), tf.data.Dataset.list_files(csv)),
+        (fi.Dataset.list_files(csv, shuffle=False), tf.data.Dataset.list_files(csv, shuffle=False)),
+        (fi.make_csv_dataset(csv, 2), tf.data.experimental.make_csv_dataset(csv, 2)),
+        (fi.make_csv_dataset(csv, 2, num_epochs=1), tf.data.experimental.make_csv_dataset(csv, 2, num_epochs=1)),
+        (fi.make_batched_features_dataset(records, 2, features),
+         tf.data.experimental.make_batched_features_dataset(records, 2, features)),
+        (fi.CsvDataset(str(tmp_path / "f0.csv"), [0, 0], header=True),
+         tf.data.experimental.CsvDataset(str(tmp_path / "f0.csv"), [0, 0], header=True)),
+        (fi.TFRecordDataset(str(tmp_path / "t0.tfrecord")), tf.data.TFRecordDataset(str(tmp_path / "t0.tfrecord"))),
+    ]
+    assert [ds.cardinality() for ds, _ in pairs] == [int(tf_ds.cardinality()) for _, tf_ds in pairs]
 
 
 @pytest.mark.parametrize("seeds", [range(0, 150), range(150, 300)], ids=lambda s: f"seeds{s.start}-{s.stop - 1}")
