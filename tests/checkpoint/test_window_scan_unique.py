@@ -23,6 +23,8 @@ def test_window_of_tuples_in_an_interleave():
     pairs = fi.Dataset.zip((fi.Dataset.range(9), fi.Dataset.range(9).map(lambda x: x * 0.5)))
     windows = pairs.window(4, 3).interleave(lambda a, b: fi.Dataset.zip((a, b)), cycle_length=2)
     check_every_cut(windows)
+    parallel = pairs.window(4, 3).interleave(lambda a, b: fi.Dataset.zip((a, b)), cycle_length=2, num_parallel_calls=2)
+    check_every_cut(parallel)
 
 
 @pytest.mark.parametrize("bad", [(), (0, 4)], ids=["clean", "errors"])

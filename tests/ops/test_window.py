@@ -92,3 +92,16 @@ def test_a_window_is_a_finite_dataset():
 def test_bad_window_arguments(kwargs):
     with pytest.raises(fi.errors.InvalidArgumentError):
         fi.Dataset.range(3).window(**kwargs)
+
+
+def test_the_new_stages_show_in_stats_and_traces():
+    """Each new stage records its metrics and traits like every other (what the profiler reads)."""
+    ds = (fi.Dataset.counter().take(40).window(4, 2).flat_map(lambda w: w.batch(4))
+          .scan(np.int64(0), lambda s, b: (s + 1, b[0])).unique().take_while(lambda x: x < 30).ignore_errors())
+    with iter(ds) as it:
+        assert len(list(it)) == 15
+        ops = {stats.name: stats.traits.op for stats in it.stats()}
+    assert ops == {"ignore_errors()": "ignore_errors", "take_while(<lambda>)": "take_while", "unique()": "unique",
+                   "scan(<lambda>)": "scan", "interleave(<lambda>, cycle_length=1, block_length=1)": "interleave",
+                   "window(4, shift=2, stride=1, drop_remainder=False)": "window", "take(40)": "take",
+                   "counter(start=0, step=1, dtype=int64)": "counter"}
