@@ -96,7 +96,7 @@ class SavedValue(abc.ABC):
     """An element value that is not a nest of arrays (each dataset a ``window`` yields) and says how it is saved.
 
     ``encode()`` gives a JSON-able body; the subclass's ``decode(body)`` makes the value again. Each subclass is
-    registered under its ``kind`` (its class name unless it sets one), which ``decode_value`` looks up.
+    registered under its class name, which the saved value names and ``decode_value`` looks up.
     """
 
     kinds: ClassVar[dict[str, type[SavedValue]]] = {}
@@ -113,7 +113,6 @@ class SavedValue(abc.ABC):
     @abc.abstractmethod
     def decode(cls, body: Any) -> SavedValue:
         """The value ``encode`` gave ``body`` for."""
-
 
 
 def encode_value(value: Any) -> Any:
