@@ -46,6 +46,14 @@ def test_random_is_deterministic_for_a_seed():
     assert draws(fi.Dataset.random(seed=None)) != draws(fi.Dataset.random(seed=None))
 
 
+def test_without_a_seed_each_dataset_draws_its_own_sequence_once_like_tf(tf):
+    tf_ds = tf.data.Dataset.random().take(4)
+    assert list(tf_ds.as_numpy_iterator()) == list(tf_ds.as_numpy_iterator())
+    ds = fi.Dataset.random().take(4)
+    assert draws(ds) == draws(ds)
+    assert draws(ds.repeat(2))[:4] == draws(ds)
+
+
 @pytest.mark.parametrize("rerandomize", [None, False, True])
 def test_each_iteration_draws_anew_only_when_asked_like_tf(tf, rerandomize):
     epochs = draws(fi.Dataset.random(seed=5, rerandomize_each_iteration=rerandomize).take(4).repeat(2))
