@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from fastinput._engine.arguments import AUTOTUNE
+from fastinput._engine.cardinality import UNKNOWN_CARDINALITY
 from fastinput._engine.iterator import DatasetIterator, Iterator, IteratorContext
 from fastinput._engine.traits import UNKNOWN, StageTraits
 from fastinput.options import Options
@@ -100,6 +101,18 @@ class Dataset:
         if not known:
             raise value.with_traceback(None)
         return value
+
+    def cardinality(self) -> int:
+        """How many elements this dataset has, known without running it: tf.data's rule for this stage applied to
+        its inputs' counts. ``fi.INFINITE_CARDINALITY`` (-1) for a dataset that never ends,
+        ``fi.UNKNOWN_CARDINALITY`` (-2) where only running it would tell (a filter, a file reader, a stage that
+        states no rule: each Dataset class states its own by overriding this method).
+
+        >>> import fastinput as fi
+        >>> fi.Dataset.range(10).batch(4).cardinality(), fi.Dataset.range(3).repeat().cardinality()
+        (3, -1)
+        """
+        return UNKNOWN_CARDINALITY
 
     def _checked(self) -> Dataset:
         """This node, once its element spec is derived: the checks tf.data makes while building (structures
@@ -377,6 +390,117 @@ class Dataset:
         from fastinput.ops.cache import CacheDataset
 
         return CacheDataset(self, filename)
+
+    # -- the rest of tf.data's surface (issue 19): windows, scans, reductions, endless sources -----------
+    def window(self, size: int, shift: int | None = None, stride: int = 1, drop_remainder: bool = False,
+               name: str | None = None) -> Dataset:
+        """Windows of ``size`` elements, a new one every ``shift`` (default ``size``) elements, taking every
+        ``stride``-th; the last ones shorter unless ``drop_remainder``. Each window is a nest shaped like the
+        elements whose leaves are small finite datasets, as in tf.data (``name`` is ignored).
+
+        >>> import fastinput as fi
+        >>> windows = fi.Dataset.range(5).window(3, shift=2).flat_map(lambda w: w.batch(3))
+        >>> [w.tolist() for w in windows]
+        [[0, 1, 2], [2, 3, 4], [4]]
+        """
+        from fastinput.ops.window import WindowDataset
+
+        return WindowDataset(self, size, shift, stride, drop_remainder)._checked()
+
+    def scan(self, initial_state: Any, scan_func: Callable, name: str | None = None) -> Dataset:
+        """A map that carries a state: ``scan_func(state, element)`` returns ``(new_state, output)``; the new state
+        keeps the initial state's structure and dtypes (``name`` is ignored).
+
+        >>> import fastinput as fi, numpy as np
+        >>> [int(x) for x in fi.Dataset.range(5).scan(np.int64(0), lambda s, x: (s + x, s + x))]
+        [0, 1, 3, 6, 10]
+        """
+        from fastinput.ops.scan import ScanDataset
+
+        return ScanDataset(self, initial_state, scan_func)._checked()
+
+    def reduce(self, initial_state: Any, reduce_func: Callable, name: str | None = None) -> Any:
+        """Run the pipeline and fold its elements: ``reduce_func(state, element)`` returns the new state; returns
+        the last state (a value, not a Dataset; ``name`` is ignored).
+
+        >>> import fastinput as fi, numpy as np
+        >>> int(fi.Dataset.range(5).reduce(np.int64(0), lambda s, x: s + x))
+        10
+        """
+        from fastinput.ops.scan import reduce_dataset
+
+        return reduce_dataset(self, initial_state, reduce_func)
+
+    def get_single_element(self, name: str | None = None) -> Any:
+        """Run the pipeline and return its one element; ``InvalidArgumentError`` if it has none or more than one.
+
+        >>> import fastinput as fi
+        >>> int(fi.Dataset.range(5).skip(4).get_single_element())
+        4
+        """
+        from fastinput.ops.scan import single_element
+
+        return single_element(self)
+
+    def unique(self, name: str | None = None) -> Dataset:
+        """Each distinct element once, in order of first appearance; elements must be single int32, int64 or
+        string tensors, as in tf.data (``name`` is ignored).
+
+        >>> import fastinput as fi
+        >>> [int(x) for x in fi.Dataset.from_tensor_slices([1, 2, 1, 3, 2]).unique()]
+        [1, 2, 3]
+        """
+        from fastinput.ops.unique import UniqueDataset
+
+        return UniqueDataset(self)._checked()
+
+    def take_while(self, predicate: Callable, name: str | None = None) -> Dataset:
+        """The elements up to (not including) the first one for which ``predicate`` is False.
+
+        >>> import fastinput as fi
+        >>> [int(x) for x in fi.Dataset.range(10).take_while(lambda x: x < 3)]
+        [0, 1, 2]
+        """
+        from fastinput.ops.take_while import TakeWhileDataset
+
+        return TakeWhileDataset(self, predicate)._checked()
+
+    def ignore_errors(self, log_warning: bool = False, name: str | None = None) -> Dataset:
+        """Drop the elements whose production raised an error and go on with the next ones (after a corrupt or
+        truncated file: the next file); ``log_warning`` logs each error dropped on the ``fastinput`` logger.
+
+        >>> import fastinput as fi
+        >>> [int(x) for x in fi.Dataset.range(4).map(lambda x: 10 // int(x - 2)).ignore_errors()]
+        [-5, -10, 10]
+        """
+        from fastinput.ops.ignore_errors import IgnoreErrorsDataset
+
+        return IgnoreErrorsDataset(self, log_warning)
+
+    @staticmethod
+    def counter(start: int = 0, step: int = 1, dtype: Any = None, name: str | None = None) -> Dataset:
+        """``start, start + step, start + 2 * step, ...`` forever, as scalars of ``dtype`` (default int64).
+
+        >>> import fastinput as fi
+        >>> [int(x) for x in fi.Dataset.counter(10, 5).take(3)]
+        [10, 15, 20]
+        """
+        import numpy as np
+
+        from fastinput.ops.endless import CounterDataset
+
+        return CounterDataset(start, step, np.int64 if dtype is None else dtype)
+
+    @staticmethod
+    def random(seed: int | None = None, rerandomize_each_iteration: bool | None = None,
+               name: str | None = None) -> Dataset:
+        """Random int64 scalars in ``[0, 2**32)`` forever, reproducible for a ``seed``; each new iteration draws
+        the same sequence unless ``rerandomize_each_iteration``. The values differ from TensorFlow's for the same
+        seed (see the README's differences).
+        """
+        from fastinput.ops.endless import RandomDataset
+
+        return RandomDataset(seed, rerandomize_each_iteration)
 
     def apply(self, transformation_func: Callable[[Dataset], Dataset]) -> Dataset:
         """``transformation_func(self)``: chain a reusable transformation."""

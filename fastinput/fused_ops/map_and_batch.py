@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from fastinput import errors, structure
+from fastinput._engine import cardinality
 from fastinput._engine.arguments import (
     check_bool,
     check_callable,
@@ -109,6 +110,9 @@ class MapAndBatchDataset(Dataset):
     def compute_element_spec(self) -> Any:
         row = mapped_spec(self, self.map_func, self.output_signature)
         return batched(row, self.batch_size if self.drop_remainder else None)
+
+    def cardinality(self) -> int:
+        return cardinality.batched(self.inputs[0].cardinality(), self.batch_size, self.drop_remainder)
 
     def __str__(self) -> str:
         args = [self.label, f"batch_size={self.batch_size}"]

@@ -154,6 +154,9 @@ class MapDataset(Dataset):
     def compute_element_spec(self) -> Any:
         return mapped_spec(self, self.map_func, self.output_signature)
 
+    def cardinality(self) -> int:
+        return self.inputs[0].cardinality()
+
     def __str__(self) -> str:
         args = [self.label]
         if self.num_parallel_calls is not None:

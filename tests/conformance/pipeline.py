@@ -127,7 +127,8 @@ class Step:
 _SOURCES = {"range", "from_tensor_slices", "from_tensors", "from_generator", "zip_datasets",
             "element_range", "element_tensors"}
 _METHODS = {"map", "filter", "batch", "padded_batch", "unbatch", "shuffle", "repeat", "take", "skip", "shard",
-            "interleave", "flat_map", "concatenate", "enumerate", "cache", "prefetch", "map_and_batch"}
+            "interleave", "flat_map", "concatenate", "enumerate", "cache", "prefetch", "map_and_batch",
+            "take_while", "unique", "ignore_errors"}
 
 
 def _code(value: Any) -> str:
