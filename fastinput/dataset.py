@@ -207,6 +207,42 @@ class Dataset:
 
     zip = _ZipMethod()
 
+    @staticmethod
+    def sample_from_datasets(datasets: Sequence[Dataset], weights: Sequence[float] | Dataset | None = None,
+                             seed: int | None = None, stop_on_empty_dataset: bool = False,
+                             rerandomize_each_iteration: bool | None = None) -> Dataset:
+        """Each element from one of ``datasets``, drawn at random with ``weights`` (equal if None; or a Dataset of
+        weight vectors, one per element): how training runs mix their sources.
+
+        With ``stop_on_empty_dataset`` the first input to end ends the mix; else an input that ends is left out
+        and the others drawn from in proportion. A ``seed`` gives the same sequence every run (each epoch too,
+        unless ``rerandomize_each_iteration``); the draws are fastinput's own, not TensorFlow's random bits.
+
+        >>> import fastinput as fi
+        >>> ds = fi.Dataset.sample_from_datasets([fi.Dataset.range(3), fi.Dataset.range(10, 13)], seed=1)
+        >>> sorted(int(x) for x in ds)
+        [0, 1, 2, 10, 11, 12]
+        """
+        from fastinput.ops.mixing import SampleFromDatasetsDataset
+
+        return SampleFromDatasetsDataset(datasets, weights, seed, stop_on_empty_dataset,
+                                         rerandomize_each_iteration)._checked()
+
+    @staticmethod
+    def choose_from_datasets(datasets: Sequence[Dataset], choice_dataset: Dataset,
+                             stop_on_empty_dataset: bool = True) -> Dataset:
+        """Each element from the input of ``datasets`` that the next element of ``choice_dataset`` (int64 scalars)
+        names; with ``stop_on_empty_dataset`` (the default) the first input to end where chosen ends it all.
+
+        >>> import fastinput as fi, numpy as np
+        >>> choices = fi.Dataset.from_tensor_slices(np.array([0, 1, 1, 0]))
+        >>> [int(x) for x in fi.Dataset.choose_from_datasets([fi.Dataset.range(2), fi.Dataset.range(5, 7)], choices)]
+        [0, 5, 6, 1]
+        """
+        from fastinput.ops.mixing import ChooseFromDatasetsDataset
+
+        return ChooseFromDatasetsDataset(datasets, choice_dataset, stop_on_empty_dataset)._checked()
+
     # -- transformations -----------------------------------------------------
     def map(self, map_func: Callable, num_parallel_calls: int | None = None, deterministic: bool | None = None,
             output_signature: Any = None) -> Dataset:
