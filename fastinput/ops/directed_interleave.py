@@ -6,7 +6,8 @@ next element of the input selected. So does this module: the choices come a bloc
 indices), and a request for ``n`` elements is served in a few numpy calls, whatever ``n`` is:
 
 1. count how many of the next ``n`` choices name each input (``bincount``);
-2. pull that many elements from each input, a chunk at a time (``get_next_chunk``), into a per-input buffer;
+2. pull at least that many elements from each input, ``PULL`` or more at a time (``get_next_chunk``), into a
+   per-input buffer;
 3. lay them out in the order of the choices (a stable ``argsort`` of the choices scatters the inputs' runs).
 
 Where an input has fewer elements than chosen (it ended, or raised), the request stops at that choice: the elements
@@ -35,6 +36,10 @@ from fastinput._engine.resume import InputMarks, drop_units, marked
 from fastinput._engine.traits import StageKind, StageTraits
 from fastinput.dataset import Dataset
 from fastinput.ops.choices import Choices
+
+PULL = 1024
+"""The fewest elements asked of an input at a time: an input chosen for a few elements per request is read in
+chunks all the same, and its buffer, rarely empty, rarely needs its state taken (``InputMarks``)."""
 
 
 class DirectedInterleaveDataset(Dataset):
@@ -158,7 +163,7 @@ class DirectedInterleaveIterator(DatasetIterator):
             if not buffer:
                 self._mark[index], self._pulled[index] = self._marks[index].take(), 0
             try:
-                chunk = source.get_next_chunk(want - len(buffer))
+                chunk = source.get_next_chunk(max(want - len(buffer), PULL))
             except StopIteration:
                 self._ended[index] = True
                 break
@@ -184,7 +189,8 @@ class DirectedInterleaveIterator(DatasetIterator):
         # runs holds the elements input by input; the choices sorted stably list the same positions in that order
         flat = np.fromiter(itertools.chain.from_iterable(runs), dtype=object, count=len(choices))
         out = np.empty(len(choices), dtype=object)
-        out[np.argsort(choices, kind="stable")] = flat
+        narrow = choices.astype(np.int8 if len(self._sources) <= 127 else np.int32)  # 8 bits: a radix sort
+        out[np.argsort(narrow, kind="stable")] = flat
         return out.tolist()
 
     def _input_cannot_serve(self, index: int) -> None:
