@@ -98,6 +98,8 @@ def _decode_column(descriptor: dict[str, Any], data: memoryview, count: int) -> 
     if kind == "array":
         shape = (count, *descriptor["shape"])
         array = np.frombuffer(data, dtype=np.dtype(descriptor["dtype"])).reshape(shape).copy()
+        if not descriptor["scalar"] and not descriptor["shape"]:  # 0-d arrays (iterating would give scalars)
+            return [array[i, ...] for i in range(count)]
         return list(array)  # rows: numpy scalars of a 1-d array, views of a writable copy otherwise
     if kind == "bytes":
         lengths = np.frombuffer(data[:8 * count], dtype="<i8")

@@ -84,7 +84,9 @@ class DatasetWriter:
         self._round_robin: list[Any] = []
 
     def write(self, elements: list[Any]) -> None:
-        if not self._chunk and elements:
+        if not elements:
+            return
+        if not self._chunk:
             self._chunk = _chunk_size(elements[0])
         if self._shard_func is None:
             self._round_robin.extend(elements)
