@@ -128,13 +128,19 @@ def fingerprint(dataset: Dataset) -> str:
     """A digest of the pipeline ``dataset`` describes: every stage's class, description and arguments (numbers,
     strings, arrays and the code of its functions, not the values a function's closure holds)."""
     digest = hashlib.sha256()
-    for node in dataset._upstream_first():
+    for node in _upstream_first(dataset):
         digest.update(f"{type(node).__module__}.{type(node).__qualname__}|{node}|".encode())
         for key, value in sorted(vars(node).items()):
             if key != "inputs" and not key.startswith("_spec"):
                 digest.update(f"{key}=".encode())
                 _digest_value(digest, value, depth=3)
     return digest.hexdigest()[:20]
+
+
+def _upstream_first(dataset: Dataset) -> Any:
+    for child in dataset.inputs:
+        yield from _upstream_first(child)
+    yield dataset
 
 
 def _digest_value(digest: Any, value: Any, depth: int) -> None:
