@@ -32,7 +32,7 @@ from fastinput._engine.arguments import check_bool
 from fastinput._engine.buffer import Failure
 from fastinput._engine.checkpoint import stage_state
 from fastinput._engine.iterator import DatasetIterator, IteratorContext
-from fastinput._engine.resume import InputMarks, drop_units, marked
+from fastinput._engine.resume import ReadAhead
 from fastinput._engine.traits import StageKind, StageTraits
 from fastinput.dataset import Dataset
 from fastinput.ops.choices import Choices
@@ -99,17 +99,11 @@ class DirectedInterleaveIterator(DatasetIterator):
         self._dropped = np.zeros(count, dtype=bool)  # ended and gone: its choices are skipped
         self._choices = np.empty(0, dtype=np.int64)  # the current block's choices not used yet
         self._finished = False
-        self._marks = [InputMarks(source) for source in sources]
-        self._mark: list[dict[str, Any] | None] = [None] * count  # an input's state before its buffer's oldest
-        self._pulled = [0] * count  # entries pulled into a buffer since that mark
-        self._skip = [0] * count  # after a restore: entries of each input taken before the save
+        self._read_ahead = ReadAhead(sources)
 
     # -- producing ---------------------------------------------------------------------------------------------
     def produce_chunk(self, n: int) -> list[Any]:
-        if any(self._skip):
-            for source, skip in zip(self._sources, self._skip):
-                drop_units(source, skip)
-            self._skip = [0] * len(self._sources)
+        self._read_ahead.catch_up()
         while not self._finished:
             if not len(self._choices):
                 self._next_block()
@@ -160,8 +154,7 @@ class DirectedInterleaveIterator(DatasetIterator):
         elements (not errors) it holds."""
         buffer, source = self._buffers[index], self._sources[index]
         while len(buffer) < want and not self._ended[index] and not (buffer and type(buffer[-1]) is Failure):
-            if not buffer:
-                self._mark[index], self._pulled[index] = self._marks[index].take(), 0
+            self._read_ahead.pulling(index, len(buffer))
             try:
                 chunk = source.get_next_chunk(max(want - len(buffer), PULL))
             except StopIteration:
@@ -172,7 +165,7 @@ class DirectedInterleaveIterator(DatasetIterator):
             except Exception as exc:
                 chunk = [Failure(exc)]
             buffer.extend(chunk)
-            self._pulled[index] += len(chunk)
+            self._read_ahead.pulled(index, len(chunk))
         return len(buffer) - (1 if buffer and type(buffer[-1]) is Failure else 0)
 
     def _take(self, choices: np.ndarray) -> list[Any]:
@@ -210,14 +203,7 @@ class DirectedInterleaveIterator(DatasetIterator):
 
     # -- saving and restoring ----------------------------------------------------------------------------------
     def get_state(self) -> dict[str, Any]:
-        skip, inputs = [], []
-        for index, (buffer, source) in enumerate(zip(self._buffers, self._sources)):
-            if buffer:
-                skip.append(self._pulled[index] - len(buffer))
-                inputs.append(marked(source, self._mark[index]))
-            else:
-                skip.append(self._skip[index])
-                inputs.append(source.get_state())
+        skip, inputs = self._read_ahead.states([len(buffer) for buffer in self._buffers])
         if self._chooser.source is not None:
             inputs.append(self._chooser.source.get_state())
         own = {"skip": skip, "dropped": self._dropped.tolist(), "finished": self._finished,
@@ -225,7 +211,8 @@ class DirectedInterleaveIterator(DatasetIterator):
         return stage_state(self.op, own, inputs)
 
     def restore_own_state(self, state: dict[str, Any]) -> None:
-        self._skip, self._finished = list(state["skip"]), state["finished"]
+        self._read_ahead.restore(state["skip"])
+        self._finished = state["finished"]
         self._dropped = np.asarray(state["dropped"], dtype=bool)
         self._choices = np.asarray(state["choices"], dtype=np.int64)
         self._chooser.restore_own_state(state["chooser"])
