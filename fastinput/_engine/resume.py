@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from fastinput import errors
+from fastinput._engine.buffer import Failure
 from fastinput._engine.iterator import DatasetIterator
 from fastinput._engine.rows import ELEMENTS, Units
 
@@ -92,14 +93,19 @@ class ReadAhead:
         self._pulled = [0] * len(sources)
         self._skip = [0] * len(sources)  # after a restore: entries of each input used before the save
 
-    def pulling(self, index: int, held: int) -> None:
-        """Input ``index`` is about to be pulled while the stage holds ``held`` of its entries."""
+    def pull(self, index: int, held: list[Any] | Any, n: int) -> None:
+        """Pull up to ``n`` entries of input ``index`` onto ``held`` (the stage's list or deque of its entries): its
+        elements, or an error as a ``Failure`` entry in its place; ``StopIteration`` at the input's end."""
         if not held:
             self._mark[index], self._pulled[index] = self._marks[index].take(), 0
-
-    def pulled(self, index: int, count: int) -> None:
-        """The pull brought ``count`` entries."""
-        self._pulled[index] += count
+        try:
+            chunk = self._sources[index].get_next_chunk(n)
+        except (StopIteration, errors.CancelledError):
+            raise
+        except Exception as exc:
+            chunk = [Failure(exc)]
+        held.extend(chunk)
+        self._pulled[index] += len(chunk)
 
     def states(self, held: list[int]) -> tuple[list[int], list[dict[str, Any]]]:
         """What to save, the stage holding ``held[i]`` entries of input ``i``: the entries to drop after each

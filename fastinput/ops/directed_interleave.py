@@ -152,20 +152,12 @@ class DirectedInterleaveIterator(DatasetIterator):
     def _fill(self, index: int, want: int) -> int:
         """Pull from input ``index`` until its buffer holds ``want`` entries, it ends or raises; returns how many
         elements (not errors) it holds."""
-        buffer, source = self._buffers[index], self._sources[index]
+        buffer = self._buffers[index]
         while len(buffer) < want and not self._ended[index] and not (buffer and type(buffer[-1]) is Failure):
-            self._read_ahead.pulling(index, len(buffer))
             try:
-                chunk = source.get_next_chunk(max(want - len(buffer), PULL))
+                self._read_ahead.pull(index, buffer, max(want - len(buffer), PULL))
             except StopIteration:
                 self._ended[index] = True
-                break
-            except errors.CancelledError:
-                raise
-            except Exception as exc:
-                chunk = [Failure(exc)]
-            buffer.extend(chunk)
-            self._read_ahead.pulled(index, len(chunk))
         return len(buffer) - (1 if buffer and type(buffer[-1]) is Failure else 0)
 
     def _take(self, choices: np.ndarray) -> list[Any]:

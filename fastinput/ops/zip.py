@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import deque
 from typing import Any
 
-from fastinput import errors, structure
+from fastinput import structure
 from fastinput._engine.buffer import Failure
 from fastinput._engine.checkpoint import stage_state
 from fastinput._engine.iterator import DatasetIterator, IteratorContext
@@ -72,20 +72,12 @@ class _ZipIterator(DatasetIterator):
 
         An error is an entry of its own: this input's element of that row.
         """
-        column, source = self._columns[i], self.inputs[i]
+        column = self._columns[i]
         while not self._ended[i] and (len(column) < at_least or not column):
-            self._read_ahead.pulling(i, len(column))
             try:
-                chunk = source.get_next_chunk(max(1, want - len(column)))
+                self._read_ahead.pull(i, column, max(1, want - len(column)))
             except StopIteration:
                 self._ended[i] = True
-                continue
-            except errors.CancelledError:
-                raise
-            except Exception as exc:
-                chunk = [Failure(exc)]
-            column.extend(chunk)
-            self._read_ahead.pulled(i, len(chunk))
 
     def produce_chunk(self, n: int) -> list[Any]:
         self._read_ahead.catch_up()
