@@ -268,9 +268,10 @@ class Dataset:
         """The dataset ``save`` wrote in the folder ``path``, elements in their saved order.
 
         ``element_spec`` defaults to the saved one; ``reader_func(datasets)``, given a dataset of the shard
-        datasets, returns the pipeline that reads them (tf.data's default interleaves them). A folder without a
-        finished save raises ``NotFoundError``, one tf.data wrote ``UnimplementedError``; a damaged shard file
-        ``DataLossError`` naming it. ``wait`` (for tf.data's distributed saves) is accepted and ignored.
+        datasets, returns the pipeline that reads them (tf.data's default interleaves them). Folders tf.data's
+        ``save`` wrote are read too (numbers and strings; not its sparse or ragged components). A folder without a
+        finished save raises ``NotFoundError``; a damaged shard file ``DataLossError`` naming it. ``wait`` (for
+        tf.data's distributed saves) is accepted and ignored.
         """
         from fastinput.ops.load import LoadDataset
 

@@ -132,7 +132,7 @@ class DirectedInterleaveIterator(DatasetIterator):
         stop = int(np.argmax(out_of_range)) if out_of_range.any() else len(choices)
         choices = choices[:stop]
         counts = np.bincount(choices, minlength=count)
-        event = None  # (position, input) of the first choice an input cannot serve
+        event = None  # the input that cannot serve the choice at ``stop``, if one cannot
         for index in np.flatnonzero(counts).tolist():
             want = int(counts[index])
             available = self._fill(index, want)

@@ -1,6 +1,7 @@
 """``ds.save(path)`` and ``fi.Dataset.load(path)``: a dataset's elements written to a folder and read back.
 
-The format is fastinput's own (``fastinput.ops.saved_files``). Reading is a pipeline: the shard files read in
+The format is fastinput's own (``fastinput.ops.saved_files``); a folder tf.data's ``save`` wrote is read too
+(``fastinput.ops.tf_saved``). Reading is a pipeline: the shard files read in
 parallel (an interleave over them, ``chunk`` elements from each in turn, which gives the elements back in the order
 they were saved), each shard's records decoded a chunk at a time (``_ShardDataset``); or, with ``reader_func``, the
 pipeline that function makes from the dataset of shard datasets, as in tf.data.
@@ -22,6 +23,7 @@ from fastinput._engine.traits import StageKind, StageTraits
 from fastinput.dataset import Dataset
 from fastinput.ops import saved_files
 from fastinput.ops.element_codec import decode_chunk
+from fastinput.options import available_cpus
 
 _WRITE_BATCH = 1024  # elements handed to the writer at a time
 
@@ -29,8 +31,6 @@ _WRITE_BATCH = 1024  # elements handed to the writer at a time
 def save_dataset(dataset: Dataset, path: Any, compression: Any, shard_func: Callable | None,
                  checkpoint_args: Any) -> None:
     """Write every element of ``dataset`` into the folder ``path``; an error on the way leaves it as it was."""
-    from fastinput.options import available_cpus
-
     path = saved_files.check_local_path("save", path)
     compression = saved_files.check_compression("save", compression)
     if shard_func is not None:
@@ -78,21 +78,27 @@ class LoadDataset(Dataset):
 
     def __init__(self, path: Any, element_spec: Any = None, compression: Any = None,
                  reader_func: Callable[[Dataset], Dataset] | None = None, op: str = "load") -> None:
+        from fastinput.ops import tf_saved
         from fastinput.spec import as_spec
 
         self.path = saved_files.check_local_path(op, path)
-        metadata = saved_files.read_metadata(self.path)
-        if compression is not None and saved_files.check_compression(op, compression) != metadata["compression"]:
-            raise errors.InvalidArgumentError(f"{op}: {self.path} was saved with compression "
-                                              f"{metadata['compression']!r}, not {compression!r}")
-        if element_spec is not None:
-            self.spec = as_spec(element_spec, f"{op}: element_spec")
-        else:
-            encoded = metadata["element_spec"]
-            self.spec = saved_files.decode_spec(encoded) if encoded is not None else None
+        given = None if element_spec is None else as_spec(element_spec, f"{op}: element_spec")
         if reader_func is not None:
             check_callable(op, "reader_func", reader_func)
-        super().__init__([reading_pipeline(self.path, metadata, self.spec, reader_func)])
+        if tf_saved.is_tf_saved(self.path):  # a folder tf.data's save wrote
+            shards, self.spec = tf_saved.tf_saved_shards(self.path, saved_files.check_compression(op, compression),
+                                                         given)
+            pipeline = read_shards(shards, reader_func, cycle_length=min(len(shards), available_cpus()),
+                                   block_length=1)
+        else:
+            metadata = saved_files.read_metadata(self.path)
+            if compression is not None and saved_files.check_compression(op, compression) != metadata["compression"]:
+                raise errors.InvalidArgumentError(f"{op}: {self.path} was saved with compression "
+                                                  f"{metadata['compression']!r}, not {compression!r}")
+            encoded = metadata["element_spec"]
+            self.spec = given if given is not None or encoded is None else saved_files.decode_spec(encoded)
+            pipeline = reading_pipeline(self.path, metadata, self.spec, reader_func)
+        super().__init__([pipeline])
         self.op = op
 
     def __str__(self) -> str:
@@ -114,6 +120,13 @@ def reading_pipeline(path: str, metadata: dict[str, Any], spec: Any,
     """The pipeline that reads the dataset saved in ``path`` (described by ``metadata``; elements of ``spec``)."""
     shards = [_ShardDataset(os.path.join(path, entry["file"]), metadata["compression"], int(entry["elements"]), spec)
               for entry in metadata["shards"]]
+    return read_shards(shards, reader_func, cycle_length=len(shards), block_length=int(metadata["chunk"]))
+
+
+def read_shards(shards: list[Dataset], reader_func: Callable[[Dataset], Dataset] | None, cycle_length: int,
+                block_length: int) -> Dataset:
+    """``reader_func`` of the dataset of ``shards``; by default, the shards interleaved ``block_length`` elements at
+    a time from ``cycle_length`` of them, read in parallel."""
     if reader_func is not None:
         result = reader_func(_ShardsDataset(shards))
         if not isinstance(result, Dataset):
@@ -123,8 +136,7 @@ def reading_pipeline(path: str, metadata: dict[str, Any], spec: Any,
     def shard(index: Any) -> Dataset:
         return shards[int(index)]
 
-    return Dataset.range(len(shards)).interleave(shard, cycle_length=max(1, len(shards)),
-                                                 block_length=int(metadata["chunk"]),
+    return Dataset.range(len(shards)).interleave(shard, cycle_length=max(1, cycle_length), block_length=block_length,
                                                  num_parallel_calls=AUTOTUNE if len(shards) > 1 else None)
 
 

@@ -17,7 +17,7 @@ A new save writes under a new ``<run>`` prefix and replaces the metadata in one 
 old dataset or the new one, never a mix; the old run's files are deleted after.
 
 Not tf.data's format: tf.data writes ``snapshot.metadata``, ``dataset_spec.pb`` and shard folders of ``TensorProto``
-records, which fastinput refuses with an error that says so (``read_metadata``).
+records, which ``load`` reads too (``fastinput.ops.tf_saved``); tf.data cannot read this format.
 """
 
 from __future__ import annotations
@@ -40,7 +40,8 @@ VERSION = 1
 CHUNK_BYTES = 4 << 20
 """About how many bytes of elements one record holds (at most ``MAX_CHUNK`` elements, at least one)."""
 MAX_CHUNK = 1024
-TF_DATA_FILES = ("snapshot.metadata", "dataset_spec.pb")
+TF_DATA_SPEC = "dataset_spec.pb"
+"""What tf.data's save writes first (its ``snapshot.metadata`` last: ``fastinput.ops.tf_saved`` reads those)."""
 COMPRESSIONS = {None: None, "": None, "NONE": None, "AUTO": None, "GZIP": "GZIP"}
 """The ``compression`` values accepted, and the compression each writes (``AUTO``: none, the fastest to read)."""
 
@@ -207,7 +208,7 @@ def decode_spec(encoded: Any) -> Any:
 
 def read_metadata(directory: str) -> dict[str, Any]:
     """The metadata of the dataset saved in ``directory``: ``NotFoundError`` if none was (or its save did not
-    finish), ``UnimplementedError`` for a folder tf.data wrote, ``DataLossError`` for a damaged metadata file."""
+    finish), ``DataLossError`` for a damaged metadata file."""
     path = os.path.join(directory, METADATA)
     try:
         with open(path, "rb") as f:
@@ -215,11 +216,9 @@ def read_metadata(directory: str) -> dict[str, Any]:
     except FileNotFoundError:
         if not os.path.isdir(directory):
             raise errors.NotFoundError(f"load: {directory}: no such folder") from None
-        if any(os.path.exists(os.path.join(directory, name)) for name in TF_DATA_FILES):
-            raise errors.UnimplementedError(
-                f"load: {directory} was written by tf.data's save or snapshot (it has "
-                f"{' / '.join(TF_DATA_FILES)}), whose format fastinput does not read: load it with "
-                "tf.data.Dataset.load and save it again with fastinput's save") from None
+        if os.path.exists(os.path.join(directory, TF_DATA_SPEC)):
+            raise errors.NotFoundError(f"load: {directory} holds a tf.data save that did not finish (it has "
+                                       f"{TF_DATA_SPEC} but no snapshot.metadata)") from None
         raise errors.NotFoundError(f"load: {directory} holds no saved dataset ({METADATA} is missing: nothing was "
                                    "saved there, or the save did not finish)") from None
     try:

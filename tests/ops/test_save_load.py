@@ -1,6 +1,6 @@
 """ds.save and fi.Dataset.load: every element type round-trips exactly, as tf.data's save/load gives it back;
 sharding, compression and reader_func as in tf.data; a missing, unfinished, truncated or corrupt saved dataset is
-a clear error naming the file."""
+a clear error naming the file. Folders tf.data's save wrote are read too, as tf.data reads them."""
 
 import collections
 import json
@@ -146,10 +146,46 @@ def test_missing_folder_and_metadata(tmp_path):
         fi.Dataset.load(str(tmp_path))
 
 
-def test_a_folder_tf_data_wrote_is_refused_clearly(tf, tmp_path):
-    tf.data.Dataset.range(3).save(str(tmp_path))
-    with pytest.raises(fi.errors.UnimplementedError, match="tf.data"):
-        fi.Dataset.load(str(tmp_path))
+@pytest.mark.parametrize("compression", [None, "GZIP"])
+@pytest.mark.parametrize("case", [case for case in ELEMENTS if case != "sparse"])
+def test_load_reads_what_tf_data_saved(tf, tmp_path, case, compression):
+    """tf.data's own format (TensorProto records in TFRecord shard files): the elements, their order and spec
+    as tf.data's load gives them."""
+    tf_ds = ELEMENTS[case](tf.data.Dataset, "tf")
+    tf_ds.save(str(tmp_path), compression=compression)
+    loaded = fi.Dataset.load(str(tmp_path), compression=compression)
+    expected = tf.data.Dataset.load(str(tmp_path), compression=compression)
+    assert_same_elements(fi_elements(loaded), tf_elements(expected))
+    assert loaded.element_spec == fi.Dataset.load(str(tmp_path), element_spec=tf_ds.element_spec,
+                                                  compression=compression).element_spec
+
+
+def test_load_reads_what_tf_data_saved_in_many_shards(tf, tmp_path):
+    tf.data.Dataset.range(3000).map(lambda x: (x, tf.strings.as_string(x))).save(
+        str(tmp_path), shard_func=lambda x, s: x % 5)
+    reader = lambda datasets: datasets.interleave(lambda x: x, cycle_length=5)  # noqa: E731
+    for reader_func in (None, reader):
+        loaded = fi.Dataset.load(str(tmp_path), reader_func=reader_func)
+        assert_same_elements(fi_elements(loaded),
+                             tf_elements(tf.data.Dataset.load(str(tmp_path), reader_func=reader_func)))
+
+
+def test_what_fastinput_cannot_read_of_tf_data_saves_is_named(tf, tmp_path):
+    tf.data.Dataset.from_tensors(tf.SparseTensor([[0]], [1], [3])).save(str(tmp_path / "sparse"))
+    with pytest.raises(fi.errors.UnimplementedError, match="variant"):
+        fi.Dataset.load(str(tmp_path / "sparse"))
+    tf.data.Dataset.range(3).save(str(tmp_path / "unfinished"))
+    os.unlink(tmp_path / "unfinished" / "snapshot.metadata")
+    with pytest.raises(fi.errors.NotFoundError, match="did not finish"):
+        fi.Dataset.load(str(tmp_path / "unfinished"))
+    tf.data.Dataset.range(3).save(str(tmp_path / "damaged"))
+    (shard,) = [os.path.join(root, name) for root, _, names in os.walk(tmp_path / "damaged") for name in names
+                if name.endswith(".snapshot")]
+    data = bytearray(open(shard, "rb").read())
+    data[20] ^= 0x10
+    open(shard, "wb").write(bytes(data))
+    with pytest.raises(fi.errors.DataLossError, match=os.path.basename(shard)):
+        fi_elements(fi.Dataset.load(str(tmp_path / "damaged")))
 
 
 def test_missing_shard_file_is_named(tmp_path):
