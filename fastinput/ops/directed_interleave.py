@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from fastinput import errors
+from fastinput._engine import cardinality
 from fastinput._engine.arguments import check_bool
 from fastinput._engine.buffer import Failure
 from fastinput._engine.checkpoint import stage_state
@@ -63,6 +64,12 @@ class DirectedInterleaveDataset(Dataset):
         for dataset in self.datasets[1:]:
             spec = most_specific_common(spec, dataset.element_spec, str(self))
         return spec
+
+    def cardinality(self) -> int:
+        """tf.data's rule: infinite when any input chosen from is (whatever the choices); else unknown."""
+        if any(dataset.cardinality() == cardinality.INFINITE for dataset in self.datasets):
+            return cardinality.INFINITE
+        return cardinality.UNKNOWN
 
     def make_choices(self, ctx: IteratorContext) -> Choices:
         """A new chooser for one iterator (one epoch)."""

@@ -16,6 +16,7 @@ from typing import Any
 
 from fastinput import errors
 from fastinput._engine.arguments import AUTOTUNE, check_callable
+from fastinput._engine.cardinality import UNKNOWN_CARDINALITY
 from fastinput._engine.checkpoint import stage_state
 from fastinput._engine.iterator import DatasetIterator, IteratorContext
 from fastinput._engine.resume import InputMarks, marked
@@ -90,6 +91,7 @@ class LoadDataset(Dataset):
                                                          given)
             pipeline = read_shards(shards, reader_func, cycle_length=min(len(shards), available_cpus()),
                                    block_length=1)
+            self.count = UNKNOWN_CARDINALITY
         else:
             metadata = saved_files.read_metadata(self.path)
             if compression is not None and saved_files.check_compression(op, compression) != metadata["compression"]:
@@ -98,11 +100,17 @@ class LoadDataset(Dataset):
             encoded = metadata["element_spec"]
             self.spec = given if given is not None or encoded is None else saved_files.decode_spec(encoded)
             pipeline = reading_pipeline(self.path, metadata, self.spec, reader_func)
+            self.count = (sum(int(entry["elements"]) for entry in metadata["shards"]) if reader_func is None
+                          else UNKNOWN_CARDINALITY)
         super().__init__([pipeline])
         self.op = op
 
     def __str__(self) -> str:
         return f"{self.op}({self.path!r})"
+
+    def cardinality(self) -> int:
+        """The saved element count (unknown through a ``reader_func`` or for a folder tf.data wrote)."""
+        return self.count
 
     def compute_element_spec(self) -> Any:
         from fastinput.spec import UnknownSpecError

@@ -45,6 +45,9 @@ class SnapshotDataset(Dataset):
     def __str__(self) -> str:
         return f"snapshot({self.path!r})"
 
+    def cardinality(self) -> int:
+        return self.inputs[0].cardinality()
+
     @functools.cached_property
     def directory(self) -> str:
         """Where this pipeline's snapshot lives: ``path/<fingerprint>``."""
