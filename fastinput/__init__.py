@@ -17,6 +17,8 @@ from fastinput.readers.batched_features import make_batched_features_dataset
 from fastinput.readers.csv import CsvDataset, make_csv_dataset
 from fastinput.readers.example import parse_example
 from fastinput.readers.features import FixedLenFeature, FixedLenSequenceFeature, VarLenFeature
+from fastinput.readers.fixed_length import FixedLengthRecordDataset
+from fastinput.readers.text import TextLineDataset
 from fastinput.readers.tfrecord import TFRecordDataset
 from fastinput.spec import SparseSpec, TensorSpec
 from fastinput.structure import SparseArray
@@ -45,6 +47,7 @@ __all__ = [
     "Dataset",
     "FixedLenFeature",
     "FixedLenSequenceFeature",
+    "FixedLengthRecordDataset",
     "InputCheckpoint",
     "Iterator",
     "OptimizationOptions",
@@ -54,6 +57,7 @@ __all__ = [
     "SparseSpec",
     "TFRecordDataset",
     "TensorSpec",
+    "TextLineDataset",
     "VarLenFeature",
     "errors",
     "extension",

@@ -22,6 +22,7 @@ from typing import Any, Protocol
 
 from fastinput._engine.arguments import check_buffer_bytes, check_parallelism, fn_name, format_arg
 from fastinput._engine.iterator import DatasetIterator, IteratorContext
+from fastinput._engine.traits import StageKind, StageTraits
 from fastinput.dataset import Dataset
 from fastinput.errors import InvalidArgumentError
 from fastinput.ops.interleave import InterleaveDataset
@@ -48,6 +49,7 @@ class FilesReaderDataset(Dataset):
     called as ``file_dataset(filename, *self.file_args())``.
     """
 
+    traits = StageTraits("FilesReader", StageKind.READ, parallel_argument="num_parallel_reads")  # subclasses: their own
     file_dataset: Callable[..., Dataset]
 
     def __init__(self, filenames: Any, compression_type: str | None, buffer_size: int | None,
@@ -123,6 +125,8 @@ class FileOpener:
 
 class OneFileDataset(Dataset):
     """The records of a single file (what a ``FilesReaderDataset`` interleaves); a subclass says how to split."""
+
+    traits = StageTraits("OneFile", StageKind.READ)  # subclasses declare their own
 
     def __init__(self, path: str | bytes, compression_type: str | None, buffer_size: int | None,
                  storage_options: dict | None) -> None:
