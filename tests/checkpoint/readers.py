@@ -51,6 +51,12 @@ def csvs(workdir: str) -> list[str]:
             for i in range(FILES)]
 
 
+def texts(workdir: str) -> list[str]:
+    """``FILES`` text files of ``RECORDS`` lines each (CRLF endings, the last line unterminated)."""
+    return [_write(os.path.join(workdir, f"part-{i}.txt"), "\r\n".join(f"f{i}-l{j}" for j in range(RECORDS)).encode())
+            for i in range(FILES)]
+
+
 def _length(record: bytes) -> np.ndarray:
     return np.int64(len(record))
 
@@ -68,6 +74,8 @@ BUILDERS: dict[str, Callable[[str], fi.Dataset]] = {
                                        .shuffle(20, seed=2)
                                        .map_and_batch(_length, 4)
                                        .prefetch(fi.AUTOTUNE)),
+    "TextLineDataset": lambda d: fi.TextLineDataset(texts(d), num_parallel_reads=2),
+    "FixedLengthRecordDataset": lambda d: fi.FixedLengthRecordDataset(texts(d), 2, header_bytes=1, footer_bytes=1),
     "CsvDataset": lambda d: fi.CsvDataset(csvs(d), [0, 0.0, ""], header=True),
     "make_csv_dataset": lambda d: fi.make_csv_dataset(csvs(d), 4, num_epochs=2, shuffle_seed=5,
                                                       shuffle_buffer_size=10),
