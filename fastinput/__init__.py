@@ -18,6 +18,7 @@ from fastinput.readers.csv import CsvDataset, make_csv_dataset
 from fastinput.readers.example import parse_example
 from fastinput.readers.features import FixedLenFeature, FixedLenSequenceFeature, VarLenFeature
 from fastinput.readers.fixed_length import FixedLengthRecordDataset
+from fastinput.readers.parquet import ParquetDataset, make_parquet_dataset
 from fastinput.readers.text import TextLineDataset
 from fastinput.readers.tfrecord import TFRecordDataset
 from fastinput.spec import SparseSpec, TensorSpec
@@ -52,6 +53,7 @@ __all__ = [
     "Iterator",
     "OptimizationOptions",
     "Options",
+    "ParquetDataset",
     "RemoteOptions",
     "SparseArray",
     "SparseSpec",
@@ -64,6 +66,7 @@ __all__ = [
     "image",
     "make_batched_features_dataset",
     "make_csv_dataset",
+    "make_parquet_dataset",
     "parse_example",
     "profiler",
     "tf_input_fn",

@@ -221,7 +221,7 @@ def make_csv_dataset(
         files = files.shuffle(len(paths), seed=shuffle_seed)
     # Rows travel as blocks of columns through the engine's own ops; without a shuffle, strings become numpy
     # on the reader threads, ahead of the batches; with one, they stay in arrow (cheaper to reorder) until then.
-    rows = RowBlocks(pack=_Packer(output_names, label_name))
+    rows = RowBlocks(pack=ColumnPacker(output_names, label_name))
     open_file = functools.partial(CsvFileDataset, fmt=fmt, strings_as_numpy=not shuffle)
     blocks: Dataset = InterleaveDataset(files, open_file, cycle_length, 1, cycle_length, True, label="CsvFile",
                                         rows=rows)
@@ -232,7 +232,7 @@ def make_csv_dataset(
     return BatchDataset(blocks, batch_size, drop_remainder=num_epochs == -1, rows=rows).prefetch(prefetch)
 
 
-class _Packer:
+class ColumnPacker:
     """Columns of a batch to tf.data's structure: an OrderedDict of features, and the label split off."""
 
     def __init__(self, names: list[str], label_name: str | None) -> None:
