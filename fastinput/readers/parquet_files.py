@@ -136,10 +136,11 @@ class _corrupt_file:
     def __exit__(self, kind: type | None, exc: BaseException | None, tb: Any) -> bool:
         import pyarrow as pa
 
-        if exc is not None and isinstance(exc, pa.ArrowException) and not isinstance(exc, OSError | MemoryError):
-            raise DataLossError(f"{self._url}: not a readable Parquet file ({self._what}): {exc}",
-                                path=self._url) from exc
-        if isinstance(exc, OSError) and "Parquet" in str(exc):  # pyarrow's "Parquet magic bytes not found" & co.
+        # pyarrow's own errors (ArrowInvalid, bad magic bytes) mean damaged data, and so does an OSError reading a
+        # local file ("Unexpected end of stream"); a missing or refused file, memory, and the OSErrors of a remote
+        # store's client pass on to storage_errors.
+        damaged = isinstance(exc, pa.ArrowException) or (isinstance(exc, OSError) and not is_remote(self._url))
+        if damaged and not isinstance(exc, FileNotFoundError | PermissionError | IsADirectoryError | MemoryError):
             raise DataLossError(f"{self._url}: not a readable Parquet file ({self._what}): {exc}",
                                 path=self._url) from exc
         return False
