@@ -124,8 +124,9 @@ class FixedLengthRecordDataset(FilesReaderDataset):
     ``DataLossError`` (compressed, after its whole records), naming the file.
 
     >>> import fastinput as fi
-    >>> ds = fi.FixedLengthRecordDataset("cifar.bin", record_bytes=3073)
-    >>> first = next(iter(ds))
+    >>> ds = fi.FixedLengthRecordDataset("data.csv", record_bytes=4)  # CIFAR-10: record_bytes=3073
+    >>> next(iter(ds))
+    b'n,pr'
     """
 
     traits = StageTraits(_OP, StageKind.READ, parallel_argument="num_parallel_reads")

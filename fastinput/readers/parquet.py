@@ -64,7 +64,9 @@ class ParquetDataset(BatchDataset):
     row groups whose statistics rule it out are not read, and the rest are
     filtered row by row. Types are ``make_csv_dataset``'s: int32 / int64,
     float32 / float64, bool, and object arrays of ``bytes`` for strings; nulls
-    read as 0 or ``b""``. ``storage_options``: passed to fsspec.
+    read as 0 or ``b""``. ``storage_options``: passed to fsspec; remote row groups are
+    read by pyarrow through the fsspec filesystem, so the client's own timeouts and
+    retries (set in ``storage_options``) apply, not ``fi.RemoteOptions``.
 
     >>> import fastinput as fi
     >>> ds = fi.ParquetDataset("data/*.parquet", columns=["x", "label"], batch_size=4096,

@@ -97,8 +97,9 @@ class TextLineDataset(FilesReaderDataset):
     and byte, after the lines before the damage; a missing file ``NotFoundError``.
 
     >>> import fastinput as fi
-    >>> ds = fi.TextLineDataset(["a.txt", "b.txt"], num_parallel_reads=2)
-    >>> first = next(iter(ds))
+    >>> ds = fi.TextLineDataset(["data.csv"], num_parallel_reads=2)
+    >>> next(iter(ds))
+    b'n,price,name'
     """
 
     traits = StageTraits("TextLineDataset", StageKind.READ, parallel_argument="num_parallel_reads")
