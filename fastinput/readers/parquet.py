@@ -16,17 +16,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from fastinput._engine.arguments import AUTOTUNE, check_bool, check_int, check_parallelism, check_seed, format_arg
+from fastinput._engine.arguments import AUTOTUNE, check_int, check_parallelism, format_arg
 from fastinput._engine.rows import RowBlocks
 from fastinput._engine.traits import StageKind, StageTraits
 from fastinput.dataset import Dataset
 from fastinput.errors import InvalidArgumentError
 from fastinput.ops.batch import BatchDataset
 from fastinput.ops.interleave import InterleaveDataset
-from fastinput.ops.shuffle import ShuffleDataset
 from fastinput.options import available_cpus
-from fastinput.readers.csv import ColumnPacker
 from fastinput.readers.parquet_files import ParquetSource, RowGroupOpener, find_row_groups
+from fastinput.readers.row_batches import ColumnPacker, RowBatching
 
 DEFAULT_BATCH_SIZE = 1024
 
@@ -129,20 +128,11 @@ def make_parquet_dataset(
     >>> features, label = next(iter(ds))
     """
     op = "make_parquet_dataset"
-    batch_size = check_int(op, "batch_size", batch_size, minimum=1)
-    shuffle = check_bool(op, "shuffle", shuffle)
-    num_epochs = -1 if num_epochs is None else check_int(op, "num_epochs", num_epochs, minimum=0, allow=(-1,))
-    shuffle_seed = check_seed(op, shuffle_seed)
-    shuffle_buffer_size = check_int(op, "shuffle_buffer_size", shuffle_buffer_size, minimum=1)
-    prefetch = AUTOTUNE if prefetch_buffer_size is None else check_int(
-        op, "prefetch_buffer_size", prefetch_buffer_size, minimum=0, allow=(AUTOTUNE,))
+    batching = RowBatching.checked(op, batch_size, shuffle, num_epochs, shuffle_seed, shuffle_buffer_size,
+                                   prefetch_buffer_size)
     source = find_row_groups(op, file_pattern, columns, filters, storage_options)
     if label_name is not None and label_name not in source.columns:
         raise InvalidArgumentError(f"{op}: label_name {label_name!r} is not one of the columns {list(source.columns)}")
     rows = RowBlocks(pack=ColumnPacker(list(source.columns), label_name))
-    blocks: Dataset = _reader(op, source, _row_groups(source, shuffle, shuffle_seed), num_parallel_reads, 1, rows)
-    if shuffle:
-        blocks = ShuffleDataset(blocks, shuffle_buffer_size, shuffle_seed, True, rows=rows)
-    if num_epochs != 1:
-        blocks = blocks.repeat(num_epochs)
-    return BatchDataset(blocks, batch_size, drop_remainder=num_epochs == -1, rows=rows).prefetch(prefetch)
+    groups = _row_groups(source, batching.shuffle, batching.shuffle_seed)
+    return batching.apply(_reader(op, source, groups, num_parallel_reads, 1, rows), rows)

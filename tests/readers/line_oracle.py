@@ -1,5 +1,6 @@
-"""Reading a dataset to its end or first error, in fastinput and in tf.data, for the text-line and fixed-length
-reader tests: the records, and the error's kind (tf.data's class name, fastinput's matching class)."""
+"""Reading a dataset to its end or first error, in fastinput (``fi_read``: test_tfrecord's ``read_until_error``)
+and in tf.data, for the text-line and fixed-length reader tests: the records, and the error (tf.data's: its class
+name)."""
 
 from __future__ import annotations
 
@@ -7,21 +8,9 @@ import gzip
 import zlib
 from typing import Any
 
-import fastinput as fi
+from tests.readers.test_tfrecord import read_until_error as fi_read  # noqa: F401  (re-exported)
 
 COMPRESS = {"": lambda data: data, "GZIP": gzip.compress, "ZLIB": zlib.compress}
-
-
-def fi_read(ds: fi.Dataset) -> tuple[list[bytes], BaseException | None]:
-    """Every record up to the first error, and that error (None if the dataset ended cleanly)."""
-    records: list[bytes] = []
-    with iter(ds) as it:
-        try:
-            for record in it:
-                records.append(record)
-        except Exception as exc:
-            return records, exc
-    return records, None
 
 
 def tf_read(make: Any) -> tuple[list[bytes], str | None]:
