@@ -73,7 +73,9 @@ class ParquetDataset(BatchDataset):
     >>> batch = next(iter(ds))
     """
 
-    traits = StageTraits("ParquetDataset", StageKind.READ, parallel_argument="num_parallel_reads")
+    # The stage itself cuts batches on the consumer's thread (its row groups are read in parallel by the
+    # interleave below it, which stats show as its input): the profiler's advice for a batch is the one that fits.
+    traits = StageTraits("ParquetDataset", StageKind.BATCH)
 
     def __init__(self, file_pattern: str | Sequence[str], columns: Sequence[str] | None = None,
                  batch_size: int = DEFAULT_BATCH_SIZE, filters: Any = None, storage_options: dict | None = None,
