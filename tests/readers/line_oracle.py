@@ -31,3 +31,20 @@ def write(path: Any, data: bytes, compression: str = "") -> str:
     """``data`` written to ``path``, compressed as ``compression`` says; the path as str."""
     path.write_bytes(COMPRESS[compression](data))
     return str(path)
+
+
+class Trickle:
+    """A stream that hands out at most ``step`` bytes per read, so lines straddle reads everywhere."""
+
+    path = "trickle"
+    size = None  # like a compressed stream: the end is found by reading
+
+    def __init__(self, data: bytes, step: int) -> None:
+        self._data = data
+        self._pos = 0
+        self._step = step
+
+    def read(self, n: int) -> bytes:
+        out = self._data[self._pos:self._pos + min(n, self._step)]
+        self._pos += len(out)
+        return out

@@ -9,9 +9,10 @@ import pytest
 import fastinput as fi
 from fastinput.errors import DataLossError, InvalidArgumentError, NotFoundError
 from fastinput.readers.file_records import RECORD_SPEC
+from fastinput.readers.fixed_length import FixedReader
 from tests.conformance.oracle import canonical_spec
 from tests.helpers import fastinput_threads
-from tests.readers.line_oracle import fi_read, tf_read, write
+from tests.readers.line_oracle import Trickle, fi_read, tf_read, write
 
 RECORD = 7
 
@@ -91,6 +92,20 @@ def test_truncated_gzip_raises_data_loss(tmp_path):
     records, error = fi_read(fi.FixedLengthRecordDataset(str(cut), RECORD, compression_type="GZIP"))
     assert isinstance(error, DataLossError) and str(cut) in str(error)
     assert records == [body(1, 5000)[i * RECORD:(i + 1) * RECORD] for i in range(len(records))]
+
+
+@pytest.mark.parametrize("step", [1, 2, 6, 7, 8, 100])
+def test_records_straddling_reads_at_every_position(step):
+    data = b"HDR" + body(2, 40) + b"FOOT"
+    reader = FixedReader(Trickle(data[3:], step), RECORD, 3, 4, 0, 3)
+    out: list[bytes] = []
+    while True:
+        before = len(out)
+        reader.read_into(out, 3)
+        if len(out) == before:
+            break
+    assert out == [body(2, 40)[i:i + RECORD] for i in range(0, 40 * RECORD, RECORD)]
+    assert reader.offset == len(data) - 4
 
 
 def test_empty_file_and_missing_file(tmp_path):

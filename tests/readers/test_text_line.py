@@ -9,9 +9,10 @@ import pytest
 import fastinput as fi
 from fastinput.errors import DataLossError, InvalidArgumentError, NotFoundError
 from fastinput.readers.file_records import RECORD_SPEC
+from fastinput.readers.text import LineReader
 from tests.conformance.oracle import canonical_spec
 from tests.helpers import fastinput_threads
-from tests.readers.line_oracle import fi_read, tf_read, write
+from tests.readers.line_oracle import Trickle, fi_read, tf_read, write
 
 PARALLEL_READS = [None, 1, 3, fi.AUTOTUNE]
 
@@ -67,28 +68,20 @@ def test_any_buffer_size_reads_the_same(text_files, compression, buffer_size):
     assert list(ds) == tf_lines(text_files, compression)
 
 
-def test_lines_straddling_reads_at_every_position(tmp_path):
+@pytest.mark.parametrize("step", [1, 2, 3, 5, 64])
+def test_lines_straddling_reads_at_every_position(tmp_path, step):
     data = b"".join(b"%d\r\n" % i * (i % 5) for i in range(200)) + b"tail\r"
-    path = write(tmp_path / "s.txt", data)
-    expected = tf_lines([path])
-    for size in [1, 2, 3, 5, 64]:
-        from fastinput.readers import text
-
-        reader = text.LineReader(fi_stream(path), size, 0)
-        reader._block_size = size  # reads smaller than the reader's floor, to cut lines everywhere
-        out: list[bytes] = []
-        while True:
-            before = len(out)
-            reader.read_into(out, 7)
-            if len(out) == before:
-                break
-        assert out == expected and reader.offset == len(data)
-
-
-def fi_stream(path: str):
-    from fastinput.readers.files import open_read
-
-    return open_read(path)
+    expected = tf_lines([write(tmp_path / "s.txt", data)])
+    reader = LineReader(Trickle(data, step), 0, 0)
+    out: list[bytes] = []
+    offsets = []
+    while True:
+        before = len(out)
+        reader.read_into(out, 7)
+        offsets.append(reader.offset)
+        if len(out) == before:
+            break
+    assert out == expected and reader.offset == len(data) and offsets == sorted(offsets)
 
 
 def test_filenames_forms_and_spec(text_files):
