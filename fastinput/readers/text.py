@@ -31,7 +31,7 @@ class LineReader:
         self._next = 0
         self._has_cr = False  # whether those lines hold a "\r" to drop
         self._last_unterminated = False  # the last of them is the file's last line, with no "\n" after it
-        self._tail = b""  # the start of a line whose end has not been read yet
+        self._tail: list[bytes] = []  # the start of a line whose end has not been read yet, in the reads it came in
         self._eof = False
         self._offset = start
 
@@ -53,17 +53,21 @@ class LineReader:
         out.extend([line.replace(b"\r", b"") for line in taken] if self._has_cr else taken)
 
     def _read(self) -> None:
-        """Read the next block and split off the lines it completes."""
+        """Read the next block and split off the lines it completes (a long line's reads are joined once)."""
         data = self._stream.read(self._block_size)
         if not data:
             self._eof = True
-            self._lines, self._next = ([self._tail], 0) if self._tail else ([], 0)
-            self._last_unterminated = bool(self._tail)
-            self._has_cr = b"\r" in self._tail
+            tail = b"".join(self._tail)
+            self._lines, self._next = ([tail], 0) if tail else ([], 0)
+            self._last_unterminated = bool(tail)
+            self._has_cr = b"\r" in tail
             return
-        tail = self._tail
+        if b"\n" not in data:
+            self._tail.append(data)
+            return
+        tail = b"".join(self._tail)
         lines = (tail + data).split(b"\n") if tail else data.split(b"\n")
-        self._tail = lines.pop()
+        self._tail = [lines.pop()]
         self._lines, self._next = lines, 0
         self._has_cr = b"\r" in data or b"\r" in tail
 
