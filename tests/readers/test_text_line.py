@@ -26,6 +26,7 @@ TEXTS = {
     "blank_lines": b"\n\n\n",
     "unicode": "zürich\nкиев\n東京".encode(),
     "long": b"".join(b"line %d %s\n" % (i, b"x" * (i % 97)) for i in range(5000)),
+    "line_longer_than_reads": b"a\r\n" + b"x\ry" * 100_000 + b"\nend",
 }
 
 
