@@ -10,6 +10,7 @@ and how many positions it handed out since: what a restarted worker is restored 
 from __future__ import annotations
 
 import collections
+import logging
 import time
 from typing import Any
 
@@ -24,6 +25,8 @@ from fastinput.distribute.job import MAX_RESTARTS, start_job, stop_job
 from fastinput.distribute.shipping import ship
 from fastinput.distribute.splits import SplitPlan, plan_splits
 from fastinput.distribute.worker import Chunk
+
+logger = logging.getLogger("fastinput")
 
 PROCESSING_MODES = ("distributed_epoch", "parallel_epochs")
 
@@ -238,6 +241,8 @@ class DistributeIterator(DatasetIterator):
         """Resume a worker that died (and that Ray restarts) from the last state this consumer has of it."""
         ray = self._job.ray
         feed.in_flight.clear()  # they failed with it
+        logger.warning("%s: worker %d stopped (%s); resuming it %d position(s) after its last saved state",
+                       self.name, feed.index, type(cause).__name__ if cause else "restarted", feed.handed)
         deadline = time.monotonic() + RESTART_WAIT_SECONDS
         while True:
             self.raise_if_cancelled()
