@@ -276,10 +276,18 @@ class DistributeIterator(DatasetIterator):
         splits = None
         if self._job is not None and self._ds.plan is not None:
             splits = self._job.ray.get(self._job.coordinator.state.remote())
-        workers = [{"state": feed.base, "skip": feed.handed, "ended": feed.ended} for feed in self._feeds]
+        workers = [{"state": feed.base, "skip": feed.handed, "ended": feed.ended and not self._holds_part_of(feed)}
+                   for feed in self._feeds]
         if self._job is None:
             workers = [{"state": None, "skip": 0, "ended": False}] * self._ds.num_workers
         return stage_state(self.op, {"workers": workers, "splits": splits}, [])
+
+    def _holds_part_of(self, feed: _Feed) -> bool:
+        """Whether elements (or an error) of ``feed``'s last chunk are still to be handed out."""
+        if self._current is None or self._current[0] is not feed:
+            return False
+        chunk = self._current[1]
+        return self._next_element < len(chunk.elements) or chunk.error is not None
 
     def set_state(self, state: dict[str, Any]) -> None:
         check_stage(state, self.op, self.name, 0)
