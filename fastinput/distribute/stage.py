@@ -37,7 +37,7 @@ WORKER_RESOURCE_KEYS = frozenset({"num_cpus", "num_gpus", "memory", "resources",
 CHUNKS_IN_FLIGHT = 2
 """``next_chunk`` calls outstanding per worker: one being made while the consumer takes the other."""
 
-CHUNK_ELEMENTS, CHUNK_BYTES, CHUNK_SECONDS = 256, 16 << 20, 0.05
+CHUNK_ELEMENTS, CHUNK_BYTES, CHUNK_SECONDS = 256, 8 << 20, 0.05
 """A chunk ends at whichever comes first: elements, bytes, or seconds of the worker's time."""
 
 RESTART_WAIT_SECONDS = 120.0
