@@ -17,6 +17,7 @@ from typing import Any
 from fastinput import errors
 from fastinput._engine.arguments import check_int
 from fastinput._engine.checkpoint import check_stage, stage_state
+from fastinput._engine.instrument import buffer_level
 from fastinput._engine.iterator import DatasetIterator, IteratorContext
 from fastinput._engine.metrics import StageMetrics
 from fastinput._engine.traits import StageKind, StageTraits
@@ -130,6 +131,7 @@ class _WorkerView(DatasetIterator):
         metrics.busy_ns += int(chunk.busy_seconds * 1e9)
         metrics.cpu_ns += int(chunk.cpu_seconds * 1e9)
         metrics.buffer_occupancy = in_flight
+        buffer_level(self.name, in_flight)  # the worker's track in a trace: its chunks in flight
 
 
 class _Feed:
