@@ -16,9 +16,9 @@ from tests.distribute.test_distribute import double, rows
 @pytest.mark.slow
 @pytest.mark.parametrize("mode", ["distributed_epoch", "parallel_epochs"])
 def test_saved_at_every_position_it_resumes_exactly(ray_cluster, mode: str) -> None:
-    ds = fi.Dataset.range(24).map(double).shuffle(5, seed=1).batch(4).distribute(2, mode)
+    ds = fi.Dataset.range(16).map(double).shuffle(5, seed=1).batch(4).distribute(2, mode)
     whole = rows(ds)
-    assert whole == collections.Counter({2 * i: 1 if mode == "distributed_epoch" else 2 for i in range(24)})
+    assert whole == collections.Counter({2 * i: 1 if mode == "distributed_epoch" else 2 for i in range(16)})
     positions = sum(1 for _ in ds)
     for position in range(positions + 1):
         with iter(ds) as it:
