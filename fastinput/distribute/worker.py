@@ -53,19 +53,19 @@ class StateCadence:
     """When to save the pipeline's state: as often as ``STATE_COST_SHARE`` of the worker's time allows."""
 
     def __init__(self) -> None:
-        self.unsaveable: str | None = None  # why the pipeline's state cannot be saved, once that is known
+        self._saveable = True  # False once get_state said the pipeline cannot be saved (restores then rerun it)
         self._cost_ns = 0
         self._work_ns = 0  # worker time since the last state
 
     def maybe_save(self, iterator: Any, after_error: bool) -> dict[str, Any] | None:
         """The pipeline's state now if one is due (never just after an error: a state points at the error)."""
-        if self.unsaveable is not None or after_error or self._work_ns * STATE_COST_SHARE < self._cost_ns:
+        if not self._saveable or after_error or self._work_ns * STATE_COST_SHARE < self._cost_ns:
             return None
         start = time.perf_counter_ns()
         try:
             state = iterator.get_state()
-        except UnimplementedError as exc:
-            self.unsaveable = str(exc)
+        except UnimplementedError:
+            self._saveable = False
             return None
         self._cost_ns = time.perf_counter_ns() - start
         self._work_ns = 0
@@ -153,10 +153,6 @@ class Worker:
         self._cadence.worked(busy_ns)
         return Chunk(elements, error, end, state, busy_seconds=busy_ns / 1e9,
                      cpu_seconds=(time.process_time_ns() - cpu_start) / 1e9)
-
-    def unsaveable(self) -> str | None:
-        """Why this worker's pipeline state cannot be saved (restores then rerun it from the start), or None."""
-        return self._cadence.unsaveable
 
     def close(self) -> None:
         """Stop the pipeline and join its threads."""
