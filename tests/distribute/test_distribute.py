@@ -209,3 +209,20 @@ def test_its_string_and_spec() -> None:
     ds = upstream.distribute(3, "distributed_epoch", job_name="j")
     assert str(ds) == "distribute(num_workers=3, processing_mode='distributed_epoch', job_name='j')"
     assert ds.element_spec == upstream.element_spec
+
+
+def test_files_are_handed_out_one_at_a_time_and_positions_in_ranges(tfrecord_files) -> None:
+    from fastinput.distribute.splits import SPLITS_PER_WORKER, plan_splits
+
+    for files in (fi.Dataset.list_files(tfrecord_files).interleave(fi.TFRecordDataset),
+                  fi.TFRecordDataset(tfrecord_files).map(bytes.upper)):
+        plan = plan_splits(files, 4)
+        assert (plan.size, plan.count) == (1, len(tfrecord_files))
+    plan = plan_splits(fi.Dataset.range(1000).map(double).batch(8), 2)
+    assert plan.size == 1000 // (2 * SPLITS_PER_WORKER) + 1 and plan.bounds(plan.count - 1)[1] == 1000
+    assert plan_splits(fi.Dataset.range(0), 2).count == 0
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_an_empty_pipeline_gives_nothing(ray_cluster, mode: str) -> None:
+    assert list(fi.Dataset.range(0).map(double).distribute(2, mode)) == []
