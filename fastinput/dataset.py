@@ -358,6 +358,11 @@ class Dataset:
         ``ray.init`` address (None: ``RAY_ADDRESS``, else a local cluster). ``worker_resources``: Ray actor options
         per worker (``{"num_cpus": 4}``). ``job_name``: consumers naming one job share its workers.
         The pipeline is pickled (cloudpickle) now: one that cannot be raises ``InvalidArgumentError`` here.
+
+        For example, 4 workers making batches of a large set of files, each file read by one of them::
+
+            ds = (fi.Dataset.list_files("/data/train-*.tfrecord").interleave(fi.TFRecordDataset)
+                  .map(parse).batch(256).distribute(4, processing_mode="distributed_epoch"))
         """
         from fastinput.distribute.stage import DistributeDataset
 

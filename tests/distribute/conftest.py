@@ -3,6 +3,8 @@ no dashboard. The machine is shared: tests keep to a few workers."""
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 OBJECT_STORE_BYTES = 96 << 20
@@ -13,6 +15,8 @@ def ray_cluster():
     """The ``ray`` module, joined to a local cluster started for this session (stopped at its end)."""
     import ray
 
+    # Ray starts workers at niceness 15: on a machine shared with other jobs they would get what those leave
+    os.environ.setdefault("RAY_worker_niceness", "0")
     ray.init(num_cpus=2, object_store_memory=OBJECT_STORE_BYTES, include_dashboard=False,
              configure_logging=False, log_to_driver=False)
     yield ray
