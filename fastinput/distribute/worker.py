@@ -22,7 +22,7 @@ from fastinput._engine.metrics import element_nbytes
 from fastinput.distribute.cluster import import_ray
 from fastinput.distribute.shipping import unship
 from fastinput.distribute.splits import SplitPlan, with_split_source
-from fastinput.errors import FastInputError, UnimplementedError
+from fastinput.errors import FastInputError, InvalidArgumentError, UnimplementedError
 
 STATE_COST_SHARE = 0.05
 """At most this share of a worker's time goes to saving states (a state is saved once the work since the last one
@@ -90,8 +90,15 @@ class Worker:
 
     def __init__(self, pipeline: bytes, index: int, coordinator: Any, plan: SplitPlan | None) -> None:
         ray = import_ray()
-        dataset = unship(pipeline)
-        if plan is not None:  # distributed_epoch: the source reads the splits the coordinator hands this worker
+        self._unbuildable: Exception | None = None  # why the pipeline cannot be rebuilt here: each call says so
+        try:
+            dataset = unship(pipeline)
+        except Exception as exc:
+            self._unbuildable = InvalidArgumentError(
+                f"distribute: worker {index} cannot rebuild the pipeline ({type(exc).__name__}: {exc}); the modules "
+                "its functions come from must be importable on every worker")
+            dataset = None
+        if plan is not None and dataset is not None:  # distributed_epoch: read the splits the coordinator hands out
             dataset = with_split_source(dataset, plan, _Splits(ray, coordinator, index))
         self._dataset = dataset
         self._iterator: Any = None
@@ -103,7 +110,7 @@ class Worker:
     def restore(self, state: dict[str, Any] | None, skip: int) -> bool:
         """Resume from ``state`` (None: the start), past ``skip`` more positions (an error counts as one); only on a
         worker that has not started (or restarted) yet: returns False and changes nothing on one that runs."""
-        if self._iterator is not None and not self._awaiting_restore:
+        if (self._iterator is not None and not self._awaiting_restore) or self._unbuildable is not None:
             return False
         self.close()
         iterator = iter(self._dataset)
@@ -125,6 +132,8 @@ class Worker:
         no more once ``max_bytes`` or ``max_seconds`` of work are reached."""
         if self._awaiting_restore:
             return Chunk([], restarted=True)
+        if self._unbuildable is not None:
+            return Chunk([], error=self._unbuildable, end=True)
         if self._iterator is None:
             self._iterator = iter(self._dataset)
         iterator = self._iterator

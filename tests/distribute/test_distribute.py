@@ -226,3 +226,13 @@ def test_files_are_handed_out_one_at_a_time_and_positions_in_ranges(tfrecord_fil
 @pytest.mark.parametrize("mode", MODES)
 def test_an_empty_pipeline_gives_nothing(ray_cluster, mode: str) -> None:
     assert list(fi.Dataset.range(0).map(double).distribute(2, mode)) == []
+
+
+def test_a_pipeline_the_workers_cannot_rebuild_is_a_clear_error(ray_cluster, tmp_path, monkeypatch) -> None:
+    (tmp_path / "only_on_the_trainer.py").write_text("def same(x):\n    return x\n")
+    monkeypatch.syspath_prepend(str(tmp_path))  # this process only: the workers cannot import it
+    from only_on_the_trainer import same
+
+    with pytest.raises(InvalidArgumentError, match=r"worker 0 cannot rebuild the pipeline \(ModuleNotFoundError: "
+                                                   r"No module named 'only_on_the_trainer'\)"):
+        list(fi.Dataset.range(5).map(same).distribute(1))
