@@ -248,8 +248,8 @@ class DistributeIterator(DatasetIterator):
         deadline = time.monotonic() + RESTART_WAIT_SECONDS
         while True:
             self.raise_if_cancelled()
-            try:
-                ray.get(feed.actor.restore.remote(feed.base, feed.handed))
+            try:  # a job's only consumer resumes the worker even if it was not restarted: its lost answers are redone
+                ray.get(feed.actor.restore.remote(feed.base, feed.handed, self._ds.job_name is None))
                 return
             except ray.exceptions.ActorUnavailableError:  # being restarted
                 if time.monotonic() > deadline:

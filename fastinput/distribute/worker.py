@@ -107,10 +107,11 @@ class Worker:
         # Restarted by Ray after a fault: hand out nothing before a consumer says where to resume (``restore``).
         self._awaiting_restore = ray.get_runtime_context().was_current_actor_reconstructed
 
-    def restore(self, state: dict[str, Any] | None, skip: int) -> bool:
-        """Resume from ``state`` (None: the start), past ``skip`` more positions (an error counts as one); only on a
-        worker that has not started (or restarted) yet: returns False and changes nothing on one that runs."""
-        if (self._iterator is not None and not self._awaiting_restore) or self._unbuildable is not None:
+    def restore(self, state: dict[str, Any] | None, skip: int, running_too: bool = False) -> bool:
+        """Resume from ``state`` (None: the start), past ``skip`` more positions (an error counts as one). Only on a
+        worker that has not started (or was restarted) unless ``running_too`` (the one consumer of a worker whose
+        answers were lost knows best): else returns False and changes nothing."""
+        if (self._iterator is not None and not self._awaiting_restore and not running_too) or self._unbuildable:
             return False
         self.close()
         iterator = iter(self._dataset)
