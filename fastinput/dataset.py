@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from fastinput._engine.arguments import AUTOTUNE
+from fastinput._engine.cardinality import UNKNOWN_CARDINALITY
 from fastinput._engine.iterator import DatasetIterator, Iterator, IteratorContext
 from fastinput._engine.traits import UNKNOWN, StageTraits
 from fastinput.options import Options
@@ -100,6 +101,18 @@ class Dataset:
         if not known:
             raise value.with_traceback(None)
         return value
+
+    def cardinality(self) -> int:
+        """How many elements this dataset has, known without running it: tf.data's rule for this stage applied to
+        its inputs' counts. ``fi.INFINITE_CARDINALITY`` (-1) for a dataset that never ends,
+        ``fi.UNKNOWN_CARDINALITY`` (-2) where only running it would tell (a filter, a file reader, a stage that
+        states no rule: each Dataset class states its own by overriding this method).
+
+        >>> import fastinput as fi
+        >>> fi.Dataset.range(10).batch(4).cardinality(), fi.Dataset.range(3).repeat().cardinality()
+        (3, -1)
+        """
+        return UNKNOWN_CARDINALITY
 
     def _checked(self) -> Dataset:
         """This node, once its element spec is derived: the checks tf.data makes while building (structures
@@ -207,18 +220,109 @@ class Dataset:
 
     zip = _ZipMethod()
 
+    @staticmethod
+    def sample_from_datasets(datasets: Sequence[Dataset], weights: Sequence[float] | Dataset | None = None,
+                             seed: int | None = None, stop_on_empty_dataset: bool = False,
+                             rerandomize_each_iteration: bool | None = None) -> Dataset:
+        """Each element from one of ``datasets``, drawn at random with ``weights`` (equal if None; or a Dataset of
+        weight vectors, one per element): how training runs mix their sources.
+
+        With ``stop_on_empty_dataset`` the first input to end ends the mix; else an input that ends is left out
+        and the others drawn from in proportion. A ``seed`` gives the same sequence every run (each epoch too,
+        unless ``rerandomize_each_iteration``); the draws are fastinput's own, not TensorFlow's random bits.
+
+        >>> import fastinput as fi
+        >>> ds = fi.Dataset.sample_from_datasets([fi.Dataset.range(3), fi.Dataset.range(10, 13)], seed=1)
+        >>> sorted(int(x) for x in ds)
+        [0, 1, 2, 10, 11, 12]
+        """
+        from fastinput.ops.mixing import SampleFromDatasetsDataset
+
+        return SampleFromDatasetsDataset(datasets, weights, seed, stop_on_empty_dataset,
+                                         rerandomize_each_iteration)._checked()
+
+    @staticmethod
+    def choose_from_datasets(datasets: Sequence[Dataset], choice_dataset: Dataset,
+                             stop_on_empty_dataset: bool = True) -> Dataset:
+        """Each element from the input of ``datasets`` that the next element of ``choice_dataset`` (int64 scalars)
+        names; with ``stop_on_empty_dataset`` (the default) the first input to end where chosen ends it all.
+
+        >>> import fastinput as fi, numpy as np
+        >>> choices = fi.Dataset.from_tensor_slices(np.array([0, 1, 1, 0]))
+        >>> [int(x) for x in fi.Dataset.choose_from_datasets([fi.Dataset.range(2), fi.Dataset.range(5, 7)], choices)]
+        [0, 5, 6, 1]
+        """
+        from fastinput.ops.mixing import ChooseFromDatasetsDataset
+
+        return ChooseFromDatasetsDataset(datasets, choice_dataset, stop_on_empty_dataset)._checked()
+
+    def save(self, path: str, compression: str | None = None, shard_func: Callable | None = None,
+             checkpoint_args: Any = None) -> None:
+        """Run this dataset and write its elements into the folder ``path`` (``fi.Dataset.load`` reads them back).
+
+        fastinput's own format (not tf.data's): shard files of TFRecord-framed, CRC-checked chunks of elements and
+        a metadata file written last, so a save that fails or is interrupted leaves the folder as it was.
+        ``compression``: None or ``"GZIP"``. ``shard_func(element)`` -> int64 picks each element's shard file
+        (by default chunks go round robin over a few files and load gives them back in order).
+
+        >>> import fastinput as fi, tempfile
+        >>> folder = tempfile.mkdtemp()
+        >>> fi.Dataset.range(5).map(lambda x: {"x": x, "y": x * 1.5}).save(folder)
+        >>> [int(e["x"]) for e in fi.Dataset.load(folder)]
+        [0, 1, 2, 3, 4]
+        """
+        from fastinput.ops.load import save_dataset
+
+        save_dataset(self, path, compression, shard_func, checkpoint_args)
+
+    @staticmethod
+    def load(path: str, element_spec: Any = None, compression: str | None = None,
+             reader_func: Callable[[Dataset], Dataset] | None = None, wait: bool = False) -> Dataset:
+        """The dataset ``save`` wrote in the folder ``path``, elements in their saved order.
+
+        ``element_spec`` defaults to the saved one; ``reader_func(datasets)``, given a dataset of the shard
+        datasets, returns the pipeline that reads them (tf.data's default interleaves them). Folders tf.data's
+        ``save`` wrote are read too (numbers and strings; not its sparse or ragged components). A folder without a
+        finished save raises ``NotFoundError``; a damaged shard file ``DataLossError`` naming it. ``wait`` (for
+        tf.data's distributed saves) is accepted and ignored.
+        """
+        from fastinput.ops.load import LoadDataset
+
+        return LoadDataset(path, element_spec, compression, reader_func)
+
+    def snapshot(self, path: str, compression: str | None = "AUTO", reader_func: Callable | None = None,
+                 shard_func: Callable | None = None, name: str | None = None) -> Dataset:
+        """Write this dataset's elements under ``path`` the first time it is run to its end; later runs read them
+        back instead of running it (a preprocessed epoch, reused).
+
+        As in tf.data, a snapshot is keyed by the pipeline's fingerprint (its stages and their functions' code),
+        so a changed pipeline writes a new one, and one that did not finish is never read. Files are ``save``'s
+        format; ``compression="AUTO"`` writes them uncompressed. ``name`` is accepted and ignored.
+        """
+        from fastinput.ops.snapshot import SnapshotDataset
+
+        return SnapshotDataset(self, path, compression, reader_func, shard_func)
+
     # -- transformations -----------------------------------------------------
     def map(self, map_func: Callable, num_parallel_calls: int | None = None, deterministic: bool | None = None,
-            output_signature: Any = None) -> Dataset:
+            output_signature: Any = None, workers: str = "thread") -> Dataset:
         """Apply ``map_func`` to every element (tuples are unpacked into arguments).
 
-        ``num_parallel_calls`` runs it on that many worker threads (``fi.AUTOTUNE``: let fastinput choose).
+        ``num_parallel_calls`` runs it on that many workers (``fi.AUTOTUNE``: let fastinput choose).
         The output spec is learnt by calling ``map_func`` twice on placeholder elements while building (as
         tf.data traces it); ``output_signature`` (a nest of ``fi.TensorSpec``) declares it instead.
+
+        ``workers="process"`` runs ``map_func`` in worker processes instead of threads: for Python code that holds
+        the GIL (PIL, pure-Python loops, tokenizers), which threads run one at a time. The function travels by
+        cloudpickle (lambdas and closures work; one that cannot be pickled is an error here), results come back
+        through shared memory, and order, errors and saved state are the threads'. A process costs a fresh
+        interpreter at the first element and a round trip per work item: for numpy or fastinput kernels, which
+        release the GIL, threads are faster.
         """
         from fastinput.ops.map import MapDataset
 
-        mapped = MapDataset(self, map_func, num_parallel_calls, deterministic, output_signature=output_signature)
+        mapped = MapDataset(self, map_func, num_parallel_calls, deterministic, output_signature=output_signature,
+                            workers=workers)
         return mapped._checked()
 
     def filter(self, predicate: Callable) -> Dataset:
@@ -253,12 +357,14 @@ class Dataset:
 
     def map_and_batch(self, map_func: Callable, batch_size: int, num_parallel_calls: int | None = AUTOTUNE,
                       drop_remainder: bool = False, deterministic: bool | None = None,
-                      output_signature: Any = None) -> Dataset:
+                      output_signature: Any = None, workers: str = "thread") -> Dataset:
         """``map`` then ``batch``, fused: workers write outputs straight into preallocated batches.
 
         A ``map_func`` with an ``out=`` keyword receives its row of the batch to fill in place. As in
         tf.data, a batch whose ``batch_size`` input elements meet an error is dropped and its first error raised.
         ``output_signature`` declares the spec of ``map_func``'s output for one element (see ``map``).
+        ``workers="process"``: as ``map``'s; the processes write each batch straight into shared memory, which
+        the consumer receives without a copy.
 
         >>> import fastinput as fi
         >>> [b.tolist() for b in fi.Dataset.range(5).map_and_batch(lambda x: x * 10, 2)]
@@ -267,7 +373,7 @@ class Dataset:
         from fastinput.fused_ops.map_and_batch import MapAndBatchDataset
 
         return MapAndBatchDataset(self, map_func, batch_size, num_parallel_calls, drop_remainder, deterministic,
-                                  output_signature=output_signature)._checked()
+                                  output_signature=output_signature, workers=workers)._checked()
 
     def unbatch(self) -> Dataset:
         """Split each element along its first dimension into separate elements."""
@@ -387,6 +493,117 @@ class Dataset:
         from fastinput.ops.cache import CacheDataset
 
         return CacheDataset(self, filename)
+
+    # -- the rest of tf.data's surface (issue 19): windows, scans, reductions, endless sources -----------
+    def window(self, size: int, shift: int | None = None, stride: int = 1, drop_remainder: bool = False,
+               name: str | None = None) -> Dataset:
+        """Windows of ``size`` elements, a new one every ``shift`` (default ``size``) elements, taking every
+        ``stride``-th; the last ones shorter unless ``drop_remainder``. Each window is a nest shaped like the
+        elements whose leaves are small finite datasets, as in tf.data (``name`` is ignored).
+
+        >>> import fastinput as fi
+        >>> windows = fi.Dataset.range(5).window(3, shift=2).flat_map(lambda w: w.batch(3))
+        >>> [w.tolist() for w in windows]
+        [[0, 1, 2], [2, 3, 4], [4]]
+        """
+        from fastinput.ops.window import WindowDataset
+
+        return WindowDataset(self, size, shift, stride, drop_remainder)._checked()
+
+    def scan(self, initial_state: Any, scan_func: Callable, name: str | None = None) -> Dataset:
+        """A map that carries a state: ``scan_func(state, element)`` returns ``(new_state, output)``; the new state
+        keeps the initial state's structure and dtypes (``name`` is ignored).
+
+        >>> import fastinput as fi, numpy as np
+        >>> [int(x) for x in fi.Dataset.range(5).scan(np.int64(0), lambda s, x: (s + x, s + x))]
+        [0, 1, 3, 6, 10]
+        """
+        from fastinput.ops.scan import ScanDataset
+
+        return ScanDataset(self, initial_state, scan_func)._checked()
+
+    def reduce(self, initial_state: Any, reduce_func: Callable, name: str | None = None) -> Any:
+        """Run the pipeline and fold its elements: ``reduce_func(state, element)`` returns the new state; returns
+        the last state (a value, not a Dataset; ``name`` is ignored).
+
+        >>> import fastinput as fi, numpy as np
+        >>> int(fi.Dataset.range(5).reduce(np.int64(0), lambda s, x: s + x))
+        10
+        """
+        from fastinput.ops.scan import reduce_dataset
+
+        return reduce_dataset(self, initial_state, reduce_func)
+
+    def get_single_element(self, name: str | None = None) -> Any:
+        """Run the pipeline and return its one element; ``InvalidArgumentError`` if it has none or more than one.
+
+        >>> import fastinput as fi
+        >>> int(fi.Dataset.range(5).skip(4).get_single_element())
+        4
+        """
+        from fastinput.ops.scan import single_element
+
+        return single_element(self)
+
+    def unique(self, name: str | None = None) -> Dataset:
+        """Each distinct element once, in order of first appearance; elements must be single int32, int64 or
+        string tensors, as in tf.data (``name`` is ignored).
+
+        >>> import fastinput as fi
+        >>> [int(x) for x in fi.Dataset.from_tensor_slices([1, 2, 1, 3, 2]).unique()]
+        [1, 2, 3]
+        """
+        from fastinput.ops.unique import UniqueDataset
+
+        return UniqueDataset(self)._checked()
+
+    def take_while(self, predicate: Callable, name: str | None = None) -> Dataset:
+        """The elements up to (not including) the first one for which ``predicate`` is False.
+
+        >>> import fastinput as fi
+        >>> [int(x) for x in fi.Dataset.range(10).take_while(lambda x: x < 3)]
+        [0, 1, 2]
+        """
+        from fastinput.ops.take_while import TakeWhileDataset
+
+        return TakeWhileDataset(self, predicate)._checked()
+
+    def ignore_errors(self, log_warning: bool = False, name: str | None = None) -> Dataset:
+        """Drop the elements whose production raised an error and go on with the next ones (after a corrupt or
+        truncated file: the next file); ``log_warning`` logs each error dropped on the ``fastinput`` logger.
+
+        >>> import fastinput as fi
+        >>> [int(x) for x in fi.Dataset.range(4).map(lambda x: 10 // int(x - 2)).ignore_errors()]
+        [-5, -10, 10]
+        """
+        from fastinput.ops.ignore_errors import IgnoreErrorsDataset
+
+        return IgnoreErrorsDataset(self, log_warning)
+
+    @staticmethod
+    def counter(start: int = 0, step: int = 1, dtype: Any = None, name: str | None = None) -> Dataset:
+        """``start, start + step, start + 2 * step, ...`` forever, as scalars of ``dtype`` (default int64).
+
+        >>> import fastinput as fi
+        >>> [int(x) for x in fi.Dataset.counter(10, 5).take(3)]
+        [10, 15, 20]
+        """
+        import numpy as np
+
+        from fastinput.ops.endless import CounterDataset
+
+        return CounterDataset(start, step, np.int64 if dtype is None else dtype)
+
+    @staticmethod
+    def random(seed: int | None = None, rerandomize_each_iteration: bool | None = None,
+               name: str | None = None) -> Dataset:
+        """Random int64 scalars in ``[0, 2**32)`` forever, reproducible for a ``seed``; each new iteration draws
+        the same sequence unless ``rerandomize_each_iteration``. The values differ from TensorFlow's for the same
+        seed (see the README's differences).
+        """
+        from fastinput.ops.endless import RandomDataset
+
+        return RandomDataset(seed, rerandomize_each_iteration)
 
     def apply(self, transformation_func: Callable[[Dataset], Dataset]) -> Dataset:
         """``transformation_func(self)``: chain a reusable transformation."""
