@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from fastinput.errors import DataLossError, FastInputError
+from fastinput.fused_ops import jpeg_kernel  # internal: whether the fast JPEG kernel is built
 from fastinput_bench import results
 from fastinput_bench.datafiles import resolve_files
 from fastinput_bench.devices import resolve_device, tf_data_to_device
@@ -165,6 +166,8 @@ def run_benchmark(args: argparse.Namespace) -> int:
     device = resolve_device(args.device) if args.device else None
     for option in ("json", "trace"):
         _check_output_path(option, getattr(args, option))
+    if workload.name == "images":
+        jpeg_kernel.warn_if_not_built()  # said before the progress bar, in plain words, with how to build it
     files, source = _prepare_data(args, workload)
     config = PipelineConfig(files, args.batch_size, getattr(args, "dtype", "uint8"),
                             getattr(args, "label", None) or None)
