@@ -26,6 +26,7 @@ def kernel(request, monkeypatch):
     if request.param == "native":
         assert example_module.native_kernel is not None, "the C extension fastinput.readers._example is not built"
     else:
+        request.getfixturevalue("tf")  # skipped where TensorFlow is not installed
         monkeypatch.setattr(example_module, "native_kernel", None)
     monkeypatch.setattr(example_module, "_cache", type(example_module._cache)())  # parsers made in this mode only
     return request.param
