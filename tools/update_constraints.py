@@ -50,6 +50,7 @@ def resolve(requirements: list[str]) -> dict[str, str]:
 
 def main() -> None:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    print("resolving fastinput's requirements, every extra (pip, a few minutes) ...", flush=True)
     pins = resolve(requirements(project))
     lines = [
         "# One set of versions of fastinput's dependencies (all extras) that resolve together, for pip's -c.",
