@@ -17,22 +17,14 @@ import math
 from collections.abc import Mapping, Sequence
 
 from fastinput.readers import example_guard
-from fastinput.readers.features import (
-    FLOAT32,
-    INT64,
-    STRING,
-    FeatureSpec,
-    FixedLenFeature,
-    FixedLenSequenceFeature,
-    VarLenFeature,
-)
+from fastinput.readers import features as specs
 
-_LIST_TAGS = {0x0A: STRING, 0x12: FLOAT32, 0x1A: INT64}
+_LIST_TAGS = {0x0A: specs.STRING, 0x12: specs.FLOAT32, 0x1A: specs.INT64}
 """The Feature oneof's tags (bytes_list, float_list, int64_list) and the dtype each holds."""
-_TYPE_NAMES = {STRING: "bytes", FLOAT32: "float32", INT64: "int64"}
+_TYPE_NAMES = {specs.STRING: "bytes", specs.FLOAT32: "float32", specs.INT64: "int64"}
 
 
-def first_problem(records: Sequence[bytes], features: Mapping[str, FeatureSpec]) -> str | None:
+def first_problem(records: Sequence[bytes], features: Mapping[str, specs.FeatureSpec]) -> str | None:
     """What fails the first Example in ``records`` that TensorFlow's kernel would fail for one of these reasons, in
     words (without the "parse_example: " prefix); None if none does."""
     for index, record in enumerate(records):
@@ -42,8 +34,8 @@ def first_problem(records: Sequence[bytes], features: Mapping[str, FeatureSpec])
         last = dict(entries)  # as in TensorFlow's parser, the last entry of a key wins, and for a dense feature
         filled = {name: value for name, value in entries if value}  # the last one that is not empty
         for key, spec in features.items():
-            problem = _feature_problem((last if isinstance(spec, VarLenFeature) else filled).get(key.encode(), b""),
-                                       spec)
+            found = last if isinstance(spec, specs.VarLenFeature) else filled
+            problem = _feature_problem(found.get(key.encode(), b""), spec)
             if problem == "missing":
                 return _missing(key, index, filled)
             if problem:
@@ -51,22 +43,22 @@ def first_problem(records: Sequence[bytes], features: Mapping[str, FeatureSpec])
     return None
 
 
-def _feature_problem(value: bytes, spec: FeatureSpec) -> str | None:
+def _feature_problem(value: bytes, spec: specs.FeatureSpec) -> str | None:
     """What is wrong with one Feature (its bytes, b"" if absent) for ``spec``: "missing", a description, or None."""
     if not value:  # absent, or an empty Feature: a missing dense feature, no values for a VarLenFeature
-        return "missing" if isinstance(spec, FixedLenFeature) and spec.default_value is None else None
+        return "missing" if isinstance(spec, specs.FixedLenFeature) and spec.default_value is None else None
     stored = _LIST_TAGS.get(value[0])
     if stored is None:
         return None  # an unknown list type: TensorFlow's own message says it best
     if stored != spec.dtype:
         return f"holds {_TYPE_NAMES[stored]} values, but the spec asks for {_TYPE_NAMES[spec.dtype]}"
     count = _count(value)
-    if count is None or isinstance(spec, VarLenFeature):
+    if count is None or isinstance(spec, specs.VarLenFeature):
         return None
     width = math.prod(spec.shape)
-    if isinstance(spec, FixedLenFeature) and count != width:
+    if isinstance(spec, specs.FixedLenFeature) and count != width:
         return f"has {count} values, but the spec's shape {list(spec.shape)} holds {width}"
-    if isinstance(spec, FixedLenSequenceFeature) and count % width:
+    if isinstance(spec, specs.FixedLenSequenceFeature) and count % width:
         return f"has {count} values, not a whole number of items of shape {list(spec.shape)} ({width} values each)"
     return None
 
