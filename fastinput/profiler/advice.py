@@ -63,7 +63,7 @@ def fix_for(stage: StageReport, cpus: int) -> str:
                     "its function cheaper (fi.image's kernels for JPEGs, numpy over arrays rather than Python over "
                     "values), or precompute it offline")
         return (f"{target} already runs on {threads} threads for {cpus} cores: make its function cheaper: "
-                "vectorise it (batch first, then map over whole batches), use a fused kernel "
+                "vectorise it (batch first, then map over whole batches), use fused kernels where it does not yet "
                 "(map_and_batch, fi.image's decode_random_crop_resize), or precompute it offline")
     if kind in _READS and not stage.parallel:
         if kind is StageKind.GENERATOR:
