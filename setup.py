@@ -1,9 +1,12 @@
 """Declares fastinput's C extensions; every other setting lives in pyproject.toml.
 
-``fastinput.fused_ops._jpeg`` links libjpeg-turbo (Debian/Ubuntu: ``apt-get install
-libjpeg62-turbo-dev`` or ``libjpeg-turbo8-dev``). Without it the build of the
-extension fails, the install still succeeds (``optional=True``), and the image
-kernels fall back to TensorFlow's, correct and slower.
+``fastinput.fused_ops._jpeg`` links libjpeg-turbo. On Linux x86-64 with Python 3.12 or
+newer, pip brings it as a build requirement (``comma-deps-libjpeg``: libjpeg-turbo 3.1's
+headers and a static library, linked into the extension), so nothing else is needed;
+elsewhere the system's (Debian/Ubuntu: ``apt-get install libjpeg62-turbo-dev`` or
+``libjpeg-turbo8-dev``). Without either the build of the extension fails, the install still
+succeeds (``optional=True``), and the image kernels fall back to TensorFlow's, correct and
+slower, saying so once.
 
 ``fastinput.readers._records`` (TFRecord framing and CRC32C without the GIL) needs
 only a C compiler; if it does not build, TFRecord reading falls back to a Python
@@ -14,17 +17,30 @@ and numpy's headers (a build requirement in pyproject.toml); without it
 ``parse_example`` uses TensorFlow's kernel alone, correct and slower.
 """
 
+import importlib.util
+
 import numpy
 from setuptools import Extension, setup
+
+
+def libjpeg_turbo() -> dict:
+    """How to link libjpeg-turbo: the static build a Python package brought (``comma-deps-libjpeg``, see the
+    build requirements) if it is there, else the system's ``-ljpeg``."""
+    if importlib.util.find_spec("libjpeg") is not None:
+        import libjpeg
+
+        return {"include_dirs": [libjpeg.INCLUDE_DIR], "extra_objects": [f"{libjpeg.LIB_DIR}/libjpeg.a"]}
+    return {"libraries": ["jpeg"]}
+
 
 setup(
     ext_modules=[
         Extension(
             "fastinput.fused_ops._jpeg",
             sources=["fastinput/fused_ops/_jpeg.c"],
-            libraries=["jpeg"],
             extra_compile_args=["-O3", "-std=c99", "-Wall", "-Wextra", "-ffp-contract=off"],
             optional=True,
+            **libjpeg_turbo(),
         ),
         Extension(
             "fastinput.readers._records",

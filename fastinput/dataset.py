@@ -607,13 +607,12 @@ class Dataset:
 
     def apply(self, transformation_func: Callable[[Dataset], Dataset]) -> Dataset:
         """``transformation_func(self)``: chain a reusable transformation."""
-        from fastinput._engine.arguments import check_callable
-        from fastinput.errors import InvalidArgumentError
+        from fastinput._engine.arguments import check_callable, not_a_dataset
 
         check_callable("apply", "transformation_func", transformation_func)
         result = transformation_func(self)
         if not isinstance(result, Dataset):
-            raise InvalidArgumentError(f"apply: transformation_func must return a Dataset, got {type(result).__name__}")
+            raise not_a_dataset("apply: transformation_func's result", result)
         return result
 
     def profile(self, steps: int = 100, trace_path: str | None = None, warmup: int = 5,

@@ -31,6 +31,7 @@ from fastinput._engine.traits import StageKind, StageTraits
 from fastinput.dataset import Dataset
 from fastinput.errors import InvalidArgumentError
 from fastinput.ops.prefetch import PrefetchIterator, default_prefetch_buffer
+from fastinput.optional import import_optional, tensorflow
 
 _TF_DEVICE = re.compile(r"^/(job:|replica:|task:|device:|(cpu|gpu|tpu)(:\d+)?$)", re.IGNORECASE)
 _TORCH_DEVICE = re.compile(r"^(cpu|cuda|mps|xpu|meta)(:\d+)?$")
@@ -52,14 +53,6 @@ def framework_of(device: Any) -> str:
         f"prefetch_to_device: cannot tell which framework {device!r} belongs to; use a TensorFlow device string "
         "('/gpu:0', '/cpu:0'), a PyTorch device ('cuda:0', 'cpu', torch.device) or a jax.Device"
     )
-
-
-def _import(name: str, extra: str) -> Any:
-    try:
-        return __import__(name)
-    except ImportError as exc:
-        raise ImportError(f"prefetch_to_device needs {name}, which is not installed: "
-                          f"pip install \"fastinput[{extra}]\"") from exc
 
 
 class DevicePrefetchDataset(Dataset):
@@ -85,7 +78,7 @@ class DevicePrefetchDataset(Dataset):
 
 
 def _tensorflow_copier(device: str) -> tuple[Callable, Callable | None]:
-    import tensorflow as tf
+    tf = tensorflow("prefetch_to_device to a TensorFlow device")
 
     def to_tensor(leaf: Any) -> Any:
         if isinstance(leaf, structure.SparseArray):
@@ -100,9 +93,11 @@ def _tensorflow_copier(device: str) -> tuple[Callable, Callable | None]:
 
 
 def _torch_copier(device: Any) -> tuple[Callable, Callable | None]:
-    torch = _import("torch", "torch")
+    torch = import_optional("torch", "torch", "prefetch_to_device")
     device = torch.device(device)
     cuda = device.type == "cuda"
+    if cuda:
+        _check_cuda_device(torch, device)
     stream = torch.cuda.Stream(device) if cuda else None
 
     def to_tensor(leaf: Any) -> Any:
@@ -141,8 +136,20 @@ def _torch_copier(device: Any) -> tuple[Callable, Callable | None]:
     return transfer, finish
 
 
+def _check_cuda_device(torch: Any, device: Any) -> None:
+    """InvalidArgumentError, in words, if ``device`` (a CUDA torch.device) is not there, naming those that are
+    (rather than torch's "Found no NVIDIA driver" from deep inside the first copy)."""
+    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if count and (device.index is None or device.index < count):
+        return
+    available = ["cpu"] + [f"cuda:{index}" for index in range(count)]
+    why = "" if count else " (torch sees no CUDA device: no GPU or NVIDIA driver here, or a CPU build of torch)"
+    raise InvalidArgumentError(f"prefetch_to_device: device {str(device)!r} is not available on this machine{why}; "
+                               f"available: {', '.join(repr(name) for name in available)}")
+
+
 def _jax_copier(device: Any) -> tuple[Callable, Callable | None]:
-    jax = _import("jax", "jax")
+    jax = import_optional("jax", "jax", "prefetch_to_device")
 
     def to_array(leaf: Any) -> Any:
         if isinstance(leaf, structure.SparseArray):

@@ -72,3 +72,9 @@ class WorkerProcessError(FastInputError, RuntimeError):
     def __init__(self, message: str, *, exitcode: int | None = None):
         super().__init__(message)
         self.exitcode = exitcode
+
+
+class MissingDependencyError(FastInputError, ImportError):
+    """What was asked needs an optional package that is not installed (TensorFlow for ``as_tf_dataset``, torch
+    for ``prefetch_to_device("cuda:0")``, ...); the message says which, what for, and the ``pip install`` line
+    (an extra of fastinput's) that brings it."""

@@ -46,6 +46,7 @@ from fastinput.dataset import Dataset
 from fastinput.errors import InvalidArgumentError
 from fastinput.ops.map import MapDataset
 from fastinput.ops.prefetch import PrefetchDataset, default_prefetch_buffer
+from fastinput.optional import tensorflow
 from fastinput.spec import STRING, SparseSpec
 from fastinput.tf_feed import Feed, finalize
 from fastinput.tf_values import PackedStrings, tensor_of
@@ -53,7 +54,7 @@ from fastinput.tf_values import PackedStrings, tensor_of
 
 def tf_element_spec(spec: Any) -> Any:
     """A fastinput spec nest (``Dataset.element_spec``) as TensorFlow's: ``tf.TensorSpec`` / ``tf.SparseTensorSpec``."""
-    import tensorflow as tf
+    tf = tensorflow("as_tf_dataset")
 
     def convert(leaf: Any) -> Any:
         dtype = tf.string if leaf.dtype == STRING else tf.as_dtype(leaf.dtype)
@@ -331,7 +332,7 @@ def _flat_components(element: Any) -> list[Any]:
 
 def _component_specs(spec: Any) -> list[Any]:
     """The dense TensorSpecs of ``_flat_components`` for an element of ``spec``."""
-    import tensorflow as tf
+    tf = tensorflow("as_tf_dataset")
 
     specs = []
     for leaf in structure.flatten(spec):
@@ -346,7 +347,7 @@ def _component_specs(spec: Any) -> list[Any]:
 
 def _repack(spec: Any, components: list[Any]) -> Any:
     """The element (with tf.SparseTensor leaves) from its flat components."""
-    import tensorflow as tf
+    tf = tensorflow("as_tf_dataset")
 
     leaves, i = [], 0
     for leaf in structure.flatten(spec):
@@ -421,7 +422,7 @@ def as_tf_dataset(dataset: Dataset) -> Any:
     TensorFlow's iterations take elements from a queue without running Python, so TensorFlow-side
     ``prefetch`` and autotuning work on it as on any tf.data dataset.
     """
-    import tensorflow as tf
+    tf = tensorflow("as_tf_dataset")
     from tensorflow.python.data.ops.from_generator_op import _GeneratorDataset
     from tensorflow.python.data.ops.map_op import _MapDataset
 

@@ -21,11 +21,12 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
-import keras
-
 from fastinput._engine.checkpoint import decode_value, encode_value
 from fastinput.dataset import Dataset
+from fastinput.optional import import_optional, tensorflow
 from fastinput.tf_adapter import tf_element_spec
+
+keras = import_optional("keras", "tf", "fi.InputCheckpoint")  # a Keras callback: this module needs it at once
 
 STATE_FILE = "fastinput_input_state.json"
 """The file, in the backup folder, that holds the input's state."""
@@ -66,7 +67,7 @@ class InputCheckpoint(keras.callbacks.Callback):
     @property
     def dataset(self) -> Any:
         """The ``tf.data.Dataset`` to pass to ``fit``: the pipeline's elements, from where the saved state stood."""
-        import tensorflow as tf
+        tf = tensorflow("InputCheckpoint")
 
         return tf.data.Dataset.from_generator(self._elements,
                                               output_signature=tf_element_spec(self._source.element_spec))

@@ -27,7 +27,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from fastinput.errors import DataLossError, FastInputError
+from fastinput.errors import FastInputError
+from fastinput.fused_ops import jpeg_kernel  # internal: whether the fast JPEG kernel is built
+from fastinput.optional import tensorflow
 from fastinput_bench import results
 from fastinput_bench.datafiles import resolve_files
 from fastinput_bench.devices import resolve_device, tf_data_to_device
@@ -82,8 +84,6 @@ def _fail(message: str, status: int) -> int:
 
 def _expected_error(exc: Exception) -> str | None:
     """The one-line message for errors a user can cause (bad data, storage, missing packages); None for bugs."""
-    if isinstance(exc, DataLossError) and exc.offset == 0:
-        return f"{exc} (is it a TFRecord file?)"
     if isinstance(exc, (FastInputError, OSError, ImportError)):
         return str(exc)
     tf = sys.modules.get("tensorflow")
@@ -165,6 +165,8 @@ def run_benchmark(args: argparse.Namespace) -> int:
     device = resolve_device(args.device) if args.device else None
     for option in ("json", "trace"):
         _check_output_path(option, getattr(args, option))
+    if workload.name == "images":
+        jpeg_kernel.warn_if_not_built()  # said before the progress bar, in plain words, with how to build it
     files, source = _prepare_data(args, workload)
     config = PipelineConfig(files, args.batch_size, getattr(args, "dtype", "uint8"),
                             getattr(args, "label", None) or None)
@@ -231,7 +233,7 @@ def _import_tensorflow() -> None:
     try:
         with open(os.devnull, "w") as devnull:
             os.dup2(devnull.fileno(), 2)
-            import tensorflow as tf
+            tf = tensorflow("fastinput-bench (the synthetic sets, tf.data's pipelines)")
     finally:
         os.dup2(saved, 2)
         os.close(saved)

@@ -18,12 +18,25 @@ JOIN_GRACE_SECONDS = 10.0
 """How long a test's threads may take to stop after it ends (a dropped iterator is closed by the reaper)."""
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--no-skips", action="store_true",
+                     help="fail the run if any test is skipped (.ci/run's main job: everything the tests need is "
+                          "installed there, so a skip means something is missing)")
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    skipped = len(reporter.stats.get("skipped", [])) if reporter is not None else 0
+    if session.config.getoption("--no-skips") and skipped and session.exitstatus == pytest.ExitCode.OK:
+        reporter.write_line(f"--no-skips: {skipped} test(s) skipped (see the reasons above); failing the run", red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
 @pytest.fixture(scope="session")
 def tf():
-    """TensorFlow, imported once (it takes seconds)."""
-    import tensorflow
-
-    return tensorflow
+    """TensorFlow, imported once (it takes seconds). Where it is not installed (.ci/run's job without TensorFlow),
+    the tests that compare with it are skipped; the engine's own tests still run."""
+    return pytest.importorskip("tensorflow", reason="TensorFlow is not installed (pip install \"fastinput[tf]\")")
 
 
 @pytest.fixture(autouse=True)

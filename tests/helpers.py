@@ -263,7 +263,8 @@ def package_dataset_classes() -> list[type]:
 
     for module in pkgutil.walk_packages(fi.__path__, "fastinput."):
         if "trace_viewer" not in module.name:
-            importlib.import_module(module.name)
+            with contextlib.suppress(fi.errors.MissingDependencyError):  # a module of an extra not installed here
+                importlib.import_module(module.name)
     classes, stack = [], [fi.Dataset]
     while stack:
         for sub in stack.pop().__subclasses__():

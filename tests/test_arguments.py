@@ -126,7 +126,7 @@ def _direct_constructions() -> dict:
             lambda: InterleaveDataset(R, lambda x: R, 2, 1, 3, None), "num_parallel_calls"),
         "BatchDataset batch_size 0": (lambda: BatchDataset(R, 0, False), "batch_size"),
         "MapAndBatchDataset batch_size 0": (lambda: MapAndBatchDataset(R, int, 0, None, False), "batch_size"),
-        "ZipDataset of a number": (lambda: ZipDataset((R, 3)), "every argument must be a Dataset"),
+        "ZipDataset of a number": (lambda: ZipDataset((R, 3)), "every argument must be a fastinput Dataset"),
         "ZipDataset of nothing": (lambda: ZipDataset(()), "at least one dataset"),
     }
 

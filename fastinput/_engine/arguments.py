@@ -155,3 +155,21 @@ def format_arg(value: Any) -> str:
     if value == AUTOTUNE and _is_int(value):
         return "AUTOTUNE"
     return repr(value)
+
+
+_FASTINPUT_EQUIVALENTS = {"TFRecordDataset": "fi.TFRecordDataset", "CsvDataset": "fi.CsvDataset",
+                          "TextLineDataset": "fi.CsvDataset or fi.make_csv_dataset"}
+"""tf.data readers (their class names less TensorFlow's "V1"/"V2") and what builds the same in fastinput."""
+
+
+def not_a_dataset(where: str, value: Any) -> InvalidArgumentError:
+    """The error for ``value`` given where a fastinput Dataset must be (``where``: "zip: every argument"). A tf.data
+    dataset is a dataset to its user: the message says it is tf.data's and names fastinput's equivalent."""
+    kind = type(value)
+    message = f"{where} must be a fastinput Dataset, got {kind.__name__}"
+    if kind.__module__.startswith("tensorflow"):
+        name = kind.__name__.lstrip("_").removesuffix("V2").removesuffix("V1")
+        equivalent = _FASTINPUT_EQUIVALENTS.get(name, "fi.Dataset.range, fi.Dataset.from_tensor_slices, ...")
+        message += (f", a tf.data dataset: fastinput cannot run tf.data's stages; build this part with fastinput "
+                    f"({equivalent} in place of tf.data's {name})")
+    return InvalidArgumentError(message)

@@ -6,7 +6,7 @@ resizes straight into the output without holding the GIL; it was the fastest
 candidate measured (``fastinput_bench/image_kernels.py``). When it is not built
 (no libjpeg-turbo headers at install time), the same functions run on
 TensorFlow's ``decode_and_crop_jpeg`` + ``resize``: the same results, slower,
-and a debug log line says so once.
+and a warning says so once, with how to build the extension.
 
 Both give bit for bit what ``tf.image.resize(tf.io.decode_and_crop_jpeg(jpeg,
 window, channels=3), size, "bilinear")`` gives, flipped when asked, rounded
@@ -16,15 +16,15 @@ to nearest (ties to even) for uint8.
 from __future__ import annotations
 
 import contextlib
-import logging
+import threading
+import warnings
 from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 
 from fastinput.errors import InvalidArgumentError
-
-logger = logging.getLogger("fastinput")
+from fastinput.optional import tensorflow
 
 try:
     from fastinput.fused_ops import _jpeg
@@ -37,23 +37,28 @@ else:
 NAME = "libjpeg-turbo C extension" if _jpeg is not None else "TensorFlow ops (fallback)"
 """Which kernel runs, for benchmarks and logs."""
 
-_warned = False
+HOW_TO_BUILD = ("install libjpeg-turbo's headers (Debian/Ubuntu: apt-get install libjpeg62-turbo-dev or "
+                "libjpeg-turbo8-dev; Fedora: libjpeg-turbo-devel; macOS: brew install jpeg-turbo), then reinstall "
+                "fastinput (pip install -e . in its folder)")
+"""What builds the C extension, for the messages below."""
+
+_warned = threading.Event()
 
 
-def _note_fallback() -> None:
-    global _warned
-    if not _warned:
-        _warned = True
-        logger.debug("fastinput.fused_ops._jpeg is not built (%s): fi.image uses TensorFlow's JPEG ops, "
-                     "which are slower. Install libjpeg-turbo's headers (Debian: libjpeg62-turbo-dev) "
-                     "and reinstall fastinput to build it.", _IMPORT_ERROR)
+def warn_if_not_built() -> None:
+    """Warn once per process, in plain words, that the fast kernel is not built and how to build it
+    (``fi.image`` calls this at its first image; ``fastinput-bench images`` before it starts)."""
+    if _jpeg is None and not _warned.is_set():
+        _warned.set()
+        warnings.warn(f"fastinput's fast JPEG kernel is not built ({_IMPORT_ERROR}), so fi.image decodes with "
+                      f"TensorFlow's ops, several times slower. To build it, {HOW_TO_BUILD}.", stacklevel=3)
 
 
 def jpeg_shape(jpeg: bytes) -> tuple[int, int, int]:
     """(height, width, components) from the JPEG header, without decoding the image."""
     if _jpeg is not None:
         return _jpeg.jpeg_shape(jpeg)
-    _note_fallback()
+    warn_if_not_built()
     tf = _tensorflow()
     with _tf_errors(tf):
         return tuple(int(v) for v in tf.io.extract_jpeg_shape(jpeg).numpy())
@@ -71,7 +76,7 @@ def decode_crop_resize_into(jpeg: bytes, window: tuple[int, int, int, int] | Non
         y, x, crop_height, crop_width = window if window is not None else (0, 0, 0, 0)
         _jpeg.decode_crop_resize(jpeg, out, y, x, crop_height, crop_width, height, width, flip, is_float)
         return
-    _note_fallback()
+    warn_if_not_built()
     tf = _tensorflow()
     with _tf_errors(tf):
         if window is None:
@@ -85,9 +90,7 @@ def decode_crop_resize_into(jpeg: bytes, window: tuple[int, int, int, int] | Non
 
 
 def _tensorflow() -> Any:
-    import tensorflow as tf
-
-    return tf
+    return tensorflow(f"fi.image without fastinput's JPEG kernel (not built: to build it, {HOW_TO_BUILD})")
 
 
 @contextlib.contextmanager

@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from fastinput._engine import cardinality
+from fastinput._engine.arguments import not_a_dataset
 from fastinput._engine.iterator import DatasetIterator, IteratorContext
 from fastinput._engine.traits import StageKind, StageTraits
 from fastinput.dataset import Dataset
-from fastinput.errors import InvalidArgumentError
 from fastinput.spec import most_specific_common
 
 
@@ -17,7 +17,7 @@ class ConcatenateDataset(Dataset):
 
     def __init__(self, first: Dataset, second: Dataset) -> None:
         if not isinstance(second, Dataset):
-            raise InvalidArgumentError(f"concatenate: dataset must be a Dataset, got {type(second).__name__}")
+            raise not_a_dataset("concatenate: dataset", second)
         super().__init__([first, second])
 
     def cardinality(self) -> int:

@@ -47,6 +47,7 @@ from fastinput._engine.arguments import (
     check_parallelism,
     fn_name,
     format_arg,
+    not_a_dataset,
 )
 from fastinput._engine.buffer import Failure
 from fastinput._engine.checkpoint import decode_value, encode_value, stage_state
@@ -139,9 +140,7 @@ class InterleaveDataset(Dataset):
     def _as_dataset(self, inner: Any) -> Dataset:
         """What ``map_func`` returned, which must be a Dataset."""
         if not isinstance(inner, Dataset):
-            raise errors.InvalidArgumentError(
-                f"{self}: map_func must return a Dataset, got {type(inner).__name__}"
-            )
+            raise not_a_dataset(f"{self}: map_func's result", inner)
         return inner
 
     def open_element(self, element: Any, ctx: IteratorContext) -> DatasetIterator:

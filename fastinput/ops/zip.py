@@ -7,6 +7,7 @@ from typing import Any
 
 from fastinput import structure
 from fastinput._engine import cardinality
+from fastinput._engine.arguments import not_a_dataset
 from fastinput._engine.buffer import Failure
 from fastinput._engine.checkpoint import stage_state
 from fastinput._engine.iterator import DatasetIterator, IteratorContext
@@ -29,7 +30,7 @@ class ZipDataset(Dataset):
             raise InvalidArgumentError("zip: needs at least one dataset")
         for leaf in structure.flatten(nest):
             if not isinstance(leaf, Dataset):
-                raise InvalidArgumentError(f"zip: every argument must be a Dataset, got {type(leaf).__name__}")
+                raise not_a_dataset("zip: every argument", leaf)
         super().__init__(structure.flatten(nest))
         self.nest = nest
 

@@ -40,8 +40,13 @@ def capacity_phrase(stage: StageReport) -> str:
 
 def limiting_verdict(stage: StageReport) -> str:
     """The verdict naming the saturated stage, its own time per element and how much of its capacity it uses."""
-    return (f"{stage.name} limits throughput: its own work ({format_seconds(stage.seconds_per_element)} per element) "
-            f"uses {stage.utilisation:.0%} of {capacity_phrase(stage)}")
+    return (f"{stage.name} limits throughput: its own work ({format_seconds(stage.seconds_per_element)} "
+            f"{per_element(stage)}) uses {stage.utilisation:.0%} of {capacity_phrase(stage)}")
+
+
+def per_element(stage: StageReport) -> str:
+    """"per batch" for a stage whose elements are the batches it makes, "per element" otherwise."""
+    return "per batch" if stage.traits.kind is StageKind.BATCH or stage.traits.op == "map_and_batch" else "per element"
 
 
 def fix_for(stage: StageReport, cpus: int) -> str:
@@ -53,8 +58,12 @@ def fix_for(stage: StageReport, cpus: int) -> str:
         target = user_stage(stage)
         if threads < cpus:
             return f"raise {target}'s {traits.parallel_argument} from {threads} to {cpus} (fi.AUTOTUNE)"
+        if traits.op == "map_and_batch":  # already fused: only the function itself is left to make cheaper
+            return (f"{target} already runs on {threads} threads for {cpus} cores and writes into its batches: make "
+                    "its function cheaper (fi.image's kernels for JPEGs, numpy over arrays rather than Python over "
+                    "values), or precompute it offline")
         return (f"{target} already runs on {threads} threads for {cpus} cores: make its function cheaper: "
-                "vectorise it (batch first, then map over whole batches), use a fused kernel "
+                "vectorise it (batch first, then map over whole batches), use fused kernels where it does not yet "
                 "(map_and_batch, fi.image's decode_random_crop_resize), or precompute it offline")
     if kind in _READS and not stage.parallel:
         if kind is StageKind.GENERATOR:

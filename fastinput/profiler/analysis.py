@@ -245,6 +245,9 @@ def profile_dataset(dataset: Any, steps: int = 100, trace_path: str | os.PathLik
     report = analyze_summary(summary, available_cpus())
     if print_report:
         print(report)
+        if report.steps < steps:
+            print(f"  (the pipeline ended after {report.steps} of the {steps} steps asked, after {warmup} warm-up "
+                  "steps: the figures cover those; add .repeat() to profile a finite pipeline longer)")
     return report
 
 

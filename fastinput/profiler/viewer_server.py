@@ -87,11 +87,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     view.add_argument("--no-browser", action="store_true", help="only print the URL; do not open a browser")
     args = parser.parse_args(argv)
     if not args.trace.is_file():
-        parser.error(f"no such trace file: {args.trace}")
+        view.error(f"no such trace file: {args.trace}")  # view's usage, not the top level's
     server, url = serve(args.trace, args.port)
-    print(f"Serving {args.trace}\n{url}\nPress Ctrl-C to stop.", flush=True)
-    if not args.no_browser:
-        webbrowser.open(url)
+    port = server.server_port
+    print(f"Serving {args.trace}\n{url}\n"
+          f"On a remote machine, forward the port first (ssh -L {port}:127.0.0.1:{port} HOST), then open the URL "
+          "in your local browser.\nPress Ctrl-C to stop.", flush=True)
+    if not args.no_browser and not webbrowser.open(url):
+        print("No browser could be opened here: open the URL above in one.", flush=True)
     try:
         threading.Event().wait()
     except KeyboardInterrupt:

@@ -5,10 +5,12 @@ format of a whole batch in C, mostly without the GIL, and writes the
 columns directly: several times faster than TensorFlow's, and several
 parser threads really run at once. It handles the well-formed batches;
 anything it does not handle exactly as TensorFlow does (a missing required
-feature, a wrong type or count, a duplicate key, malformed bytes) sends the
-batch to TensorFlow's ``ParseExampleV2`` kernel, which gives TensorFlow's
-result or its error. When the C extension is not built, every batch goes
-to TensorFlow.
+feature, a wrong type or count, a duplicate key, malformed bytes) is
+looked at by ``example_problems``, which names the common errors itself
+(no TensorFlow needed), and otherwise goes to TensorFlow's
+``ParseExampleV2`` kernel, which gives TensorFlow's result or its error;
+without TensorFlow installed, that is a ``MissingDependencyError``. When
+the C extension is not built, every batch goes to TensorFlow.
 
 For TensorFlow's kernel, ``ExampleParser`` turns the feature specs into its
 arguments once, and each call is then one eager op plus one ``.numpy()``
@@ -19,6 +21,7 @@ batch that needs it, never at ``import fastinput``.
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import re
 import threading
@@ -29,7 +32,8 @@ from typing import Any
 import numpy as np
 
 from fastinput.errors import InvalidArgumentError
-from fastinput.readers import example_guard
+from fastinput.optional import tensorflow
+from fastinput.readers import example_guard, example_problems
 from fastinput.readers.features import (
     INT64,
     STRING,
@@ -108,7 +112,20 @@ class ExampleParser:
             columns = native_kernel.parse(self._native_spec, serialized, packed_strings)
             if columns is not None:
                 return self._assemble(columns, len(serialized))
+            self._raise_problem(serialized)
         return self._parse_with_tensorflow(serialized)
+
+    def _raise_problem(self, serialized: Any) -> None:
+        """Raise the error of a batch the native kernel declined, in fastinput's words (no TensorFlow traceback,
+        no TensorFlow needed), where ``example_problems`` finds it; return if it finds none."""
+        records = _records(serialized)
+        if records is not None and self._guarded:
+            example_guard.check_batch(records, self._guarded)  # first, as before TensorFlow's kernel
+        problem = None if records is None else example_problems.first_problem(records, self.features)
+        if problem:
+            raise InvalidArgumentError(f"parse_example: {problem}")
+        if records is None and not _tensorflow_installed():
+            raise _not_a_batch(serialized)
 
     def _placeholders(self, serialized: Any) -> Parsed:
         """What parsing a batch like ``serialized`` gives, in shapes and dtypes, without parsing it (see
@@ -142,7 +159,7 @@ class ExampleParser:
         return parsed
 
     def _parse_with_tensorflow(self, serialized: Any) -> Parsed:
-        import tensorflow as tf
+        tf = tensorflow(_WHY_TENSORFLOW)
 
         args = self._kernel_args or self._build_kernel_args(tf)
         batch = _as_batch(serialized, tf)
@@ -152,7 +169,7 @@ class ExampleParser:
             sparse_indices, sparse_values, sparse_shapes, dense_values, _, _ = tf.raw_ops.ParseExampleV2(
                 serialized=batch, **args)
         except tf.errors.OpError as exc:
-            raise InvalidArgumentError(self._describe(exc.message)) from exc
+            raise InvalidArgumentError(self._describe(exc.message)) from None  # TensorFlow's traceback adds nothing
         except UnicodeDecodeError as exc:  # TF quotes the undecodable input in its message and fails to build it
             raise InvalidArgumentError(
                 "parse_example: a serialized Example in the batch is corrupt (not a tf.train.Example)") from exc
@@ -195,6 +212,12 @@ class ExampleParser:
                 return f"parse_example: feature {key!r}: {message}"
         return f"parse_example: {message}"
 
+
+_WHY_TENSORFLOW = (
+    "parse_example on this batch (fastinput's native Example parser is not built)" if native_kernel is None else
+    "parse_example on this batch (one fastinput's native Example parser leaves to TensorFlow's kernel: a duplicate "
+    "key, an empty or unknown field, values written unpacked, ...)")
+"""What needs TensorFlow's kernel, for the MissingDependencyError raised without it."""
 
 _NATIVE_KIND = {FixedLenFeature: 0, VarLenFeature: 1, FixedLenSequenceFeature: 2}
 _NATIVE_LIST_TYPE = {STRING: 1, np.dtype(np.float32): 2, np.dtype(np.int64): 3}  # the Feature oneof's field numbers
@@ -280,6 +303,18 @@ def _guarded_records(batch: Any) -> list[bytes]:
     items = batch.numpy() if hasattr(batch, "numpy") else batch
     return [item.encode("utf-8") if isinstance(item, str) else item if isinstance(item, bytes) else b""
             for item in items]
+
+
+def _records(serialized: Any) -> list[bytes] | None:
+    """The batch's records as bytes (str as UTF-8), or None if it is not a list or 1-D array of bytes and str."""
+    if not isinstance(serialized, (list, tuple)) and not (isinstance(serialized, np.ndarray) and serialized.ndim == 1):
+        return None
+    records = [item.encode("utf-8") if isinstance(item, str) else item for item in serialized]
+    return records if all(isinstance(item, bytes) for item in records) else None
+
+
+def _tensorflow_installed() -> bool:
+    return importlib.util.find_spec("tensorflow") is not None
 
 
 def _not_a_batch(serialized: Any) -> InvalidArgumentError:

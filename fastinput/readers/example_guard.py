@@ -55,7 +55,7 @@ def check_batch(records: Iterable[bytes], features: Mapping[bytes, Guarded]) -> 
     """Raise InvalidArgumentError if TensorFlow's kernel would write past its buffers on an Example, or size one
     from a length past the end of the data. ``features``: the spec's float and bytes features by key."""
     for index, record in enumerate(records):
-        entries = _entries(record)
+        entries = example_entries(record)
         if entries is None:  # TensorFlow fails this Example before it parses any feature
             continue
         seen: set[bytes] = set()
@@ -80,7 +80,7 @@ def check_batch(records: Iterable[bytes], features: Mapping[bytes, Guarded]) -> 
 
 def _problem(feature: bytes, guarded: Guarded) -> str | None:
     """What in this Feature (tag byte first) TensorFlow's kernel cannot take, or None."""
-    read = _varint32(feature, 1, len(feature))
+    read = varint32(feature, 1, len(feature))
     if read is None:
         return None
     length, pos = read
@@ -88,7 +88,7 @@ def _problem(feature: bytes, guarded: Guarded) -> str | None:
     if guarded.list_tag == BYTES_LIST:
         index = 0
         while pos < limit and feature[pos] == _DELIMITED_1:
-            read = _varint32(feature, pos + 1, limit)
+            read = varint32(feature, pos + 1, limit)
             if read is None or (guarded.fixed and index >= guarded.width):
                 return None  # TensorFlow stops here, before sizing anything
             size, pos = read
@@ -98,7 +98,7 @@ def _problem(feature: bytes, guarded: Guarded) -> str | None:
             index += 1
         return None
     if pos < limit and feature[pos] == _DELIMITED_1 and not guarded.fixed:
-        read = _varint32(feature, pos + 1, limit)
+        read = varint32(feature, pos + 1, limit)
         if read is not None and read[0] > limit - read[1]:
             return f"has a packed float list of {read[0]} bytes where {limit - read[1]} remain"
         return None
@@ -111,7 +111,7 @@ def _problem(feature: bytes, guarded: Guarded) -> str | None:
     return None
 
 
-def _varint32(data: bytes, pos: int, limit: int) -> tuple[int, int] | None:
+def varint32(data: bytes, pos: int, limit: int) -> tuple[int, int] | None:
     """protobuf's ReadVarint32: (value, position after it), at most 10 bytes and the low 32 bits kept; None if
     the varint is cut by ``limit`` or too long."""
     value = 0
@@ -131,13 +131,13 @@ def _push_limit(pos: int, length: int, limit: int) -> int:
     return pos + length if length < 1 << 31 and pos + length < limit else limit
 
 
-def _entries(record: bytes) -> list[tuple[bytes, bytes]] | None:
+def example_entries(record: bytes) -> list[tuple[bytes, bytes]] | None:
     """The (key, Feature bytes) map entries of an Example in order, or None where TensorFlow's parser fails it."""
     entries: list[tuple[bytes, bytes]] = []
     pos, end = 0, len(record)
     while pos < end:
         if record[pos] == _DELIMITED_1:  # Features (several, in concatenated Examples)
-            read = _varint32(record, pos + 1, end)
+            read = varint32(record, pos + 1, end)
             if read is None:
                 return None
             length, pos = read
@@ -158,18 +158,18 @@ def _entries(record: bytes) -> list[tuple[bytes, bytes]] | None:
 
 def _entry(record: bytes, pos: int, limit: int, entries: list[tuple[bytes, bytes]]) -> int | None:
     """Parse one map entry at ``pos`` into ``entries``: the position after it, or None if it is malformed."""
-    read = _varint32(record, pos, limit)
+    read = varint32(record, pos, limit)
     if read is None:
         return None
     length, pos = read
     entry_limit = _push_limit(pos, length, limit)
     key = value = b""
     for _ in range(2):  # exactly two fields, key and value in either order
-        read = _varint32(record, pos, entry_limit)  # protobuf's ReadTag: a varint, in as many bytes as it likes
+        read = varint32(record, pos, entry_limit)  # protobuf's ReadTag: a varint, in as many bytes as it likes
         if read is None or read[0] not in (0x0A, 0x12):
             return None
         tag, pos = read
-        read = _varint32(record, pos, entry_limit)
+        read = varint32(record, pos, entry_limit)
         if read is None or read[0] > entry_limit - read[1]:
             return None
         size, pos = read
@@ -186,19 +186,19 @@ def _entry(record: bytes, pos: int, limit: int, entries: list[tuple[bytes, bytes
 
 def _skip_field(record: bytes, pos: int, end: int) -> int | None:
     """Skip an Example field TensorFlow does not know, as it does: the position after it, or None if it fails."""
-    read = _varint32(record, pos, end)  # ReadTag; a malformed one reads as 0, and the varint after it then fails too
+    read = varint32(record, pos, end)  # ReadTag; a malformed one reads as 0, and the varint after it then fails too
     if read is None:
         return None
     tag, pos = read
     wire_type = tag & 7
     if wire_type == 0:
-        read = _varint32(record, pos, end)
+        read = varint32(record, pos, end)
         return None if read is None else read[1]
     if wire_type in _SIZES_BY_WIRE_TYPE:
         size = _SIZES_BY_WIRE_TYPE[wire_type]
         return pos + size if end - pos >= size else None
     if wire_type == 2:
-        read = _varint32(record, pos, end)
+        read = varint32(record, pos, end)
         if read is None:
             return None
         length, pos = read

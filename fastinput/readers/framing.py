@@ -279,4 +279,6 @@ class RecordReader:
         path = self._stream.path
         offset = self._base + pos
         where = f"offset {offset} of the decompressed data" if self._compressed else f"offset {offset}"
+        if offset == 0:  # the very first header is wrong: most often the file is not a TFRecord file at all
+            why += "; is this a TFRecord file (and is compression_type right)?"
         return DataLossError(f"{path}: {what} at {where}: {why}", path=path, offset=offset)

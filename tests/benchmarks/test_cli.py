@@ -175,7 +175,7 @@ def test_a_file_that_is_not_a_tfrecord_is_an_error(subcommand, not_a_tfrecord):
     completed = run_cli(subcommand, "--data", str(not_a_tfrecord.parent), "--steps", "2", "--warmup", "0")
     assert completed.returncode == 1
     assert_one_error_line(completed, f"{not_a_tfrecord}: corrupted record at offset 0")
-    assert "is it a TFRecord file?" in completed.stderr
+    assert "is this a TFRecord file" in completed.stderr
 
 
 def test_report_of_a_file_that_is_not_json_is_an_error(tmp_path):

@@ -10,6 +10,9 @@ import pytest
 from fastinput.errors import InvalidArgumentError
 from fastinput_bench.data.imagenet_synthetic import ensure_imagenet_synthetic, synthetic_image
 
+# The synthetic set is written with TensorFlow's TFRecordWriter: skipped without it.
+pytest.importorskip("tensorflow", reason="TensorFlow is not installed")
+
 FEATURES = {
     "image/encoded": ("fixed", "string"),
     "image/format": ("fixed", "string"),

@@ -72,7 +72,7 @@ def test_interleave_tuple_elements_are_unpacked():
 
 @pytest.mark.parametrize("num_parallel_calls", [None, 2])
 def test_map_func_must_return_a_dataset(num_parallel_calls):
-    with pytest.raises(fi.errors.InvalidArgumentError, match="must return a Dataset"):  # seen while building
+    with pytest.raises(fi.errors.InvalidArgumentError, match="must be a fastinput Dataset"):  # seen while building
         fi.Dataset.range(3).interleave(lambda x: [x], cycle_length=2, num_parallel_calls=num_parallel_calls)
 
     def odd_ones_only(x):  # cannot be traced on a placeholder (0): found while iterating
@@ -81,7 +81,7 @@ def test_map_func_must_return_a_dataset(num_parallel_calls):
         return [x]
 
     ds = fi.Dataset.range(1, 3).interleave(odd_ones_only, cycle_length=2, num_parallel_calls=num_parallel_calls)
-    with pytest.raises(fi.errors.InvalidArgumentError, match="must return a Dataset"):
+    with pytest.raises(fi.errors.InvalidArgumentError, match="result must be a fastinput Dataset"):
         list(ds)
 
 

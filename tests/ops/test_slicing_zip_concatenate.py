@@ -139,5 +139,5 @@ def test_apply_chains_and_checks():
         return ds.map(lambda x: x * 2).batch(2)
 
     assert [b.tolist() for b in fi.Dataset.range(4).apply(double_then_batch)] == [[0, 2], [4, 6]]
-    with pytest.raises(fi.errors.InvalidArgumentError, match="must return a Dataset"):
+    with pytest.raises(fi.errors.InvalidArgumentError, match="result must be a fastinput Dataset"):
         fi.Dataset.range(4).apply(lambda ds: [1])

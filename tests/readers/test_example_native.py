@@ -268,6 +268,7 @@ def test_a_sequence_of_empty_items_is_refused_when_built():
 def kernels(request, monkeypatch) -> str:
     """Each way a batch is parsed: the native kernel first (skipped if not built), or TensorFlow's kernel alone."""
     if request.param != "native":
+        request.getfixturevalue("tf")  # skipped where TensorFlow is not installed
         monkeypatch.setattr("fastinput.readers.example.native_kernel", None)
     return request.param
 

@@ -19,6 +19,9 @@ from fastinput.readers.framing import frame, masked_crc32c
 from tests.helpers import fastinput_threads, wait_for_fastinput_threads
 from tests.readers.conftest import RECORD_SIZES
 
+# Most files these tests read are written by TensorFlow's TFRecordWriter (the oracle): skipped without it.
+pytest.importorskip("tensorflow", reason="TensorFlow is not installed")
+
 PARALLEL_READS = [None, 1, 4, fi.AUTOTUNE]
 
 
