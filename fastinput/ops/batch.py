@@ -127,6 +127,8 @@ class BatchIterator(DatasetIterator):
 
     ``units`` says what a position is (an element, or a row of a row block,
     where the rows after a batch's end are carried over to the next one).
+    ``sizes`` (``rebatch``'s list) are the batch sizes, taken in turn; by
+    default the dataset's ``batch_size`` every time.
 
     Saved, it holds nothing but those carried rows, which all come from the
     input's latest chunk: it saves the input's state before that chunk and
@@ -136,10 +138,11 @@ class BatchIterator(DatasetIterator):
     """
 
     def __init__(self, dataset: Any, ctx: IteratorContext, source: DatasetIterator, combine: Any,
-                 whole_groups: bool = False, units: Units = ELEMENTS) -> None:
+                 whole_groups: bool = False, units: Units = ELEMENTS, sizes: Sequence[int] = ()) -> None:
         super().__init__(dataset, ctx, [source])
         self._source = source
-        self._size = dataset.batch_size
+        self._sizes = tuple(sizes) or (dataset.batch_size,)
+        self._turn = 0  # batches made, modulo len(sizes): the next one is sizes[turn] long
         self._drop_remainder = dataset.drop_remainder
         self._combine = combine
         self._whole_groups = whole_groups
@@ -155,7 +158,7 @@ class BatchIterator(DatasetIterator):
         return [self.produce()]
 
     def produce(self) -> Any:
-        units, size, error = self._units, self._size, None
+        units, size, error = self._units, self._sizes[self._turn], None
         pull = self._source.get_next_chunk if self._marks is None else self._pull_marked
         while self._skip:
             taken, self._carried = units.split(pull(units.request(self._skip)), self._skip)
@@ -180,9 +183,10 @@ class BatchIterator(DatasetIterator):
             positions += units.count(chunk)
         if error is not None:
             raise error
-        if not gathered or (self._drop_remainder and positions < size):
+        if not positions or (self._drop_remainder and positions < size):
             raise StopIteration
         batch, self._carried = units.split(gathered, size)
+        self._turn = (self._turn + 1) % len(self._sizes)
         return self._combine(batch)
 
     def _pull_marked(self, request: int) -> list[Any]:
@@ -192,13 +196,15 @@ class BatchIterator(DatasetIterator):
         return chunk
 
     def get_state(self) -> dict[str, Any]:
+        turn = {"turn": self._turn} if len(self._sizes) > 1 else {}
         if self._carried:
             taken = self._pulled - self._units.count(self._carried)
-            return stage_state(self.op, {"skip": taken}, [marked(self._source, self._mark)])
-        return stage_state(self.op, {"skip": self._skip}, [self._source.get_state()])
+            return stage_state(self.op, {"skip": taken, **turn}, [marked(self._source, self._mark)])
+        return stage_state(self.op, {"skip": self._skip, **turn}, [self._source.get_state()])
 
     def restore_own_state(self, state: dict[str, Any]) -> None:
         self._skip = state["skip"]
+        self._turn = state.get("turn", 0)
 
 
 class PaddedBatchDataset(Dataset):
