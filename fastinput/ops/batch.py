@@ -229,17 +229,8 @@ class PaddedBatchDataset(Dataset):
         """As tf.data: each component's padded shape (its own shape without ``padded_shapes``; None
         dimensions padded to the batch's longest), behind the batch dimension; dense components only."""
         input_spec = self.inputs[0].element_spec
-        leaves = structure.flatten(input_spec)
-        shapes = self._per_leaf(self._shapes, input_spec, "padded_shapes", is_shape=True)
         out = []
-        for i, (leaf, padded) in enumerate(zip(leaves, shapes)):
-            if isinstance(leaf, SparseSpec):
-                raise InvalidArgumentError(f"{self}: component {i} is a SparseArray; padded_batch pads dense "
-                                           "components only (as tf.data)")
-            if padded is None:
-                if leaf.shape is None:
-                    raise InvalidArgumentError(f"{self}: component {i} has an unknown rank; give its padded_shapes")
-                padded = leaf.shape
+        for i, (leaf, padded) in enumerate(zip(structure.flatten(input_spec), self.leaf_shapes(input_spec))):
             padded = TensorSpec(padded, leaf.dtype).shape
             if leaf.shape is not None and (len(padded) != len(leaf.shape) or any(
                     p is not None and d is not None and d > p for p, d in zip(padded, leaf.shape))):
@@ -248,10 +239,27 @@ class PaddedBatchDataset(Dataset):
             out.append(TensorSpec((self.batch_size if self.drop_remainder else None, *padded), leaf.dtype))
         return structure.pack_as(input_spec, out)
 
-    def make_iterator(self, ctx: IteratorContext) -> DatasetIterator:
-        return BatchIterator(self, ctx, self.inputs[0].make_iterator(ctx), self._pad_and_stack)
+    def leaf_shapes(self, input_spec: Any) -> list[tuple[int | None, ...]]:
+        """Each component's padded shape: its ``padded_shapes`` entry, else its own shape (None dimensions: the
+        batch's longest); dense components of known rank only."""
+        shapes = self._per_leaf(self._shapes, input_spec, "padded_shapes", is_shape=True)
+        out = []
+        for i, (leaf, padded) in enumerate(zip(structure.flatten(input_spec), shapes)):
+            if isinstance(leaf, SparseSpec):
+                raise InvalidArgumentError(f"{self}: component {i} is a SparseArray; padded_batch pads dense "
+                                           "components only (as tf.data)")
+            if padded is None:
+                if leaf.shape is None:
+                    raise InvalidArgumentError(f"{self}: component {i} has an unknown rank; give its padded_shapes")
+                padded = leaf.shape
+            out.append(padded)
+        return out
 
-    def _pad_and_stack(self, elements: list[Any]) -> Any:
+    def make_iterator(self, ctx: IteratorContext) -> DatasetIterator:
+        return BatchIterator(self, ctx, self.inputs[0].make_iterator(ctx), self.pad_and_stack)
+
+    def pad_and_stack(self, elements: list[Any]) -> Any:
+        """One padded batch of ``elements`` (``bucket_by_sequence_length`` pads its windows with it too)."""
         first = elements[0]
         columns = list(zip(*(structure.flatten(e) for e in elements)))
         shapes = self._per_leaf(self._shapes, first, "padded_shapes", is_shape=True)
@@ -358,6 +366,10 @@ def pad_and_stack_leaf(values: list[Any], padded_shape: Any, padding_value: Any,
         raise InvalidArgumentError(f"padded_batch: padding value {padding_value!r} of component {component} does not "
                                    f"match its {'string' if dtype.kind == 'O' else dtype} elements")
     out = np.full([len(arrays), *target], padding_value, dtype=dtype)
+    if rank == 1 and dtype.kind != "O" and all(a.dtype == dtype for a in arrays):  # vectors: one masked copy
+        lengths = np.fromiter(map(len, arrays), dtype=np.int64, count=len(arrays))
+        out[np.arange(target[0]) < lengths[:, None]] = np.concatenate(arrays)
+        return out
     for i, a in enumerate(arrays):
         out[(i, *(slice(0, d) for d in a.shape))] = a if a.ndim else a[()]  # a[()]: the bytes, not a 0-d array
     return out
