@@ -18,8 +18,8 @@ from fastinput.readers.csv import CsvDataset, make_csv_dataset
 from fastinput.readers.example import parse_example
 from fastinput.readers.features import FixedLenFeature, FixedLenSequenceFeature, VarLenFeature
 from fastinput.readers.tfrecord import TFRecordDataset
-from fastinput.spec import SparseSpec, TensorSpec
-from fastinput.structure import SparseArray
+from fastinput.spec import RaggedSpec, SparseSpec, TensorSpec
+from fastinput.structure import RaggedArray, SparseArray
 from fastinput.tf_adapter import tf_input_fn
 
 __version__ = "0.1.0"
@@ -49,6 +49,8 @@ __all__ = [
     "Iterator",
     "OptimizationOptions",
     "Options",
+    "RaggedArray",
+    "RaggedSpec",
     "RemoteOptions",
     "SparseArray",
     "SparseSpec",

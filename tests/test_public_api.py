@@ -37,6 +37,8 @@ EXPECTED_ALL = [
     "Iterator",
     "OptimizationOptions",
     "Options",
+    "RaggedArray",
+    "RaggedSpec",
     "RemoteOptions",
     "SparseArray",
     "SparseSpec",

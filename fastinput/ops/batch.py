@@ -25,9 +25,9 @@ from fastinput._engine.resume import InputMarks, marked
 from fastinput._engine.rows import ELEMENTS, RowBlocks, Units
 from fastinput._engine.traits import StageKind, StageTraits
 from fastinput.dataset import Dataset
-from fastinput.errors import InvalidArgumentError
+from fastinput.errors import InvalidArgumentError, UnimplementedError
 from fastinput.spec import SparseSpec, TensorSpec, batched
-from fastinput.structure import SparseArray
+from fastinput.structure import RaggedArray, SparseArray
 
 
 def stack_leaf(values: Sequence[Any], component: int = 0) -> Any:
@@ -39,6 +39,9 @@ def stack_leaf(values: Sequence[Any], component: int = 0) -> Any:
         return out
     if isinstance(first, SparseArray):
         return batch_sparse(values, component)
+    if isinstance(first, RaggedArray):
+        raise UnimplementedError(f"batch: component {component} is a RaggedArray; fastinput's RaggedArray has one "
+                                 "ragged dimension, so batches of them cannot be batched again")
     try:
         return np.stack(values) if isinstance(first, np.ndarray) else np.array(values)
     except ValueError:

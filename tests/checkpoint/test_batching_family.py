@@ -51,3 +51,16 @@ def test_bucket_by_sequence_length(options):
 def test_bucket_by_sequence_length_with_errors():
     ds = fi.Dataset.range(1, 30).map(fails_at(4, 12)).map(lambda n: np.arange(n % 11))
     check_every_cut(ds.bucket_by_sequence_length(len, [3, 7], [2, 3, 2], pad_to_bucket_boundary=True))
+
+
+@pytest.mark.parametrize("drop_remainder", [False, True])
+def test_ragged_batch(drop_remainder):
+    ds = fi.Dataset.range(13).map(lambda k: (np.arange(k % 5), k))
+    check_every_cut(ds.ragged_batch(3, drop_remainder, row_splits_dtype="int32"))
+
+
+def test_ragged_batch_with_errors_and_its_arrays_saved_as_values():
+    ds = fi.Dataset.range(20).map(fails_at(4, 13)).map(lambda k: np.arange(k % 6))
+    check_every_cut(ds.ragged_batch(3))
+    # the shuffle buffer holds RaggedArrays, saved as values
+    check_every_cut(ds.ragged_batch(2).shuffle(4, seed=1, reshuffle_each_iteration=False))
