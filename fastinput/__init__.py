@@ -10,6 +10,7 @@ only by the code that needs them.
 
 from fastinput import errors, extension, profiler
 from fastinput._engine.arguments import AUTOTUNE
+from fastinput._engine.cardinality import INFINITE_CARDINALITY, UNKNOWN_CARDINALITY
 from fastinput._engine.iterator import Iterator
 from fastinput.dataset import Dataset
 from fastinput.options import AutotuneOptions, CheckpointOptions, OptimizationOptions, Options, RemoteOptions
@@ -18,7 +19,7 @@ from fastinput.readers.csv import CsvDataset, make_csv_dataset
 from fastinput.readers.example import parse_example
 from fastinput.readers.features import FixedLenFeature, FixedLenSequenceFeature, VarLenFeature
 from fastinput.readers.tfrecord import TFRecordDataset
-from fastinput.spec import RaggedSpec, SparseSpec, TensorSpec
+from fastinput.spec import DatasetSpec, RaggedSpec, SparseSpec, TensorSpec
 from fastinput.structure import RaggedArray, SparseArray
 from fastinput.tf_adapter import tf_input_fn
 
@@ -43,8 +44,10 @@ __all__ = [
     "CheckpointOptions",
     "CsvDataset",
     "Dataset",
+    "DatasetSpec",
     "FixedLenFeature",
     "FixedLenSequenceFeature",
+    "INFINITE_CARDINALITY",
     "InputCheckpoint",
     "Iterator",
     "OptimizationOptions",
@@ -56,6 +59,7 @@ __all__ = [
     "SparseSpec",
     "TFRecordDataset",
     "TensorSpec",
+    "UNKNOWN_CARDINALITY",
     "VarLenFeature",
     "errors",
     "extension",

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from fastinput._engine.arguments import AUTOTUNE
+from fastinput._engine.cardinality import UNKNOWN_CARDINALITY
 from fastinput._engine.iterator import DatasetIterator, Iterator, IteratorContext
 from fastinput._engine.traits import UNKNOWN, StageTraits
 from fastinput.options import Options
@@ -100,6 +101,18 @@ class Dataset:
         if not known:
             raise value.with_traceback(None)
         return value
+
+    def cardinality(self) -> int:
+        """How many elements this dataset has, known without running it: tf.data's rule for this stage applied to
+        its inputs' counts. ``fi.INFINITE_CARDINALITY`` (-1) for a dataset that never ends,
+        ``fi.UNKNOWN_CARDINALITY`` (-2) where only running it would tell (a filter, a file reader, a stage that
+        states no rule: each Dataset class states its own by overriding this method).
+
+        >>> import fastinput as fi
+        >>> fi.Dataset.range(10).batch(4).cardinality(), fi.Dataset.range(3).repeat().cardinality()
+        (3, -1)
+        """
+        return UNKNOWN_CARDINALITY
 
     def _checked(self) -> Dataset:
         """This node, once its element spec is derived: the checks tf.data makes while building (structures
@@ -209,16 +222,24 @@ class Dataset:
 
     # -- transformations -----------------------------------------------------
     def map(self, map_func: Callable, num_parallel_calls: int | None = None, deterministic: bool | None = None,
-            output_signature: Any = None) -> Dataset:
+            output_signature: Any = None, workers: str = "thread") -> Dataset:
         """Apply ``map_func`` to every element (tuples are unpacked into arguments).
 
-        ``num_parallel_calls`` runs it on that many worker threads (``fi.AUTOTUNE``: let fastinput choose).
+        ``num_parallel_calls`` runs it on that many workers (``fi.AUTOTUNE``: let fastinput choose).
         The output spec is learnt by calling ``map_func`` twice on placeholder elements while building (as
         tf.data traces it); ``output_signature`` (a nest of ``fi.TensorSpec``) declares it instead.
+
+        ``workers="process"`` runs ``map_func`` in worker processes instead of threads: for Python code that holds
+        the GIL (PIL, pure-Python loops, tokenizers), which threads run one at a time. The function travels by
+        cloudpickle (lambdas and closures work; one that cannot be pickled is an error here), results come back
+        through shared memory, and order, errors and saved state are the threads'. A process costs a fresh
+        interpreter at the first element and a round trip per work item: for numpy or fastinput kernels, which
+        release the GIL, threads are faster.
         """
         from fastinput.ops.map import MapDataset
 
-        mapped = MapDataset(self, map_func, num_parallel_calls, deterministic, output_signature=output_signature)
+        mapped = MapDataset(self, map_func, num_parallel_calls, deterministic, output_signature=output_signature,
+                            workers=workers)
         return mapped._checked()
 
     def filter(self, predicate: Callable) -> Dataset:
@@ -253,12 +274,14 @@ class Dataset:
 
     def map_and_batch(self, map_func: Callable, batch_size: int, num_parallel_calls: int | None = AUTOTUNE,
                       drop_remainder: bool = False, deterministic: bool | None = None,
-                      output_signature: Any = None) -> Dataset:
+                      output_signature: Any = None, workers: str = "thread") -> Dataset:
         """``map`` then ``batch``, fused: workers write outputs straight into preallocated batches.
 
         A ``map_func`` with an ``out=`` keyword receives its row of the batch to fill in place. As in
         tf.data, a batch whose ``batch_size`` input elements meet an error is dropped and its first error raised.
         ``output_signature`` declares the spec of ``map_func``'s output for one element (see ``map``).
+        ``workers="process"``: as ``map``'s; the processes write each batch straight into shared memory, which
+        the consumer receives without a copy.
 
         >>> import fastinput as fi
         >>> [b.tolist() for b in fi.Dataset.range(5).map_and_batch(lambda x: x * 10, 2)]
@@ -267,7 +290,7 @@ class Dataset:
         from fastinput.fused_ops.map_and_batch import MapAndBatchDataset
 
         return MapAndBatchDataset(self, map_func, batch_size, num_parallel_calls, drop_remainder, deterministic,
-                                  output_signature=output_signature)._checked()
+                                  output_signature=output_signature, workers=workers)._checked()
 
     def unbatch(self) -> Dataset:
         """Split each element along its first dimension into separate elements."""
@@ -432,6 +455,117 @@ class Dataset:
         from fastinput.ops.cache import CacheDataset
 
         return CacheDataset(self, filename)
+
+    # -- the rest of tf.data's surface (issue 19): windows, scans, reductions, endless sources -----------
+    def window(self, size: int, shift: int | None = None, stride: int = 1, drop_remainder: bool = False,
+               name: str | None = None) -> Dataset:
+        """Windows of ``size`` elements, a new one every ``shift`` (default ``size``) elements, taking every
+        ``stride``-th; the last ones shorter unless ``drop_remainder``. Each window is a nest shaped like the
+        elements whose leaves are small finite datasets, as in tf.data (``name`` is ignored).
+
+        >>> import fastinput as fi
+        >>> windows = fi.Dataset.range(5).window(3, shift=2).flat_map(lambda w: w.batch(3))
+        >>> [w.tolist() for w in windows]
+        [[0, 1, 2], [2, 3, 4], [4]]
+        """
+        from fastinput.ops.window import WindowDataset
+
+        return WindowDataset(self, size, shift, stride, drop_remainder)._checked()
+
+    def scan(self, initial_state: Any, scan_func: Callable, name: str | None = None) -> Dataset:
+        """A map that carries a state: ``scan_func(state, element)`` returns ``(new_state, output)``; the new state
+        keeps the initial state's structure and dtypes (``name`` is ignored).
+
+        >>> import fastinput as fi, numpy as np
+        >>> [int(x) for x in fi.Dataset.range(5).scan(np.int64(0), lambda s, x: (s + x, s + x))]
+        [0, 1, 3, 6, 10]
+        """
+        from fastinput.ops.scan import ScanDataset
+
+        return ScanDataset(self, initial_state, scan_func)._checked()
+
+    def reduce(self, initial_state: Any, reduce_func: Callable, name: str | None = None) -> Any:
+        """Run the pipeline and fold its elements: ``reduce_func(state, element)`` returns the new state; returns
+        the last state (a value, not a Dataset; ``name`` is ignored).
+
+        >>> import fastinput as fi, numpy as np
+        >>> int(fi.Dataset.range(5).reduce(np.int64(0), lambda s, x: s + x))
+        10
+        """
+        from fastinput.ops.scan import reduce_dataset
+
+        return reduce_dataset(self, initial_state, reduce_func)
+
+    def get_single_element(self, name: str | None = None) -> Any:
+        """Run the pipeline and return its one element; ``InvalidArgumentError`` if it has none or more than one.
+
+        >>> import fastinput as fi
+        >>> int(fi.Dataset.range(5).skip(4).get_single_element())
+        4
+        """
+        from fastinput.ops.scan import single_element
+
+        return single_element(self)
+
+    def unique(self, name: str | None = None) -> Dataset:
+        """Each distinct element once, in order of first appearance; elements must be single int32, int64 or
+        string tensors, as in tf.data (``name`` is ignored).
+
+        >>> import fastinput as fi
+        >>> [int(x) for x in fi.Dataset.from_tensor_slices([1, 2, 1, 3, 2]).unique()]
+        [1, 2, 3]
+        """
+        from fastinput.ops.unique import UniqueDataset
+
+        return UniqueDataset(self)._checked()
+
+    def take_while(self, predicate: Callable, name: str | None = None) -> Dataset:
+        """The elements up to (not including) the first one for which ``predicate`` is False.
+
+        >>> import fastinput as fi
+        >>> [int(x) for x in fi.Dataset.range(10).take_while(lambda x: x < 3)]
+        [0, 1, 2]
+        """
+        from fastinput.ops.take_while import TakeWhileDataset
+
+        return TakeWhileDataset(self, predicate)._checked()
+
+    def ignore_errors(self, log_warning: bool = False, name: str | None = None) -> Dataset:
+        """Drop the elements whose production raised an error and go on with the next ones (after a corrupt or
+        truncated file: the next file); ``log_warning`` logs each error dropped on the ``fastinput`` logger.
+
+        >>> import fastinput as fi
+        >>> [int(x) for x in fi.Dataset.range(4).map(lambda x: 10 // int(x - 2)).ignore_errors()]
+        [-5, -10, 10]
+        """
+        from fastinput.ops.ignore_errors import IgnoreErrorsDataset
+
+        return IgnoreErrorsDataset(self, log_warning)
+
+    @staticmethod
+    def counter(start: int = 0, step: int = 1, dtype: Any = None, name: str | None = None) -> Dataset:
+        """``start, start + step, start + 2 * step, ...`` forever, as scalars of ``dtype`` (default int64).
+
+        >>> import fastinput as fi
+        >>> [int(x) for x in fi.Dataset.counter(10, 5).take(3)]
+        [10, 15, 20]
+        """
+        import numpy as np
+
+        from fastinput.ops.endless import CounterDataset
+
+        return CounterDataset(start, step, np.int64 if dtype is None else dtype)
+
+    @staticmethod
+    def random(seed: int | None = None, rerandomize_each_iteration: bool | None = None,
+               name: str | None = None) -> Dataset:
+        """Random int64 scalars in ``[0, 2**32)`` forever, reproducible for a ``seed``; each new iteration draws
+        the same sequence unless ``rerandomize_each_iteration``. The values differ from TensorFlow's for the same
+        seed (see the README's differences).
+        """
+        from fastinput.ops.endless import RandomDataset
+
+        return RandomDataset(seed, rerandomize_each_iteration)
 
     def apply(self, transformation_func: Callable[[Dataset], Dataset]) -> Dataset:
         """``transformation_func(self)``: chain a reusable transformation."""

@@ -71,6 +71,9 @@ class DevicePrefetchDataset(Dataset):
         self.device = device
         self.buffer_size = check_buffer_size("prefetch_to_device", buffer_size, minimum=1)
 
+    def cardinality(self) -> int:
+        return self.inputs[0].cardinality()
+
     def __str__(self) -> str:
         return f"prefetch_to_device({str(self.device)!r}, buffer_size={format_arg(self.buffer_size)})"
 

@@ -58,3 +58,17 @@ class FunctionStopIterationError(InvalidArgumentError):
 class UnimplementedError(FastInputError, NotImplementedError):
     """The operation is not supported for this pipeline (tf.data: Unimplemented), e.g. saving the state of a
     stage that cannot be restored; the message says which stage and why."""
+
+
+class WorkerProcessError(FastInputError, RuntimeError):
+    """A worker process of a ``workers="process"`` stage died, or could not load the stage's function.
+
+    A worker dies by a crash in native code (SIGSEGV), a signal (SIGKILL, often the kernel's out-of-memory
+    killer) or ``os._exit``; the message names the stage, the process and how it ended, and ``exitcode`` holds
+    its exit status (negative: minus the signal's number; None when the function could not be loaded). The error
+    takes the place of the element(s) the process was working on; the elements after it follow, from a new process.
+    """
+
+    def __init__(self, message: str, *, exitcode: int | None = None):
+        super().__init__(message)
+        self.exitcode = exitcode

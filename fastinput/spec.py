@@ -166,7 +166,41 @@ class RaggedSpec(_LeafSpec):
         return f"{super().__repr__()[:-1]}, row_splits_dtype={self.row_splits_dtype})"
 
 
-def from_value(leaf: Any) -> _LeafSpec:
+@dataclasses.dataclass(frozen=True)
+class DatasetSpec:
+    """An element that is itself a dataset (each leaf of a ``window``): ``element_spec`` is its elements' spec,
+    as in tf.data's ``tf.data.DatasetSpec``.
+
+    >>> import fastinput as fi
+    >>> fi.Dataset.range(5).window(2).element_spec
+    DatasetSpec(element_spec=TensorSpec(shape=(), dtype=int64))
+    """
+
+    element_spec: Any
+
+    shape = ()  # a dataset element is a scalar, as in tf.data
+
+    def is_compatible_with(self, value: Any) -> bool:
+        """Whether a dataset (or another ``DatasetSpec``) has elements of this spec."""
+        other = value if isinstance(value, DatasetSpec) else from_value(value)
+        return isinstance(other, DatasetSpec) and self.most_specific_common(other) == self
+
+    def most_specific_common(self, other: Any) -> DatasetSpec | None:
+        if not isinstance(other, DatasetSpec):
+            return None
+        try:
+            return DatasetSpec(most_specific_common(self.element_spec, other.element_spec, "DatasetSpec"))
+        except InvalidArgumentError:
+            return None
+
+    def placeholder(self, element: Any) -> Any:
+        """A dataset of the one element ``element`` (of ``element_spec``), for tracing a function of datasets."""
+        from fastinput.ops.window import WindowValuesDataset
+
+        return WindowValuesDataset([element], self.element_spec)
+
+
+def from_value(leaf: Any) -> _LeafSpec | DatasetSpec:
     """The spec of one leaf value (numpy array or scalar, bytes, SparseArray, an ``ArrayLeaf``)."""
     if isinstance(leaf, structure.SparseArray):
         return SparseSpec(leaf.shape, leaf.dtype)
@@ -179,6 +213,10 @@ def from_value(leaf: Any) -> _LeafSpec:
         return TensorSpec(leaf.shape, dtype)
     if isinstance(leaf, bytes):
         return TensorSpec((), STRING)
+    from fastinput.dataset import Dataset
+
+    if isinstance(leaf, Dataset):
+        return DatasetSpec(leaf.element_spec)
     raise UnknownSpecError(f"a {type(leaf).__name__} is not a tensor value")
 
 

@@ -118,6 +118,16 @@ def check_callable(op: str, name: str, fn: Any) -> Callable:
     return fn
 
 
+WORKER_KINDS = ("thread", "process")
+"""Where a stage's function runs: on worker threads (the default), or in worker processes (past the GIL)."""
+
+
+def check_workers(op: str, value: Any) -> str:
+    if not isinstance(value, str) or value not in WORKER_KINDS:
+        raise InvalidArgumentError(f'{op}: workers must be "thread" or "process", got {value!r}')
+    return value
+
+
 def check_bool(op: str, name: str, value: Any, *, allow_none: bool = False) -> bool | None:
     if value is None and allow_none:
         return None

@@ -26,9 +26,10 @@ arrays) into JSON-able nests and back, bit for bit.
 
 from __future__ import annotations
 
+import abc
 import base64
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -91,6 +92,29 @@ def resolve_state(state: Any) -> Any:
 # -- element values ------------------------------------------------------------------------------------------
 
 
+class SavedValue(abc.ABC):
+    """An element value that is not a nest of arrays (each dataset a ``window`` yields) and says how it is saved.
+
+    ``encode()`` gives a JSON-able body; the subclass's ``decode(body)`` makes the value again. Each subclass is
+    registered under its class name, which the saved value names and ``decode_value`` looks up.
+    """
+
+    kinds: ClassVar[dict[str, type[SavedValue]]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        SavedValue.kinds[cls.__name__] = cls
+
+    @abc.abstractmethod
+    def encode(self) -> Any:
+        """This value as a JSON-able nest (``encode_value`` of its parts)."""
+
+    @classmethod
+    @abc.abstractmethod
+    def decode(cls, body: Any) -> SavedValue:
+        """The value ``encode`` gave ``body`` for."""
+
+
 def encode_value(value: Any) -> Any:
     """An element (or any nest of its leaves) as a JSON-able nest that ``decode_value`` turns back into it exactly."""
     from fastinput.structure import RaggedArray, SparseArray
@@ -116,6 +140,8 @@ def encode_value(value: Any) -> Any:
                                         "be restored by name; use a dict or a tuple")
     if isinstance(value, (tuple, list)):
         return {"tuple" if isinstance(value, tuple) else "list": [encode_value(item) for item in value]}
+    if isinstance(value, SavedValue):
+        return {"value": [type(value).__name__, value.encode()]}
     raise errors.UnimplementedError(f"get_state: cannot save a value of type {type(value).__name__} held by the "
                                     "pipeline (numpy arrays, scalars, bytes, str and nests of them can be saved)")
 
@@ -145,6 +171,8 @@ def decode_value(encoded: Any) -> Any:
         return tuple(decode_value(item) for item in body)
     if kind == "list":
         return [decode_value(item) for item in body]
+    if kind == "value" and body[0] in SavedValue.kinds:
+        return SavedValue.kinds[body[0]].decode(body[1])
     raise errors.InvalidArgumentError(f"set_state: unknown value kind {kind!r} in the saved state")
 
 

@@ -27,6 +27,7 @@ from fastinput import structure
 from fastinput.errors import InvalidArgumentError
 from fastinput.spec import (
     STRING,
+    DatasetSpec,
     RaggedSpec,
     SparseSpec,
     TensorSpec,
@@ -44,6 +45,8 @@ def placeholder(spec: Any, size: int, fill: int) -> Any:
     """An element of ``spec``: unknown dimensions ``size`` long, every value ``fill`` (strings: ``b""`` or
     ``b"0"``), SparseArrays empty, RaggedArrays with rows ``size`` long."""
     def leaf(leaf_spec: Any) -> Any:
+        if isinstance(leaf_spec, DatasetSpec):  # a window's dataset: one placeholder element
+            return leaf_spec.placeholder(placeholder(leaf_spec.element_spec, size, fill))
         if leaf_spec.shape is None:
             raise UnknownSpecError(f"the input has a component of unknown rank ({leaf_spec})")
         shape = tuple(size if d is None else d for d in leaf_spec.shape)

@@ -307,7 +307,12 @@ class DatasetIterator:
             elapsed_seconds=(time.perf_counter_ns() - m.created_ns) / 1e9,
             cpu_seconds=m.cpu_ns / 1e9,
             traits=self.dataset.traits,
+            worker_pids=self.worker_pids(),
         )
+
+    def worker_pids(self) -> tuple[int, ...]:
+        """The ids of this stage's worker processes (stages that run functions in processes override)."""
+        return ()
 
 
 class ThreadedIterator(DatasetIterator):

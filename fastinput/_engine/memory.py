@@ -7,9 +7,24 @@ the buffer as it is; numpy only guarantees 16 bytes. Batches that
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 ALIGNMENT = 64
+
+LARGE_ALLOCATION_BYTES = 32 << 10
+"""Arrays from this size come from the large-array allocator when one is installed (``allocate_large_with``)."""
+
+_large_allocator: Callable[[tuple[int, ...], np.dtype], np.ndarray] | None = None
+
+
+def allocate_large_with(allocator: Callable[[tuple[int, ...], np.dtype], np.ndarray] | None) -> None:
+    """Make ``aligned_empty`` take arrays of ``LARGE_ALLOCATION_BYTES`` or more from ``allocator(shape, dtype)``
+    (aligned, C-contiguous); None: numpy again. A worker process installs shared memory here, so the batches it
+    fills reach the consumer without a copy (``_engine/wire.py``)."""
+    global _large_allocator
+    _large_allocator = allocator
 
 
 def aligned_empty(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
@@ -22,6 +37,8 @@ def aligned_empty(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
     if dtype.hasobject:
         return np.empty(shape, dtype)
     nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    if _large_allocator is not None and nbytes >= LARGE_ALLOCATION_BYTES:
+        return _large_allocator(tuple(shape), dtype)
     raw = np.empty(nbytes + ALIGNMENT, dtype=np.uint8)
     offset = -raw.ctypes.data % ALIGNMENT
     return raw[offset:offset + nbytes].view(dtype).reshape(shape)

@@ -98,6 +98,8 @@ class StageStats:
     inputs'); ``elements_per_second`` is the stage's output rate since it started.
     ``traits`` are its Dataset's (what kind of stage it is): the profiler's
     analysis reads them, here and in trace files, never the stage's name.
+    ``worker_pids`` are the ids of a ``workers="process"`` stage's worker processes (to profile them, e.g. with
+    py-spy).
     """
 
     name: str
@@ -114,6 +116,7 @@ class StageStats:
     elapsed_seconds: float
     cpu_seconds: float = 0.0
     traits: StageTraits = UNKNOWN
+    worker_pids: tuple[int, ...] = ()
 
     @property
     def elements_per_second(self) -> float:

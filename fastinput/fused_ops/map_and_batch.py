@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from fastinput import errors, structure
+from fastinput._engine import cardinality
 from fastinput._engine.arguments import (
     check_bool,
     check_callable,
@@ -42,11 +43,13 @@ from fastinput._engine.buffer import Failure
 from fastinput._engine.iterator import DatasetIterator, IteratorContext
 from fastinput._engine.memory import aligned_empty
 from fastinput._engine.metrics import element_nbytes
+from fastinput._engine.processes import RemoteChunks, pickled_function
 from fastinput._engine.traits import StageKind, StageTraits
 from fastinput.dataset import Dataset
 from fastinput.ops.batch import stack_elements, stack_leaf
 from fastinput.ops.map import (
     call_on_element,
+    in_processes,
     map_chunk,
     mapped_spec,
     normalize_output,
@@ -87,13 +90,16 @@ class MapAndBatchDataset(Dataset):
 
     def __init__(self, input_dataset: Dataset, map_func: Callable, batch_size: int, num_parallel_calls: int | None,
                  drop_remainder: bool, deterministic: bool | None = None, label: str | None = None,
-                 use_out: bool = True, output_signature: Any = None) -> None:
+                 use_out: bool = True, output_signature: Any = None, workers: str = "thread") -> None:
         super().__init__([input_dataset])
         self.map_func = check_callable("map_and_batch", "map_func", map_func)
         self.batch_size = check_int("map_and_batch", "batch_size", batch_size, minimum=1)
         self.num_parallel_calls = check_parallelism("map_and_batch", "num_parallel_calls", num_parallel_calls)
         self.drop_remainder = check_bool("map_and_batch", "drop_remainder", drop_remainder)
         self.deterministic = check_bool("map_and_batch", "deterministic", deterministic, allow_none=True)
+        self.in_processes = in_processes("map_and_batch", map_func, workers)
+        """``workers="process"``: the function runs in worker processes, which write the batches into shared
+        memory (``_engine/processes.py``)."""
         self.label = label or fn_name(map_func)
         self.use_out = use_out  # off when rewritten from map -> batch: that function was written for map
         self.rewritten_from: str | None = None  # set by the static rewrite, shown in the stage string
@@ -105,6 +111,9 @@ class MapAndBatchDataset(Dataset):
         row = mapped_spec(self, self.map_func, self.output_signature)
         return batched(row, self.batch_size if self.drop_remainder else None)
 
+    def cardinality(self) -> int:
+        return cardinality.batched(self.inputs[0].cardinality(), self.batch_size, self.drop_remainder)
+
     def __str__(self) -> str:
         args = [self.label, f"batch_size={self.batch_size}"]
         if self.num_parallel_calls is not None:
@@ -113,6 +122,8 @@ class MapAndBatchDataset(Dataset):
             args.append("drop_remainder=True")
         if self.deterministic is not None:
             args.append(f"deterministic={self.deterministic}")
+        if self.in_processes:
+            args.append('workers="process"')
         fused = f" [fused: {self.rewritten_from}]" if self.rewritten_from else ""
         return f"map_and_batch({', '.join(args)}){fused}"
 
@@ -123,7 +134,10 @@ class MapAndBatchDataset(Dataset):
             parallelism, autotuned = 1, False
         else:
             parallelism, autotuned = resolve_parallelism(self.num_parallel_calls)
-        return ParallelChunkIterator(self, ctx, source, filler.fill, parallelism, autotuned,
+        fill: Any = filler.fill
+        if self.in_processes:
+            fill = RemoteChunks(pickled_function("map_and_batch", fill), per_element=False)
+        return ParallelChunkIterator(self, ctx, source, fill, parallelism, autotuned,
                                      resolve_deterministic(self.deterministic, ctx), _Groups(self.batch_size))
 
 

@@ -55,7 +55,8 @@ def _fuse_maps(node: Dataset) -> Dataset | None:
     if type(node) is not MapDataset or type(node.inputs[0]) is not MapDataset:
         return None
     inner = node.inputs[0]
-    if (inner.num_parallel_calls, inner.deterministic) != (node.num_parallel_calls, node.deterministic):
+    if ((inner.num_parallel_calls, inner.deterministic, inner.in_processes)
+            != (node.num_parallel_calls, node.deterministic, node.in_processes)):
         return None
     first, second = inner.map_func, node.map_func
 
@@ -64,7 +65,12 @@ def _fuse_maps(node: Dataset) -> Dataset | None:
         return call_on_element(second, normalize_output(first(*args)))
 
     return MapDataset(inner.inputs[0], composed, node.num_parallel_calls, node.deterministic,
-                      label=f"{inner.label} -> {node.label}", output_signature=node.output_signature)
+                      label=f"{inner.label} -> {node.label}", output_signature=node.output_signature,
+                      workers=_workers(node))
+
+
+def _workers(node: MapDataset) -> str:
+    return "process" if node.in_processes else "thread"
 
 
 def _fuse_map_and_batch(node: Dataset) -> Dataset | None:
@@ -73,7 +79,7 @@ def _fuse_map_and_batch(node: Dataset) -> Dataset | None:
     mapped = node.inputs[0]
     fused = MapAndBatchDataset(mapped.inputs[0], mapped.map_func, node.batch_size, mapped.num_parallel_calls,
                                node.drop_remainder, mapped.deterministic, label=mapped.label, use_out=False,
-                               output_signature=mapped.output_signature)
+                               output_signature=mapped.output_signature, workers=_workers(mapped))
     fused.rewritten_from = f"{mapped} -> {node}"
     fused.traits = dataclasses.replace(fused.traits, stands_for=str(mapped))  # reports name the user's map
     return fused

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from fastinput import errors, structure
+from fastinput._engine import cardinality
 from fastinput._engine.arguments import check_bool, check_int, check_parallelism, check_shape
 from fastinput._engine.checkpoint import stage_state
 from fastinput._engine.iterator import DatasetIterator, IteratorContext
@@ -93,6 +94,9 @@ class BatchDataset(Dataset):
         check_parallelism("batch", "num_parallel_calls", num_parallel_calls)
         check_bool("batch", "deterministic", deterministic, allow_none=True)
         self.rows = rows
+
+    def cardinality(self) -> int:
+        return cardinality.batched(self.inputs[0].cardinality(), self.batch_size, self.drop_remainder)
 
     def __str__(self) -> str:
         extra = ", drop_remainder=True" if self.drop_remainder else ""
@@ -222,6 +226,9 @@ class PaddedBatchDataset(Dataset):
         self.padding_values = padding_values
         self._shapes = _padded_shapes(padded_shapes)
         self._pads = _padding_values(padding_values)
+
+    def cardinality(self) -> int:
+        return cardinality.batched(self.inputs[0].cardinality(), self.batch_size, self.drop_remainder)
 
     def __str__(self) -> str:
         extra = ", drop_remainder=True" if self.drop_remainder else ""

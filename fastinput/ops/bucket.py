@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from fastinput import structure
+from fastinput._engine import cardinality
 from fastinput._engine.arguments import check_bool, check_callable, check_int, fn_name
 from fastinput._engine.iterator import DatasetIterator, IteratorContext
 from fastinput._engine.traits import StageKind, StageTraits
@@ -119,6 +120,9 @@ class BucketBySequenceLengthDataset(Dataset):
                         if getattr(self, name))
         return (f"bucket_by_sequence_length({fn_name(self.element_length_func)}, {list(self.bucket_boundaries)}, "
                 f"{list(self.bucket_batch_sizes)}{extra})")
+
+    def cardinality(self) -> int:
+        return cardinality.grouped(self.inputs[0].cardinality())
 
     def compute_element_spec(self) -> Any:
         """As tf.data's: the batch dimension unknown (a bucket's size is not), padded dimensions as

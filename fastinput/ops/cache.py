@@ -50,6 +50,9 @@ class CacheDataset(Dataset):
     def path(self) -> str:
         return self.filename + CACHE_SUFFIX
 
+    def cardinality(self) -> int:
+        return self.inputs[0].cardinality()
+
     def __str__(self) -> str:
         return f"cache({self.filename!r})"
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from fastinput._engine import cardinality
 from fastinput._engine.iterator import DatasetIterator, IteratorContext
 from fastinput._engine.traits import StageKind, StageTraits
 from fastinput.dataset import Dataset
@@ -18,6 +19,12 @@ class ConcatenateDataset(Dataset):
         if not isinstance(second, Dataset):
             raise InvalidArgumentError(f"concatenate: dataset must be a Dataset, got {type(second).__name__}")
         super().__init__([first, second])
+
+    def cardinality(self) -> int:
+        counts = [source.cardinality() for source in self.inputs]
+        if cardinality.INFINITE in counts:
+            return cardinality.INFINITE
+        return cardinality.UNKNOWN if cardinality.UNKNOWN in counts else sum(counts)
 
     def __str__(self) -> str:
         return "concatenate()"

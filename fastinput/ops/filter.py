@@ -30,6 +30,19 @@ def as_predicate_result(value: Any, stage: str) -> bool:
         f"{stage}: the predicate must return a scalar boolean, got {value!r} ({type(value).__name__})")
 
 
+def checked_predicate_spec(stage: Dataset, predicate: Callable) -> Any:
+    """``stage``'s input spec, once ``predicate`` is known to give a scalar boolean (tf.data checks this while
+    building); a predicate that cannot be traced on placeholders is checked per element only."""
+    input_spec = stage.inputs[0].element_spec
+    try:
+        result = mapped_spec(stage, predicate, None)
+    except UnknownSpecError:
+        return input_spec
+    if not (isinstance(result, TensorSpec) and result.shape == () and result.dtype == np.bool_):
+        raise InvalidArgumentError(f"{stage}: the predicate must return a scalar boolean, but it returns {result}")
+    return input_spec
+
+
 class FilterDataset(Dataset):
     # (its compute_element_spec also checks the predicate)
     traits = StageTraits("filter", StageKind.FILTER, keeps_spec=True)
@@ -42,16 +55,7 @@ class FilterDataset(Dataset):
         return f"filter({fn_name(self.predicate)})"
 
     def compute_element_spec(self) -> Any:
-        """The input's spec, once the predicate is known to give a scalar boolean (tf.data checks this while
-        building); a predicate that cannot be traced on placeholders is checked per element only."""
-        input_spec = self.inputs[0].element_spec
-        try:
-            result = mapped_spec(self, self.predicate, None)
-        except UnknownSpecError:
-            return input_spec
-        if not (isinstance(result, TensorSpec) and result.shape == () and result.dtype == np.bool_):
-            raise InvalidArgumentError(f"{self}: the predicate must return a scalar boolean, but it returns {result}")
-        return input_spec
+        return checked_predicate_spec(self, self.predicate)
 
     def make_iterator(self, ctx: IteratorContext) -> DatasetIterator:
         return _FilterIterator(self, ctx, self.inputs[0].make_iterator(ctx))

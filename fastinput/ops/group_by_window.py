@@ -5,8 +5,8 @@ elements a chunk at a time, gathers them per key, and each time a key's
 group is full (or, at the end of the input, for every group left, smallest
 key first, as tf.data) hands that window to a *reducer*, whose outputs it
 yields. ``group_by_window``'s reducer runs the Dataset that ``reduce_func``
-makes of the window (a ``WindowDataset`` over the buffered elements: a
-plain finite source, not ``ds.window``'s); ``bucket_by_sequence_length``
+makes of the window (a ``WindowValuesDataset`` of the buffered elements, as
+``window`` yields, with the input's element spec); ``bucket_by_sequence_length``
 (``ops/bucket.py``) keys by length, batch-wise, and pads each window into one
 batch with ``padded_batch``'s kernel.
 """
@@ -19,6 +19,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from fastinput._engine import cardinality
 from fastinput._engine.arguments import check_callable, check_int, fn_name
 from fastinput._engine.checkpoint import Deferred, decode_value, encode_value, stage_state
 from fastinput._engine.function_spec import merge_traces, trace
@@ -28,7 +29,8 @@ from fastinput._engine.traits import StageKind, StageTraits
 from fastinput.dataset import Dataset
 from fastinput.errors import InvalidArgumentError
 from fastinput.ops.map import call_on_element, function_error
-from fastinput.spec import running
+from fastinput.ops.window import WindowValuesDataset
+from fastinput.spec import UnknownSpecError, running
 
 
 class Outputs(Protocol):
@@ -167,48 +169,6 @@ def as_int(value: Any, where: str) -> int:
 # -- group_by_window ----------------------------------------------------------------------------------------
 
 
-class WindowDataset(Dataset):
-    """The elements of one window, a finite in-memory source: what ``reduce_func`` receives.
-
-    Its element spec is the grouped dataset's (``grouped``), as tf.data gives the window its input's spec."""
-
-    traits = StageTraits("window_elements", StageKind.IN_MEMORY)
-
-    def __init__(self, elements: list[Any], grouped: Dataset) -> None:
-        super().__init__()
-        self.elements = elements
-        self._grouped = grouped
-
-    def __str__(self) -> str:
-        return f"window_elements({len(self.elements)})"
-
-    def compute_element_spec(self) -> Any:
-        return self._grouped.element_spec
-
-    def make_iterator(self, ctx: IteratorContext) -> DatasetIterator:
-        return _WindowIterator(self, ctx)
-
-
-class _WindowIterator(DatasetIterator):
-    def __init__(self, dataset: WindowDataset, ctx: IteratorContext) -> None:
-        super().__init__(dataset, ctx)
-        self._elements = dataset.elements
-        self._position = 0
-
-    def produce_chunk(self, n: int) -> list[Any]:
-        if self._position >= len(self._elements):
-            raise StopIteration
-        chunk = self._elements[self._position:self._position + n]
-        self._position += len(chunk)
-        return chunk
-
-    def own_state(self) -> dict[str, Any]:
-        return {"position": self._position}
-
-    def restore_own_state(self, state: dict[str, Any]) -> None:
-        self._position = state["position"]
-
-
 class _ByKey:
     """``group_by_window``'s grouping: ``key_func`` per element, ``window_size_func`` per new key, and the
     Dataset ``reduce_func`` makes of each window, run in the pipeline's context."""
@@ -216,6 +176,10 @@ class _ByKey:
     def __init__(self, dataset: GroupByWindowDataset) -> None:
         self._dataset = dataset
         self._name = str(dataset)
+        try:
+            self._spec = dataset.inputs[0].element_spec  # the windows' spec, as tf.data gives it
+        except UnknownSpecError:
+            self._spec = None  # learnt from each window's values
 
     def keys(self, chunk: list[Any]) -> list[Any]:
         key_func, out = self._dataset.key_func, []
@@ -241,7 +205,7 @@ class _ByKey:
 
     def reduce(self, key: int, window: list[Any], ctx: IteratorContext) -> Outputs:
         with running():
-            reduced = self._dataset.reduced(np.int64(key), window)
+            reduced = self._dataset.reduced(np.int64(key), window, self._spec)
         return reduced.make_iterator(ctx)
 
 
@@ -265,9 +229,12 @@ class GroupByWindowDataset(Dataset):
                 else f"window_size_func={fn_name(self.window_size_func)}")
         return f"group_by_window({fn_name(self.key_func)}, {fn_name(self.reduce_func)}, {size})"
 
-    def reduced(self, key: Any, window: list[Any]) -> Dataset:
-        """The Dataset ``reduce_func`` makes of one window."""
-        return self._as_dataset(self.reduce_func(key, WindowDataset(window, self.inputs[0])))
+    def cardinality(self) -> int:
+        return cardinality.grouped(self.inputs[0].cardinality())
+
+    def reduced(self, key: Any, window: list[Any], spec: Any) -> Dataset:
+        """The Dataset ``reduce_func`` makes of one window (a ``WindowValuesDataset`` of its elements, of ``spec``)."""
+        return self._as_dataset(self.reduce_func(key, WindowValuesDataset(window, spec)))
 
     def _as_dataset(self, reduced: Any) -> Dataset:
         if not isinstance(reduced, Dataset):
@@ -277,8 +244,9 @@ class GroupByWindowDataset(Dataset):
     def compute_element_spec(self) -> Any:
         """The spec of what ``reduce_func`` returns, traced on a window of placeholder elements."""
         remedy = "reduce_func must build its Dataset from any window of the input's elements"
-        returned = trace(lambda element: self.reduce_func(np.int64(0), WindowDataset([element], self.inputs[0])),
-                         self.inputs[0].element_spec, str(self), remedy)
+        spec = self.inputs[0].element_spec
+        returned = trace(lambda element: self.reduce_func(np.int64(0), WindowValuesDataset([element], spec)),
+                         spec, str(self), remedy)
         return merge_traces([self._as_dataset(dataset).element_spec for dataset in returned], str(self), remedy)
 
     def make_iterator(self, ctx: IteratorContext) -> DatasetIterator:

@@ -14,6 +14,7 @@ from fastinput._engine.arguments import (
     check_bool,
     check_callable,
     check_parallelism,
+    check_workers,
     fn_name,
     format_arg,
 )
@@ -21,11 +22,12 @@ from fastinput._engine.buffer import Failure, ItemQueue
 from fastinput._engine.checkpoint import stage_state
 from fastinput._engine.function_spec import output_spec
 from fastinput._engine.iterator import DatasetIterator, IteratorContext
+from fastinput._engine.processes import RemoteChunks, pickled_function
 from fastinput._engine.resume import InputMarks, drop_units, marked
 from fastinput._engine.traits import StageKind, StageTraits
 from fastinput.dataset import Dataset
 from fastinput.errors import FunctionStopIterationError
-from fastinput.ops.parallel import AdaptiveChunks, ParallelChunkIterator
+from fastinput.ops.parallel import PROCESS_TARGET_CHUNK_NS, AdaptiveChunks, ParallelChunkIterator
 from fastinput.options import available_cpus
 from fastinput.spec import as_spec
 
@@ -111,6 +113,14 @@ def resolve_parallelism(num_parallel_calls: int) -> tuple[int, bool]:
     return num_parallel_calls, False
 
 
+def in_processes(op: str, fn: Callable, workers: str) -> bool:
+    """Whether ``workers`` asks for worker processes; if so, ``fn`` must pickle (checked now, while building)."""
+    if check_workers(op, workers) != "process":
+        return False
+    pickled_function(op, fn)
+    return True
+
+
 def resolve_deterministic(deterministic: bool | None, ctx: IteratorContext) -> bool:
     """The stage's own setting, else the pipeline's ``Options.deterministic`` (resolved: True unless set)."""
     return ctx.options.deterministic if deterministic is None else deterministic
@@ -129,11 +139,14 @@ class MapDataset(Dataset):
     traits = StageTraits("map", StageKind.MAP, parallel_argument="num_parallel_calls")
 
     def __init__(self, input_dataset: Dataset, map_func: Callable, num_parallel_calls: int | None,
-                 deterministic: bool | None, label: str | None = None, output_signature: Any = None) -> None:
+                 deterministic: bool | None, label: str | None = None, output_signature: Any = None,
+                 workers: str = "thread") -> None:
         super().__init__([input_dataset])
         self.map_func = check_callable("map", "map_func", map_func)
         self.num_parallel_calls = check_parallelism("map", "num_parallel_calls", num_parallel_calls)
         self.deterministic = check_bool("map", "deterministic", deterministic, allow_none=True)
+        self.in_processes = in_processes("map", map_func, workers)
+        """``workers="process"``: the function runs in worker processes (``_engine/processes.py``)."""
         self.label = label or fn_name(map_func)
         self.output_signature = None if output_signature is None else as_spec(output_signature, "map: output_signature")
         """The declared spec of ``map_func``'s outputs (a nest of fastinput specs), or None: learnt."""
@@ -141,24 +154,33 @@ class MapDataset(Dataset):
     def compute_element_spec(self) -> Any:
         return mapped_spec(self, self.map_func, self.output_signature)
 
+    def cardinality(self) -> int:
+        return self.inputs[0].cardinality()
+
     def __str__(self) -> str:
         args = [self.label]
         if self.num_parallel_calls is not None:
             args.append(f"num_parallel_calls={format_arg(self.num_parallel_calls)}")
         if self.deterministic is not None:
             args.append(f"deterministic={self.deterministic}")
+        if self.in_processes:
+            args.append('workers="process"')
         return f"map({', '.join(args)})"
 
     def make_iterator(self, ctx: IteratorContext) -> DatasetIterator:
         source = self.inputs[0].make_iterator(ctx)
+        deterministic = resolve_deterministic(self.deterministic, ctx)
+        chunk_fn = functools.partial(map_chunk, self.map_func)
+        if self.in_processes:  # one process when sequential: the function still leaves the consumer's GIL
+            parallelism, autotuned = resolve_parallelism(self.num_parallel_calls or 1)
+            remote = RemoteChunks(pickled_function("map", chunk_fn), per_element=True)
+            return ParallelChunkIterator(self, ctx, source, remote, parallelism, autotuned, deterministic,
+                                         AdaptiveChunks(PROCESS_TARGET_CHUNK_NS))
         if self.num_parallel_calls is None:
             return _MapIterator(self, ctx, source)
         parallelism, autotuned = resolve_parallelism(self.num_parallel_calls)
-        fn = self.map_func
-        return ParallelChunkIterator(
-            self, ctx, source, functools.partial(map_chunk, fn), parallelism, autotuned,
-            resolve_deterministic(self.deterministic, ctx), AdaptiveChunks(), incremental=True,
-        )
+        return ParallelChunkIterator(self, ctx, source, chunk_fn, parallelism, autotuned, deterministic,
+                                     AdaptiveChunks(), incremental=True)
 
 
 class _MapIterator(DatasetIterator):

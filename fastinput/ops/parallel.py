@@ -47,10 +47,13 @@ from fastinput._engine.arguments import MAX_PARALLELISM
 from fastinput._engine.buffer import Failure, ItemQueue, record_occupancy
 from fastinput._engine.iterator import DatasetIterator, IteratorContext, Knob, note_stage
 from fastinput._engine.ledger import Pulled, WorkAheadIterator
+from fastinput._engine.processes import ProcessPool, RemoteChunks
 from fastinput._engine.traits import KnobKind, TuningKind, TuningProfile
 from fastinput.options import available_cpus
 
 TARGET_CHUNK_NS = 500_000
+PROCESS_TARGET_CHUNK_NS = 4_000_000
+"""A work item sent to a worker process costs a round trip (tens of microseconds): larger chunks amortise it."""
 MAX_CHUNK = 1024
 MAX_CHUNK_BYTES = 256 << 10
 """Chunks of large elements are cut to about this many bytes, so buffers stay small."""
@@ -75,11 +78,12 @@ class WorkItems(Protocol):
 
 
 class AdaptiveChunks:
-    """Chunks of up to ``chunk_size`` elements, the size moved toward TARGET_CHUNK_NS of work and at most
+    """Chunks of up to ``chunk_size`` elements, the size moved toward ``target_ns`` of work and at most
     MAX_CHUNK_BYTES (it grows at most 2x per chunk, starting from one element)."""
 
-    def __init__(self) -> None:
+    def __init__(self, target_ns: int = TARGET_CHUNK_NS) -> None:
         self.chunk_size = 1
+        self._target_ns = target_ns
         self._ns_per_element = 0.0
 
     def pull(self, source: DatasetIterator, limit: int | None) -> list[Any]:
@@ -89,7 +93,7 @@ class AdaptiveChunks:
         per_element = ns / max(1, elements)
         self._ns_per_element = (per_element if not self._ns_per_element
                                 else 0.8 * self._ns_per_element + 0.2 * per_element)
-        ideal = int(TARGET_CHUNK_NS / max(self._ns_per_element, 1.0))
+        ideal = int(self._target_ns / max(self._ns_per_element, 1.0))
         if bytes_per_element:
             ideal = min(ideal, int(MAX_CHUNK_BYTES / bytes_per_element))
         self.chunk_size = max(1, min(MAX_CHUNK, ideal, 2 * self.chunk_size))
@@ -134,18 +138,24 @@ class ParallelChunkIterator(WorkAheadIterator):
     is called as ``process_chunk(chunk, out, wanted, wake)``: it appends each
     output to ``out`` as soon as it has it and then, if ``wanted`` is not
     empty, clears it and calls ``wake()`` (see the module docstring).
+
+    A ``RemoteChunks`` runs in worker processes instead (``_engine/processes.py``): each worker thread hands its
+    work item to a process of the stage's ``ProcessPool`` and waits; ``parallelism`` is then the number of
+    processes, at most the CPUs (a process per core is what a GIL-bound function can use).
     """
 
     def __init__(
         self, dataset: Any, ctx: IteratorContext, input_iterator: DatasetIterator,
-        process_chunk: Callable[[list[Any]], list[Any]], parallelism: int, autotuned: bool,
+        process_chunk: Callable[[list[Any]], list[Any]] | RemoteChunks, parallelism: int, autotuned: bool,
         deterministic: bool, work: WorkItems, incremental: bool = False,
     ) -> None:
         super().__init__(dataset, ctx, input_iterator)
         self._input = input_iterator
+        self._processes = (ProcessPool(self.name, process_chunk, parallelism)
+                           if isinstance(process_chunk, RemoteChunks) else None)
         self._process = process_chunk
         self._work = work
-        self._incremental = incremental
+        self._incremental = incremental and self._processes is None
         self._deterministic = deterministic or not self.input_in_order  # see InputLedger.one_at_a_time
         self._input_lock = threading.Lock()
         self._slots: deque[_Slot] = deque()  # counted in buffer_occupancy (input elements) until taken
@@ -154,8 +164,10 @@ class ParallelChunkIterator(WorkAheadIterator):
         self._moved_count = 0  # results in _moved
         self._input_done = False
         self._consumer_waiting = False
-        # I/O-bound stages use more workers than cores, never more than MAX_PARALLELISM
-        max_parallelism = min(MAX_PARALLELISM, max(8 * available_cpus(), 16, parallelism))
+        # I/O-bound stages use more workers than cores, never more than MAX_PARALLELISM; processes one per core
+        cores = available_cpus()
+        max_parallelism = (max(cores, parallelism) if self._processes is not None
+                           else min(MAX_PARALLELISM, max(8 * cores, 16, parallelism)))
         self._parallelism = Knob(self.name, "parallelism", parallelism, 1, max_parallelism, autotuned,
                                  self._set_parallelism, kind=KnobKind.WORKERS)
         # Never the user's choice: the tuner may shrink it to keep the RAM budget.
@@ -179,6 +191,8 @@ class ParallelChunkIterator(WorkAheadIterator):
         self.metrics.parallelism = value
         if self._pool is not None:
             self._pool.resize(value)
+        if self._processes is not None:
+            self._processes.resize(value)
         with self._cond:
             self._cond.notify_all()
 
@@ -228,9 +242,9 @@ class ParallelChunkIterator(WorkAheadIterator):
                 results, busy, cpu = [failure], 0, 0
             else:
                 start, cpu_start = time.perf_counter_ns(), time.thread_time_ns()
-                results = self._run_process(chunk, slot)
+                results, remote_cpu = self._run_process(chunk, slot)
                 busy = time.perf_counter_ns() - start
-                cpu = time.thread_time_ns() - cpu_start
+                cpu = time.thread_time_ns() - cpu_start + remote_cpu
                 if results and type(results[0]) is not Failure:  # occupancy counts input elements: bytes per one
                     self.metrics.sample_size(results[0], units=len(chunk) / len(results))
                 self._work.measured(len(chunk), busy + pull_ns, self.metrics.bytes_per_element)
@@ -246,17 +260,33 @@ class ParallelChunkIterator(WorkAheadIterator):
             # hold nothing handed over (an error delivered to the user must not stay reachable from here)
             chunk = results = slot = failure = after = None  # type: ignore[assignment]
 
-    def _run_process(self, chunk: list[Any], slot: _Slot) -> list[Any]:
-        """The chunk's results (for an incremental function: the slot's own list, filled as it went)."""
+    def _run_process(self, chunk: list[Any], slot: _Slot) -> tuple[list[Any], int]:
+        """The chunk's results (for an incremental function: the slot's own list, filled as it went), and the CPU
+        time a worker process spent on them (ns)."""
         try:
+            if self._processes is not None:
+                return self._processes.run(chunk)
             if not self._incremental:
-                return self._process(chunk)
+                return self._process(chunk), 0
             self._process(chunk, slot.results, slot.wanted, self._wake)
         except BaseException as exc:  # SystemExit, KeyboardInterrupt or a bug: fail the rest in place, never hang
             if not self._incremental:
-                return [Failure(exc)]
+                return [Failure(exc)], 0
             slot.results.append(Failure(exc))
-        return slot.results
+        return slot.results, 0
+
+    def worker_pids(self) -> tuple[int, ...]:
+        return tuple(self._processes.pids) if self._processes is not None else ()
+
+    def cancel_self(self) -> None:
+        super().cancel_self()
+        if self._processes is not None:  # a worker thread waiting on its process wakes as the process ends
+            self._processes.shut_down()
+
+    def join_self(self) -> None:
+        super().join_self()
+        if self._processes is not None:
+            self._processes.close()
 
     def _wake(self) -> None:
         """Called by an incremental worker that has finished results for a waiting consumer."""

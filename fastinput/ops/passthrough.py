@@ -18,6 +18,9 @@ class OptionsDataset(Dataset):
         super().__init__([input_dataset])
         self._options = options
 
+    def cardinality(self) -> int:
+        return self.inputs[0].cardinality()
+
     def __str__(self) -> str:
         return "with_options()"
 

@@ -28,6 +28,9 @@ class PrefetchDataset(Dataset):
         super().__init__([input_dataset])
         self.buffer_size = check_buffer_size("prefetch", buffer_size, minimum=0)
 
+    def cardinality(self) -> int:
+        return self.inputs[0].cardinality()
+
     def __str__(self) -> str:
         return f"prefetch({format_arg(self.buffer_size)})"
 

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from fastinput import structure
+from fastinput._engine import cardinality
 from fastinput._engine.arguments import check_bool, check_int
 from fastinput._engine.iterator import DatasetIterator, IteratorContext
 from fastinput._engine.traits import StageKind, StageTraits
@@ -53,6 +54,9 @@ class RaggedBatchDataset(Dataset):
         if self.row_splits_dtype not in (np.int64, np.int32):
             raise InvalidArgumentError(f"ragged_batch: row_splits_dtype must be int64 or int32, got "
                                        f"{row_splits_dtype!r}")
+
+    def cardinality(self) -> int:
+        return cardinality.batched(self.inputs[0].cardinality(), self.batch_size, self.drop_remainder)
 
     def __str__(self) -> str:
         extra = ", drop_remainder=True" if self.drop_remainder else ""

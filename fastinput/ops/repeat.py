@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from fastinput._engine import cardinality
 from fastinput._engine.arguments import check_int
 from fastinput._engine.checkpoint import check_stage
 from fastinput._engine.iterator import DatasetIterator, IteratorContext
@@ -17,6 +18,9 @@ class RepeatDataset(Dataset):
     def __init__(self, input_dataset: Dataset, count: int | None) -> None:
         super().__init__([input_dataset])
         self.count = -1 if count is None else check_int("repeat", "count", count, minimum=0, allow=(-1,))
+
+    def cardinality(self) -> int:
+        return cardinality.repeated(self.inputs[0].cardinality(), self.count)
 
     def __str__(self) -> str:
         return "repeat()" if self.count == -1 else f"repeat({self.count})"

@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from fastinput import errors
+from fastinput._engine import cardinality
 from fastinput._engine.arguments import check_bool, check_int, check_seed
 from fastinput._engine.checkpoint import (
     Deferred,
@@ -116,6 +117,9 @@ class ShuffleDataset(Dataset):
         self.reshuffle_each_iteration = check_bool("shuffle", "reshuffle_each_iteration", reshuffle_each_iteration)
         self.seeds = SeedSequence(self.seed if self.seed is not None else secrets.randbits(63),
                                   self.reshuffle_each_iteration)
+
+    def cardinality(self) -> int:
+        return self.inputs[0].cardinality()
 
     def __str__(self) -> str:
         extra = f", seed={self.seed}" if self.seed is not None else ""
@@ -321,6 +325,9 @@ class ShuffleAndRepeatDataset(Dataset):
         super().__init__(shuffle.inputs)
         self.shuffle = shuffle
         self.count = count
+
+    def cardinality(self) -> int:
+        return cardinality.repeated(self.inputs[0].cardinality(), self.count)
 
     def __str__(self) -> str:
         repeat = "repeat()" if self.count == -1 else f"repeat({self.count})"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from fastinput._engine import cardinality
 from fastinput._engine.arguments import check_int
 from fastinput._engine.iterator import DatasetIterator, IteratorContext
 from fastinput._engine.traits import StageKind, StageTraits
@@ -17,6 +18,14 @@ class TakeDataset(Dataset):
     def __init__(self, input_dataset: Dataset, count: int) -> None:
         super().__init__([input_dataset])
         self.count = check_int("take", "count", count, minimum=0, allow=(-1,))
+
+    def cardinality(self) -> int:
+        n = self.inputs[0].cardinality()
+        if n == cardinality.UNKNOWN:
+            return n
+        if n == cardinality.INFINITE:
+            return self.count
+        return n if self.count == -1 else min(n, self.count)
 
     def __str__(self) -> str:
         return f"take({self.count})"
@@ -54,6 +63,12 @@ class SkipDataset(Dataset):
     def __init__(self, input_dataset: Dataset, count: int) -> None:
         super().__init__([input_dataset])
         self.count = check_int("skip", "count", count, minimum=0, allow=(-1,))
+
+    def cardinality(self) -> int:
+        n = self.inputs[0].cardinality()
+        if n < 0:
+            return n
+        return 0 if self.count == -1 else max(0, n - self.count)
 
     def __str__(self) -> str:
         return f"skip({self.count})"
@@ -101,6 +116,12 @@ class ShardDataset(Dataset):
         if self.index >= self.num_shards:
             raise InvalidArgumentError(
                 f"shard: index must be smaller than num_shards ({self.num_shards}), got {self.index}")
+
+    def cardinality(self) -> int:
+        n = self.inputs[0].cardinality()
+        if n < 0:
+            return n
+        return n // self.num_shards + (self.index < n % self.num_shards)
 
     def __str__(self) -> str:
         return f"shard({self.num_shards}, {self.index})"

@@ -41,6 +41,9 @@ class RangeDataset(Dataset):
         self.dtype = as_numpy_dtype(output_type if output_type is not None else np.int64)
         self._args = args
 
+    def cardinality(self) -> int:
+        return len(self)
+
     def __str__(self) -> str:
         return f"range({', '.join(str(a) for a in self._args)})"
 
@@ -54,7 +57,7 @@ class RangeDataset(Dataset):
         return _RangeIterator(self, ctx)
 
 
-class _PositionIterator(DatasetIterator):
+class PositionIterator(DatasetIterator):
     """An in-memory source: its state is the index of its next element."""
 
     def __init__(self, dataset: Dataset, ctx: IteratorContext) -> None:
@@ -68,7 +71,7 @@ class _PositionIterator(DatasetIterator):
         self._position = state["position"]
 
 
-class _RangeIterator(_PositionIterator):
+class _RangeIterator(PositionIterator):
     def __init__(self, dataset: RangeDataset, ctx: IteratorContext) -> None:
         super().__init__(dataset, ctx)
         self._values = range(dataset.start, dataset.stop, dataset.step)
@@ -123,6 +126,9 @@ class TensorSlicesDataset(Dataset):
             )
         self.length = lengths.pop() if lengths else 0
 
+    def cardinality(self) -> int:
+        return self.length
+
     def __str__(self) -> str:
         name = "from_tensors" if self.single else "from_tensor_slices"
         return f"{name}(<{len(self.leaves)} component(s), {self.length} element(s)>)"
@@ -138,7 +144,7 @@ class TensorSlicesDataset(Dataset):
         return _TensorSlicesIterator(self, ctx)
 
 
-class _TensorSlicesIterator(_PositionIterator):
+class _TensorSlicesIterator(PositionIterator):
     def __init__(self, dataset: TensorSlicesDataset, ctx: IteratorContext) -> None:
         super().__init__(dataset, ctx)
         self._ds = dataset

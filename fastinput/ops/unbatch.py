@@ -6,6 +6,7 @@ from collections import deque
 from typing import Any
 
 from fastinput import structure
+from fastinput._engine import cardinality
 from fastinput._engine.checkpoint import Deferred, decode_value, encode_value, stage_state
 from fastinput._engine.iterator import DatasetIterator, IteratorContext
 from fastinput._engine.resume import InputMarks, marked
@@ -33,11 +34,31 @@ def split_element(element: Any, stage: str) -> list[Any]:
     return [structure.pack_as(element, row) for row in zip(*columns)]
 
 
+def _known_rows(batches: Dataset) -> int | None:
+    """The rows in every element of ``batches`` where its spec fixes them (tf.data reads the first component
+    whose first dimension is known), else None."""
+    try:
+        spec = batches.element_spec
+    except InvalidArgumentError:  # a spec that cannot be learnt fixes nothing
+        return None
+    for leaf in structure.flatten(spec):
+        if leaf.shape is not None and len(leaf.shape) > 0 and leaf.shape[0] is not None:
+            return leaf.shape[0]
+    return None
+
+
 class UnbatchDataset(Dataset):
     traits = StageTraits("unbatch", StageKind.UNBATCH)
 
     def __init__(self, input_dataset: Dataset) -> None:
         super().__init__([input_dataset])
+
+    def cardinality(self) -> int:
+        n = self.inputs[0].cardinality()
+        if n < 0:
+            return n
+        rows = _known_rows(self.inputs[0])
+        return cardinality.UNKNOWN if rows is None else n * rows
 
     def __str__(self) -> str:
         return "unbatch()"

@@ -6,6 +6,7 @@ from collections import deque
 from typing import Any
 
 from fastinput import errors, structure
+from fastinput._engine import cardinality
 from fastinput._engine.buffer import Failure
 from fastinput._engine.checkpoint import stage_state
 from fastinput._engine.iterator import DatasetIterator, IteratorContext
@@ -31,6 +32,13 @@ class ZipDataset(Dataset):
                 raise InvalidArgumentError(f"zip: every argument must be a Dataset, got {type(leaf).__name__}")
         super().__init__(structure.flatten(nest))
         self.nest = nest
+
+    def cardinality(self) -> int:
+        counts = [source.cardinality() for source in self.inputs]
+        if cardinality.UNKNOWN in counts:
+            return cardinality.UNKNOWN
+        finite = [n for n in counts if n != cardinality.INFINITE]
+        return min(finite) if finite else cardinality.INFINITE
 
     def __str__(self) -> str:
         return f"zip(<{len(self.inputs)} datasets>)"

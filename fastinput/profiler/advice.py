@@ -82,6 +82,28 @@ def fix_for(stage: StageReport, cpus: int) -> str:
             "or do its heavy work in a parallel map before it")
 
 
+def holds_the_gil(stage: StageReport | None, cpus: int) -> bool:
+    """Whether ``stage`` is a parallel map whose threads took turns: between them they were busy about one thread's
+    worth of the run, computing (not waiting on I/O) while busy. That is a Python function holding the GIL: its
+    threads wait for the GIL between work items, where no busy time is counted, so the stage does not look
+    saturated although it is the limit."""
+    if (stage is None or stage.traits.kind is not StageKind.MAP or not stage.parallel or stage.in_processes
+            or stage.parallelism < 2 or cpus < 2 or not stage.elements or not stage.elements_per_second):
+        return False
+    window = stage.elements / stage.elements_per_second
+    busy_threads = stage.seconds_per_element * stage.elements / window
+    return 0.5 <= busy_threads <= 1.3 and stage.cores_used >= 0.5 * busy_threads
+
+
+def gil_advice(stage: StageReport, cpus: int) -> tuple[str, str]:
+    """(verdict, recommendation) for a map whose function holds the GIL (``holds_the_gil``)."""
+    target = user_stage(stage)
+    verdict = (f"{stage.name} is the limit: its {stage.parallelism} threads take turns on one core, because its "
+               f"function holds Python's GIL (they used {stage.cores_used:.1f} of {cpus} cores between them)")
+    return verdict, (f"run the function in worker processes, one per core: add workers=\"process\" to {target} "
+                     "(or make it release the GIL: numpy on whole arrays, fi.image's kernels)")
+
+
 def cache_suggestion(stage: StageReport) -> str | None:
     """'cache after <stage>' when a costly map or read runs below a repeat (its work is redone every epoch)."""
     if stage.traits.kind not in (StageKind.MAP, *_READS) or not stage.below_repeat:

@@ -140,7 +140,8 @@ def analyze_summary(summary: dict, cpus: int) -> Report:
             elements=s["elements"], elements_per_second=s["elements"] / window if window > 0 else 0.0,
             seconds_per_element=own[i] / s["elements"] if s["elements"] else 0.0, utilisation=share,
             host=None if hosts[i] is None else stages[hosts[i]]["name"], traits=traits[i],
-            below_repeat=below_repeat[i],
+            below_repeat=below_repeat[i], cores_used=float(s.get("cpu_seconds", 0.0)) / window if window > 0 else 0.0,
+            in_processes=bool(s.get("worker_pids")),
         ))
         pressure.append(share if s["parallel"] else _share(group_work[hosts[i]], available))
     stage_reports = tuple(rows)
@@ -160,6 +161,10 @@ def _report(summary: dict, stages: tuple[StageReport, ...], limiting: int | None
         return Report(**common, limiting_stage=None, verdict=verdict, recommendation=recommendation,
                       suggestions=suggestions)
     final_prefetch = advice.has_final_prefetch(stages)
+    if advice.holds_the_gil(busiest, cpus):
+        verdict, recommendation = advice.gil_advice(busiest, cpus)
+        return Report(**common, limiting_stage=busiest.name, verdict=verdict, recommendation=recommendation,
+                      suggestions=() if final_prefetch else (advice.PREFETCH_AT_END,))
     if pressure[limiting] < SATURATED:
         verdict, recommendation = advice.unsaturated_advice(busiest, final_prefetch)
         return Report(**common, limiting_stage=busiest.name, verdict=verdict, recommendation=recommendation)

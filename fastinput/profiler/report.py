@@ -42,7 +42,10 @@ class StageReport:
     stage is its own host); None means the consumer's thread. ``traits`` say
     what kind of stage it is (``fastinput._engine.traits``; kind "other" for a
     stage of a trace that recorded none); ``below_repeat``, whether a repeat is
-    among its consumers (its work is redone every epoch).
+    among its consumers (its work is redone every epoch). ``cores_used`` is the
+    CPU time of its own work over the run, in cores (its worker processes'
+    included; 0 where a trace did not record it); ``in_processes``, whether its
+    function runs in worker processes (``workers="process"``).
     """
 
     name: str
@@ -56,6 +59,8 @@ class StageReport:
     host: str | None
     traits: StageTraits = UNKNOWN
     below_repeat: bool = False
+    cores_used: float = 0.0
+    in_processes: bool = False
 
 
 @dataclasses.dataclass(frozen=True)

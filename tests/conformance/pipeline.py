@@ -12,16 +12,33 @@ cached outcomes, so it keeps every argument exactly.
 from __future__ import annotations
 
 import collections
+import contextlib
 import copy
 import inspect
 import itertools
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from tests.conformance.functions import DualFn, FailAt, Gen
+
+MAP_WORKERS = {"workers": "thread"}
+"""Where fastinput's maps (``map``, ``map_and_batch``) run in the pipelines built here: the conformance suite runs
+once on threads and again on worker processes (``map_workers``), which must not change a single event."""
+
+
+@contextlib.contextmanager
+def map_workers(workers: str) -> Iterator[None]:
+    """Build fastinput's maps with ``workers=`` (``"process"``: in worker processes) inside the block."""
+    before = MAP_WORKERS["workers"]
+    MAP_WORKERS["workers"] = workers
+    try:
+        yield
+    finally:
+        MAP_WORKERS["workers"] = before
 
 
 class _Autotune:
@@ -110,7 +127,8 @@ class Step:
 _SOURCES = {"range", "from_tensor_slices", "from_tensors", "from_generator", "zip_datasets",
             "element_range", "element_tensors"}
 _METHODS = {"map", "filter", "batch", "padded_batch", "unbatch", "shuffle", "repeat", "take", "skip", "shard",
-            "interleave", "flat_map", "concatenate", "enumerate", "cache", "prefetch", "map_and_batch"}
+            "interleave", "flat_map", "concatenate", "enumerate", "cache", "prefetch", "map_and_batch",
+            "take_while", "unique", "ignore_errors"}
 
 
 def _code(value: Any) -> str:
@@ -199,6 +217,8 @@ class Pipeline:
             else:
                 if lib == "fi" and _declares_output(step, getattr(ds, step.op)):
                     kwargs["output_signature"] = ds.element_spec
+                if lib == "fi" and step.op in ("map", "map_and_batch") and MAP_WORKERS["workers"] != "thread":
+                    kwargs["workers"] = MAP_WORKERS["workers"]
                 ds = getattr(ds, step.op)(*args, **kwargs)
         return ds
 

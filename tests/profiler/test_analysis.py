@@ -442,3 +442,27 @@ def test_the_printed_report_has_a_row_per_stage_source_first() -> None:
     assert rows == ["range(10)", "map(decode)", "prefetch(2)"]
     assert "4.9 ms" in text  # map(decode)'s own time per element: 9.8 s / 2000
     assert "98%" in text and "highly input-bound" in text
+
+
+def python_loop(x: Any) -> Any:
+    """Pure-Python work (~2 ms) that holds the GIL all along."""
+    total = 0
+    for i in range(60_000):
+        total += i % 7
+    return x + total % 2
+
+
+def test_a_map_whose_function_holds_the_gil_is_sent_to_worker_processes() -> None:
+    ds = fi.Dataset.range(10**6).map(python_loop, num_parallel_calls=4).prefetch(2)
+    report = run(ds, steps=200)
+    assert report.limiting_stage == "map(python_loop, num_parallel_calls=4)"
+    assert "take turns on one core" in report.verdict and "GIL" in report.verdict
+    assert report.recommendation.startswith('run the function in worker processes, one per core: add '
+                                            'workers="process" to map(python_loop, num_parallel_calls=4)')
+
+
+def test_a_map_in_worker_processes_is_not_told_about_the_gil() -> None:
+    ds = fi.Dataset.range(10**6).map(python_loop, num_parallel_calls=2, workers="process").prefetch(2)
+    report = run(ds, steps=100)
+    stage = report.stage('map(python_loop, num_parallel_calls=2, workers="process")')
+    assert stage.in_processes and "GIL" not in report.verdict + report.recommendation
