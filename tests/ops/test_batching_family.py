@@ -1,4 +1,5 @@
-"""cardinality() of rebatch, ragged_batch, group_by_window and bucket_by_sequence_length against tf.data's."""
+"""The batching family (rebatch, ragged_batch, group_by_window, bucket_by_sequence_length): cardinality() against
+tf.data's, and their stats."""
 
 import numpy as np
 import pytest
@@ -27,3 +28,17 @@ def test_cardinality_matches_tf(tf, index):
     fi_name, fi_ds = list(pipelines(fi.Dataset))[index]
     _, tf_ds = list(pipelines(tf.data.Dataset, tf))[index]
     assert fi_ds.cardinality() == int(tf_ds.cardinality()), fi_name
+
+
+def test_the_batching_family_shows_in_stats():
+    """Each stage records its metrics and traits like every other (what the profiler reads)."""
+    ds = (fi.Dataset.range(40).map(lambda n: np.arange(n % 7))
+          .bucket_by_sequence_length(len, [3], [4, 4]).rebatch(2)
+          .group_by_window(lambda b: b.shape[1] % 2, lambda k, w: w.unbatch(), 2).ragged_batch(5))
+    with iter(ds) as it:
+        assert sum(b.nrows for b in it) == 40
+        ops = {stats.name: (stats.traits.op, stats.elements) for stats in it.stats()}
+    assert ops["ragged_batch(5)"] == ("ragged_batch", 8)
+    assert ops["rebatch(2)"][0] == "rebatch"
+    assert ops["group_by_window(<lambda>, <lambda>, window_size=2)"][0] == "group_by_window"
+    assert ops["bucket_by_sequence_length(len, [3], [4, 4])"] == ("bucket_by_sequence_length", 11)
