@@ -220,6 +220,89 @@ class Dataset:
 
     zip = _ZipMethod()
 
+    @staticmethod
+    def sample_from_datasets(datasets: Sequence[Dataset], weights: Sequence[float] | Dataset | None = None,
+                             seed: int | None = None, stop_on_empty_dataset: bool = False,
+                             rerandomize_each_iteration: bool | None = None) -> Dataset:
+        """Each element from one of ``datasets``, drawn at random with ``weights`` (equal if None; or a Dataset of
+        weight vectors, one per element): how training runs mix their sources.
+
+        With ``stop_on_empty_dataset`` the first input to end ends the mix; else an input that ends is left out
+        and the others drawn from in proportion. A ``seed`` gives the same sequence every run (each epoch too,
+        unless ``rerandomize_each_iteration``); the draws are fastinput's own, not TensorFlow's random bits.
+
+        >>> import fastinput as fi
+        >>> ds = fi.Dataset.sample_from_datasets([fi.Dataset.range(3), fi.Dataset.range(10, 13)], seed=1)
+        >>> sorted(int(x) for x in ds)
+        [0, 1, 2, 10, 11, 12]
+        """
+        from fastinput.ops.mixing import SampleFromDatasetsDataset
+
+        return SampleFromDatasetsDataset(datasets, weights, seed, stop_on_empty_dataset,
+                                         rerandomize_each_iteration)._checked()
+
+    @staticmethod
+    def choose_from_datasets(datasets: Sequence[Dataset], choice_dataset: Dataset,
+                             stop_on_empty_dataset: bool = True) -> Dataset:
+        """Each element from the input of ``datasets`` that the next element of ``choice_dataset`` (int64 scalars)
+        names; with ``stop_on_empty_dataset`` (the default) the first input to end where chosen ends it all.
+
+        >>> import fastinput as fi, numpy as np
+        >>> choices = fi.Dataset.from_tensor_slices(np.array([0, 1, 1, 0]))
+        >>> [int(x) for x in fi.Dataset.choose_from_datasets([fi.Dataset.range(2), fi.Dataset.range(5, 7)], choices)]
+        [0, 5, 6, 1]
+        """
+        from fastinput.ops.mixing import ChooseFromDatasetsDataset
+
+        return ChooseFromDatasetsDataset(datasets, choice_dataset, stop_on_empty_dataset)._checked()
+
+    def save(self, path: str, compression: str | None = None, shard_func: Callable | None = None,
+             checkpoint_args: Any = None) -> None:
+        """Run this dataset and write its elements into the folder ``path`` (``fi.Dataset.load`` reads them back).
+
+        fastinput's own format (not tf.data's): shard files of TFRecord-framed, CRC-checked chunks of elements and
+        a metadata file written last, so a save that fails or is interrupted leaves the folder as it was.
+        ``compression``: None or ``"GZIP"``. ``shard_func(element)`` -> int64 picks each element's shard file
+        (by default chunks go round robin over a few files and load gives them back in order).
+
+        >>> import fastinput as fi, tempfile
+        >>> folder = tempfile.mkdtemp()
+        >>> fi.Dataset.range(5).map(lambda x: {"x": x, "y": x * 1.5}).save(folder)
+        >>> [int(e["x"]) for e in fi.Dataset.load(folder)]
+        [0, 1, 2, 3, 4]
+        """
+        from fastinput.ops.load import save_dataset
+
+        save_dataset(self, path, compression, shard_func, checkpoint_args)
+
+    @staticmethod
+    def load(path: str, element_spec: Any = None, compression: str | None = None,
+             reader_func: Callable[[Dataset], Dataset] | None = None, wait: bool = False) -> Dataset:
+        """The dataset ``save`` wrote in the folder ``path``, elements in their saved order.
+
+        ``element_spec`` defaults to the saved one; ``reader_func(datasets)``, given a dataset of the shard
+        datasets, returns the pipeline that reads them (tf.data's default interleaves them). Folders tf.data's
+        ``save`` wrote are read too (numbers and strings; not its sparse or ragged components). A folder without a
+        finished save raises ``NotFoundError``; a damaged shard file ``DataLossError`` naming it. ``wait`` (for
+        tf.data's distributed saves) is accepted and ignored.
+        """
+        from fastinput.ops.load import LoadDataset
+
+        return LoadDataset(path, element_spec, compression, reader_func)
+
+    def snapshot(self, path: str, compression: str | None = "AUTO", reader_func: Callable | None = None,
+                 shard_func: Callable | None = None, name: str | None = None) -> Dataset:
+        """Write this dataset's elements under ``path`` the first time it is run to its end; later runs read them
+        back instead of running it (a preprocessed epoch, reused).
+
+        As in tf.data, a snapshot is keyed by the pipeline's fingerprint (its stages and their functions' code),
+        so a changed pipeline writes a new one, and one that did not finish is never read. Files are ``save``'s
+        format; ``compression="AUTO"`` writes them uncompressed. ``name`` is accepted and ignored.
+        """
+        from fastinput.ops.snapshot import SnapshotDataset
+
+        return SnapshotDataset(self, path, compression, reader_func, shard_func)
+
     # -- transformations -----------------------------------------------------
     def map(self, map_func: Callable, num_parallel_calls: int | None = None, deterministic: bool | None = None,
             output_signature: Any = None, workers: str = "thread") -> Dataset:

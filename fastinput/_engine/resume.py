@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from fastinput import errors
+from fastinput._engine.buffer import Failure
 from fastinput._engine.iterator import DatasetIterator
 from fastinput._engine.rows import ELEMENTS, Units
 
@@ -74,3 +75,57 @@ def marked(source: DatasetIterator, mark: dict[str, Any] | None) -> dict[str, An
         raise errors.UnimplementedError(f"get_state: {source.name} could not save its state before the chunk its "
                                         "consumer holds part of")
     return mark
+
+
+class ReadAhead:
+    """Where a stage stands in inputs it holds entries of, read ahead (a zip's columns, a mix's per-input buffers).
+
+    For each input: its state before the pull that brought the oldest entry the stage still holds, and how many
+    entries (elements and errors) it has pulled since. Saved (``states``), an input holding entries is that mark
+    and the entries used since; one holding none is its current state. Restored (``restore``), the stage drops
+    those entries again before its first pull (``catch_up``).
+    """
+
+    def __init__(self, sources: list[DatasetIterator]) -> None:
+        self._sources = sources
+        self._marks = [InputMarks(source) for source in sources]
+        self._mark: list[dict[str, Any] | None] = [None] * len(sources)
+        self._pulled = [0] * len(sources)
+        self._skip = [0] * len(sources)  # after a restore: entries of each input used before the save
+
+    def pull(self, index: int, held: list[Any] | Any, n: int) -> None:
+        """Pull up to ``n`` entries of input ``index`` onto ``held`` (the stage's list or deque of its entries): its
+        elements, or an error as a ``Failure`` entry in its place; ``StopIteration`` at the input's end."""
+        if not held:
+            self._mark[index], self._pulled[index] = self._marks[index].take(), 0
+        try:
+            chunk = self._sources[index].get_next_chunk(n)
+        except (StopIteration, errors.CancelledError):
+            raise
+        except Exception as exc:
+            chunk = [Failure(exc)]
+        held.extend(chunk)
+        self._pulled[index] += len(chunk)
+
+    def states(self, held: list[int]) -> tuple[list[int], list[dict[str, Any]]]:
+        """What to save, the stage holding ``held[i]`` entries of input ``i``: the entries to drop after each
+        input's saved state, and those states."""
+        skip, states = [], []
+        for index, (count, source) in enumerate(zip(held, self._sources)):
+            if count:
+                skip.append(self._pulled[index] - count)
+                states.append(marked(source, self._mark[index]))
+            else:
+                skip.append(self._skip[index])
+                states.append(source.get_state())
+        return skip, states
+
+    def restore(self, skip: list[int]) -> None:
+        self._skip = list(skip)
+
+    def catch_up(self) -> None:
+        """After a restore: drop the entries each input had given before the save."""
+        if any(self._skip):
+            for source, count in zip(self._sources, self._skip):
+                drop_units(source, count)
+            self._skip = [0] * len(self._sources)

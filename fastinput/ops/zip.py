@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections import deque
 from typing import Any
 
-from fastinput import errors, structure
+from fastinput import structure
 from fastinput._engine import cardinality
 from fastinput._engine.buffer import Failure
 from fastinput._engine.checkpoint import stage_state
 from fastinput._engine.iterator import DatasetIterator, IteratorContext
-from fastinput._engine.resume import InputMarks, drop_units, marked
+from fastinput._engine.resume import ReadAhead
 from fastinput._engine.traits import StageKind, StageTraits
 from fastinput.dataset import Dataset
 from fastinput.errors import InvalidArgumentError
@@ -73,37 +73,22 @@ class _ZipIterator(DatasetIterator):
         self._columns: list[deque[Any]] = [deque() for _ in sources]
         self._ended = [False] * len(sources)
         self._finished = False
-        self._marks = [InputMarks(source) for source in sources]
-        self._mark: list[dict[str, Any] | None] = [None] * len(sources)  # state before a column's oldest entry
-        self._pulled = [0] * len(sources)  # entries pulled into the column since that mark
-        self._skip = [0] * len(sources)  # after a restore: entries of each input taken before the save
+        self._read_ahead = ReadAhead(sources)
 
     def _read(self, i: int, want: int, at_least: int) -> None:
         """Read input ``i`` (asking for up to ``want`` entries) until its queue holds ``at_least`` or it ends.
 
         An error is an entry of its own: this input's element of that row.
         """
-        column, source = self._columns[i], self.inputs[i]
+        column = self._columns[i]
         while not self._ended[i] and (len(column) < at_least or not column):
-            if not column:
-                self._mark[i], self._pulled[i] = self._marks[i].take(), 0
             try:
-                chunk = source.get_next_chunk(max(1, want - len(column)))
+                self._read_ahead.pull(i, column, max(1, want - len(column)))
             except StopIteration:
                 self._ended[i] = True
-                continue
-            except errors.CancelledError:
-                raise
-            except Exception as exc:
-                chunk = [Failure(exc)]
-            column.extend(chunk)
-            self._pulled[i] += len(chunk)
 
     def produce_chunk(self, n: int) -> list[Any]:
-        if any(self._skip):
-            for source, skip in zip(self.inputs, self._skip):
-                drop_units(source, skip)
-            self._skip = [0] * len(self.inputs)
+        self._read_ahead.catch_up()
         columns = self._columns
         if not columns[0]:
             self._read(0, n, 1)  # one request: the first input's chunk sets how many rows this call makes
@@ -142,15 +127,9 @@ class _ZipIterator(DatasetIterator):
         return out
 
     def get_state(self) -> dict[str, Any]:
-        skip, inputs = [], []
-        for i, (column, source) in enumerate(zip(self._columns, self.inputs)):
-            if column:
-                skip.append(self._pulled[i] - len(column))
-                inputs.append(marked(source, self._mark[i]))
-            else:
-                skip.append(self._skip[i])
-                inputs.append(source.get_state())
+        skip, inputs = self._read_ahead.states([len(column) for column in self._columns])
         return stage_state(self.op, {"skip": skip, "finished": self._finished}, inputs)
 
     def restore_own_state(self, state: dict[str, Any]) -> None:
-        self._skip, self._finished = list(state["skip"]), state["finished"]
+        self._read_ahead.restore(state["skip"])
+        self._finished = state["finished"]

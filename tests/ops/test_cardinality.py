@@ -115,3 +115,26 @@ def test_random_pipelines_count_like_tf(seeds):
         if actual != expected:
             failures.append(f"seed {seed}: {pipeline!r}: tf.data {expected}, fastinput {actual}")
     assert not failures, "\n".join(failures)
+
+
+def test_the_mixing_and_saving_ops_count_as_tf_data(tmp_path) -> None:
+    import tensorflow as tf
+
+    def both(build):
+        return int(build(tf.data.Dataset, str(tmp_path / "tf")).cardinality()), int(
+            build(fi.Dataset, str(tmp_path / "fi")).cardinality())
+
+    cases = [
+        lambda D, _: D.sample_from_datasets([D.range(3), D.range(5)]),
+        lambda D, _: D.sample_from_datasets([D.range(3).repeat(), D.range(5).repeat()], stop_on_empty_dataset=True),
+        lambda D, _: D.choose_from_datasets([D.range(3).repeat(), D.range(5).repeat()], D.range(2).repeat(3)),
+        lambda D, _: D.choose_from_datasets([D.range(3), D.range(5).repeat()], D.range(2)),
+        lambda D, path: D.range(10).snapshot(path),
+    ]
+    for build in cases:
+        tf_count, fi_count = both(build)
+        assert fi_count == tf_count
+    tf.data.Dataset.range(7).save(str(tmp_path / "tf-saved"))
+    fi.Dataset.range(7).save(str(tmp_path / "fi-saved"))
+    assert int(tf.data.Dataset.load(str(tmp_path / "tf-saved")).cardinality()) == 7
+    assert fi.Dataset.load(str(tmp_path / "fi-saved")).cardinality() == 7

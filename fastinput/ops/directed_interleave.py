@@ -1,0 +1,217 @@
+"""``Dataset.sample_from_datasets`` / ``Dataset.choose_from_datasets``: each element from the input a choice names.
+
+tf.data builds both on one op, DirectedInterleave: a selector gives input indices, and each output element is the
+next element of the input selected. So does this module: the choices come a block at a time from a chooser
+(``fastinput.ops.choices``: random draws from fixed weights or from a dataset of weight vectors, or a dataset of
+indices), and a request for ``n`` elements is served in a few numpy calls, whatever ``n`` is:
+
+1. count how many of the next ``n`` choices name each input (``bincount``);
+2. pull at least that many elements from each input, ``PULL`` or more at a time (``get_next_chunk``), into a
+   per-input buffer;
+3. lay them out in the order of the choices (a stable ``argsort`` of the choices scatters the inputs' runs).
+
+Where an input has fewer elements than chosen (it ended, or raised), the request stops at that choice: the elements
+before it are handed out first, then the error is raised (the next call goes on after it, as tf.data does), or the
+input's end ends everything (``stop_on_empty_dataset=True``) or drops the input (``False``: later choices of it are
+skipped, as tf.data draws again). A choice out of range is an ``InvalidArgumentError`` in its place.
+
+Saved (``get_state``), the stage keeps no element it pulled ahead: for each input holding some, the input's state
+before the pull that brought the oldest and how many it took since (restored, it pulls them again and drops
+them, ``fastinput._engine.resume``), plus the choices of the current block not yet used and the chooser's state.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import numpy as np
+
+from fastinput import errors
+from fastinput._engine import cardinality
+from fastinput._engine.arguments import check_bool
+from fastinput._engine.buffer import Failure
+from fastinput._engine.checkpoint import stage_state
+from fastinput._engine.iterator import DatasetIterator, IteratorContext
+from fastinput._engine.resume import ReadAhead
+from fastinput._engine.traits import StageKind, StageTraits
+from fastinput.dataset import Dataset
+from fastinput.ops.choices import Choices
+
+PULL = 1024
+"""The fewest elements asked of an input at a time: an input chosen for a few elements per request is read in
+chunks all the same, and its buffer, rarely empty, rarely needs its state taken (``InputMarks``)."""
+
+
+class DirectedInterleaveDataset(Dataset):
+    """Base of the two mixing ops: ``datasets`` (the inputs chosen from), then the dataset the choices come from
+    (weights or indices), if any, as the last input."""
+
+    traits = StageTraits("directed_interleave", StageKind.COMBINE)
+    op_name = "directed_interleave"
+
+    def __init__(self, datasets: Any, selector: Dataset | None, stop_on_empty_dataset: Any) -> None:
+        datasets = _check_datasets(self.op_name, datasets)
+        super().__init__([*datasets, *([selector] if selector is not None else [])])
+        self.datasets = datasets
+        self.stop_on_empty_dataset = check_bool(self.op_name, "stop_on_empty_dataset", stop_on_empty_dataset)
+
+    def compute_element_spec(self) -> Any:
+        """The most specific spec every input's elements fit; their structures and dtypes must agree."""
+        from fastinput.spec import most_specific_common
+
+        spec = self.datasets[0].element_spec
+        for dataset in self.datasets[1:]:
+            spec = most_specific_common(spec, dataset.element_spec, str(self))
+        return spec
+
+    def cardinality(self) -> int:
+        """tf.data's rule: infinite when any input chosen from is (whatever the choices); else unknown."""
+        if any(dataset.cardinality() == cardinality.INFINITE for dataset in self.datasets):
+            return cardinality.INFINITE
+        return cardinality.UNKNOWN
+
+    def make_choices(self, ctx: IteratorContext) -> Choices:
+        """A new chooser for one iterator (one epoch)."""
+        raise NotImplementedError
+
+    def make_iterator(self, ctx: IteratorContext) -> DatasetIterator:
+        return DirectedInterleaveIterator(self, ctx)
+
+
+def _check_datasets(op: str, datasets: Any) -> tuple[Dataset, ...]:
+    if isinstance(datasets, Dataset) or not isinstance(datasets, (list, tuple)):
+        raise errors.InvalidArgumentError(f"{op}: datasets must be a list of Datasets, got {type(datasets).__name__}")
+    if not datasets:
+        raise errors.InvalidArgumentError(f"{op}: datasets must not be empty")
+    for dataset in datasets:
+        if not isinstance(dataset, Dataset):
+            raise errors.InvalidArgumentError(f"{op}: every entry of datasets must be a Dataset, got "
+                                              f"{type(dataset).__name__}")
+    return tuple(datasets)
+
+
+class DirectedInterleaveIterator(DatasetIterator):
+    """Hands out the elements of its inputs in the order its chooser names them (see the module's docstring)."""
+
+    def __init__(self, dataset: DirectedInterleaveDataset, ctx: IteratorContext) -> None:
+        self._chooser = dataset.make_choices(ctx)
+        sources = [d.make_iterator(ctx) for d in dataset.datasets]
+        super().__init__(dataset, ctx, [*sources, *([self._chooser.source] if self._chooser.source else [])])
+        count = len(sources)
+        self._sources = sources
+        self._stop_on_empty = dataset.stop_on_empty_dataset
+        self._buffers: list[list[Any]] = [[] for _ in sources]  # pulled, not handed out; a Failure only last
+        self._ended = [False] * count  # the input raised StopIteration (its buffer may still hold elements)
+        self._dropped = np.zeros(count, dtype=bool)  # ended and gone: its choices are skipped
+        self._choices = np.empty(0, dtype=np.int64)  # the current block's choices not used yet
+        self._finished = False
+        self._read_ahead = ReadAhead(sources)
+
+    # -- producing ---------------------------------------------------------------------------------------------
+    def produce_chunk(self, n: int) -> list[Any]:
+        self._read_ahead.catch_up()
+        while not self._finished:
+            if not len(self._choices):
+                self._next_block()
+                continue
+            out = self._serve(self._choices[:n])
+            if out:
+                return out
+        raise StopIteration
+
+    def _next_block(self) -> None:
+        try:
+            block = self._chooser.draw()
+        except StopIteration:
+            self._finished = True  # the choices ended: so does the stage (tf.data's order)
+            return
+        if self._dropped.any():  # choices of an input that has gone are skipped (out-of-range ones are kept)
+            block = block[~self._dropped[np.clip(block, 0, len(self._sources) - 1)] | (block < 0)
+                          | (block >= len(self._sources))]
+        self._choices = block
+
+    def _serve(self, choices: np.ndarray) -> list[Any]:
+        """The elements for the longest prefix of ``choices`` that every chosen input can give; where it stops,
+        the event there (an error, an input's end, a choice out of range) is handled if the prefix is empty."""
+        count = len(self._sources)
+        out_of_range = (choices < 0) | (choices >= count)
+        stop = int(np.argmax(out_of_range)) if out_of_range.any() else len(choices)
+        choices = choices[:stop]
+        counts = np.bincount(choices, minlength=count)
+        event = None  # the input that cannot serve the choice at ``stop``, if one cannot
+        for index in np.flatnonzero(counts).tolist():
+            want = int(counts[index])
+            available = self._fill(index, want)
+            if available < want:
+                position = int(np.flatnonzero(choices == index)[available])
+                if position < stop:
+                    stop, event = position, index
+        if stop:
+            return self._take(choices[:stop])
+        if event is None:
+            value, self._choices = int(self._choices[0]), self._choices[1:]
+            raise errors.InvalidArgumentError(f"{self.name}: choice {value} is out of range: there are {count} "
+                                              f"datasets (indices 0 to {count - 1})")
+        self._input_cannot_serve(event)
+        return []
+
+    def _fill(self, index: int, want: int) -> int:
+        """Pull from input ``index`` until its buffer holds ``want`` entries, it ends or raises; returns how many
+        elements (not errors) it holds."""
+        buffer = self._buffers[index]
+        while len(buffer) < want and not self._ended[index] and not (buffer and type(buffer[-1]) is Failure):
+            try:
+                self._read_ahead.pull(index, buffer, max(want - len(buffer), PULL))
+            except StopIteration:
+                self._ended[index] = True
+        return len(buffer) - (1 if buffer and type(buffer[-1]) is Failure else 0)
+
+    def _take(self, choices: np.ndarray) -> list[Any]:
+        """The buffered elements for ``choices`` (each input's buffer holds enough), in their order."""
+        self._choices = self._choices[len(choices):]
+        counts = np.bincount(choices, minlength=len(self._sources))
+        runs = []
+        for index in np.flatnonzero(counts).tolist():
+            buffer, want = self._buffers[index], int(counts[index])
+            runs.append(buffer[:want])
+            del buffer[:want]
+        if len(runs) == 1:
+            return runs[0]
+        # runs holds the elements input by input; the choices sorted stably list the same positions in that order
+        flat = np.fromiter(itertools.chain.from_iterable(runs), dtype=object, count=len(choices))
+        out = np.empty(len(choices), dtype=object)
+        narrow = choices.astype(np.int8 if len(self._sources) <= 127 else np.int32)  # 8 bits: a radix sort
+        out[np.argsort(narrow, kind="stable")] = flat
+        return out.tolist()
+
+    def _input_cannot_serve(self, index: int) -> None:
+        """The next choice names input ``index``, which holds an error there (raised) or has ended."""
+        buffer = self._buffers[index]
+        if buffer:  # its one entry is an error: that choice is used up by it
+            self._choices = self._choices[1:]
+            failure = buffer.pop()
+            raise failure.exc
+        if self._stop_on_empty:
+            self._finished = True
+            return
+        self._dropped[index] = True
+        self._choices = self._choices[self._choices != index]
+        if self._dropped.all() or not self._chooser.forget(index):
+            self._finished = True
+
+    # -- saving and restoring ----------------------------------------------------------------------------------
+    def get_state(self) -> dict[str, Any]:
+        skip, inputs = self._read_ahead.states([len(buffer) for buffer in self._buffers])
+        if self._chooser.source is not None:
+            inputs.append(self._chooser.source.get_state())
+        own = {"skip": skip, "dropped": self._dropped.tolist(), "finished": self._finished,
+               "choices": self._choices.tolist(), "chooser": self._chooser.own_state()}
+        return stage_state(self.op, own, inputs)
+
+    def restore_own_state(self, state: dict[str, Any]) -> None:
+        self._read_ahead.restore(state["skip"])
+        self._finished = state["finished"]
+        self._dropped = np.asarray(state["dropped"], dtype=bool)
+        self._choices = np.asarray(state["choices"], dtype=np.int64)
+        self._chooser.restore_own_state(state["chooser"])
