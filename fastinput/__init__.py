@@ -18,6 +18,9 @@ from fastinput.readers.batched_features import make_batched_features_dataset
 from fastinput.readers.csv import CsvDataset, make_csv_dataset
 from fastinput.readers.example import parse_example
 from fastinput.readers.features import FixedLenFeature, FixedLenSequenceFeature, VarLenFeature
+from fastinput.readers.fixed_length import FixedLengthRecordDataset
+from fastinput.readers.parquet import ParquetDataset, make_parquet_dataset
+from fastinput.readers.text import TextLineDataset
 from fastinput.readers.tfrecord import TFRecordDataset
 from fastinput.spec import DatasetSpec, RaggedSpec, SparseSpec, TensorSpec
 from fastinput.structure import RaggedArray, SparseArray
@@ -47,11 +50,13 @@ __all__ = [
     "DatasetSpec",
     "FixedLenFeature",
     "FixedLenSequenceFeature",
+    "FixedLengthRecordDataset",
     "INFINITE_CARDINALITY",
     "InputCheckpoint",
     "Iterator",
     "OptimizationOptions",
     "Options",
+    "ParquetDataset",
     "RaggedArray",
     "RaggedSpec",
     "RemoteOptions",
@@ -59,6 +64,7 @@ __all__ = [
     "SparseSpec",
     "TFRecordDataset",
     "TensorSpec",
+    "TextLineDataset",
     "UNKNOWN_CARDINALITY",
     "VarLenFeature",
     "errors",
@@ -66,6 +72,7 @@ __all__ = [
     "image",
     "make_batched_features_dataset",
     "make_csv_dataset",
+    "make_parquet_dataset",
     "parse_example",
     "profiler",
     "tf_input_fn",

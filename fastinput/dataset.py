@@ -519,6 +519,26 @@ class Dataset:
 
         return DevicePrefetchDataset(self, device, buffer_size)
 
+    def distribute(self, num_workers: int, processing_mode: str = "parallel_epochs", address: str | None = None,
+                   worker_resources: dict[str, Any] | None = None, job_name: str | None = None) -> Dataset:
+        """Run everything upstream on ``num_workers`` Ray actors and stream their elements here, as tf.data service
+        does (needs ``pip install 'fastinput[ray]'``; see the README's "Beyond one machine").
+
+        ``processing_mode``: ``"parallel_epochs"`` (each worker runs the whole pipeline) or ``"distributed_epoch"``
+        (the source's files or positions are handed out in splits, so each element is made once). ``address``: a
+        ``ray.init`` address (None: ``RAY_ADDRESS``, else a local cluster). ``worker_resources``: Ray actor options
+        per worker (``{"num_cpus": 4}``). ``job_name``: consumers naming one job share its workers.
+        The pipeline is pickled (cloudpickle) now: one that cannot be raises ``InvalidArgumentError`` here.
+
+        For example, 4 workers making batches of a large set of files, each file read by one of them::
+
+            ds = (fi.Dataset.list_files("/data/train-*.tfrecord").interleave(fi.TFRecordDataset)
+                  .map(parse).batch(256).distribute(4, processing_mode="distributed_epoch"))
+        """
+        from fastinput.distribute.stage import DistributeDataset
+
+        return DistributeDataset(self, num_workers, processing_mode, address, worker_resources, job_name)
+
     def as_tf_dataset(self) -> Any:
         """This pipeline as a ``tf.data.Dataset`` (for Keras ``model.fit``, ``tf.distribute``), run by fastinput.
 

@@ -8,7 +8,8 @@ few things a reader is assumed to have, given to every example:
 - ``jpeg_bytes``: an encoded 500x375 RGB JPEG;
 - files in the current folder: ``a.tfrecord`` and ``b.tfrecord``, and ``data/*.tfrecord``, each holding
   ``tf.train.Example`` records with a float feature ``x`` and an int64 feature ``y``; ``data.csv`` (an int, a
-  float and a string column, first row ``1,2.5,abc``) and ``data/*.csv`` (columns ``x`` and ``label``).
+  float and a string column, first row ``1,2.5,abc``) and ``data/*.csv`` (columns ``x`` and ``label``), the same
+  rows as ``data/*.parquet``.
 """
 
 from __future__ import annotations
@@ -40,7 +41,10 @@ def modules_with_examples() -> list[str]:
 
 
 def write_example_files(folder: Path) -> None:
-    """The TFRecord and CSV files the examples read (see the module docstring)."""
+    """The TFRecord, CSV and Parquet files the examples read (see the module docstring)."""
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
     (folder / "data").mkdir()
     for index, name in enumerate(["a.tfrecord", "b.tfrecord", "data/part-0.tfrecord", "data/part-1.tfrecord"]):
         first = index * RECORDS_PER_FILE
@@ -52,6 +56,7 @@ def write_example_files(folder: Path) -> None:
     for index in range(2):
         rows = [f"{i / 4},{i % 3}\n" for i in range(index * RECORDS_PER_FILE, (index + 1) * RECORDS_PER_FILE)]
         (folder / f"data/part-{index}.csv").write_text("x,label\n" + "".join(rows))
+        pq.write_table(pacsv.read_csv(folder / f"data/part-{index}.csv"), folder / f"data/part-{index}.parquet")
 
 
 def a_jpeg(height: int = 375, width: int = 500) -> bytes:

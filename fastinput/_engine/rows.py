@@ -239,6 +239,9 @@ class Units(Protocol):
 class Elements:
     """Every item is one element, one unit: the ordinary case of interleave, shuffle and batch."""
 
+    def __reduce__(self) -> str:  # stages compare with ``is ELEMENTS``: a pickled pipeline (``distribute``) keeps it
+        return "ELEMENTS"
+
     def count(self, items: list[Any]) -> int:
         return len(items)
 

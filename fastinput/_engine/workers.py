@@ -69,7 +69,9 @@ class WorkerPool:
     def join(self) -> None:
         """Join every thread of the pool (call after cancelling the stage)."""
         me = threading.current_thread()
-        for thread in list(self._threads):
+        with self._lock:  # ``resize`` adds a thread and starts it under the lock: never see one not yet started
+            threads = list(self._threads)
+        for thread in threads:
             if thread is me:
                 continue
             thread.join(JOIN_TIMEOUT_SECONDS)

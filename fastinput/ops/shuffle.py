@@ -84,6 +84,13 @@ class SeedSequence:
         self._next_epoch = 0
         self._lock = threading.Lock()
 
+    def __getstate__(self) -> dict[str, Any]:  # pickled with its pipeline (``distribute`` ships it): not the lock
+        return {key: value for key, value in vars(self).items() if key != "_lock"}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        vars(self).update(state)
+        self._lock = threading.Lock()
+
     def next(self) -> EpochSeed:
         with self._lock:
             seed = self.peek()

@@ -34,7 +34,8 @@ from fastinput.errors import InvalidArgumentError
 from fastinput.ops.interleave import autotune_cycle_length
 from fastinput.options import Options
 from fastinput.readers.example import ExampleParser, Parsed
-from fastinput.readers.tfrecord import FileOpener, TFRecordDataset
+from fastinput.readers.file_records import FileOpener
+from fastinput.readers.tfrecord import TFRecordDataset
 
 _OP = "make_batched_features_dataset"
 

@@ -12,7 +12,6 @@ calls per column, and it yields tf.data's structure:
 
 from __future__ import annotations
 
-import collections
 import functools
 from collections.abc import Sequence
 from itertools import chain
@@ -24,20 +23,18 @@ from fastinput._engine.arguments import (
     check_buffer_bytes,
     check_int,
     check_parallelism,
-    check_seed,
 )
 from fastinput._engine.iterator import DatasetIterator, IteratorContext
-from fastinput._engine.rows import Block, RowBlocks
+from fastinput._engine.rows import RowBlocks
 from fastinput._engine.traits import StageKind, StageTraits
 from fastinput.dataset import Dataset
 from fastinput.errors import InvalidArgumentError
-from fastinput.ops.batch import BatchDataset
 from fastinput.ops.interleave import InterleaveDataset, autotune_cycle_length
-from fastinput.ops.shuffle import ShuffleDataset
 from fastinput.readers.csv_decode import DEFAULT_CHUNK_SIZE, Column, CsvFormat
 from fastinput.readers.csv_files import CsvFileDataset, FileRows
 from fastinput.readers.csv_inference import CsvTextOptions, header_names, infer_column_types, record_default
 from fastinput.readers.files import check_compression_type, file_name_list, match_files
+from fastinput.readers.row_batches import ColumnPacker, RowBatching
 from fastinput.spec import TensorSpec
 
 
@@ -184,19 +181,14 @@ def make_csv_dataset(
     >>> features, label = next(iter(ds))
     """
     op = "make_csv_dataset"
-    batch_size = check_int(op, "batch_size", batch_size, minimum=1)
+    batching = RowBatching.checked(op, batch_size, shuffle, num_epochs, shuffle_seed, shuffle_buffer_size,
+                                   prefetch_buffer_size)
     field_delim = _check_delim(op, field_delim)
     use_quote_delim = check_bool(op, "use_quote_delim", use_quote_delim)
     na_value = _check_str(op, "na_value", na_value)
     header = check_bool(op, "header", header)
-    shuffle = check_bool(op, "shuffle", shuffle)
     check_bool(op, "sloppy", sloppy)
     ignore_errors = check_bool(op, "ignore_errors", ignore_errors)
-    num_epochs = -1 if num_epochs is None else check_int(op, "num_epochs", num_epochs, minimum=0, allow=(-1,))
-    shuffle_seed = check_seed(op, shuffle_seed)
-    shuffle_buffer_size = check_int(op, "shuffle_buffer_size", shuffle_buffer_size, minimum=1)
-    prefetch = AUTOTUNE if prefetch_buffer_size is None else check_int(
-        op, "prefetch_buffer_size", prefetch_buffer_size, minimum=0, allow=(AUTOTUNE,))
     reads = check_parallelism(op, "num_parallel_reads", num_parallel_reads) or 1
     cycle_length = autotune_cycle_length(AUTOTUNE) if reads == AUTOTUNE else reads
     if num_rows_for_inference is not None:
@@ -217,33 +209,14 @@ def make_csv_dataset(
                     use_quote_delim=use_quote_delim, na_value=na_value, compression_type=compression_type,
                     ignore_errors=ignore_errors, storage_options=storage_options)
     files = Dataset.from_tensor_slices([p.encode("utf-8") for p in paths])
-    if shuffle:
-        files = files.shuffle(len(paths), seed=shuffle_seed)
+    if batching.shuffle:
+        files = files.shuffle(len(paths), seed=batching.shuffle_seed)
     # Rows travel as blocks of columns through the engine's own ops; without a shuffle, strings become numpy
     # on the reader threads, ahead of the batches; with one, they stay in arrow (cheaper to reorder) until then.
-    rows = RowBlocks(pack=_Packer(output_names, label_name))
-    open_file = functools.partial(CsvFileDataset, fmt=fmt, strings_as_numpy=not shuffle)
-    blocks: Dataset = InterleaveDataset(files, open_file, cycle_length, 1, cycle_length, True, label="CsvFile",
-                                        rows=rows)
-    if shuffle:
-        blocks = ShuffleDataset(blocks, shuffle_buffer_size, shuffle_seed, True, rows=rows)
-    if num_epochs != 1:
-        blocks = blocks.repeat(num_epochs)
-    return BatchDataset(blocks, batch_size, drop_remainder=num_epochs == -1, rows=rows).prefetch(prefetch)
-
-
-class _Packer:
-    """Columns of a batch to tf.data's structure: an OrderedDict of features, and the label split off."""
-
-    def __init__(self, names: list[str], label_name: str | None) -> None:
-        self.names = names
-        self.label_name = label_name
-
-    def __call__(self, columns: Block) -> Any:
-        features = collections.OrderedDict(zip(self.names, columns))
-        if self.label_name is None:
-            return features
-        return features, features.pop(self.label_name)
+    rows = RowBlocks(pack=ColumnPacker(output_names, label_name))
+    open_file = functools.partial(CsvFileDataset, fmt=fmt, strings_as_numpy=not batching.shuffle)
+    blocks = InterleaveDataset(files, open_file, cycle_length, 1, cycle_length, True, label="CsvFile", rows=rows)
+    return batching.apply(blocks, rows)
 
 
 # -- argument checks ------------------------------------------------------------------------------------------

@@ -51,6 +51,26 @@ def csvs(workdir: str) -> list[str]:
             for i in range(FILES)]
 
 
+def texts(workdir: str) -> list[str]:
+    """``FILES`` text files of ``RECORDS`` lines each (CRLF endings, the last line unterminated)."""
+    return [_write(os.path.join(workdir, f"part-{i}.txt"), "\r\n".join(f"f{i}-l{j}" for j in range(RECORDS)).encode())
+            for i in range(FILES)]
+
+
+def parquets(workdir: str) -> str:
+    """``FILES`` Parquet files of ``RECORDS`` rows of ``a`` (int64) and ``c`` (string), row groups of 5; the glob."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    for i in range(FILES):
+        path = os.path.join(workdir, f"part-{i}.parquet")
+        if not os.path.exists(path):
+            rows = pa.table({"a": [i * 100 + j for j in range(RECORDS)], "c": [f"s{j}" for j in range(RECORDS)]})
+            pq.write_table(rows, f"{path}.tmp", row_group_size=5)
+            os.replace(f"{path}.tmp", path)
+    return os.path.join(workdir, "part-*.parquet")
+
+
 def _length(record: bytes) -> np.ndarray:
     return np.int64(len(record))
 
@@ -68,6 +88,11 @@ BUILDERS: dict[str, Callable[[str], fi.Dataset]] = {
                                        .shuffle(20, seed=2)
                                        .map_and_batch(_length, 4)
                                        .prefetch(fi.AUTOTUNE)),
+    "TextLineDataset": lambda d: fi.TextLineDataset(texts(d), num_parallel_reads=2),
+    "FixedLengthRecordDataset": lambda d: fi.FixedLengthRecordDataset(texts(d), 2, header_bytes=1, footer_bytes=1),
+    "ParquetDataset": lambda d: fi.ParquetDataset(parquets(d), batch_size=4, num_parallel_reads=2),
+    "make_parquet_dataset": lambda d: fi.make_parquet_dataset(parquets(d), 4, label_name="a", num_epochs=2,
+                                                              shuffle_seed=5, shuffle_buffer_size=10),
     "CsvDataset": lambda d: fi.CsvDataset(csvs(d), [0, 0.0, ""], header=True),
     "make_csv_dataset": lambda d: fi.make_csv_dataset(csvs(d), 4, num_epochs=2, shuffle_seed=5,
                                                       shuffle_buffer_size=10),

@@ -14,8 +14,8 @@ import pytest
 import fastinput as fi
 from fastinput.errors import DataLossError, InvalidArgumentError, NotFoundError
 from fastinput.readers import framing as framing_module
+from fastinput.readers.file_records import RECORD_SPEC
 from fastinput.readers.framing import frame, masked_crc32c
-from fastinput.readers.tfrecord import RECORD_SPEC
 from tests.helpers import fastinput_threads, wait_for_fastinput_threads
 from tests.readers.conftest import RECORD_SIZES
 
