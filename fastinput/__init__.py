@@ -22,8 +22,8 @@ from fastinput.readers.fixed_length import FixedLengthRecordDataset
 from fastinput.readers.parquet import ParquetDataset, make_parquet_dataset
 from fastinput.readers.text import TextLineDataset
 from fastinput.readers.tfrecord import TFRecordDataset
-from fastinput.spec import DatasetSpec, SparseSpec, TensorSpec
-from fastinput.structure import SparseArray
+from fastinput.spec import DatasetSpec, RaggedSpec, SparseSpec, TensorSpec
+from fastinput.structure import RaggedArray, SparseArray
 from fastinput.tf_adapter import tf_input_fn
 
 __version__ = "0.1.0"
@@ -57,6 +57,8 @@ __all__ = [
     "OptimizationOptions",
     "Options",
     "ParquetDataset",
+    "RaggedArray",
+    "RaggedSpec",
     "RemoteOptions",
     "SparseArray",
     "SparseSpec",

@@ -381,6 +381,71 @@ class Dataset:
 
         return UnbatchDataset(self)._checked()
 
+    # -- the batching family: rebatch, ragged_batch, group_by_window, bucket_by_sequence_length ----------------
+    def rebatch(self, batch_size: int | Sequence[int], drop_remainder: bool = False,
+                name: str | None = None) -> Dataset:
+        """Cut the batches of this (batched) dataset into batches of ``batch_size`` rows, as
+        ``unbatch().batch(batch_size)`` would; a list of sizes is taken in turn. ``name`` is accepted and ignored.
+
+        >>> import fastinput as fi
+        >>> [b.tolist() for b in fi.Dataset.range(7).batch(3).rebatch([1, 2])]
+        [[0], [1, 2], [3], [4, 5], [6]]
+        """
+        from fastinput.ops.rebatch import RebatchDataset
+
+        return RebatchDataset(self, batch_size, drop_remainder)._checked()
+
+    def ragged_batch(self, batch_size: int, drop_remainder: bool = False, row_splits_dtype: Any = "int64",
+                     name: str | None = None) -> Dataset:
+        """Like ``batch``, but components whose first dimension varies (unknown in the element spec) become
+        ``fi.RaggedArray``\\ s, as tf.data makes ``tf.RaggedTensor``\\ s. ``name`` is accepted and ignored.
+
+        >>> import fastinput as fi
+        >>> ds = fi.Dataset.range(4).map(lambda n: np.arange(n)).ragged_batch(2)
+        >>> [b.to_list() for b in ds]
+        [[[], [0]], [[0, 1], [0, 1, 2]]]
+        """
+        from fastinput.ops.ragged_batch import RaggedBatchDataset
+
+        return RaggedBatchDataset(self, batch_size, drop_remainder, row_splits_dtype)._checked()
+
+    def group_by_window(self, key_func: Callable, reduce_func: Callable[[Any, Dataset], Dataset],
+                        window_size: int | None = None, window_size_func: Callable | None = None,
+                        name: str | None = None) -> Dataset:
+        """Group elements by ``key_func(element)`` (an integer); each time a group holds ``window_size`` elements
+        (or ``window_size_func(key)``), hand ``reduce_func(key, window)`` its elements as a Dataset and yield the
+        elements of the Dataset it returns. At the end the unfinished groups go the same way, smallest key first.
+
+        >>> import fastinput as fi
+        >>> ds = fi.Dataset.range(7).group_by_window(lambda x: x % 2, lambda key, w: w.batch(2), window_size=2)
+        >>> [b.tolist() for b in ds]
+        [[0, 2], [1, 3], [4, 6], [5]]
+        """
+        from fastinput.ops.group_by_window import GroupByWindowDataset
+
+        return GroupByWindowDataset(self, key_func, reduce_func, window_size, window_size_func)._checked()
+
+    def bucket_by_sequence_length(self, element_length_func: Callable, bucket_boundaries: Sequence[int],
+                                  bucket_batch_sizes: Sequence[int], padded_shapes: Any = None,
+                                  padding_values: Any = None, pad_to_bucket_boundary: bool = False,
+                                  no_padding: bool = False, drop_remainder: bool = False,
+                                  name: str | None = None) -> Dataset:
+        """Batch elements of similar length together: each goes to the bucket its ``element_length_func`` length
+        falls in (``bucket_boundaries`` split the lengths), and a bucket full with its ``bucket_batch_sizes`` entry
+        becomes a padded batch (as ``padded_batch``; ``no_padding``: a plain batch). What the buckets hold at the
+        end comes out last, smallest bucket first. ``name`` is accepted and ignored.
+
+        >>> import fastinput as fi
+        >>> ds = fi.Dataset.range(1, 6).map(lambda n: np.arange(n))
+        >>> [b.tolist() for b in ds.bucket_by_sequence_length(len, [3], [2, 2])]
+        [[[0, 0], [0, 1]], [[0, 1, 2, 0], [0, 1, 2, 3]], [[0, 1, 2, 3, 4]]]
+        """
+        from fastinput.ops.bucket import BucketBySequenceLengthDataset
+
+        return BucketBySequenceLengthDataset(self, element_length_func, bucket_boundaries, bucket_batch_sizes,
+                                             padded_shapes, padding_values, pad_to_bucket_boundary, no_padding,
+                                             drop_remainder)._checked()
+
     def shuffle(self, buffer_size: int, seed: int | None = None, reshuffle_each_iteration: bool = True) -> Dataset:
         """Shuffle with a buffer of ``buffer_size`` elements, as tf.data does."""
         from fastinput.ops.shuffle import ShuffleDataset

@@ -1,4 +1,5 @@
-"""Static element specs: ``fi.TensorSpec`` and ``fi.SparseSpec``, what ``ds.element_spec`` is made of.
+"""Static element specs: ``fi.TensorSpec``, ``fi.SparseSpec`` and ``fi.RaggedSpec``, what ``ds.element_spec`` is
+made of.
 
 A spec says what every element of a dataset looks like without running it:
 the nest (dicts, tuples, namedtuples) and, per leaf, the dtype and the shape,
@@ -131,6 +132,40 @@ class SparseSpec(_LeafSpec):
     """A ``fi.SparseArray`` leaf; ``shape`` is the dense shape it stands for (TensorFlow's ``SparseTensorSpec``)."""
 
 
+@dataclasses.dataclass(frozen=True, repr=False)
+class RaggedSpec(_LeafSpec):
+    """A ``fi.RaggedArray`` leaf (TensorFlow's ``RaggedTensorSpec`` with ``ragged_rank=1``): ``shape`` is
+    ``(rows, None, *inner)``, the second dimension the ragged one; ``row_splits_dtype`` int64 or int32.
+
+    >>> RaggedSpec((None, None), "int64")
+    RaggedSpec(shape=(None, None), dtype=int64, row_splits_dtype=int64)
+    """
+
+    row_splits_dtype: np.dtype = np.dtype(np.int64)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        object.__setattr__(self, "row_splits_dtype", np.dtype(self.row_splits_dtype))
+        if self.shape is None or len(self.shape) < 2 or self.shape[1] is not None:
+            raise InvalidArgumentError(f"RaggedSpec: the shape must be (rows, None, ...), got {self.shape}")
+        if self.row_splits_dtype not in (np.int64, np.int32):
+            raise InvalidArgumentError(f"RaggedSpec: row_splits_dtype must be int64 or int32, got "
+                                       f"{self.row_splits_dtype}")
+
+    def most_specific_common(self, other: _LeafSpec) -> _LeafSpec | None:
+        if not isinstance(other, RaggedSpec) or other.dtype != self.dtype \
+                or other.row_splits_dtype != self.row_splits_dtype:
+            return None
+        return RaggedSpec(_merge_shapes(self.shape, other.shape), self.dtype, self.row_splits_dtype)
+
+    def batched(self, size: int | None) -> _LeafSpec:
+        raise InvalidArgumentError(f"a RaggedArray component ({self}) cannot be batched again: fastinput's "
+                                   "RaggedArray has one ragged dimension")
+
+    def __repr__(self) -> str:
+        return f"{super().__repr__()[:-1]}, row_splits_dtype={self.row_splits_dtype})"
+
+
 @dataclasses.dataclass(frozen=True)
 class DatasetSpec:
     """An element that is itself a dataset (each leaf of a ``window``): ``element_spec`` is its elements' spec,
@@ -169,6 +204,8 @@ def from_value(leaf: Any) -> _LeafSpec | DatasetSpec:
     """The spec of one leaf value (numpy array or scalar, bytes, SparseArray, an ``ArrayLeaf``)."""
     if isinstance(leaf, structure.SparseArray):
         return SparseSpec(leaf.shape, leaf.dtype)
+    if isinstance(leaf, structure.RaggedArray):
+        return RaggedSpec(leaf.shape, leaf.dtype, leaf.row_splits.dtype)
     if isinstance(leaf, (np.ndarray, np.generic, ArrayLeaf)):
         dtype = leaf.dtype
         if dtype == STRING and isinstance(leaf, np.ndarray) and leaf.size and not isinstance(leaf.flat[0], bytes):
@@ -197,6 +234,8 @@ def as_spec(signature: Any, where: str) -> Any:
         kind = type(leaf).__name__
         if kind in ("TensorSpec", "SparseTensorSpec") and hasattr(leaf, "shape") and hasattr(leaf, "dtype"):
             return (SparseSpec if kind == "SparseTensorSpec" else TensorSpec)(leaf.shape, leaf.dtype)
+        if kind == "RaggedTensorSpec" and leaf.ragged_rank == 1:
+            return RaggedSpec(leaf.shape, leaf.dtype, leaf.row_splits_dtype)
         raise InvalidArgumentError(f"{where} must be a nest of fi.TensorSpec / fi.SparseSpec (or tf.TensorSpec), "
                                    f"got {leaf!r}")
 
@@ -228,6 +267,8 @@ def unbatched(spec: Any, where: str) -> Any:
             return leaf
         if not leaf.shape:
             raise InvalidArgumentError(f"{where}: every component needs a first dimension, got the scalar {leaf}")
+        if isinstance(leaf, RaggedSpec):  # a row of a RaggedArray is a dense array
+            return TensorSpec(leaf.shape[1:], leaf.dtype)
         return type(leaf)(leaf.shape[1:], leaf.dtype)
 
     return structure.map_structure(unbatch, spec)

@@ -1,7 +1,8 @@
 """Nested element structures and the sparse value type.
 
 An element is a leaf or a nest of dicts, tuples (namedtuples included) and
-lists whose leaves are numpy arrays, numpy scalars, bytes or ``SparseArray``.
+lists whose leaves are numpy arrays, numpy scalars, bytes, ``SparseArray`` or
+``RaggedArray``.
 These helpers flatten a nest into its leaves and build it back, the way
 ``tf.nest`` does, so batching and the framework adapters can work leaf by leaf.
 """
@@ -70,6 +71,91 @@ class SparseArray:
     def __repr__(self) -> str:
         return (f"SparseArray(indices={self.indices.tolist()}, values={self.values.tolist()}, "
                 f"dense_shape={self.dense_shape.tolist()})")
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class RaggedArray:
+    """Rows of different lengths, what ``ragged_batch`` makes of variable-length components: a batch in which
+    row ``i`` is ``values[row_splits[i]:row_splits[i + 1]]``. Mirrors a ``tf.RaggedTensor`` with one ragged
+    dimension (``ragged_rank=1``), which ``as_tf_dataset`` hands it to TensorFlow as.
+
+    ``values`` holds the rows' values one after another (shape ``[total, *inner]``: the dimensions after the
+    ragged one are the same in every row); ``row_splits`` is an int64 (or int32) vector of ``nrows + 1``
+    offsets, from 0 to ``len(values)``, never decreasing.
+
+    >>> r = RaggedArray(np.array([1, 2, 3, 4]), np.array([0, 3, 3, 4]))
+    >>> r.shape, r.row_lengths().tolist(), r.to_list()
+    ((3, None), [3, 0, 1], [[1, 2, 3], [], [4]])
+    >>> r[0]
+    array([1, 2, 3])
+    """
+
+    values: np.ndarray
+    row_splits: np.ndarray
+
+    def __post_init__(self) -> None:
+        from fastinput.errors import InvalidArgumentError
+
+        values, splits = np.asarray(self.values), np.asarray(self.row_splits)
+        if splits.dtype not in (np.int64, np.int32):
+            splits = splits.astype(np.int64)
+        if (values.ndim == 0 or splits.ndim != 1 or not len(splits) or splits[0] != 0
+                or splits[-1] != len(values) or np.any(np.diff(splits) < 0)):
+            raise InvalidArgumentError(f"RaggedArray: row_splits must rise from 0 to the number of values "
+                                       f"({values.shape[0] if values.ndim else 'a scalar'}), got {splits.tolist()}")
+        object.__setattr__(self, "values", values)
+        object.__setattr__(self, "row_splits", splits)
+
+    @classmethod
+    def from_row_lengths(cls, values: Any, row_lengths: Any, row_splits_dtype: Any = np.int64) -> RaggedArray:
+        """The RaggedArray whose rows hold ``row_lengths`` values each, in order."""
+        lengths = np.asarray(row_lengths, dtype=np.int64)
+        splits = np.zeros(len(lengths) + 1, dtype=row_splits_dtype)
+        np.cumsum(lengths, out=splits[1:])
+        return cls(values, splits)
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.values.dtype
+
+    @property
+    def nrows(self) -> int:
+        return len(self.row_splits) - 1
+
+    @property
+    def shape(self) -> tuple[int | None, ...]:
+        """``(nrows, None, *inner)``: the ragged dimension has no one size (as ``tf.RaggedTensor.shape``)."""
+        return (self.nrows, None, *self.values.shape[1:])
+
+    @property
+    def ndim(self) -> int:
+        return self.values.ndim + 1
+
+    def row_lengths(self) -> np.ndarray:
+        return np.diff(self.row_splits)
+
+    def __len__(self) -> int:
+        return self.nrows
+
+    def __getitem__(self, row: int) -> np.ndarray:
+        """Row ``row`` (a view of ``values``)."""
+        if not -self.nrows <= row < self.nrows:
+            raise IndexError(f"row {row} of a RaggedArray of {self.nrows} rows")
+        row %= self.nrows
+        return self.values[self.row_splits[row]:self.row_splits[row + 1]]
+
+    def to_list(self) -> list[Any]:
+        """The rows as nested Python lists (as ``tf.RaggedTensor.to_list``)."""
+        return [self[i].tolist() for i in range(self.nrows)]
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, RaggedArray):
+            return NotImplemented
+        return (np.array_equal(self.row_splits, other.row_splits) and self.values.shape == other.values.shape
+                and np.array_equal(self.values, other.values))
+
+    def __repr__(self) -> str:
+        return f"RaggedArray({self.to_list()})"
 
 
 def is_nested(x: Any) -> bool:

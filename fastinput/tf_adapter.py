@@ -47,19 +47,23 @@ from fastinput.errors import InvalidArgumentError
 from fastinput.ops.map import MapDataset
 from fastinput.ops.prefetch import PrefetchDataset, default_prefetch_buffer
 from fastinput.optional import tensorflow
-from fastinput.spec import STRING, SparseSpec
+from fastinput.spec import STRING, RaggedSpec, SparseSpec
 from fastinput.tf_feed import Feed, finalize
 from fastinput.tf_values import PackedStrings, tensor_of
 
 
 def tf_element_spec(spec: Any) -> Any:
-    """A fastinput spec nest (``Dataset.element_spec``) as TensorFlow's: ``tf.TensorSpec`` / ``tf.SparseTensorSpec``."""
+    """A fastinput spec nest (``Dataset.element_spec``) as TensorFlow's: ``tf.TensorSpec`` / ``tf.SparseTensorSpec``
+    / ``tf.RaggedTensorSpec``."""
     tf = tensorflow("as_tf_dataset")
 
     def convert(leaf: Any) -> Any:
         dtype = tf.string if leaf.dtype == STRING else tf.as_dtype(leaf.dtype)
         if isinstance(leaf, SparseSpec):
             return tf.SparseTensorSpec(leaf.shape, dtype)
+        if isinstance(leaf, RaggedSpec):
+            return tf.RaggedTensorSpec(leaf.shape, dtype, ragged_rank=1,
+                                       row_splits_dtype=tf.as_dtype(leaf.row_splits_dtype))
         return tf.TensorSpec(leaf.shape, dtype)
 
     return structure.map_structure(convert, spec)
@@ -320,11 +324,13 @@ def _cut(tf: Any, blob: Any, offsets: Any, sizes: Any, count: int) -> list[Any]:
 
 
 def _flat_components(element: Any) -> list[Any]:
-    """An element's leaves, each SparseArray as its three dense components."""
+    """An element's leaves, each SparseArray as its three dense components, each RaggedArray as its two."""
     flat = []
     for leaf in structure.flatten(element):
         if isinstance(leaf, structure.SparseArray):
             flat += [leaf.indices, leaf.values, leaf.dense_shape]
+        elif isinstance(leaf, structure.RaggedArray):
+            flat += [leaf.values, leaf.row_splits]
         else:
             flat.append(leaf)
     return flat
@@ -340,13 +346,17 @@ def _component_specs(spec: Any) -> list[Any]:
             rank = leaf.shape.rank
             specs += [tf.TensorSpec([None, rank], tf.int64), tf.TensorSpec([None], leaf.dtype),
                       tf.TensorSpec([rank], tf.int64)]
+        elif isinstance(leaf, tf.RaggedTensorSpec):  # values, row splits (one more than the rows)
+            rows = leaf.shape[0]
+            specs += [tf.TensorSpec([None, *leaf.shape[2:]], leaf.dtype),
+                      tf.TensorSpec([None if rows is None else rows + 1], leaf.row_splits_dtype)]
         else:
             specs.append(leaf)
     return specs
 
 
 def _repack(spec: Any, components: list[Any]) -> Any:
-    """The element (with tf.SparseTensor leaves) from its flat components."""
+    """The element (with tf.SparseTensor and tf.RaggedTensor leaves) from its flat components."""
     tf = tensorflow("as_tf_dataset")
 
     leaves, i = [], 0
@@ -354,6 +364,9 @@ def _repack(spec: Any, components: list[Any]) -> Any:
         if isinstance(leaf, tf.SparseTensorSpec):
             leaves.append(tf.SparseTensor(components[i], components[i + 1], components[i + 2]))
             i += 3
+        elif isinstance(leaf, tf.RaggedTensorSpec):
+            leaves.append(tf.RaggedTensor.from_row_splits(components[i], components[i + 1], validate=False))
+            i += 2
         else:
             leaves.append(components[i])
             i += 1

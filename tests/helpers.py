@@ -62,6 +62,10 @@ def assert_same_element(actual: Any, expected: Any, where: str = "") -> None:
         expected_sparse = structure.SparseArray(expected.indices, expected.values, expected.dense_shape)
         assert actual == expected_sparse, f"{where}: {actual!r} != {expected_sparse!r}"
         return
+    if isinstance(actual, structure.RaggedArray):
+        assert actual == expected and actual.row_splits.dtype == expected.row_splits.dtype, (
+            f"{where}: {actual!r} != {expected!r}")
+        return
     actual_array, expected_array = np.asarray(actual), np.asarray(expected)
     assert actual_array.shape == expected_array.shape, f"{where}: shape {actual_array.shape} != {expected_array.shape}"
     if expected_array.dtype != object:

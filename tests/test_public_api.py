@@ -41,6 +41,8 @@ EXPECTED_ALL = [
     "OptimizationOptions",
     "Options",
     "ParquetDataset",
+    "RaggedArray",
+    "RaggedSpec",
     "RemoteOptions",
     "SparseArray",
     "SparseSpec",

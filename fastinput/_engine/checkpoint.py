@@ -117,7 +117,7 @@ class SavedValue(abc.ABC):
 
 def encode_value(value: Any) -> Any:
     """An element (or any nest of its leaves) as a JSON-able nest that ``decode_value`` turns back into it exactly."""
-    from fastinput.structure import SparseArray
+    from fastinput.structure import RaggedArray, SparseArray
 
     if value is None or isinstance(value, (bool, str)):
         return value
@@ -131,6 +131,8 @@ def encode_value(value: Any) -> Any:
         return {"array": _encode_array(value)}
     if isinstance(value, SparseArray):
         return {"sparse": [encode_value(value.indices), encode_value(value.values), encode_value(value.dense_shape)]}
+    if isinstance(value, RaggedArray):
+        return {"ragged": [encode_value(value.values), encode_value(value.row_splits)]}
     if isinstance(value, dict):
         return {"dict": [[encode_value(key), encode_value(item)] for key, item in value.items()]}
     if isinstance(value, tuple) and hasattr(value, "_fields"):
@@ -146,7 +148,7 @@ def encode_value(value: Any) -> Any:
 
 def decode_value(encoded: Any) -> Any:
     """The value ``encode_value`` encoded."""
-    from fastinput.structure import SparseArray
+    from fastinput.structure import RaggedArray, SparseArray
 
     if not isinstance(encoded, dict):
         return encoded
@@ -160,6 +162,9 @@ def decode_value(encoded: Any) -> Any:
     if kind == "sparse":
         indices, values, shape = (decode_value(part) for part in body)
         return SparseArray(indices, values, shape)
+    if kind == "ragged":
+        values, splits = (decode_value(part) for part in body)
+        return RaggedArray(values, splits)
     if kind == "dict":
         return {decode_value(key): decode_value(item) for key, item in body}
     if kind == "tuple":

@@ -26,11 +26,11 @@ import numpy as np
 
 from fastinput._engine.leaves import ArrayLeaf
 from fastinput.errors import InvalidArgumentError
-from fastinput.structure import SparseArray
+from fastinput.structure import RaggedArray, SparseArray
 
 _INT32 = np.iinfo(np.int32)
 _INT64 = np.iinfo(np.int64)
-_PASS_THROUGH = (bytes, SparseArray, ArrayLeaf)
+_PASS_THROUGH = (bytes, SparseArray, RaggedArray, ArrayLeaf)
 _PLAIN = frozenset([*_PASS_THROUGH, np.bool_, np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16, np.uint32,
                     np.uint64, np.float16, np.float32, np.float64, np.complex64, np.complex128])
 """Leaf types that are elements as they are: checked with one set lookup."""
@@ -51,7 +51,8 @@ def normalize_tensors(value: Any) -> Any:
 
 
 def normalize_leaf(x: Any) -> Any:
-    """One leaf: Python scalars to numpy scalars, strings to bytes; numpy values, bytes and SparseArrays as they are."""
+    """One leaf: Python scalars to numpy scalars, strings to bytes; numpy values, bytes, Sparse- and RaggedArrays
+    as they are."""
     if type(x) in _PLAIN:
         return x
     if isinstance(x, np.ndarray):

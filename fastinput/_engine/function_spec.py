@@ -28,7 +28,9 @@ from fastinput.errors import InvalidArgumentError
 from fastinput.spec import (
     STRING,
     DatasetSpec,
+    RaggedSpec,
     SparseSpec,
+    TensorSpec,
     UnknownSpecError,
     most_specific_common,
     spec_of,
@@ -41,13 +43,17 @@ PROBES = ((1, 0), (2, 1))
 
 def placeholder(spec: Any, size: int, fill: int) -> Any:
     """An element of ``spec``: unknown dimensions ``size`` long, every value ``fill`` (strings: ``b""`` or
-    ``b"0"``), SparseArrays empty."""
+    ``b"0"``), SparseArrays empty, RaggedArrays with rows ``size`` long."""
     def leaf(leaf_spec: Any) -> Any:
         if isinstance(leaf_spec, DatasetSpec):  # a window's dataset: one placeholder element
             return leaf_spec.placeholder(placeholder(leaf_spec.element_spec, size, fill))
         if leaf_spec.shape is None:
             raise UnknownSpecError(f"the input has a component of unknown rank ({leaf_spec})")
         shape = tuple(size if d is None else d for d in leaf_spec.shape)
+        if isinstance(leaf_spec, RaggedSpec):
+            rows = np.full(shape[0], size, dtype=leaf_spec.row_splits_dtype)
+            values = placeholder(TensorSpec((shape[0] * size, *shape[2:]), leaf_spec.dtype), size, fill)
+            return structure.RaggedArray.from_row_lengths(values, rows, leaf_spec.row_splits_dtype)
         if isinstance(leaf_spec, SparseSpec):
             return structure.SparseArray(np.zeros((0, len(shape)), np.int64), np.zeros(0, leaf_spec.dtype), shape)
         if leaf_spec.dtype == STRING:

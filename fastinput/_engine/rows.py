@@ -114,11 +114,15 @@ class ElementQueue(ItemQueue):
         return len(self)
 
 
-def split_rows(blocks: list[Block], n: int) -> tuple[list[Block], list[Block]]:
-    """The first ``n`` rows of ``blocks`` and the rest, cutting the block where the ``n`` rows end."""
+def split_rows(blocks: list[Any], n: int, rows: Callable[[Any], int] = num_rows,
+               cut: Callable[[Any, int, int], Any] = cut) -> tuple[list[Any], list[Any]]:
+    """The first ``n`` rows of ``blocks`` and the rest, cutting the block where the ``n`` rows end.
+
+    ``rows`` and ``cut`` say how many rows an item holds and how to cut one (row blocks by default; ``rebatch``
+    cuts batched elements the same way)."""
     need = n
     for i, block in enumerate(blocks):
-        size = num_rows(block)
+        size = rows(block)
         if size >= need:
             if size == need:
                 return blocks[:i + 1], blocks[i + 1:]

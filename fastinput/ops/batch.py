@@ -26,9 +26,9 @@ from fastinput._engine.resume import InputMarks, marked
 from fastinput._engine.rows import ELEMENTS, RowBlocks, Units
 from fastinput._engine.traits import StageKind, StageTraits
 from fastinput.dataset import Dataset
-from fastinput.errors import InvalidArgumentError
+from fastinput.errors import InvalidArgumentError, UnimplementedError
 from fastinput.spec import SparseSpec, TensorSpec, batched
-from fastinput.structure import SparseArray
+from fastinput.structure import RaggedArray, SparseArray
 
 
 def stack_leaf(values: Sequence[Any], component: int = 0) -> Any:
@@ -40,6 +40,9 @@ def stack_leaf(values: Sequence[Any], component: int = 0) -> Any:
         return out
     if isinstance(first, SparseArray):
         return batch_sparse(values, component)
+    if isinstance(first, RaggedArray):
+        raise UnimplementedError(f"batch: component {component} is a RaggedArray; fastinput's RaggedArray has one "
+                                 "ragged dimension, so batches of them cannot be batched again")
     try:
         return np.stack(values) if isinstance(first, np.ndarray) else np.array(values)
     except ValueError:
@@ -131,6 +134,8 @@ class BatchIterator(DatasetIterator):
 
     ``units`` says what a position is (an element, or a row of a row block,
     where the rows after a batch's end are carried over to the next one).
+    ``sizes`` (``rebatch``'s list) are the batch sizes, taken in turn; by
+    default the dataset's ``batch_size`` every time.
 
     Saved, it holds nothing but those carried rows, which all come from the
     input's latest chunk: it saves the input's state before that chunk and
@@ -140,10 +145,11 @@ class BatchIterator(DatasetIterator):
     """
 
     def __init__(self, dataset: Any, ctx: IteratorContext, source: DatasetIterator, combine: Any,
-                 whole_groups: bool = False, units: Units = ELEMENTS) -> None:
+                 whole_groups: bool = False, units: Units = ELEMENTS, sizes: Sequence[int] = ()) -> None:
         super().__init__(dataset, ctx, [source])
         self._source = source
-        self._size = dataset.batch_size
+        self._sizes = tuple(sizes) or (dataset.batch_size,)
+        self._turn = 0  # batches made, modulo len(sizes): the next one is sizes[turn] long
         self._drop_remainder = dataset.drop_remainder
         self._combine = combine
         self._whole_groups = whole_groups
@@ -159,7 +165,7 @@ class BatchIterator(DatasetIterator):
         return [self.produce()]
 
     def produce(self) -> Any:
-        units, size, error = self._units, self._size, None
+        units, size, error = self._units, self._sizes[self._turn], None
         pull = self._source.get_next_chunk if self._marks is None else self._pull_marked
         while self._skip:
             taken, self._carried = units.split(pull(units.request(self._skip)), self._skip)
@@ -184,9 +190,10 @@ class BatchIterator(DatasetIterator):
             positions += units.count(chunk)
         if error is not None:
             raise error
-        if not gathered or (self._drop_remainder and positions < size):
+        if not positions or (self._drop_remainder and positions < size):
             raise StopIteration
         batch, self._carried = units.split(gathered, size)
+        self._turn = (self._turn + 1) % len(self._sizes)
         return self._combine(batch)
 
     def _pull_marked(self, request: int) -> list[Any]:
@@ -196,13 +203,15 @@ class BatchIterator(DatasetIterator):
         return chunk
 
     def get_state(self) -> dict[str, Any]:
+        turn = {"turn": self._turn} if len(self._sizes) > 1 else {}
         if self._carried:
             taken = self._pulled - self._units.count(self._carried)
-            return stage_state(self.op, {"skip": taken}, [marked(self._source, self._mark)])
-        return stage_state(self.op, {"skip": self._skip}, [self._source.get_state()])
+            return stage_state(self.op, {"skip": taken, **turn}, [marked(self._source, self._mark)])
+        return stage_state(self.op, {"skip": self._skip, **turn}, [self._source.get_state()])
 
     def restore_own_state(self, state: dict[str, Any]) -> None:
         self._skip = state["skip"]
+        self._turn = state.get("turn", 0)
 
 
 class PaddedBatchDataset(Dataset):
@@ -230,17 +239,8 @@ class PaddedBatchDataset(Dataset):
         """As tf.data: each component's padded shape (its own shape without ``padded_shapes``; None
         dimensions padded to the batch's longest), behind the batch dimension; dense components only."""
         input_spec = self.inputs[0].element_spec
-        leaves = structure.flatten(input_spec)
-        shapes = self._per_leaf(self._shapes, input_spec, "padded_shapes", is_shape=True)
         out = []
-        for i, (leaf, padded) in enumerate(zip(leaves, shapes)):
-            if isinstance(leaf, SparseSpec):
-                raise InvalidArgumentError(f"{self}: component {i} is a SparseArray; padded_batch pads dense "
-                                           "components only (as tf.data)")
-            if padded is None:
-                if leaf.shape is None:
-                    raise InvalidArgumentError(f"{self}: component {i} has an unknown rank; give its padded_shapes")
-                padded = leaf.shape
+        for i, (leaf, padded) in enumerate(zip(structure.flatten(input_spec), self.leaf_shapes(input_spec))):
             padded = TensorSpec(padded, leaf.dtype).shape
             if leaf.shape is not None and (len(padded) != len(leaf.shape) or any(
                     p is not None and d is not None and d > p for p, d in zip(padded, leaf.shape))):
@@ -249,10 +249,27 @@ class PaddedBatchDataset(Dataset):
             out.append(TensorSpec((self.batch_size if self.drop_remainder else None, *padded), leaf.dtype))
         return structure.pack_as(input_spec, out)
 
-    def make_iterator(self, ctx: IteratorContext) -> DatasetIterator:
-        return BatchIterator(self, ctx, self.inputs[0].make_iterator(ctx), self._pad_and_stack)
+    def leaf_shapes(self, input_spec: Any) -> list[tuple[int | None, ...]]:
+        """Each component's padded shape: its ``padded_shapes`` entry, else its own shape (None dimensions: the
+        batch's longest); dense components of known rank only."""
+        shapes = self._per_leaf(self._shapes, input_spec, "padded_shapes", is_shape=True)
+        out = []
+        for i, (leaf, padded) in enumerate(zip(structure.flatten(input_spec), shapes)):
+            if isinstance(leaf, SparseSpec):
+                raise InvalidArgumentError(f"{self}: component {i} is a SparseArray; padded_batch pads dense "
+                                           "components only (as tf.data)")
+            if padded is None:
+                if leaf.shape is None:
+                    raise InvalidArgumentError(f"{self}: component {i} has an unknown rank; give its padded_shapes")
+                padded = leaf.shape
+            out.append(padded)
+        return out
 
-    def _pad_and_stack(self, elements: list[Any]) -> Any:
+    def make_iterator(self, ctx: IteratorContext) -> DatasetIterator:
+        return BatchIterator(self, ctx, self.inputs[0].make_iterator(ctx), self.pad_and_stack)
+
+    def pad_and_stack(self, elements: list[Any]) -> Any:
+        """One padded batch of ``elements`` (``bucket_by_sequence_length`` pads its windows with it too)."""
         first = elements[0]
         columns = list(zip(*(structure.flatten(e) for e in elements)))
         shapes = self._per_leaf(self._shapes, first, "padded_shapes", is_shape=True)
@@ -359,6 +376,10 @@ def pad_and_stack_leaf(values: list[Any], padded_shape: Any, padding_value: Any,
         raise InvalidArgumentError(f"padded_batch: padding value {padding_value!r} of component {component} does not "
                                    f"match its {'string' if dtype.kind == 'O' else dtype} elements")
     out = np.full([len(arrays), *target], padding_value, dtype=dtype)
+    if rank == 1 and dtype.kind != "O" and all(a.dtype == dtype for a in arrays):  # vectors: one masked copy
+        lengths = np.fromiter(map(len, arrays), dtype=np.int64, count=len(arrays))
+        out[np.arange(target[0]) < lengths[:, None]] = np.concatenate(arrays)
+        return out
     for i, a in enumerate(arrays):
         out[(i, *(slice(0, d) for d in a.shape))] = a if a.ndim else a[()]  # a[()]: the bytes, not a 0-d array
     return out
