@@ -35,10 +35,10 @@ WORDS = ("the", "quick", "brown", "fox", "jumps", "over", "lazy", "dog", "input"
 
 
 def tokenize(i: Any) -> np.ndarray:
-    """A GIL-bound per-element function (~1 ms): hash each word of a generated 1200-word sentence, in Python."""
+    """A GIL-bound per-element function (~1 ms): hash each word of a generated 2500-word sentence, in Python."""
     i = int(i)
     ids = []
-    for n in range(1200):
+    for n in range(2500):
         word = WORDS[(i * 7 + n * 13) % len(WORDS)]
         h = 0
         for ch in word:
