@@ -45,8 +45,8 @@ def limiting_verdict(stage: StageReport) -> str:
 
 
 def per_element(stage: StageReport) -> str:
-    """"per batch" for a stage whose elements are the batches it makes, "per element" otherwise."""
-    return "per batch" if stage.traits.kind is StageKind.BATCH or stage.traits.op == "map_and_batch" else "per element"
+    """"per batch" for a stage whose elements are batches (``StageReport.on_batches``), "per element" otherwise."""
+    return "per batch" if stage.on_batches else "per element"
 
 
 def fix_for(stage: StageReport, cpus: int) -> str:

@@ -129,6 +129,7 @@ def analyze_summary(summary: dict, cpus: int) -> Report:
     below_repeat = _below_repeat(traits, parents)
     own = [max(0.0, float(s["self_seconds"])) for s in stages]
     hosts = _hosts(stages, parents)
+    on_batches = _on_batches(traits, parents)
     group_work = _group_work(stages, hosts, own)
 
     rows, pressure = [], []
@@ -141,7 +142,7 @@ def analyze_summary(summary: dict, cpus: int) -> Report:
             seconds_per_element=own[i] / s["elements"] if s["elements"] else 0.0, utilisation=share,
             host=None if hosts[i] is None else stages[hosts[i]]["name"], traits=traits[i],
             below_repeat=below_repeat[i], cores_used=float(s.get("cpu_seconds", 0.0)) / window if window > 0 else 0.0,
-            in_processes=bool(s.get("worker_pids")),
+            in_processes=bool(s.get("worker_pids")), on_batches=on_batches[i],
         ))
         pressure.append(share if s["parallel"] else _share(group_work[hosts[i]], available))
     stage_reports = tuple(rows)
@@ -185,6 +186,33 @@ def _parents(depths: list[int]) -> list[int | None]:
         parents.append(path[-1] if path else None)
         path.append(i)
     return parents
+
+
+_KEEP_BATCHES = {StageKind.MAP, StageKind.FILTER, StageKind.SHUFFLE, StageKind.REPEAT, StageKind.PREFETCH,
+                 StageKind.SLICE, StageKind.CACHE, StageKind.COMBINE}
+"""Kinds whose elements are their inputs' kind of element: batches in, batches out."""
+
+
+def _on_batches(traits: list[StageTraits], parents: list[int | None]) -> list[bool]:
+    """Per stage: whether its elements are batches (it batches, or every input of a kind that keeps elements as
+    they are has batches)."""
+    children: list[list[int]] = [[] for _ in traits]
+    for i, parent in enumerate(parents):
+        if parent is not None:
+            children[parent].append(i)
+    batches = [False] * len(traits)
+    for i in sorted(range(len(traits)), key=lambda i: -_depth(parents, i)):  # inputs before their consumers
+        kind = traits[i].kind
+        batches[i] = (kind is StageKind.BATCH or traits[i].op == "map_and_batch"
+                      or (kind in _KEEP_BATCHES and bool(children[i]) and all(batches[c] for c in children[i])))
+    return batches
+
+
+def _depth(parents: list[int | None], i: int) -> int:
+    depth = 0
+    while parents[i] is not None:
+        i, depth = parents[i], depth + 1  # type: ignore[assignment]
+    return depth
 
 
 def _below_repeat(traits: list[StageTraits], parents: list[int | None]) -> list[bool]:

@@ -45,7 +45,9 @@ class StageReport:
     among its consumers (its work is redone every epoch). ``cores_used`` is the
     CPU time of its own work over the run, in cores (its worker processes'
     included; 0 where a trace did not record it); ``in_processes``, whether its
-    function runs in worker processes (``workers="process"``).
+    function runs in worker processes (``workers="process"``); ``on_batches``,
+    whether its elements are batches (it batches, or it maps, filters, buffers
+    ... the batches of a stage below it), so its times read "per batch".
     """
 
     name: str
@@ -61,6 +63,7 @@ class StageReport:
     below_repeat: bool = False
     cores_used: float = 0.0
     in_processes: bool = False
+    on_batches: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -112,15 +115,24 @@ class Report:
             f"  {'stage (source first)':<{_NAME_WIDTH}} {'elements/s':>11} {'own/element':>11} {'parallelism':>11}"
             f" {'utilisation':>11}",
         ]
+        idle = False
         for stage in sorted(self.stages, key=lambda s: -s.depth):
             parallelism = str(stage.parallelism) if stage.parallel else "sync"
+            rate = f"{stage.elements_per_second:,.1f}" if stage.elements else "idle*"
+            idle = idle or not stage.elements
             lines.append(
-                f"  {_shorten(stage.name):<{_NAME_WIDTH}} {stage.elements_per_second:>11,.1f}"
+                f"  {_shorten(stage.name):<{_NAME_WIDTH}} {rate:>11}"
                 f" {format_seconds(stage.seconds_per_element):>11} {parallelism:>11} {stage.utilisation:>11.0%}"
             )
+        if idle:
+            lines.append(f"  {IDLE_NOTE}")
         lines += ["", f"  verdict: {self.verdict}", f"  recommendation: {self.recommendation}"]
         lines += [f"  also: {suggestion}" for suggestion in self.suggestions]
         return "\n".join(lines)
+
+
+IDLE_NOTE = ("* produced nothing in these steps: a buffer above it (a shuffle, a prefetch) still held what it made "
+             "before them, during the warm-up; profile more steps to see it work")
 
 
 def format_seconds(seconds: float) -> str:
