@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import collections
+import itertools
 import json
 
 import pytest
@@ -19,10 +20,10 @@ def test_saved_at_every_position_it_resumes_exactly(ray_cluster, mode: str) -> N
     ds = fi.Dataset.range(16).map(double).shuffle(5, seed=1).batch(4).distribute(2, mode)
     whole = rows(ds)
     assert whole == collections.Counter({2 * i: 1 if mode == "distributed_epoch" else 2 for i in range(16)})
-    positions = sum(1 for _ in ds)
+    positions = sum(1 for _ in ds)  # in distributed_epoch a run's batch count varies: batches are cut per worker
     for position in range(positions + 1):
         with iter(ds) as it:
-            before = [next(it) for _ in range(position)]
+            before = list(itertools.islice(it, position))  # fewer if this run has fewer batches
             state = json.loads(json.dumps(it.get_state()))
         with iter(ds) as resumed:
             resumed.set_state(state)
