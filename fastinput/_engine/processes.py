@@ -219,14 +219,18 @@ class _Worker:
         if self.process.poll() is None:
             self.process.terminate()
 
-    def stop(self) -> None:
-        """``shut_down``, then reap the process and unlink what it left in shared memory (its owner thread only)."""
-        self.shut_down()
+    def reap(self) -> None:
+        """Wait for the (shut down) process to end, killing it after ``STOP_TIMEOUT_SECONDS`` (from any thread)."""
         try:
             self.process.wait(STOP_TIMEOUT_SECONDS)
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
+
+    def stop(self) -> None:
+        """``shut_down``, then reap the process and unlink what it left in shared memory (its owner thread only)."""
+        self.shut_down()
+        self.reap()
         self.sock.close()
         shared_memory.sweep(self.prefix)
 
@@ -390,11 +394,7 @@ class ProcessPool:
         for worker in idle:
             worker.stop()
         for worker in busy:
-            try:
-                worker.process.wait(STOP_TIMEOUT_SECONDS)
-            except subprocess.TimeoutExpired:
-                worker.process.kill()
-                worker.process.wait()
+            worker.reap()
         shared_memory.sweep(self._prefix)
         _LIVE_POOLS.discard(self)
 

@@ -201,18 +201,11 @@ def _on_batches(traits: list[StageTraits], parents: list[int | None]) -> list[bo
         if parent is not None:
             children[parent].append(i)
     batches = [False] * len(traits)
-    for i in sorted(range(len(traits)), key=lambda i: -_depth(parents, i)):  # inputs before their consumers
+    for i in reversed(range(len(traits))):  # stages are in pre-order: every input after its consumer
         kind = traits[i].kind
         batches[i] = (kind is StageKind.BATCH or traits[i].op == "map_and_batch"
                       or (kind in _KEEP_BATCHES and bool(children[i]) and all(batches[c] for c in children[i])))
     return batches
-
-
-def _depth(parents: list[int | None], i: int) -> int:
-    depth = 0
-    while parents[i] is not None:
-        i, depth = parents[i], depth + 1  # type: ignore[assignment]
-    return depth
 
 
 def _below_repeat(traits: list[StageTraits], parents: list[int | None]) -> list[bool]:
