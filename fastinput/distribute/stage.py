@@ -161,6 +161,7 @@ class DistributeIterator(DatasetIterator):
         self._current: tuple[_Feed, Chunk] | None = None
         self._next_element = 0  # in the current chunk
         self._restore_from: dict[str, Any] | None = None
+        self._stopped_state: dict[str, Any] | BaseException | None = None  # get_state's answer once the job stopped
 
     # -- producing -------------------------------------------------------------------------------------------------
     def produce_chunk(self, n: int) -> list[Any]:
@@ -263,7 +264,13 @@ class DistributeIterator(DatasetIterator):
 
     # -- stopping ----------------------------------------------------------------------------------------------------
     def join_self(self) -> None:
-        job, self._job = self._job, None
+        job = self._job
+        if job is not None and self._ds.job_name is None:
+            try:  # the state stays what it was when the workers stopped (at the end of the run, or closed)
+                self._stopped_state = self._state_of_running_job()
+            except Exception as exc:  # the cluster is gone: get_state says so rather than return a wrong state
+                self._stopped_state = exc
+        self._job = None
         self._current = None
         if job is not None:
             stop_job(job)
@@ -273,15 +280,24 @@ class DistributeIterator(DatasetIterator):
         if self._ds.job_name is not None:
             raise errors.UnimplementedError(f"get_state: {self.name}: a job shared by name is not saved by one of "
                                             "its consumers")
-        if self._job is None and self._restore_from is not None:
+        if self._job is not None:
+            return self._state_of_running_job()
+        if isinstance(self._stopped_state, BaseException):
+            raise errors.UnavailableError(f"get_state: {self.name}: the state of the workers could not be read as "
+                                          f"they stopped: {self._stopped_state}") from self._stopped_state
+        if self._stopped_state is not None:
+            return self._stopped_state
+        if self._restore_from is not None:
             return self._restore_from
+        workers = [{"state": None, "skip": 0, "ended": False}] * self._ds.num_workers  # not started
+        return stage_state(self.op, {"workers": workers, "splits": None}, [])
+
+    def _state_of_running_job(self) -> dict[str, Any]:
         splits = None
-        if self._job is not None and self._ds.plan is not None:
+        if self._ds.plan is not None:
             splits = self._job.ray.get(self._job.coordinator.state.remote())
         workers = [{"state": feed.base, "skip": feed.handed, "ended": feed.ended and not self._holds_part_of(feed)}
                    for feed in self._feeds]
-        if self._job is None:
-            workers = [{"state": None, "skip": 0, "ended": False}] * self._ds.num_workers
         return stage_state(self.op, {"workers": workers, "splits": splits}, [])
 
     def _holds_part_of(self, feed: _Feed) -> bool:

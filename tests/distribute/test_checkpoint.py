@@ -31,6 +31,19 @@ def test_saved_at_every_position_it_resumes_exactly(ray_cluster, mode: str) -> N
         assert rows(before) + rows(after) == whole, position
 
 
+@pytest.mark.parametrize("mode", ["distributed_epoch", "parallel_epochs"])
+def test_saved_after_the_end_it_resumes_at_the_end(ray_cluster, mode: str) -> None:
+    """The workers stop as the run ends; the state read after that is the end's, not a fresh start's."""
+    ds = fi.Dataset.range(8).batch(2).distribute(2, mode)
+    with iter(ds) as it:
+        whole = list(it)
+        state = json.loads(json.dumps(it.get_state()))
+    with iter(ds) as resumed:
+        resumed.set_state(state)
+        assert list(resumed) == []
+    assert rows(whole) == collections.Counter({i: 1 if mode == "distributed_epoch" else 2 for i in range(8)})
+
+
 def test_a_state_of_another_pipeline_is_refused(ray_cluster) -> None:
     with iter(fi.Dataset.range(6).distribute(2)) as it:
         state = it.get_state()

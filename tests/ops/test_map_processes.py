@@ -283,8 +283,8 @@ def test_every_process_and_segment_goes_however_the_iterator_ends(end) -> None:
         del it
         import gc
         gc.collect()
-    deadline = time.monotonic() + 10
-    while any(alive(pid) for pid in pids) and time.monotonic() < deadline:
+    deadline = time.monotonic() + 10  # a dropped iterator is closed on the reaper thread: wait for it
+    while (any(alive(pid) for pid in pids) or segments_left()) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not any(alive(pid) for pid in pids)
     assert segments_left() == []
