@@ -35,6 +35,9 @@ class Choices:
     source: DatasetIterator | None = None
     """The iterator the choices come from (a dataset of weights or of indices), if any: one of the stage's inputs."""
 
+    in_range = False
+    """Whether every index drawn names an input (so the stage need not check)."""
+
     def draw(self) -> np.ndarray:
         """The next block of indices (int64, at least one); ``StopIteration`` when there are no more."""
         raise NotImplementedError
@@ -73,6 +76,8 @@ class WeightedChoices(_Seeded):
     and one uniform number per draw, compared with the index's share (half the cost of a binary search of the
     cumulative weights, which mispredicts its branches)."""
 
+    in_range = True
+
     def __init__(self, weights: np.ndarray, seeds: SeedSequence) -> None:
         super().__init__(seeds)
         self._set_weights(weights.astype(np.float64))
@@ -80,11 +85,14 @@ class WeightedChoices(_Seeded):
     def _set_weights(self, weights: np.ndarray) -> None:
         self._weights = weights
         self._share, self._alias = _alias_table(weights)
+        self._uniform = bool((self._share == 1.0).all())  # every index is kept: the alias step can be left out
 
     def draw(self) -> np.ndarray:
         index = self._rng.integers(0, len(self._weights), _BLOCK)
-        keep = self._rng.random(_BLOCK) < self._share[index]
-        return np.where(keep, index, self._alias[index])
+        uniform = self._rng.random(_BLOCK)  # drawn even where unused, so the generator moves on the same way
+        if self._uniform:
+            return index
+        return np.where(uniform < self._share[index], index, self._alias[index])
 
     def forget(self, index: int) -> bool:
         weights = self._weights.copy()
