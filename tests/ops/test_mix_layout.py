@@ -82,3 +82,23 @@ def test_uniform_weights_draw_what_the_alias_step_would(weights):
     slow._uniform = False
     for _ in range(3):
         assert np.array_equal(fast.draw(), slow.draw())
+
+
+@pytest.mark.parametrize("count", [2, 4, 8, 64, 256])
+def test_raw_bits_draws_are_numpys_integers(count):
+    """For a power-of-2 number of inputs the indices come from the generator's raw bits: the same numbers as
+    ``integers``, and the generator left in the same state."""
+    fast = WeightedChoices(np.ones(count), SeedSequence(count, False))
+    assert fast._shift is not None
+    reference = fast.seed.generator()
+    for _ in range(4):
+        expected = reference.integers(0, count, 1024)
+        reference.random(1024)
+        assert np.array_equal(fast.draw(), expected)
+    assert fast._rng.bit_generator.state["state"] == reference.bit_generator.state["state"]
+    assert fast._rng.bit_generator.state["has_uint32"] == 0
+
+
+@pytest.mark.parametrize("count", [1, 3, 5, 12])
+def test_other_counts_draw_with_integers(count):
+    assert WeightedChoices(np.ones(count), SeedSequence(0, False))._shift is None
