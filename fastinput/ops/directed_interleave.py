@@ -94,13 +94,17 @@ def _check_datasets(op: str, datasets: Any) -> tuple[Dataset, ...]:
 class DirectedInterleaveIterator(DatasetIterator):
     """Hands out the elements of its inputs in the order its chooser names them (see the module's docstring)."""
 
-    def __init__(self, dataset: DirectedInterleaveDataset, ctx: IteratorContext) -> None:
-        self._chooser = dataset.make_choices(ctx)
-        sources = [d.make_iterator(ctx) for d in dataset.datasets]
+    def __init__(self, dataset: Dataset, ctx: IteratorContext, mix: DirectedInterleaveDataset | None = None) -> None:
+        """``dataset`` is the node this iterator runs: ``mix`` itself (the default), or a fused node doing its work
+        (``fastinput.fused_ops.mix_and_batch``)."""
+        mix = mix or dataset
+        self._chooser = mix.make_choices(ctx)
+        sources = [d.make_iterator(ctx) for d in mix.inputs[:len(mix.datasets)]]  # the inputs the rewrites left
         super().__init__(dataset, ctx, [*sources, *([self._chooser.source] if self._chooser.source else [])])
         count = len(sources)
         self._sources = sources
-        self._stop_on_empty = dataset.stop_on_empty_dataset
+        self._stop_on_empty = mix.stop_on_empty_dataset
+        self._label = str(mix)  # errors name the mix, fused or not
         self._buffers: list[list[Any]] = [[] for _ in sources]  # pulled, not handed out; a Failure only last
         self._ended = [False] * count  # the input raised StopIteration (its buffer may still hold elements)
         self._dropped = np.zeros(count, dtype=bool)  # ended and gone: its choices are skipped
@@ -110,14 +114,30 @@ class DirectedInterleaveIterator(DatasetIterator):
 
     # -- producing ---------------------------------------------------------------------------------------------
     def produce_chunk(self, n: int) -> list[Any]:
+        return self.take(self.next_run(n))
+
+    def take(self, run: np.ndarray) -> list[Any]:
+        """The elements of ``run`` (from ``next_run``), in its order."""
+        return mix_layout.take(run, self._buffers)
+
+    def take_bytes_into(self, run: np.ndarray, out: np.ndarray) -> bool:
+        """``take`` written into ``out``, an object array of ``len(run)``, if every element is ``bytes``; False,
+        nothing taken, if one is not."""
+        return mix_layout.take_bytes_into(run, self._buffers, out)
+
+    def next_run(self, n: int) -> np.ndarray:
+        """The choices of the next run of elements (1 to ``n``) that the inputs' buffers hold, in order: the caller
+        takes them (``mix_layout``) before it asks again. Where no element can come first, the event there is
+        raised (an error, ``StopIteration``) or dealt with (an input's end)."""
         self._read_ahead.catch_up()
         while not self._finished:
             if not len(self._choices):
                 self._next_block()
                 continue
-            out = self._serve(self._choices[:n])
-            if out:
-                return out
+            run = self._serve(self._choices[:n])
+            if len(run):
+                self._choices = self._choices[len(run):]
+                return run
         raise StopIteration
 
     def _next_block(self) -> None:
@@ -131,9 +151,9 @@ class DirectedInterleaveIterator(DatasetIterator):
                           | (block >= len(self._sources))]
         self._choices = block
 
-    def _serve(self, choices: np.ndarray) -> list[Any]:
-        """The elements for the longest prefix of ``choices`` that every chosen input can give; where it stops,
-        the event there (an error, an input's end, a choice out of range) is handled if the prefix is empty."""
+    def _serve(self, choices: np.ndarray) -> np.ndarray:
+        """The longest prefix of ``choices`` that every chosen input can give, its elements pulled into the buffers;
+        if it is empty, the event where it stops (an error, an input's end, a choice out of range) is handled."""
         count = len(self._sources)
         stop = len(choices)
         if not self._chooser.in_range:
@@ -151,14 +171,13 @@ class DirectedInterleaveIterator(DatasetIterator):
                 if position < stop:
                     stop, event = position, index
         if stop:
-            self._choices = self._choices[stop:]
-            return mix_layout.take(choices[:stop], self._buffers)
+            return choices[:stop]
         if event is None:
             value, self._choices = int(self._choices[0]), self._choices[1:]
-            raise errors.InvalidArgumentError(f"{self.name}: choice {value} is out of range: there are {count} "
+            raise errors.InvalidArgumentError(f"{self._label}: choice {value} is out of range: there are {count} "
                                               f"datasets (indices 0 to {count - 1})")
         self._input_cannot_serve(event)
-        return []
+        return choices[:0]
 
     def _fill(self, index: int, want: int) -> int:
         """Pull from input ``index`` until its buffer holds ``want`` entries, it ends or raises; returns how many

@@ -4,7 +4,8 @@
 elements pulled ahead in a list. ``take(choices, buffers)`` hands out, in the order of ``choices``, each named
 input's next element, and removes those from the lists. The C extension ``_mixing`` does it in one pass (a
 pointer copy per element); where it is not built (see ``setup.py``), numpy does the same: a stable argsort of the
-choices scatters the inputs' runs into place.
+choices scatters the inputs' runs into place. ``take_bytes_into`` writes a batch of bytes straight into its
+object array (the fused ``sample_from_datasets -> batch``, ``fastinput.fused_ops.mix_and_batch``).
 """
 
 from __future__ import annotations
@@ -26,6 +27,19 @@ def take(choices: np.ndarray, buffers: list[list[Any]]) -> list[Any]:
     if _mixing is not None:
         return _mixing.take(choices, buffers)
     return take_numpy(choices, buffers)
+
+
+def take_bytes_into(choices: np.ndarray, buffers: list[list[Any]], out: np.ndarray) -> bool:
+    """``take`` written into ``out`` (an object array of ``len(choices)``: a batch) if every element is a ``bytes``
+    object, as ``batch`` lays out a batch of bytes; False, nothing taken, if one is not."""
+    if _mixing is not None:
+        return _mixing.take(choices, buffers, out)
+    counts = np.bincount(choices, minlength=len(buffers))
+    if not all(type(element) is bytes for index in np.flatnonzero(counts).tolist()
+               for element in buffers[index][:counts[index]]):
+        return False
+    out[:] = take_numpy(choices, buffers)
+    return True
 
 
 def take_numpy(choices: np.ndarray, buffers: list[list[Any]]) -> list[Any]:

@@ -9,7 +9,7 @@ import fastinput as fi
 from fastinput.structure import SparseArray
 from tests.helpers import NO_REWRITES, assert_same_run, elements_and_errors
 
-REWRITES = ("map_fusion", "map_and_batch_fusion", "shuffle_and_repeat_fusion")
+REWRITES = ("map_fusion", "map_and_batch_fusion", "shuffle_and_repeat_fusion", "mix_and_batch_fusion")
 
 
 def _big(x):
@@ -54,6 +54,12 @@ PIPELINES = {
     "parallel map -> batch with an error": lambda: fi.Dataset.range(10).map(_fails_at_3, 3).batch(4),
     "map -> map -> batch": lambda: fi.Dataset.range(10).map(lambda x: [x, 2]).map(lambda a, b: a * b).batch(3, True),
     "shuffle -> repeat": lambda: fi.Dataset.range(10).shuffle(4, seed=3).repeat(3),
+    "sample -> batch of strings": lambda: fi.Dataset.sample_from_datasets(
+        [fi.Dataset.range(9).map(lambda x: f"s{x}"), fi.Dataset.range(4).map(lambda x: "t")], seed=1).batch(4),
+    "sample -> batch with an error": lambda: fi.Dataset.sample_from_datasets(
+        [fi.Dataset.range(10).map(_fails_at_3), fi.Dataset.range(10, 15)], seed=2).batch(3),
+    "choose -> batch, a choice out of range": lambda: fi.Dataset.choose_from_datasets(
+        [fi.Dataset.range(5), fi.Dataset.range(10, 15)], fi.Dataset.range(9).map(lambda x: x % 3)).batch(2, True),
 }
 
 
