@@ -66,6 +66,9 @@ def _mixes(fail):
             mixed = fi.Dataset.sample_from_datasets(inputs, weights, seed=3, stop_on_empty_dataset=stop)
             yield mixed
             yield mixed.batch(7)
+            yield mixed.map(lambda x: b"%d" % int(x)).batch(7)  # not fused: bytes through batch's stacking
+            yield fi.Dataset.sample_from_datasets([ds.map(lambda x: b"%d" % int(x)) for ds in inputs], weights,
+                                                  seed=3, stop_on_empty_dataset=stop).batch(7)  # fused: bytes laid out
 
 
 def test_the_numpy_fallback_gives_what_the_kernel_gives(monkeypatch):
