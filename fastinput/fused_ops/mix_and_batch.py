@@ -23,6 +23,7 @@ import numpy as np
 from fastinput._engine import cardinality
 from fastinput._engine.checkpoint import check_stage, stage_state
 from fastinput._engine.iterator import DatasetIterator, IteratorContext
+from fastinput._engine.traits import StageKind, StageTraits
 from fastinput.dataset import Dataset
 from fastinput.ops.batch import BatchDataset, stack_elements
 from fastinput.ops.directed_interleave import DirectedInterleaveDataset, DirectedInterleaveIterator
@@ -31,6 +32,9 @@ from fastinput.spec import batched
 
 class MixAndBatchDataset(Dataset):
     """``batch`` over a mixing op, as one stage (made by the static rewrite; see the module's docstring)."""
+
+    traits = StageTraits("sample_from_datasets", StageKind.COMBINE)
+    """An instance takes its mix's traits (``choose_from_datasets``'s op, where that is the mix)."""
 
     def __init__(self, mix: DirectedInterleaveDataset, batch: BatchDataset) -> None:
         super().__init__(mix.inputs)
