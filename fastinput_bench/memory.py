@@ -122,6 +122,7 @@ def measure(paths: list[str], seconds: float, batch_size: int, ram_budget: int |
         elapsed = time.monotonic() - start
     second_half = [s for s in samples if s[0] >= elapsed / 2]
     rss = [s[1] for s in samples]
+    peak = max([baseline, *rss])  # the process may give memory back during the run: the baseline is a sample too
     late = [s[1] for s in second_half]
     slope, error = slope_per_minute([s[0] for s in second_half], [s[1] * mib for s in second_half])
     result: dict[str, Any] = {
@@ -130,7 +131,7 @@ def measure(paths: list[str], seconds: float, batch_size: int, ram_budget: int |
         "records_per_second": round(batches * batch_size / elapsed),
         "samples": len(samples),
         "baseline_mib": round(baseline * mib, 1),
-        "peak_mib": round(max(rss, default=baseline) * mib, 1),
+        "peak_mib": round(peak * mib, 1),
         "second_half_mean_mib": round(float(np.mean(late)) * mib, 1) if late else None,
         "second_half_slope_mib_per_minute": round(slope, 2),
         "slope_standard_error": round(error, 2),
@@ -140,7 +141,7 @@ def measure(paths: list[str], seconds: float, batch_size: int, ram_budget: int |
         "rss_mib": [round(s[1] * mib, 1) for s in samples],
     }
     if ram_budget:
-        result["under_budget"] = max(rss, default=baseline) <= baseline + ram_budget
+        result["under_budget"] = peak <= baseline + ram_budget
     return result
 
 

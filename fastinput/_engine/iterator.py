@@ -284,6 +284,10 @@ class DatasetIterator:
         for child in self.inputs:
             yield from child.walk(depth + 1)
 
+    def stats_below(self, depth: int = 0) -> list[StageStats]:
+        """Snapshots of this stage's metrics and its inputs', consumer first."""
+        return [self.stats(depth), *(s for child in self.inputs for s in child.stats_below(depth + 1))]
+
     def stats(self, depth: int = 0) -> StageStats:
         """A snapshot of this stage's metrics."""
         m = self.metrics
@@ -506,7 +510,7 @@ class Iterator(_IteratorABC):
     # -- what the profiler, the autotuner and curious users read ------------
     def stats(self) -> list[StageStats]:
         """A snapshot of every stage's metrics, consumer first (depth 0 is the last stage)."""
-        return [it.stats(depth) for depth, it in self._root.walk()]
+        return self._root.stats_below()
 
     def attach_tuner(self, make_tuner: Callable[[DatasetIterator, Iterator], Tuner]) -> None:
         """Run a tuner on this pipeline: ``make_tuner(root, self)`` starts it, closing the iterator stops it.

@@ -54,6 +54,18 @@ class StageMetrics:
         self.bytes_per_element = 0.0  # sampled size of an output element (for RAM budgets)
         self.size_samples = 0
 
+    def carry_over(self, previous: StageMetrics) -> None:
+        """Go on from ``previous``'s counts: those of the same stage in a repeat's last epoch (each epoch builds its
+        input's stages anew), so that a stage's figures, and its consumer's own time, cover the whole run."""
+        self.elements += previous.elements
+        self.call_ns += previous.call_ns
+        self.busy_ns += previous.busy_ns
+        self.wait_ns += previous.wait_ns
+        self.cpu_ns += previous.cpu_ns
+        self.created_ns = previous.created_ns
+        self.bytes_per_element = previous.bytes_per_element
+        self.size_samples = previous.size_samples
+
     def sample_size(self, element: object, units: float = 1.0) -> None:
         """Fold the size of one element into ``bytes_per_element``; measures one call in 16 (after the first).
 

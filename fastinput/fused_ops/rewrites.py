@@ -1,5 +1,7 @@
 """Static rewrites applied to a pipeline description when it is iterated.
 
+- no-op stages (``take(-1)``, ``skip(0)``, ``repeat(1)``, ``shard(1, 0)``) are removed first, as
+  tf.data's ``noop_elimination`` does, so that the fusions below see through them;
 - ``map -> batch`` becomes ``map_and_batch`` (outputs written into the batch, no stacking copy);
 - consecutive ``map``s with the same parallelism and determinism fuse into one map of the composed function;
 - ``shuffle -> repeat`` becomes one stage that fills the next epoch's buffer while the last one drains;
@@ -24,6 +26,7 @@ from fastinput.fused_ops.mix_and_batch import MixAndBatchDataset
 from fastinput.ops.batch import BatchDataset
 from fastinput.ops.directed_interleave import DirectedInterleaveDataset
 from fastinput.ops.map import MapDataset, call_on_element, normalize_output
+from fastinput.ops.noops import is_noop
 from fastinput.ops.repeat import RepeatDataset
 from fastinput.ops.shuffle import ShuffleAndRepeatDataset, ShuffleDataset
 from fastinput.options import Options
@@ -33,6 +36,8 @@ def optimize(dataset: Dataset, options: Options) -> Dataset:
     """The description with every enabled rewrite applied, bottom-up."""
     opt = options.optimization.resolved()
     rules = []
+    if opt.noop_elimination:
+        rules.append(_eliminate_noop)
     if opt.map_fusion:
         rules.append(_fuse_maps)
     if opt.map_and_batch_fusion:
@@ -54,6 +59,10 @@ def _rewrite(node: Dataset, rules: list[Callable[[Dataset], Dataset | None]]) ->
         if replaced is not None:
             return _rewrite(replaced, rules) if replaced is not node else node
     return node
+
+
+def _eliminate_noop(node: Dataset) -> Dataset | None:
+    return node.inputs[0] if is_noop(node) else None
 
 
 def _fuse_maps(node: Dataset) -> Dataset | None:

@@ -110,13 +110,15 @@ class BatchDataset(Dataset):
 
     def make_iterator(self, ctx: IteratorContext) -> DatasetIterator:
         from fastinput.ops.map import MapDataset
+        from fastinput.ops.noops import without_noops
 
         source = self.inputs[0].make_iterator(ctx)
         if self.rows is not None:
             return BatchIterator(self, ctx, source, self.rows.batch, units=self.rows)
         # tf.data fuses map -> batch into map_and_batch by default, whose batches are whole groups;
-        # following it here too means switching fastinput's own fusion off never changes the result.
-        whole_groups = type(self.inputs[0]) is MapDataset
+        # following it here too means switching fastinput's own fusion off never changes the result. It removes
+        # no-op stages first (skip(0), ...), so a map below them counts.
+        whole_groups = type(without_noops(self.inputs[0])) is MapDataset
         return BatchIterator(self, ctx, source, stack_elements, whole_groups)
 
 

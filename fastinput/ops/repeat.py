@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from fastinput._engine import cardinality
 from fastinput._engine.arguments import check_int
 from fastinput._engine.checkpoint import check_stage
 from fastinput._engine.iterator import DatasetIterator, IteratorContext
+from fastinput._engine.metrics import StageMetrics, StageStats
 from fastinput._engine.traits import StageKind, StageTraits
 from fastinput.dataset import Dataset
 
@@ -71,9 +73,12 @@ class _RepeatIterator(DatasetIterator):
     """Re-creates its input iterator at each end (see ``EpochTally`` for when ``repeat()`` stops).
 
     What the last epoch's stages learned carries over to the next one's: knob
-    values (the autotuner's settings, RAM budget cuts included) and sampled
-    element sizes. Otherwise every epoch would start from the defaults, and
-    short epochs would run with buffers the tuner never gets to fit.
+    values (the autotuner's settings, RAM budget cuts included) and their
+    metrics (``StageMetrics.carry_over``: counts, times, sampled element
+    sizes). Otherwise every epoch would start from the defaults, short epochs
+    would run with buffers the tuner never gets to fit, and the profiler would
+    see only the current epoch. Between epochs and after the last one, the
+    stats show the last epoch's stages as they ended.
 
     Its state is the epoch, the tally and the current epoch's input's state
     (none between two epochs: the next input opens at the next request). A
@@ -89,19 +94,20 @@ class _RepeatIterator(DatasetIterator):
         self._tally = EpochTally()
         self._source: DatasetIterator | None = None
         self._ended = False
-        self._learned: list[tuple[str, dict[str, int], float]] = []
+        self._learned: list[tuple[str, dict[str, int], StageMetrics]] = []
+        self._last_epoch_stats: list[StageStats] = []  # the last closed epoch's stages, as it ended
         if dataset.count != 0:  # the first epoch's tree now (no thread starts yet): the autotuner sees its knobs
             self._open()
 
     def _open(self) -> DatasetIterator:
         self._source = self._ds.inputs[0].make_iterator(self.ctx)
-        for (_, stage), (name, knobs, element_bytes) in zip(self._source.walk(), self._learned):
+        for (_, stage), (name, knobs, metrics) in zip(self._source.walk(), self._learned):
             if stage.name != name:  # not the same tree (cannot happen for one description): keep the defaults
                 break
             for knob in stage.knobs():
                 if knob.name in knobs:
                     knob.set(knobs[knob.name])
-            stage.metrics.bytes_per_element = element_bytes
+            stage.metrics.carry_over(metrics)
         self.inputs = [self._source]
         return self._source
 
@@ -112,9 +118,10 @@ class _RepeatIterator(DatasetIterator):
             try:
                 chunk = source.get_next_chunk(n)
             except StopIteration:
-                self._learned = [(stage.name, {k.name: k.value for k in stage.knobs()}, stage.metrics.bytes_per_element)
-                                 for _, stage in source.walk()]
                 source.close()
+                self._learned = [(stage.name, {k.name: k.value for k in stage.knobs()}, stage.metrics)
+                                 for _, stage in source.walk()]
+                self._last_epoch_stats = source.stats_below()
                 self._source = None
                 self.inputs = []
                 self._epoch += 1
@@ -126,6 +133,14 @@ class _RepeatIterator(DatasetIterator):
             self._tally.elements(len(chunk))
             return chunk
         raise StopIteration
+
+    def stats_below(self, depth: int = 0) -> list[StageStats]:
+        if self.inputs or not self._last_epoch_stats:
+            return super().stats_below(depth)
+        own = self.stats(depth)
+        below = [dataclasses.replace(s, depth=s.depth + depth + 1) for s in self._last_epoch_stats]
+        own_seconds = max(0.0, own.call_seconds - below[0].call_seconds)  # the input's time is not its own
+        return [dataclasses.replace(own, self_seconds=own_seconds), *below]
 
     def own_state(self) -> dict[str, Any]:
         return {"epoch": self._epoch, "ended": self._ended, "tally": self._tally.counts()}

@@ -403,6 +403,22 @@ def map_and_batch_cases() -> list[Case]:
     return cases
 
 
+def noop_cases() -> list[Case]:
+    """Stages tf.data removes before fusing (``noop_elimination``): a map below them still batches as
+    ``map_and_batch`` does (an error takes the whole batch), and nothing else changes."""
+    mapped = P.range(10).map(FailAt(1))
+    return [
+        Case(mapped.skip(0).batch(4)),
+        Case(mapped.take(-1).batch(4, drop_remainder=True)),
+        Case(mapped.repeat(1).batch(4)),
+        Case(mapped.shard(1, 0).batch(4)),
+        Case(mapped.prefetch(0).batch(4)),
+        Case(mapped.skip(0).take(-1).repeat(1).shard(1, 0).batch(3)),
+        Case(P.range(6).map(AddConst(1)).skip(0).map(FailAt(3)).batch(2)),
+        Case(P.range(5).shuffle(3, seed=2).repeat(1).repeat(2), "shuffle:2"),
+    ]
+
+
 def size_one_cases() -> list[Case]:
     """Every op on a dataset of one element."""
     one = P.range(1)
@@ -431,7 +447,8 @@ def size_one_cases() -> list[Case]:
 CASES = (range_cases() + from_tensor_slices_cases() + from_tensors_cases() + from_generator_cases() + map_cases()
          + filter_cases() + batch_cases() + padded_batch_cases() + unbatch_cases() + shuffle_cases() + repeat_cases()
          + take_skip_shard_cases() + interleave_cases() + flat_map_cases() + concatenate_cases() + zip_cases()
-         + enumerate_cases() + cache_cases() + prefetch_cases() + map_and_batch_cases() + size_one_cases())
+         + enumerate_cases() + cache_cases() + prefetch_cases() + map_and_batch_cases() + noop_cases()
+         + size_one_cases())
 
 
 @pytest.mark.parametrize("case", CASES, ids=repr)

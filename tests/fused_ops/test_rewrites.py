@@ -9,7 +9,8 @@ import fastinput as fi
 from fastinput.structure import SparseArray
 from tests.helpers import NO_REWRITES, assert_same_run, elements_and_errors
 
-REWRITES = ("map_fusion", "map_and_batch_fusion", "shuffle_and_repeat_fusion", "mix_and_batch_fusion")
+REWRITES = ("map_fusion", "map_and_batch_fusion", "noop_elimination", "shuffle_and_repeat_fusion",
+            "mix_and_batch_fusion")
 
 
 def _big(x):
@@ -54,6 +55,11 @@ PIPELINES = {
     "parallel map -> batch with an error": lambda: fi.Dataset.range(10).map(_fails_at_3, 3).batch(4),
     "map -> map -> batch": lambda: fi.Dataset.range(10).map(lambda x: [x, 2]).map(lambda a, b: a * b).batch(3, True),
     "shuffle -> repeat": lambda: fi.Dataset.range(10).shuffle(4, seed=3).repeat(3),
+    "map -> no-ops -> batch with an error":
+        lambda: fi.Dataset.range(10).map(_fails_at_3).skip(0).take(-1).repeat(1).shard(1, 0).batch(4),
+    "map -> skip(0) -> map -> batch":
+        lambda: fi.Dataset.range(10).map(lambda x: x + 1).skip(0).map(_fails_at_3).batch(3),
+    "shuffle -> repeat(1) -> repeat": lambda: fi.Dataset.range(10).shuffle(4, seed=3).repeat(1).repeat(2),
     "sample -> batch of strings": lambda: fi.Dataset.sample_from_datasets(
         [fi.Dataset.range(9).map(lambda x: f"s{x}"), fi.Dataset.range(4).map(lambda x: "t")], seed=1).batch(4),
     "sample -> batch with an error": lambda: fi.Dataset.sample_from_datasets(
@@ -101,3 +107,17 @@ def test_map_then_batch_of_large_outputs_with_string_arrays_is_the_same_fused_or
     for got, want in zip(fused, plain, strict=True):
         assert got["tags"].dtype == object and got["tags"].tolist() == want["tags"].tolist()
         np.testing.assert_array_equal(got["image"], want["image"])
+
+
+def test_noop_stages_are_removed_so_map_and_batch_fuses_through_them():
+    ds = fi.Dataset.range(10).map(lambda x: x * 2).skip(0).take(-1).repeat(1).shard(1, 0).batch(4)
+    with iter(ds) as it:
+        batches = list(it)
+        names = [stage.name for stage in it.stats()]
+    assert [b.tolist() for b in batches] == [[0, 2, 4, 6], [8, 10, 12, 14], [16, 18]]
+    assert not any(name.startswith(("skip", "take", "repeat", "shard")) for name in names), names
+    assert names[0].startswith("map_and_batch(") and len(names) == 2, names
+    with iter(ds.with_options(_options(["noop_elimination"]))) as it:
+        assert [b.tolist() for b in it] == [b.tolist() for b in batches]
+        kept = [stage.name for stage in it.stats()]
+    assert {"shard(1, 0)", "repeat(1)"} <= set(kept), kept

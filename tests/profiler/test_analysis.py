@@ -466,3 +466,20 @@ def test_a_map_in_worker_processes_is_not_told_about_the_gil() -> None:
     report = run(ds, steps=100)
     stage = report.stage('map(python_loop, num_parallel_calls=2, workers="process")')
     assert stage.in_processes and "GIL" not in report.verdict + report.recommendation
+
+
+def test_stages_under_a_repeat_count_every_epoch_and_stay_after_the_end() -> None:
+    """Each epoch of a repeat builds its input's stages anew: their figures go on from the last epoch's, and the
+    stats after the end show them, so the stage that limits a finite run is still the one named."""
+    ds = fi.Dataset.range(10).map(cheap).repeat(3).batch(4)
+    with iter(ds) as it:
+        for _ in range(4):  # inside the second epoch
+            next(it)
+        assert [(s.name, s.elements) for s in it.stats()][1:] == [
+            ("repeat(3)", 16), ("map(cheap)", 16), ("range(10)", 16)]
+        list(it)
+        assert [(s.name, s.elements, s.depth) for s in it.stats()] == [
+            ("batch(4)", 8, 0), ("repeat(3)", 30, 1), ("map(cheap)", 30, 2), ("range(10)", 30, 3)]
+    ds = fi.Dataset.range(20).map(slow, num_parallel_calls=2).repeat(2).batch(4)
+    report = ds.profile(steps=100, warmup=2, print_report=False)  # the run ends first: the analysis covers its steps
+    assert report.limiting_stage == "map(slow, num_parallel_calls=2)"
