@@ -70,6 +70,8 @@ class OptimizationOptions:
     map_fusion: bool | None = None
     noop_elimination: bool | None = None
     shuffle_and_repeat_fusion: bool | None = None
+    mix_and_batch_fusion: bool | None = None
+    """``sample_from_datasets`` / ``choose_from_datasets`` -> ``batch`` as one stage that lays out whole batches."""
 
     def __post_init__(self) -> None:
         for field in dataclasses.fields(self):
