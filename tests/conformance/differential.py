@@ -157,7 +157,7 @@ class Generator:
         if s.length * 2 <= MAX_ELEMENTS:
             ops += ["repeat", "repeat_forever"]
         if depth < 2:
-            ops += ["zip", "concatenate", "enumerate"]
+            ops += ["zip", "concatenate", "enumerate", "choose"]
             if _first(s.structure).rank == 0 and s.length * 4 <= MAX_ELEMENTS:
                 ops += ["interleave", "interleave", "flat_map"]
         return ops
@@ -272,6 +272,18 @@ class Generator:
         if other.structure != s.structure:
             other = s.then(s.pipeline.map(AddConst(100)))
         return s.then(s.pipeline.concatenate(other.pipeline), length=s.length + other.length)
+
+    def op_choose(self, s: State, depth: int) -> State:
+        """``choose_from_datasets`` of ``s`` and a variant of it, by choices that now and then name no input."""
+        other = self.variant(s)
+        if other.structure != s.structure:
+            other = s.then(s.pipeline.map(AddConst(100)))
+        n = self.rng.randint(0, 30)
+        choices = [self.choice([-1, 2]) if self.chance(0.03) else self.choice([0, 1]) for _ in range(n)]
+        selector = P.from_tensor_slices(np.array(choices, np.int64))
+        stop = self.chance(0.5)
+        pipeline = P.choose_from_datasets((s.pipeline, other.pipeline), selector, stop_on_empty_dataset=stop)
+        return s.then(pipeline, length=n)
 
     def op_enumerate(self, s: State, depth: int) -> State:
         start = self.choice([0, 0, 5])

@@ -124,7 +124,7 @@ class Step:
         return f"{prefix}{self.op}({', '.join(parts)})"
 
 
-_SOURCES = {"range", "from_tensor_slices", "from_tensors", "from_generator", "zip_datasets",
+_SOURCES = {"range", "from_tensor_slices", "from_tensors", "from_generator", "zip_datasets", "choose_from_datasets",
             "element_range", "element_tensors"}
 _METHODS = {"map", "filter", "batch", "padded_batch", "unbatch", "shuffle", "repeat", "take", "skip", "shard",
             "interleave", "flat_map", "concatenate", "enumerate", "cache", "prefetch", "map_and_batch",
@@ -174,6 +174,13 @@ class Pipeline:
         """``Dataset.zip(datasets)`` with a tuple or dict of pipelines."""
         return Pipeline((Step("zip_datasets", (datasets,)),))
 
+    @staticmethod
+    def choose_from_datasets(datasets: tuple[Pipeline, ...], choice_dataset: Pipeline,
+                             stop_on_empty_dataset: bool = True) -> Pipeline:
+        """``Dataset.choose_from_datasets``: each element from the input the next choice names."""
+        return Pipeline((Step("choose_from_datasets", (datasets, choice_dataset),
+                              (("stop_on_empty_dataset", stop_on_empty_dataset),)),))
+
     # -- transformations ----------------------------------------------------------
     def __getattr__(self, name: str) -> Any:
         if name not in _METHODS:
@@ -207,6 +214,8 @@ class Pipeline:
                 ds = dataset_class.from_tensors(element)
             elif step.op == "zip_datasets":
                 ds = dataset_class.zip(*args)
+            elif step.op == "choose_from_datasets":  # tf.data takes a list of datasets
+                ds = dataset_class.choose_from_datasets(list(args[0]), args[1], **kwargs)
             elif step.op in _SOURCES:
                 ds = getattr(dataset_class, step.op)(*args, **kwargs)
             elif step.op == "map_and_batch" and lib == "tf":

@@ -58,4 +58,4 @@ def test_the_seeds_cover_every_op() -> None:
 
 _OPS = ["range", "from_tensor_slices", "from_tensors", "from_generator", "zip_datasets", "map", "filter", "batch",
         "padded_batch", "unbatch", "shuffle", "repeat", "take", "skip", "shard", "interleave", "flat_map",
-        "concatenate", "enumerate", "cache", "prefetch", "map_and_batch"]
+        "concatenate", "enumerate", "cache", "prefetch", "map_and_batch", "choose_from_datasets"]
