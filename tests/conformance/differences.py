@@ -28,6 +28,12 @@ class Difference:
         return f"differs: {self.readme}"
 
 
+def concatenated_mix(tf_pipeline: Pipeline) -> Difference:
+    """tf.data cannot concatenate a mix of non-scalar elements (TensorFlow 2.21 refuses it as the iterator is made):
+    fastinput equals ``tf_pipeline``, the same elements without the mix."""
+    return Difference("A mix of elements that are not scalars can be concatenated", tf_pipeline=tf_pipeline)
+
+
 SHUFFLE_REPEAT_ERRORS = Difference("shuffle -> repeat with errors", tf_shuffle_and_repeat_fusion=False)
 STOP_ITERATION_IN_FILTER = Difference("a user function raising `StopIteration`",  # tf.data: an InternalError
                                       tf_kinds=(("Unknown", "InvalidArgument"),))

@@ -19,6 +19,7 @@ from tests.conformance.differences import (
     SHUFFLE_REPEAT_ERRORS,
     STOP_ITERATION_IN_FILTER,
     Difference,
+    concatenated_mix,
     padding_value_cast,
 )
 from tests.conformance.functions import (
@@ -334,6 +335,12 @@ def concatenate_cases() -> list[Case]:
         Case(P.from_tensor_slices(np.arange(6).reshape(3, 2))
              .concatenate(P.from_tensor_slices(np.arange(6).reshape(2, 3)))),
         Case(P.range(3).concatenate(P.range(3)).concatenate(P.range(2))),
+        Case(P.choose_from_datasets((P.range(3), P.range(10, 13)), P.from_tensor_slices(np.array([1, 0, 1, 0])))
+             .concatenate(P.range(2))),
+        Case(P.choose_from_datasets((P.from_tensors(np.array([0, 1, 2])), P.from_tensors(np.array([5, 6, 7]))),
+                                    P.from_tensor_slices(np.array([1, 0, 1])))
+             .concatenate(P.from_tensors(np.arange(3))),
+             differs=concatenated_mix(P.from_tensor_slices(np.array([[5, 6, 7], [0, 1, 2], [0, 1, 2]])))),
     ]
 
 
