@@ -83,11 +83,6 @@ def as_numpy(block: Block) -> tuple[np.ndarray, ...]:
     return tuple(col if isinstance(col, np.ndarray) else col.to_numpy(zero_copy_only=False) for col in block)
 
 
-def take_rows(block: Block, positions: np.ndarray) -> Block:
-    """The rows at ``positions``, in that order: one gather per column (arrow's ``take`` copies bytes, no objects)."""
-    return tuple(column[positions] if isinstance(column, np.ndarray) else column.take(positions) for column in block)
-
-
 def alternate(columns: list[Any], rounds: int) -> Any:
     """Equally long columns merged row by row: row r of column j goes to r * len(columns) + j."""
     width = len(columns)

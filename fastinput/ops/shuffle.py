@@ -44,7 +44,7 @@ from fastinput._engine.checkpoint import (
 )
 from fastinput._engine.iterator import DatasetIterator, IteratorContext
 from fastinput._engine.positions import Position, decode_positions, encode_positions, tracks_positions
-from fastinput._engine.rows import ELEMENTS, Block, RowBlocks, Units, concat_blocks, num_rows, take_rows
+from fastinput._engine.rows import ELEMENTS, Block, RowBlocks, Units, concat_blocks, concat_columns, cut, num_rows
 from fastinput._engine.traits import StageKind, StageTraits
 from fastinput.dataset import Dataset
 from fastinput.ops.repeat import EpochTally
@@ -470,13 +470,16 @@ class _ShuffleAndRepeatIterator(DatasetIterator):
 
 
 class RowShuffleIterator(DatasetIterator):
-    """tf.data's shuffle buffer over rows, holding row ids rather than values.
+    """tf.data's shuffle buffer over rows, holding the rows' values as columns.
 
-    Input blocks are kept whole while the buffer refers to their rows (row id
-    = position in the input); each input block is exchanged through the buffer
-    in one go, and the rows drawn are gathered from the kept blocks: one gather
-    per column (arrow's ``take`` for strings, which copies bytes and touches no
-    Python object). The rows drawn wait in a ``RowQueue`` for requests of any size.
+    The buffer is one column per input column: a numpy array of
+    ``buffer_size`` rows changed in place, or for strings an arrow binary
+    array (strings stay arrow until a batch makes them ``bytes`` objects, in
+    batch order). Each input block is exchanged through a full buffer in one
+    go: one random slot per incoming row, then per column one gather of the
+    drawn rows and one scatter of the incoming rows into the slots they refill
+    (``ExchangePlan``). The rows drawn wait in a ``RowQueue`` for requests of
+    any size.
     """
 
     def __init__(self, dataset: ShuffleDataset, ctx: IteratorContext, source: DatasetIterator) -> None:
@@ -487,12 +490,9 @@ class RowShuffleIterator(DatasetIterator):
         self._capacity = size = dataset.buffer_size
         self._seed = dataset.seeds.next()
         self._rng = self._seed.generator()
-        self._ids = np.empty(min(size, 1024), dtype=np.int64)  # the buffer: ids of the rows it holds (grows to size)
+        self._buffer: list[Any] = []  # its columns; numpy ones are grown to ``size`` rows as rows arrive
         self._filled = 0
-        self._blocks: list[Block] = []  # input blocks with rows in the buffer (or not yet in it)
-        self._starts: list[int] = []  # the id of each kept block's first row
-        self._next_id = 0
-        self._incoming: np.ndarray | None = None  # ids of input rows not yet in the buffer
+        self._incoming: Block | None = None  # input rows not yet in the buffer
         self._source_done = False
         self._drawn = self._units.queue()
         self.metrics.buffer_capacity = size
@@ -502,25 +502,41 @@ class RowShuffleIterator(DatasetIterator):
         if self._source_done:
             return False
         try:
-            block = concat_blocks(self._source.get_next_chunk(self._units.request(1)))
+            self._incoming = concat_blocks(self._source.get_next_chunk(self._units.request(1)))
         except StopIteration:
             self._source_done = True
             return False
-        self._incoming = self._keep(block)
         return True
 
     def _fill(self) -> None:
         """Move input rows into the free part of the buffer until it is full or the input ends."""
         while self._filled < self._capacity and (self._incoming is not None or self._pull()):
-            take = min(self._capacity - self._filled, len(self._incoming))
-            if self._filled + take > len(self._ids):  # grown as rows arrive: a huge buffer_size allocates nothing
-                grown = np.empty(min(self._capacity, max(2 * len(self._ids), self._filled + take)), dtype=np.int64)
-                grown[:self._filled] = self._ids[:self._filled]
-                self._ids = grown
-            self._ids[self._filled:self._filled + take] = self._incoming[:take]
-            self._filled += take
-            self._incoming = self._incoming[take:] if take < len(self._incoming) else None
+            size = num_rows(self._incoming)
+            take = min(self._capacity - self._filled, size)
+            self._append(cut(self._incoming, 0, take) if take < size else self._incoming)
+            self._incoming = cut(self._incoming, take, size) if take < size else None
+        if self._filled == self._capacity:  # one chunk per arrow column: exchanges take from it
+            self._buffer = [column if isinstance(column, np.ndarray) else pa_chunked(column.combine_chunks())
+                            for column in self._buffer]
         self.metrics.buffer_occupancy = self._filled
+
+    def _append(self, rows: Block) -> None:
+        """Rows after the buffer's (numpy columns grown by doubling: a huge buffer_size allocates nothing up front)."""
+        end = self._filled + num_rows(rows)
+        if not self._buffer:
+            self._buffer = [np.empty(0, dtype=column.dtype) if isinstance(column, np.ndarray) else column[:0]
+                            for column in rows]
+        for i, (column, new) in enumerate(zip(self._buffer, rows)):
+            if not isinstance(column, np.ndarray):
+                self._buffer[i] = concat_columns([column, new])
+                continue
+            if end > len(column):
+                column = np.concatenate((column[:self._filled],
+                                         np.empty(min(self._capacity, max(end, 2 * len(column))) - self._filled,
+                                                  dtype=column.dtype)))
+                self._buffer[i] = column
+            column[self._filled:end] = new
+        self._filled = end
 
     def produce_chunk(self, n: int) -> list[Any]:
         if not self._drawn:
@@ -529,50 +545,28 @@ class RowShuffleIterator(DatasetIterator):
                 drawn = self._drain()
             else:
                 drawn = self._exchange()
-            self._drawn.put([self._gather(drawn)])
-            self._release()
+            self._drawn.put([drawn])
         return self._drawn.take(n)
 
-    def _exchange(self) -> np.ndarray:
+    def _exchange(self) -> Block:
         """Draw one row per incoming row (a full buffer): each draw's slot takes the incoming row."""
         incoming, self._incoming = self._incoming, None
-        count = len(incoming)
-        slots = self._rng.integers(0, self._capacity, count)
-        # A slot drawn twice gives, the second time, the incoming row that refilled it the first time.
-        order = np.argsort(slots, kind="stable")
-        sorted_slots = slots[order]
-        repeat = sorted_slots[1:] == sorted_slots[:-1]
-        previous = np.full(count, -1)
-        previous[order[1:][repeat]] = order[:-1][repeat]
-        drawn = np.where(previous < 0, self._ids[slots], incoming[previous])
-        last = np.append(~repeat, True)  # the last draw of each slot decides what it holds afterwards
-        self._ids[sorted_slots[last]] = incoming[order[last]]
-        return drawn
+        plan = ExchangePlan(self._rng.integers(0, self._capacity, num_rows(incoming)), self._capacity)
+        drawn = []
+        for i, (column, rows) in enumerate(zip(self._buffer, incoming)):
+            out, self._buffer[i] = plan.exchange(column, rows)
+            drawn.append(out)
+        return tuple(drawn)
 
-    def _drain(self) -> np.ndarray:
+    def _drain(self) -> Block:
         """The input has ended: the rows left in the buffer, in a random order."""
         if not self._filled:
             raise StopIteration
-        drawn = self._ids[:self._filled][self._rng.permutation(self._filled)]
-        self._filled = 0
+        order = self._rng.permutation(self._filled)
+        drawn = tuple(column[:self._filled][order] if isinstance(column, np.ndarray) else column.take(order)
+                      for column in self._buffer)
+        self._buffer, self._filled = [], 0
         return drawn
-
-    def _gather(self, ids: np.ndarray) -> Block:
-        """The rows with these ids, from the kept blocks."""
-        starts = np.asarray(self._starts)
-        which = np.searchsorted(starts, ids, side="right") - 1
-        sizes = [num_rows(block) for block in self._blocks]
-        positions = ids - starts[which] + (np.cumsum(sizes) - sizes)[which]  # in the kept blocks end to end
-        return take_rows(concat_blocks(self._blocks), positions)
-
-    def _release(self) -> None:
-        """Drop the kept blocks that no buffered or incoming row belongs to."""
-        starts = np.asarray(self._starts)
-        live = [self._ids[:self._filled]] + ([self._incoming] if self._incoming is not None else [])
-        kept = np.unique(np.searchsorted(starts, np.concatenate(live), side="right") - 1)
-        if len(kept) < len(self._blocks):
-            self._blocks = [self._blocks[b] for b in kept]
-            self._starts = [self._starts[b] for b in kept]
 
     # -- saving and restoring ------------------------------------------------------------------------------
     def own_state(self) -> dict[str, Any]:
@@ -580,8 +574,10 @@ class RowShuffleIterator(DatasetIterator):
         handed out, as values, with the generator and the seed."""
         drawn = self._drawn.take(self._drawn.units)
         self._drawn.put(drawn)  # put back: saving takes nothing
-        buffered = self._gather(self._ids[:self._filled]) if self._filled else None
-        incoming = self._gather(self._incoming) if self._incoming is not None else None
+        buffered = cut(self._buffer, 0, self._filled) if self._filled else None
+        buffered = None if buffered is None else tuple(
+            column.copy() if isinstance(column, np.ndarray) else column for column in buffered)  # changed in place
+        incoming = self._incoming
         return {**self._seed.to_state(), "buffer_size": self._capacity, "rng": encode_rng(self._rng),
                 "buffer": Deferred(lambda: None if buffered is None else _encode_block(buffered)),
                 "incoming": Deferred(lambda: None if incoming is None else _encode_block(incoming)),
@@ -595,19 +591,70 @@ class RowShuffleIterator(DatasetIterator):
         self._rng = decode_rng(state["rng"])
         self._source_done = bool(state["input_done"])
         self._drawn.put([_decode_block(block) for block in state["drawn"]])
-        if state["buffer"] is not None:  # the kept blocks: the buffer's rows in slot order, ids from 0
-            self._keep(_decode_block(state["buffer"]))
-            self._filled = self._next_id
-            self._ids = np.arange(max(len(self._ids), self._filled), dtype=np.int64)
-        if state["incoming"] is not None:
-            self._incoming = self._keep(_decode_block(state["incoming"]))
+        self._buffer, self._filled = [], 0
+        if state["buffer"] is not None:  # the buffer's rows in slot order
+            self._append(_decode_block(state["buffer"]))
+        self._incoming = None if state["incoming"] is None else _decode_block(state["incoming"])
 
-    def _keep(self, block: Block) -> np.ndarray:
-        """Keep an input block; the ids of its rows."""
-        self._blocks.append(block)
-        self._starts.append(self._next_id)
-        self._next_id += num_rows(block)
-        return np.arange(self._next_id - num_rows(block), self._next_id)
+
+class ExchangePlan:
+    """Where the rows of one exchange come from and go: ``slots[j]`` is the buffer slot draw j takes.
+
+    Draw j gives the slot's row and refills the slot with incoming row j, as
+    drawing one row at a time does; a slot drawn again in the same exchange
+    gives, the second time, the incoming row that refilled it the first time.
+    Rows are numbered as in the buffer (``capacity`` slots) followed by the
+    incoming rows: ``sources`` says which row each draw gives, ``kept`` which
+    row each slot holds afterwards.
+    """
+
+    __slots__ = ("sources", "capacity", "refill_slots", "refill_rows")
+
+    def __init__(self, slots: np.ndarray, capacity: int) -> None:
+        # A stable sort groups the draws of each slot in draw order (a radix sort where slots fit 16 bits).
+        order = np.argsort(slots.astype(np.uint16) if capacity <= 1 << 16 else slots, kind="stable")
+        sorted_slots = slots[order]
+        repeat = sorted_slots[1:] == sorted_slots[:-1]
+        self.sources = slots.copy()
+        self.sources[order[1:][repeat]] = capacity + order[:-1][repeat]  # the draw before refilled the slot
+        self.capacity = capacity
+        last = np.append(~repeat, True)  # the last draw of each slot decides what it holds afterwards
+        self.refill_slots = sorted_slots[last]
+        self.refill_rows = order[last]
+
+    def kept(self) -> np.ndarray:
+        """The row each slot holds after the exchange."""
+        kept = np.arange(self.capacity)
+        kept[self.refill_slots] = self.capacity + self.refill_rows
+        return kept
+
+    def exchange(self, column: Any, incoming: Any) -> tuple[Any, Any]:
+        """The drawn rows of one column, and the buffer's column after the exchange.
+
+        A numpy column is a work array: the buffer in its first ``capacity``
+        rows, room for the incoming rows after them (grown here when short),
+        changed in place: one copy in of the incoming rows, one gather of the
+        drawn rows, one scatter of the refills. An arrow column cannot be
+        changed: the buffer's rows followed by the incoming ones are taken
+        twice (the drawn rows, the buffer after).
+        """
+        capacity, end = self.capacity, self.capacity + len(incoming)
+        if isinstance(column, np.ndarray):
+            if len(column) < end:
+                column = np.concatenate((column[:capacity], np.empty(end - capacity, dtype=column.dtype)))
+            column[capacity:end] = incoming
+            drawn = column.take(self.sources)
+            column[self.refill_slots] = column[capacity + self.refill_rows]
+            return drawn, column
+        rows = concat_columns([column, incoming])
+        return rows.take(self.sources), rows.take(self.kept())
+
+
+def pa_chunked(array: Any) -> Any:
+    """An arrow array as a ChunkedArray of one chunk (the form row blocks hold strings in)."""
+    import pyarrow as pa
+
+    return pa.chunked_array([array], type=array.type)
 
 
 def _encode_block(block: Block) -> list[Any]:
