@@ -11,7 +11,7 @@ reproducible; without it every iterator uses the same seed.
 
 Over row blocks (``rows=RowBlocks(...)``, ``fastinput._engine.rows``) the
 buffer holds ``buffer_size`` rows, and whole input blocks are exchanged
-through it at once (``RowShuffleIterator``): the same seeds and epochs.
+through it at once (``fastinput.ops.row_shuffle``): the same seeds and epochs.
 
 Saving (``get_state``): a shuffle saves its buffer (as positions where its input is ``Positioned``, say
 TFRecord files through interleaves, else as values with ``encode_value``), its random generator, its place in
@@ -44,7 +44,7 @@ from fastinput._engine.checkpoint import (
 )
 from fastinput._engine.iterator import DatasetIterator, IteratorContext
 from fastinput._engine.positions import Position, decode_positions, encode_positions, tracks_positions
-from fastinput._engine.rows import ELEMENTS, Block, RowBlocks, Units, concat_blocks, concat_columns, cut, num_rows
+from fastinput._engine.rows import ELEMENTS, RowBlocks, Units
 from fastinput._engine.traits import StageKind, StageTraits
 from fastinput.dataset import Dataset
 from fastinput.ops.repeat import EpochTally
@@ -137,6 +137,8 @@ class ShuffleDataset(Dataset):
     def make_iterator(self, ctx: IteratorContext) -> DatasetIterator:
         source = self.inputs[0].make_iterator(ctx)
         if self.units is not ELEMENTS:
+            from fastinput.ops.row_shuffle import RowShuffleIterator
+
             return RowShuffleIterator(self, ctx, source)
         return ShuffleIterator(self, ctx, source)
 
@@ -289,7 +291,7 @@ class ShuffleIterator(DatasetIterator):
                 "positions": Deferred(lambda: encode_positions(positions))}
 
     def restore_own_state(self, state: dict[str, Any]) -> None:
-        _check_buffer_size(state, self._size, self.name)
+        check_buffer_size(state, self._size, self.name)
         self._seed = EpochSeed.from_state(state)
         self._ds.seeds.continue_after(self._seed)
         self._rng = decode_rng(state["rng"])
@@ -312,7 +314,8 @@ class ShuffleIterator(DatasetIterator):
         self._skip = int(state["skip"])
 
 
-def _check_buffer_size(state: dict[str, Any], size: int, name: str) -> None:
+def check_buffer_size(state: dict[str, Any], size: int, name: str) -> None:
+    """A saved shuffle state must come from a buffer of the same size (its draws depend on it)."""
     if state.get("buffer_size") != size:
         raise errors.InvalidArgumentError(f"set_state: the pipeline differs from the one saved: stage {name} has "
                                           f"buffer_size={size} here, {state.get('buffer_size')} in the saved state")
@@ -467,210 +470,3 @@ class _ShuffleAndRepeatIterator(DatasetIterator):
             self._ds.shuffle.seeds.continue_after(self._last_seed)
         elif state.get("first_seed") is not None:  # saved before its first element
             self._ds.shuffle.seeds.continue_at(EpochSeed.from_state(state["first_seed"]))
-
-
-class RowShuffleIterator(DatasetIterator):
-    """tf.data's shuffle buffer over rows, holding the rows' values as columns.
-
-    The buffer is one column per input column: a numpy array of
-    ``buffer_size`` rows changed in place, or for strings an arrow binary
-    array (strings stay arrow until a batch makes them ``bytes`` objects, in
-    batch order). Each input block is exchanged through a full buffer in one
-    go: one random slot per incoming row, then per column one gather of the
-    drawn rows and one scatter of the incoming rows into the slots they refill
-    (``ExchangePlan``). The rows drawn wait in a ``RowQueue`` for requests of
-    any size.
-    """
-
-    def __init__(self, dataset: ShuffleDataset, ctx: IteratorContext, source: DatasetIterator) -> None:
-        super().__init__(dataset, ctx, [source])
-        self._ds = dataset
-        self._source = source
-        self._units = dataset.units
-        self._capacity = size = dataset.buffer_size
-        self._seed = dataset.seeds.next()
-        self._rng = self._seed.generator()
-        self._buffer: list[Any] = []  # its columns; numpy ones are grown to ``size`` rows as rows arrive
-        self._filled = 0
-        self._incoming: Block | None = None  # input rows not yet in the buffer
-        self._source_done = False
-        self._drawn = self._units.queue()
-        self.metrics.buffer_capacity = size
-
-    def _pull(self) -> bool:
-        """Take the next input rows (they become ``_incoming``); False at the end of the input."""
-        if self._source_done:
-            return False
-        try:
-            self._incoming = concat_blocks(self._source.get_next_chunk(self._units.request(1)))
-        except StopIteration:
-            self._source_done = True
-            return False
-        return True
-
-    def _fill(self) -> None:
-        """Move input rows into the free part of the buffer until it is full or the input ends."""
-        while self._filled < self._capacity and (self._incoming is not None or self._pull()):
-            size = num_rows(self._incoming)
-            take = min(self._capacity - self._filled, size)
-            self._append(cut(self._incoming, 0, take) if take < size else self._incoming)
-            self._incoming = cut(self._incoming, take, size) if take < size else None
-        if self._filled == self._capacity:  # one chunk per arrow column: exchanges take from it
-            self._buffer = [column if isinstance(column, np.ndarray) else pa_chunked(column.combine_chunks())
-                            for column in self._buffer]
-        self.metrics.buffer_occupancy = self._filled
-
-    def _append(self, rows: Block) -> None:
-        """Rows after the buffer's (numpy columns grown by doubling: a huge buffer_size allocates nothing up front)."""
-        end = self._filled + num_rows(rows)
-        if not self._buffer:
-            self._buffer = [np.empty(0, dtype=column.dtype) if isinstance(column, np.ndarray) else column[:0]
-                            for column in rows]
-        for i, (column, new) in enumerate(zip(self._buffer, rows)):
-            if not isinstance(column, np.ndarray):
-                self._buffer[i] = concat_columns([column, new])
-                continue
-            if end > len(column):
-                column = np.concatenate((column[:self._filled],
-                                         np.empty(min(self._capacity, max(end, 2 * len(column))) - self._filled,
-                                                  dtype=column.dtype)))
-                self._buffer[i] = column
-            column[self._filled:end] = new
-        self._filled = end
-
-    def produce_chunk(self, n: int) -> list[Any]:
-        if not self._drawn:
-            self._fill()
-            if self._filled < self._capacity or (self._incoming is None and not self._pull()):
-                drawn = self._drain()
-            else:
-                drawn = self._exchange()
-            self._drawn.put([drawn])
-        return self._drawn.take(n)
-
-    def _exchange(self) -> Block:
-        """Draw one row per incoming row (a full buffer): each draw's slot takes the incoming row."""
-        incoming, self._incoming = self._incoming, None
-        plan = ExchangePlan(self._rng.integers(0, self._capacity, num_rows(incoming)), self._capacity)
-        drawn = []
-        for i, (column, rows) in enumerate(zip(self._buffer, incoming)):
-            out, self._buffer[i] = plan.exchange(column, rows)
-            drawn.append(out)
-        return tuple(drawn)
-
-    def _drain(self) -> Block:
-        """The input has ended: the rows left in the buffer, in a random order."""
-        if not self._filled:
-            raise StopIteration
-        order = self._rng.permutation(self._filled)
-        drawn = tuple(column[:self._filled][order] if isinstance(column, np.ndarray) else column.take(order)
-                      for column in self._buffer)
-        self._buffer, self._filled = [], 0
-        return drawn
-
-    # -- saving and restoring ------------------------------------------------------------------------------
-    def own_state(self) -> dict[str, Any]:
-        """The rows of the buffer (in slot order), of the input block not yet in it and of the drawn rows not yet
-        handed out, as values, with the generator and the seed."""
-        drawn = self._drawn.take(self._drawn.units)
-        self._drawn.put(drawn)  # put back: saving takes nothing
-        buffered = cut(self._buffer, 0, self._filled) if self._filled else None
-        buffered = None if buffered is None else tuple(
-            column.copy() if isinstance(column, np.ndarray) else column for column in buffered)  # changed in place
-        incoming = self._incoming
-        return {**self._seed.to_state(), "buffer_size": self._capacity, "rng": encode_rng(self._rng),
-                "buffer": Deferred(lambda: None if buffered is None else _encode_block(buffered)),
-                "incoming": Deferred(lambda: None if incoming is None else _encode_block(incoming)),
-                "drawn": Deferred(lambda: [_encode_block(block) for block in drawn]),
-                "input_done": self._source_done}
-
-    def restore_own_state(self, state: dict[str, Any]) -> None:
-        _check_buffer_size(state, self._capacity, self.name)
-        self._seed = EpochSeed.from_state(state)
-        self._ds.seeds.continue_after(self._seed)
-        self._rng = decode_rng(state["rng"])
-        self._source_done = bool(state["input_done"])
-        self._drawn.put([_decode_block(block) for block in state["drawn"]])
-        self._buffer, self._filled = [], 0
-        if state["buffer"] is not None:  # the buffer's rows in slot order
-            self._append(_decode_block(state["buffer"]))
-        self._incoming = None if state["incoming"] is None else _decode_block(state["incoming"])
-
-
-class ExchangePlan:
-    """Where the rows of one exchange come from and go: ``slots[j]`` is the buffer slot draw j takes.
-
-    Draw j gives the slot's row and refills the slot with incoming row j, as
-    drawing one row at a time does; a slot drawn again in the same exchange
-    gives, the second time, the incoming row that refilled it the first time.
-    Rows are numbered as in the buffer (``capacity`` slots) followed by the
-    incoming rows: ``sources`` says which row each draw gives, ``kept`` which
-    row each slot holds afterwards.
-    """
-
-    __slots__ = ("sources", "capacity", "refill_slots", "refill_rows")
-
-    def __init__(self, slots: np.ndarray, capacity: int) -> None:
-        # A stable sort groups the draws of each slot in draw order (a radix sort where slots fit 16 bits).
-        order = np.argsort(slots.astype(np.uint16) if capacity <= 1 << 16 else slots, kind="stable")
-        sorted_slots = slots[order]
-        repeat = sorted_slots[1:] == sorted_slots[:-1]
-        self.sources = slots.copy()
-        self.sources[order[1:][repeat]] = capacity + order[:-1][repeat]  # the draw before refilled the slot
-        self.capacity = capacity
-        last = np.append(~repeat, True)  # the last draw of each slot decides what it holds afterwards
-        self.refill_slots = sorted_slots[last]
-        self.refill_rows = order[last]
-
-    def kept(self) -> np.ndarray:
-        """The row each slot holds after the exchange."""
-        kept = np.arange(self.capacity)
-        kept[self.refill_slots] = self.capacity + self.refill_rows
-        return kept
-
-    def exchange(self, column: Any, incoming: Any) -> tuple[Any, Any]:
-        """The drawn rows of one column, and the buffer's column after the exchange.
-
-        A numpy column is a work array: the buffer in its first ``capacity``
-        rows, room for the incoming rows after them (grown here when short),
-        changed in place: one copy in of the incoming rows, one gather of the
-        drawn rows, one scatter of the refills. An arrow column cannot be
-        changed: the buffer's rows followed by the incoming ones are taken
-        twice (the drawn rows, the buffer after).
-        """
-        capacity, end = self.capacity, self.capacity + len(incoming)
-        if isinstance(column, np.ndarray):
-            if len(column) < end:
-                column = np.concatenate((column[:capacity], np.empty(end - capacity, dtype=column.dtype)))
-            column[capacity:end] = incoming
-            drawn = column.take(self.sources)
-            column[self.refill_slots] = column[capacity + self.refill_rows]
-            return drawn, column
-        rows = concat_columns([column, incoming])
-        return rows.take(self.sources), rows.take(self.kept())
-
-
-def pa_chunked(array: Any) -> Any:
-    """An arrow array as a ChunkedArray of one chunk (the form row blocks hold strings in)."""
-    import pyarrow as pa
-
-    return pa.chunked_array([array], type=array.type)
-
-
-def _encode_block(block: Block) -> list[Any]:
-    """A block of rows as a JSON-able list of columns (numpy arrays, or arrow strings with their type)."""
-    return [encode_value(column) if isinstance(column, np.ndarray)
-            else {"arrow": str(column.type), "values": encode_value(column.to_pylist())} for column in block]
-
-
-def _decode_block(encoded: list[Any]) -> Block:
-    """The block ``_encode_block`` encoded."""
-    import pyarrow as pa
-
-    def column(encoded_column: Any) -> Any:
-        if isinstance(encoded_column, dict) and "arrow" in encoded_column:
-            values = decode_value(encoded_column["values"])
-            return pa.chunked_array([pa.array(values, type=pa.type_for_alias(encoded_column["arrow"]))])
-        return decode_value(encoded_column)
-
-    return tuple(column(encoded_column) for encoded_column in encoded)
