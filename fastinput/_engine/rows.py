@@ -26,9 +26,10 @@ rows: the stage hands back blocks holding at most ``n`` rows in all.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterable
 from itertools import chain
-from typing import Any, NamedTuple, Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -39,12 +40,13 @@ from fastinput.spec import TensorSpec
 Block = tuple[Any, ...]
 """Rows as columns of equal length: numpy arrays, or pyarrow ChunkedArrays of binary strings."""
 
-class Interleaved(NamedTuple):
+@dataclasses.dataclass(frozen=True, slots=True)
+class Interleaved:
     """Equally long blocks and the interleave order over them, not yet merged: one row of each in turn.
 
     What an interleave hands a shuffle over rows (``RowBlocks(interleave_lazily=True)``): the shuffle gathers
     rows by position anyway, so it folds the order into its gathers (``order``) instead of copying every column
-    into it first.
+    into it first. Not a block (a stage that cuts or counts blocks cannot take it).
     """
 
     pieces: list[Block]
