@@ -26,6 +26,7 @@ rows: the stage hands back blocks holding at most ``n`` rows in all.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterable
 from itertools import chain
 from typing import Any, Protocol
@@ -38,6 +39,23 @@ from fastinput.spec import TensorSpec
 
 Block = tuple[Any, ...]
 """Rows as columns of equal length: numpy arrays, or pyarrow ChunkedArrays of binary strings."""
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Interleaved:
+    """Equally long blocks and the interleave order over them, not yet merged: one row of each in turn.
+
+    What an interleave hands a shuffle over rows (``RowBlocks(interleave_lazily=True)``): the shuffle gathers
+    rows by position anyway, so it folds the order into its gathers (``order``) instead of copying every column
+    into it first. Not a block (a stage that cuts or counts blocks cannot take it).
+    """
+
+    pieces: list[Block]
+    rounds: int
+
+    def order(self) -> np.ndarray:
+        """The row, in the pieces end to end, at each position of the interleave order."""
+        return alternate_order(len(self.pieces), self.rounds)
+
 
 READ_CHUNK = 64
 """Elements a reader moves from a source into its buffer in one go (at most), and buffers per source at least."""
@@ -83,11 +101,6 @@ def as_numpy(block: Block) -> tuple[np.ndarray, ...]:
     return tuple(col if isinstance(col, np.ndarray) else col.to_numpy(zero_copy_only=False) for col in block)
 
 
-def take_rows(block: Block, positions: np.ndarray) -> Block:
-    """The rows at ``positions``, in that order: one gather per column (arrow's ``take`` copies bytes, no objects)."""
-    return tuple(column[positions] if isinstance(column, np.ndarray) else column.take(positions) for column in block)
-
-
 def alternate(columns: list[Any], rounds: int) -> Any:
     """Equally long columns merged row by row: row r of column j goes to r * len(columns) + j."""
     width = len(columns)
@@ -96,8 +109,13 @@ def alternate(columns: list[Any], rounds: int) -> Any:
         for j, column in enumerate(columns):
             out[j::width] = column
         return out
-    # In the columns end to end, row r of column j is at j * rounds + r.
-    return concat_columns(columns).take((np.arange(width) * rounds + np.arange(rounds)[:, None]).reshape(-1))
+    return concat_columns(columns).take(alternate_order(width, rounds))
+
+
+def alternate_order(width: int, rounds: int) -> np.ndarray:
+    """Positions, in ``width`` pieces of ``rounds`` rows end to end, of their rows one of each in turn: row r of
+    piece j (at j * rounds + r) goes to r * width + j."""
+    return (np.arange(width) * rounds + np.arange(rounds)[:, None]).reshape(-1)
 
 
 # -- queues that hand out units ------------------------------------------------------------------------------
@@ -269,11 +287,14 @@ class RowBlocks:
 
     A batch of rows is numpy columns (strings as object arrays of ``bytes``);
     ``pack`` turns them into the element a row batch yields (by default the
-    tuple of columns itself).
+    tuple of columns itself). ``interleave_lazily``: an interleave hands its
+    rounds on as ``Interleaved`` (for a shuffle over rows to read, and only
+    where one reads the interleave's output) rather than merged blocks.
     """
 
-    def __init__(self, pack: Callable[[Block], Any] | None = None) -> None:
+    def __init__(self, pack: Callable[[Block], Any] | None = None, interleave_lazily: bool = False) -> None:
         self.pack = pack
+        self.interleave_lazily = interleave_lazily
 
     def count(self, items: list[Any]) -> int:
         return sum(num_rows(block) for block in items)
@@ -286,6 +307,8 @@ class RowBlocks:
         blocks = [concat_blocks(piece) for piece in pieces]
         if len(blocks) == 1:
             return blocks
+        if self.interleave_lazily:
+            return [Interleaved(blocks, rounds)]
         return [tuple(alternate(list(columns), rounds) for columns in zip(*blocks))]
 
     def read_ahead(self, block_length: int) -> int:

@@ -11,7 +11,7 @@ reproducible; without it every iterator uses the same seed.
 
 Over row blocks (``rows=RowBlocks(...)``, ``fastinput._engine.rows``) the
 buffer holds ``buffer_size`` rows, and whole input blocks are exchanged
-through it at once (``RowShuffleIterator``): the same seeds and epochs.
+through it at once (``fastinput.ops.row_shuffle``): the same seeds and epochs.
 
 Saving (``get_state``): a shuffle saves its buffer (as positions where its input is ``Positioned``, say
 TFRecord files through interleaves, else as values with ``encode_value``), its random generator, its place in
@@ -44,7 +44,7 @@ from fastinput._engine.checkpoint import (
 )
 from fastinput._engine.iterator import DatasetIterator, IteratorContext
 from fastinput._engine.positions import Position, decode_positions, encode_positions, tracks_positions
-from fastinput._engine.rows import ELEMENTS, Block, RowBlocks, Units, concat_blocks, num_rows, take_rows
+from fastinput._engine.rows import ELEMENTS, RowBlocks, Units
 from fastinput._engine.traits import StageKind, StageTraits
 from fastinput.dataset import Dataset
 from fastinput.ops.repeat import EpochTally
@@ -137,6 +137,8 @@ class ShuffleDataset(Dataset):
     def make_iterator(self, ctx: IteratorContext) -> DatasetIterator:
         source = self.inputs[0].make_iterator(ctx)
         if self.units is not ELEMENTS:
+            from fastinput.ops.row_shuffle import RowShuffleIterator
+
             return RowShuffleIterator(self, ctx, source)
         return ShuffleIterator(self, ctx, source)
 
@@ -289,7 +291,7 @@ class ShuffleIterator(DatasetIterator):
                 "positions": Deferred(lambda: encode_positions(positions))}
 
     def restore_own_state(self, state: dict[str, Any]) -> None:
-        _check_buffer_size(state, self._size, self.name)
+        check_buffer_size(state, self._size, self.name)
         self._seed = EpochSeed.from_state(state)
         self._ds.seeds.continue_after(self._seed)
         self._rng = decode_rng(state["rng"])
@@ -312,7 +314,8 @@ class ShuffleIterator(DatasetIterator):
         self._skip = int(state["skip"])
 
 
-def _check_buffer_size(state: dict[str, Any], size: int, name: str) -> None:
+def check_buffer_size(state: dict[str, Any], size: int, name: str) -> None:
+    """A saved shuffle state must come from a buffer of the same size (its draws depend on it)."""
     if state.get("buffer_size") != size:
         raise errors.InvalidArgumentError(f"set_state: the pipeline differs from the one saved: stage {name} has "
                                           f"buffer_size={size} here, {state.get('buffer_size')} in the saved state")
@@ -467,163 +470,3 @@ class _ShuffleAndRepeatIterator(DatasetIterator):
             self._ds.shuffle.seeds.continue_after(self._last_seed)
         elif state.get("first_seed") is not None:  # saved before its first element
             self._ds.shuffle.seeds.continue_at(EpochSeed.from_state(state["first_seed"]))
-
-
-class RowShuffleIterator(DatasetIterator):
-    """tf.data's shuffle buffer over rows, holding row ids rather than values.
-
-    Input blocks are kept whole while the buffer refers to their rows (row id
-    = position in the input); each input block is exchanged through the buffer
-    in one go, and the rows drawn are gathered from the kept blocks: one gather
-    per column (arrow's ``take`` for strings, which copies bytes and touches no
-    Python object). The rows drawn wait in a ``RowQueue`` for requests of any size.
-    """
-
-    def __init__(self, dataset: ShuffleDataset, ctx: IteratorContext, source: DatasetIterator) -> None:
-        super().__init__(dataset, ctx, [source])
-        self._ds = dataset
-        self._source = source
-        self._units = dataset.units
-        self._capacity = size = dataset.buffer_size
-        self._seed = dataset.seeds.next()
-        self._rng = self._seed.generator()
-        self._ids = np.empty(min(size, 1024), dtype=np.int64)  # the buffer: ids of the rows it holds (grows to size)
-        self._filled = 0
-        self._blocks: list[Block] = []  # input blocks with rows in the buffer (or not yet in it)
-        self._starts: list[int] = []  # the id of each kept block's first row
-        self._next_id = 0
-        self._incoming: np.ndarray | None = None  # ids of input rows not yet in the buffer
-        self._source_done = False
-        self._drawn = self._units.queue()
-        self.metrics.buffer_capacity = size
-
-    def _pull(self) -> bool:
-        """Take the next input rows (they become ``_incoming``); False at the end of the input."""
-        if self._source_done:
-            return False
-        try:
-            block = concat_blocks(self._source.get_next_chunk(self._units.request(1)))
-        except StopIteration:
-            self._source_done = True
-            return False
-        self._incoming = self._keep(block)
-        return True
-
-    def _fill(self) -> None:
-        """Move input rows into the free part of the buffer until it is full or the input ends."""
-        while self._filled < self._capacity and (self._incoming is not None or self._pull()):
-            take = min(self._capacity - self._filled, len(self._incoming))
-            if self._filled + take > len(self._ids):  # grown as rows arrive: a huge buffer_size allocates nothing
-                grown = np.empty(min(self._capacity, max(2 * len(self._ids), self._filled + take)), dtype=np.int64)
-                grown[:self._filled] = self._ids[:self._filled]
-                self._ids = grown
-            self._ids[self._filled:self._filled + take] = self._incoming[:take]
-            self._filled += take
-            self._incoming = self._incoming[take:] if take < len(self._incoming) else None
-        self.metrics.buffer_occupancy = self._filled
-
-    def produce_chunk(self, n: int) -> list[Any]:
-        if not self._drawn:
-            self._fill()
-            if self._filled < self._capacity or (self._incoming is None and not self._pull()):
-                drawn = self._drain()
-            else:
-                drawn = self._exchange()
-            self._drawn.put([self._gather(drawn)])
-            self._release()
-        return self._drawn.take(n)
-
-    def _exchange(self) -> np.ndarray:
-        """Draw one row per incoming row (a full buffer): each draw's slot takes the incoming row."""
-        incoming, self._incoming = self._incoming, None
-        count = len(incoming)
-        slots = self._rng.integers(0, self._capacity, count)
-        # A slot drawn twice gives, the second time, the incoming row that refilled it the first time.
-        order = np.argsort(slots, kind="stable")
-        sorted_slots = slots[order]
-        repeat = sorted_slots[1:] == sorted_slots[:-1]
-        previous = np.full(count, -1)
-        previous[order[1:][repeat]] = order[:-1][repeat]
-        drawn = np.where(previous < 0, self._ids[slots], incoming[previous])
-        last = np.append(~repeat, True)  # the last draw of each slot decides what it holds afterwards
-        self._ids[sorted_slots[last]] = incoming[order[last]]
-        return drawn
-
-    def _drain(self) -> np.ndarray:
-        """The input has ended: the rows left in the buffer, in a random order."""
-        if not self._filled:
-            raise StopIteration
-        drawn = self._ids[:self._filled][self._rng.permutation(self._filled)]
-        self._filled = 0
-        return drawn
-
-    def _gather(self, ids: np.ndarray) -> Block:
-        """The rows with these ids, from the kept blocks."""
-        starts = np.asarray(self._starts)
-        which = np.searchsorted(starts, ids, side="right") - 1
-        sizes = [num_rows(block) for block in self._blocks]
-        positions = ids - starts[which] + (np.cumsum(sizes) - sizes)[which]  # in the kept blocks end to end
-        return take_rows(concat_blocks(self._blocks), positions)
-
-    def _release(self) -> None:
-        """Drop the kept blocks that no buffered or incoming row belongs to."""
-        starts = np.asarray(self._starts)
-        live = [self._ids[:self._filled]] + ([self._incoming] if self._incoming is not None else [])
-        kept = np.unique(np.searchsorted(starts, np.concatenate(live), side="right") - 1)
-        if len(kept) < len(self._blocks):
-            self._blocks = [self._blocks[b] for b in kept]
-            self._starts = [self._starts[b] for b in kept]
-
-    # -- saving and restoring ------------------------------------------------------------------------------
-    def own_state(self) -> dict[str, Any]:
-        """The rows of the buffer (in slot order), of the input block not yet in it and of the drawn rows not yet
-        handed out, as values, with the generator and the seed."""
-        drawn = self._drawn.take(self._drawn.units)
-        self._drawn.put(drawn)  # put back: saving takes nothing
-        buffered = self._gather(self._ids[:self._filled]) if self._filled else None
-        incoming = self._gather(self._incoming) if self._incoming is not None else None
-        return {**self._seed.to_state(), "buffer_size": self._capacity, "rng": encode_rng(self._rng),
-                "buffer": Deferred(lambda: None if buffered is None else _encode_block(buffered)),
-                "incoming": Deferred(lambda: None if incoming is None else _encode_block(incoming)),
-                "drawn": Deferred(lambda: [_encode_block(block) for block in drawn]),
-                "input_done": self._source_done}
-
-    def restore_own_state(self, state: dict[str, Any]) -> None:
-        _check_buffer_size(state, self._capacity, self.name)
-        self._seed = EpochSeed.from_state(state)
-        self._ds.seeds.continue_after(self._seed)
-        self._rng = decode_rng(state["rng"])
-        self._source_done = bool(state["input_done"])
-        self._drawn.put([_decode_block(block) for block in state["drawn"]])
-        if state["buffer"] is not None:  # the kept blocks: the buffer's rows in slot order, ids from 0
-            self._keep(_decode_block(state["buffer"]))
-            self._filled = self._next_id
-            self._ids = np.arange(max(len(self._ids), self._filled), dtype=np.int64)
-        if state["incoming"] is not None:
-            self._incoming = self._keep(_decode_block(state["incoming"]))
-
-    def _keep(self, block: Block) -> np.ndarray:
-        """Keep an input block; the ids of its rows."""
-        self._blocks.append(block)
-        self._starts.append(self._next_id)
-        self._next_id += num_rows(block)
-        return np.arange(self._next_id - num_rows(block), self._next_id)
-
-
-def _encode_block(block: Block) -> list[Any]:
-    """A block of rows as a JSON-able list of columns (numpy arrays, or arrow strings with their type)."""
-    return [encode_value(column) if isinstance(column, np.ndarray)
-            else {"arrow": str(column.type), "values": encode_value(column.to_pylist())} for column in block]
-
-
-def _decode_block(encoded: list[Any]) -> Block:
-    """The block ``_encode_block`` encoded."""
-    import pyarrow as pa
-
-    def column(encoded_column: Any) -> Any:
-        if isinstance(encoded_column, dict) and "arrow" in encoded_column:
-            values = decode_value(encoded_column["values"])
-            return pa.chunked_array([pa.array(values, type=pa.type_for_alias(encoded_column["arrow"]))])
-        return decode_value(encoded_column)
-
-    return tuple(column(encoded_column) for encoded_column in encoded)

@@ -25,7 +25,6 @@ from fastinput._engine.arguments import (
     check_parallelism,
 )
 from fastinput._engine.iterator import DatasetIterator, IteratorContext
-from fastinput._engine.rows import RowBlocks
 from fastinput._engine.traits import StageKind, StageTraits
 from fastinput.dataset import Dataset
 from fastinput.errors import InvalidArgumentError
@@ -213,7 +212,7 @@ def make_csv_dataset(
         files = files.shuffle(len(paths), seed=batching.shuffle_seed)
     # Rows travel as blocks of columns through the engine's own ops; without a shuffle, strings become numpy
     # on the reader threads, ahead of the batches; with one, they stay in arrow (cheaper to reorder) until then.
-    rows = RowBlocks(pack=ColumnPacker(output_names, label_name))
+    rows = batching.rows(ColumnPacker(output_names, label_name))
     open_file = functools.partial(CsvFileDataset, fmt=fmt, strings_as_numpy=not batching.shuffle)
     blocks = InterleaveDataset(files, open_file, cycle_length, 1, cycle_length, True, label="CsvFile", rows=rows)
     return batching.apply(blocks, rows)

@@ -135,6 +135,6 @@ def make_parquet_dataset(
     source = find_row_groups(op, file_pattern, columns, filters, storage_options)
     if label_name is not None and label_name not in source.columns:
         raise InvalidArgumentError(f"{op}: label_name {label_name!r} is not one of the columns {list(source.columns)}")
-    rows = RowBlocks(pack=ColumnPacker(list(source.columns), label_name))
+    rows = batching.rows(ColumnPacker(list(source.columns), label_name))
     groups = _row_groups(source, batching.shuffle, batching.shuffle_seed)
     return batching.apply(_reader(op, source, groups, num_parallel_reads, 1, rows), rows)

@@ -60,6 +60,11 @@ class RowBatching:
                 op, "prefetch_buffer_size", prefetch_buffer_size, minimum=0, allow=(AUTOTUNE,)),
         )
 
+    def rows(self, pack: ColumnPacker) -> RowBlocks:
+        """The units of the pipeline's stages: row blocks packed by ``pack``; with a shuffle, its input
+        interleave hands rows on unmerged (the shuffle folds the interleave order into its own gathers)."""
+        return RowBlocks(pack=pack, interleave_lazily=self.shuffle)
+
     def apply(self, blocks: Dataset, rows: RowBlocks) -> Dataset:
         """``blocks`` (a dataset of row blocks) shuffled, repeated, batched and prefetched."""
         if self.shuffle:

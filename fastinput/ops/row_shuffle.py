@@ -1,0 +1,273 @@
+"""``ds.shuffle`` over row blocks (``fastinput._engine.rows``): tf.data's shuffle buffer, a block at a time.
+
+The buffer holds ``buffer_size`` rows as columns. Each block of input rows is
+exchanged through the full buffer in one go, with the draws that drawing one
+row at a time makes: one random slot per incoming row, the slot's row drawn
+and the incoming row put in its place (``ExchangePlan``). Per column that is
+one copy of the incoming rows, one gather of the drawn rows and one scatter
+of the refills. The rows drawn wait in a ``RowQueue`` for requests of any size.
+
+An interleave may hand its rows on unmerged (``Interleaved``: blocks and the
+order one row of each in turn): the exchange folds that order into its
+gathers, so the rows are copied once, not merged first (``Incoming``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from fastinput._engine.checkpoint import Deferred, decode_rng, decode_value, encode_rng, encode_value
+from fastinput._engine.iterator import DatasetIterator, IteratorContext
+from fastinput._engine.rows import Block, Interleaved, concat_columns, num_rows
+from fastinput.ops.shuffle import EpochSeed, check_buffer_size
+
+
+class Incoming:
+    """Input rows not yet in the buffer: row k is row ``order[k]`` of ``pieces`` (blocks) end to end."""
+
+    __slots__ = ("pieces", "order")
+
+    def __init__(self, pieces: list[Block], order: np.ndarray) -> None:
+        self.pieces = pieces
+        self.order = order
+
+    @classmethod
+    def of(cls, items: list[Any]) -> Incoming:
+        """The rows of an input chunk: blocks, and ``Interleaved`` rounds in their interleave order."""
+        pieces: list[Block] = []
+        orders = []
+        start = 0
+        for item in items:
+            if isinstance(item, Interleaved):
+                pieces.extend(item.pieces)
+                orders.append(item.order() + start)
+                start += sum(num_rows(piece) for piece in item.pieces)
+            else:
+                pieces.append(item)
+                orders.append(np.arange(start, start + num_rows(item)))
+                start += num_rows(item)
+        return cls(pieces, np.concatenate(orders) if len(orders) > 1 else orders[0])
+
+    def __len__(self) -> int:
+        return len(self.order)
+
+    def columns(self) -> list[list[Any]]:
+        """Each column's pieces."""
+        return [list(column) for column in zip(*self.pieces)]
+
+    def rows(self, start: int = 0, stop: int | None = None) -> Block:
+        """Rows ``start:stop`` as one block (a gather per column)."""
+        positions = self.order[start:stop]
+        return tuple(concat_columns(column)[positions] if isinstance(column[0], np.ndarray)
+                     else concat_columns(column).take(positions) for column in self.columns())
+
+    def after(self, start: int) -> Incoming | None:
+        """The rows from ``start`` on (None if there are none)."""
+        return Incoming(self.pieces, self.order[start:]) if start < len(self.order) else None
+
+
+class RowShuffleIterator(DatasetIterator):
+    """tf.data's shuffle buffer over rows, holding the rows' values as columns.
+
+    A buffer column is a numpy array changed in place (a work array:
+    ``buffer_size`` rows, then room for an exchange's incoming rows), or for
+    strings an arrow binary array (strings stay arrow until a batch makes
+    them ``bytes`` objects, in batch order).
+    """
+
+    def __init__(self, dataset: Any, ctx: IteratorContext, source: DatasetIterator) -> None:
+        super().__init__(dataset, ctx, [source])
+        self._ds = dataset
+        self._source = source
+        self._units = dataset.units
+        self._capacity = size = dataset.buffer_size
+        self._seed = dataset.seeds.next()
+        self._rng = self._seed.generator()
+        self._buffer: list[Any] = []  # its columns; numpy ones are grown to ``size`` rows as rows arrive
+        self._filled = 0
+        self._incoming: Incoming | None = None
+        self._source_done = False
+        self._drawn = self._units.queue()
+        self.metrics.buffer_capacity = size
+
+    def _pull(self) -> bool:
+        """Take the next input rows (they become ``_incoming``); False at the end of the input."""
+        if self._source_done:
+            return False
+        try:
+            self._incoming = Incoming.of(self._source.get_next_chunk(self._units.request(1)))
+        except StopIteration:
+            self._source_done = True
+            return False
+        return True
+
+    def _fill(self) -> None:
+        """Move input rows into the free part of the buffer until it is full or the input ends."""
+        while self._filled < self._capacity and (self._incoming is not None or self._pull()):
+            take = min(self._capacity - self._filled, len(self._incoming))
+            self._append(self._incoming.rows(0, take))
+            self._incoming = self._incoming.after(take)
+        if self._filled == self._capacity:  # one chunk per arrow column: exchanges take from it
+            self._buffer = [column if isinstance(column, np.ndarray) else _one_chunk(column)
+                            for column in self._buffer]
+        self.metrics.buffer_occupancy = self._filled
+
+    def _append(self, rows: Block) -> None:
+        """Rows after the buffer's (numpy columns grown by doubling: a huge buffer_size allocates nothing up front)."""
+        end = self._filled + num_rows(rows)
+        if not self._buffer:
+            self._buffer = [np.empty(0, dtype=column.dtype) if isinstance(column, np.ndarray) else column[:0]
+                            for column in rows]
+        for i, (column, new) in enumerate(zip(self._buffer, rows)):
+            if not isinstance(column, np.ndarray):
+                self._buffer[i] = concat_columns([column, new])
+                continue
+            if end > len(column):
+                column = np.concatenate((column[:self._filled],
+                                         np.empty(min(self._capacity, max(end, 2 * len(column))) - self._filled,
+                                                  dtype=column.dtype)))
+                self._buffer[i] = column
+            column[self._filled:end] = new
+        self._filled = end
+
+    def produce_chunk(self, n: int) -> list[Any]:
+        if not self._drawn:
+            self._fill()
+            if self._filled < self._capacity or (self._incoming is None and not self._pull()):
+                drawn = self._drain()
+            else:
+                drawn = self._exchange()
+            self._drawn.put([drawn])
+        return self._drawn.take(n)
+
+    def _exchange(self) -> Block:
+        """Draw one row per incoming row (a full buffer): each draw's slot takes the incoming row."""
+        incoming, self._incoming = self._incoming, None
+        plan = ExchangePlan(self._rng.integers(0, self._capacity, len(incoming)), self._capacity, incoming.order)
+        drawn = []
+        for i, (column, pieces) in enumerate(zip(self._buffer, incoming.columns())):
+            out, self._buffer[i] = plan.exchange(column, pieces)
+            drawn.append(out)
+        return tuple(drawn)
+
+    def _drain(self) -> Block:
+        """The input has ended: the rows left in the buffer, in a random order."""
+        if not self._filled:
+            raise StopIteration
+        order = self._rng.permutation(self._filled)
+        drawn = tuple(column[:self._filled][order] if isinstance(column, np.ndarray) else column.take(order)
+                      for column in self._buffer)
+        self._buffer, self._filled = [], 0
+        return drawn
+
+    # -- saving and restoring ------------------------------------------------------------------------------
+    def own_state(self) -> dict[str, Any]:
+        """The rows of the buffer (in slot order), of the input not yet in it and of the drawn rows not yet
+        handed out, as values, with the generator and the seed."""
+        drawn = self._drawn.take(self._drawn.units)
+        self._drawn.put(drawn)  # put back: saving takes nothing
+        buffered = None if not self._filled else tuple(  # a copy: numpy columns change in place
+            column[:self._filled].copy() if isinstance(column, np.ndarray) else column[:self._filled]
+            for column in self._buffer)
+        incoming = self._incoming
+        return {**self._seed.to_state(), "buffer_size": self._capacity, "rng": encode_rng(self._rng),
+                "buffer": Deferred(lambda: None if buffered is None else _encode_block(buffered)),
+                "incoming": Deferred(lambda: None if incoming is None else _encode_block(incoming.rows())),
+                "drawn": Deferred(lambda: [_encode_block(block) for block in drawn]),
+                "input_done": self._source_done}
+
+    def restore_own_state(self, state: dict[str, Any]) -> None:
+        check_buffer_size(state, self._capacity, self.name)
+        self._seed = EpochSeed.from_state(state)
+        self._ds.seeds.continue_after(self._seed)
+        self._rng = decode_rng(state["rng"])
+        self._source_done = bool(state["input_done"])
+        self._drawn.put([_decode_block(block) for block in state["drawn"]])
+        self._buffer, self._filled = [], 0
+        if state["buffer"] is not None:  # the buffer's rows in slot order
+            self._append(_decode_block(state["buffer"]))
+        self._incoming = None if state["incoming"] is None else Incoming.of([_decode_block(state["incoming"])])
+
+
+class ExchangePlan:
+    """Where the rows of one exchange come from and go: ``slots[j]`` is the buffer slot draw j takes.
+
+    Draw j gives the slot's row and refills the slot with incoming row j, as
+    drawing one row at a time does; a slot drawn again in the same exchange
+    gives, the second time, the incoming row that refilled it the first time.
+    Rows are numbered as in the buffer (``capacity`` slots) followed by the
+    incoming pieces end to end, where incoming row j is at ``order[j]``:
+    ``sources`` says which row each draw gives.
+    """
+
+    __slots__ = ("sources", "capacity", "refill_slots", "refill_rows")
+
+    def __init__(self, slots: np.ndarray, capacity: int, order: np.ndarray) -> None:
+        # A stable sort groups the draws of each slot in draw order (a radix sort where slots fit 16 bits).
+        by_slot = np.argsort(slots.astype(np.uint16) if capacity <= 1 << 16 else slots, kind="stable")
+        sorted_slots = slots[by_slot]
+        repeat = sorted_slots[1:] == sorted_slots[:-1]
+        self.sources = slots.copy()
+        self.sources[by_slot[1:][repeat]] = capacity + order[by_slot[:-1][repeat]]  # the draw before refilled it
+        self.capacity = capacity
+        last = np.append(~repeat, True)  # the last draw of each slot decides what it holds afterwards
+        self.refill_slots = sorted_slots[last]
+        self.refill_rows = capacity + order[by_slot[last]]
+
+    def kept(self) -> np.ndarray:
+        """The row each slot holds after the exchange."""
+        kept = np.arange(self.capacity)
+        kept[self.refill_slots] = self.refill_rows
+        return kept
+
+    def exchange(self, column: Any, pieces: list[Any]) -> tuple[Any, Any]:
+        """The drawn rows of one column, and the buffer's column after the exchange.
+
+        A numpy column is a work array: the buffer in its first ``capacity``
+        rows, room for the incoming rows after them (grown here when short),
+        changed in place: one copy in of the incoming rows, one gather of the
+        drawn rows, one scatter of the refills. An arrow column cannot be
+        changed: the buffer's rows followed by the incoming ones are taken
+        twice (the drawn rows, the buffer after).
+        """
+        if not isinstance(column, np.ndarray):
+            rows = concat_columns([column, *pieces])
+            return rows.take(self.sources), rows.take(self.kept())
+        end = self.capacity + sum(len(piece) for piece in pieces)
+        if len(column) < end:
+            column = np.concatenate((column[:self.capacity], np.empty(end - self.capacity, dtype=column.dtype)))
+        start = self.capacity
+        for piece in pieces:
+            column[start:start + len(piece)] = piece
+            start += len(piece)
+        drawn = column.take(self.sources)
+        column[self.refill_slots] = column[self.refill_rows]
+        return drawn, column
+
+
+def _one_chunk(column: Any) -> Any:
+    """An arrow ChunkedArray as one of a single chunk (the form row blocks hold strings in)."""
+    import pyarrow as pa
+
+    return pa.chunked_array([column.combine_chunks()], type=column.type)
+
+
+def _encode_block(block: Block) -> list[Any]:
+    """A block of rows as a JSON-able list of columns (numpy arrays, or arrow strings with their type)."""
+    return [encode_value(column) if isinstance(column, np.ndarray)
+            else {"arrow": str(column.type), "values": encode_value(column.to_pylist())} for column in block]
+
+
+def _decode_block(encoded: list[Any]) -> Block:
+    """The block ``_encode_block`` encoded."""
+    import pyarrow as pa
+
+    def column(encoded_column: Any) -> Any:
+        if isinstance(encoded_column, dict) and "arrow" in encoded_column:
+            values = decode_value(encoded_column["values"])
+            return pa.chunked_array([pa.array(values, type=pa.type_for_alias(encoded_column["arrow"]))])
+        return decode_value(encoded_column)
+
+    return tuple(column(encoded_column) for encoded_column in encoded)
