@@ -111,7 +111,12 @@ def test_random_pipelines_count_like_tf(seeds):
     for seed in seeds:
         pipeline, _ = generate(seed)
         with tempfile.TemporaryDirectory() as workdir:
-            expected = int(pipeline.build("tf", workdir).cardinality())
+            try:
+                expected = int(pipeline.build("tf", workdir).cardinality())
+            except Exception:  # some random pipelines have an argument tf.data refuses: fastinput must too
+                with pytest.raises(Exception):
+                    pipeline.build("fi", workdir)
+                continue
             actual = pipeline.build("fi", workdir).cardinality()
         if actual != expected:
             failures.append(f"seed {seed}: {pipeline!r}: tf.data {expected}, fastinput {actual}")
