@@ -22,6 +22,7 @@ from fastinput._engine.iterator import DatasetIterator, IteratorContext
 from fastinput._engine.metrics import StageMetrics
 from fastinput._engine.traits import StageKind, StageTraits
 from fastinput.dataset import Dataset
+from fastinput.distribute import transfer
 from fastinput.distribute.job import MAX_RESTARTS, start_job, stop_job
 from fastinput.distribute.shipping import ship
 from fastinput.distribute.splits import SplitPlan, plan_splits
@@ -145,6 +146,8 @@ class _Feed:
         self.base: dict[str, Any] | None = None  # the worker's pipeline state the last chunk came with (None: start)
         self.handed = 0  # positions handed out since ``base`` (an error is one)
         self.ended = False
+        self.segment_prefix: str | None = None  # the worker's shared-memory segments (as its last chunk said)
+        self.segments = transfer.SegmentReceiver()
 
 
 class DistributeIterator(DatasetIterator):
@@ -196,7 +199,8 @@ class DistributeIterator(DatasetIterator):
                 return None
             for feed in feeds:
                 while len(feed.in_flight) < CHUNKS_IN_FLIGHT:
-                    feed.in_flight.append(feed.actor.next_chunk.remote(CHUNK_ELEMENTS, CHUNK_BYTES, CHUNK_SECONDS))
+                    feed.in_flight.append(feed.actor.next_chunk.remote(
+                        CHUNK_ELEMENTS, CHUNK_BYTES, CHUNK_SECONDS, self._job.node, feed.segments.take_released()))
             heads = {feed.in_flight[0]: feed for feed in feeds}
             start = time.perf_counter_ns()
             ready: list[Any] = []
@@ -206,6 +210,7 @@ class DistributeIterator(DatasetIterator):
             feed = heads[ready[0]]
             try:
                 chunk = ray.get(feed.in_flight.popleft())
+                chunk.unpack(feed.segments)
             except ray.exceptions.RayActorError as exc:
                 self._recover(feed, exc)
                 continue
@@ -214,6 +219,7 @@ class DistributeIterator(DatasetIterator):
             if chunk.restarted:  # restarted before this consumer saw a call fail
                 self._recover(feed, None)
                 continue
+            feed.segment_prefix = chunk.segment_prefix
             if chunk.state is not None:
                 feed.base, feed.handed = chunk.state, 0
             feed.view.received(chunk, len(feed.in_flight))
@@ -244,6 +250,8 @@ class DistributeIterator(DatasetIterator):
         """Resume a worker that died (and that Ray restarts) from the last state this consumer has of it."""
         ray = self._job.ray
         feed.in_flight.clear()  # they failed with it
+        if feed.segment_prefix is not None:  # the segments of its chunks that never arrived
+            transfer.sweep(feed.segment_prefix)
         logger.warning("%s: worker %d stopped (%s); resuming it %d position(s) after its last saved state",
                        self.name, feed.index, type(cause).__name__ if cause else "restarted", feed.handed)
         deadline = time.monotonic() + RESTART_WAIT_SECONDS
