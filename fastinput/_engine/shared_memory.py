@@ -66,12 +66,17 @@ def unlink(name: str) -> None:
         pass
 
 
-def sweep(prefix: str) -> list[str]:
-    """Unlink every segment whose name starts with ``prefix`` (leftovers of a process that died); their names."""
+def listing(prefix: str) -> list[str]:
+    """The segments whose names start with ``prefix`` (none where ``SHM_FOLDER`` does not show them)."""
     try:
-        names = [name for name in os.listdir(SHM_FOLDER) if name.startswith(prefix)]
+        return [name for name in os.listdir(SHM_FOLDER) if name.startswith(prefix)]
     except OSError:
         return []
+
+
+def sweep(prefix: str) -> list[str]:
+    """Unlink every segment whose name starts with ``prefix`` (leftovers of a process that died); their names."""
+    names = listing(prefix)
     for name in names:
         unlink(name)
     return names

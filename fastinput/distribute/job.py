@@ -8,9 +8,9 @@ leave stops the actors.
 
 from __future__ import annotations
 
+import atexit
 import dataclasses
 import functools
-import time
 from typing import Any
 
 from fastinput.distribute import transfer
@@ -22,14 +22,11 @@ from fastinput.errors import InvalidArgumentError
 NAMESPACE = "fastinput"
 """The Ray namespace of named jobs' actors."""
 
-STOP_WAIT_SECONDS = 10.0
-"""How long stopping a job waits for its killed workers to be gone before it unlinks their leftover segments."""
-
 MAX_RESTARTS = 3
 """How often Ray restarts a worker actor that died before the consumer is told the job failed."""
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(eq=False)
 class Job:
     """A running job's actors, as one consumer holds them."""
 
@@ -69,39 +66,46 @@ def start_job(ray: Any, config: dict[str, Any], pipeline: bytes, plan: SplitPlan
                                    f"{config['pipeline']} with {config['num_workers']} in {config['processing_mode']}")
     ray.get(coordinator.attach.remote())
     prefix = ray.get(coordinator.segment_prefix.remote())
-    if name is None:
-        transfer.track(prefix)
     shipped = ray.put(pipeline)
     workers = [worker_class.options(**worker_resources, **named(f"worker{i}")).remote(shipped, i, coordinator, plan,
                                                                                      prefix)
                for i in range(config["num_workers"])]
-    return Job(ray, coordinator, workers, shipped, prefix, ray.get_runtime_context().get_node_id())
+    job = Job(ray, coordinator, workers, shipped, prefix, ray.get_runtime_context().get_node_id())
+    _stop_at_exit()
+    _running.add(job)
+    return job
 
 
 def stop_job(job: Job) -> None:
     """This consumer leaves the job; the last one stops its actors and, once they are gone, unlinks the segments
-    of chunks that were still in flight."""
+    of chunks that were still in flight. Leaving twice (at interpreter exit, then as the iterator goes) is leaving
+    once."""
     ray = job.ray
-    transfer.untrack(job.segment_prefix)
+    if job not in _running:
+        return
+    _running.discard(job)
     if ray.get(job.coordinator.detach.remote()) > 0:
         return
     actors = [*job.workers, job.coordinator]
     for actor in actors:
         ray.kill(actor, no_restart=True)
-    _wait_until_gone(ray, job.workers)
-    transfer.sweep(job.segment_prefix)
+    transfer.sweep_when_exited(job.segment_prefix)
 
 
-def _wait_until_gone(ray: Any, actors: list[Any]) -> None:
-    """Return once each of ``actors`` (killed) is dead, so none makes a segment after the sweep (at most
-    ``STOP_WAIT_SECONDS`` in all)."""
-    deadline = time.monotonic() + STOP_WAIT_SECONDS
-    for actor in actors:
-        while time.monotonic() < deadline:
+_running: set[Job] = set()
+"""The jobs this process has started or joined and not left: it leaves them at interpreter exit."""
+
+
+@functools.cache
+def _stop_at_exit() -> None:
+    """Leave the running jobs at interpreter exit (registered at the first job, after ``ray.init``: exit hooks run
+    last-registered first, so this runs while Ray is still connected)."""
+
+    def stop_all() -> None:
+        for job in list(_running):
             try:
-                ray.get(actor.__ray_ready__.remote(), timeout=max(0.01, deadline - time.monotonic()))
-            except ray.exceptions.RayActorError:
-                break
-            except ray.exceptions.GetTimeoutError:
-                return
-            time.sleep(0.01)
+                stop_job(job)
+            except Exception:  # Ray is gone: its actors go with it; their segments still must
+                transfer.sweep(job.segment_prefix)
+
+    atexit.register(stop_all)

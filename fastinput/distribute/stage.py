@@ -39,8 +39,10 @@ WORKER_RESOURCE_KEYS = frozenset({"num_cpus", "num_gpus", "memory", "resources",
 CHUNKS_IN_FLIGHT = 2
 """``next_chunk`` calls outstanding per worker: one being made while the consumer takes the other."""
 
-CHUNK_ELEMENTS, CHUNK_BYTES, CHUNK_SECONDS = 256, 8 << 20, 0.05
-"""A chunk ends at whichever comes first: elements, bytes, or seconds of the worker's time."""
+CHUNK_ELEMENTS, CHUNK_BYTES, CHUNK_SECONDS = 256, 32 << 20, 0.05
+"""A chunk ends at whichever comes first: elements, bytes, or seconds of the worker's time. Each chunk costs the
+consumer a Ray call (a few tenths of a millisecond): 32 MB holds six 4.8 MB image batches, where 8 MB held two and
+the calls were a third of what the consumer spent per batch."""
 
 RESTART_WAIT_SECONDS = 120.0
 """How long the consumer waits for Ray to restart a worker that died."""
@@ -251,7 +253,7 @@ class DistributeIterator(DatasetIterator):
         ray = self._job.ray
         feed.in_flight.clear()  # they failed with it
         if feed.segment_prefix is not None:  # the segments of its chunks that never arrived
-            transfer.sweep(feed.segment_prefix)
+            transfer.sweep_when_exited(feed.segment_prefix)
         logger.warning("%s: worker %d stopped (%s); resuming it %d position(s) after its last saved state",
                        self.name, feed.index, type(cause).__name__ if cause else "restarted", feed.handed)
         deadline = time.monotonic() + RESTART_WAIT_SECONDS

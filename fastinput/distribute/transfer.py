@@ -14,15 +14,14 @@ arrays, the consumer reports the segments a chunk brought once its arrays let go
 call), and both keep the segment mapped meanwhile. The pool keeps up to ``FREE_BYTES`` of free segments; others
 are unlinked ("retired", and the consumer told to drop its mapping).
 
-Segment names are ``<job prefix><worker index>-<worker pid>-<serial>`` and stay while the segment is in use; the
-names are swept by prefix: a dead worker's by the consumer that sees it died, the job's by the consumer that stops
-the job (once its workers are dead), and an unnamed job's still running at interpreter exit by an ``atexit``
-hook.
+Segment names are ``<job prefix><worker index>-<worker pid>-<serial>`` and stay while the segment is in use (a
+worker also names itself, ``...-<pid>-live``, before its first segment). They are swept by prefix once the workers
+that made them have exited (``sweep_when_exited``): a dead worker's by the consumer that sees it died, the job's
+by the consumer that stops it (``job.stop_job``, which also runs at interpreter exit for jobs still running).
 """
 
 from __future__ import annotations
 
-import atexit
 import collections
 import ctypes
 import dataclasses
@@ -31,6 +30,7 @@ import mmap
 import os
 import pickle
 import threading
+import time
 import uuid
 import weakref
 from typing import Any
@@ -41,6 +41,9 @@ from fastinput._engine import memory, shared_memory, wire
 
 FREE_BYTES = 64 << 20
 """Free segments a worker keeps for its next arrays; past this, a segment its arrays no longer need is unlinked."""
+
+EXIT_WAIT_SECONDS = 5.0
+"""How long a sweep after a worker was killed waits for its process to be gone (``sweep_when_exited``)."""
 
 
 def job_prefix() -> str:
@@ -185,6 +188,7 @@ class SegmentSender:
         if consumer_node is None or consumer_node != self._node:
             return None
         if not self._installed:  # from now on the pipeline's large arrays are allocated in the pool's segments
+            shared_memory.create(self.prefix + "live", 1).close()  # so a sweep knows this process before its data
             memory.allocate_large_with(self._pool.empty)
             self._installed = True
         try:
@@ -235,20 +239,32 @@ def sweep(prefix: str) -> None:
     shared_memory.sweep(prefix)
 
 
-_unnamed_jobs: set[str] = set()
-"""Prefixes of this process's running unnamed jobs, swept at interpreter exit if they are still running."""
+def sweep_when_exited(prefix: str) -> None:
+    """Unlink the segments under ``prefix`` once the workers that made them have exited: a killed worker may run on
+    for a moment (Ray reports it dead first), and a segment it made after the sweep would stay. A worker still
+    running after ``EXIT_WAIT_SECONDS`` keeps its segments (the job's sweep takes them)."""
+    deadline = time.monotonic() + EXIT_WAIT_SECONDS
+    while True:
+        names = shared_memory.listing(prefix)
+        running = {pid for pid in {_maker(name) for name in names} if _running(pid)}
+        if not running or time.monotonic() > deadline:
+            break
+        time.sleep(0.01)
+    for name in names:
+        if _maker(name) not in running:
+            shared_memory.unlink(name)
 
 
-def track(prefix: str) -> None:
-    """Sweep ``prefix`` at interpreter exit unless ``untrack``ed before."""
-    _unnamed_jobs.add(prefix)
+def _maker(name: str) -> int:
+    """The pid of the worker that made segment ``name`` (``fastinput-ray-<job>-<index>-<pid>-<serial>``)."""
+    return int(name.split("-")[4])
 
 
-def untrack(prefix: str) -> None:
-    _unnamed_jobs.discard(prefix)
-
-
-@atexit.register
-def _sweep_at_exit() -> None:
-    for prefix in list(_unnamed_jobs):
-        sweep(prefix)
+def _running(pid: int) -> bool:
+    """Whether process ``pid`` runs (a zombie, killed and not yet reaped, does not)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            state = f.read().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state not in ("Z", "X")
