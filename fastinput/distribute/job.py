@@ -86,8 +86,7 @@ def stop_job(job: Job) -> None:
     _running.discard(job)
     if ray.get(job.coordinator.detach.remote()) > 0:
         return
-    actors = [*job.workers, job.coordinator]
-    for actor in actors:
+    for actor in [*job.workers, job.coordinator]:
         ray.kill(actor, no_restart=True)
     transfer.sweep_when_exited(job.segment_prefix)
 

@@ -282,6 +282,8 @@ class DistributeIterator(DatasetIterator):
                 self._stopped_state = exc
         self._job = None
         self._current = None
+        for feed in self._feeds:
+            feed.segments.close()
         if job is not None:
             stop_job(job)
 

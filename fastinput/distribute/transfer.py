@@ -227,6 +227,10 @@ class SegmentReceiver:
             buffers[name] = _watched(mapping, size, 0, self._released.append, name)
         return buffers
 
+    def close(self) -> None:
+        """Drop the mappings kept for the worker's next chunks (arrays handed out keep theirs)."""
+        self._mapped.clear()
+
     def take_released(self) -> list[str]:
         names = []
         while self._released:
