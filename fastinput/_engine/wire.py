@@ -17,7 +17,7 @@ import pickle
 import socket
 import struct
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -82,11 +82,17 @@ class SharedArrays:
         self._segments.clear()
 
 
-def pack(value: Any, names: Segments, shared: SharedArrays | None = None,
+class Locator(Protocol):
+    """Where arrays already in shared memory lie (``SharedArrays``, or a pool of reused segments)."""
+
+    def locate(self, address: int, nbytes: int) -> Ref | None: ...
+
+
+def pack(value: Any, names: Segments, shared: Locator | None = None,
          copy_into: Callable[[memoryview], Ref] | None = None) -> tuple[bytes, list[str]]:
     """``value`` as a message, and the names of the segments it refers to (the receiver unlinks them).
 
-    ``shared``: where arrays already in shared memory are found (anything with ``SharedArrays.locate``).
+    ``shared``: where arrays already in shared memory are found.
     ``copy_into``: copies a payload found nowhere into a segment of its choosing and says where (a pool that
     reuses its segments); None: such payloads are copied into one new segment per message."""
     buffers: list[pickle.PickleBuffer] = []

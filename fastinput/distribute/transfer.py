@@ -51,7 +51,11 @@ def job_prefix() -> str:
     return f"fastinput-ray-{uuid.uuid4().hex[:16]}-"
 
 
-@functools.cache
+SIZE_STEP = 64 << 10
+"""Segment sizes are rounded up to this, so arrays of nearby sizes reuse each other's segments."""
+
+
+@functools.lru_cache(maxsize=1024)
 def _exporter(nbytes: int) -> type:
     """A ctypes array type of ``nbytes``: an object that exports a mapping's bytes and, unlike a memoryview (numpy
     views it through a memoryview of its own), lives exactly as long as some array views it, so a weakref
@@ -96,7 +100,7 @@ class SegmentPool:
     def empty(self, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
         count = int(np.prod(shape, dtype=np.int64))
         nbytes = count * dtype.itemsize
-        segment = self._take(max(1, nbytes))
+        segment = self._take(max(1, -(-nbytes // SIZE_STEP)) * SIZE_STEP)
         buffer = _watched(segment.mapping, segment.size, 0, self._worker_released, segment)
         return np.frombuffer(buffer, dtype=dtype, count=count).reshape(shape)
 
