@@ -197,3 +197,10 @@ def test_free_segments_past_the_limit_are_unlinked_and_the_consumer_told(sender,
     assert data_segments(sender.prefix) == []  # the pool keeps none free
     receiver.unpack(sender.pack([allocated(2)], "here"))  # and tells the consumer to drop its mapping
     assert len(receiver._mapped) == 1
+
+
+def test_a_closed_receiver_drops_its_mappings_but_arrays_handed_out_keep_theirs(sender) -> None:
+    receiver = transfer.SegmentReceiver()
+    [got] = receiver.unpack(sender.pack([allocated(5)], "here"))
+    receiver.close()
+    assert receiver._mapped == {} and (got == 5).all()
