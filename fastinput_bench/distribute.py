@@ -13,6 +13,10 @@ actors' start-up is not counted, to 85% of the run, before the last splits' tail
   against the same pipeline run locally: a transfer-bound pipeline, where what ``distribute`` adds (a copy into the
   object store per batch, one Ray call per chunk) is all there is. The issue's target: at least 90% of the local
   rate where the workers are not the bottleneck.
+- ``step``: the same batches taken by a consumer that spends ``--step-ms`` per batch in a stand-in training step
+  (a sleep: an accelerator's time, which leaves the host's cores to the input pipeline), so the workers are not
+  the bottleneck: batches/s against the same pipeline and step run locally, and the consumer's own time per batch
+  in ``next`` (what ``distribute`` costs the training loop when its batches are ready).
 
     python -m fastinput_bench.distribute [--workers 1 2 4 8] [--seconds 6] [--json out.json]
 
@@ -33,7 +37,7 @@ from typing import Any
 import numpy as np
 
 LATENCY_SECONDS = 0.020
-PARTS = ("latency", "images", "overhead")
+PARTS = ("latency", "images", "overhead", "step")
 
 
 def wait_20ms(x: Any) -> Any:
@@ -97,22 +101,56 @@ def image_scaling(batches: int, batch_size: int) -> list[dict[str, Any]]:
     return rows
 
 
-def overhead(batches: int) -> list[dict[str, Any]]:
+def stacked_batches(batches: int) -> Any:
+    """``batches`` batches of 32 224x224x3 uint8 images (4.8 MB) stacked from 256 images in memory."""
     import fastinput as fi
 
     images = np.random.default_rng(0).integers(0, 255, (256, 224, 224, 3), dtype=np.uint8)
+    return fi.Dataset.from_tensor_slices(images).repeat().batch(32).take(batches)
 
-    def pipeline() -> Any:
-        return fi.Dataset.from_tensor_slices(images).repeat().batch(32).take(batches)
 
-    rows = [{"run": "local", **steady_rate(pipeline(), batches, count=lambda _: 1)}]
+def overhead(batches: int) -> list[dict[str, Any]]:
+    rows = [{"run": "local", **steady_rate(stacked_batches(batches), batches, count=lambda _: 1)}]
     for n in (1, 2):
-        ds = pipeline().distribute(n)
+        ds = stacked_batches(batches).distribute(n)
         rows.append({"run": f"{n} worker(s)", **steady_rate(ds, n * batches, count=lambda _: 1)})
     for row in rows:
         row["share_of_local"] = row["elements_per_second"] / rows[0]["elements_per_second"]
         print(f"overhead, {row['run']}: {row['elements_per_second']:.1f} batches/s "
               f"({row['share_of_local']:.0%} of local)", flush=True)
+    return rows
+
+
+def stepped_rate(dataset: Any, total: int, step_seconds: float) -> dict[str, Any]:
+    """Batches/s of ``dataset`` taken by a consumer that sleeps ``step_seconds`` after each, and the consumer's mean
+    time per batch in ``next``; measured as ``steady_rate`` does (from every worker's first chunk to 85%)."""
+    with iter(dataset) as it:
+        done, start, started_at, in_next = 0, None, 0, 0.0
+        while done < int(total * 0.85):
+            before = time.perf_counter()
+            next(it)
+            if start is not None:
+                in_next += time.perf_counter() - before
+            done += 1
+            time.sleep(step_seconds)
+            if start is None and all(s.elements for s in it.stats() if s.name.startswith("worker ")):
+                start, started_at = time.perf_counter(), done
+        seconds = time.perf_counter() - start
+        return {"elements": done - started_at, "seconds": seconds, "elements_per_second": (done - started_at) / seconds,
+                "consumer_ms_per_batch_in_next": 1e3 * in_next / (done - started_at)}
+
+
+def training_step(batches: int, step_ms: float) -> list[dict[str, Any]]:
+    rows = [{"run": "local", **stepped_rate(stacked_batches(batches), batches, step_ms / 1e3)}]
+    for n in (1, 2):
+        rows.append({"run": f"{n} worker(s)",
+                     **stepped_rate(stacked_batches(batches).distribute(n), n * batches, step_ms / 1e3)})
+    for row in rows:
+        row["share_of_local"] = row["elements_per_second"] / rows[0]["elements_per_second"]
+        row["step_ms"] = step_ms
+        print(f"step {step_ms} ms, {row['run']}: {row['elements_per_second']:.1f} batches/s "
+              f"({row['share_of_local']:.0%} of local), {row['consumer_ms_per_batch_in_next']:.3f} ms/batch in next",
+              flush=True)
     return rows
 
 
@@ -122,6 +160,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=6.0, help="ideal length of each latency run")
     parser.add_argument("--image-batches", type=int, default=60)
     parser.add_argument("--overhead-batches", type=int, default=400)
+    parser.add_argument("--step-batches", type=int, default=1000)
+    parser.add_argument("--step-ms", type=float, default=2.0, help="the stand-in training step's time per batch")
     parser.add_argument("--object-store-mb", type=int, default=512,
                         help="the local cluster's object store (a small one reuses pages already mapped)")
     parser.add_argument("--parts", nargs="+", choices=PARTS, default=list(PARTS))
@@ -140,7 +180,8 @@ def main() -> None:
                                            "ray": ray.__version__, "load_average_before": load_before}}
     runs = {"latency": lambda: latency_curve(args.workers, args.seconds),
             "images": lambda: image_scaling(args.image_batches, 32),
-            "overhead": lambda: overhead(args.overhead_batches)}
+            "overhead": lambda: overhead(args.overhead_batches),
+            "step": lambda: training_step(args.step_batches, args.step_ms)}
     for part in args.parts:
         summary[part] = runs[part]()
     summary["machine"]["load_average_after"] = os.getloadavg()

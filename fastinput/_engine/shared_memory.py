@@ -43,8 +43,9 @@ def create(name: str, size: int) -> mmap.mmap:
         os.close(fd)
 
 
-def attach(name: str, size: int) -> mmap.mmap:
-    """Map the segment ``name`` (``size`` bytes) read-write and unlink its name: the caller is its last user."""
+def attach(name: str, size: int, keep_name: bool = False) -> mmap.mmap:
+    """Map the segment ``name`` (``size`` bytes) read-write and unlink its name: the caller is its last user
+    (``keep_name``: leave the name, the sender reuses the segment and unlinks it)."""
     try:
         fd = _posixshmem.shm_open("/" + name, os.O_RDWR, mode=0o600)
     except FileNotFoundError:
@@ -53,7 +54,8 @@ def attach(name: str, size: int) -> mmap.mmap:
         return mmap.mmap(fd, max(1, size))
     finally:
         os.close(fd)
-        unlink(name)
+        if not keep_name:
+            unlink(name)
 
 
 def unlink(name: str) -> None:
@@ -64,12 +66,17 @@ def unlink(name: str) -> None:
         pass
 
 
-def sweep(prefix: str) -> list[str]:
-    """Unlink every segment whose name starts with ``prefix`` (leftovers of a process that died); their names."""
+def listing(prefix: str) -> list[str]:
+    """The segments whose names start with ``prefix`` (none where ``SHM_FOLDER`` does not show them)."""
     try:
-        names = [name for name in os.listdir(SHM_FOLDER) if name.startswith(prefix)]
+        return [name for name in os.listdir(SHM_FOLDER) if name.startswith(prefix)]
     except OSError:
         return []
+
+
+def sweep(prefix: str) -> list[str]:
+    """Unlink every segment whose name starts with ``prefix`` (leftovers of a process that died); their names."""
+    names = listing(prefix)
     for name in names:
         unlink(name)
     return names

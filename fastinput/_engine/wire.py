@@ -16,7 +16,8 @@ import itertools
 import pickle
 import socket
 import struct
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -81,8 +82,19 @@ class SharedArrays:
         self._segments.clear()
 
 
-def pack(value: Any, names: Segments, shared: SharedArrays | None = None) -> tuple[bytes, list[str]]:
-    """``value`` as a message, and the names of the segments it refers to (the receiver unlinks them)."""
+class Locator(Protocol):
+    """Where arrays already in shared memory lie (``SharedArrays``, or a pool of reused segments)."""
+
+    def locate(self, address: int, nbytes: int) -> Ref | None: ...
+
+
+def pack(value: Any, names: Segments, shared: Locator | None = None,
+         copy_into: Callable[[memoryview], Ref] | None = None) -> tuple[bytes, list[str]]:
+    """``value`` as a message, and the names of the segments it refers to (the receiver unlinks them).
+
+    ``shared``: where arrays already in shared memory are found.
+    ``copy_into``: copies a payload found nowhere into a segment of its choosing and says where (a pool that
+    reuses its segments); None: such payloads are copied into one new segment per message."""
     buffers: list[pickle.PickleBuffer] = []
 
     def out_of_band(buffer: pickle.PickleBuffer) -> bool:
@@ -97,6 +109,8 @@ def pack(value: Any, names: Segments, shared: SharedArrays | None = None) -> tup
     for i, buffer in enumerate(buffers):
         raw = buffer.raw()
         located = shared.locate(np.frombuffer(raw, np.uint8).ctypes.data, raw.nbytes) if shared else None
+        if located is None and copy_into is not None:
+            located = copy_into(raw)
         refs.append(located)
         if located is None:
             copies.append((i, raw))
@@ -122,13 +136,21 @@ def _copy_into_segment(payloads: list[tuple[int, memoryview]], name: str) -> lis
     return [(name, max(1, size), offset, raw.nbytes) for offset, (_, raw) in zip(offsets, payloads)]
 
 
-def unpack(message: bytes | bytearray) -> Any:
+def unpack(message: bytes | bytearray,
+           buffers_of: Callable[[dict[str, int]], dict[str, Any]] | None = None) -> Any:
     """The value of a ``pack``ed message; its segments are mapped (their names unlinked) and its large arrays are
-    views of them."""
+    views of them. ``buffers_of``: maps the message's segments ({name: size}) its own way instead, returning a
+    buffer of each (views of a pool's segments that stay named, say)."""
     payload, refs = pickle.loads(message)
     if not refs:
         return pickle.loads(payload)
     segments = {name: size for name, size, _, _ in refs}
+    mapped = (buffers_of or _attach_all)(segments)
+    views = [memoryview(mapped[name])[offset:offset + nbytes] for name, _, offset, nbytes in refs]
+    return pickle.loads(payload, buffers=views)
+
+
+def _attach_all(segments: dict[str, int]) -> dict[str, Any]:
     mapped, missing = {}, []
     for name, size in segments.items():  # every name first: each is unlinked even if a later one is missing
         try:
@@ -137,8 +159,7 @@ def unpack(message: bytes | bytearray) -> Any:
             missing.append(exc)
     if missing:
         raise missing[0]
-    views = [memoryview(mapped[name])[offset:offset + nbytes] for name, _, offset, nbytes in refs]
-    return pickle.loads(payload, buffers=views)
+    return mapped
 
 
 def send(sock: socket.socket, message: bytes) -> None:

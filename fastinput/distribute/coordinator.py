@@ -14,8 +14,9 @@ from typing import Any
 class Coordinator:
     """Run as a Ray actor (``job.start_job``); the methods are its remote calls."""
 
-    def __init__(self, config: dict[str, Any], num_splits: int) -> None:
+    def __init__(self, config: dict[str, Any], num_splits: int, segment_prefix: str) -> None:
         self._config = config
+        self._segment_prefix = segment_prefix
         self._num_splits = num_splits
         self._next = 0  # the next split number not yet handed out
         self._logs: list[list[int]] = [[] for _ in range(config["num_workers"])]
@@ -24,6 +25,10 @@ class Coordinator:
     def config(self) -> dict[str, Any]:
         """What the job runs (mode, workers, the pipeline's description): a consumer joining by name checks it."""
         return self._config
+
+    def segment_prefix(self) -> str:
+        """The shared-memory segment name prefix of the job's workers (``transfer.py``): the first consumer's."""
+        return self._segment_prefix
 
     def split(self, worker: int, k: int) -> int | None:
         """Worker ``worker``'s ``k``-th split: from its log if it had it, else the next one left (None: none left)."""

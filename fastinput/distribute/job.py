@@ -8,10 +8,12 @@ leave stops the actors.
 
 from __future__ import annotations
 
+import atexit
 import dataclasses
 import functools
 from typing import Any
 
+from fastinput.distribute import transfer
 from fastinput.distribute.coordinator import Coordinator
 from fastinput.distribute.splits import SplitPlan
 from fastinput.distribute.worker import Worker
@@ -24,7 +26,7 @@ MAX_RESTARTS = 3
 """How often Ray restarts a worker actor that died before the consumer is told the job failed."""
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(eq=False)
 class Job:
     """A running job's actors, as one consumer holds them."""
 
@@ -32,6 +34,8 @@ class Job:
     coordinator: Any
     workers: list[Any]
     pipeline: Any  # the shipped pipeline's object ref: kept while the job runs, so Ray can restart a worker with it
+    segment_prefix: str  # the workers' shared-memory segments' (transfer.py)
+    node: str  # this consumer's Ray node: workers on it send chunks through shared memory
 
 
 @functools.cache
@@ -53,23 +57,54 @@ def start_job(ray: Any, config: dict[str, Any], pipeline: bytes, plan: SplitPlan
             return {}
         return {"name": f"{name}/{role}", "namespace": NAMESPACE, "get_if_exists": True}
 
-    coordinator = coordinator_class.options(**named("coordinator")).remote(config, plan.count if plan else 0)
+    coordinator = coordinator_class.options(**named("coordinator")).remote(config, plan.count if plan else 0,
+                                                                           transfer.job_prefix())
     running = ray.get(coordinator.config.remote())
     if running != config:
         raise InvalidArgumentError(f"distribute: job {name!r} runs {running['pipeline']} with "
                                    f"{running['num_workers']} worker(s) in {running['processing_mode']}, not "
                                    f"{config['pipeline']} with {config['num_workers']} in {config['processing_mode']}")
     ray.get(coordinator.attach.remote())
+    prefix = ray.get(coordinator.segment_prefix.remote())
     shipped = ray.put(pipeline)
-    workers = [worker_class.options(**worker_resources, **named(f"worker{i}")).remote(shipped, i, coordinator, plan)
+    workers = [worker_class.options(**worker_resources, **named(f"worker{i}")).remote(shipped, i, coordinator, plan,
+                                                                                     prefix)
                for i in range(config["num_workers"])]
-    return Job(ray, coordinator, workers, shipped)
+    job = Job(ray, coordinator, workers, shipped, prefix, ray.get_runtime_context().get_node_id())
+    _stop_at_exit()
+    _running.add(job)
+    return job
 
 
 def stop_job(job: Job) -> None:
-    """This consumer leaves the job; the last one stops its actors."""
+    """This consumer leaves the job; the last one stops its actors and, once they are gone, unlinks the segments
+    of chunks that were still in flight. Leaving twice (at interpreter exit, then as the iterator goes) is leaving
+    once."""
     ray = job.ray
+    if job not in _running:
+        return
+    _running.discard(job)
     if ray.get(job.coordinator.detach.remote()) > 0:
         return
     for actor in [*job.workers, job.coordinator]:
         ray.kill(actor, no_restart=True)
+    transfer.sweep_when_exited(job.segment_prefix)
+
+
+_running: set[Job] = set()
+"""The jobs this process has started or joined and not left: it leaves them at interpreter exit."""
+
+
+@functools.cache
+def _stop_at_exit() -> None:
+    """Leave the running jobs at interpreter exit (registered at the first job, after ``ray.init``: exit hooks run
+    last-registered first, so this runs while Ray is still connected)."""
+
+    def stop_all() -> None:
+        for job in list(_running):
+            try:
+                stop_job(job)
+            except Exception:  # Ray is gone: its actors go with it; their segments still must
+                transfer.sweep(job.segment_prefix)
+
+    atexit.register(stop_all)

@@ -19,6 +19,7 @@ import time
 from typing import Any
 
 from fastinput._engine.metrics import element_nbytes
+from fastinput.distribute import transfer
 from fastinput.distribute.cluster import import_ray
 from fastinput.distribute.shipping import unship
 from fastinput.distribute.splits import SplitPlan, with_split_source
@@ -37,7 +38,9 @@ class Chunk:
     from the last one). ``error``: raised after ``elements``, in its place (the pipeline goes on after it where
     fastinput's iterator does). ``end``: the worker's pipeline has ended (after ``elements``). ``restarted``: the
     worker was restarted and waits to be restored (nothing else is set). ``busy_seconds`` / ``cpu_seconds``: the
-    worker's wall and CPU time for this chunk, for the per-worker figures.
+    worker's wall and CPU time for this chunk, for the per-worker figures. ``packed``: the elements as a
+    shared-memory message (``transfer.py``; ``elements`` is then empty until the consumer ``unpack``s it).
+    ``segment_prefix``: the names of the worker's segments (swept if it dies).
     """
 
     elements: list[Any]
@@ -47,6 +50,14 @@ class Chunk:
     restarted: bool = False
     busy_seconds: float = 0.0
     cpu_seconds: float = 0.0
+    packed: bytes | None = None
+    segment_prefix: str | None = None
+
+    def unpack(self, receiver: transfer.SegmentReceiver) -> None:
+        """Map a shared-memory chunk's elements (a no-op for one that came through the object store)."""
+        if self.packed is not None:
+            self.elements = receiver.unpack(self.packed)
+            self.packed = None
 
 
 class StateCadence:
@@ -88,8 +99,10 @@ class _Splits:
 class Worker:
     """Run as a Ray actor (``job.start_job``), one per worker; the methods are its remote calls."""
 
-    def __init__(self, pipeline: bytes, index: int, coordinator: Any, plan: SplitPlan | None) -> None:
+    def __init__(self, pipeline: bytes, index: int, coordinator: Any, plan: SplitPlan | None,
+                 segment_prefix: str) -> None:
         ray = import_ray()
+        self._sender = transfer.SegmentSender(segment_prefix, index, ray.get_runtime_context().get_node_id())
         self._unbuildable: Exception | None = None  # why the pipeline cannot be rebuilt here: each call says so
         try:
             dataset = unship(pipeline)
@@ -128,9 +141,13 @@ class Worker:
         self._awaiting_restore = False
         return True
 
-    def next_chunk(self, max_elements: int, max_bytes: int, max_seconds: float) -> Chunk:
+    def next_chunk(self, max_elements: int, max_bytes: int, max_seconds: float, consumer_node: str | None = None,
+                   released: list[str] | None = None) -> Chunk:
         """The next elements: at least one unless the pipeline has ended or raised, at most ``max_elements``, and
-        no more once ``max_bytes`` or ``max_seconds`` of work are reached."""
+        no more once ``max_bytes`` or ``max_seconds`` of work are reached. A consumer on this worker's node (its
+        Ray node id ``consumer_node``) gets them through shared memory, and says which segments of earlier chunks
+        its arrays let go of (``released``; ``transfer.py``)."""
+        self._sender.released(released or [])
         if self._awaiting_restore:
             return Chunk([], restarted=True)
         if self._unbuildable is not None:
@@ -159,10 +176,12 @@ class Worker:
             if len(elements) >= max_elements or nbytes >= max_bytes or time.perf_counter_ns() >= deadline:
                 break
         self._after_error = error is not None
+        packed = self._sender.pack(elements, consumer_node) if elements else None
         busy_ns = time.perf_counter_ns() - start
         self._cadence.worked(busy_ns)
-        return Chunk(elements, error, end, state, busy_seconds=busy_ns / 1e9,
-                     cpu_seconds=(time.process_time_ns() - cpu_start) / 1e9)
+        return Chunk([] if packed is not None else elements, error, end, state, busy_seconds=busy_ns / 1e9,
+                     cpu_seconds=(time.process_time_ns() - cpu_start) / 1e9, packed=packed,
+                     segment_prefix=self._sender.prefix)
 
     def close(self) -> None:
         """Stop the pipeline and join its threads."""

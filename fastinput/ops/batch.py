@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from fastinput import errors, structure
-from fastinput._engine import cardinality
+from fastinput._engine import cardinality, memory
 from fastinput._engine.arguments import check_bool, check_int, check_parallelism, check_shape
 from fastinput._engine.checkpoint import stage_state
 from fastinput._engine.iterator import DatasetIterator, IteratorContext
@@ -44,6 +44,9 @@ def stack_leaf(values: Sequence[Any], component: int = 0) -> Any:
         raise UnimplementedError(f"batch: component {component} is a RaggedArray; fastinput's RaggedArray has one "
                                  "ragged dimension, so batches of them cannot be batched again")
     try:
+        if isinstance(first, np.ndarray) and all(isinstance(v, np.ndarray) and v.dtype == first.dtype for v in values):
+            # fastinput's allocator: aligned, and in shared memory in a worker that sends its batches on (wire.py)
+            return np.stack(values, out=memory.aligned_empty((len(values), *first.shape), first.dtype))
         return np.stack(values) if isinstance(first, np.ndarray) else np.array(values)
     except ValueError:
         _raise_shape_mismatch(values, component)
