@@ -69,6 +69,16 @@ def accepts_out(fn: Callable) -> bool:
     return any(p.name == "out" and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD) for p in params)
 
 
+def takes_out_row(fn: Callable) -> bool:
+    """Whether ``fn`` has an ``out=None`` parameter: the convention of a function that fills ``out`` when given one
+    and makes its own output when not (then ``map -> batch`` may hand it its batch row; see ``rewrites``)."""
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):  # builtins without a signature
+        return False
+    return accepts_out(fn) and params["out"].default is None
+
+
 SMALL_OUTPUT_BYTES = 4096
 """Outputs up to this size are gathered and stacked once; larger ones are written into preallocated rows."""
 
@@ -101,7 +111,7 @@ class MapAndBatchDataset(Dataset):
         """``workers="process"``: the function runs in worker processes, which write the batches into shared
         memory (``_engine/processes.py``)."""
         self.label = label or fn_name(map_func)
-        self.use_out = use_out  # off when rewritten from map -> batch: that function was written for map
+        self.use_out = use_out  # off when rewritten from map -> batch, unless the function takes out=None
         self.rewritten_from: str | None = None  # set by the static rewrite, shown in the stage string
         self.output_signature = None if output_signature is None else as_spec(output_signature,
                                                                               "map_and_batch: output_signature")
