@@ -62,21 +62,23 @@ from fastinput.spec import as_spec, batched
 
 def accepts_out(fn: Callable) -> bool:
     """Whether ``fn`` takes an ``out=`` keyword (then it may fill its batch row in place)."""
-    try:
-        params = inspect.signature(fn).parameters.values()
-    except (TypeError, ValueError):  # builtins without a signature
-        return False
-    return any(p.name == "out" and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD) for p in params)
+    return _out_parameter(fn) is not None
 
 
 def takes_out_row(fn: Callable) -> bool:
     """Whether ``fn`` has an ``out=None`` parameter: the convention of a function that fills ``out`` when given one
     and makes its own output when not (then ``map -> batch`` may hand it its batch row; see ``rewrites``)."""
+    out = _out_parameter(fn)
+    return out is not None and out.default is None
+
+
+def _out_parameter(fn: Callable) -> inspect.Parameter | None:
+    """``fn``'s parameter ``out``, if it can be passed by keyword."""
     try:
-        params = inspect.signature(fn).parameters
+        out = inspect.signature(fn).parameters.get("out")
     except (TypeError, ValueError):  # builtins without a signature
-        return False
-    return accepts_out(fn) and params["out"].default is None
+        return None
+    return out if out is not None and out.kind in (out.KEYWORD_ONLY, out.POSITIONAL_OR_KEYWORD) else None
 
 
 SMALL_OUTPUT_BYTES = 4096
