@@ -12,6 +12,9 @@ slower, saying so once.
 only a C compiler; if it does not build, TFRecord reading falls back to a Python
 loop, correct and slower.
 
+``fastinput.ops._mixing`` (the mixing ops' layout step) needs only a C compiler; without it the
+mix lays out its elements with numpy, correct and slower.
+
 ``fastinput.readers._example`` (the Example parser's fast path) needs a C compiler
 and numpy's headers (a build requirement in pyproject.toml); without it
 ``parse_example`` uses TensorFlow's kernel alone, correct and slower.
@@ -45,6 +48,12 @@ setup(
         Extension(
             "fastinput.readers._records",
             sources=["fastinput/readers/_records.c"],
+            extra_compile_args=["-O3", "-std=c99", "-Wall", "-Wextra"],
+            optional=True,
+        ),
+        Extension(
+            "fastinput.ops._mixing",
+            sources=["fastinput/ops/_mixing.c"],
             extra_compile_args=["-O3", "-std=c99", "-Wall", "-Wextra"],
             optional=True,
         ),

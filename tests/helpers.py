@@ -93,7 +93,8 @@ def assert_same_run(actual: list[Any], expected: list[Any], error_type: type, wh
 
 
 NO_REWRITES = Options(optimization=OptimizationOptions(
-    map_and_batch_fusion=False, map_fusion=False, noop_elimination=False, shuffle_and_repeat_fusion=False))
+    map_and_batch_fusion=False, map_fusion=False, noop_elimination=False, shuffle_and_repeat_fusion=False,
+    mix_and_batch_fusion=False))
 """Options that switch every static rewrite off."""
 
 ERROR = "<error>"

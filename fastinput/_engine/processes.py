@@ -43,6 +43,10 @@ from fastinput._engine.buffer import Failure
 STOP_TIMEOUT_SECONDS = 2.0
 """How long closing waits for a terminated process before it kills it."""
 EXIT_GRACE_SECONDS = 1.0
+
+RESTARTS_WHILE_LOADING = 3
+"""Worker processes killed by a signal before they loaded the function (an OOM kill, a kill from outside) that a
+pool replaces in a row; the work item waiting for one goes to the next. Past it, every item fails alike."""
 """How long a process whose socket ended may take to exit by itself before it is terminated."""
 
 _POOL_SERIAL = itertools.count()
@@ -156,6 +160,10 @@ class _WorkerDied(Exception):
         self.exitcode = exitcode
 
 
+class _KilledWhileLoading(Exception):
+    """A worker process was killed by a signal before it loaded the function: not the function's fault."""
+
+
 class _Worker:
     """One worker process and the stage's end of its socket; runs one work item at a time."""
 
@@ -251,6 +259,7 @@ class ProcessPool:
         self._started = itertools.count()
         self._closed = False
         self._load_error: BaseException | None = None
+        self._killed_while_loading = 0  # in a row (RESTARTS_WHILE_LOADING)
         _LIVE_POOLS.add(self)
 
     # -- running work items ------------------------------------------------------------------------------------
@@ -290,13 +299,17 @@ class ProcessPool:
 
     def _run_on_a_worker(self, chunk: list[Any]) -> tuple[list[Any], int]:
         worker = None
-        if self._load_error is None:
+        while self._load_error is None:
             worker = self._acquire()
             try:
                 self._load_error = self._load_failure(worker)
                 if self._load_error is None:
                     worker.send(chunk)
                     results, failures, cpu = worker.receive()
+                break
+            except _KilledWhileLoading:  # the item never reached it: a new process takes it
+                self._discard(worker)
+                worker = None
             except BaseException:
                 self._discard(worker)
                 raise
@@ -314,10 +327,17 @@ class ProcessPool:
         try:
             remote = worker.wait_loaded()
         except _WorkerDied as death:
+            with self._lock:
+                killed = death.exitcode is not None and death.exitcode < 0 and not self._closed
+                replace = killed and self._killed_while_loading < RESTARTS_WHILE_LOADING
+                self._killed_while_loading += replace
+            if replace:
+                raise _KilledWhileLoading from death
             return errors.WorkerProcessError(
                 f"{self._stage}: a worker process {_how_it_ended(death.exitcode)} before it loaded the function "
                 "(its error output says why)", exitcode=death.exitcode)
         if remote is None:
+            self._killed_while_loading = 0
             return None
         error = errors.WorkerProcessError(
             f"{self._stage}: a worker process could not load the function: {remote.kind}: {remote.message}. A "

@@ -5,7 +5,8 @@
 - ``map -> batch`` becomes ``map_and_batch`` (outputs written into the batch, no stacking copy); a function with
   an ``out=None`` parameter gets its batch row as ``out=`` (``map_and_batch_out``), so it writes no fresh array;
 - consecutive ``map``s with the same parallelism and determinism fuse into one map of the composed function;
-- ``shuffle -> repeat`` becomes one stage that fills the next epoch's buffer while the last one drains.
+- ``shuffle -> repeat`` becomes one stage that fills the next epoch's buffer while the last one drains;
+- ``sample_from_datasets`` or ``choose_from_datasets`` -> ``batch`` becomes one stage that lays out whole batches.
 
 Each rewrite gives exactly the elements the original gives (the tests check
 this), and the new node's string says what it was fused from. Each can be
@@ -23,7 +24,9 @@ from typing import Any
 
 from fastinput.dataset import Dataset
 from fastinput.fused_ops.map_and_batch import MapAndBatchDataset, takes_out_row
+from fastinput.fused_ops.mix_and_batch import MixAndBatchDataset
 from fastinput.ops.batch import BatchDataset
+from fastinput.ops.directed_interleave import DirectedInterleaveDataset
 from fastinput.ops.map import MapDataset, call_on_element, normalize_output
 from fastinput.ops.noops import is_noop
 from fastinput.ops.repeat import RepeatDataset
@@ -43,6 +46,8 @@ def optimize(dataset: Dataset, options: Options) -> Dataset:
         rules.append(functools.partial(_fuse_map_and_batch, rows_as_out=opt.map_and_batch_out))
     if opt.shuffle_and_repeat_fusion:
         rules.append(_fuse_shuffle_and_repeat)
+    if opt.mix_and_batch_fusion:
+        rules.append(_fuse_mix_and_batch)
     return _rewrite(dataset, rules) if rules else dataset
 
 
@@ -102,3 +107,10 @@ def _fuse_shuffle_and_repeat(node: Dataset) -> Dataset | None:
     if type(node) is not RepeatDataset or type(node.inputs[0]) is not ShuffleDataset:
         return None
     return ShuffleAndRepeatDataset(node.inputs[0], node.count)
+
+
+def _fuse_mix_and_batch(node: Dataset) -> Dataset | None:
+    if type(node) is not BatchDataset or node.rows is not None or not isinstance(node.inputs[0],
+                                                                                DirectedInterleaveDataset):
+        return None
+    return MixAndBatchDataset(node.inputs[0], node)

@@ -8,7 +8,7 @@ indices), and a request for ``n`` elements is served in a few numpy calls, whate
 1. count how many of the next ``n`` choices name each input (``bincount``);
 2. pull at least that many elements from each input, ``PULL`` or more at a time (``get_next_chunk``), into a
    per-input buffer;
-3. lay them out in the order of the choices (a stable ``argsort`` of the choices scatters the inputs' runs).
+3. lay them out in the order of the choices (``fastinput.ops.mix_layout``: one pass in C).
 
 Where an input has fewer elements than chosen (it ended, or raised), the request stops at that choice: the elements
 before it are handed out first, then the error is raised (the next call goes on after it, as tf.data does), or the
@@ -22,7 +22,6 @@ them, ``fastinput._engine.resume``), plus the choices of the current block not y
 
 from __future__ import annotations
 
-import itertools
 from typing import Any
 
 import numpy as np
@@ -36,6 +35,7 @@ from fastinput._engine.iterator import DatasetIterator, IteratorContext
 from fastinput._engine.resume import ReadAhead
 from fastinput._engine.traits import StageKind, StageTraits
 from fastinput.dataset import Dataset
+from fastinput.ops import mix_layout
 from fastinput.ops.choices import Choices
 
 PULL = 1024
@@ -94,13 +94,17 @@ def _check_datasets(op: str, datasets: Any) -> tuple[Dataset, ...]:
 class DirectedInterleaveIterator(DatasetIterator):
     """Hands out the elements of its inputs in the order its chooser names them (see the module's docstring)."""
 
-    def __init__(self, dataset: DirectedInterleaveDataset, ctx: IteratorContext) -> None:
-        self._chooser = dataset.make_choices(ctx)
-        sources = [d.make_iterator(ctx) for d in dataset.datasets]
+    def __init__(self, dataset: Dataset, ctx: IteratorContext, mix: DirectedInterleaveDataset | None = None) -> None:
+        """``dataset`` is the node this iterator runs: ``mix`` itself (the default), or a fused node doing its work
+        (``fastinput.fused_ops.mix_and_batch``)."""
+        mix = mix or dataset
+        self._chooser = mix.make_choices(ctx)
+        sources = [d.make_iterator(ctx) for d in mix.inputs[:len(mix.datasets)]]  # the inputs the rewrites left
         super().__init__(dataset, ctx, [*sources, *([self._chooser.source] if self._chooser.source else [])])
         count = len(sources)
         self._sources = sources
-        self._stop_on_empty = dataset.stop_on_empty_dataset
+        self._stop_on_empty = mix.stop_on_empty_dataset
+        self._label = str(mix)  # errors name the mix, fused or not
         self._buffers: list[list[Any]] = [[] for _ in sources]  # pulled, not handed out; a Failure only last
         self._ended = [False] * count  # the input raised StopIteration (its buffer may still hold elements)
         self._dropped = np.zeros(count, dtype=bool)  # ended and gone: its choices are skipped
@@ -110,14 +114,30 @@ class DirectedInterleaveIterator(DatasetIterator):
 
     # -- producing ---------------------------------------------------------------------------------------------
     def produce_chunk(self, n: int) -> list[Any]:
+        return self.take(self.next_run(n))
+
+    def take(self, run: np.ndarray) -> list[Any]:
+        """The elements of ``run`` (from ``next_run``), in its order."""
+        return mix_layout.take(run, self._buffers)
+
+    def take_bytes_into(self, run: np.ndarray, out: np.ndarray) -> bool:
+        """``take`` written into ``out``, an object array of ``len(run)``, if every element is ``bytes``; False,
+        nothing taken, if one is not."""
+        return mix_layout.take_bytes_into(run, self._buffers, out)
+
+    def next_run(self, n: int) -> np.ndarray:
+        """The choices of the next run of elements (1 to ``n``) that the inputs' buffers hold, in order: the caller
+        takes them (``mix_layout``) before it asks again. Where no element can come first, the event there is
+        raised (an error, ``StopIteration``) or dealt with (an input's end)."""
         self._read_ahead.catch_up()
         while not self._finished:
             if not len(self._choices):
                 self._next_block()
                 continue
-            out = self._serve(self._choices[:n])
-            if out:
-                return out
+            run = self._serve(self._choices[:n])
+            if len(run):
+                self._choices = self._choices[len(run):]
+                return run
         raise StopIteration
 
     def _next_block(self) -> None:
@@ -131,30 +151,33 @@ class DirectedInterleaveIterator(DatasetIterator):
                           | (block >= len(self._sources))]
         self._choices = block
 
-    def _serve(self, choices: np.ndarray) -> list[Any]:
-        """The elements for the longest prefix of ``choices`` that every chosen input can give; where it stops,
-        the event there (an error, an input's end, a choice out of range) is handled if the prefix is empty."""
+    def _serve(self, choices: np.ndarray) -> np.ndarray:
+        """The longest prefix of ``choices`` that every chosen input can give, its elements pulled into the buffers;
+        if it is empty, the event where it stops (an error, an input's end, a choice out of range) is handled."""
         count = len(self._sources)
-        out_of_range = (choices < 0) | (choices >= count)
-        stop = int(np.argmax(out_of_range)) if out_of_range.any() else len(choices)
-        choices = choices[:stop]
-        counts = np.bincount(choices, minlength=count)
+        stop = len(choices)
+        if not self._chooser.in_range:
+            out_of_range = (choices < 0) | (choices >= count)
+            if out_of_range.any():
+                stop = int(np.argmax(out_of_range))
+                choices = choices[:stop]
         event = None  # the input that cannot serve the choice at ``stop``, if one cannot
-        for index in np.flatnonzero(counts).tolist():
-            want = int(counts[index])
+        for index, want in enumerate(np.bincount(choices, minlength=count).tolist()):
+            if not want or len(self._buffers[index]) > want:  # it holds enough elements (an error can only be last)
+                continue
             available = self._fill(index, want)
             if available < want:
                 position = int(np.flatnonzero(choices == index)[available])
                 if position < stop:
                     stop, event = position, index
         if stop:
-            return self._take(choices[:stop])
+            return choices[:stop]
         if event is None:
             value, self._choices = int(self._choices[0]), self._choices[1:]
-            raise errors.InvalidArgumentError(f"{self.name}: choice {value} is out of range: there are {count} "
+            raise errors.InvalidArgumentError(f"{self._label}: choice {value} is out of range: there are {count} "
                                               f"datasets (indices 0 to {count - 1})")
         self._input_cannot_serve(event)
-        return []
+        return choices[:0]
 
     def _fill(self, index: int, want: int) -> int:
         """Pull from input ``index`` until its buffer holds ``want`` entries, it ends or raises; returns how many
@@ -166,24 +189,6 @@ class DirectedInterleaveIterator(DatasetIterator):
             except StopIteration:
                 self._ended[index] = True
         return len(buffer) - (1 if buffer and type(buffer[-1]) is Failure else 0)
-
-    def _take(self, choices: np.ndarray) -> list[Any]:
-        """The buffered elements for ``choices`` (each input's buffer holds enough), in their order."""
-        self._choices = self._choices[len(choices):]
-        counts = np.bincount(choices, minlength=len(self._sources))
-        runs = []
-        for index in np.flatnonzero(counts).tolist():
-            buffer, want = self._buffers[index], int(counts[index])
-            runs.append(buffer[:want])
-            del buffer[:want]
-        if len(runs) == 1:
-            return runs[0]
-        # runs holds the elements input by input; the choices sorted stably list the same positions in that order
-        flat = np.fromiter(itertools.chain.from_iterable(runs), dtype=object, count=len(choices))
-        out = np.empty(len(choices), dtype=object)
-        narrow = choices.astype(np.int8 if len(self._sources) <= 127 else np.int32)  # 8 bits: a radix sort
-        out[np.argsort(narrow, kind="stable")] = flat
-        return out.tolist()
 
     def _input_cannot_serve(self, index: int) -> None:
         """The next choice names input ``index``, which holds an error there (raised) or has ended."""

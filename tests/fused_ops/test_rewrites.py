@@ -9,7 +9,8 @@ import fastinput as fi
 from fastinput.structure import SparseArray
 from tests.helpers import NO_REWRITES, assert_same_run, elements_and_errors
 
-REWRITES = ("map_fusion", "map_and_batch_fusion", "map_and_batch_out", "noop_elimination", "shuffle_and_repeat_fusion")
+REWRITES = ("map_fusion", "map_and_batch_fusion", "map_and_batch_out", "noop_elimination", "shuffle_and_repeat_fusion",
+            "mix_and_batch_fusion")
 
 
 def _big(x):
@@ -61,6 +62,12 @@ PIPELINES = {
     "map -> skip(0) -> map -> batch":
         lambda: fi.Dataset.range(10).map(lambda x: x + 1).skip(0).map(_fails_at_3).batch(3),
     "shuffle -> repeat(1) -> repeat": lambda: fi.Dataset.range(10).shuffle(4, seed=3).repeat(1).repeat(2),
+    "sample -> batch of strings": lambda: fi.Dataset.sample_from_datasets(
+        [fi.Dataset.range(9).map(lambda x: f"s{x}"), fi.Dataset.range(4).map(lambda x: "t")], seed=1).batch(4),
+    "sample -> batch with an error": lambda: fi.Dataset.sample_from_datasets(
+        [fi.Dataset.range(10).map(_fails_at_3), fi.Dataset.range(10, 15)], seed=2).batch(3),
+    "choose -> batch, a choice out of range": lambda: fi.Dataset.choose_from_datasets(
+        [fi.Dataset.range(5), fi.Dataset.range(10, 15)], fi.Dataset.range(9).map(lambda x: x % 3)).batch(2, True),
 }
 
 

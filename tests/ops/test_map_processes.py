@@ -259,6 +259,36 @@ def test_a_worker_killed_from_outside_is_an_error_not_a_hang() -> None:
     it.close()
 
 
+class SlowToLoad:
+    """Adds one; unpickling it (in the worker, as it loads the function) takes a while: a window to kill a process
+    that has not loaded it yet."""
+
+    def __init__(self) -> None:
+        self.offset = 1
+
+    def __call__(self, x):
+        return x + self.offset
+
+    def __setstate__(self, state: dict) -> None:
+        time.sleep(1.0)
+        self.__dict__.update(state)
+
+
+def test_a_worker_killed_before_it_loaded_the_function_is_replaced_and_nothing_is_lost() -> None:
+    """An OOM kill while a process starts is not the function's fault: the item waiting goes to a new process."""
+    it = iter(fi.Dataset.range(20).map(SlowToLoad(), num_parallel_calls=1, workers="process"))
+    got: list[int] = []
+    reader = threading.Thread(target=lambda: got.extend(int(x) for x in it))
+    reader.start()
+    deadline = time.monotonic() + 60
+    while not worker_pids(it) and time.monotonic() < deadline:
+        time.sleep(0.005)
+    os.kill(worker_pids(it)[0], signal.SIGKILL)
+    reader.join(120)
+    assert got == list(range(1, 21))
+    it.close()
+
+
 # -- nothing left behind -------------------------------------------------------------------------------------------
 
 

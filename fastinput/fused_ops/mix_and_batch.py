@@ -1,0 +1,96 @@
+"""``sample_from_datasets(...) -> batch(n)`` (and ``choose_from_datasets``) fused: the mix lays out whole batches.
+
+The static rewrite (``fastinput.fused_ops.rewrites``) puts one stage in place of a ``batch`` over a mixing op. It
+runs the mix's iterator (``fastinput.ops.directed_interleave``) and makes each batch from the runs of choices the
+inputs' buffers can serve, without the batch stage's calls into the mix: a batch that is one run of ``bytes``
+elements (the serialized records of TFRecord files) is written by the layout step straight into the batch's object
+array (``mix_layout.take_bytes_into``), any other is gathered and stacked as ``batch`` stacks it.
+
+The elements are the unfused pipeline's, by ``batch``'s rules: an error from an input (or a choice out of range) is
+raised in its place, the elements gathered for that batch dropped, and the next batch starts after it; the last,
+partial batch comes unless ``drop_remainder``. Saved, the stage holds nothing between batches but what the mix
+holds, so its state is the unfused pipeline's (a ``batch`` holding the mix's state): a state saved with the
+rewrite on restores with it off, and the other way round.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import numpy as np
+
+from fastinput._engine import cardinality
+from fastinput._engine.checkpoint import check_stage, stage_state
+from fastinput._engine.iterator import DatasetIterator, IteratorContext
+from fastinput._engine.traits import StageKind, StageTraits
+from fastinput.dataset import Dataset
+from fastinput.ops.batch import BatchDataset, stack_elements
+from fastinput.ops.directed_interleave import DirectedInterleaveDataset, DirectedInterleaveIterator
+from fastinput.spec import batched
+
+
+class MixAndBatchDataset(Dataset):
+    """``batch`` over a mixing op, as one stage (made by the static rewrite; see the module's docstring)."""
+
+    traits = StageTraits("sample_from_datasets", StageKind.COMBINE)
+    """An instance takes its mix's traits (``choose_from_datasets``'s op, where that is the mix)."""
+
+    def __init__(self, mix: DirectedInterleaveDataset, batch: BatchDataset) -> None:
+        super().__init__(mix.inputs)
+        self.mix = mix
+        self.batch_size = batch.batch_size
+        self.drop_remainder = batch.drop_remainder
+        self.rewritten_from = f"{mix} -> {batch}"
+        # the mix's op (its state nests under a batch's, see get_state); reports name the user's mix
+        self.traits = dataclasses.replace(mix.traits, stands_for=str(mix))
+
+    def compute_element_spec(self) -> Any:
+        return batched(self.mix.element_spec, self.batch_size if self.drop_remainder else None)
+
+    def cardinality(self) -> int:
+        return cardinality.batched(self.mix.cardinality(), self.batch_size, self.drop_remainder)
+
+    def __str__(self) -> str:
+        extra = ", drop_remainder=True" if self.drop_remainder else ""
+        return f"{self.mix.op_name}_and_batch({self.batch_size}{extra}) [fused: {self.rewritten_from}]"
+
+    def make_iterator(self, ctx: IteratorContext) -> DatasetIterator:
+        return MixAndBatchIterator(self, ctx)
+
+
+class MixAndBatchIterator(DirectedInterleaveIterator):
+    """The mix's iterator handing out batches: one per call."""
+
+    def __init__(self, dataset: MixAndBatchDataset, ctx: IteratorContext) -> None:
+        super().__init__(dataset, ctx, dataset.mix)
+        self._batch_size = dataset.batch_size
+        self._drop_remainder = dataset.drop_remainder
+
+    def produce_chunk(self, n: int) -> list[Any]:
+        return [self.produce()]
+
+    def produce(self) -> Any:
+        size = self._batch_size
+        run = self.next_run(size)  # an error or the end, before any element, passes through as batch's would
+        if len(run) == size:
+            out = np.empty(size, dtype=object)
+            if self.take_bytes_into(run, out):
+                return out
+        gathered = self.take(run)
+        while len(gathered) < size:
+            try:
+                run = self.next_run(size - len(gathered))
+            except StopIteration:
+                break
+            gathered.extend(self.take(run))
+        if self._drop_remainder and len(gathered) < size:
+            raise StopIteration
+        return stack_elements(gathered)
+
+    def get_state(self) -> dict[str, Any]:
+        return stage_state("batch", {"skip": 0}, [super().get_state()])
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        check_stage(state, "batch", self.name, 1)
+        super().set_state(state["inputs"][0])
