@@ -64,9 +64,13 @@ class AutotuneOptions:
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class OptimizationOptions:
-    """Static rewrites applied when a pipeline is iterated (fused ops)."""
+    """Static rewrites applied when a pipeline is iterated (fused ops); each is on unless set to False."""
 
     map_and_batch_fusion: bool | None = None
+    map_and_batch_out: bool | None = None
+    """With ``map -> batch`` fused: a map function with an ``out=None`` parameter (``fi.image``'s convention, the
+    README's ``preprocess``) is handed its batch row as ``out=``, as ``map_and_batch`` hands it, so it fills the batch
+    instead of a fresh array that is then copied; such a function must give the same output with or without ``out``."""
     map_fusion: bool | None = None
     noop_elimination: bool | None = None
     shuffle_and_repeat_fusion: bool | None = None

@@ -6,6 +6,7 @@ Each subcommand runs fastinput's pipeline and, with ``--compare tf.data``,
 the equivalent tf.data pipeline in the same process, then prints a table.
 
     fastinput-bench images --synthetic --compare tf.data
+    fastinput-bench images --synthetic --compare tf.data --pipeline readme --busy-cores 1
     fastinput-bench tabular --data gs://bucket/criteo/ --batch-size 4096 --json tabular.json
     fastinput-bench csv --data 'data/part-*.csv' --compare tf.data
     fastinput-bench report images.json tabular.json csv.json > fastinput_bench/RESULTS.md
@@ -31,10 +32,11 @@ from fastinput.errors import FastInputError
 from fastinput.fused_ops import jpeg_kernel  # internal: whether the fast JPEG kernel is built
 from fastinput.optional import tensorflow
 from fastinput_bench import results
+from fastinput_bench.busy import busy_cores
 from fastinput_bench.datafiles import resolve_files
 from fastinput_bench.devices import resolve_device, tf_data_to_device
 from fastinput_bench.measure import Measurement, measure, reset_peak_memory
-from fastinput_bench.pipelines import WORKLOADS, PipelineConfig, Workload
+from fastinput_bench.pipelines import IMAGE_PIPELINES, USER_PIPELINES, WORKLOADS, PipelineConfig, Workload
 from fastinput_bench.report import (
     ProgressBar,
     format_machine,
@@ -149,8 +151,14 @@ def _add_benchmark_arguments(sub: argparse.ArgumentParser, workload: Workload) -
     sub.add_argument("--trace", metavar="FILE", help="write the profiler's trace of fastinput's run")
     sub.add_argument("--json", metavar="FILE", help="write the results as JSON")
     sub.add_argument("--quiet", action="store_true", help="no progress bar")
+    sub.add_argument("--busy-cores", type=_non_negative_int, default=0, metavar="N",
+                     help="keep N cores busy beside the pipelines, as a training step's host work would (default 0)")
     if workload.name == "images":
         sub.add_argument("--dtype", choices=["uint8", "float32"], default="uint8", help="image dtype (default uint8)")
+        sub.add_argument("--pipeline", choices=list(IMAGE_PIPELINES), default="tuned",
+                         help="fastinput's pipeline: tuned (hand-built: batch the records, one map parses and decodes "
+                              "the batch; default), readme (the README's map_and_batch of a per-record function), "
+                              "map-batch (that function with map -> batch); tf.data's stays its standard one")
     else:
         sub.add_argument("--label", default="label",
                          help="label feature/column split off (default: label; '' for none)")
@@ -165,16 +173,20 @@ def run_benchmark(args: argparse.Namespace) -> int:
     device = resolve_device(args.device) if args.device else None
     for option in ("json", "trace"):
         _check_output_path(option, getattr(args, option))
+    if getattr(args, "pipeline", None) in USER_PIPELINES and args.dtype != "uint8":
+        raise UsageError(f"--pipeline {args.pipeline} decodes uint8 images, as the README does; "
+                         f"--dtype {args.dtype} needs --pipeline tuned")
     if workload.name == "images":
         jpeg_kernel.warn_if_not_built()  # said before the progress bar, in plain words, with how to build it
     files, source = _prepare_data(args, workload)
     config = PipelineConfig(files, args.batch_size, getattr(args, "dtype", "uint8"),
-                            getattr(args, "label", None) or None)
+                            getattr(args, "label", None) or None, getattr(args, "pipeline", "tuned"))
 
     measurements: dict[str, Measurement] = {}
-    measurements["fastinput"], profile = _run_fastinput(workload, config, device, args)
-    if args.compare:
-        measurements["tf.data"] = _run_tf_data(workload, config, device, args)
+    with busy_cores(args.busy_cores):
+        measurements["fastinput"], profile = _run_fastinput(workload, config, device, args)
+        if args.compare:
+            measurements["tf.data"] = _run_tf_data(workload, config, device, args)
 
     document = json_document(workload.name, workload.description, workload.unit, _config(args, source, files),
                              measurements, profile)
@@ -182,7 +194,7 @@ def run_benchmark(args: argparse.Namespace) -> int:
         f"{PROG} {workload.name}: {workload.description}\n"
         f"data: {source}; batch {args.batch_size}{_extras(args)}; "
         f"{args.steps} batches timed in {min(args.intervals, args.steps)} intervals after {args.warmup} warm-up",
-        results_table(workload.unit, list(measurements.items())),
+        results_table(workload.unit, list(measurements.items()), _labels(args)),
         profile_lines(profile),
         f"machine: {format_machine(document['machine'])}; the machine may be shared: compare ratios from one run",
     ]))
@@ -256,14 +268,20 @@ def _synthetic_files(args: argparse.Namespace, workload: Workload, bar: Progress
 
 
 def _extras(args: argparse.Namespace) -> str:
-    """The settings shown after the batch size: the image dtype, the device."""
-    dtype = f", {args.dtype}" if hasattr(args, "dtype") else ""
-    return dtype + (f", on {args.device}" if args.device else "")
+    """The settings shown after the batch size: the image dtype and pipeline, the device, the busy cores."""
+    extras = f", {args.dtype}, {args.pipeline} pipeline" if hasattr(args, "dtype") else ""
+    extras += f", on {args.device}" if args.device else ""
+    return extras + (f", {args.busy_cores} busy core(s) beside" if args.busy_cores else "")
+
+
+def _labels(args: argparse.Namespace) -> dict[str, str]:
+    """The table's name for fastinput's row: with the image pipeline's variant, when there is a choice."""
+    return {"fastinput": f"fastinput ({args.pipeline})"} if hasattr(args, "pipeline") else {}
 
 
 def _config(args: argparse.Namespace, source: str, files: list[str]) -> dict[str, Any]:
     keys = ("data", "synthetic", "synthetic_size", "batch_size", "steps", "warmup", "intervals", "device", "compare",
-            "dtype", "label")
+            "dtype", "pipeline", "label", "busy_cores")
     config = {key: getattr(args, key) for key in keys if hasattr(args, key)}
     config.update(source=source, files=len(files))
     return config

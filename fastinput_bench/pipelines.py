@@ -6,7 +6,9 @@ files a folder given as ``--data`` holds, and builds the two pipelines from a
 of steps can be timed, and make the same calls with the same arguments in
 the two libraries.
 
-- ``images``: the ResNet-50 training pipeline (``fastinput_bench.image_pipelines``).
+- ``images``: the ResNet-50 training pipeline (``fastinput_bench.image_pipelines``); fastinput's side in one
+  of ``IMAGE_PIPELINES``: the hand-built one (``tuned``), or the README's (``readme``, ``map-batch``:
+  ``fastinput_bench.readme_pipeline``).
 - ``tabular``: ``make_batched_features_dataset`` on Example TFRecords, 4 reader
   threads, the features as the first Example has them (all fixed-length).
 - ``csv``: ``make_csv_dataset`` on CSV files with a header, column types inferred.
@@ -19,7 +21,7 @@ from collections.abc import Callable
 from typing import Any
 
 from fastinput.errors import InvalidArgumentError
-from fastinput_bench import image_pipelines
+from fastinput_bench import image_pipelines, readme_pipeline
 
 READER_THREADS = 4
 """Files read at once by the tabular pipelines (the setting of the reference figures in ENVIRONMENT.md)."""
@@ -35,6 +37,8 @@ class PipelineConfig:
     """Image dtype (``images``)."""
     label: str | None = "label"
     """Label feature or column (``tabular``, ``csv``); None: none split off."""
+    pipeline: str = "tuned"
+    """Which of ``IMAGE_PIPELINES`` is fastinput's (``images``)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -115,12 +119,22 @@ def tf_data_csv(config: PipelineConfig) -> Any:
                                                  num_epochs=None)
 
 
+IMAGE_PIPELINES: dict[str, Callable[[PipelineConfig], Any]] = {
+    "tuned": lambda c: image_pipelines.fastinput_images(c.files, c.batch_size, c.dtype),
+    "readme": lambda c: readme_pipeline.readme_images(c.files, c.batch_size),
+    "map-batch": lambda c: readme_pipeline.map_batch_images(c.files, c.batch_size),
+}
+"""fastinput's image pipelines: the hand-built one (batch the records, one map parses and decodes the batch), the
+README's (``map_and_batch`` of a per-record function) and tf.data's habit (``map -> batch`` of that function)."""
+USER_PIPELINES = ("readme", "map-batch")
+"""The variants that run the README's own function, which decodes uint8 images only."""
+
 WORKLOADS = {
     workload.name: workload
     for workload in (
         Workload("images", "ResNet-50 training pipeline: parse, random-crop JPEG decode, resize 224, flip, batch",
                  "images", "train-*", 64,
-                 lambda c: image_pipelines.fastinput_images(c.files, c.batch_size, c.dtype),
+                 lambda c: IMAGE_PIPELINES[c.pipeline](c),
                  lambda c: image_pipelines.tf_data_images(c.files, c.batch_size, c.dtype)),
         Workload("tabular", "make_batched_features_dataset on tf.train.Example TFRecords",
                  "examples", None, 1024, fastinput_tabular, tf_data_tabular),

@@ -15,7 +15,7 @@ import os
 import platform
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TextIO
 
 from fastinput.options import available_cpus
@@ -114,12 +114,15 @@ def format_bytes(count: float) -> str:
     return f"{count / 2**30:.2f} GiB" if count >= 2**30 else f"{count / 2**20:.0f} MiB"
 
 
-def results_table(unit: str, rows: Sequence[tuple[str, Measurement]]) -> str:
-    """The table of pipelines and their figures, and the ratio line when tf.data was measured."""
+def results_table(unit: str, rows: Sequence[tuple[str, Measurement]], labels: Mapping[str, str] | None = None) -> str:
+    """The table of pipelines and their figures, and the ratio line when tf.data was measured.
+
+    ``labels``: the name shown for a row, where it is not the row's own (``fastinput (readme)``).
+    """
     head = ("pipeline", f"{unit}/s (median)", "spread (min-max)", "CPU", "peak memory")
     cells = [head] + [
-        (name, f"{m.median:,.0f}", f"{m.minimum:,.0f}-{m.maximum:,.0f}", f"{m.cpu_utilization:.0%}",
-         format_bytes(m.peak_memory_bytes))
+        ((labels or {}).get(name, name), f"{m.median:,.0f}", f"{m.minimum:,.0f}-{m.maximum:,.0f}",
+         f"{m.cpu_utilization:.0%}", format_bytes(m.peak_memory_bytes))
         for name, m in rows
     ]
     widths = [max(len(row[i]) for row in cells) for i in range(len(head))]

@@ -92,13 +92,20 @@ def _bench_table(bench: list[dict[str, Any]]) -> list[str]:
         fast, tf = found.get("fastinput"), found.get("tf.data")
         batch = f"{config['batch_size']}" + (f", {config['dtype']}" if config.get("dtype") else "")
         rows.append([
-            f"{doc['subcommand']}: {doc['description']}", _data(config), batch,
+            f"{doc['subcommand']}: {doc['description']}{_variant(config)}", _data(config), batch,
             _rate(fast, doc["unit"]), _rate(tf, doc["unit"]),
             f"{doc['ratio']:.2f}x" if doc.get("ratio") else "-",
             " / ".join(f"{r['cpu_utilization']:.0%}" for r in (fast, tf) if r),
             " / ".join(format_bytes(r["peak_memory_bytes"]) for r in (fast, tf) if r),
         ])
     return _markdown_table(header, rows) + ["", f"Rates: median ({_RANGE})."]
+
+
+def _variant(config: dict[str, Any]) -> str:
+    """`` (readme pipeline, 1 busy core(s) beside)``: the settings that change what fastinput's row measures."""
+    notes = [f"{config['pipeline']} pipeline"] if config.get("pipeline") else []
+    notes += [f"{config['busy_cores']} busy core(s) beside"] if config.get("busy_cores") else []
+    return f" ({', '.join(notes)})" if notes else ""
 
 
 def _data(config: dict[str, Any]) -> str:
@@ -123,8 +130,9 @@ def _command(doc: dict[str, Any]) -> str:
         parts += ["--synthetic"]
     else:
         parts += ["--synthetic", "--synthetic-size", config["synthetic_size"]]
-    for key in ("batch_size", "steps", "warmup", "intervals", "device", "compare", "dtype", "label"):
-        if config.get(key) not in (None, ""):
+    for key in ("batch_size", "steps", "warmup", "intervals", "device", "compare", "dtype", "pipeline", "label",
+                "busy_cores"):
+        if config.get(key) not in (None, "") and not (key == "busy_cores" and config[key] == 0):
             parts += [f"--{key.replace('_', '-')}", str(config[key])]
     return " ".join(parts)
 

@@ -30,9 +30,9 @@ def test_later_options_win_field_by_field():
 def test_resolved_options_fill_every_default_and_keep_what_is_set():
     resolved = fi.Options().resolved()
     assert resolved.deterministic is True and resolved.autotune.enabled is True
-    assert resolved.optimization == fi.OptimizationOptions(map_and_batch_fusion=True, map_fusion=True,
-                                                           noop_elimination=True, shuffle_and_repeat_fusion=True,
-                                                           mix_and_batch_fusion=True)
+    assert resolved.optimization == fi.OptimizationOptions(map_and_batch_fusion=True, map_and_batch_out=True,
+                                                           map_fusion=True, noop_elimination=True,
+                                                           shuffle_and_repeat_fusion=True, mix_and_batch_fusion=True)
     assert resolved.remote == fi.RemoteOptions(read_timeout=60.0, read_retries=2)
     assert resolved.autotune.ram_budget is None  # whether the user set a budget changes what the engine does
     assert resolved.resolved() == resolved
@@ -42,9 +42,9 @@ def test_resolved_options_fill_every_default_and_keep_what_is_set():
                         remote=fi.RemoteOptions(read_timeout=5, read_retries=0))
     resolved = chosen.resolved()
     assert resolved.deterministic is False and resolved.autotune == chosen.autotune.resolved() == chosen.autotune
-    assert resolved.optimization == fi.OptimizationOptions(map_and_batch_fusion=True, map_fusion=False,
-                                                           noop_elimination=True, shuffle_and_repeat_fusion=True,
-                                                           mix_and_batch_fusion=True)
+    assert resolved.optimization == fi.OptimizationOptions(map_and_batch_fusion=True, map_and_batch_out=True,
+                                                           map_fusion=False, noop_elimination=True,
+                                                           shuffle_and_repeat_fusion=True, mix_and_batch_fusion=True)
     assert resolved.remote == fi.RemoteOptions(read_timeout=5.0, read_retries=0)
     assert (chosen.autotune.cpu_cores(), chosen.autotune.ram_bytes()) == (3, 1 << 20)
     unset = fi.AutotuneOptions(cpu_budget=0)  # 0, like None, means the default

@@ -62,11 +62,23 @@ from fastinput.spec import as_spec, batched
 
 def accepts_out(fn: Callable) -> bool:
     """Whether ``fn`` takes an ``out=`` keyword (then it may fill its batch row in place)."""
+    return _out_parameter(fn) is not None
+
+
+def takes_out_row(fn: Callable) -> bool:
+    """Whether ``fn`` has an ``out=None`` parameter: the convention of a function that fills ``out`` when given one
+    and makes its own output when not (then ``map -> batch`` may hand it its batch row; see ``rewrites``)."""
+    out = _out_parameter(fn)
+    return out is not None and out.default is None
+
+
+def _out_parameter(fn: Callable) -> inspect.Parameter | None:
+    """``fn``'s parameter ``out``, if it can be passed by keyword."""
     try:
-        params = inspect.signature(fn).parameters.values()
+        out = inspect.signature(fn).parameters.get("out")
     except (TypeError, ValueError):  # builtins without a signature
-        return False
-    return any(p.name == "out" and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD) for p in params)
+        return None
+    return out if out is not None and out.kind in (out.KEYWORD_ONLY, out.POSITIONAL_OR_KEYWORD) else None
 
 
 SMALL_OUTPUT_BYTES = 4096
@@ -101,7 +113,7 @@ class MapAndBatchDataset(Dataset):
         """``workers="process"``: the function runs in worker processes, which write the batches into shared
         memory (``_engine/processes.py``)."""
         self.label = label or fn_name(map_func)
-        self.use_out = use_out  # off when rewritten from map -> batch: that function was written for map
+        self.use_out = use_out  # off when rewritten from map -> batch, unless the function takes out=None
         self.rewritten_from: str | None = None  # set by the static rewrite, shown in the stage string
         self.output_signature = None if output_signature is None else as_spec(output_signature,
                                                                               "map_and_batch: output_signature")

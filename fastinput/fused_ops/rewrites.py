@@ -2,7 +2,8 @@
 
 - no-op stages (``take(-1)``, ``skip(0)``, ``repeat(1)``, ``shard(1, 0)``) are removed first, as
   tf.data's ``noop_elimination`` does, so that the fusions below see through them;
-- ``map -> batch`` becomes ``map_and_batch`` (outputs written into the batch, no stacking copy);
+- ``map -> batch`` becomes ``map_and_batch`` (outputs written into the batch, no stacking copy); a function with
+  an ``out=None`` parameter gets its batch row as ``out=`` (``map_and_batch_out``), so it writes no fresh array;
 - consecutive ``map``s with the same parallelism and determinism fuse into one map of the composed function;
 - ``shuffle -> repeat`` becomes one stage that fills the next epoch's buffer while the last one drains;
 - ``sample_from_datasets`` or ``choose_from_datasets`` -> ``batch`` becomes one stage that lays out whole batches.
@@ -17,11 +18,12 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
 from collections.abc import Callable
 from typing import Any
 
 from fastinput.dataset import Dataset
-from fastinput.fused_ops.map_and_batch import MapAndBatchDataset
+from fastinput.fused_ops.map_and_batch import MapAndBatchDataset, takes_out_row
 from fastinput.fused_ops.mix_and_batch import MixAndBatchDataset
 from fastinput.ops.batch import BatchDataset
 from fastinput.ops.directed_interleave import DirectedInterleaveDataset
@@ -41,7 +43,7 @@ def optimize(dataset: Dataset, options: Options) -> Dataset:
     if opt.map_fusion:
         rules.append(_fuse_maps)
     if opt.map_and_batch_fusion:
-        rules.append(_fuse_map_and_batch)
+        rules.append(functools.partial(_fuse_map_and_batch, rows_as_out=opt.map_and_batch_out))
     if opt.shuffle_and_repeat_fusion:
         rules.append(_fuse_shuffle_and_repeat)
     if opt.mix_and_batch_fusion:
@@ -87,12 +89,14 @@ def _workers(node: MapDataset) -> str:
     return "process" if node.in_processes else "thread"
 
 
-def _fuse_map_and_batch(node: Dataset) -> Dataset | None:
+def _fuse_map_and_batch(node: Dataset, rows_as_out: bool) -> Dataset | None:
+    """``map -> batch`` as one ``map_and_batch``; ``rows_as_out``: hand a function with ``out=None`` its row."""
     if type(node) is not BatchDataset or type(node.inputs[0]) is not MapDataset:
         return None
     mapped = node.inputs[0]
+    use_out = rows_as_out and takes_out_row(mapped.map_func)
     fused = MapAndBatchDataset(mapped.inputs[0], mapped.map_func, node.batch_size, mapped.num_parallel_calls,
-                               node.drop_remainder, mapped.deterministic, label=mapped.label, use_out=False,
+                               node.drop_remainder, mapped.deterministic, label=mapped.label, use_out=use_out,
                                output_signature=mapped.output_signature, workers=_workers(mapped))
     fused.rewritten_from = f"{mapped} -> {node}"
     fused.traits = dataclasses.replace(fused.traits, stands_for=str(mapped))  # reports name the user's map

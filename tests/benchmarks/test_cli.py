@@ -58,7 +58,8 @@ def test_subcommand_prints_table_and_writes_json(subcommand, cache_dir, tmp_path
     header = next(line for line in lines if line.startswith("pipeline"))
     assert f"{UNITS[subcommand]}/s (median)" in header
     row = next(line for line in lines if line.startswith("fastinput "))
-    assert len(row.split()) == 6  # name, median, spread, CPU, peak memory value and unit
+    # name (with the image pipeline's variant: "fastinput (tuned)"), median, spread, CPU, peak memory value and unit
+    assert len(row.split()) == (7 if subcommand == "images" else 6)
     assert "tf.data" not in text and "fastinput / tf.data" not in text
     assert "slowest stage:" in text and "recommendation:" in text
     assert any(line.startswith("machine: ") and "cores" in line for line in lines)

@@ -9,7 +9,7 @@ import fastinput as fi
 from fastinput.structure import SparseArray
 from tests.helpers import NO_REWRITES, assert_same_run, elements_and_errors
 
-REWRITES = ("map_fusion", "map_and_batch_fusion", "noop_elimination", "shuffle_and_repeat_fusion",
+REWRITES = ("map_fusion", "map_and_batch_fusion", "map_and_batch_out", "noop_elimination", "shuffle_and_repeat_fusion",
             "mix_and_batch_fusion")
 
 
@@ -50,6 +50,8 @@ PIPELINES = {
     "map with an out= parameter -> batch": lambda: fi.Dataset.range(5).map(lambda x, out=3: x + out).batch(2),
     "large map with an out= parameter -> batch":
         lambda: fi.Dataset.range(5).map(lambda x, out=3: _big(x) + out).batch(2),
+    "map filling its out=None row -> batch with an error":
+        lambda: fi.Dataset.range(9).map(lambda x, out=None: np.add(_big(_fails_at_3(x)), 1, out=out)).batch(2),
     "map -> batch with an error": lambda: fi.Dataset.range(10).map(_fails_at_3).batch(4),
     "large map -> batch with an error": lambda: fi.Dataset.range(10).map(lambda x: _big(_fails_at_3(x))).batch(4, True),
     "parallel map -> batch with an error": lambda: fi.Dataset.range(10).map(_fails_at_3, 3).batch(4),
