@@ -51,6 +51,7 @@ def start_job(ray: Any, config: dict[str, Any], pipeline: bytes, plan: SplitPlan
     """Start the job ``config`` describes (or join the running one of its ``job_name``, which must run the same)."""
     coordinator_class, worker_class = _actor_classes(ray)
     name = config["job_name"]
+    transfer.sweep_orphans()  # what the jobs of a consumer killed on this node left
 
     def named(role: str) -> dict[str, Any]:
         if name is None:

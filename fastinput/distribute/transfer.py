@@ -46,9 +46,25 @@ EXIT_WAIT_SECONDS = 5.0
 """How long a sweep after a worker was killed waits for its process to be gone (``sweep_when_exited``)."""
 
 
+PREFIX = "fastinput-ray-"
+"""The start of every job's segment names."""
+
+
 def job_prefix() -> str:
     """A new job's segment name prefix (unique on the node)."""
-    return f"fastinput-ray-{uuid.uuid4().hex[:16]}-"
+    return f"{PREFIX}{uuid.uuid4().hex[:16]}-"
+
+
+def sweep_orphans() -> list[str]:
+    """Unlink the segments of earlier jobs on this node whose workers have exited; their names.
+
+    A job sweeps its own segments however it ends, unless its consumer dies first (a SIGKILL, the OOM killer): then
+    Ray ends the workers and their segments stay. Each new job on the node removes them as it starts.
+    """
+    gone = [name for name in shared_memory.listing(PREFIX) if not _running(_maker(name))]
+    for name in gone:
+        shared_memory.unlink(name)
+    return gone
 
 
 SIZE_STEP = 64 << 10
@@ -264,8 +280,12 @@ def sweep_when_exited(prefix: str) -> None:
 
 
 def _maker(name: str) -> int:
-    """The pid of the worker that made segment ``name`` (``fastinput-ray-<job>-<index>-<pid>-<serial>``)."""
-    return int(name.split("-")[4])
+    """The pid of the worker that made segment ``name`` (``fastinput-ray-<job>-<index>-<pid>-<serial>``; 0 for a
+    name not in that form)."""
+    try:
+        return int(name.split("-")[4])
+    except (IndexError, ValueError):
+        return 0
 
 
 def _running(pid: int) -> bool:

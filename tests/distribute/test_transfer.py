@@ -204,3 +204,18 @@ def test_a_closed_receiver_drops_its_mappings_but_arrays_handed_out_keep_theirs(
     [got] = receiver.unpack(sender.pack([allocated(5)], "here"))
     receiver.close()
     assert receiver._mapped == {} and (got == 5).all()
+
+
+def test_a_new_job_removes_what_jobs_of_a_killed_consumer_left(ray_cluster) -> None:
+    """A consumer killed with SIGKILL cannot sweep: its workers' segments stay until the next job on the node."""
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    left = f"{transfer.PREFIX}{'0' * 16}-0-{int(dead.stdout)}-7"  # made by a worker that has exited
+    alive = f"{transfer.PREFIX}{'1' * 16}-0-{os.getpid()}-7"  # made by a process still running
+    for name in (left, alive):
+        shared_memory.create(name, 64).close()
+    try:
+        assert list(fi.Dataset.range(4).distribute(1)) == [0, 1, 2, 3]
+        assert left not in segments() and alive in segments()
+    finally:
+        for name in (left, alive):
+            shared_memory.unlink(name)
