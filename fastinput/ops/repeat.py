@@ -77,8 +77,8 @@ class _RepeatIterator(DatasetIterator):
     metrics (``StageMetrics.carry_over``: counts, times, sampled element
     sizes). Otherwise every epoch would start from the defaults, short epochs
     would run with buffers the tuner never gets to fit, and the profiler would
-    see only the current epoch. Between epochs and after the last one, the
-    stats show the last epoch's stages as they ended.
+    see only the current epoch. After the last epoch, the stats show its
+    stages as they ended (taken then only: not at every epoch's end).
 
     Its state is the epoch, the tally and the current epoch's input's state
     (none between two epochs: the next input opens at the next request). A
@@ -95,7 +95,7 @@ class _RepeatIterator(DatasetIterator):
         self._source: DatasetIterator | None = None
         self._ended = False
         self._learned: list[tuple[str, dict[str, int], StageMetrics]] = []
-        self._last_epoch_stats: list[StageStats] = []  # the last closed epoch's stages, as it ended
+        self._last_epoch_stats: list[StageStats] = []  # the last epoch's stages, as it ended (once the run has)
         if dataset.count != 0:  # the first epoch's tree now (no thread starts yet): the autotuner sees its knobs
             self._open()
 
@@ -121,11 +121,12 @@ class _RepeatIterator(DatasetIterator):
                 source.close()
                 self._learned = [(stage.name, {k.name: k.value for k in stage.knobs()}, stage.metrics)
                                  for _, stage in source.walk()]
-                self._last_epoch_stats = source.stats_below()
                 self._source = None
                 self.inputs = []
                 self._epoch += 1
                 self._ended = self._tally.end_epoch(forever=count == -1)
+                if self._ended or self._epoch == count:  # no epoch follows: the stats show this one's stages
+                    self._last_epoch_stats = source.stats_below()
                 continue
             except Exception:
                 self._tally.error()
