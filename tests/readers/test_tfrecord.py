@@ -425,6 +425,21 @@ def test_remote_small_buffer_reads_the_same(corpus, store, remote_files):
     assert list(ds) == corpus.records(0)
 
 
+def test_a_remote_file_ending_in_a_carriage_return_reads_whole(store, tmp_path):
+    """A TFRecord file ends in its last CRC's high byte, 0x0D (a carriage return) in one file of 256: such a file
+    uploaded to the store (the test servers' upload path) reads back whole, every record."""
+    rng = np.random.default_rng(3)
+    records = [rng.bytes(700) for _ in range(3)]
+    while masked_crc32c(records[-1]) >> 24 != 0x0D:
+        records[-1] = rng.bytes(700)
+    path = tmp_path / "ends-in-cr.tfrecord"
+    path.write_bytes(b"".join(frame(r) for r in records))
+    assert path.read_bytes()[-1:] == b"\r"
+    store.make_bucket("carriage")
+    url = store.upload(path, "carriage", "ends-in-cr.tfrecord")
+    assert list(fi.TFRecordDataset(url, storage_options=store.storage_options)) == records
+
+
 @pytest.mark.slow
 def test_missing_remote_object_raises_not_found(store, remote_files):
     missing = f"{store.scheme}://tfrecords/plain/no-such-object.tfrecord"
