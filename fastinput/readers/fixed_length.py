@@ -114,7 +114,7 @@ class FixedLengthRecordDataset(FilesReaderDataset):
     are skipped (None: 0). ``filenames``: a file name (str or bytes, local or
     any fsspec URL such as ``s3://`` or ``gs://``), a list of them, or a
     Dataset of them. ``buffer_size``: bytes per read (None: 1 MiB for local
-    files, 16 MiB for remote ones). ``compression_type``: None or ``""``,
+    files, 16 MiB for remote ones, which also read the next request ahead). ``compression_type``: None or ``""``,
     ``"GZIP"`` or ``"ZLIB"``. ``num_parallel_reads``: None reads the files one
     after another; N reads N files at once, one record from each in turn.
     ``storage_options``: passed to fsspec for remote files.

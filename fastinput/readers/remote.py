@@ -12,6 +12,12 @@ filesystem's own ranged reads (``cat_file``), so the client library's settings
 all passed through ``storage_options``) still apply inside each try. A fourth:
 a read waiting on the store gives up as soon as the pipeline is closed.
 
+On an async filesystem whose object size is known, each response starts the
+request for the next range on the filesystem's event loop, so the next block
+arrives while this one is split into records (one request read ahead per
+open file: a reader's memory is two requests, not one). A read-ahead that
+fails is not an error of its own: the range is asked for again, with the retries below.
+
 A request that fails with a storage error (connection refused or reset, a 5xx
 answer the library gave up on, a timeout) is tried again after a short pause,
 up to ``retries`` more times; then ``UnavailableError`` names the URL, the byte
@@ -72,6 +78,7 @@ class RemoteFile:
         self._retries = options.read_retries
         self._offset = start  # of the first byte not yet returned (``start``: a restored reader goes on there)
         self._rest = b""  # bytes of the last response beyond what was asked for, from _offset on
+        self._ahead: tuple[int, int, concurrent.futures.Future] | None = None  # the range read ahead, in flight
         info_func = fs._info if _is_async(fs) else fs.info
         info = self._request("asking for the object's size", lambda: self._call(info_func, fs_path))
         self.size: int | None = None if info.get("size") is None else int(info["size"])
@@ -87,9 +94,12 @@ class RemoteFile:
                 end = min(self.size, end)
             if start >= end:
                 return b""
-            data = self._read_range(start, end)
+            data = self._take_ahead(start)
+            if data is None:
+                data = self._read_range(start, end)
             if self.size is None and len(data) < end - start:
                 self.size = start + len(data)
+            self._read_ahead(start + len(data))
             if len(data) > n:
                 data, self._rest = data[:n], data[n:]
         self._offset += len(data)
@@ -97,18 +107,51 @@ class RemoteFile:
 
     def close(self) -> None:
         self._rest = b""
+        if self._ahead is not None:
+            self._ahead[2].cancel()
+            self._ahead = None
+
+    def _read_ahead(self, start: int) -> None:
+        """Start the request for the range from ``start`` on the filesystem's loop (async filesystems, known size,
+        not at the end); ``read`` takes its answer with ``_take_ahead``."""
+        fs = self._fs
+        if self.size is None or start >= self.size or not _is_async(fs):
+            return
+        end = min(self.size, start + self._request_size)
+        coroutine = asyncio.wait_for(fs._cat_file(self._fs_path, start=start, end=end), self._timeout)
+        self._ahead = (start, end, asyncio.run_coroutine_threadsafe(coroutine, fs.loop))
+
+    def _take_ahead(self, start: int) -> bytes | None:
+        """The bytes read ahead from ``start`` on, once they arrive; None where there is no such read or it failed
+        (the caller then asks again, with retries)."""
+        if self._ahead is None:
+            return None
+        ahead_start, ahead_end, future = self._ahead
+        self._ahead = None
+        if ahead_start != start:
+            future.cancel()
+            return None
+        self._wait(future)
+        try:
+            return self._checked(future.result(), ahead_start, ahead_end)
+        except (Exception, asyncio.CancelledError):
+            return None
+
+    def _checked(self, data: bytes, start: int, end: int) -> bytes:
+        """``data``, the response to a request for bytes ``start`` to ``end``, if its length is right (the rest of
+        the object from ``start`` where the server ignored the range and sent all of it); else ``_ShortResponse``."""
+        if len(data) != end - start and len(data) == self.size:  # a server that ignores Range sends it all
+            return data[start:]  # the rest of it: later reads are served from it (``_rest``)
+        if len(data) > end - start or (len(data) < end - start and self.size is not None):
+            raise _ShortResponse(f"{len(data)} bytes came for the {end - start} asked for")
+        return data
 
     def _read_range(self, start: int, end: int) -> bytes:
         fs = self._fs
         cat = fs._cat_file if _is_async(fs) else fs.cat_file
 
         def checked() -> bytes:
-            data = self._call(cat, self._fs_path, start=start, end=end)
-            if len(data) != end - start and len(data) == self.size:  # a server that ignores Range sends it all
-                return data[start:]  # the rest of it: later reads are served from it (``_rest``)
-            if len(data) > end - start or (len(data) < end - start and self.size is not None):
-                raise _ShortResponse(f"{len(data)} bytes came for the {end - start} asked for")
-            return data
+            return self._checked(self._call(cat, self._fs_path, start=start, end=end), start, end)
 
         try:
             return self._request(f"reading bytes {start}-{end - 1}", checked)
@@ -126,15 +169,19 @@ class RemoteFile:
         if not _is_async(fs):
             return func(*args, **kwargs)
         future = asyncio.run_coroutine_threadsafe(asyncio.wait_for(func(*args, **kwargs), self._timeout), fs.loop)
+        self._wait(future)
+        try:
+            return future.result()
+        except TimeoutError as exc:  # asyncio.wait_for's limit (or a socket timeout inside the library)
+            raise TimeoutError(f"no complete answer within {self._timeout:g} s") from exc
+
+    def _wait(self, future: concurrent.futures.Future) -> None:
+        """Until ``future`` is done; abandoned (cancelled on the loop) with ``CancelledError`` if the pipeline stops."""
         while not future.done():
             concurrent.futures.wait([future], timeout=_CANCEL_POLL_SECONDS)
             if self._cancelled.is_set() and not future.done():
                 future.cancel()
                 raise CancelledError(f"{self.path}: the iterator was closed while a read was waiting")
-        try:
-            return future.result()
-        except TimeoutError as exc:  # asyncio.wait_for's limit (or a socket timeout inside the library)
-            raise TimeoutError(f"no complete answer within {self._timeout:g} s") from exc
 
     def _request(self, what: str, func: Callable[[], Any]) -> Any:
         """``func()``, tried again after storage errors and short responses; errors mapped to fastinput's."""

@@ -91,7 +91,7 @@ class TextLineDataset(FilesReaderDataset):
     ``s3://`` or ``gs://``), a list of them, or a Dataset of them.
     ``compression_type``: None or ``""`` (none), ``"GZIP"`` or ``"ZLIB"``.
     ``buffer_size``: bytes per read (None: 1 MiB for local files, 16 MiB for
-    remote ones). ``num_parallel_reads``: None reads the files one after
+    remote ones, which also read the next request ahead). ``num_parallel_reads``: None reads the files one after
     another; N reads N files at once, one line from each in turn;
     ``fi.AUTOTUNE`` as many as tf.data would. ``storage_options``: passed to
     fsspec for remote files. A line ends at ``\\n``; ``\\r`` characters are

@@ -76,7 +76,7 @@ class TFRecordDataset(FilesReaderDataset):
     ``s3://`` or ``gs://``), a list of them, or a Dataset of them.
     ``compression_type``: None or ``""`` (none), ``"GZIP"`` or ``"ZLIB"``.
     ``buffer_size``: bytes per read (None: 1 MiB for local files, 16 MiB for
-    remote ones; 0: only what each record needs). ``num_parallel_reads``: None
+    remote ones, which also read the next request ahead; 0: only what each record needs). ``num_parallel_reads``: None
     reads the files one after another; N reads N files at once on worker
     threads, interleaving their records one at a time; ``fi.AUTOTUNE`` reads as
     many as tf.data would (a third of the cores, rounded up) with tuned

@@ -16,6 +16,7 @@ import csv
 import http.server
 import re
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -166,6 +167,38 @@ def test_csv_rows_survive_faults(store, uploaded, proxy):
     assert ids == [row[0] for row in CSV_ROWS]
     assert names == [row[1].encode() for row in CSV_ROWS]
     assert proxy.faults == ["reset", "status"]
+
+
+# -- read-ahead: the next range is on its way while a block is split -------------------------------------------
+
+def first_block_records() -> int:
+    """How many of RECORDS lie whole in the first BLOCK bytes of the file."""
+    ends = np.cumsum([len(frame(r)) for r in RECORDS])
+    return int(np.searchsorted(ends, BLOCK, side="right"))
+
+
+@pytest.mark.timeout(60)
+def test_the_next_range_is_asked_for_before_its_records_are_needed(store, uploaded, proxy):
+    proxy.schedule([])
+    with iter(records(uploaded["plain"], store, proxy).with_options(FAST)) as it:
+        assert next(it) == RECORDS[0]  # one record of the first block taken: the second block is on its way
+        deadline = time.monotonic() + 10
+        while len(proxy.ranges) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert proxy.ranges[:2] == [f"bytes=0-{BLOCK - 1}", f"bytes={BLOCK}-{2 * BLOCK - 1}"]
+        assert [next(it) for _ in range(first_block_records() - 1)] == RECORDS[1:first_block_records()]
+    assert not wait_for_fastinput_threads()
+
+
+@pytest.mark.timeout(60)
+def test_a_failed_read_ahead_is_asked_for_again_with_the_full_retries(store, uploaded, proxy):
+    """The read-ahead is one try more, not one of the retries: with none allowed, a fault on it costs nothing."""
+    proxy.schedule([None, Fault("short", fraction=0.5)])  # the client libraries retry 5xx answers by themselves
+    no_retries = fi.Options(remote=fi.RemoteOptions(read_timeout=2, read_retries=0))
+    got, error = read_all(records(uploaded["plain"], store, proxy), no_retries)
+    assert (error, got) == (None, RECORDS)
+    assert proxy.faults == ["short"]
+    assert_resumed_in_place(proxy)
 
 
 # -- persistent faults: a clear error naming the URL, after exactly the records before it -----------------------
