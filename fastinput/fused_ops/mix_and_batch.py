@@ -4,7 +4,7 @@ The static rewrite (``fastinput.fused_ops.rewrites``) puts one stage in place of
 runs the mix's iterator (``fastinput.ops.directed_interleave``) and makes each batch from the runs of choices the
 inputs' buffers can serve, without the batch stage's calls into the mix: a batch that is one run of ``bytes``
 elements (the serialized records of TFRecord files) is written by the layout step straight into the batch's object
-array (``mix_layout.take_bytes_into``), any other is gathered and stacked as ``batch`` stacks it.
+array (``mix_layout.take``), any other is gathered and stacked as ``batch`` stacks it.
 
 The elements are the unfused pipeline's, by ``batch``'s rules: an error from an input (or a choice out of range) is
 raised in its place, the elements gathered for that batch dropped, and the next batch starts after it; the last,
@@ -66,24 +66,25 @@ class MixAndBatchIterator(DirectedInterleaveIterator):
         super().__init__(dataset, ctx, dataset.mix)
         self._batch_size = dataset.batch_size
         self._drop_remainder = dataset.drop_remainder
+        self._bytes = True  # whether whole batches may be of bytes: then laid out straight into their array
 
     def produce_chunk(self, n: int) -> list[Any]:
         return [self.produce()]
 
     def produce(self) -> Any:
         size = self._batch_size
-        run = self.next_run(size)  # an error or the end, before any element, passes through as batch's would
-        if len(run) == size:
-            out = np.empty(size, dtype=object)
-            if self.take_bytes_into(run, out):
-                return out
-        gathered = self.take(run)
+        out = np.empty(size, dtype=object) if self._bytes else None
+        # an error or the end, before any element, passes through as batch's would
+        gathered = self.take_next(size, out)
+        if gathered is True:  # the whole batch, of bytes, is in ``out``
+            return out
+        if len(gathered) == size:  # a whole batch, not of bytes: the elements are not (the inputs' spec is one)
+            self._bytes = False
         while len(gathered) < size:
             try:
-                run = self.next_run(size - len(gathered))
+                gathered.extend(self.take_next(size - len(gathered)))
             except StopIteration:
                 break
-            gathered.extend(self.take(run))
         if self._drop_remainder and len(gathered) < size:
             raise StopIteration
         return stack_elements(gathered)

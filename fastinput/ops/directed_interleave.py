@@ -42,6 +42,12 @@ PULL = 1024
 """The fewest elements asked of an input at a time: an input chosen for a few elements per request is read in
 chunks all the same, and its buffer, rarely empty, rarely needs its state taken (``InputMarks``)."""
 
+LOW = PULL // 2
+"""When one input must pull, every input holding fewer elements than this pulls too: the inputs' elements are then
+made in one burst and, handed out over the next batches, freed in bursts, as one input's are. Pulled one input at a
+time, their lifetimes interleave, and the allocator pays for it: ~1 KB records (past glibc's thread cache) freed
+among others still held cost ``_int_free``/``_int_malloc`` bin work that records freed in order do not."""
+
 
 class DirectedInterleaveDataset(Dataset):
     """Base of the two mixing ops: ``datasets`` (the inputs chosen from), then the dataset the choices come from
@@ -105,39 +111,40 @@ class DirectedInterleaveIterator(DatasetIterator):
         self._sources = sources
         self._stop_on_empty = mix.stop_on_empty_dataset
         self._label = str(mix)  # errors name the mix, fused or not
-        self._buffers: list[list[Any]] = [[] for _ in sources]  # pulled, not handed out; a Failure only last
+        self._buffers: list[list[Any]] = [[] for _ in sources]  # pulled; the first ``_cursors[i]`` handed out
+        self._cursors = np.zeros(count, dtype=np.int64)
+        self._failures: list[Failure | None] = [None] * count  # the error an input raised after its buffer
         self._ended = [False] * count  # the input raised StopIteration (its buffer may still hold elements)
         self._dropped = np.zeros(count, dtype=bool)  # ended and gone: its choices are skipped
-        self._choices = np.empty(0, dtype=np.int64)  # the current block's choices not used yet
+        self._any_dropped = False
+        self._choices = np.empty(0, dtype=np.int64)  # the current block's choices; those from ``_next`` not used yet
+        self._next = 0
         self._finished = False
         self._read_ahead = ReadAhead(sources)
 
     # -- producing ---------------------------------------------------------------------------------------------
     def produce_chunk(self, n: int) -> list[Any]:
-        return self.take(self.next_run(n))
+        return self.take_next(n)
 
-    def take(self, run: np.ndarray) -> list[Any]:
-        """The elements of ``run`` (from ``next_run``), in its order."""
-        return mix_layout.take(run, self._buffers)
-
-    def take_bytes_into(self, run: np.ndarray, out: np.ndarray) -> bool:
-        """``take`` written into ``out``, an object array of ``len(run)``, if every element is ``bytes``; False,
-        nothing taken, if one is not."""
-        return mix_layout.take_bytes_into(run, self._buffers, out)
-
-    def next_run(self, n: int) -> np.ndarray:
-        """The choices of the next run of elements (1 to ``n``) that the inputs' buffers hold, in order: the caller
-        takes them (``mix_layout``) before it asks again. Where no element can come first, the event there is
-        raised (an error, ``StopIteration``) or dealt with (an input's end)."""
+    def take_next(self, n: int, out: np.ndarray | None = None) -> list[Any] | bool:
+        """The next 1 to ``n`` elements, in the order of the choices: a list; or, given ``out`` (an object array of
+        ``n``: a batch), True if they are ``n`` bytes elements, written there (``mix_layout.take``). Where no
+        element can come first, the event there is raised (an error, ``StopIteration``) or dealt with (an input's
+        end)."""
         self._read_ahead.catch_up()
         while not self._finished:
-            if not len(self._choices):
+            if self._next == len(self._choices):
                 self._next_block()
                 continue
-            run = self._serve(self._choices[:n])
-            if len(run):
-                self._choices = self._choices[len(run):]
-                return run
+            run = self._choices[self._next:self._next + n]
+            taken = mix_layout.take(run, self._buffers, self._cursors, out if len(run) == n else None)
+            if taken is None:  # an input holds too few: pull, and take the run that all can serve now
+                run = self._serve(run)
+                if not len(run):
+                    continue
+                taken = mix_layout.take(run, self._buffers, self._cursors, out if len(run) == n else None)
+            self._next += len(run)
+            return taken
         raise StopIteration
 
     def _next_block(self) -> None:
@@ -146,10 +153,10 @@ class DirectedInterleaveIterator(DatasetIterator):
         except StopIteration:
             self._finished = True  # the choices ended: so does the stage (tf.data's order)
             return
-        if self._dropped.any():  # choices of an input that has gone are skipped (out-of-range ones are kept)
+        if self._any_dropped:  # choices of an input that has gone are skipped (out-of-range ones are kept)
             block = block[~self._dropped[np.clip(block, 0, len(self._sources) - 1)] | (block < 0)
                           | (block >= len(self._sources))]
-        self._choices = block
+        self._choices, self._next = block, 0
 
     def _serve(self, choices: np.ndarray) -> np.ndarray:
         """The longest prefix of ``choices`` that every chosen input can give, its elements pulled into the buffers;
@@ -162,61 +169,75 @@ class DirectedInterleaveIterator(DatasetIterator):
                 stop = int(np.argmax(out_of_range))
                 choices = choices[:stop]
         event = None  # the input that cannot serve the choice at ``stop``, if one cannot
+        held = [len(buffer) - cursor for buffer, cursor in zip(self._buffers, self._cursors.tolist())]
         for index, want in enumerate(np.bincount(choices, minlength=count).tolist()):
-            if not want or len(self._buffers[index]) > want:  # it holds enough elements (an error can only be last)
+            if held[index] >= want:
                 continue
-            available = self._fill(index, want)
+            held[index] = available = self._fill(index, want)
             if available < want:
                 position = int(np.flatnonzero(choices == index)[available])
                 if position < stop:
                     stop, event = position, index
+        for index, have in enumerate(held):  # the inputs running low pull now too (see ``LOW``)
+            if have < LOW:
+                self._fill(index, LOW)
         if stop:
             return choices[:stop]
         if event is None:
-            value, self._choices = int(self._choices[0]), self._choices[1:]
+            value = int(self._choices[self._next])
+            self._next += 1
             raise errors.InvalidArgumentError(f"{self._label}: choice {value} is out of range: there are {count} "
                                               f"datasets (indices 0 to {count - 1})")
         self._input_cannot_serve(event)
         return choices[:0]
 
     def _fill(self, index: int, want: int) -> int:
-        """Pull from input ``index`` until its buffer holds ``want`` entries, it ends or raises; returns how many
-        elements (not errors) it holds."""
+        """Pull from input ``index`` until it holds ``want`` elements past its cursor, ends or raises (its used
+        front dropped first); returns how many it holds."""
         buffer = self._buffers[index]
-        while len(buffer) < want and not self._ended[index] and not (buffer and type(buffer[-1]) is Failure):
+        del buffer[:self._cursors[index]]
+        self._cursors[index] = 0
+        while len(buffer) < want and not self._ended[index] and self._failures[index] is None:
             try:
                 self._read_ahead.pull(index, buffer, max(want - len(buffer), PULL))
             except StopIteration:
                 self._ended[index] = True
-        return len(buffer) - (1 if buffer and type(buffer[-1]) is Failure else 0)
+            if buffer and type(buffer[-1]) is Failure:  # an error comes only last: held apart from the elements
+                self._failures[index] = buffer.pop()
+        return len(buffer)
 
     def _input_cannot_serve(self, index: int) -> None:
         """The next choice names input ``index``, which holds an error there (raised) or has ended."""
-        buffer = self._buffers[index]
-        if buffer:  # its one entry is an error: that choice is used up by it
-            self._choices = self._choices[1:]
-            failure = buffer.pop()
+        failure = self._failures[index]
+        if failure is not None:  # that choice is used up by the error
+            self._next += 1
+            self._failures[index] = None
             raise failure.exc
         if self._stop_on_empty:
             self._finished = True
             return
         self._dropped[index] = True
-        self._choices = self._choices[self._choices != index]
+        self._any_dropped = True
+        rest = self._choices[self._next:]
+        self._choices, self._next = rest[rest != index], 0
         if self._dropped.all() or not self._chooser.forget(index):
             self._finished = True
 
     # -- saving and restoring ----------------------------------------------------------------------------------
     def get_state(self) -> dict[str, Any]:
-        skip, inputs = self._read_ahead.states([len(buffer) for buffer in self._buffers])
+        held = [len(buffer) - int(cursor) + (failure is not None)
+                for buffer, cursor, failure in zip(self._buffers, self._cursors, self._failures)]
+        skip, inputs = self._read_ahead.states(held)
         if self._chooser.source is not None:
             inputs.append(self._chooser.source.get_state())
         own = {"skip": skip, "dropped": self._dropped.tolist(), "finished": self._finished,
-               "choices": self._choices.tolist(), "chooser": self._chooser.own_state()}
+               "choices": self._choices[self._next:].tolist(), "chooser": self._chooser.own_state()}
         return stage_state(self.op, own, inputs)
 
     def restore_own_state(self, state: dict[str, Any]) -> None:
         self._read_ahead.restore(state["skip"])
         self._finished = state["finished"]
         self._dropped = np.asarray(state["dropped"], dtype=bool)
-        self._choices = np.asarray(state["choices"], dtype=np.int64)
+        self._any_dropped = bool(self._dropped.any())
+        self._choices, self._next = np.asarray(state["choices"], dtype=np.int64), 0
         self._chooser.restore_own_state(state["chooser"])
