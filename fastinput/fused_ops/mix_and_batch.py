@@ -74,19 +74,24 @@ class MixAndBatchIterator(DirectedInterleaveIterator):
     def produce(self) -> Any:
         size = self._batch_size
         out = np.empty(size, dtype=object) if self._bytes else None
-        # an error or the end, before any element, passes through as batch's would
-        gathered = self.take_next(size, out)
-        if gathered is True:  # the whole batch, of bytes, is in ``out``
-            return out
-        if len(gathered) == size:  # a whole batch, not of bytes: the elements are not (the inputs' spec is one)
-            self._bytes = False
-        while len(gathered) < size:
-            try:
-                gathered.extend(self.take_next(size - len(gathered)))
+        filled, gathered = 0, []  # elements written into ``out`` (while they are bytes), else gathered in a list
+        while filled + len(gathered) < size:
+            try:  # an error passes through, the elements gathered dropped, as batch's would
+                taken = self.take_next(size - filled - len(gathered), None if out is None else out[filled:])
             except StopIteration:
+                if not filled + len(gathered):
+                    raise
                 break
-        if self._drop_remainder and len(gathered) < size:
+            if type(taken) is int:
+                filled += taken
+                continue
+            if out is not None:  # not bytes (the inputs' spec is one): gathered and stacked from now on
+                gathered, filled, out, self._bytes = out[:filled].tolist(), 0, None, False
+            gathered.extend(taken)
+        if self._drop_remainder and filled + len(gathered) < size:
             raise StopIteration
+        if out is not None:
+            return out if filled == size else out[:filled].copy()
         return stack_elements(gathered)
 
     def get_state(self) -> dict[str, Any]:

@@ -4,12 +4,12 @@
  * The mix holds, per input, a list of elements pulled ahead and a cursor: the list's first `cursor` entries are
  * handed out already. A request is a run of choices (input indices). `take` checks that every choice is in range
  * and every input holds the elements its choices need (else it returns None, nothing changed: the caller pulls
- * more, or deals with what stops the run, and asks again),
- * walks the choices once, taking each named input's next element, and moves the cursors on. Nothing is deleted
- * from the lists here (the caller drops the used front when it pulls more), so a request costs a pointer copy
- * and an INCREF per element, whatever the lists hold. Given a batch's object array (`out`), it writes the
- * elements there if they are all bytes objects, so a batch of bytes needs no list in between (the fused
- * sample_from_datasets -> batch). The GIL is held throughout: the work is on Python objects.
+ * more, or deals with what stops the run, and asks again), walks the choices once, taking each named input's
+ * next element, and moves the cursors on. Nothing is deleted from the lists here (the caller drops the used front
+ * when it pulls more), so a request costs a pointer copy and an INCREF per element, whatever the lists hold.
+ * Given a batch's object array (`out`), it writes the elements into its first slots if they are all bytes
+ * objects, so a batch of bytes needs no list in between (the fused sample_from_datasets -> batch). The GIL is
+ * held throughout: the work is on Python objects.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -18,16 +18,16 @@
 #include <string.h>
 
 PyDoc_STRVAR(take_doc,
-"take(choices, buffers, cursors, out=None) -> list, True or None\n"
+"take(choices, buffers, cursors, out=None) -> list, int or None\n"
 "\n"
 "The elements the choices name, in their order: `choices` is a C-contiguous int64 array (any object with\n"
 "the buffer protocol) of indices into `buffers`, a list of lists; `cursors` a writable C-contiguous int64\n"
 "array of one cursor per list. Choice i takes the next element of buffers[choices[i]] at or after its cursor\n"
 "not yet taken; the cursors are then moved past the elements taken (the lists are not changed).\n"
-"The elements come as a new list; or, with `out` (a writable, C-contiguous numpy object array of\n"
-"len(choices)), are written into it if every one is a bytes object (as batch lays out a batch of bytes),\n"
-"returning True (else they come as a list, `out` unchanged). None, nothing changed, if a choice is out of\n"
-"range or a list holds fewer elements past its cursor than its choices name.");
+"The elements come as a new list; or, with `out` (a writable, C-contiguous numpy object array of at least\n"
+"len(choices)), are written into its first slots if every one is a bytes object (as batch lays out a batch of\n"
+"bytes), returning how many (else they come as a list, `out` unchanged). None, nothing changed, if a choice\n"
+"is out of range or a list holds fewer elements past its cursor than its choices name.");
 
 /* The choices as int64s: a buffer of 8-byte signed integers ('l' or 'q'), C-contiguous, writable if asked. */
 static int get_int64s(PyObject *obj, Py_buffer *view, int writable, const char *what) {
@@ -71,12 +71,13 @@ static int count_choices(const int64_t *choice, Py_ssize_t n, PyObject *buffers,
     return enough;
 }
 
-/* The slots of `out`, an object array of `n` elements: a writable, C-contiguous buffer of format 'O'. */
+/* The slots of `out`, an object array of at least `n` elements: a writable, C-contiguous buffer of format 'O'. */
 static int get_out(PyObject *obj, Py_ssize_t n, Py_buffer *view) {
     if (PyObject_GetBuffer(obj, view, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | PyBUF_WRITABLE) < 0) return -1;
     if (!view->format || strcmp(view->format, "O") != 0 || view->itemsize != (Py_ssize_t)sizeof(PyObject *) ||
-        view->len / view->itemsize != n) {
-        PyErr_Format(PyExc_TypeError, "take: out must be an object array of %zd elements, got format '%s', %zd bytes",
+        view->len / view->itemsize < n) {
+        PyErr_Format(PyExc_TypeError, "take: out must be an object array of %zd elements or more, got format '%s', "
+                     "%zd bytes",
                      n, view->format ? view->format : "B", view->len);
         PyBuffer_Release(view);
         return -1;
@@ -149,7 +150,7 @@ static PyObject *py_take(PyObject *self, PyObject *args) {
         }
     }
     for (Py_ssize_t b = 0; b < inputs; b++) cursor[b] = (int64_t)next[b];
-    result = slots ? Py_NewRef(Py_True) : list;
+    result = slots ? PyLong_FromSsize_t(n) : list;
 done:
     PyMem_Free(counts);
     PyMem_Free(next);

@@ -42,6 +42,10 @@ PULL = 1024
 """The fewest elements asked of an input at a time: an input chosen for a few elements per request is read in
 chunks all the same, and its buffer, rarely empty, rarely needs its state taken (``InputMarks``)."""
 
+REFRESH = 16 * PULL
+"""Entries of an input pulled since its state was last taken after which it is let run out before it pulls again
+(``ReadAhead``'s ``refresh_after``): a restore replays at most about this many of each input's elements."""
+
 LOW = PULL // 2
 """When one input must pull, every input holding fewer elements than this pulls too: the inputs' elements are then
 made in one burst and, handed out over the next batches, freed in bursts, as one input's are. Pulled one input at a
@@ -120,29 +124,29 @@ class DirectedInterleaveIterator(DatasetIterator):
         self._choices = np.empty(0, dtype=np.int64)  # the current block's choices; those from ``_next`` not used yet
         self._next = 0
         self._finished = False
-        self._read_ahead = ReadAhead(sources)
+        self._read_ahead = ReadAhead(sources, REFRESH)
 
     # -- producing ---------------------------------------------------------------------------------------------
     def produce_chunk(self, n: int) -> list[Any]:
         return self.take_next(n)
 
-    def take_next(self, n: int, out: np.ndarray | None = None) -> list[Any] | bool:
-        """The next 1 to ``n`` elements, in the order of the choices: a list; or, given ``out`` (an object array of
-        ``n``: a batch), True if they are ``n`` bytes elements, written there (``mix_layout.take``). Where no
-        element can come first, the event there is raised (an error, ``StopIteration``) or dealt with (an input's
-        end)."""
+    def take_next(self, n: int, out: np.ndarray | None = None) -> list[Any] | int:
+        """The next 1 to ``n`` elements, in the order of the choices: a list; or, given ``out`` (an object array of at
+        least ``n``: what is left of a batch), written into its first slots if they are ``bytes``, and their count
+        (``mix_layout.take``). Where no element can come first, the event there is raised (an error,
+        ``StopIteration``) or dealt with (an input's end)."""
         self._read_ahead.catch_up()
         while not self._finished:
             if self._next == len(self._choices):
                 self._next_block()
                 continue
             run = self._choices[self._next:self._next + n]
-            taken = mix_layout.take(run, self._buffers, self._cursors, out if len(run) == n else None)
+            taken = mix_layout.take(run, self._buffers, self._cursors, out)
             if taken is None:  # an input holds too few: pull, and take the run that all can serve now
                 run = self._serve(run)
                 if not len(run):
                     continue
-                taken = mix_layout.take(run, self._buffers, self._cursors, out if len(run) == n else None)
+                taken = mix_layout.take(run, self._buffers, self._cursors, out)
             self._next += len(run)
             return taken
         raise StopIteration
@@ -173,13 +177,16 @@ class DirectedInterleaveIterator(DatasetIterator):
         for index, want in enumerate(np.bincount(choices, minlength=count).tolist()):
             if held[index] >= want:
                 continue
+            if held[index] and self._read_ahead.stale(index):  # the run stops where it runs out; it pulls after
+                stop = min(stop, int(np.flatnonzero(choices == index)[held[index]]))
+                continue
             held[index] = available = self._fill(index, want)
             if available < want:
                 position = int(np.flatnonzero(choices == index)[available])
                 if position < stop:
                     stop, event = position, index
         for index, have in enumerate(held):  # the inputs running low pull now too (see ``LOW``)
-            if have < LOW:
+            if have < LOW and not (have and self._read_ahead.stale(index)):
                 self._fill(index, LOW)
         if stop:
             return choices[:stop]

@@ -25,19 +25,19 @@ except ImportError:  # not built: take_numpy does the same, slower
 
 
 def take(choices: np.ndarray, buffers: list[list[Any]], cursors: np.ndarray,
-         out: np.ndarray | None = None) -> list[Any] | bool | None:
+         out: np.ndarray | None = None) -> list[Any] | int | None:
     """The elements ``choices`` (int64 indices into ``buffers``) name, in their order, from each list at its cursor
-    (``cursors``: int64, one per list, moved past the elements taken). With ``out`` (an object array of
-    ``len(choices)``: a batch), written there and True if every one is a ``bytes`` object, as ``batch`` lays out a
-    batch of bytes; else a list. None, nothing changed, if a choice is out of range or a list holds fewer elements
-    past its cursor than chosen."""
+    (``cursors``: int64, one per list, moved past the elements taken). With ``out`` (an object array of at least
+    ``len(choices)``: what is left of a batch), written into its first slots if every one is a ``bytes`` object, as
+    ``batch`` lays out a batch of bytes, and their count returned; else a list. None, nothing changed, if a choice
+    is out of range or a list holds fewer elements past its cursor than chosen."""
     if _mixing is not None:
         return _mixing.take(choices, buffers, cursors, out)
     return take_numpy(choices, buffers, cursors, out)
 
 
 def take_numpy(choices: np.ndarray, buffers: list[list[Any]], cursors: np.ndarray,
-               out: np.ndarray | None = None) -> list[Any] | bool | None:
+               out: np.ndarray | None = None) -> list[Any] | int | None:
     """``take`` in numpy: the runs each input gives, scattered to where the stably sorted choices list them."""
     if len(choices) and (choices.min() < 0 or choices.max() >= len(buffers)):
         return None
@@ -56,6 +56,6 @@ def take_numpy(choices: np.ndarray, buffers: list[list[Any]], cursors: np.ndarra
         elements[np.argsort(narrow, kind="stable")] = flat
         elements = elements.tolist()
     if out is not None and all(type(element) is bytes for element in elements):
-        out[:] = elements
-        return True
+        out[:len(elements)] = elements
+        return len(elements)
     return elements

@@ -52,9 +52,9 @@ def test_take_cannot_serve_and_changes_nothing(take, choices):
 @pytest.mark.parametrize("take", [_mixing.take, mix_layout.take_numpy])
 def test_take_writes_a_batch_of_bytes_into_out(take):
     buffers, cursors = [[b"a", b"b"], [b"c", 5]], np.array([0, 0])
-    out = np.empty(3, dtype=object)
-    assert take(np.array([0, 1, 0]), buffers, cursors, out) is True
-    assert out.tolist() == [b"a", b"c", b"b"] and cursors.tolist() == [2, 1]
+    out = np.empty(4, dtype=object)  # what is left of a batch: the first slots are written
+    assert take(np.array([0, 1, 0]), buffers, cursors, out) == 3
+    assert out.tolist() == [b"a", b"c", b"b", None] and cursors.tolist() == [2, 1]
     out = np.empty(1, dtype=object)
     assert take(np.array([1]), buffers, cursors, out) == [5]  # not bytes: a list, ``out`` left alone
     assert out.tolist() == [None] and cursors.tolist() == [2, 2]
