@@ -5,8 +5,9 @@
  * handed out already. A request is a run of choices (input indices). `take` checks that every choice is in range
  * and every input holds the elements its choices need (else it returns None, nothing changed: the caller pulls
  * more, or deals with what stops the run, and asks again), walks the choices once, taking each named input's
- * next element, and moves the cursors on. Nothing is deleted from the lists here (the caller drops the used front
- * when it pulls more), so a request costs a pointer copy and an INCREF per element, whatever the lists hold.
+ * next element (moving the list's reference, None left in its place), and moves the cursors on. Nothing is
+ * deleted from the lists here (the caller drops the used front when it pulls more), so a request costs a pointer
+ * copy per element, whatever the lists hold, and touches no element but to check for bytes.
  * Given a batch's object array (`out`), it writes the elements into its first slots if they are all bytes
  * objects, so a batch of bytes needs no list in between (the fused sample_from_datasets -> batch). The GIL is
  * held throughout: the work is on Python objects.
@@ -23,7 +24,7 @@ PyDoc_STRVAR(take_doc,
 "The elements the choices name, in their order: `choices` is a C-contiguous int64 array (any object with\n"
 "the buffer protocol) of indices into `buffers`, a list of lists; `cursors` a writable C-contiguous int64\n"
 "array of one cursor per list. Choice i takes the next element of buffers[choices[i]] at or after its cursor\n"
-"not yet taken; the cursors are then moved past the elements taken (the lists are not changed).\n"
+"not yet taken, and None takes its place in the list; the cursors are then moved past the elements taken.\n"
 "The elements come as a new list; or, with `out` (a writable, C-contiguous numpy object array of at least\n"
 "len(choices)), are written into its first slots if every one is a bytes object (as batch lays out a batch of\n"
 "bytes), returning how many (else they come as a list, `out` unchanged). None, nothing changed, if a choice\n"
@@ -139,8 +140,11 @@ static PyObject *py_take(PyObject *self, PyObject *args) {
     for (Py_ssize_t b = 0; b < inputs; b++) next[b] = (Py_ssize_t)cursor[b];
     for (Py_ssize_t i = 0; i < n; i++) {
         int64_t c = choice[i];
-        PyObject *item = PyList_GET_ITEM(PyList_GET_ITEM(buffers, c), next[c]++);
-        Py_INCREF(item);
+        /* the list's reference moves to the result, None takes the slot: the element is not touched here, nor
+         * again when the caller drops the list's used front (an element pulled batches ago is out of the cache) */
+        PyObject **from = &((PyListObject *)PyList_GET_ITEM(buffers, c))->ob_item[next[c]++];
+        PyObject *item = *from;
+        *from = Py_NewRef(Py_None);
         if (slots) {
             PyObject *old = slots[i]; /* numpy fills a new object array with None */
             slots[i] = item;

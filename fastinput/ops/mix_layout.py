@@ -3,12 +3,13 @@
 ``sample_from_datasets`` / ``choose_from_datasets`` (``fastinput.ops.directed_interleave``) hold, per input, the
 elements pulled ahead in a list, and a cursor: the list's first ``cursors[i]`` entries are handed out already.
 ``take(choices, buffers, cursors)`` hands out, in the order of ``choices``, each named input's next element, and
-moves the cursors past them; where an input holds too few, it returns None and changes nothing (the caller pulls
-more, or deals with a choice out of range). Nothing is deleted from a list here: the caller drops its used front
-when it pulls more, so a request costs no move of what is left. The C extension ``_mixing`` does it in one pass (a
-pointer copy per element); where it is not built (see ``setup.py``), numpy does the same: a stable argsort of the
-choices scatters the inputs' runs into place. Given a batch's object array ``out``, a batch of bytes is written
-straight into it (the fused ``sample_from_datasets -> batch``, ``fastinput.fused_ops.mix_and_batch``).
+moves the cursors past them (None left in their places: the list's reference moves, and the element is not touched
+again when the list's used front is dropped); where an input holds too few, it returns None and changes nothing (the
+caller pulls more, or deals with a choice out of range). Nothing is deleted from a list here: the caller drops its
+used front when it pulls more, so a request costs no move of what is left. The C extension ``_mixing`` does it in
+one pass (a pointer copy per element); where it is not built (see ``setup.py``), numpy does the same: a stable
+argsort of the choices scatters the inputs' runs into place. Given a batch's object array ``out``, a batch of bytes
+is written straight into it (the fused ``sample_from_datasets -> batch``, ``fastinput.fused_ops.mix_and_batch``).
 """
 
 from __future__ import annotations
@@ -27,10 +28,10 @@ except ImportError:  # not built: take_numpy does the same, slower
 def take(choices: np.ndarray, buffers: list[list[Any]], cursors: np.ndarray,
          out: np.ndarray | None = None) -> list[Any] | int | None:
     """The elements ``choices`` (int64 indices into ``buffers``) name, in their order, from each list at its cursor
-    (``cursors``: int64, one per list, moved past the elements taken). With ``out`` (an object array of at least
-    ``len(choices)``: what is left of a batch), written into its first slots if every one is a ``bytes`` object, as
-    ``batch`` lays out a batch of bytes, and their count returned; else a list. None, nothing changed, if a choice
-    is out of range or a list holds fewer elements past its cursor than chosen."""
+    (``cursors``: int64, one per list, moved past the elements taken, which None replaces in the list). With
+    ``out`` (an object array of at least ``len(choices)``: what is left of a batch), written into its first slots if
+    every one is a ``bytes`` object, as ``batch`` lays out a batch of bytes, and their count returned; else a list.
+    None, nothing changed, if a choice is out of range or a list holds fewer elements past its cursor than chosen."""
     if _mixing is not None:
         return _mixing.take(choices, buffers, cursors, out)
     return take_numpy(choices, buffers, cursors, out)
@@ -45,7 +46,11 @@ def take_numpy(choices: np.ndarray, buffers: list[list[Any]], cursors: np.ndarra
     held = np.fromiter(map(len, buffers), dtype=np.int64, count=len(buffers)) - cursors
     if (counts > held).any():
         return None
-    runs = [buffers[index][cursors[index]:cursors[index] + counts[index]] for index in np.flatnonzero(counts).tolist()]
+    runs = []
+    for index in np.flatnonzero(counts).tolist():
+        buffer, start, stop = buffers[index], int(cursors[index]), int(cursors[index] + counts[index])
+        runs.append(buffer[start:stop])
+        buffer[start:stop] = [None] * (stop - start)
     cursors += counts
     if len(runs) <= 1:
         elements = runs[0] if runs else []

@@ -25,14 +25,16 @@ def _buffers(rng: np.random.Generator, choices: np.ndarray, inputs: int, extra: 
 def test_c_take_is_the_numpy_take(inputs, n):
     rng = np.random.default_rng(n * 1000 + inputs)
     choices = rng.integers(0, inputs, n)
-    buffers = _buffers(rng, choices, inputs, 3)
-    before = [list(b) for b in buffers]
+    c_buffers = _buffers(rng, choices, inputs, 3)
+    np_buffers, before = [list(b) for b in c_buffers], [list(b) for b in c_buffers]
     c_cursors, np_cursors = np.full(inputs, 2), np.full(inputs, 2)
-    out = _mixing.take(choices, buffers, c_cursors)
-    assert out == mix_layout.take_numpy(choices, buffers, np_cursors)
-    assert buffers == before  # the lists are left as they were: only the cursors move
+    out = _mixing.take(choices, c_buffers, c_cursors)
+    assert out == mix_layout.take_numpy(choices, np_buffers, np_cursors)
     assert np.array_equal(c_cursors, np_cursors)
     assert np.array_equal(c_cursors, 2 + np.bincount(choices, minlength=inputs))
+    for buffer, np_buffer, old, cursor in zip(c_buffers, np_buffers, before, c_cursors.tolist()):
+        # the elements taken leave None in their places; the front before and the rest after are unchanged
+        assert buffer == np_buffer == old[:2] + [None] * (cursor - 2) + old[cursor:]
     taken = {i: 0 for i in range(inputs)}
     for choice, element in zip(choices.tolist(), out):  # each choice got its input's next element
         assert element == (choice, taken[choice])
@@ -55,6 +57,7 @@ def test_take_writes_a_batch_of_bytes_into_out(take):
     out = np.empty(4, dtype=object)  # what is left of a batch: the first slots are written
     assert take(np.array([0, 1, 0]), buffers, cursors, out) == 3
     assert out.tolist() == [b"a", b"c", b"b", None] and cursors.tolist() == [2, 1]
+    assert buffers == [[None, None], [None, 5]]
     out = np.empty(1, dtype=object)
     assert take(np.array([1]), buffers, cursors, out) == [5]  # not bytes: a list, ``out`` left alone
     assert out.tolist() == [None] and cursors.tolist() == [2, 2]
