@@ -2,9 +2,10 @@
 
 The static rewrite (``fastinput.fused_ops.rewrites``) puts one stage in place of a ``batch`` over a mixing op. It
 runs the mix's iterator (``fastinput.ops.directed_interleave``) and makes each batch from the runs of choices the
-inputs' buffers can serve, without the batch stage's calls into the mix: a batch that is one run of ``bytes``
-elements (the serialized records of TFRecord files) is written by the layout step straight into the batch's object
-array (``mix_layout.take``), any other is gathered and stacked as ``batch`` stacks it.
+inputs' buffers can serve, without the batch stage's calls into the mix: a batch of ``bytes`` elements (the
+serialized records of TFRecord files) is written by the layout step straight into the batch's object array, run
+after run (``mix_layout.take``); any other is gathered and stacked as ``batch`` stacks it (after a batch that was
+not of bytes, no array is made up front: the inputs' elements share one spec).
 
 The elements are the unfused pipeline's, by ``batch``'s rules: an error from an input (or a choice out of range) is
 raised in its place, the elements gathered for that batch dropped, and the next batch starts after it; the last,
@@ -87,7 +88,10 @@ class MixAndBatchIterator(DirectedInterleaveIterator):
                 continue
             if out is not None:  # not bytes (the inputs' spec is one): gathered and stacked from now on
                 gathered, filled, out, self._bytes = out[:filled].tolist(), 0, None, False
-            gathered.extend(taken)
+            if gathered:
+                gathered.extend(taken)
+            else:
+                gathered = taken
         if self._drop_remainder and filled + len(gathered) < size:
             raise StopIteration
         if out is not None:
