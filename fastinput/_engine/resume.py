@@ -80,18 +80,26 @@ def marked(source: DatasetIterator, mark: dict[str, Any] | None) -> dict[str, An
 class ReadAhead:
     """Where a stage stands in inputs it holds entries of, read ahead (a zip's columns, a mix's per-input buffers).
 
-    For each input: its state before the pull that brought the oldest entry the stage still holds, and how many
-    entries (elements and errors) it has pulled since. Saved (``states``), an input holding entries is that mark
-    and the entries used since; one holding none is its current state. Restored (``restore``), the stage drops
-    those entries again before its first pull (``catch_up``).
+    For each input: its state taken at a pull that found the stage holding none of its entries (a mark), and how
+    many entries (elements and errors) it has pulled since. Saved (``states``), an input holding entries is that
+    mark and the entries used since; one holding none is its current state. Restored (``restore``), the stage drops
+    those entries again before its first pull (``catch_up``). A stage that tops its entries up before they run out
+    would keep its first mark for good, and a restore would replay everything since: with ``refresh_after``, an
+    input whose mark is that many entries old is ``stale``, and the stage lets its entries run out before it pulls
+    again, so that the pull takes a new mark (a restore replays fewer than ``refresh_after`` plus what it held).
     """
 
-    def __init__(self, sources: list[DatasetIterator]) -> None:
+    def __init__(self, sources: list[DatasetIterator], refresh_after: int | None = None) -> None:
         self._sources = sources
         self._marks = [InputMarks(source) for source in sources]
         self._mark: list[dict[str, Any] | None] = [None] * len(sources)
         self._pulled = [0] * len(sources)
         self._skip = [0] * len(sources)  # after a restore: entries of each input used before the save
+        self._refresh_after = refresh_after
+
+    def stale(self, index: int) -> bool:
+        """Whether input ``index``'s mark is ``refresh_after`` entries old or more (see the class docstring)."""
+        return self._refresh_after is not None and self._pulled[index] >= self._refresh_after
 
     def pull(self, index: int, held: list[Any] | Any, n: int) -> None:
         """Pull up to ``n`` entries of input ``index`` onto ``held`` (the stage's list or deque of its entries): its

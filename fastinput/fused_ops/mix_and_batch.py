@@ -2,9 +2,10 @@
 
 The static rewrite (``fastinput.fused_ops.rewrites``) puts one stage in place of a ``batch`` over a mixing op. It
 runs the mix's iterator (``fastinput.ops.directed_interleave``) and makes each batch from the runs of choices the
-inputs' buffers can serve, without the batch stage's calls into the mix: a batch that is one run of ``bytes``
-elements (the serialized records of TFRecord files) is written by the layout step straight into the batch's object
-array (``mix_layout.take_bytes_into``), any other is gathered and stacked as ``batch`` stacks it.
+inputs' buffers can serve, without the batch stage's calls into the mix: a batch of ``bytes`` elements (the
+serialized records of TFRecord files) is written by the layout step straight into the batch's object array, run
+after run (``mix_layout.take``); any other is gathered and stacked as ``batch`` stacks it (after a batch that was
+not of bytes, no array is made up front: the inputs' elements share one spec).
 
 The elements are the unfused pipeline's, by ``batch``'s rules: an error from an input (or a choice out of range) is
 raised in its place, the elements gathered for that batch dropped, and the next batch starts after it; the last,
@@ -66,26 +67,35 @@ class MixAndBatchIterator(DirectedInterleaveIterator):
         super().__init__(dataset, ctx, dataset.mix)
         self._batch_size = dataset.batch_size
         self._drop_remainder = dataset.drop_remainder
+        self._bytes = True  # whether whole batches may be of bytes: then laid out straight into their array
 
     def produce_chunk(self, n: int) -> list[Any]:
         return [self.produce()]
 
     def produce(self) -> Any:
         size = self._batch_size
-        run = self.next_run(size)  # an error or the end, before any element, passes through as batch's would
-        if len(run) == size:
-            out = np.empty(size, dtype=object)
-            if self.take_bytes_into(run, out):
-                return out
-        gathered = self.take(run)
-        while len(gathered) < size:
-            try:
-                run = self.next_run(size - len(gathered))
+        out = np.empty(size, dtype=object) if self._bytes else None
+        filled, gathered = 0, []  # elements written into ``out`` (while they are bytes), else gathered in a list
+        while filled + len(gathered) < size:
+            try:  # an error passes through, the elements gathered dropped, as batch's would
+                taken = self.take_next(size - filled - len(gathered), None if out is None else out[filled:])
             except StopIteration:
+                if not filled + len(gathered):
+                    raise
                 break
-            gathered.extend(self.take(run))
-        if self._drop_remainder and len(gathered) < size:
+            if type(taken) is int:
+                filled += taken
+                continue
+            if out is not None:  # not bytes (the inputs' spec is one): gathered and stacked from now on
+                gathered, filled, out, self._bytes = out[:filled].tolist(), 0, None, False
+            if gathered:
+                gathered.extend(taken)
+            else:
+                gathered = taken
+        if self._drop_remainder and filled + len(gathered) < size:
             raise StopIteration
+        if out is not None:
+            return out if filled == size else out[:filled].copy()
         return stack_elements(gathered)
 
     def get_state(self) -> dict[str, Any]:

@@ -93,6 +93,11 @@ class WeightedChoices(_Seeded):
             index = self._rng.integers(0, len(self._weights), _BLOCK)
         else:  # the same numbers, from the generator's raw bits (see _raw_bits_shift)
             index = (self._rng.bit_generator.random_raw(_BLOCK // 2).view(np.uint32) >> self._shift).astype(np.int64)
+        if self._uniform and self._shift is not None:
+            # the unused uniform numbers are skipped, not drawn: one output each; ``advance`` also drops a half-output
+            # kept back, of which the raw-bits draws keep none
+            self._rng.bit_generator.advance(_BLOCK)
+            return index
         uniform = self._rng.random(_BLOCK)  # drawn even where unused, so the generator moves on the same way
         if self._uniform:
             return index

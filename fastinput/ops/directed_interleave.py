@@ -3,12 +3,14 @@
 tf.data builds both on one op, DirectedInterleave: a selector gives input indices, and each output element is the
 next element of the input selected. So does this module: the choices come a block at a time from a chooser
 (``fastinput.ops.choices``: random draws from fixed weights or from a dataset of weight vectors, or a dataset of
-indices), and a request for ``n`` elements is served in a few numpy calls, whatever ``n`` is:
+indices), and a request for ``n`` elements is served in one C call where the inputs' buffers hold enough
+(``fastinput.ops.mix_layout.take``: it checks, then lays the elements out in the order of the choices, moving each
+input's cursor), and in a few numpy calls where they do not:
 
 1. count how many of the next ``n`` choices name each input (``bincount``);
-2. pull at least that many elements from each input, ``PULL`` or more at a time (``get_next_chunk``), into a
-   per-input buffer;
-3. lay them out in the order of the choices (``fastinput.ops.mix_layout``: one pass in C).
+2. pull at least that many elements from each input short of them, ``PULL`` or more at a time (``get_next_chunk``),
+   into its buffer (the used front dropped first); every other input holding fewer than ``LOW`` pulls then too;
+3. lay them out (``take`` again).
 
 Where an input has fewer elements than chosen (it ended, or raised), the request stops at that choice: the elements
 before it are handed out first, then the error is raised (the next call goes on after it, as tf.data does), or the
@@ -16,8 +18,17 @@ input's end ends everything (``stop_on_empty_dataset=True``) or drops the input 
 skipped, as tf.data draws again). A choice out of range is an ``InvalidArgumentError`` in its place.
 
 Saved (``get_state``), the stage keeps no element it pulled ahead: for each input holding some, the input's state
-before the pull that brought the oldest and how many it took since (restored, it pulls them again and drops
-them, ``fastinput._engine.resume``), plus the choices of the current block not yet used and the chooser's state.
+taken at a pull that found its buffer empty and how many it took since (restored, it pulls them again and drops
+them, ``fastinput._engine.resume.ReadAhead``), plus the choices of the current block not yet used and the chooser's
+state. Nothing is taken per request: an input's state is taken when it pulls with an empty buffer, which the
+top-ups make rare, so an input whose state is ``REFRESH`` elements old is let run out before it pulls again (the
+request stops there), and a restore replays at most about that many of each input's elements.
+
+Why not pull, per batch, exactly what its choices need from each input, holding nothing between requests? Each
+pull then finds the buffer empty and takes the input's state (~8 us for a TFRecordDataset), and each input is
+called once per batch instead of once per ``PULL`` elements: measured, that cost 35 us (in memory) to 70 us (TFRecord
+files) more per batch of 1,024 than the buffers, whose cost was mostly touching, batches later, elements no longer
+in the CPU's caches, which ``take`` no longer does (it moves each element's reference out of its buffer).
 """
 
 from __future__ import annotations
@@ -41,6 +52,15 @@ from fastinput.ops.choices import Choices
 PULL = 1024
 """The fewest elements asked of an input at a time: an input chosen for a few elements per request is read in
 chunks all the same, and its buffer, rarely empty, rarely needs its state taken (``InputMarks``)."""
+
+REFRESH = 16 * PULL
+"""Entries of an input pulled since its state was last taken after which it is let run out before it pulls again
+(``ReadAhead``'s ``refresh_after``): a restore replays at most about this many of each input's elements."""
+
+LOW = PULL // 2
+"""When one input must pull, every input holding fewer elements than this pulls too: the inputs refill together,
+so a request finds every buffer holding enough (one ``take``) more often (with 8 inputs, ~1 request in 3 goes
+through ``_serve`` instead of ~1 in 1)."""
 
 
 class DirectedInterleaveDataset(Dataset):
@@ -105,39 +125,40 @@ class DirectedInterleaveIterator(DatasetIterator):
         self._sources = sources
         self._stop_on_empty = mix.stop_on_empty_dataset
         self._label = str(mix)  # errors name the mix, fused or not
-        self._buffers: list[list[Any]] = [[] for _ in sources]  # pulled, not handed out; a Failure only last
+        self._buffers: list[list[Any]] = [[] for _ in sources]  # pulled; the first ``_cursors[i]`` handed out
+        self._cursors = np.zeros(count, dtype=np.int64)
+        self._failures: list[Failure | None] = [None] * count  # the error an input raised after its buffer
         self._ended = [False] * count  # the input raised StopIteration (its buffer may still hold elements)
         self._dropped = np.zeros(count, dtype=bool)  # ended and gone: its choices are skipped
-        self._choices = np.empty(0, dtype=np.int64)  # the current block's choices not used yet
+        self._any_dropped = False
+        self._choices = np.empty(0, dtype=np.int64)  # the current block's choices; those from ``_next`` not used yet
+        self._next = 0
         self._finished = False
-        self._read_ahead = ReadAhead(sources)
+        self._read_ahead = ReadAhead(sources, REFRESH)
 
     # -- producing ---------------------------------------------------------------------------------------------
     def produce_chunk(self, n: int) -> list[Any]:
-        return self.take(self.next_run(n))
+        return self.take_next(n)
 
-    def take(self, run: np.ndarray) -> list[Any]:
-        """The elements of ``run`` (from ``next_run``), in its order."""
-        return mix_layout.take(run, self._buffers)
-
-    def take_bytes_into(self, run: np.ndarray, out: np.ndarray) -> bool:
-        """``take`` written into ``out``, an object array of ``len(run)``, if every element is ``bytes``; False,
-        nothing taken, if one is not."""
-        return mix_layout.take_bytes_into(run, self._buffers, out)
-
-    def next_run(self, n: int) -> np.ndarray:
-        """The choices of the next run of elements (1 to ``n``) that the inputs' buffers hold, in order: the caller
-        takes them (``mix_layout``) before it asks again. Where no element can come first, the event there is
-        raised (an error, ``StopIteration``) or dealt with (an input's end)."""
+    def take_next(self, n: int, out: np.ndarray | None = None) -> list[Any] | int:
+        """The next 1 to ``n`` elements, in the order of the choices: a list; or, given ``out`` (an object array of at
+        least ``n``: what is left of a batch), written into its first slots if they are ``bytes``, and their count
+        (``mix_layout.take``). Where no element can come first, the event there is raised (an error,
+        ``StopIteration``) or dealt with (an input's end)."""
         self._read_ahead.catch_up()
         while not self._finished:
-            if not len(self._choices):
+            if self._next == len(self._choices):
                 self._next_block()
                 continue
-            run = self._serve(self._choices[:n])
-            if len(run):
-                self._choices = self._choices[len(run):]
-                return run
+            run = self._choices[self._next:self._next + n]
+            taken = mix_layout.take(run, self._buffers, self._cursors, out)
+            if taken is None:  # an input holds too few: pull, and take the run that all can serve now
+                run = self._serve(run)
+                if not len(run):
+                    continue
+                taken = mix_layout.take(run, self._buffers, self._cursors, out)
+            self._next += len(run)
+            return taken
         raise StopIteration
 
     def _next_block(self) -> None:
@@ -146,10 +167,10 @@ class DirectedInterleaveIterator(DatasetIterator):
         except StopIteration:
             self._finished = True  # the choices ended: so does the stage (tf.data's order)
             return
-        if self._dropped.any():  # choices of an input that has gone are skipped (out-of-range ones are kept)
+        if self._any_dropped:  # choices of an input that has gone are skipped (out-of-range ones are kept)
             block = block[~self._dropped[np.clip(block, 0, len(self._sources) - 1)] | (block < 0)
                           | (block >= len(self._sources))]
-        self._choices = block
+        self._choices, self._next = block, 0
 
     def _serve(self, choices: np.ndarray) -> np.ndarray:
         """The longest prefix of ``choices`` that every chosen input can give, its elements pulled into the buffers;
@@ -162,61 +183,78 @@ class DirectedInterleaveIterator(DatasetIterator):
                 stop = int(np.argmax(out_of_range))
                 choices = choices[:stop]
         event = None  # the input that cannot serve the choice at ``stop``, if one cannot
+        held = [len(buffer) - cursor for buffer, cursor in zip(self._buffers, self._cursors.tolist())]
         for index, want in enumerate(np.bincount(choices, minlength=count).tolist()):
-            if not want or len(self._buffers[index]) > want:  # it holds enough elements (an error can only be last)
+            if held[index] >= want:
                 continue
-            available = self._fill(index, want)
+            if held[index] and self._read_ahead.stale(index):  # the run stops where it runs out; it pulls after
+                stop = min(stop, int(np.flatnonzero(choices == index)[held[index]]))
+                continue
+            held[index] = available = self._fill(index, want)
             if available < want:
                 position = int(np.flatnonzero(choices == index)[available])
                 if position < stop:
                     stop, event = position, index
+        for index, have in enumerate(held):  # the inputs running low pull now too (see ``LOW``)
+            if have < LOW and not (have and self._read_ahead.stale(index)):
+                self._fill(index, LOW)
         if stop:
             return choices[:stop]
         if event is None:
-            value, self._choices = int(self._choices[0]), self._choices[1:]
+            value = int(self._choices[self._next])
+            self._next += 1
             raise errors.InvalidArgumentError(f"{self._label}: choice {value} is out of range: there are {count} "
                                               f"datasets (indices 0 to {count - 1})")
         self._input_cannot_serve(event)
         return choices[:0]
 
     def _fill(self, index: int, want: int) -> int:
-        """Pull from input ``index`` until its buffer holds ``want`` entries, it ends or raises; returns how many
-        elements (not errors) it holds."""
+        """Pull from input ``index`` until it holds ``want`` elements past its cursor, ends or raises (its used
+        front dropped first); returns how many it holds."""
         buffer = self._buffers[index]
-        while len(buffer) < want and not self._ended[index] and not (buffer and type(buffer[-1]) is Failure):
+        del buffer[:self._cursors[index]]
+        self._cursors[index] = 0
+        while len(buffer) < want and not self._ended[index] and self._failures[index] is None:
             try:
                 self._read_ahead.pull(index, buffer, max(want - len(buffer), PULL))
             except StopIteration:
                 self._ended[index] = True
-        return len(buffer) - (1 if buffer and type(buffer[-1]) is Failure else 0)
+            if buffer and type(buffer[-1]) is Failure:  # an error comes only last: held apart from the elements
+                self._failures[index] = buffer.pop()
+        return len(buffer)
 
     def _input_cannot_serve(self, index: int) -> None:
         """The next choice names input ``index``, which holds an error there (raised) or has ended."""
-        buffer = self._buffers[index]
-        if buffer:  # its one entry is an error: that choice is used up by it
-            self._choices = self._choices[1:]
-            failure = buffer.pop()
+        failure = self._failures[index]
+        if failure is not None:  # that choice is used up by the error
+            self._next += 1
+            self._failures[index] = None
             raise failure.exc
         if self._stop_on_empty:
             self._finished = True
             return
         self._dropped[index] = True
-        self._choices = self._choices[self._choices != index]
+        self._any_dropped = True
+        rest = self._choices[self._next:]
+        self._choices, self._next = rest[rest != index], 0
         if self._dropped.all() or not self._chooser.forget(index):
             self._finished = True
 
     # -- saving and restoring ----------------------------------------------------------------------------------
     def get_state(self) -> dict[str, Any]:
-        skip, inputs = self._read_ahead.states([len(buffer) for buffer in self._buffers])
+        held = [len(buffer) - int(cursor) + (failure is not None)
+                for buffer, cursor, failure in zip(self._buffers, self._cursors, self._failures)]
+        skip, inputs = self._read_ahead.states(held)
         if self._chooser.source is not None:
             inputs.append(self._chooser.source.get_state())
         own = {"skip": skip, "dropped": self._dropped.tolist(), "finished": self._finished,
-               "choices": self._choices.tolist(), "chooser": self._chooser.own_state()}
+               "choices": self._choices[self._next:].tolist(), "chooser": self._chooser.own_state()}
         return stage_state(self.op, own, inputs)
 
     def restore_own_state(self, state: dict[str, Any]) -> None:
         self._read_ahead.restore(state["skip"])
         self._finished = state["finished"]
         self._dropped = np.asarray(state["dropped"], dtype=bool)
-        self._choices = np.asarray(state["choices"], dtype=np.int64)
+        self._any_dropped = bool(self._dropped.any())
+        self._choices, self._next = np.asarray(state["choices"], dtype=np.int64), 0
         self._chooser.restore_own_state(state["chooser"])

@@ -1,11 +1,15 @@
-"""The mixing ops' layout step: the elements a run of choices names, taken from the front of per-input lists.
+"""The mixing ops' layout step: the elements a run of choices names, taken from per-input lists at their cursors.
 
 ``sample_from_datasets`` / ``choose_from_datasets`` (``fastinput.ops.directed_interleave``) hold, per input, the
-elements pulled ahead in a list. ``take(choices, buffers)`` hands out, in the order of ``choices``, each named
-input's next element, and removes those from the lists. The C extension ``_mixing`` does it in one pass (a
-pointer copy per element); where it is not built (see ``setup.py``), numpy does the same: a stable argsort of the
-choices scatters the inputs' runs into place. ``take_bytes_into`` writes a batch of bytes straight into its
-object array (the fused ``sample_from_datasets -> batch``, ``fastinput.fused_ops.mix_and_batch``).
+elements pulled ahead in a list, and a cursor: the list's first ``cursors[i]`` entries are handed out already.
+``take(choices, buffers, cursors)`` hands out, in the order of ``choices``, each named input's next element, and
+moves the cursors past them (None left in their places: the list's reference moves, and the element is not touched
+again when the list's used front is dropped); where an input holds too few, it returns None and changes nothing (the
+caller pulls more, or deals with a choice out of range). Nothing is deleted from a list here: the caller drops its
+used front when it pulls more, so a request costs no move of what is left. The C extension ``_mixing`` does it in
+one pass (a pointer copy per element); where it is not built (see ``setup.py``), numpy does the same: a stable
+argsort of the choices scatters the inputs' runs into place. Given a batch's object array ``out``, a batch of bytes
+is written straight into it (the fused ``sample_from_datasets -> batch``, ``fastinput.fused_ops.mix_and_batch``).
 """
 
 from __future__ import annotations
@@ -21,39 +25,42 @@ except ImportError:  # not built: take_numpy does the same, slower
     _mixing = None
 
 
-def take(choices: np.ndarray, buffers: list[list[Any]]) -> list[Any]:
-    """The elements ``choices`` (int64 indices into ``buffers``, each list holding enough) name, in their order;
-    the elements taken are deleted from the front of each list."""
+def take(choices: np.ndarray, buffers: list[list[Any]], cursors: np.ndarray,
+         out: np.ndarray | None = None) -> list[Any] | int | None:
+    """The elements ``choices`` (int64 indices into ``buffers``) name, in their order, from each list at its cursor
+    (``cursors``: int64, one per list, moved past the elements taken, which None replaces in the list). With
+    ``out`` (an object array of at least ``len(choices)``: what is left of a batch), written into its first slots if
+    every one is a ``bytes`` object, as ``batch`` lays out a batch of bytes, and their count returned; else a list.
+    None, nothing changed, if a choice is out of range or a list holds fewer elements past its cursor than chosen."""
     if _mixing is not None:
-        return _mixing.take(choices, buffers)
-    return take_numpy(choices, buffers)
+        return _mixing.take(choices, buffers, cursors, out)
+    return take_numpy(choices, buffers, cursors, out)
 
 
-def take_bytes_into(choices: np.ndarray, buffers: list[list[Any]], out: np.ndarray) -> bool:
-    """``take`` written into ``out`` (an object array of ``len(choices)``: a batch) if every element is a ``bytes``
-    object, as ``batch`` lays out a batch of bytes; False, nothing taken, if one is not."""
-    if _mixing is not None:
-        return _mixing.take(choices, buffers, out)
-    counts = np.bincount(choices, minlength=len(buffers))
-    if not all(type(element) is bytes for index in np.flatnonzero(counts).tolist()
-               for element in buffers[index][:counts[index]]):
-        return False
-    out[:] = take_numpy(choices, buffers)
-    return True
-
-
-def take_numpy(choices: np.ndarray, buffers: list[list[Any]]) -> list[Any]:
+def take_numpy(choices: np.ndarray, buffers: list[list[Any]], cursors: np.ndarray,
+               out: np.ndarray | None = None) -> list[Any] | int | None:
     """``take`` in numpy: the runs each input gives, scattered to where the stably sorted choices list them."""
+    if len(choices) and (choices.min() < 0 or choices.max() >= len(buffers)):
+        return None
     counts = np.bincount(choices, minlength=len(buffers))
+    held = np.fromiter(map(len, buffers), dtype=np.int64, count=len(buffers)) - cursors
+    if (counts > held).any():
+        return None
     runs = []
     for index in np.flatnonzero(counts).tolist():
-        buffer, want = buffers[index], int(counts[index])
-        runs.append(buffer[:want])
-        del buffer[:want]
+        buffer, start, stop = buffers[index], int(cursors[index]), int(cursors[index] + counts[index])
+        runs.append(buffer[start:stop])
+        buffer[start:stop] = [None] * (stop - start)
+    cursors += counts
     if len(runs) <= 1:
-        return runs[0] if runs else []
-    flat = np.fromiter(itertools.chain.from_iterable(runs), dtype=object, count=len(choices))
-    out = np.empty(len(choices), dtype=object)
-    narrow = choices.astype(np.int8 if len(buffers) <= 127 else np.int32)  # 8 bits: a radix sort
-    out[np.argsort(narrow, kind="stable")] = flat
-    return out.tolist()
+        elements = runs[0] if runs else []
+    else:
+        flat = np.fromiter(itertools.chain.from_iterable(runs), dtype=object, count=len(choices))
+        elements = np.empty(len(choices), dtype=object)
+        narrow = choices.astype(np.int8 if len(buffers) <= 127 else np.int32)  # 8 bits: a radix sort
+        elements[np.argsort(narrow, kind="stable")] = flat
+        elements = elements.tolist()
+    if out is not None and all(type(element) is bytes for element in elements):
+        out[:len(elements)] = elements
+        return len(elements)
+    return elements
