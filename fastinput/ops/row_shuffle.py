@@ -23,6 +23,11 @@ from fastinput._engine.iterator import DatasetIterator, IteratorContext
 from fastinput._engine.rows import Block, Interleaved, concat_columns, num_rows
 from fastinput.ops.shuffle import EpochSeed, check_buffer_size
 
+try:
+    from fastinput.ops import _exchange
+except ImportError:  # not built: ExchangePlan works the plan out with numpy, slower
+    _exchange = None
+
 
 class Incoming:
     """Input rows not yet in the buffer: row k is row ``order[k]`` of ``pieces`` (blocks) end to end."""
@@ -90,6 +95,7 @@ class RowShuffleIterator(DatasetIterator):
         self._incoming: Incoming | None = None
         self._source_done = False
         self._drawn = self._units.queue()
+        self._slot_rows: np.ndarray | None = None  # ExchangePlan's scratch array, made at the first exchange
         self.metrics.buffer_capacity = size
 
     def _pull(self) -> bool:
@@ -145,7 +151,10 @@ class RowShuffleIterator(DatasetIterator):
     def _exchange(self) -> Block:
         """Draw one row per incoming row (a full buffer): each draw's slot takes the incoming row."""
         incoming, self._incoming = self._incoming, None
-        plan = ExchangePlan(self._rng.integers(0, self._capacity, len(incoming)), self._capacity, incoming.order)
+        if self._slot_rows is None:
+            self._slot_rows = np.arange(self._capacity)
+        plan = ExchangePlan(self._rng.integers(0, self._capacity, len(incoming)), self._capacity, incoming.order,
+                            self._slot_rows)
         drawn = []
         for i, (column, pieces) in enumerate(zip(self._buffer, incoming.columns())):
             out, self._buffer[i] = plan.exchange(column, pieces)
@@ -199,22 +208,33 @@ class ExchangePlan:
     gives, the second time, the incoming row that refilled it the first time.
     Rows are numbered as in the buffer (``capacity`` slots) followed by the
     incoming pieces end to end, where incoming row j is at ``order[j]``:
-    ``sources`` says which row each draw gives.
+    ``sources`` says which row each draw gives, ``refill_slots`` /
+    ``refill_rows`` the row each slot drawn holds afterwards. The C extension
+    ``_exchange`` walks the draws in order (``slot_rows``: its scratch array,
+    ``arange(capacity)``, left so); where it is not built (see ``setup.py``)
+    numpy works the same out with a stable sort of the slots.
     """
 
     __slots__ = ("sources", "capacity", "refill_slots", "refill_rows")
 
-    def __init__(self, slots: np.ndarray, capacity: int, order: np.ndarray) -> None:
+    def __init__(self, slots: np.ndarray, capacity: int, order: np.ndarray, slot_rows: np.ndarray) -> None:
+        self.capacity = capacity
+        rows = order + capacity
+        if _exchange is not None:
+            self.sources = np.empty(len(slots), dtype=np.int64)
+            refill_slots, refill_rows = np.empty((2, len(slots)), dtype=np.int64)
+            refills = _exchange.plan(slots, rows, slot_rows, self.sources, refill_slots, refill_rows)
+            self.refill_slots, self.refill_rows = refill_slots[:refills], refill_rows[:refills]
+            return
         # A stable sort groups the draws of each slot in draw order (a radix sort where slots fit 16 bits).
         by_slot = np.argsort(slots.astype(np.uint16) if capacity <= 1 << 16 else slots, kind="stable")
         sorted_slots = slots[by_slot]
         repeat = sorted_slots[1:] == sorted_slots[:-1]
         self.sources = slots.copy()
-        self.sources[by_slot[1:][repeat]] = capacity + order[by_slot[:-1][repeat]]  # the draw before refilled it
-        self.capacity = capacity
+        self.sources[by_slot[1:][repeat]] = rows[by_slot[:-1][repeat]]  # the draw before refilled it
         last = np.append(~repeat, True)  # the last draw of each slot decides what it holds afterwards
         self.refill_slots = sorted_slots[last]
-        self.refill_rows = capacity + order[by_slot[last]]
+        self.refill_rows = rows[by_slot[last]]
 
     def kept(self) -> np.ndarray:
         """The row each slot holds after the exchange."""
