@@ -2,9 +2,10 @@
 shuffled Parquet and CSV one-liners resume exactly from a state saved at every batch.
 
 ``ExchangePlan`` is checked against the plain shuffle buffer it stands for (draw a slot, give its row, put the
-next incoming row there), with the incoming rows as plain blocks or as an interleave's unmerged rounds, and
-with numpy and arrow string columns, with the C extension's plan and with numpy's. The resume tests save (through JSON) after every batch of two epochs and
-compare a freshly built pipeline restored from it with the uninterrupted run.
+next incoming row there), with the incoming rows as plain blocks or as an interleave's unmerged rounds, with
+numpy and arrow string columns, and with the C extension's plan and numpy's. The resume tests save (through
+JSON) after every batch of two epochs and compare a freshly built pipeline restored from it with the
+uninterrupted run.
 """
 
 from __future__ import annotations
