@@ -164,9 +164,31 @@ def read_row_group(source: ParquetSource, file_index: int, row_group: int) -> Bl
         if dtype.kind == "O":
             block.append(pc.fill_null(column.cast(pa.binary()), b""))
         else:
-            values = column.fill_null(False if dtype.kind == "b" else 0) if column.null_count else column
-            block.append(values.to_numpy().astype(dtype, copy=False))
+            block.append(_numbers(column, dtype))
     return tuple(block)
+
+
+def _numbers(column: Any, dtype: np.dtype) -> np.ndarray:
+    """A column of numbers or bools as a numpy array of ``dtype``, nulls as 0 (False)."""
+    if not column.null_count:
+        return column.to_numpy().astype(dtype, copy=False)
+    if dtype.kind == "b":  # packed bits: arrow's kernel
+        return column.fill_null(False).to_numpy().astype(dtype, copy=False)
+    chunks = [_zero_nulls(chunk) for chunk in column.chunks]
+    return (chunks[0] if len(chunks) == 1 else np.concatenate(chunks)).astype(dtype, copy=False)
+
+
+def _zero_nulls(chunk: Any) -> np.ndarray:
+    """A numeric arrow array's values with its nulls as 0: the values' bits times the validity bit (one numpy
+    pass; about twice as fast as arrow's ``fill_null`` and ``to_numpy``)."""
+    validity, data = chunk.buffers()
+    end = chunk.offset + len(chunk)
+    values = np.frombuffer(data, dtype=chunk.type.to_pandas_dtype(), count=end)[chunk.offset:]
+    if validity is None:
+        return values
+    valid = np.unpackbits(np.frombuffer(validity, dtype=np.uint8), count=end, bitorder="little")[chunk.offset:]
+    # As unsigned integers, so that a float's null slot (any bits, NaN too) becomes +0.0.
+    return (values.view(f"u{values.itemsize}") * valid).view(values.dtype)
 
 
 class RowGroupDataset(Dataset):
