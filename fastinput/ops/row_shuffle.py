@@ -201,61 +201,45 @@ class RowShuffleIterator(DatasetIterator):
 
 
 class ExchangePlan:
-    """One exchange of incoming rows through a full buffer: ``slots[j]`` is the buffer slot draw j takes.
+    """Where the rows of one exchange come from and go: ``slots[j]`` is the buffer slot draw j takes.
 
     Draw j gives the slot's row and refills the slot with incoming row j, as
     drawing one row at a time does; a slot drawn again in the same exchange
     gives, the second time, the incoming row that refilled it the first time.
     Rows are numbered as in the buffer (``capacity`` slots) followed by the
-    incoming pieces end to end, where incoming row j is at ``order[j]``.
-
-    The C extension ``_exchange`` walks the draws in order: on a numeric
-    column's values directly (``walk``), and, for the columns a take moves
-    (arrow strings), on row numbers (``plan``: which row each draw gives, and
-    the row each slot drawn holds afterwards; ``slot_rows`` is its scratch
-    array, ``arange(capacity)``, left so). The row numbers are worked out once
-    per exchange, at the first column that needs them. Where the extension is
-    not built (see ``setup.py``), numpy works them out with a stable sort of
-    the slots, and every column is moved by take.
+    incoming pieces end to end, where incoming row j is at ``order[j]``:
+    ``sources`` says which row each draw gives, ``refill_slots`` /
+    ``refill_rows`` the row each slot drawn holds afterwards. The C extension
+    ``_exchange`` walks the draws in order (``slot_rows``: its scratch array,
+    ``arange(capacity)``, left so); where it is not built (see ``setup.py``)
+    numpy works the same out with a stable sort of the slots.
     """
 
-    __slots__ = ("slots", "rows", "capacity", "_slot_rows", "_plan")
+    __slots__ = ("sources", "capacity", "refill_slots", "refill_rows")
 
     def __init__(self, slots: np.ndarray, capacity: int, order: np.ndarray, slot_rows: np.ndarray) -> None:
-        self.slots = slots
-        self.rows = order + capacity  # incoming row j's number
         self.capacity = capacity
-        self._slot_rows = slot_rows
-        self._plan: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
-
-    def row_plan(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(sources, refill_slots, refill_rows): the row each draw gives, and each slot drawn with the row it
-        holds afterwards."""
-        if self._plan is None:
-            self._plan = self._native_plan() if _exchange is not None else self._numpy_plan()
-        return self._plan
-
-    def _native_plan(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        sources, refill_slots, refill_rows = np.empty((3, len(self.slots)), dtype=np.int64)
-        refills = _exchange.plan(self.slots, self.rows, self._slot_rows, sources, refill_slots, refill_rows)
-        return sources, refill_slots[:refills], refill_rows[:refills]
-
-    def _numpy_plan(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        slots, rows = self.slots, self.rows
+        rows = order + capacity
+        if _exchange is not None:
+            self.sources = np.empty(len(slots), dtype=np.int64)
+            refill_slots, refill_rows = np.empty((2, len(slots)), dtype=np.int64)
+            refills = _exchange.plan(slots, rows, slot_rows, self.sources, refill_slots, refill_rows)
+            self.refill_slots, self.refill_rows = refill_slots[:refills], refill_rows[:refills]
+            return
         # A stable sort groups the draws of each slot in draw order (a radix sort where slots fit 16 bits).
-        by_slot = np.argsort(slots.astype(np.uint16) if self.capacity <= 1 << 16 else slots, kind="stable")
+        by_slot = np.argsort(slots.astype(np.uint16) if capacity <= 1 << 16 else slots, kind="stable")
         sorted_slots = slots[by_slot]
         repeat = sorted_slots[1:] == sorted_slots[:-1]
-        sources = slots.copy()
-        sources[by_slot[1:][repeat]] = rows[by_slot[:-1][repeat]]  # the draw before refilled it
+        self.sources = slots.copy()
+        self.sources[by_slot[1:][repeat]] = rows[by_slot[:-1][repeat]]  # the draw before refilled it
         last = np.append(~repeat, True)  # the last draw of each slot decides what it holds afterwards
-        return sources, sorted_slots[last], rows[by_slot[last]]
+        self.refill_slots = sorted_slots[last]
+        self.refill_rows = rows[by_slot[last]]
 
     def kept(self) -> np.ndarray:
         """The row each slot holds after the exchange."""
-        _, refill_slots, refill_rows = self.row_plan()
         kept = np.arange(self.capacity)
-        kept[refill_slots] = refill_rows
+        kept[self.refill_slots] = self.refill_rows
         return kept
 
     def exchange(self, column: Any, pieces: list[Any]) -> tuple[Any, Any]:
@@ -263,15 +247,14 @@ class ExchangePlan:
 
         A numpy column is a work array: the buffer in its first ``capacity``
         rows, room for the incoming rows after them (grown here when short),
-        changed in place: one copy in of the incoming rows, then the walk of
-        the draws (or one gather of the drawn rows and one scatter of the
-        refills). An arrow column cannot be changed: the buffer's rows
-        followed by the incoming ones are taken twice (the drawn rows, the
-        buffer after).
+        changed in place: one copy in of the incoming rows, one gather of the
+        drawn rows, one scatter of the refills. An arrow column cannot be
+        changed: the buffer's rows followed by the incoming ones are taken
+        twice (the drawn rows, the buffer after).
         """
         if not isinstance(column, np.ndarray):
             rows = concat_columns([column, *pieces])
-            return rows.take(self.row_plan()[0]), rows.take(self.kept())
+            return rows.take(self.sources), rows.take(self.kept())
         end = self.capacity + sum(len(piece) for piece in pieces)
         if len(column) < end:
             column = np.concatenate((column[:self.capacity], np.empty(end - self.capacity, dtype=column.dtype)))
@@ -279,13 +262,8 @@ class ExchangePlan:
         for piece in pieces:
             column[start:start + len(piece)] = piece
             start += len(piece)
-        if _exchange is not None and column.dtype.kind != "O":
-            drawn = np.empty(len(self.slots), dtype=column.dtype)
-            _exchange.walk(column, self.slots, self.rows, drawn)
-            return drawn, column
-        sources, refill_slots, refill_rows = self.row_plan()
-        drawn = column.take(sources)
-        column[refill_slots] = column[refill_rows]
+        drawn = column.take(self.sources)
+        column[self.refill_slots] = column[self.refill_rows]
         return drawn, column
 
 

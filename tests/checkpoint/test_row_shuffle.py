@@ -59,6 +59,7 @@ def test_exchange_is_drawing_one_row_at_a_time(capacity, count, pieces, native, 
 
     slot_rows = np.arange(capacity)
     plan = ExchangePlan(slots, capacity, incoming.order, slot_rows)
+    assert slot_rows.tolist() == list(range(capacity))  # the scratch array is left as it was
     columns = incoming.columns()
     drawn, after = plan.exchange(buffer_rows.copy(), columns[0])
     assert drawn.tolist() == expected_drawn and after[:capacity].tolist() == expected_buffer
@@ -68,7 +69,6 @@ def test_exchange_is_drawing_one_row_at_a_time(capacity, count, pieces, native, 
     assert [value.decode() for value in drawn.to_pylist()] == as_text
     assert [value.decode() for value in after.to_pylist()] == [
         f"b{-row}" if row < 0 else f"r{row}" for row in expected_buffer]
-    assert slot_rows.tolist() == list(range(capacity))  # the scratch array is left as it was
 
 
 def parquet_files(folder: str) -> str:

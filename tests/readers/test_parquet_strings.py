@@ -1,8 +1,8 @@
 """Parquet strings as ``fi.PackedStrings`` (``string_type="packed"``): the same values as the default object arrays
 of ``bytes``, batch by batch, in order and shuffled; the same element spec; tf.string tensors through
 ``as_tf_dataset`` (crossing packed); resumed from a state saved at every batch; a clear error for a bad
-``string_type``. Also the pieces: ``PackedStrings.from_arrow``, saving one, and the argument checks of the
-shuffle's C exchange (``plan``, ``walk``).
+``string_type``. Also the pieces: ``PackedStrings.from_arrow``, saving one, and the shuffle's C exchange plan's
+argument checks.
 """
 
 from __future__ import annotations
@@ -154,19 +154,4 @@ def test_exchange_plan_checks_its_arguments():
     assert _exchange.plan(np.array([1, 1, 3]), np.arange(3) + 4, slot_rows, *out) == 2
     assert out[0].tolist() == [1, 4, 3] and sorted(zip(out[1][:2].tolist(), out[2][:2].tolist())) == [(1, 5), (3, 6)]
     assert slot_rows.tolist() == [0, 1, 2, 3]
-
-
-def test_exchange_walk_checks_its_arguments():
-    _exchange = pytest.importorskip("fastinput.ops._exchange")
-    column = np.arange(6, dtype=np.float32)
-    drawn = np.empty(2, dtype=np.float32)
-    with pytest.raises(IndexError, match="draw 1 has slot 6"):
-        _exchange.walk(column, np.array([0, 6]), np.array([4, 5]), drawn)
-    with pytest.raises(ValueError, match="out values of 8 bytes"):
-        _exchange.walk(column, np.array([0, 1]), np.array([4, 5]), np.empty(2))
-    with pytest.raises(TypeError, match="Python objects"):
-        _exchange.walk(column.astype(object), np.array([0, 1]), np.array([4, 5]), drawn.astype(object))
-    assert column.tolist() == list(range(6))
-    _exchange.walk(column, np.array([1, 1]), np.array([4, 5]), drawn)
-    assert drawn.tolist() == [1, 4] and column.tolist() == [0, 5, 2, 3, 4, 5]
 
