@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from fastinput._engine import memory
 from fastinput._engine.checkpoint import Deferred, decode_rng, decode_value, encode_rng, encode_value
 from fastinput._engine.iterator import DatasetIterator, IteratorContext
 from fastinput._engine.rows import Block, Interleaved, concat_columns, num_rows
@@ -262,7 +263,8 @@ class ExchangePlan:
         for piece in pieces:
             column[start:start + len(piece)] = piece
             start += len(piece)
-        drawn = column.take(self.sources)
+        drawn = np.take(column, self.sources, out=memory.pooled_empty(len(self.sources), column.dtype),
+                        mode="clip") if column.dtype.kind != "O" else column.take(self.sources)  # clip: no out copy
         column[self.refill_slots] = column[self.refill_rows]
         return drawn, column
 
