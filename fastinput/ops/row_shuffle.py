@@ -258,7 +258,9 @@ class ExchangePlan:
             return rows.take(self.sources), rows.take(self.kept())
         end = self.capacity + sum(len(piece) for piece in pieces)
         if len(column) < end:
-            column = np.concatenate((column[:self.capacity], np.empty(end - self.capacity, dtype=column.dtype)))
+            grown = memory.pooled_empty(end, column.dtype) if column.dtype.kind != "O" else np.empty(end, object)
+            grown[:self.capacity] = column[:self.capacity]
+            column = grown
         start = self.capacity
         for piece in pieces:
             column[start:start + len(piece)] = piece
