@@ -253,9 +253,9 @@ class ExchangePlan:
         changed: the buffer's rows followed by the incoming ones are taken
         twice (the drawn rows, the buffer after).
         """
-        if not isinstance(column, np.ndarray):
-            rows = concat_columns([column, *pieces])
-            return rows.take(self.sources), rows.take(self.kept())
+        if not isinstance(column, np.ndarray):  # one array: arrow's take over chunks would join them at each call
+            rows = concat_columns([column, *pieces]).combine_chunks()
+            return _chunked(rows.take(self.sources)), _chunked(rows.take(self.kept()))
         end = self.capacity + sum(len(piece) for piece in pieces)
         if len(column) < end:
             grown = memory.pooled_empty(end, column.dtype) if column.dtype.kind != "O" else np.empty(end, object)
@@ -273,9 +273,14 @@ class ExchangePlan:
 
 def _one_chunk(column: Any) -> Any:
     """An arrow ChunkedArray as one of a single chunk (the form row blocks hold strings in)."""
+    return _chunked(column.combine_chunks())
+
+
+def _chunked(array: Any) -> Any:
+    """An arrow Array as a ChunkedArray of that one chunk (the form row blocks hold strings in)."""
     import pyarrow as pa
 
-    return pa.chunked_array([column.combine_chunks()], type=column.type)
+    return pa.chunked_array([array], type=array.type)
 
 
 def _encode_block(block: Block) -> list[Any]:
