@@ -64,10 +64,23 @@ class Incoming:
         return [list(column) for column in zip(*self.pieces)]
 
     def rows(self, start: int = 0, stop: int | None = None) -> Block:
-        """Rows ``start:stop`` as one block (a gather per column)."""
+        """Rows ``start:stop`` as one block: numpy columns gathered piece by piece (the first fill of a buffer takes
+        a few of many incoming rows: joining the pieces first would copy them all), arrow ones by one take."""
         positions = self.order[start:stop]
-        return tuple(concat_columns(column)[positions] if isinstance(column[0], np.ndarray)
-                     else concat_columns(column).take(positions) for column in self.columns())
+        ends = np.cumsum([num_rows(piece) for piece in self.pieces])
+        which = np.searchsorted(ends, positions, side="right")  # the piece of each row
+        parts = [(np.flatnonzero(which == k), positions[which == k] - (ends[k] - num_rows(piece)))
+                 for k, piece in enumerate(self.pieces)]
+        block = []
+        for column in self.columns():
+            if not isinstance(column[0], np.ndarray):
+                block.append(concat_columns(column).take(positions))
+                continue
+            out = np.empty(len(positions), dtype=column[0].dtype)
+            for piece, (at, rows) in zip(column, parts):
+                out[at] = piece[rows]
+            block.append(out)
+        return tuple(block)
 
     def after(self, start: int) -> Incoming | None:
         """The rows from ``start`` on (None if there are none)."""
