@@ -49,11 +49,14 @@ def pooled_empty(count: int, dtype: np.dtype) -> np.ndarray:
 
     For arrays of a few hundred KB made and dropped over and over (a shuffle over rows draws its rows into
     them): a fresh numpy array of that size is fresh pages from the kernel, a page fault per 4 KB that costs
-    about as much as filling it.
+    about as much as filling it. Arrays of Python objects (numpy must own their references) are plain
+    ``np.empty`` arrays of ``None``.
     """
     import pyarrow as pa
 
     dtype = np.dtype(dtype)
+    if dtype.hasobject:
+        return np.empty(count, dtype)
     return np.frombuffer(pa.allocate_buffer(count * dtype.itemsize), dtype=dtype)
 
 

@@ -271,15 +271,15 @@ class ExchangePlan:
             return _chunked(rows.take(self.sources)), _chunked(rows.take(self.kept()))
         end = self.capacity + sum(len(piece) for piece in pieces)
         if len(column) < end:
-            grown = memory.pooled_empty(end, column.dtype) if column.dtype.kind != "O" else np.empty(end, object)
+            grown = memory.pooled_empty(end, column.dtype)
             grown[:self.capacity] = column[:self.capacity]
             column = grown
         start = self.capacity
         for piece in pieces:
             column[start:start + len(piece)] = piece
             start += len(piece)
-        drawn = np.take(column, self.sources, out=memory.pooled_empty(len(self.sources), column.dtype),
-                        mode="clip") if column.dtype.kind != "O" else column.take(self.sources)  # clip: no out copy
+        # mode="clip" (the rows are in range): with "raise", numpy takes into a copy of ``out`` first
+        drawn = np.take(column, self.sources, out=memory.pooled_empty(len(self.sources), column.dtype), mode="clip")
         column[self.refill_slots] = column[self.refill_rows]
         return drawn, column
 
