@@ -17,8 +17,7 @@ alternating runs (best of each), it measures rows/s of:
 Each is measured twice: on all 40 columns, and on the 14 numeric ones (no strings: a string column costs one
 Python ``bytes`` object per row to deliver, which ``read_table`` never makes; ``pyarrow_to_numpy`` shows that
 cost: ``read_table`` and every column's ``to_numpy``). The issue's goal: shuffled batches at no less than 80% of
-pyarrow's rows/s. Each run's process CPU seconds are kept too (``runs_cpu_seconds``, and ``*_cpu_vs_pyarrow``: rows
-per CPU second against ``read_table``'s): on a shared machine they vary far less than wall time.
+pyarrow's rows/s.
 
     python -m fastinput_bench.parquet [--rows 400000] [--files 8] [--repeats 3] [--json out.json]
 """
@@ -56,15 +55,14 @@ def criteo_parquet_files(csv_pattern: str) -> str:
     return str(folder / "part-*.parquet")
 
 
-def _time(rows_of: Callable[[], Iterable[int]]) -> tuple[float, float, int]:
-    """Wall seconds and process CPU seconds to build and consume a pipeline, and the rows it gave (CPU time
-    says what a run costs when other processes share the cores: wall time then mostly says how busy they are)."""
-    start, cpu_start = time.perf_counter(), time.process_time()
+def _time(rows_of: Callable[[], Iterable[int]]) -> tuple[float, int]:
+    """Wall seconds to build and consume a pipeline, and the rows it gave."""
+    start = time.perf_counter()
     total = sum(rows_of())
-    return time.perf_counter() - start, time.process_time() - cpu_start, total
+    return time.perf_counter() - start, total
 
 
-def run_pyarrow(pattern: str, batch_size: int, columns: list[str] | None) -> tuple[float, float, int]:
+def run_pyarrow(pattern: str, batch_size: int, columns: list[str] | None) -> tuple[float, int]:
     import glob
 
     import pyarrow.parquet as pq
@@ -72,7 +70,7 @@ def run_pyarrow(pattern: str, batch_size: int, columns: list[str] | None) -> tup
     return _time(lambda: [pq.read_table(sorted(glob.glob(pattern)), columns=columns).num_rows])
 
 
-def run_pyarrow_to_numpy(pattern: str, batch_size: int, columns: list[str] | None) -> tuple[float, float, int]:
+def run_pyarrow_to_numpy(pattern: str, batch_size: int, columns: list[str] | None) -> tuple[float, int]:
     import glob
 
     import pyarrow.parquet as pq
@@ -85,7 +83,7 @@ def run_pyarrow_to_numpy(pattern: str, batch_size: int, columns: list[str] | Non
 
 
 def run_fastinput_shuffled(pattern: str, batch_size: int, columns: list[str] | None,
-                           string_type: str = "bytes") -> tuple[float, float, int]:
+                           string_type: str = "bytes") -> tuple[float, int]:
     import fastinput as fi
 
     return _time(lambda: (len(label) for _, label in fi.make_parquet_dataset(
@@ -94,20 +92,19 @@ def run_fastinput_shuffled(pattern: str, batch_size: int, columns: list[str] | N
 
 
 def run_fastinput_ordered(pattern: str, batch_size: int, columns: list[str] | None,
-                          string_type: str = "bytes") -> tuple[float, float, int]:
+                          string_type: str = "bytes") -> tuple[float, int]:
     import fastinput as fi
 
     return _time(lambda: (len(batch["label"]) for batch in fi.ParquetDataset(
         pattern, columns=columns, batch_size=batch_size, string_type=string_type)))
 
 
-def packed(run: Callable[..., tuple[float, float, int]]) -> Callable[[str, int, list[str] | None],
-                                                                      tuple[float, float, int]]:
+def packed(run: Callable[..., tuple[float, int]]) -> Callable[[str, int, list[str] | None], tuple[float, int]]:
     """``run`` with ``string_type="packed"``."""
     return lambda pattern, batch_size, columns: run(pattern, batch_size, columns, string_type="packed")
 
 
-def run_tf_data_csv(pattern: str, batch_size: int, columns: list[str] | None) -> tuple[float, float, int]:
+def run_tf_data_csv(pattern: str, batch_size: int, columns: list[str] | None) -> tuple[float, int]:
     import tensorflow as tf
 
     return _time(lambda: (int(label.shape[0]) for _, label in tf.data.experimental.make_csv_dataset(
@@ -143,16 +140,14 @@ def main() -> None:
     measured = {columns: [name for name in runs if selected is None or name not in STRING_RUNS]
                 for columns, selected in COLUMN_SETS.items()}
     timings = {(columns, name): [] for columns in COLUMN_SETS for name in measured[columns]}
-    cpu = {key: [] for key in timings}
     for _ in range(args.repeats):  # alternating, so all see the same machine load
         for columns, selected in COLUMN_SETS.items():
             for name in measured[columns]:
                 run, pattern = runs[name]
-                seconds, cpu_seconds, rows = run(pattern, args.batch_size, selected)
+                seconds, rows = run(pattern, args.batch_size, selected)
                 if rows != args.rows:
                     raise SystemExit(f"{name} gave {rows} rows, expected {args.rows}")
                 timings[columns, name].append(seconds)
-                cpu[columns, name].append(cpu_seconds)
     print(f"data: {parquet_pattern} and {csv_pattern} ({args.rows:,} rows, {args.files} files)")
     summary = {
         "machine": {"cores": os.cpu_count(), "python": platform.python_version(), "load_average": os.getloadavg()},
@@ -164,19 +159,12 @@ def main() -> None:
         summary[columns] = {
             "rows_per_second": rates,
             "runs_seconds": {name: timings[columns, name] for name in measured[columns]},
-            "runs_cpu_seconds": {name: cpu[columns, name] for name in measured[columns]},
-            # rows per CPU second against read_table's (the least CPU of each): what the ratio would be with
-            # the cores to itself, if both used them as well
-            "shuffled_cpu_vs_pyarrow": min(cpu[columns, "pyarrow_read_table"])
-            / min(cpu[columns, "fastinput_make_parquet_dataset_shuffled"]),
             "shuffled_vs_pyarrow": shuffled / rates["pyarrow_read_table"],
             "shuffled_vs_pyarrow_to_numpy": shuffled / rates["pyarrow_to_numpy"],
             "shuffled_vs_tf_data_csv": shuffled / rates["tf_data_make_csv_dataset_shuffled"],
         }
         if STRING_RUNS[0] in rates:
             summary[columns]["shuffled_packed_strings_vs_pyarrow"] = rates[STRING_RUNS[0]] / rates["pyarrow_read_table"]
-            summary[columns]["shuffled_packed_strings_cpu_vs_pyarrow"] = min(
-                cpu[columns, "pyarrow_read_table"]) / min(cpu[columns, STRING_RUNS[0]])
         print(f"-- {columns}")
         for name, rate in rates.items():
             print(f"{name:<42} {rate:>12,.0f} rows/s (best of {args.repeats})")
@@ -184,11 +172,9 @@ def main() -> None:
         print(f"shuffled batches / pyarrow read_table: {figures['shuffled_vs_pyarrow']:.2f} (goal >= 0.8), "
               f"/ read_table + to_numpy: {figures['shuffled_vs_pyarrow_to_numpy']:.2f}, "
               f"/ tf.data CSV: {figures['shuffled_vs_tf_data_csv']:.1f}x")
-        print(f"  per CPU second: {figures['shuffled_cpu_vs_pyarrow']:.2f}")
         if "shuffled_packed_strings_vs_pyarrow" in figures:
             print(f"shuffled batches with packed strings / pyarrow read_table: "
-                  f"{figures['shuffled_packed_strings_vs_pyarrow']:.2f}, per CPU second: "
-                  f"{figures['shuffled_packed_strings_cpu_vs_pyarrow']:.2f}")
+                  f"{figures['shuffled_packed_strings_vs_pyarrow']:.2f}")
     print(f"cores: {os.cpu_count()}, load average {os.getloadavg()[0]:.1f}")
     if args.json:
         with open(args.json, "w") as f:
