@@ -15,6 +15,9 @@ loop, correct and slower.
 ``fastinput.ops._mixing`` (the mixing ops' layout step) needs only a C compiler; without it the
 mix lays out its elements with numpy, correct and slower.
 
+``fastinput.ops._exchange`` (the row shuffle's exchange plan) needs only a C compiler; without it the
+shuffle over rows works the plan out with numpy, correct and slower.
+
 ``fastinput.readers._example`` (the Example parser's fast path) needs a C compiler
 and numpy's headers (a build requirement in pyproject.toml); without it
 ``parse_example`` uses TensorFlow's kernel alone, correct and slower.
@@ -54,6 +57,12 @@ setup(
         Extension(
             "fastinput.ops._mixing",
             sources=["fastinput/ops/_mixing.c"],
+            extra_compile_args=["-O3", "-std=c99", "-Wall", "-Wextra"],
+            optional=True,
+        ),
+        Extension(
+            "fastinput.ops._exchange",
+            sources=["fastinput/ops/_exchange.c"],
             extra_compile_args=["-O3", "-std=c99", "-Wall", "-Wextra"],
             optional=True,
         ),

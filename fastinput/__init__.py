@@ -25,6 +25,7 @@ from fastinput.readers.tfrecord import TFRecordDataset
 from fastinput.spec import DatasetSpec, RaggedSpec, SparseSpec, TensorSpec
 from fastinput.structure import RaggedArray, SparseArray
 from fastinput.tf_adapter import tf_input_fn
+from fastinput.tf_values import PackedStrings
 
 __version__ = "0.1.0"
 
@@ -56,6 +57,7 @@ __all__ = [
     "Iterator",
     "OptimizationOptions",
     "Options",
+    "PackedStrings",
     "ParquetDataset",
     "RaggedArray",
     "RaggedSpec",

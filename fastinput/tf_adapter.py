@@ -23,8 +23,9 @@ again to turn into a ``tf.string`` tensor. So when the pipeline's last real
 stage can leave them packed (``make_batched_features_dataset``'s parser) and
 nothing after it looks into the elements, TensorFlow iterates a copy of the
 pipeline in which it does (``PackedStrings``: one blob and offsets, no Python
-object per value); the blob crosses as uint8 through DLPack, and graph ops
-cut the values out of it.
+object per value), and where it packs them anyway (Parquet's
+``string_type="packed"``), the pipeline itself; the blob crosses as uint8
+through DLPack, and graph ops cut the values out of it.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ from fastinput._engine.memory import ALIGNMENT, aligned_copy, aligned_empty, is_
 from fastinput._engine.traits import PacksStrings
 from fastinput.dataset import Dataset
 from fastinput.errors import InvalidArgumentError
+from fastinput.ops.batch import BatchDataset
 from fastinput.ops.map import MapDataset
 from fastinput.ops.prefetch import PrefetchDataset, default_prefetch_buffer
 from fastinput.optional import tensorflow
@@ -392,6 +394,14 @@ def with_strings_packed(node: Dataset) -> Dataset:
     return node
 
 
+def yields_packed_strings(node: Dataset) -> bool:
+    """Whether the pipeline's last real stage makes its string leaves ``PackedStrings`` itself: a batch over row
+    blocks whose strings are packed (``fi.ParquetDataset(..., string_type="packed")`` and its one-liner)."""
+    while node.traits.passes_through:
+        node = node.inputs[0]
+    return isinstance(node, BatchDataset) and node.rows is not None and node.rows.strings is not None
+
+
 class _Iterations:
     """Opens a feed for each TensorFlow iteration (TensorFlow passes [id, queue handle] around)."""
 
@@ -441,7 +451,8 @@ def as_tf_dataset(dataset: Dataset) -> Any:
 
     spec = tf_element_spec(dataset.element_spec)
     packing = with_strings_packed(dataset)  # what TensorFlow iterates: the user's Dataset is not changed
-    transfer = _Transfer(tf, _component_specs_checked(spec), strings_packed=packing is not dataset)
+    transfer = _Transfer(tf, _component_specs_checked(spec),
+                         strings_packed=packing is not dataset or yields_packed_strings(dataset))
     iterations = _Iterations(tf, packing, transfer)
     dtypes = iterations.dtypes
 

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from fastinput._engine.checkpoint import SavedValue, decode_value, encode_value
 from fastinput._engine.leaves import ArrayLeaf
 
 
@@ -39,20 +40,22 @@ def tensor_of(leaf: Any) -> Any:
     return None
 
 
-class PackedStrings(ArrayLeaf):
+class PackedStrings(ArrayLeaf, SavedValue):
     """Byte strings of some shape, kept packed: value ``k`` (in C order) is ``blob[offsets[k]:offsets[k + 1]]``.
 
     ``blob`` is ``bytes`` or a 1-D uint8 array (the parser's: writable, so
     TensorFlow can take it through DLPack without a copy).
 
-    A leaf that only ``as_tf_dataset`` ever sees: when TensorFlow consumes a
-    pipeline, its native Example parser writes string features this way
-    (see ``packing_strings`` in ``readers.batched_features``), with no Python
-    object per value, and the adapter cuts the ``tf.string`` tensor out of
-    the blob with a TensorFlow op that runs without the GIL. Several leaves
-    may share one blob (a parsed batch's string features all do). Anything
-    else that needs the values gets an object array of ``bytes`` through
-    ``np.asarray``.
+    Strings with no Python object per value. ``as_tf_dataset`` cuts the
+    ``tf.string`` tensor out of the blob with a TensorFlow op that runs
+    without the GIL. Two places make them: fastinput's native Example parser
+    when TensorFlow consumes a pipeline (see ``packing_strings`` in
+    ``readers.batched_features``; several leaves then share one blob), and
+    ``fi.ParquetDataset`` / ``fi.make_parquet_dataset`` with
+    ``string_type="packed"``, whose batches' string columns are these. The
+    values as an object array of ``bytes`` (what other string leaves are):
+    ``np.asarray(leaf)``; one value: ``leaf[k]``. Its ``dtype`` is object and
+    its spec tf.string, as for ``bytes`` leaves.
 
     >>> s = PackedStrings(b"..abcdef", np.array([2, 3, 3, 5, 8])).reshape(2, 2)
     >>> s.shape, np.asarray(s).tolist()
@@ -91,6 +94,43 @@ class PackedStrings(ArrayLeaf):
         offsets = np.zeros(len(values) + 1, dtype=np.int64)
         np.cumsum(np.fromiter(map(len, values), dtype=np.int64, count=len(values)), out=offsets[1:])
         return cls(b"".join(values), offsets)
+
+    @classmethod
+    def from_arrow(cls, column: Any) -> PackedStrings:
+        """An arrow array (or ChunkedArray) of binary or string values, nulls as ``b""``, packed: its data and
+        offsets, no copy for one chunk (a batch cut from a shuffled block), a join of the chunks otherwise."""
+        import pyarrow as pa
+
+        if isinstance(column, pa.ChunkedArray):
+            column = column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
+        if len(column) == 0:
+            return cls(b"", np.zeros(1, dtype=np.int64))
+        _, offsets_buffer, data = column.buffers()
+        offset_type = np.int64 if pa.types.is_large_binary(column.type) or pa.types.is_large_string(column.type) \
+            else np.int32
+        offsets = np.frombuffer(offsets_buffer, offset_type, count=column.offset + len(column) + 1)[column.offset:]
+        start, end = int(offsets[0]), int(offsets[-1])
+        blob = np.frombuffer(data, np.uint8, count=end - start, offset=start) if data is not None and end > start \
+            else b""  # only this batch's part of the blob: the adapter joins the blobs of a batch's leaves
+        return cls(blob, offsets.astype(np.int64) - start)
+
+    def __getitem__(self, key: Any) -> Any:
+        """One value (``bytes``) of a 1-D leaf for an int; else ``np.asarray(self)[key]``."""
+        if isinstance(key, (int, np.integer)) and len(self.shape) == 1:
+            index = range(self.size)[key]  # negative keys, IndexError
+            return bytes(memoryview(self.blob)[self.offsets[index]:self.offsets[index + 1]])
+        return np.asarray(self)[key]
+
+    def encode(self) -> Any:
+        """For a saved state (``SavedValue``): the values' bytes, their offsets and the shape."""
+        start, end = int(self.offsets[0]), int(self.offsets[-1])
+        return [encode_value(bytes(memoryview(self.blob)[start:end])), encode_value(self.offsets - start),
+                list(self.shape)]
+
+    @classmethod
+    def decode(cls, body: Any) -> PackedStrings:
+        blob, offsets, shape = body
+        return cls(decode_value(blob), decode_value(offsets), tuple(shape))
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
         blob = self.blob if type(self.blob) is bytes else memoryview(self.blob).tobytes()  # bytes slice fastest

@@ -10,6 +10,8 @@ alternating runs (best of each), it measures rows/s of:
 - ``fi.make_parquet_dataset(..., batch_size=1024, label_name="label", num_epochs=1)``: shuffled batches (row
   groups shuffled, rows through a 10,000-row shuffle buffer), strings as numpy object arrays of ``bytes``;
 - ``fi.ParquetDataset(..., batch_size=1024)``: batches in file order;
+- both again with ``string_type="packed"`` (all columns only): string columns as ``fi.PackedStrings``, one blob
+  and offsets per batch column instead of a ``bytes`` object per value;
 - tf.data's ``make_csv_dataset`` on the CSV files, shuffled the same way.
 
 Each is measured twice: on all 40 columns, and on the 14 numeric ones (no strings: a string column costs one
@@ -80,18 +82,26 @@ def run_pyarrow_to_numpy(pattern: str, batch_size: int, columns: list[str] | Non
     return _time(rows)
 
 
-def run_fastinput_shuffled(pattern: str, batch_size: int, columns: list[str] | None) -> tuple[float, int]:
+def run_fastinput_shuffled(pattern: str, batch_size: int, columns: list[str] | None,
+                           string_type: str = "bytes") -> tuple[float, int]:
     import fastinput as fi
 
     return _time(lambda: (len(label) for _, label in fi.make_parquet_dataset(
-        pattern, batch_size, columns=columns, label_name="label", num_epochs=1, shuffle_seed=1)))
+        pattern, batch_size, columns=columns, label_name="label", num_epochs=1, shuffle_seed=1,
+        string_type=string_type)))
 
 
-def run_fastinput_ordered(pattern: str, batch_size: int, columns: list[str] | None) -> tuple[float, int]:
+def run_fastinput_ordered(pattern: str, batch_size: int, columns: list[str] | None,
+                          string_type: str = "bytes") -> tuple[float, int]:
     import fastinput as fi
 
-    return _time(lambda: (len(batch["label"]) for batch in fi.ParquetDataset(pattern, columns=columns,
-                                                                              batch_size=batch_size)))
+    return _time(lambda: (len(batch["label"]) for batch in fi.ParquetDataset(
+        pattern, columns=columns, batch_size=batch_size, string_type=string_type)))
+
+
+def packed(run: Callable[..., tuple[float, int]]) -> Callable[[str, int, list[str] | None], tuple[float, int]]:
+    """``run`` with ``string_type="packed"``."""
+    return lambda pattern, batch_size, columns: run(pattern, batch_size, columns, string_type="packed")
 
 
 def run_tf_data_csv(pattern: str, batch_size: int, columns: list[str] | None) -> tuple[float, int]:
@@ -103,6 +113,9 @@ def run_tf_data_csv(pattern: str, batch_size: int, columns: list[str] | None) ->
 
 NUMERIC = ["label"] + [f"I{i}" for i in range(1, 14)]
 COLUMN_SETS = {"all_40_columns": None, "numeric_14_columns": NUMERIC}
+STRING_RUNS = ("fastinput_make_parquet_dataset_shuffled_packed_strings",
+               "fastinput_ParquetDataset_in_order_packed_strings")
+"""Runs that differ from the default ones only where there are strings: measured on all columns alone."""
 
 
 def main() -> None:
@@ -121,11 +134,16 @@ def main() -> None:
             "pyarrow_to_numpy": (run_pyarrow_to_numpy, parquet_pattern),
             "fastinput_make_parquet_dataset_shuffled": (run_fastinput_shuffled, parquet_pattern),
             "fastinput_ParquetDataset_in_order": (run_fastinput_ordered, parquet_pattern),
+            STRING_RUNS[0]: (packed(run_fastinput_shuffled), parquet_pattern),
+            STRING_RUNS[1]: (packed(run_fastinput_ordered), parquet_pattern),
             "tf_data_make_csv_dataset_shuffled": (run_tf_data_csv, csv_pattern)}
-    timings = {(columns, name): [] for columns in COLUMN_SETS for name in runs}
+    measured = {columns: [name for name in runs if selected is None or name not in STRING_RUNS]
+                for columns, selected in COLUMN_SETS.items()}
+    timings = {(columns, name): [] for columns in COLUMN_SETS for name in measured[columns]}
     for _ in range(args.repeats):  # alternating, so all see the same machine load
         for columns, selected in COLUMN_SETS.items():
-            for name, (run, pattern) in runs.items():
+            for name in measured[columns]:
+                run, pattern = runs[name]
                 seconds, rows = run(pattern, args.batch_size, selected)
                 if rows != args.rows:
                     raise SystemExit(f"{name} gave {rows} rows, expected {args.rows}")
@@ -136,15 +154,17 @@ def main() -> None:
         "rows": args.rows, "files": args.files, "batch_size": args.batch_size, "row_group_size": ROW_GROUP_SIZE,
     }
     for columns in COLUMN_SETS:
-        rates = {name: args.rows / min(timings[columns, name]) for name in runs}
+        rates = {name: args.rows / min(timings[columns, name]) for name in measured[columns]}
         shuffled = rates["fastinput_make_parquet_dataset_shuffled"]
         summary[columns] = {
             "rows_per_second": rates,
-            "runs_seconds": {name: timings[columns, name] for name in runs},
+            "runs_seconds": {name: timings[columns, name] for name in measured[columns]},
             "shuffled_vs_pyarrow": shuffled / rates["pyarrow_read_table"],
             "shuffled_vs_pyarrow_to_numpy": shuffled / rates["pyarrow_to_numpy"],
             "shuffled_vs_tf_data_csv": shuffled / rates["tf_data_make_csv_dataset_shuffled"],
         }
+        if STRING_RUNS[0] in rates:
+            summary[columns]["shuffled_packed_strings_vs_pyarrow"] = rates[STRING_RUNS[0]] / rates["pyarrow_read_table"]
         print(f"-- {columns}")
         for name, rate in rates.items():
             print(f"{name:<42} {rate:>12,.0f} rows/s (best of {args.repeats})")
@@ -152,6 +172,9 @@ def main() -> None:
         print(f"shuffled batches / pyarrow read_table: {figures['shuffled_vs_pyarrow']:.2f} (goal >= 0.8), "
               f"/ read_table + to_numpy: {figures['shuffled_vs_pyarrow_to_numpy']:.2f}, "
               f"/ tf.data CSV: {figures['shuffled_vs_tf_data_csv']:.1f}x")
+        if "shuffled_packed_strings_vs_pyarrow" in figures:
+            print(f"shuffled batches with packed strings / pyarrow read_table: "
+                  f"{figures['shuffled_packed_strings_vs_pyarrow']:.2f}")
     print(f"cores: {os.cpu_count()}, load average {os.getloadavg()[0]:.1f}")
     if args.json:
         with open(args.json, "w") as f:

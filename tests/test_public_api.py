@@ -40,6 +40,7 @@ EXPECTED_ALL = [
     "Iterator",
     "OptimizationOptions",
     "Options",
+    "PackedStrings",
     "ParquetDataset",
     "RaggedArray",
     "RaggedSpec",

@@ -44,6 +44,22 @@ def aligned_empty(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
     return raw[offset:offset + nbytes].view(dtype).reshape(shape)
 
 
+def pooled_empty(count: int, dtype: np.dtype) -> np.ndarray:
+    """An uninitialised, 64-byte aligned 1-D array in pyarrow's memory pool, which keeps freed pages for reuse.
+
+    For arrays of a few hundred KB made and dropped over and over (a shuffle over rows draws its rows into
+    them): a fresh numpy array of that size is fresh pages from the kernel, a page fault per 4 KB that costs
+    about as much as filling it. Arrays of Python objects (numpy must own their references) are plain
+    ``np.empty`` arrays of ``None``.
+    """
+    import pyarrow as pa
+
+    dtype = np.dtype(dtype)
+    if dtype.hasobject:
+        return np.empty(count, dtype)
+    return np.frombuffer(pa.allocate_buffer(count * dtype.itemsize), dtype=dtype)
+
+
 def is_aligned(array: np.ndarray) -> bool:
     return array.flags.c_contiguous and (array.size == 0 or array.ctypes.data % ALIGNMENT == 0)
 

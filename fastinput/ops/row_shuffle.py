@@ -18,10 +18,16 @@ from typing import Any
 
 import numpy as np
 
+from fastinput._engine import memory
 from fastinput._engine.checkpoint import Deferred, decode_rng, decode_value, encode_rng, encode_value
 from fastinput._engine.iterator import DatasetIterator, IteratorContext
 from fastinput._engine.rows import Block, Interleaved, concat_columns, num_rows
 from fastinput.ops.shuffle import EpochSeed, check_buffer_size
+
+try:
+    from fastinput.ops import _exchange
+except ImportError:  # not built: ExchangePlan works the plan out with numpy, slower
+    _exchange = None
 
 
 class Incoming:
@@ -58,10 +64,23 @@ class Incoming:
         return [list(column) for column in zip(*self.pieces)]
 
     def rows(self, start: int = 0, stop: int | None = None) -> Block:
-        """Rows ``start:stop`` as one block (a gather per column)."""
+        """Rows ``start:stop`` as one block: numpy columns gathered piece by piece (the first fill of a buffer takes
+        a few of many incoming rows: joining the pieces first would copy them all), arrow ones by one take."""
         positions = self.order[start:stop]
-        return tuple(concat_columns(column)[positions] if isinstance(column[0], np.ndarray)
-                     else concat_columns(column).take(positions) for column in self.columns())
+        ends = np.cumsum([num_rows(piece) for piece in self.pieces])
+        which = np.searchsorted(ends, positions, side="right")  # the piece of each row
+        parts = [(np.flatnonzero(which == k), positions[which == k] - (ends[k] - num_rows(piece)))
+                 for k, piece in enumerate(self.pieces)]
+        block = []
+        for column in self.columns():
+            if not isinstance(column[0], np.ndarray):
+                block.append(concat_columns(column).take(positions))
+                continue
+            out = np.empty(len(positions), dtype=column[0].dtype)
+            for piece, (at, rows) in zip(column, parts):
+                out[at] = piece[rows]
+            block.append(out)
+        return tuple(block)
 
     def after(self, start: int) -> Incoming | None:
         """The rows from ``start`` on (None if there are none)."""
@@ -90,6 +109,7 @@ class RowShuffleIterator(DatasetIterator):
         self._incoming: Incoming | None = None
         self._source_done = False
         self._drawn = self._units.queue()
+        self._slot_rows: np.ndarray | None = None  # ExchangePlan's scratch array, made at the first exchange
         self.metrics.buffer_capacity = size
 
     def _pull(self) -> bool:
@@ -145,7 +165,10 @@ class RowShuffleIterator(DatasetIterator):
     def _exchange(self) -> Block:
         """Draw one row per incoming row (a full buffer): each draw's slot takes the incoming row."""
         incoming, self._incoming = self._incoming, None
-        plan = ExchangePlan(self._rng.integers(0, self._capacity, len(incoming)), self._capacity, incoming.order)
+        if self._slot_rows is None:
+            self._slot_rows = np.arange(self._capacity)
+        plan = ExchangePlan(self._rng.integers(0, self._capacity, len(incoming)), self._capacity, incoming.order,
+                            self._slot_rows)
         drawn = []
         for i, (column, pieces) in enumerate(zip(self._buffer, incoming.columns())):
             out, self._buffer[i] = plan.exchange(column, pieces)
@@ -199,22 +222,33 @@ class ExchangePlan:
     gives, the second time, the incoming row that refilled it the first time.
     Rows are numbered as in the buffer (``capacity`` slots) followed by the
     incoming pieces end to end, where incoming row j is at ``order[j]``:
-    ``sources`` says which row each draw gives.
+    ``sources`` says which row each draw gives, ``refill_slots`` /
+    ``refill_rows`` the row each slot drawn holds afterwards. The C extension
+    ``_exchange`` walks the draws in order (``slot_rows``: its scratch array,
+    ``arange(capacity)``, left so); where it is not built (see ``setup.py``)
+    numpy works the same out with a stable sort of the slots.
     """
 
     __slots__ = ("sources", "capacity", "refill_slots", "refill_rows")
 
-    def __init__(self, slots: np.ndarray, capacity: int, order: np.ndarray) -> None:
+    def __init__(self, slots: np.ndarray, capacity: int, order: np.ndarray, slot_rows: np.ndarray) -> None:
+        self.capacity = capacity
+        rows = order + capacity
+        if _exchange is not None:
+            self.sources = np.empty(len(slots), dtype=np.int64)
+            refill_slots, refill_rows = np.empty((2, len(slots)), dtype=np.int64)
+            refills = _exchange.plan(slots, rows, slot_rows, self.sources, refill_slots, refill_rows)
+            self.refill_slots, self.refill_rows = refill_slots[:refills], refill_rows[:refills]
+            return
         # A stable sort groups the draws of each slot in draw order (a radix sort where slots fit 16 bits).
         by_slot = np.argsort(slots.astype(np.uint16) if capacity <= 1 << 16 else slots, kind="stable")
         sorted_slots = slots[by_slot]
         repeat = sorted_slots[1:] == sorted_slots[:-1]
         self.sources = slots.copy()
-        self.sources[by_slot[1:][repeat]] = capacity + order[by_slot[:-1][repeat]]  # the draw before refilled it
-        self.capacity = capacity
+        self.sources[by_slot[1:][repeat]] = rows[by_slot[:-1][repeat]]  # the draw before refilled it
         last = np.append(~repeat, True)  # the last draw of each slot decides what it holds afterwards
         self.refill_slots = sorted_slots[last]
-        self.refill_rows = capacity + order[by_slot[last]]
+        self.refill_rows = rows[by_slot[last]]
 
     def kept(self) -> np.ndarray:
         """The row each slot holds after the exchange."""
@@ -232,26 +266,34 @@ class ExchangePlan:
         changed: the buffer's rows followed by the incoming ones are taken
         twice (the drawn rows, the buffer after).
         """
-        if not isinstance(column, np.ndarray):
-            rows = concat_columns([column, *pieces])
-            return rows.take(self.sources), rows.take(self.kept())
+        if not isinstance(column, np.ndarray):  # one array: arrow's take over chunks would join them at each call
+            rows = concat_columns([column, *pieces]).combine_chunks()
+            return _chunked(rows.take(self.sources)), _chunked(rows.take(self.kept()))
         end = self.capacity + sum(len(piece) for piece in pieces)
         if len(column) < end:
-            column = np.concatenate((column[:self.capacity], np.empty(end - self.capacity, dtype=column.dtype)))
+            grown = memory.pooled_empty(end, column.dtype)
+            grown[:self.capacity] = column[:self.capacity]
+            column = grown
         start = self.capacity
         for piece in pieces:
             column[start:start + len(piece)] = piece
             start += len(piece)
-        drawn = column.take(self.sources)
+        # mode="clip" (the rows are in range): with "raise", numpy takes into a copy of ``out`` first
+        drawn = np.take(column, self.sources, out=memory.pooled_empty(len(self.sources), column.dtype), mode="clip")
         column[self.refill_slots] = column[self.refill_rows]
         return drawn, column
 
 
 def _one_chunk(column: Any) -> Any:
     """An arrow ChunkedArray as one of a single chunk (the form row blocks hold strings in)."""
+    return _chunked(column.combine_chunks())
+
+
+def _chunked(array: Any) -> Any:
+    """An arrow Array as a ChunkedArray of that one chunk (the form row blocks hold strings in)."""
     import pyarrow as pa
 
-    return pa.chunked_array([column.combine_chunks()], type=column.type)
+    return pa.chunked_array([array], type=array.type)
 
 
 def _encode_block(block: Block) -> list[Any]:

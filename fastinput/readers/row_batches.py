@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+from collections.abc import Callable
 from typing import Any
 
 from fastinput._engine.arguments import AUTOTUNE, check_bool, check_int, check_seed
@@ -60,10 +61,11 @@ class RowBatching:
                 op, "prefetch_buffer_size", prefetch_buffer_size, minimum=0, allow=(AUTOTUNE,)),
         )
 
-    def rows(self, pack: ColumnPacker) -> RowBlocks:
-        """The units of the pipeline's stages: row blocks packed by ``pack``; with a shuffle, its input
-        interleave hands rows on unmerged (the shuffle folds the interleave order into its own gathers)."""
-        return RowBlocks(pack=pack, interleave_lazily=self.shuffle)
+    def rows(self, pack: ColumnPacker, strings: Callable[[Any], Any] | None = None) -> RowBlocks:
+        """The units of the pipeline's stages: row blocks packed by ``pack`` (string columns made leaves by
+        ``strings``, see ``RowBlocks``); with a shuffle, its input interleave hands rows on unmerged (the
+        shuffle folds the interleave order into its own gathers)."""
+        return RowBlocks(pack=pack, interleave_lazily=self.shuffle, strings=strings)
 
     def apply(self, blocks: Dataset, rows: RowBlocks) -> Dataset:
         """``blocks`` (a dataset of row blocks) shuffled, repeated, batched and prefetched."""

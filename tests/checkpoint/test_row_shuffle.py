@@ -2,9 +2,10 @@
 shuffled Parquet and CSV one-liners resume exactly from a state saved at every batch.
 
 ``ExchangePlan`` is checked against the plain shuffle buffer it stands for (draw a slot, give its row, put the
-next incoming row there), with the incoming rows as plain blocks or as an interleave's unmerged rounds, and
-with numpy and arrow string columns. The resume tests save (through JSON) after every batch of two epochs and
-compare a freshly built pipeline restored from it with the uninterrupted run.
+next incoming row there), with the incoming rows as plain blocks or as an interleave's unmerged rounds, with
+numpy and arrow string columns, and with the C extension's plan and numpy's. The resume tests save (through
+JSON) after every batch of two epochs and compare a freshly built pipeline restored from it with the
+uninterrupted run.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import pytest
 
 import fastinput as fi
 from fastinput._engine.rows import Interleaved
+from fastinput.ops import row_shuffle
 from fastinput.ops.row_shuffle import ExchangePlan, Incoming
 
 
@@ -35,7 +37,12 @@ def one_at_a_time(buffer: list[Any], incoming: list[Any], slots: np.ndarray) -> 
 
 @pytest.mark.parametrize("capacity, count", [(1, 5), (4, 3), (10, 10), (7, 50), (100, 30), (70_000, 2_000)])
 @pytest.mark.parametrize("pieces", [1, 3])
-def test_exchange_is_drawing_one_row_at_a_time(capacity, count, pieces):
+@pytest.mark.parametrize("native", [True, False], ids=["c_extension", "numpy"])
+def test_exchange_is_drawing_one_row_at_a_time(capacity, count, pieces, native, monkeypatch):
+    if native:
+        pytest.importorskip("fastinput.ops._exchange")
+    else:
+        monkeypatch.setattr(row_shuffle, "_exchange", None)
     rng = np.random.default_rng(capacity * 31 + count + pieces)
     rounds = count // pieces
     count = rounds * pieces
@@ -50,7 +57,9 @@ def test_exchange_is_drawing_one_row_at_a_time(capacity, count, pieces):
     slots = rng.integers(0, capacity, count)
     expected_drawn, expected_buffer = one_at_a_time(list(buffer_rows), arriving, slots)
 
-    plan = ExchangePlan(slots, capacity, incoming.order)
+    slot_rows = np.arange(capacity)
+    plan = ExchangePlan(slots, capacity, incoming.order, slot_rows)
+    assert slot_rows.tolist() == list(range(capacity))  # the scratch array is left as it was
     columns = incoming.columns()
     drawn, after = plan.exchange(buffer_rows.copy(), columns[0])
     assert drawn.tolist() == expected_drawn and after[:capacity].tolist() == expected_buffer
