@@ -207,15 +207,15 @@ class _Transfer:
         """The tensors that carry one element's flat ``components``; InvalidArgumentError if one does not fit
         its spec (TensorFlow relies on the spec)."""
         tf = self._tf
-        for i, (component, shape) in enumerate(zip(components, self._shapes)):
-            actual = component.shape if hasattr(component, "shape") else np.shape(component)
-            if len(actual) != len(shape) or any(s is not None and s != d for s, d in zip(shape, actual)):
+        shapes = [component.shape if hasattr(component, "shape") else np.shape(component) for component in components]
+        for i, (actual, shape) in enumerate(zip(shapes, self._shapes)):
+            if actual != shape and (len(actual) != len(shape)  # equal: the common case, a fully static spec
+                                    or any(s is not None and s != d for s, d in zip(shape, actual))):
                 raise InvalidArgumentError(
                     f"as_tf_dataset: component {i} has shape {list(actual)}, which does not fit the element spec "
                     f"{list(shape)} (declare the output of a map whose shapes depend on its values with "
                     "output_signature=)")
-        layout = ([np.size(components[i]) for i in self._packed]
-                  + [d for i in self._shaped for d in np.shape(components[i])])
+        layout = [math.prod(shapes[i]) for i in self._packed] + [d for i in self._shaped for d in shapes[i]]
         tensors = [_numeric_tensor(tf, _aligned_int64(layout))]
         tensors += [_numeric_tensor(tf, gathered([components[i] for i in members], dtype))
                     for dtype, members in self._groups]
