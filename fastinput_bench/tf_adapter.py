@@ -34,17 +34,21 @@ CPU a batch direct; 0.55-0.8 ms TensorFlow's own, measured at loads 1-14 on
 busy cores. Where TensorFlow's 0.6 ms goes (perf, per thread): 26 string
 tensors of 1024 values cost 0.6-0.7 ms a batch on their own (against 0.24
 ms for one tensor), most of it ``Tensor::TotalBytes`` walking every string
-of every string tensor to count bytes, at ``IteratorGetNext`` and at each
-buffered tf.data stage; ~0.15 ms is the ``tf.function`` call itself. The
-adapter's own cost on top of that, about 1 ms CPU a batch, is the feed
-thread's packing and enqueue (~0.12 ms, holding the GIL) and the graph ops
-that cut the 26 string features out of one blob (~0.4 ms without the GIL).
-A native TensorFlow op for that cut (a 36 KB library built with g++ against
-TensorFlow's headers in 28-42 s wall, 5 s CPU) took it to ~0.25 ms in a
-prototype: ~0.2 ms a batch, a few hundredths of the ratio, so it was not
-added. On an idle 2-core machine the direct pipeline uses ~1.3 cores and the
-rest can absorb TensorFlow's share, so the wall-clock ratio there is higher
-than the CPU-bound one; it is the figure the issue's target is set on.
+of every string tensor to count bytes (autotune's accounting of buffered
+elements: 32% of all CPU in that measurement; with autotune off it costs
+~0.2 ms less); ~0.15 ms is the ``tf.function`` call itself. The adapter's
+own cost on top of that, 0.7-1.1 ms CPU a batch, is the feed thread's
+packing and enqueue (~0.13 ms, holding the GIL), the graph ops that cut the
+26 string features out of one blob (~0.5 ms, without the GIL; ~0.65 ms
+before they became one ``substr`` over all leaves) and TensorFlow's
+accounting of the unpacking map's buffer. A native TensorFlow op for the
+cut (a 36 KB library built with g++ against TensorFlow's headers in 28-42 s
+wall, 5 s CPU) took the cut to ~0.25 ms in a prototype: a few hundredths of
+the CPU-bound ratio, not worth a compiler at install time, so it was not
+added. On an idle 2-core machine the direct pipeline runs ~500 batches/s on
+~1.3 cores (2.55 ms CPU a batch); the adapted one needs ~4.3 ms CPU a batch,
+so even both cores fully busy, with no GIL contention, would give ~465
+batches/s: ~0.93 at best, and 0.90 needs all but perfect overlap.
 
     python -m fastinput_bench.tf_adapter [--batches 60] [--repeats 3] [--json out.json]
 """
