@@ -21,8 +21,34 @@ training step: the equivalent tf.data pipeline (what a TensorFlow user would
 otherwise feed the model: the ratio adapted / tf.data is what switching
 gains), and TensorFlow's own cost of taking such batches from any dataset,
 measured on ``tf.data.Dataset.from_tensors(batch).repeat()`` (a floor no
-pipeline handed to TensorFlow goes below; on a small machine it alone keeps
-a fast pipeline's batches/sec visibly under its direct rate).
+pipeline handed to TensorFlow goes below).
+
+Beside the rates, each run's process CPU time per batch (every thread's):
+on a machine whose cores are all busy (the 2-core machine shared by other
+work), batches/sec follow CPU per batch, so the ratio there tends to
+``cpu_ratio`` = direct CPU / training step CPU, and TensorFlow's own CPU
+per batch caps it, whatever the adapter does, at ``cpu_bound_ceiling`` =
+direct / (direct + TensorFlow's own). For the tabular pipeline (2.4-3.0 ms
+CPU a batch direct; 0.55-0.8 ms TensorFlow's own, measured at loads 1-14 on
+2 cores) that ceiling is 0.78-0.83: the target of 0.90 is out of reach on
+busy cores. Where TensorFlow's 0.6 ms goes (perf, per thread): 26 string
+tensors of 1024 values cost 0.6-0.7 ms a batch on their own (against 0.24
+ms for one tensor), most of it ``Tensor::TotalBytes`` walking every string
+of every string tensor to count bytes (autotune's accounting of buffered
+elements: 32% of all CPU in that measurement; with autotune off it costs
+~0.2 ms less); ~0.15 ms is the ``tf.function`` call itself. The adapter's
+own cost on top of that, 0.7-1.1 ms CPU a batch, is the feed thread's
+packing and enqueue (~0.13 ms, holding the GIL), the graph ops that cut the
+26 string features out of one blob (~0.5 ms, without the GIL; ~0.65 ms
+before they became one ``substr`` over all leaves) and TensorFlow's
+accounting of the unpacking map's buffer. A native TensorFlow op for the
+cut (a 36 KB library built with g++ against TensorFlow's headers in 28-42 s
+wall, 5 s CPU) took the cut to ~0.25 ms in a prototype: a few hundredths of
+the CPU-bound ratio, not worth a compiler at install time, so it was not
+added. On an idle 2-core machine the direct pipeline runs ~500 batches/s on
+~1.3 cores (2.55 ms CPU a batch); the adapted one needs ~4.3 ms CPU a batch,
+so even both cores fully busy, with no GIL contention, would give ~465
+batches/s: ~0.93 at best, and 0.90 needs all but perfect overlap.
 
     python -m fastinput_bench.tf_adapter [--batches 60] [--repeats 3] [--json out.json]
 """
@@ -34,19 +60,28 @@ import json
 import os
 import statistics
 import time
+from typing import NamedTuple
 
 
-def calls_per_second(call, calls: int, warmup: int = 5) -> float:
+class Rate(NamedTuple):
+    """How fast a call ran: calls per second, and the process's CPU time per call (every thread's: the
+    pipeline's, the feed's, TensorFlow's), in ms."""
+
+    per_second: float
+    cpu_ms: float
+
+
+def calls_per_second(call, calls: int, warmup: int = 5) -> Rate:
     """Rate of ``call()`` over ``calls`` calls, after ``warmup`` untimed ones."""
     for _ in range(warmup):
         call()
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     for _ in range(calls):
         call()
-    return calls / (time.perf_counter() - start)
+    return Rate(calls / (time.perf_counter() - start), 1e3 * (time.process_time() - cpu) / calls)
 
 
-def rate(dataset, batches: int, warmup: int = 5) -> float:
+def rate(dataset, batches: int, warmup: int = 5) -> Rate:
     """Batches/sec of iterating ``dataset`` (fastinput or tf.data) for ``batches`` after ``warmup``."""
     it = iter(dataset)
     try:
@@ -57,7 +92,7 @@ def rate(dataset, batches: int, warmup: int = 5) -> float:
             close()
 
 
-def training_step_rate(dataset, batches: int, warmup: int = 5) -> float:
+def training_step_rate(dataset, batches: int, warmup: int = 5) -> Rate:
     """Batches/sec of a tf.data dataset consumed as Keras's training step does: ``next`` inside a tf.function."""
     import tensorflow as tf
 
@@ -86,8 +121,9 @@ def pipelines() -> dict:
     }
 
 
-def consumption_floor(adapted_ds, batches: int) -> float:
-    """Batches/sec of the training step on one batch of ``adapted_ds`` repeated: TensorFlow's own cost per batch."""
+def consumption_floor(adapted_ds, batches: int) -> Rate:
+    """The training step on one batch of ``adapted_ds`` repeated: TensorFlow's own cost per batch (its CPU time per
+    batch is all TensorFlow's: no pipeline runs)."""
     import tensorflow as tf
 
     batch = next(iter(adapted_ds))
@@ -99,37 +135,51 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=60)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--json")
+    parser.add_argument("--only", help="run only the pipelines whose name contains this (e.g. tabular)")
     args = parser.parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     import tensorflow as tf  # noqa: F401  (imported before timing)
 
     results = {}
     for name, (ds, tf_data_ds) in pipelines().items():
+        if args.only and args.only not in name:
+            continue
         adapted_ds = ds.as_tf_dataset()
-        runs: dict[str, list[float]] = {"direct": [], "training step": [], "python loop": [],
-                                        "tf.data training step": []}
+        runs: dict[str, list[Rate]] = {"direct": [], "training step": [], "python loop": [],
+                                       "tf.data training step": []}
         for _ in range(args.repeats):
             runs["direct"].append(rate(ds, args.batches))
             runs["training step"].append(training_step_rate(adapted_ds, args.batches))
             runs["python loop"].append(rate(adapted_ds, args.batches))
             runs["tf.data training step"].append(training_step_rate(tf_data_ds, args.batches))
-        d = statistics.median(runs["direct"])
+        d = statistics.median(r.per_second for r in runs["direct"])
+        d_cpu = statistics.median(r.cpu_ms for r in runs["direct"])
         floor = consumption_floor(adapted_ds, 5 * args.batches)
-        results[name] = {"direct_batches_per_second": d, "runs": runs,
-                         "tensorflow_consumption_ms_per_batch": 1e3 / floor}
+        results[name] = {"direct_batches_per_second": d, "direct_cpu_ms_per_batch": d_cpu,
+                         "runs": {k: [r.per_second for r in v] for k, v in runs.items()},
+                         "tensorflow_consumption_ms_per_batch": 1e3 / floor.per_second,
+                         "tensorflow_consumption_cpu_ms_per_batch": floor.cpu_ms,
+                         "cpu_bound_ceiling": d_cpu / (d_cpu + floor.cpu_ms)}
         line = f"{name:<22} direct {d:7.1f} batches/s"
         for consumer in ("training step", "python loop"):
-            a = statistics.median(runs[consumer])
+            a = statistics.median(r.per_second for r in runs[consumer])
+            a_cpu = statistics.median(r.cpu_ms for r in runs[consumer])
             key = consumer.replace(" ", "_")
             results[name][key] = {"batches_per_second": a, "ratio": a / d,
-                                  "overhead_ms_per_batch": (1 / a - 1 / d) * 1e3}
+                                  "overhead_ms_per_batch": (1 / a - 1 / d) * 1e3, "cpu_ms_per_batch": a_cpu,
+                                  "cpu_ratio": d_cpu / a_cpu}
             line += f"   as_tf_dataset, {consumer}: {a:7.1f} batches/s, ratio {a / d:.2f}"
-        t = statistics.median(runs["tf.data training step"])
-        step = results[name]["training_step"]["batches_per_second"]
-        results[name]["tf_data_training_step"] = {"batches_per_second": t, "adapted_over_tf_data": step / t}
+        t = statistics.median(r.per_second for r in runs["tf.data training step"])
+        step = results[name]["training_step"]
+        results[name]["tf_data_training_step"] = {"batches_per_second": t,
+                                                  "adapted_over_tf_data": step["batches_per_second"] / t}
         print(line + "   (target >= 0.90)")
-        print(f"{'':<22} tf.data, training step {t:7.1f} batches/s (as_tf_dataset / tf.data {step / t:.2f}x);"
-              f" TensorFlow's own cost per batch {1e3 / floor:.2f} ms (from_tensors(batch).repeat())")
+        print(f"{'':<22} tf.data, training step {t:7.1f} batches/s (as_tf_dataset / tf.data "
+              f"{step['batches_per_second'] / t:.2f}x); TensorFlow's own cost per batch {1e3 / floor.per_second:.2f}"
+              f" ms, {floor.cpu_ms:.2f} ms CPU (from_tensors(batch).repeat())")
+        print(f"{'':<22} CPU per batch: direct {d_cpu:.2f} ms, training step {step['cpu_ms_per_batch']:.2f} ms "
+              f"(ratio when CPU-bound {step['cpu_ratio']:.2f}; TensorFlow's own cost alone caps it at "
+              f"{results[name]['cpu_bound_ceiling']:.2f}); load {os.getloadavg()[0]:.1f}")
     print(f"cores: {os.cpu_count()}")
     if args.json:
         with open(args.json, "w") as f:
