@@ -161,8 +161,8 @@ class Tuner:
         consumer_time = self._consumer_time()
         self.model = model
         self.rounds += 1
-        if model.rate <= 0:
-            return  # nothing flowed in this window (not started, or the consumer paused): no evidence to act on
+        if not model.settled or model.rate <= 0:
+            return  # nothing flowed since the last round (not started, or the consumer paused): no evidence to act on
         self.estimates = {stage.name: output_time(stage, consumer_time) for stage in walk(model)}
         for knob, value in climb(model, consumer_time, self.cpu_budget, self.ram_budget).items():
             knob.set(value)
