@@ -15,6 +15,9 @@ import os
 import time
 
 PROC_STAT = "/proc/stat"
+MIN_CORES = 0.25
+"""The least a round reports: a pipeline on a machine this busy still gets some CPU, and a round's CPU figures below
+it are mostly the clock's granularity."""
 
 
 def _machine_jiffies() -> tuple[int, int] | None:
@@ -52,4 +55,4 @@ class AvailableCores:
             return self._budget
         used = (cpu1 - cpu0) / (wall1 - wall0)
         idle = (jiffies1[0] - jiffies0[0]) / (jiffies1[1] - jiffies0[1]) * self._machine_cores
-        return max(1.0, min(self._budget, used + idle))
+        return max(min(MIN_CORES, self._budget), min(self._budget, used + idle))

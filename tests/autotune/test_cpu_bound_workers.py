@@ -150,9 +150,12 @@ def test_available_cores_are_those_used_plus_those_left_idle(monkeypatch, tmp_pa
     assert available.since_last() == pytest.approx(2.5)
     clock.update(wall=2.0, cpu=2.0)  # other processes took the rest: half a core used, none idle
     _stat(stat, idle=100, busy=700)
-    assert available.since_last() == 1.0  # never below one core
-    clock.update(wall=3.0, cpu=5.0)  # three cores used and two idle (a longer tick): capped by the budget of 4
-    _stat(stat, idle=300, busy=900)
+    assert available.since_last() == pytest.approx(0.5)
+    clock.update(wall=2.5, cpu=2.0)
+    _stat(stat, idle=100, busy=900)
+    assert available.since_last() == cores.MIN_CORES  # no CPU at all in a round: the floor
+    clock.update(wall=3.5, cpu=5.0)  # three cores used and two idle (a longer tick): capped by the budget of 4
+    _stat(stat, idle=300, busy=1100)
     assert available.since_last() == 4.0
     stat.unlink()
     assert available.since_last() == 4.0  # unreadable: the budget
