@@ -19,6 +19,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import statistics
 import time
 from pathlib import Path
@@ -28,19 +29,9 @@ WARMUP_BATCHES = 10
 
 
 def _context_switches() -> tuple[int, int]:
-    """(voluntary, involuntary) context switches of the process's live threads so far (Linux; zeros elsewhere)."""
-    voluntary = involuntary = 0
-    tasks = Path("/proc/self/task")
-    for task in tasks.iterdir() if tasks.is_dir() else ():
-        try:
-            for line in (task / "status").read_text().splitlines():
-                if line.startswith("voluntary_ctxt_switches:"):
-                    voluntary += int(line.split(":")[1])
-                elif line.startswith("nonvoluntary_ctxt_switches:"):
-                    involuntary += int(line.split(":")[1])
-        except OSError:  # the thread ended meanwhile
-            continue
-    return voluntary, involuntary
+    """(voluntary, involuntary) context switches of all the process's threads so far, ended ones included."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_nvcsw, usage.ru_nivcsw
 
 
 def measure(files: list[str], parallelism: int, batches: int) -> dict:
