@@ -35,7 +35,6 @@ from typing import Any
 
 from fastinput._engine.iterator import DatasetIterator, Knob
 from fastinput._engine.traits import KnobKind
-from fastinput.autotune.cores import AvailableCores
 from fastinput.autotune.model import StageModel, buffered_bytes, cpu_demand, output_time, walk
 from fastinput.options import AutotuneOptions
 
@@ -77,9 +76,6 @@ class Tuner:
         self._root = root
         self._consumer = weakref.ref(consumer)  # the user's Iterator (weak: dropping it must still close the pipeline)
         self.cpu_budget = float(options.cpu_cores())
-        self._available = AvailableCores(self.cpu_budget)
-        self.cores = self.cpu_budget
-        """The cores the pipeline could have used in the last round (``fastinput.autotune.cores``)."""
         self.ram_budget = float(options.ram_bytes())
         self._interval = interval
         self._windows: dict[int, _Window] = {}
@@ -133,7 +129,7 @@ class Tuner:
             name=it.name, kind=profile.kind, own=max(0.0, own_ns) * 1e-9 * per,
             ratio=(input_elements * per) if elements else 1.0, cpu=cpu_ns * 1e-9 * per, nbytes=m.bytes_per_element,
             knobs=knobs, inputs=inputs, rate=elements / seconds, chunk_size=profile.chunk_size,
-            cycle_length=profile.cycle_length, cores=self.cores, settled=settled,
+            cycle_length=profile.cycle_length, cores=self.cpu_budget, settled=settled,
         )
         if settled:
             self._windows[id(it)] = now
@@ -156,7 +152,6 @@ class Tuner:
     # -- deciding ----------------------------------------------------------------
     def tune_once(self) -> None:
         """One round: rebuild the model from the last window's metrics and climb."""
-        self.cores = self._available.since_last()
         model = self._stage_model(self._root)
         consumer_time = self._consumer_time()
         self.model = model

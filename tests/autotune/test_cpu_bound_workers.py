@@ -6,7 +6,6 @@ import pytest
 import fastinput as fi
 from fastinput._engine.iterator import Knob
 from fastinput._engine.traits import KnobKind, TuningKind, TuningProfile
-from fastinput.autotune import cores
 from fastinput.autotune.model import StageModel, output_time, worker_time
 from fastinput.autotune.tuner import Tuner, climb
 
@@ -110,8 +109,7 @@ class _Consumer:
         return 0, 0, 0
 
 
-def test_workers_are_judged_only_on_enough_finished_work(monkeypatch):
-    monkeypatch.setattr(cores, "PROC_STAT", "/nonexistent")  # the whole budget, whatever else runs on the machine
+def test_workers_are_judged_only_on_enough_finished_work():
     # Batches outlast a round: a round that saw no batch finish measured nothing (it read as free work and gave
     # every worker back), one that saw fewer batches than workers measured noise. Both leave the workers alone.
     stage, consumer = _Batches(workers=4, own=0.128, cpu=0.064), _Consumer()
@@ -131,31 +129,3 @@ def test_workers_are_judged_only_on_enough_finished_work(monkeypatch):
     finally:
         tuner.stop()
 
-
-def _stat(path, idle, busy):
-    path.write_text(f"cpu  {busy} 0 0 {idle} 0 0 0 0 0 0\ncpu0 0 0 0 0 0 0 0 0 0 0\n")
-
-
-def test_available_cores_are_those_used_plus_those_left_idle(monkeypatch, tmp_path):
-    stat = tmp_path / "stat"
-    monkeypatch.setattr(cores, "PROC_STAT", str(stat))
-    monkeypatch.setattr(cores.os, "cpu_count", lambda: 4)
-    clock = {"wall": 0.0, "cpu": 0.0}
-    monkeypatch.setattr(cores.time, "monotonic", lambda: clock["wall"])
-    monkeypatch.setattr(cores.time, "process_time", lambda: clock["cpu"])
-    _stat(stat, idle=0, busy=0)
-    available = cores.AvailableCores(budget=4.0)
-    clock.update(wall=1.0, cpu=1.5)  # the process used 1.5 cores; a quarter of the machine (one core) was idle
-    _stat(stat, idle=100, busy=300)
-    assert available.since_last() == pytest.approx(2.5)
-    clock.update(wall=2.0, cpu=2.0)  # other processes took the rest: half a core used, none idle
-    _stat(stat, idle=100, busy=700)
-    assert available.since_last() == pytest.approx(0.5)
-    clock.update(wall=2.5, cpu=2.0)
-    _stat(stat, idle=100, busy=900)
-    assert available.since_last() == cores.MIN_CORES  # no CPU at all in a round: the floor
-    clock.update(wall=3.5, cpu=5.0)  # three cores used and two idle (a longer tick): capped by the budget of 4
-    _stat(stat, idle=300, busy=1100)
-    assert available.since_last() == 4.0
-    stat.unlink()
-    assert available.since_last() == 4.0  # unreadable: the budget
