@@ -43,9 +43,11 @@ def _records(files: list[str]) -> fi.Dataset:
             .repeat())
 
 
-def readme_images(files: list[str], batch_size: int) -> Any:
-    """The README's pipeline: ``map_and_batch(preprocess, batch_size)``."""
-    return _records(files).map_and_batch(preprocess, batch_size).prefetch(fi.AUTOTUNE)
+def readme_images(files: list[str], batch_size: int, num_parallel_calls: int = fi.AUTOTUNE) -> Any:
+    """The README's pipeline: ``map_and_batch(preprocess, batch_size)`` (``num_parallel_calls``: its default, or
+    a fixed worker count for ``fastinput_bench.readme_threads``)."""
+    return (_records(files).map_and_batch(preprocess, batch_size, num_parallel_calls=num_parallel_calls)
+            .prefetch(fi.AUTOTUNE))
 
 
 def map_batch_images(files: list[str], batch_size: int) -> Any:

@@ -25,6 +25,14 @@ what the tuner minimises.
   about ``P``: ``output_time = pi0 * P``. A slow producer (P >> C) gives a wait
   of about P - C, a fast one (P << C) almost none, with a deeper buffer
   absorbing the variation in between.
+
+Workers share ``cores`` (the CPU budget): a worker's ``own`` time is its
+CPU time plus its waiting (storage, locks), and once more workers want the
+CPU than there are cores, its CPU time stretches as they queue for a core.
+So ``own`` is split into waiting, which more workers overlap, and CPU, which
+they cannot make faster than ``cpu / cores`` per element (``worker_time``):
+a stage that computes gains nothing from workers past the cores (16 threads
+on 2 cores only switch and thrash caches), one that waits keeps gaining.
 """
 
 from __future__ import annotations
@@ -58,6 +66,10 @@ class StageModel:
     rate: float = 0.0  # measured output elements per second in the window
     chunk_size: int = 1
     cycle_length: int = 1
+    cores: float = math.inf
+    """CPU cores the workers share (the tuner's CPU budget); unbounded: workers never queue for a core."""
+    settled: bool = True
+    """Whether the figures come from enough finished work to turn the stage's knobs on (see the tuner)."""
 
     def value(self, kind: KnobKind, overrides: dict[int, int] | None = None, default: int = 1) -> int:
         """The value of the stage's knob of ``kind`` (``overrides`` maps ``id(knob)`` to a value to evaluate
@@ -100,7 +112,7 @@ def output_time(stage: StageModel, consumer_time: float, overrides: dict[int, in
         return stage.own + stage.ratio * inputs_time
 
     parallelism = stage.value(KnobKind.WORKERS, overrides)
-    work = stage.own / max(1, parallelism)
+    work = worker_time(stage, parallelism)
     if stage.kind is not TuningKind.INTERLEAVE:  # an interleave's reads are its own work; its outer input is negligible
         request_gap = work / stage.ratio if stage.ratio else 0.0
         for child in stage.inputs:
@@ -113,6 +125,19 @@ def output_time(stage: StageModel, consumer_time: float, overrides: dict[int, in
         if stage.kind is TuningKind.PARALLEL:  # buffer counts chunks of several elements, at least one per worker
             buffer = max(buffer, parallelism) * max(1, stage.chunk_size)
     return queue_wait(producer, consumer_time, buffer)
+
+
+def worker_time(stage: StageModel, parallelism: int) -> float:
+    """Seconds between ``stage``'s outputs with ``parallelism`` workers (``own`` was measured with the workers it
+    has now): its waiting per element overlaps across workers, its CPU time per element is spread over at most
+    ``cores``. Where the workers kept the cores busy, the measured ``own`` is CPU time queued for a core (stretched
+    by the runnable workers per core), not waiting: counted as waiting, it made every added worker look a gain."""
+    measured_with = max(1, stage.value(KnobKind.WORKERS))
+    busy_cores = measured_with * stage.cpu / stage.own if stage.own > 0 else 0.0  # cores the workers kept busy
+    share = min(1.0, busy_cores / stage.cores)
+    queued = stage.cpu * max(1.0, share * measured_with / stage.cores)  # a worker's CPU time, queued for a core
+    waiting = max(0.0, stage.own - queued)
+    return max((waiting + stage.cpu) / max(1, parallelism), stage.cpu / stage.cores)
 
 
 def walk(stage: StageModel):

@@ -15,7 +15,10 @@ again and again (each doubling of a buffer does) buys nothing but memory.
 Buffers shrink only when they exceed the RAM budget (as in tf.data): the
 model cannot see the bursts a deeper buffer rides out.
 Since the model is rebuilt from fresh measurements each round, the knobs
-follow the workload when it changes (slower storage, a costlier map).
+follow the workload when it changes (slower storage, a costlier map). A stage
+with workers is judged only on enough finished work (``MAX_WINDOW_SECONDS``):
+its window stretches over rounds until as many work items as workers finished,
+and its knobs stay as they are meanwhile.
 
 Decisions are logged at debug level (logger ``fastinput.autotune``) and the
 knob values appear on the profiler's counter tracks.
@@ -23,8 +26,10 @@ knob values appear on the profiler's counter tracks.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
+import time
 import weakref
 from typing import Any
 
@@ -45,13 +50,20 @@ FREE_STEP_TOLERANCE = 0.01
 ``MIN_STEP_GAIN``, so a worker freed is not bought back in the same round)."""
 
 
+MAX_WINDOW_SECONDS = 2.0
+"""A stage with workers is judged on at least as many finished work items as it has workers, or on what it finished
+in this long if fewer (at least one): a work item can outlast a round (a batch of 64 JPEGs on 16 workers sharing 2
+cores takes half a second), and a round that saw none or a few of them measured noise."""
+
+
 class _Window:
     """A stage's counters at the previous look, to turn cumulative metrics into per-window figures."""
 
-    __slots__ = ("elements", "busy_ns", "call_ns", "cpu_ns", "inputs_call_ns")
+    __slots__ = ("elements", "busy_ns", "call_ns", "cpu_ns", "inputs_call_ns", "time_ns")
 
     def __init__(self, it: DatasetIterator) -> None:
         m = it.metrics
+        self.time_ns = time.monotonic_ns()
         self.elements, self.busy_ns, self.call_ns, self.cpu_ns = m.elements, m.busy_ns, m.call_ns, m.cpu_ns
         self.inputs_call_ns = sum(child.metrics.call_ns for child in it.inputs)
 
@@ -67,6 +79,8 @@ class Tuner:
         self.ram_budget = float(options.ram_bytes())
         self._interval = interval
         self._windows: dict[int, _Window] = {}
+        self._settled: dict[int, StageModel] = {}  # each stage's figures from its last window with enough evidence
+        self._start_ns = time.monotonic_ns()
         self._consumer_window = (0, 0, 0)
         self._stop = threading.Event()
         self.model: StageModel | None = None
@@ -90,13 +104,20 @@ class Tuner:
 
     # -- measuring ---------------------------------------------------------------
     def _stage_model(self, it: DatasetIterator) -> StageModel:
+        """``it``'s figures since its last window with enough evidence (``MAX_WINDOW_SECONDS``); while a stage with
+        workers has not finished enough work since, its last such figures, marked unsettled (its knobs stay)."""
         m = it.metrics
         last = self._windows.get(id(it))
         now = _Window(it)
-        self._windows[id(it)] = now
         elements = now.elements - (last.elements if last else 0)
+        seconds = max(1e-9, (now.time_ns - (last.time_ns if last else self._start_ns)) * 1e-9)
         inputs = [self._stage_model(child) for child in it.inputs]
-        input_elements = sum(child.rate for child in inputs) * self._interval
+        knobs = {k.kind: k for k in it.knobs()}
+        workers = knobs[KnobKind.WORKERS].value if KnobKind.WORKERS in knobs else 1
+        settled = elements >= workers or (elements >= 1 and seconds >= MAX_WINDOW_SECONDS)
+        if not settled and id(it) in self._settled:
+            return dataclasses.replace(self._settled[id(it)], inputs=inputs, settled=False)
+        input_elements = sum(child.rate for child in inputs) * seconds
         profile = it.tuning_profile()
         if m.parallel:
             own_ns = now.busy_ns - (last.busy_ns if last else 0)
@@ -104,12 +125,16 @@ class Tuner:
             own_ns = (now.call_ns - now.inputs_call_ns) - ((last.call_ns - last.inputs_call_ns) if last else 0)
         cpu_ns = now.cpu_ns - (last.cpu_ns if last else 0)
         per = 1.0 / elements if elements > 0 else 0.0
-        return StageModel(
+        model = StageModel(
             name=it.name, kind=profile.kind, own=max(0.0, own_ns) * 1e-9 * per,
             ratio=(input_elements * per) if elements else 1.0, cpu=cpu_ns * 1e-9 * per, nbytes=m.bytes_per_element,
-            knobs={k.kind: k for k in it.knobs()}, inputs=inputs, rate=elements / self._interval,
-            chunk_size=profile.chunk_size, cycle_length=profile.cycle_length,
+            knobs=knobs, inputs=inputs, rate=elements / seconds, chunk_size=profile.chunk_size,
+            cycle_length=profile.cycle_length, cores=self.cpu_budget, settled=settled,
         )
+        if settled:
+            self._windows[id(it)] = now
+            self._settled[id(it)] = model
+        return model
 
     def _consumer_time(self) -> float:
         """The training loop's time per element outside ``next()`` in the last window."""
@@ -131,8 +156,8 @@ class Tuner:
         consumer_time = self._consumer_time()
         self.model = model
         self.rounds += 1
-        if model.rate <= 0:
-            return  # nothing flowed in this window (not started, or the consumer paused): no evidence to act on
+        if not model.settled or model.rate <= 0:
+            return  # nothing flowed since the last round (not started, or the consumer paused): no evidence to act on
         self.estimates = {stage.name: output_time(stage, consumer_time) for stage in walk(model)}
         for knob, value in climb(model, consumer_time, self.cpu_budget, self.ram_budget).items():
             knob.set(value)
@@ -143,7 +168,7 @@ class Tuner:
 def climb(model: StageModel, consumer_time: float, cpu_budget: float, ram_budget: float) -> dict[Knob, int]:
     """The new values of ``model``'s ``AUTOTUNE`` knobs (only those that change) for a consumer that takes
     ``consumer_time`` seconds per element outside ``next()``; sets nothing."""
-    tunable = [k for k in _knobs(model) if k.autotuned]
+    tunable = [k for stage in walk(model) if stage.settled for k in stage.knobs.values() if k.autotuned]
     shrinkable = [k for k in _knobs(model) if k.shrinkable]
     overrides = _fit_ram_budget(model, shrinkable, consumer_time, ram_budget)
     current = output_time(model, consumer_time, overrides)

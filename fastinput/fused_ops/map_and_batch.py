@@ -229,6 +229,9 @@ def _fits(output: Any, values: list[Any], spec: Any, spec_leaves: list[_LeafSpec
         if s.gathered:
             if type(value) is not s.kind:
                 return False
+        elif isinstance(value, (np.ndarray, np.generic)):  # the common leaves: their own shape and dtype, no copy
+            if value.shape != s.shape or value.dtype != s.dtype:
+                return False
         elif (isinstance(value, (bytes, structure.SparseArray)) or np.shape(value) != s.shape
               or np.asarray(value).dtype != s.dtype):
             return False
