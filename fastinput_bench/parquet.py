@@ -4,7 +4,7 @@ same files, and vs tf.data's ``make_csv_dataset`` reading the same rows from CSV
 Uses the Criteo-like CSV files of ``fastinput_bench.csv_read`` (a label, 13
 integer and 26 string columns, with missing values) and the same rows written
 as Parquet (cached under ``/tmp``, row groups of 64k rows). In one process,
-alternating runs (best of each), it measures rows/s of:
+alternating runs (best of each; tf.data's after all the others), it measures rows/s of:
 
 - ``pyarrow.parquet.read_table(files)``: the reference (a table in memory, no batches, no shuffle);
 - ``fi.make_parquet_dataset(..., batch_size=1024, label_name="label", num_epochs=1)``: shuffled batches (row
@@ -111,6 +111,7 @@ def run_tf_data_csv(pattern: str, batch_size: int, columns: list[str] | None) ->
         pattern, batch_size, label_name="label", select_columns=columns, num_epochs=1, shuffle_seed=1)))
 
 
+TF_DATA_RUN = "tf_data_make_csv_dataset_shuffled"
 NUMERIC = ["label"] + [f"I{i}" for i in range(1, 14)]
 COLUMN_SETS = {"all_40_columns": None, "numeric_14_columns": NUMERIC}
 STRING_RUNS = ("fastinput_make_parquet_dataset_shuffled_packed_strings",
@@ -136,18 +137,27 @@ def main() -> None:
             "fastinput_ParquetDataset_in_order": (run_fastinput_ordered, parquet_pattern),
             STRING_RUNS[0]: (packed(run_fastinput_shuffled), parquet_pattern),
             STRING_RUNS[1]: (packed(run_fastinput_ordered), parquet_pattern),
-            "tf_data_make_csv_dataset_shuffled": (run_tf_data_csv, csv_pattern)}
+            TF_DATA_RUN: (run_tf_data_csv, csv_pattern)}
     measured = {columns: [name for name in runs if selected is None or name not in STRING_RUNS]
                 for columns, selected in COLUMN_SETS.items()}
     timings = {(columns, name): [] for columns in COLUMN_SETS for name in measured[columns]}
-    for _ in range(args.repeats):  # alternating, so all see the same machine load
-        for columns, selected in COLUMN_SETS.items():
+    def measure(columns: str, name: str) -> None:
+        run, pattern = runs[name]
+        seconds, rows = run(pattern, args.batch_size, COLUMN_SETS[columns])
+        if rows != args.rows:
+            raise SystemExit(f"{name} gave {rows} rows, expected {args.rows}")
+        timings[columns, name].append(seconds)
+
+    # Alternating, so all see the same machine load; tf.data after all the others, since once TensorFlow is
+    # imported its idle threads take CPU from every later run in this process (read_table's most).
+    for _ in range(args.repeats):
+        for columns in COLUMN_SETS:
             for name in measured[columns]:
-                run, pattern = runs[name]
-                seconds, rows = run(pattern, args.batch_size, selected)
-                if rows != args.rows:
-                    raise SystemExit(f"{name} gave {rows} rows, expected {args.rows}")
-                timings[columns, name].append(seconds)
+                if name != TF_DATA_RUN:
+                    measure(columns, name)
+    for _ in range(args.repeats):
+        for columns in COLUMN_SETS:
+            measure(columns, TF_DATA_RUN)
     print(f"data: {parquet_pattern} and {csv_pattern} ({args.rows:,} rows, {args.files} files)")
     summary = {
         "machine": {"cores": os.cpu_count(), "python": platform.python_version(), "load_average": os.getloadavg()},
