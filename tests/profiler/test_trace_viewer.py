@@ -109,7 +109,11 @@ def view(page: Any) -> tuple[float, float]:
 
 
 def press(page: Any, key: str) -> None:
-    """Presses a key that changes the view and waits until the viewer has drawn the change."""
+    """Presses a key that changes the view and waits until the viewer has drawn the change.
+
+    A frame still pending from an earlier change (a click) is let through first: otherwise it could be drawn
+    between reading the frame count and the key's handler, and pass for the key's frame."""
+    page.evaluate("new Promise(done => requestAnimationFrame(() => requestAnimationFrame(done)))")
     frames = page.evaluate(f"{HOOK}.frameCount")
     page.keyboard.press(key)
     page.wait_for_function(f"{HOOK}.frameCount > {frames}")
