@@ -118,8 +118,7 @@ class RemoteFile:
         if self.size is None or start >= self.size or not _is_async(fs):
             return
         end = min(self.size, start + self._request_size)
-        coroutine = asyncio.wait_for(fs._cat_file(self._fs_path, start=start, end=end), self._timeout)
-        self._ahead = (start, end, asyncio.run_coroutine_threadsafe(coroutine, fs.loop))
+        self._ahead = (start, end, self._submit(fs._cat_file, self._fs_path, start=start, end=end))
 
     def _take_ahead(self, start: int) -> bytes | None:
         """The bytes read ahead from ``start`` on, once they arrive; None where there is no such read or it failed
@@ -168,12 +167,16 @@ class RemoteFile:
         fs = self._fs
         if not _is_async(fs):
             return func(*args, **kwargs)
-        future = asyncio.run_coroutine_threadsafe(asyncio.wait_for(func(*args, **kwargs), self._timeout), fs.loop)
+        future = self._submit(func, *args, **kwargs)
         self._wait(future)
         try:
             return future.result()
         except TimeoutError as exc:  # asyncio.wait_for's limit (or a socket timeout inside the library)
             raise TimeoutError(f"no complete answer within {self._timeout:g} s") from exc
+
+    def _submit(self, func: Callable[..., Any], *args: Any, **kwargs: Any) -> concurrent.futures.Future:
+        """Start the coroutine ``func(*args, **kwargs)`` on the async filesystem's loop, under the time limit."""
+        return asyncio.run_coroutine_threadsafe(asyncio.wait_for(func(*args, **kwargs), self._timeout), self._fs.loop)
 
     def _wait(self, future: concurrent.futures.Future) -> None:
         """Until ``future`` is done; abandoned (cancelled on the loop) with ``CancelledError`` if the pipeline stops."""
