@@ -39,39 +39,22 @@ def libjpeg_turbo() -> dict:
     return {"libraries": ["jpeg"]}
 
 
+WARNINGS_AND_SPEED = ["-O3", "-std=c99", "-Wall", "-Wextra"]
+
+
+def c_extension(name: str, extra_compile_args: tuple[str, ...] = (), **options) -> Extension:
+    """The optional extension ``name`` (a dotted module name) built from the C file of that path."""
+    return Extension(name, sources=[name.replace(".", "/") + ".c"],
+                     extra_compile_args=WARNINGS_AND_SPEED + list(extra_compile_args), optional=True, **options)
+
+
 setup(
     ext_modules=[
-        Extension(
-            "fastinput.fused_ops._jpeg",
-            sources=["fastinput/fused_ops/_jpeg.c"],
-            extra_compile_args=["-O3", "-std=c99", "-Wall", "-Wextra", "-ffp-contract=off"],
-            optional=True,
-            **libjpeg_turbo(),
-        ),
-        Extension(
-            "fastinput.readers._records",
-            sources=["fastinput/readers/_records.c"],
-            extra_compile_args=["-O3", "-std=c99", "-Wall", "-Wextra"],
-            optional=True,
-        ),
-        Extension(
-            "fastinput.ops._mixing",
-            sources=["fastinput/ops/_mixing.c"],
-            extra_compile_args=["-O3", "-std=c99", "-Wall", "-Wextra"],
-            optional=True,
-        ),
-        Extension(
-            "fastinput.ops._exchange",
-            sources=["fastinput/ops/_exchange.c"],
-            extra_compile_args=["-O3", "-std=c99", "-Wall", "-Wextra"],
-            optional=True,
-        ),
-        Extension(
-            "fastinput.readers._example",
-            sources=["fastinput/readers/_example.c"],
-            include_dirs=[numpy.get_include()],  # builds its outputs as numpy arrays directly
-            extra_compile_args=["-O3", "-std=c99", "-Wall", "-Wextra"],
-            optional=True,
-        ),
+        c_extension("fastinput.fused_ops._jpeg", ("-ffp-contract=off",), **libjpeg_turbo()),
+        c_extension("fastinput.readers._records"),
+        c_extension("fastinput.ops._mixing", depends=["fastinput/ops/int64_buffer.h"]),
+        c_extension("fastinput.ops._exchange", depends=["fastinput/ops/int64_buffer.h"]),
+        # builds its outputs as numpy arrays directly
+        c_extension("fastinput.readers._example", include_dirs=[numpy.get_include()]),
     ]
 )

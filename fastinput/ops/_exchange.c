@@ -13,7 +13,8 @@
 #include <Python.h>
 
 #include <stdint.h>
-#include <string.h>
+
+#include "int64_buffer.h"
 
 PyDoc_STRVAR(plan_doc,
 "plan(slots, rows, slot_rows, sources, refill_slots, refill_rows) -> int\n"
@@ -25,21 +26,6 @@ PyDoc_STRVAR(plan_doc,
 "All six are C-contiguous int64 arrays (any object with the buffer protocol), the last four written; slots,\n"
 "rows, sources, refill_slots and refill_rows have one element per draw. IndexError (and nothing written) if\n"
 "a slot is outside slot_rows or a row is negative.");
-
-/* An int64 buffer (8-byte signed integers, 'l' or 'q', C-contiguous), writable if asked. */
-static int get_int64(PyObject *obj, Py_buffer *view, int writable, const char *name) {
-    int flags = PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | (writable ? PyBUF_WRITABLE : 0);
-    if (PyObject_GetBuffer(obj, view, flags) < 0) return -1;
-    const char *format = view->format ? view->format : "B";
-    if (*format == '<' || *format == '=' || *format == '@') format++;
-    if (view->itemsize != 8 || (strcmp(format, "l") != 0 && strcmp(format, "q") != 0)) {
-        PyErr_Format(PyExc_TypeError, "plan: %s must be int64, got format '%s' of %zd bytes", name,
-                     view->format ? view->format : "B", view->itemsize);
-        PyBuffer_Release(view);
-        return -1;
-    }
-    return 0;
-}
 
 static PyObject *py_plan(PyObject *self, PyObject *args) {
     (void)self;
@@ -53,7 +39,7 @@ static PyObject *py_plan(PyObject *self, PyObject *args) {
     int got = 0;
     PyObject *result = NULL;
     for (; got < ARGS; got++) {
-        if (get_int64(objects[got], &views[got], got >= SLOT_ROWS, names[got]) < 0) goto done;
+        if (get_int64_buffer(objects[got], &views[got], got >= SLOT_ROWS, "plan", names[got]) < 0) goto done;
     }
     Py_ssize_t draws = views[SLOTS].len / 8, capacity = views[SLOT_ROWS].len / 8;
     for (int i = ROWS; i < ARGS; i++) {

@@ -18,6 +18,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "int64_buffer.h"
+
 PyDoc_STRVAR(take_doc,
 "take(choices, buffers, cursors, out=None) -> list, int or None\n"
 "\n"
@@ -29,21 +31,6 @@ PyDoc_STRVAR(take_doc,
 "len(choices)), are written into its first slots if every one is a bytes object (as batch lays out a batch of\n"
 "bytes), returning how many (else they come as a list, `out` unchanged). None, nothing changed, if a choice\n"
 "is out of range or a list holds fewer elements past its cursor than its choices name.");
-
-/* The choices as int64s: a buffer of 8-byte signed integers ('l' or 'q'), C-contiguous, writable if asked. */
-static int get_int64s(PyObject *obj, Py_buffer *view, int writable, const char *what) {
-    if (PyObject_GetBuffer(obj, view, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | (writable ? PyBUF_WRITABLE : 0)) < 0)
-        return -1;
-    const char *format = view->format ? view->format : "B";
-    if (*format == '<' || *format == '=' || *format == '@') format++;
-    if (view->itemsize != 8 || (strcmp(format, "l") != 0 && strcmp(format, "q") != 0)) {
-        PyErr_Format(PyExc_TypeError, "take: %s must be int64, got format '%s' of %zd bytes", what,
-                     view->format ? view->format : "B", view->itemsize);
-        PyBuffer_Release(view);
-        return -1;
-    }
-    return 0;
-}
 
 /* Counts each list's share of the choices. Returns 1 if every choice is in range and every list holds its share
  * past its cursor, 0 if not, -1 on an error (a list that is not a list, a cursor out of its list). */
@@ -104,8 +91,8 @@ static PyObject *py_take(PyObject *self, PyObject *args) {
     if (!PyArg_ParseTuple(args, "OO!O|O:take", &choices_obj, &PyList_Type, &buffers, &cursors_obj, &out_obj))
         return NULL;
     Py_buffer view, cursors_view, out_view;
-    if (get_int64s(choices_obj, &view, 0, "choices") < 0) return NULL;
-    if (get_int64s(cursors_obj, &cursors_view, 1, "cursors") < 0) {
+    if (get_int64_buffer(choices_obj, &view, 0, "take", "choices") < 0) return NULL;
+    if (get_int64_buffer(cursors_obj, &cursors_view, 1, "take", "cursors") < 0) {
         PyBuffer_Release(&view);
         return NULL;
     }
