@@ -134,6 +134,9 @@ class DatasetIterator:
     """
 
     parallel = False
+    stats_beyond_inputs = False
+    """True where ``stats_below()`` shows stages that ``walk()`` does not reach (a repeat's ended epoch, the
+    datasets an interleave opens)."""
 
     def __init__(self, dataset: Dataset, ctx: IteratorContext, inputs: list[DatasetIterator] | tuple = ()) -> None:
         cls = type(self)
@@ -288,14 +291,18 @@ class DatasetIterator:
         """Snapshots of this stage's metrics and its inputs', consumer first."""
         return [self.stats(depth), *(s for child in self.inputs for s in child.stats_below(depth + 1))]
 
+    def own_ns(self) -> int:
+        """This stage's own work so far, in ns: a parallel stage's busy time; for a synchronous one, the time inside
+        it minus the time inside the inputs it calls."""
+        m = self.metrics
+        if m.parallel:
+            return m.busy_ns
+        return max(0, m.call_ns - sum(child.metrics.call_ns for child in self.inputs))
+
     def stats(self, depth: int = 0) -> StageStats:
         """A snapshot of this stage's metrics."""
         m = self.metrics
-        if m.parallel:
-            self_ns = m.busy_ns
-        else:
-            # Time inside this stage minus time inside the inputs it calls synchronously.
-            self_ns = max(0, m.call_ns - sum(child.metrics.call_ns for child in self.inputs))
+        self_ns = self.own_ns()
         return StageStats(
             name=m.name,
             depth=depth,

@@ -111,7 +111,9 @@ class StageStats:
     ``traits`` are its Dataset's (what kind of stage it is): the profiler's
     analysis reads them, here and in trace files, never the stage's name.
     ``worker_pids`` are the ids of a ``workers="process"`` stage's worker processes (to profile them, e.g. with
-    py-spy).
+    py-spy). ``inner_of`` names the interleave (or ``flat_map``) whose datasets this stage belongs to: its figures
+    are those of every dataset the interleave opened, added up (``fastinput._engine.inner_stats``), and its
+    ``parallelism`` is how many of them that interleave reads at once.
     """
 
     name: str
@@ -129,6 +131,7 @@ class StageStats:
     cpu_seconds: float = 0.0
     traits: StageTraits = UNKNOWN
     worker_pids: tuple[int, ...] = ()
+    inner_of: str | None = None
 
     @property
     def elements_per_second(self) -> float:

@@ -52,7 +52,9 @@ from fastinput._engine.arguments import (
 from fastinput._engine.buffer import Failure
 from fastinput._engine.checkpoint import decode_value, encode_value, stage_state
 from fastinput._engine.function_spec import merge_traces, trace
+from fastinput._engine.inner_stats import InnerStages, stats_with_inner_stages
 from fastinput._engine.iterator import DatasetIterator, IteratorContext, Knob, ThreadedIterator, note_stage
+from fastinput._engine.metrics import StageStats
 from fastinput._engine.positions import (
     Position,
     Positioned,
@@ -187,6 +189,12 @@ class InterleaveDataset(Dataset):
                                            resolve_deterministic(self.deterministic, ctx), stage)
 
 
+def inner_stages(dataset: InterleaveDataset, stage: Dataset) -> InnerStages:
+    """What the stats keep of the datasets an interleave opens: their stages, below it, when the user wrote the
+    interleave (or flat_map); nothing when it runs as a reader (``TFRecordDataset`` over files is one stage)."""
+    return InnerStages(str(stage) if stage is dataset else None)
+
+
 class _InterleaveIterator(DatasetIterator, Positioned):
     """Sequential interleave in the consumer's thread (tf.data's InterleaveDataset algorithm).
 
@@ -206,6 +214,12 @@ class _InterleaveIterator(DatasetIterator, Positioned):
         self._source_done = False
         self._keys: list[str | None] | None = None  # tracking positions: each slot's key (None: not tracked)
         self._positions: list[Position | None] = []
+        self._inner = inner_stages(dataset, stage)
+
+    stats_beyond_inputs = True  # its datasets' stages
+
+    def stats_below(self, depth: int = 0) -> list[StageStats]:
+        return stats_with_inner_stages(self, self._inner, depth, threads=1)
 
     def track_positions(self) -> bool:
         if self._keys is None:
@@ -233,6 +247,7 @@ class _InterleaveIterator(DatasetIterator, Positioned):
                     chunk = current.get_next_chunk(want)
                 except StopIteration:
                     current.close()
+                    self._inner.ended(current)
                     self._cycle[self._index] = None
                     self._advance()
                     continue
@@ -250,6 +265,7 @@ class _InterleaveIterator(DatasetIterator, Positioned):
                     self._source_done = True
                     continue
                 opened = self._cycle[self._index] = self._ds.open_element(element, self.ctx)
+                self._inner.opened(opened)
                 self._elements[self._index] = element
                 if self._keys is not None:
                     self._keys[self._index] = element_key(element) if tracks_positions(opened) else None
@@ -269,6 +285,7 @@ class _InterleaveIterator(DatasetIterator, Positioned):
         for index, saved in enumerate(slots):
             if saved is not None:
                 self._elements[index], self._cycle[index] = reopen(self._ds, saved, self.ctx)
+                self._inner.opened(self._cycle[index])
 
     def cancel_self(self) -> None:
         for it in self._cycle:
@@ -429,6 +446,12 @@ class _ParallelInterleaveIterator(ThreadedIterator, Positioned):
         self._prefetch_inputs = Knob(self.name, "prefetch_input_elements", cycle_length, 0, 4 * cycle_length, autotuned,
                                      self._wake, shrinkable=True, kind=KnobKind.INPUTS_AHEAD)
         self.metrics.parallelism = parallelism
+        self._inner = inner_stages(dataset, stage)
+
+    stats_beyond_inputs = True  # its datasets' stages
+
+    def stats_below(self, depth: int = 0) -> list[StageStats]:
+        return stats_with_inner_stages(self, self._inner, depth, threads=self.metrics.parallelism)
 
     def knobs(self) -> list[Knob]:
         return [self._parallelism, self._element_buffer, self._prefetch_inputs]
@@ -552,6 +575,7 @@ class _ParallelInterleaveIterator(ThreadedIterator, Positioned):
             self._future.append(opened)
             if opened.iterator is not None:
                 self._opened.append(opened)
+                self._inner.opened(opened.iterator)
             self._cond.notify_all()
 
     def _read(self, e: _Element, space: int) -> None:
@@ -603,6 +627,7 @@ class _ParallelInterleaveIterator(ThreadedIterator, Positioned):
         if e is not None and e.iterator is not None:
             self._opened.remove(e)
             e.iterator.close()
+            self._inner.ended(e.iterator)
 
     def _take_rounds(self, room: int) -> tuple[list[Any], int]:
         """Whole rounds of the cycle at once (lock held): the fast path of ``block_length=1``.
@@ -771,6 +796,7 @@ class _ParallelInterleaveIterator(ThreadedIterator, Positioned):
             e = _Element(iterator, self._units.queue(self.metrics), value, None, (slot["state"], slot["skip"]))
             self._cycle[index] = e
             self._opened.append(e)
+            self._inner.opened(iterator)
 
     def set_state(self, state: dict[str, Any]) -> None:
         super().set_state(state)
@@ -788,4 +814,5 @@ class _ParallelInterleaveIterator(ThreadedIterator, Positioned):
         super().join_self()
         for e in self._opened:
             e.iterator.close()
+            self._inner.ended(e.iterator)
         self._opened.clear()

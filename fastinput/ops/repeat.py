@@ -87,6 +87,8 @@ class _RepeatIterator(DatasetIterator):
     what makes it differ in its own state.
     """
 
+    stats_beyond_inputs = True  # the last epoch's stages, once it ended
+
     def __init__(self, dataset: RepeatDataset, ctx: IteratorContext) -> None:
         super().__init__(dataset, ctx, [])
         self._ds = dataset

@@ -33,6 +33,9 @@ def capacity_phrase(stage: StageReport) -> str:
     """What the stage's utilisation is a share of, in words."""
     if stage.parallel:
         return f"its {stage.parallelism} thread{'s' if stage.parallelism > 1 else ''}"
+    if stage.inner_of is not None and stage.host == stage.inner_of:
+        threads = f"{stage.parallelism} thread{'s' if stage.parallelism > 1 else ''}"
+        return f"the {threads} of {stage.host} that read its datasets"
     if stage.host is None:
         return "the consumer's time in next() (it runs on the consumer's thread)"
     return f"the one thread that feeds {stage.host}"
@@ -54,6 +57,9 @@ def fix_for(stage: StageReport, cpus: int) -> str:
     traits = stage.traits
     kind = traits.kind
     threads = stage.parallelism if stage.parallel else 1
+    inner = _inner_fix(stage) if stage.inner_of is not None and not stage.parallel else None
+    if inner is not None:
+        return inner
     if kind is StageKind.MAP:
         target = user_stage(stage)
         if threads < cpus:
@@ -89,6 +95,23 @@ def fix_for(stage: StageReport, cpus: int) -> str:
                 "ahead on its own thread, and move heavy work into map(..., num_parallel_calls=fi.AUTOTUNE)")
     return (f"{stage.name} runs one element at a time on the thread that feeds {stage.host}: make it cheaper, "
             "or do its heavy work in a parallel map before it")
+
+
+def _inner_fix(stage: StageReport) -> str | None:
+    """The fix for a synchronous stage inside an interleave's datasets, where it differs from the stage's own."""
+    target = user_stage(stage)
+    if stage.traits.kind in (StageKind.MAP, StageKind.FILTER):
+        return (f"{target} runs inside each dataset of {stage.inner_of}, one element at a time per dataset: apply "
+                f"{target} to the interleave's output instead, with num_parallel_calls=fi.AUTOTUNE, so it gets "
+                "threads of its own and the interleave only reads")
+    if stage.traits.kind not in _READS:
+        return None
+    if stage.host != stage.inner_of:  # a sequential interleave: one dataset read at a time
+        return (f"{stage.inner_of} reads its datasets one at a time: read them in parallel, with "
+                f"num_parallel_calls=fi.AUTOTUNE on it ({INTERLEAVE_TEMPLATE})")
+    return (f"the source is the limit: {stage.inner_of}'s {stage.parallelism} readers keep {target} "
+            f"{stage.utilisation:.0%} busy; use faster storage or more files (more readers help only while the "
+            "storage has headroom)")
 
 
 def holds_the_gil(stage: StageReport | None, cpus: int) -> bool:

@@ -129,12 +129,13 @@ def analyze_summary(summary: dict, cpus: int) -> Report:
     below_repeat = _below_repeat(traits, parents)
     own = [max(0.0, float(s["self_seconds"])) for s in stages]
     hosts = _hosts(stages, parents)
+    groups = _groups(stages, parents, hosts)
     on_batches = _on_batches(traits, parents)
-    group_work = _group_work(stages, hosts, own)
+    group_work = _group_work(stages, groups, own)
 
     rows, pressure = [], []
     for i, s in enumerate(stages):
-        available = _available_seconds(s, hosts[i], window, waited)
+        available = _available_seconds(s, groups[i], stages, window, waited)
         share = _share(own[i], available)
         rows.append(StageReport(
             name=s["name"], depth=s["depth"], parallel=s["parallel"], parallelism=s["parallelism"],
@@ -142,9 +143,9 @@ def analyze_summary(summary: dict, cpus: int) -> Report:
             seconds_per_element=own[i] / s["elements"] if s["elements"] else 0.0, utilisation=share,
             host=None if hosts[i] is None else stages[hosts[i]]["name"], traits=traits[i],
             below_repeat=below_repeat[i], cores_used=float(s.get("cpu_seconds", 0.0)) / window if window > 0 else 0.0,
-            in_processes=bool(s.get("worker_pids")), on_batches=on_batches[i],
+            in_processes=bool(s.get("worker_pids")), on_batches=on_batches[i], inner_of=s.get("inner_of"),
         ))
-        pressure.append(share if s["parallel"] else _share(group_work[hosts[i]], available))
+        pressure.append(share if s["parallel"] else _share(group_work[groups[i]], available))
     stage_reports = tuple(rows)
     limiting = max(range(len(rows)), key=lambda i: (pressure[i], own[i]), default=None)
     return _report(summary, stage_reports, limiting, pressure, cpus)
@@ -225,19 +226,41 @@ def _hosts(stages: list[dict], parents: list[int | None]) -> list[int | None]:
     return hosts
 
 
-def _group_work(stages: list[dict], hosts: list[int | None], own: list[float]) -> dict[int | None, float]:
-    """Own seconds of the synchronous stages run by each host (one thread per group)."""
-    work: dict[int | None, float] = {}
-    for stage, host, seconds in zip(stages, hosts, own):
+Group = tuple[int | None, bool]
+"""The threads a synchronous stage runs on: its host (None: the consumer's thread), and whether it runs inside the
+datasets of that host (a parallel interleave), which the host's threads read at once, one each."""
+
+
+def _groups(stages: list[dict], parents: list[int | None], hosts: list[int | None]) -> list[Group]:
+    """Each stage's group (see ``Group``); a parallel stage is a group of its own."""
+    groups: list[Group] = []
+    for i, stage in enumerate(stages):
+        parent = parents[i]
+        inside_host = (stage.get("inner_of") is not None and parent is not None and hosts[i] is not None
+                       and (parent == hosts[i] and stages[parent].get("inner_of") != stage["inner_of"]
+                            or parent != hosts[i] and groups[parent][1]))
+        groups.append((hosts[i], bool(inside_host) and not stage["parallel"]))
+    return groups
+
+
+def _group_work(stages: list[dict], groups: list[Group], own: list[float]) -> dict[Group, float]:
+    """Own seconds of the synchronous stages of each group."""
+    work: dict[Group, float] = {}
+    for stage, group, seconds in zip(stages, groups, own):
         if not stage["parallel"]:
-            work[host] = work.get(host, 0.0) + seconds
+            work[group] = work.get(group, 0.0) + seconds
     return work
 
 
-def _available_seconds(stage: dict, host: int | None, window: float, waited: float) -> float:
-    """Thread time the stage's work could have used over the run."""
+def _available_seconds(stage: dict, group: Group, stages: list[dict], window: float, waited: float) -> float:
+    """Thread time the stage's work could have used over the run: a parallel stage's threads; one thread for a
+    group of synchronous stages (the consumer's time in next() on the consumer's thread), or the host's threads for
+    the stages inside a parallel interleave's datasets."""
     if stage["parallel"]:
         return window * max(1, stage["parallelism"])
+    host, inside = group
+    if inside:
+        return window * max(1, stages[host]["parallelism"])
     return window if host is not None else waited
 
 
@@ -287,9 +310,27 @@ _COUNTED = ("elements", "call_seconds", "self_seconds", "wait_seconds", "elapsed
 
 
 def summary_since(before: dict, after: dict) -> dict:
-    """A pipeline's figures between two ``stats_summary()`` snapshots of it (counters subtracted, levels as after)."""
-    stages = [{**late, **{key: late[key] - early[key] for key in _COUNTED if key in late}}
-              for early, late in zip(before["stages"], after["stages"])]
+    """A pipeline's figures between two ``stats_summary()`` snapshots of it (counters subtracted, levels as after).
+
+    Stages are matched by their place in the tree, not by index: the stages inside an interleave's datasets appear
+    once it has opened one, so ``after`` may hold stages ``before`` did not (their counters are taken whole)."""
+    earlier = dict(zip(_stage_keys(before["stages"]), before["stages"]))
+    stages = []
+    for key, late in zip(_stage_keys(after["stages"]), after["stages"]):
+        early = earlier.get(key)
+        stages.append(late if early is None else {**late, **{k: late[k] - early[k] for k in _COUNTED if k in late}})
     return {**after, "steps": after["steps"] - before["steps"], "stages": stages,
             "consumer_seconds": after["consumer_seconds"] - before["consumer_seconds"],
             "input_wait_seconds": after["input_wait_seconds"] - before["input_wait_seconds"]}
+
+
+def _stage_keys(stages: list[dict]) -> list[tuple]:
+    """Each stage's place in a pre-order list: its consumer's place, its name, and which of that consumer's inputs
+    of that name it is."""
+    keys: list[tuple] = []
+    taken: dict[tuple, int] = {}
+    for i, parent in enumerate(_parents([s["depth"] for s in stages])):
+        sibling = (None if parent is None else keys[parent], stages[i]["name"], stages[i].get("inner_of"))
+        taken[sibling] = taken.get(sibling, -1) + 1
+        keys.append((*sibling, taken[sibling]))
+    return keys

@@ -47,7 +47,8 @@ class StageReport:
     included; 0 where a trace did not record it); ``in_processes``, whether its
     function runs in worker processes (``workers="process"``); ``on_batches``,
     whether its elements are batches (it batches, or it maps, filters, buffers
-    ... the batches of a stage below it), so its times read "per batch".
+    ... the batches of a stage below it), so its times read "per batch". ``inner_of`` names the interleave (or
+    flat_map) inside whose datasets the stage runs (its figures add up all of them), None for other stages.
     """
 
     name: str
@@ -64,6 +65,7 @@ class StageReport:
     cores_used: float = 0.0
     in_processes: bool = False
     on_batches: bool = False
+    inner_of: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)

@@ -104,4 +104,6 @@ def test_the_new_stages_show_in_stats_and_traces():
     assert ops == {"ignore_errors()": "ignore_errors", "take_while(<lambda>)": "take_while", "unique()": "unique",
                    "scan(<lambda>)": "scan", "interleave(<lambda>, cycle_length=1, block_length=1)": "interleave",
                    "window(4, shift=2, stride=1, drop_remainder=False)": "window", "take(40)": "take",
-                   "counter(start=0, step=1, dtype=int64)": "counter"}
+                   "counter(start=0, step=1, dtype=int64)": "counter",
+                   # the stages of the datasets flat_map opened (the windows, batched), added up below it
+                   "batch(4)": "batch", "window_values(<4 element(s)>)": "window_values"}
