@@ -113,7 +113,8 @@ def _summaries(source: Any) -> list[dict]:
 def _summary_of_stats(stats: list[StageStats] | tuple[StageStats, ...]) -> dict:
     """A summary from ``Iterator.stats()`` alone: the consumer's time is taken as the last stage's lifetime."""
     last = next(s for s in stats if s.depth == 0)
-    return {"pipeline": " -> ".join(s.name for s in reversed(stats)), "steps": last.elements,
+    chain = [s.name for s in reversed(stats) if s.inner_of is None]  # not the stages inside an interleave's datasets
+    return {"pipeline": " -> ".join(chain), "steps": last.elements,
             "consumer_seconds": last.elapsed_seconds, "input_wait_seconds": last.call_seconds,
             "stages": [dataclasses.asdict(s) for s in stats]}
 

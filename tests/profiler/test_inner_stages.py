@@ -88,6 +88,15 @@ def test_a_reader_that_interleaves_its_files_stays_one_stage(tmp_path) -> None:
     assert stats[0].name.startswith("TFRecordDataset(")
 
 
+def test_a_report_from_stats_names_the_pipeline_without_the_inner_stages() -> None:
+    ds = fi.Dataset.range(3).interleave(lambda x: fi.Dataset.range(4).map(slow), cycle_length=2)
+    with iter(ds) as it:
+        assert len(list(it)) == 12
+        report = fi.profiler.analyze(it.stats())
+    assert report.pipeline == "range(3) -> interleave(<lambda>, cycle_length=2, block_length=1)"
+    assert report.limiting_stage == "map(slow)"
+
+
 def test_the_profiler_names_a_costly_map_inside_the_datasets_and_says_to_move_it() -> None:
     ds = (fi.Dataset.range(10**6)
           .interleave(lambda i: fi.Dataset.range(8).map(slow), cycle_length=2, num_parallel_calls=2)
