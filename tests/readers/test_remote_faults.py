@@ -243,7 +243,15 @@ def test_closing_does_not_wait_for_a_stalled_store(store, uploaded, proxy, num_p
     ds = records([uploaded["plain"]] * 2, store, proxy, num_parallel_reads=num_parallel_reads)
     it = iter(ds.with_options(fi.Options(remote=fi.RemoteOptions(read_timeout=30))))
     got = []
-    closer = threading.Timer(1.0, it.close)
+
+    def close_once_stalled() -> None:  # on a busy machine the stalled request may come well after a second
+        deadline = time.monotonic() + 10
+        while "stall" not in proxy.faults and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.2)  # the stall under way
+        it.close()
+
+    closer = threading.Thread(target=close_once_stalled)
     closer.start()
     with pytest.raises(fi.errors.CancelledError):
         for record in it:
