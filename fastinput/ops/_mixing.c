@@ -89,6 +89,11 @@ static int all_bytes(const int64_t *choice, Py_ssize_t n, PyObject *buffers, con
     return 1;
 }
 
+/* Adds `count` references to None at once (a list slot per element taken, or drops them: a negative count), not
+ * one by one: each would wait on the last, all being to the one object. None is immortal from Python 3.12 on, where
+ * Py_SET_REFCNT leaves it alone. */
+static void add_none_references(Py_ssize_t count) { Py_SET_REFCNT(Py_None, Py_REFCNT(Py_None) + count); }
+
 static PyObject *py_take(PyObject *self, PyObject *args) {
     (void)self;
     PyObject *choices_obj, *buffers, *cursors_obj, *out_obj = Py_None;
@@ -135,7 +140,7 @@ static PyObject *py_take(PyObject *self, PyObject *args) {
          * again when the caller drops the list's used front (an element pulled batches ago is out of the cache) */
         PyObject **from = &((PyListObject *)PyList_GET_ITEM(buffers, c))->ob_item[next[c]++];
         PyObject *item = *from;
-        *from = Py_NewRef(Py_None);
+        *from = Py_None; /* its references are added once, after the loop */
         if (slots) {
             PyObject *old = slots[i]; /* numpy fills a new object array with None */
             slots[i] = item;
@@ -144,6 +149,7 @@ static PyObject *py_take(PyObject *self, PyObject *args) {
             PyList_SET_ITEM(list, i, item);
         }
     }
+    add_none_references(n);
     for (Py_ssize_t b = 0; b < inputs; b++) cursor[b] = (int64_t)next[b];
     result = slots ? PyLong_FromSsize_t(n) : list;
 done:
@@ -154,6 +160,36 @@ release:
     PyBuffer_Release(&view);
     PyBuffer_Release(&cursors_view);
     return result;
+}
+
+PyDoc_STRVAR(drop_front_doc,
+"drop_front(buffer, count) -> None\n"
+"\n"
+"del buffer[:count], where those entries are None (the elements `take` moved out): the rest moves to the front\n"
+"and the list keeps its room for the next pull, instead of giving it back and growing again. Entries that are\n"
+"not all None are deleted as `del` deletes them.");
+
+static PyObject *py_drop_front(PyObject *self, PyObject *args) {
+    (void)self;
+    PyObject *buffer;
+    Py_ssize_t count;
+    if (!PyArg_ParseTuple(args, "O!n:drop_front", &PyList_Type, &buffer, &count)) return NULL;
+    Py_ssize_t size = PyList_GET_SIZE(buffer);
+    if (count < 0 || count > size) {
+        PyErr_Format(PyExc_IndexError, "drop_front: %zd entries of a list of %zd", count, size);
+        return NULL;
+    }
+    PyObject **items = ((PyListObject *)buffer)->ob_item;
+    for (Py_ssize_t i = 0; i < count; i++) {
+        if (items[i] != Py_None) {
+            if (PyList_SetSlice(buffer, 0, count, NULL) < 0) return NULL;
+            Py_RETURN_NONE;
+        }
+    }
+    memmove(items, items + count, (size_t)(size - count) * sizeof(PyObject *));
+    Py_SET_SIZE(buffer, size - count);
+    add_none_references(-count);
+    Py_RETURN_NONE;
 }
 
 PyDoc_STRVAR(draw_bits_doc,
@@ -195,6 +231,7 @@ static PyObject *py_draw_bits(PyObject *self, PyObject *args) {
 
 static PyMethodDef methods[] = {
     {"take", py_take, METH_VARARGS, take_doc},
+    {"drop_front", py_drop_front, METH_VARARGS, drop_front_doc},
     {"draw_bits", py_draw_bits, METH_VARARGS, draw_bits_doc},
     {NULL, NULL, 0, NULL},
 };

@@ -228,7 +228,7 @@ class DirectedInterleaveIterator(DatasetIterator):
         """Pull from input ``index`` until it holds ``want`` elements past its cursor, ends or raises (its used
         front dropped first); returns how many it holds."""
         buffer = self._buffers[index]
-        del buffer[:self._cursors[index]]
+        mix_layout.drop_front(buffer, int(self._cursors[index]))
         self._cursors[index] = 0
         while len(buffer) < want and not self._ended[index] and self._failures[index] is None:
             try:
