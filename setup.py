@@ -12,8 +12,8 @@ slower, saying so once.
 only a C compiler; if it does not build, TFRecord reading falls back to a Python
 loop, correct and slower.
 
-``fastinput.ops._mixing`` (the mixing ops' layout step) needs only a C compiler; without it the
-mix lays out its elements with numpy, correct and slower.
+``fastinput.ops._mixing`` (the mixing ops' layout step and draws) needs a C compiler and numpy's
+headers; without it the mix lays out its elements and draws with numpy, correct and slower.
 
 ``fastinput.ops._exchange`` (the row shuffle's exchange plan) needs only a C compiler; without it the
 shuffle over rows works the plan out with numpy, correct and slower.
@@ -52,7 +52,9 @@ setup(
     ext_modules=[
         c_extension("fastinput.fused_ops._jpeg", ("-ffp-contract=off",), **libjpeg_turbo()),
         c_extension("fastinput.readers._records"),
-        c_extension("fastinput.ops._mixing", depends=["fastinput/ops/int64_buffer.h"]),
+        # draws from numpy's bit generators (numpy/random/bitgen.h)
+        c_extension("fastinput.ops._mixing", depends=["fastinput/ops/int64_buffer.h"],
+                    include_dirs=[numpy.get_include()]),
         c_extension("fastinput.ops._exchange", depends=["fastinput/ops/int64_buffer.h"]),
         # builds its outputs as numpy arrays directly
         c_extension("fastinput.readers._example", include_dirs=[numpy.get_include()]),

@@ -11,6 +11,9 @@
  * Given a batch's object array (`out`), it writes the elements into its first slots if they are all bytes
  * objects, so a batch of bytes needs no list in between (the fused sample_from_datasets -> batch). The GIL is
  * held throughout: the work is on Python objects.
+ *
+ * `draw_bits` makes the choices of equal weights among a power of 2 of inputs from a numpy bit generator's raw
+ * 64-bit outputs, as numpy's own calls would (fastinput.ops.choices): a block costs one call, not five.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -19,6 +22,7 @@
 #include <string.h>
 
 #include "int64_buffer.h"
+#include "numpy/random/bitgen.h"
 
 PyDoc_STRVAR(take_doc,
 "take(choices, buffers, cursors, out=None) -> list, int or None\n"
@@ -85,6 +89,11 @@ static int all_bytes(const int64_t *choice, Py_ssize_t n, PyObject *buffers, con
     return 1;
 }
 
+/* Adds `count` references to None at once (a list slot per element taken, or drops them: a negative count), not
+ * one by one: each would wait on the last, all being to the one object. None is immortal from Python 3.12 on, where
+ * Py_SET_REFCNT leaves it alone. */
+static void add_none_references(Py_ssize_t count) { Py_SET_REFCNT(Py_None, Py_REFCNT(Py_None) + count); }
+
 static PyObject *py_take(PyObject *self, PyObject *args) {
     (void)self;
     PyObject *choices_obj, *buffers, *cursors_obj, *out_obj = Py_None;
@@ -131,7 +140,7 @@ static PyObject *py_take(PyObject *self, PyObject *args) {
          * again when the caller drops the list's used front (an element pulled batches ago is out of the cache) */
         PyObject **from = &((PyListObject *)PyList_GET_ITEM(buffers, c))->ob_item[next[c]++];
         PyObject *item = *from;
-        *from = Py_NewRef(Py_None);
+        *from = Py_None; /* its references are added once, after the loop */
         if (slots) {
             PyObject *old = slots[i]; /* numpy fills a new object array with None */
             slots[i] = item;
@@ -140,6 +149,7 @@ static PyObject *py_take(PyObject *self, PyObject *args) {
             PyList_SET_ITEM(list, i, item);
         }
     }
+    add_none_references(n);
     for (Py_ssize_t b = 0; b < inputs; b++) cursor[b] = (int64_t)next[b];
     result = slots ? PyLong_FromSsize_t(n) : list;
 done:
@@ -152,14 +162,84 @@ release:
     return result;
 }
 
+PyDoc_STRVAR(drop_front_doc,
+"drop_front(buffer, count) -> None\n"
+"\n"
+"del buffer[:count], where those entries are None (the elements `take` moved out): the rest moves to the front\n"
+"and the list keeps its room for the next pull, instead of giving it back and growing again. Entries that are\n"
+"not all None are deleted as `del` deletes them.");
+
+static PyObject *py_drop_front(PyObject *self, PyObject *args) {
+    (void)self;
+    PyObject *buffer;
+    Py_ssize_t count;
+    if (!PyArg_ParseTuple(args, "O!n:drop_front", &PyList_Type, &buffer, &count)) return NULL;
+    Py_ssize_t size = PyList_GET_SIZE(buffer);
+    if (count < 0 || count > size) {
+        PyErr_Format(PyExc_IndexError, "drop_front: %zd entries of a list of %zd", count, size);
+        return NULL;
+    }
+    PyObject **items = ((PyListObject *)buffer)->ob_item;
+    for (Py_ssize_t i = 0; i < count; i++) {
+        if (items[i] != Py_None) {
+            if (PyList_SetSlice(buffer, 0, count, NULL) < 0) return NULL;
+            Py_RETURN_NONE;
+        }
+    }
+    memmove(items, items + count, (size_t)(size - count) * sizeof(PyObject *));
+    Py_SET_SIZE(buffer, size - count);
+    add_none_references(-count);
+    Py_RETURN_NONE;
+}
+
+PyDoc_STRVAR(draw_bits_doc,
+"draw_bits(capsule, shift, out) -> None\n"
+"\n"
+"Fills `out` (a writable C-contiguous int64 array of even length n) from n/2 raw 64-bit outputs of the numpy\n"
+"bit generator whose `capsule` (BitGenerator.capsule) is given: each output's low 32 bits, then its high 32 bits,\n"
+"shifted right by `shift` (0 to 31). These are the numbers of `random_raw(n // 2).view(np.uint32) >> shift`,\n"
+"and the generator moves on as that call moves it. The caller holds the generator (no other thread draws).");
+
+static PyObject *py_draw_bits(PyObject *self, PyObject *args) {
+    (void)self;
+    PyObject *capsule, *out_obj;
+    int shift;
+    if (!PyArg_ParseTuple(args, "O!iO:draw_bits", &PyCapsule_Type, &capsule, &shift, &out_obj)) return NULL;
+    if (shift < 0 || shift > 31) {
+        PyErr_Format(PyExc_ValueError, "draw_bits: shift must be 0 to 31, got %d", shift);
+        return NULL;
+    }
+    bitgen_t *bitgen = (bitgen_t *)PyCapsule_GetPointer(capsule, "BitGenerator");
+    if (!bitgen) return NULL;
+    Py_buffer view;
+    if (get_int64_buffer(out_obj, &view, 1, "draw_bits", "out") < 0) return NULL;
+    Py_ssize_t n = view.len / 8;
+    if (n % 2) {
+        PyErr_Format(PyExc_ValueError, "draw_bits: out must hold an even number of choices, got %zd", n);
+        PyBuffer_Release(&view);
+        return NULL;
+    }
+    int64_t *out = (int64_t *)view.buf;
+    for (Py_ssize_t i = 0; i < n; i += 2) {
+        uint64_t raw = bitgen->next_raw(bitgen->state);
+        out[i] = (int64_t)((uint32_t)raw >> shift);
+        out[i + 1] = (int64_t)((uint32_t)(raw >> 32) >> shift);
+    }
+    PyBuffer_Release(&view);
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef methods[] = {
     {"take", py_take, METH_VARARGS, take_doc},
+    {"drop_front", py_drop_front, METH_VARARGS, drop_front_doc},
+    {"draw_bits", py_draw_bits, METH_VARARGS, draw_bits_doc},
     {NULL, NULL, 0, NULL},
 };
 
 static struct PyModuleDef module = {
     PyModuleDef_HEAD_INIT, "_mixing",
-    "The layout step of the mixing ops (sample_from_datasets, choose_from_datasets) in one pass.",
+    "The layout step of the mixing ops (sample_from_datasets, choose_from_datasets) in one pass, and their draws\n"
+    "among equal weights from a bit generator's raw outputs.",
     -1, methods, NULL, NULL, NULL, NULL,
 };
 

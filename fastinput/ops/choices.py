@@ -23,6 +23,7 @@ import numpy as np
 from fastinput import errors
 from fastinput._engine.checkpoint import decode_rng, encode_rng
 from fastinput._engine.iterator import DatasetIterator
+from fastinput.ops import mix_layout
 from fastinput.ops.shuffle import EpochSeed, SeedSequence
 
 _BLOCK = 1024
@@ -92,7 +93,7 @@ class WeightedChoices(_Seeded):
         if self._shift is None:
             index = self._rng.integers(0, len(self._weights), _BLOCK)
         else:  # the same numbers, from the generator's raw bits (see _raw_bits_shift)
-            index = (self._rng.bit_generator.random_raw(_BLOCK // 2).view(np.uint32) >> self._shift).astype(np.int64)
+            index = mix_layout.draw_bits(self._rng.bit_generator, self._shift, _BLOCK)
         if self._uniform and self._shift is not None:
             # the unused uniform numbers are skipped, not drawn: one output each; ``advance`` also drops a half-output
             # kept back, of which the raw-bits draws keep none

@@ -8,8 +8,9 @@ indices), and a request for ``n`` elements is served in one C call where the inp
 input's cursor), and in a few numpy calls where they do not:
 
 1. count how many of the next ``n`` choices name each input (``bincount``);
-2. pull at least that many elements from each input short of them, ``PULL`` or more at a time (``get_next_chunk``),
-   into its buffer (the used front dropped first); every other input holding fewer than ``LOW`` pulls then too;
+2. pull at least that many elements from each input short of them, a pull's worth or more at a time
+   (``get_next_chunk``; ``pull_size``: about ``PULL_BYTES`` of elements), into its buffer (the used front dropped
+   first); every other input holding less than half a pull's worth pulls then too;
 3. lay them out (``take`` again).
 
 Where an input has fewer elements than chosen (it ended, or raised), the request stops at that choice: the elements
@@ -26,7 +27,7 @@ request stops there), and a restore replays at most about that many of each inpu
 
 Why not pull, per batch, exactly what its choices need from each input, holding nothing between requests? Each
 pull then finds the buffer empty and takes the input's state (~8 us for a TFRecordDataset), and each input is
-called once per batch instead of once per ``PULL`` elements: measured, that cost 35 us (in memory) to 70 us (TFRecord
+called once per batch instead of once per pull's worth: measured, that cost 35 us (in memory) to 70 us (TFRecord
 files) more per batch of 1,024 than the buffers, whose cost was mostly touching, batches later, elements no longer
 in the CPU's caches, which ``take`` no longer does (it moves each element's reference out of its buffer).
 """
@@ -43,24 +44,36 @@ from fastinput._engine.arguments import check_bool
 from fastinput._engine.buffer import Failure
 from fastinput._engine.checkpoint import stage_state
 from fastinput._engine.iterator import DatasetIterator, IteratorContext
+from fastinput._engine.metrics import element_nbytes
 from fastinput._engine.resume import ReadAhead
 from fastinput._engine.traits import StageKind, StageTraits
 from fastinput.dataset import Dataset
 from fastinput.ops import mix_layout
 from fastinput.ops.choices import Choices
 
-PULL = 1024
-"""The fewest elements asked of an input at a time: an input chosen for a few elements per request is read in
-chunks all the same, and its buffer, rarely empty, rarely needs its state taken (``InputMarks``)."""
+PULL_BYTES = 1 << 20
+"""About how many bytes of elements one pull from an input brings (``pull_size``); an input's buffer holds up to
+about 1.5 times that. A pull costs a call down the input's stages and the buffer's upkeep, so small elements come in
+many at a time; large ones come in few, so that inputs of 100 KB records do not each hold a thousand of them."""
 
-REFRESH = 16 * PULL
+MIN_PULL, MAX_PULL = 16, 8192
+"""The fewest and most elements one pull asks for (more where a request's choices need more). Measured with 8
+inputs and batches of 1,024: 1 KB records (~1,000 a pull) are read fastest so (pulls of 4,096 hold more than the
+CPU's caches keep: 0.80 of one source's rate against 0.86); int64 scalars gain from pulls of 8,192 (0.90 of one
+source's rate against 0.83 in pulls of 1,024)."""
+
+ELEMENT_OVERHEAD = 64
+"""Bytes an element costs beyond its leaves' (``element_nbytes``): its Python object, its buffer slot."""
+
+REFRESH = 16 * 1024
 """Entries of an input pulled since its state was last taken after which it is let run out before it pulls again
 (``ReadAhead``'s ``refresh_after``): a restore replays at most about this many of each input's elements."""
 
-LOW = PULL // 2
-"""When one input must pull, every input holding fewer elements than this pulls too: the inputs refill together,
-so a request finds every buffer holding enough (one ``take``) more often (with 8 inputs, ~1 request in 3 goes
-through ``_serve`` instead of ~1 in 1)."""
+
+def pull_size(element: Any) -> int:
+    """How many elements like ``element`` one pull asks for: ``PULL_BYTES`` of them, within ``MIN_PULL`` and
+    ``MAX_PULL``."""
+    return int(min(MAX_PULL, max(MIN_PULL, PULL_BYTES // (element_nbytes(element) + ELEMENT_OVERHEAD))))
 
 
 class DirectedInterleaveDataset(Dataset):
@@ -135,6 +148,8 @@ class DirectedInterleaveIterator(DatasetIterator):
         self._next = 0
         self._finished = False
         self._read_ahead = ReadAhead(sources, REFRESH)
+        self._pull = MIN_PULL  # elements a pull asks for: ``pull_size`` of the first element pulled, once there is one
+        self._sized = False
 
     # -- producing ---------------------------------------------------------------------------------------------
     def produce_chunk(self, n: int) -> list[Any]:
@@ -195,9 +210,10 @@ class DirectedInterleaveIterator(DatasetIterator):
                 position = int(np.flatnonzero(choices == index)[available])
                 if position < stop:
                     stop, event = position, index
-        for index, have in enumerate(held):  # the inputs running low pull now too (see ``LOW``)
-            if have < LOW and not (have and self._read_ahead.stale(index)):
-                self._fill(index, LOW)
+        low = self._pull // 2
+        for index, have in enumerate(held):  # the inputs running low (half a pull left) pull now too
+            if have < low and not (have and self._read_ahead.stale(index)):
+                self._fill(index, low)
         if stop:
             return choices[:stop]
         if event is None:
@@ -212,15 +228,17 @@ class DirectedInterleaveIterator(DatasetIterator):
         """Pull from input ``index`` until it holds ``want`` elements past its cursor, ends or raises (its used
         front dropped first); returns how many it holds."""
         buffer = self._buffers[index]
-        del buffer[:self._cursors[index]]
+        mix_layout.drop_front(buffer, int(self._cursors[index]))
         self._cursors[index] = 0
         while len(buffer) < want and not self._ended[index] and self._failures[index] is None:
             try:
-                self._read_ahead.pull(index, buffer, max(want - len(buffer), PULL))
+                self._read_ahead.pull(index, buffer, max(want - len(buffer), self._pull))
             except StopIteration:
                 self._ended[index] = True
             if buffer and type(buffer[-1]) is Failure:  # an error comes only last: held apart from the elements
                 self._failures[index] = buffer.pop()
+            if buffer and not self._sized:
+                self._pull, self._sized = pull_size(buffer[-1]), True
         return len(buffer)
 
     def _input_cannot_serve(self, index: int) -> None:

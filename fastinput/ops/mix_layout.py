@@ -6,10 +6,12 @@ elements pulled ahead in a list, and a cursor: the list's first ``cursors[i]`` e
 moves the cursors past them (None left in their places: the list's reference moves, and the element is not touched
 again when the list's used front is dropped); where an input holds too few, it returns None and changes nothing (the
 caller pulls more, or deals with a choice out of range). Nothing is deleted from a list here: the caller drops its
-used front when it pulls more, so a request costs no move of what is left. The C extension ``_mixing`` does it in
-one pass (a pointer copy per element); where it is not built (see ``setup.py``), numpy does the same: a stable
-argsort of the choices scatters the inputs' runs into place. Given a batch's object array ``out``, a batch of bytes
-is written straight into it (the fused ``sample_from_datasets -> batch``, ``fastinput.fused_ops.mix_and_batch``).
+used front when it pulls more (``drop_front``), so a request costs no move of what is left. The C extension
+``_mixing`` does it in one pass (a pointer copy per element); where it is not built (see ``setup.py``), numpy does the
+same: a stable argsort of the choices scatters the inputs' runs into place. Given a batch's object array ``out``, a
+batch of bytes is written straight into it (the fused ``sample_from_datasets -> batch``,
+``fastinput.fused_ops.mix_and_batch``). The same extension draws the choices among equal weights from a bit
+generator's raw bits (``draw_bits``).
 """
 
 from __future__ import annotations
@@ -35,6 +37,26 @@ def take(choices: np.ndarray, buffers: list[list[Any]], cursors: np.ndarray,
     if _mixing is not None:
         return _mixing.take(choices, buffers, cursors, out)
     return take_numpy(choices, buffers, cursors, out)
+
+
+def drop_front(buffer: list[Any], count: int) -> None:
+    """``del buffer[:count]``, the entries taken (None); in C the list keeps its room for the next pull (no
+    shrinking and growing again) and None's references go at once."""
+    if _mixing is not None:
+        _mixing.drop_front(buffer, count)
+    else:
+        del buffer[:count]
+
+
+def draw_bits(bit_generator: np.random.BitGenerator, shift: np.uint32, n: int) -> np.ndarray:
+    """``n`` (even) indices from ``n // 2`` raw 64-bit outputs of ``bit_generator``: each output's low, then high
+    32 bits, shifted right by ``shift`` (``fastinput.ops.choices``'s draws among equal weights); in C, one call
+    instead of numpy's five."""
+    if _mixing is not None:
+        index = np.empty(n, dtype=np.int64)
+        _mixing.draw_bits(bit_generator.capsule, int(shift), index)
+        return index
+    return (bit_generator.random_raw(n // 2).view(np.uint32) >> shift).astype(np.int64)
 
 
 def take_numpy(choices: np.ndarray, buffers: list[list[Any]], cursors: np.ndarray,

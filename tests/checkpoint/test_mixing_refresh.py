@@ -21,8 +21,8 @@ from tests.helpers import fi_outcomes
 
 def _shrink(patch: pytest.MonkeyPatch) -> None:
     """Pulls of 4 elements, inputs below 2 topping up, marks refreshed after 8 elements."""
-    patch.setattr(directed_interleave, "PULL", 4)
-    patch.setattr(directed_interleave, "LOW", 2)
+    patch.setattr(directed_interleave, "MIN_PULL", 4)
+    patch.setattr(directed_interleave, "MAX_PULL", 4)
     patch.setattr(directed_interleave, "REFRESH", 8)
 
 
