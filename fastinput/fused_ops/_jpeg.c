@@ -32,7 +32,13 @@
 #include <jerror.h>
 
 #ifdef __SSE2__
-#include <emmintrin.h>
+#include <immintrin.h>
+#endif
+
+/* x86-64 Linux with GCC or clang >= 14: the hot loops also get an AVX2 version, picked at run time
+ * where the CPU has AVX2 (target_clones needs the loader's ifunc support, hence Linux). */
+#if defined(__x86_64__) && defined(__linux__) && (defined(__clang__) ? __clang_major__ >= 14 : defined(__GNUC__))
+#define AVX2_VERSIONS 1
 #endif
 
 #if !defined(LIBJPEG_TURBO_VERSION_NUMBER) || LIBJPEG_TURBO_VERSION_NUMBER < 1005000
@@ -224,16 +230,25 @@ static void cmyk_to_rgb(const JSAMPLE *restrict row, int inverted, int width, ui
  * overwritten by the next pixel's store, or lands in the element after dst's last: both `row` and
  * `dst` have one element of room past their ends. Each lane does the scalar version's float32
  * operations in the same order, so the results are the same, bit for bit. */
+typedef void (*ResampleRow)(const uint8_t *restrict row, const int *restrict lower, const int *restrict upper,
+                            const float *restrict lerps, int out_w, float *restrict dst);
+
+#ifdef __SSE2__
+/* A pixel's 3 bytes and the byte after them, in the low lane of a vector. */
+static inline __m128i load_pixel(const uint8_t *pixel) {
+    uint32_t bytes;
+    memcpy(&bytes, pixel, 4);
+    return _mm_cvtsi32_si128((int)bytes);
+}
+#endif
+
 static void resample_row(const uint8_t *restrict row, const int *restrict lower, const int *restrict upper,
                          const float *restrict lerps, int out_w, float *restrict dst) {
 #ifdef __SSE2__
     const __m128i zero = _mm_setzero_si128();
     for (int x = 0; x < out_w; x++, dst += 3) {
-        uint32_t left_bytes, right_bytes;
-        memcpy(&left_bytes, row + lower[x], 4);
-        memcpy(&right_bytes, row + upper[x], 4);
-        const __m128i both = _mm_unpacklo_epi8(
-            _mm_unpacklo_epi32(_mm_cvtsi32_si128((int)left_bytes), _mm_cvtsi32_si128((int)right_bytes)), zero);
+        const __m128i both = _mm_unpacklo_epi8(_mm_unpacklo_epi32(load_pixel(row + lower[x]),
+                                                                  load_pixel(row + upper[x])), zero);
         const __m128 left = _mm_cvtepi32_ps(_mm_unpacklo_epi16(both, zero));
         const __m128 right = _mm_cvtepi32_ps(_mm_unpackhi_epi16(both, zero));
         _mm_storeu_ps(dst, _mm_add_ps(left, _mm_mul_ps(_mm_sub_ps(right, left), _mm_set1_ps(lerps[x]))));
@@ -250,11 +265,37 @@ static void resample_row(const uint8_t *restrict row, const int *restrict lower,
 #endif
 }
 
+#ifdef AVX2_VERSIONS
+/* resample_row two pixels at a time, one per 128-bit half of a 256-bit vector (odd out_w: the last
+ * pixel by resample_row). The same lanes, operations and order, so the same results. */
+__attribute__((target("avx2")))
+static void resample_row_avx2(const uint8_t *restrict row, const int *restrict lower, const int *restrict upper,
+                              const float *restrict lerps, int out_w, float *restrict dst) {
+    const __m256i halves = _mm256_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1);
+    int x = 0;
+    for (; x + 2 <= out_w; x += 2, dst += 6) {
+        const __m128i left_bytes = _mm_unpacklo_epi32(load_pixel(row + lower[x]), load_pixel(row + lower[x + 1]));
+        const __m128i right_bytes = _mm_unpacklo_epi32(load_pixel(row + upper[x]), load_pixel(row + upper[x + 1]));
+        const __m256 left = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(left_bytes));
+        const __m256 right = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(right_bytes));
+        const __m128 two_lerps = _mm_castsi128_ps(_mm_loadl_epi64((const __m128i *)(lerps + x)));
+        const __m256 lerp = _mm256_permutevar8x32_ps(_mm256_castps128_ps256(two_lerps), halves);
+        const __m256 v = _mm256_add_ps(left, _mm256_mul_ps(_mm256_sub_ps(right, left), lerp));
+        _mm_storeu_ps(dst, _mm256_castps256_ps128(v));
+        _mm_storeu_ps(dst + 3, _mm256_extractf128_ps(v, 1));
+    }
+    if (x < out_w) resample_row(row, lower + x, upper + x, lerps + x, out_w - x, dst);
+}
+#endif
+
+/* The resample_row version run_job calls: AVX2's where the CPU has it (set by the module's init). */
+static ResampleRow resample = resample_row;
+
 /* The blends below are plain loops for the compiler to vectorise: kept out of line (inlined into
- * run_job they were left scalar) and, on x86-64 Linux, also compiled for AVX2 (8 lanes instead of
+ * run_job they were left scalar) and, with AVX2_VERSIONS, also compiled for AVX2 (8 lanes instead of
  * SSE2's 4), the version picked when the process loads. Every lane does the scalar loop's float32
  * operations in the same order (no FMA: -ffp-contract=off), so the results do not depend on which runs. */
-#if defined(__x86_64__) && defined(__linux__) && (defined(__clang__) ? __clang_major__ >= 14 : defined(__GNUC__))
+#ifdef AVX2_VERSIONS
 #define VECTOR_LOOP __attribute__((noinline, target_clones("avx2", "default")))
 #else
 #define VECTOR_LOOP __attribute__((noinline))
@@ -381,7 +422,7 @@ static void run_job(Job *job, Report *report) {
                     cmyk_to_rgb(crop, cinfo.saw_Adobe_marker, job->crop_w, job->rgb);
                     crop = job->rgb;
                 }
-                resample_row(crop, job->ax.lower, job->ax.upper, job->ax.lerp, job->out_w, job->rows[next_row & 1]);
+                resample(crop, job->ax.lower, job->ax.upper, job->ax.lerp, job->out_w, job->rows[next_row & 1]);
             }
             next_row++;
         }
@@ -512,6 +553,9 @@ PyMODINIT_FUNC PyInit__jpeg(void) {
     DataLossError = PyObject_GetAttrString(errors, "DataLossError");
     Py_DECREF(errors);
     if (!InvalidArgumentError || !DataLossError) return NULL;
+#ifdef AVX2_VERSIONS
+    if (__builtin_cpu_supports("avx2")) resample = resample_row_avx2;
+#endif
     PyObject *m = PyModule_Create(&module);
     if (m && PyModule_AddIntConstant(m, "LIBJPEG_TURBO_VERSION", LIBJPEG_TURBO_VERSION_NUMBER) < 0) {
         Py_DECREF(m);
