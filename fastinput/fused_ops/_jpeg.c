@@ -4,8 +4,9 @@
  * libjpeg-turbo decodes only the crop's columns (jpeg_crop_scanline) and skips
  * the rows above it without the inverse DCT (jpeg_skip_scanlines); decoding
  * stops after the crop's last row. Each decoded row is resampled horizontally
- * once, straight from its uint8 pixels into one of two float rows; every output row is then a vertical blend
- * of those two, written (flipped or not) straight into the caller's buffer.
+ * once, straight from its uint8 pixels into one of two float rows; every output
+ * row is then a vertical blend of those two, written (flipped or not) straight
+ * into the caller's buffer.
  * So the crop is never stored whole and the working set stays in L1.
  *
  * The arithmetic follows TensorFlow, so results match
@@ -222,14 +223,7 @@ static void cmyk_to_rgb(const JSAMPLE *restrict row, int inverted, int width, ui
     }
 }
 
-/* Resample one RGB row horizontally into out_w x 3 floats: output x is left + (right - left) * lerp
- * per channel, left and right the row's pixels at byte offsets lower[x] and upper[x] (3 * column,
- * flip included), read straight from the uint8 row, so only the two pixels each output reads are
- * converted to float, not every pixel of the crop. With SSE2 a pixel is one 4-lane vector whose
- * 4th lane (the next byte of the row, or the padding byte after it) is computed and then
- * overwritten by the next pixel's store, or lands in the element after dst's last: both `row` and
- * `dst` have one element of room past their ends. Each lane does the scalar version's float32
- * operations in the same order, so the results are the same, bit for bit. */
+/* A horizontal resample (see resample_row). */
 typedef void (*ResampleRow)(const uint8_t *restrict row, const int *restrict lower, const int *restrict upper,
                             const float *restrict lerps, int out_w, float *restrict dst);
 
@@ -242,6 +236,14 @@ static inline __m128i load_pixel(const uint8_t *pixel) {
 }
 #endif
 
+/* Resample one RGB row horizontally into out_w x 3 floats: output x is left + (right - left) * lerp
+ * per channel, left and right the row's pixels at byte offsets lower[x] and upper[x] (3 * column,
+ * flip included), read straight from the uint8 row, so only the two pixels each output reads are
+ * converted to float, not every pixel of the crop. With SSE2 a pixel is one 4-lane vector whose
+ * 4th lane (the next byte of the row, or the padding byte after it) is computed and then
+ * overwritten by the next pixel's store, or lands in the element after dst's last: both `row` and
+ * `dst` have one element of room past their ends. Each lane does the scalar version's float32
+ * operations in the same order, so the results are the same, bit for bit. */
 static void resample_row(const uint8_t *restrict row, const int *restrict lower, const int *restrict upper,
                          const float *restrict lerps, int out_w, float *restrict dst) {
 #ifdef __SSE2__
@@ -378,7 +380,7 @@ static void run_job(Job *job, Report *report) {
     const size_t scanline_size = (size_t)cinfo.output_width * channels;
     /* libjpeg-turbo's SIMD colour conversion writes a row that starts on a 16 (SSE2) or 32 (AVX2) byte
      * boundary with non-temporal stores, which bypass the cache, so reading the row back would miss the
-     * cache on every line of it (a third of this function's time). A row one byte past the boundary is
+     * cache on every line of it (measured: a third of the kernel's own time). A row one byte past the boundary is
      * written with ordinary stores and read back from L1. */
     job->scanline_memory = malloc(scanline_size + 2);
     job->scanline = job->scanline_memory ? job->scanline_memory + 1 : NULL;
