@@ -4,8 +4,9 @@
  * libjpeg-turbo decodes only the crop's columns (jpeg_crop_scanline) and skips
  * the rows above it without the inverse DCT (jpeg_skip_scanlines); decoding
  * stops after the crop's last row. Each decoded row is resampled horizontally
- * once, into one of two float rows; every output row is then a vertical blend
- * of those two, written (flipped or not) straight into the caller's buffer.
+ * once, straight from its uint8 pixels into one of two float rows; every output
+ * row is then a vertical blend of those two, written (flipped or not) straight
+ * into the caller's buffer.
  * So the crop is never stored whole and the working set stays in L1.
  *
  * The arithmetic follows TensorFlow, so results match
@@ -30,6 +31,16 @@
 
 #include <jpeglib.h>
 #include <jerror.h>
+
+#ifdef __SSE2__
+#include <immintrin.h>
+#endif
+
+/* x86-64 Linux with GCC or clang >= 14: the hot loops also get an AVX2 version, picked at run time
+ * where the CPU has AVX2 (target_clones needs the loader's ifunc support, hence Linux). */
+#if defined(__x86_64__) && defined(__linux__) && (defined(__clang__) ? __clang_major__ >= 14 : defined(__GNUC__))
+#define AVX2_VERSIONS 1
+#endif
 
 #if !defined(LIBJPEG_TURBO_VERSION_NUMBER) || LIBJPEG_TURBO_VERSION_NUMBER < 1005000
 #error "fastinput's JPEG kernel needs libjpeg-turbo >= 1.5 (jpeg_crop_scanline, jpeg_skip_scanlines)"
@@ -157,16 +168,17 @@ typedef struct {
     int flip;
     int out_float; /* 1: float32 output, 0: uint8 */
     void *out;
-    /* owned buffers */
+    /* owned buffers (each one element longer than its rows: see resample_row) */
+    JSAMPLE *scanline_memory; /* holds `scanline`, one byte in (see where it is allocated) */
     JSAMPLE *scanline;  /* one decoded row, as libjpeg delivers it (RGB, or CMYK) */
-    float *pixels;      /* the crop's columns of that row as RGB floats */
+    uint8_t *rgb;       /* CMYK only: the crop's columns of that row converted to RGB */
     float *rows[2];     /* horizontally resampled rows, indexed by source row parity */
     Axis ax, ay;
 } Job;
 
 static void job_free(Job *job) {
-    free(job->scanline);
-    free(job->pixels);
+    free(job->scanline_memory);
+    free(job->rgb);
     free(job->rows[0]);
     free(job->rows[1]);
     free(job->ax.lower); free(job->ax.upper); free(job->ax.lerp);
@@ -194,42 +206,105 @@ static void axis_weights(Axis *axis, int out_size, int in_size) {
     }
 }
 
-/* The crop's `width` pixels of a decoded row as RGB floats; CMYK is converted as TF does it
- * (integer arithmetic; Adobe files store CMYK inverted). */
-static void row_to_float(const JSAMPLE *restrict row, int cmyk, int inverted, int width, float *restrict dst) {
-    if (!cmyk) {
-        for (int i = 0; i < 3 * width; i++) dst[i] = (float)row[i];
-        return;
-    }
+/* The crop's `width` pixels of a decoded CMYK row as RGB, converted as TF does it (integer
+ * arithmetic; Adobe files store CMYK inverted). */
+static void cmyk_to_rgb(const JSAMPLE *restrict row, int inverted, int width, uint8_t *restrict dst) {
     for (int i = 0; i < width; i++, row += 4, dst += 3) {
         const int c = row[0], m = row[1], y = row[2], k = row[3];
         if (inverted) {
-            dst[0] = (float)(k * c / 255);
-            dst[1] = (float)(k * m / 255);
-            dst[2] = (float)(k * y / 255);
+            dst[0] = (uint8_t)(k * c / 255);
+            dst[1] = (uint8_t)(k * m / 255);
+            dst[2] = (uint8_t)(k * y / 255);
         } else {
-            dst[0] = (float)((255 - k) * (255 - c) / 255);
-            dst[1] = (float)((255 - k) * (255 - m) / 255);
-            dst[2] = (float)((255 - k) * (255 - y) / 255);
+            dst[0] = (uint8_t)((255 - k) * (255 - c) / 255);
+            dst[1] = (uint8_t)((255 - k) * (255 - m) / 255);
+            dst[2] = (uint8_t)((255 - k) * (255 - y) / 255);
         }
     }
 }
 
-/* Resample one row horizontally into out_w x 3 floats. lower/upper hold 3 * column (flip included). */
-static void resample_row(const float *restrict row, const int *restrict lower, const int *restrict upper,
+/* A horizontal resample (see resample_row). */
+typedef void (*ResampleRow)(const uint8_t *restrict row, const int *restrict lower, const int *restrict upper,
+                            const float *restrict lerps, int out_w, float *restrict dst);
+
+#ifdef __SSE2__
+/* A pixel's 3 bytes and the byte after them, in the low lane of a vector. */
+static inline __m128i load_pixel(const uint8_t *pixel) {
+    uint32_t bytes;
+    memcpy(&bytes, pixel, 4);
+    return _mm_cvtsi32_si128((int)bytes);
+}
+#endif
+
+/* Resample one RGB row horizontally into out_w x 3 floats: output x is left + (right - left) * lerp
+ * per channel, left and right the row's pixels at byte offsets lower[x] and upper[x] (3 * column,
+ * flip included), read straight from the uint8 row, so only the two pixels each output reads are
+ * converted to float, not every pixel of the crop. With SSE2 a pixel is one 4-lane vector whose
+ * 4th lane (the next byte of the row, or the padding byte after it) is computed and then
+ * overwritten by the next pixel's store, or lands in the element after dst's last: both `row` and
+ * `dst` have one element of room past their ends. Each lane does the scalar version's float32
+ * operations in the same order, so the results are the same, bit for bit. */
+static void resample_row(const uint8_t *restrict row, const int *restrict lower, const int *restrict upper,
                          const float *restrict lerps, int out_w, float *restrict dst) {
+#ifdef __SSE2__
+    const __m128i zero = _mm_setzero_si128();
     for (int x = 0; x < out_w; x++, dst += 3) {
-        const float *left = row + lower[x], *right = row + upper[x];
-        const float lerp = lerps[x];
-        const float l0 = left[0], l1 = left[1], l2 = left[2];
-        dst[0] = l0 + (right[0] - l0) * lerp;
-        dst[1] = l1 + (right[1] - l1) * lerp;
-        dst[2] = l2 + (right[2] - l2) * lerp;
+        const __m128i both = _mm_unpacklo_epi8(_mm_unpacklo_epi32(load_pixel(row + lower[x]),
+                                                                  load_pixel(row + upper[x])), zero);
+        const __m128 left = _mm_cvtepi32_ps(_mm_unpacklo_epi16(both, zero));
+        const __m128 right = _mm_cvtepi32_ps(_mm_unpackhi_epi16(both, zero));
+        _mm_storeu_ps(dst, _mm_add_ps(left, _mm_mul_ps(_mm_sub_ps(right, left), _mm_set1_ps(lerps[x]))));
     }
+#else
+    for (int x = 0; x < out_w; x++, dst += 3) {
+        const uint8_t *left = row + lower[x], *right = row + upper[x];
+        const float lerp = lerps[x];
+        for (int c = 0; c < 3; c++) {
+            const float l = (float)left[c];
+            dst[c] = l + ((float)right[c] - l) * lerp;
+        }
+    }
+#endif
 }
 
+#ifdef AVX2_VERSIONS
+/* resample_row two pixels at a time, one per 128-bit half of a 256-bit vector (odd out_w: the last
+ * pixel by resample_row). The same lanes, operations and order, so the same results. */
+__attribute__((target("avx2")))
+static void resample_row_avx2(const uint8_t *restrict row, const int *restrict lower, const int *restrict upper,
+                              const float *restrict lerps, int out_w, float *restrict dst) {
+    const __m256i halves = _mm256_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1);
+    int x = 0;
+    for (; x + 2 <= out_w; x += 2, dst += 6) {
+        const __m128i left_bytes = _mm_unpacklo_epi32(load_pixel(row + lower[x]), load_pixel(row + lower[x + 1]));
+        const __m128i right_bytes = _mm_unpacklo_epi32(load_pixel(row + upper[x]), load_pixel(row + upper[x + 1]));
+        const __m256 left = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(left_bytes));
+        const __m256 right = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(right_bytes));
+        const __m128 two_lerps = _mm_castsi128_ps(_mm_loadl_epi64((const __m128i *)(lerps + x)));
+        const __m256 lerp = _mm256_permutevar8x32_ps(_mm256_castps128_ps256(two_lerps), halves);
+        const __m256 v = _mm256_add_ps(left, _mm256_mul_ps(_mm256_sub_ps(right, left), lerp));
+        _mm_storeu_ps(dst, _mm256_castps256_ps128(v));
+        _mm_storeu_ps(dst + 3, _mm256_extractf128_ps(v, 1));
+    }
+    if (x < out_w) resample_row(row, lower + x, upper + x, lerps + x, out_w - x, dst);
+}
+#endif
+
+/* The resample_row version run_job calls: AVX2's where the CPU has it (set by the module's init). */
+static ResampleRow resample = resample_row;
+
+/* The blends below are plain loops for the compiler to vectorise: kept out of line (inlined into
+ * run_job they were left scalar) and, with AVX2_VERSIONS, also compiled for AVX2 (8 lanes instead of
+ * SSE2's 4), the version picked when the process loads. Every lane does the scalar loop's float32
+ * operations in the same order (no FMA: -ffp-contract=off), so the results do not depend on which runs. */
+#ifdef AVX2_VERSIONS
+#define VECTOR_LOOP __attribute__((noinline, target_clones("avx2", "default")))
+#else
+#define VECTOR_LOOP __attribute__((noinline))
+#endif
+
 /* Blend two resampled rows (n floats each) into one output row of float32. */
-static void blend_float(const float *restrict top, const float *restrict bottom, float lerp, int n,
+VECTOR_LOOP static void blend_float(const float *restrict top, const float *restrict bottom, float lerp, int n,
                         float *restrict out) {
     for (int i = 0; i < n; i++) out[i] = top[i] + (bottom[i] - top[i]) * lerp;
 }
@@ -238,7 +313,7 @@ static void blend_float(const float *restrict top, const float *restrict bottom,
  * 1.5 * 2^23 rounds a float in [0, 2^22) that way in two vectorisable additions, where lrintf
  * would be a library call per value. No clamp is needed: a float lerp between two values in
  * [0, 255] with weight in [0, 1) never leaves the interval between them. */
-static void blend_uint8(const float *restrict top, const float *restrict bottom, float lerp, int n,
+VECTOR_LOOP static void blend_uint8(const float *restrict top, const float *restrict bottom, float lerp, int n,
                         uint8_t *restrict out) {
     const float magic = 12582912.0f;
     for (int i = 0; i < n; i++) {
@@ -302,16 +377,24 @@ static void run_job(Job *job, Report *report) {
     const int column_offset = job->crop_x - (int)x_start;
 
     const int channels = cmyk ? 4 : 3;
-    job->scanline = malloc((size_t)cinfo.output_width * channels);
-    job->pixels = malloc(sizeof(float) * 3 * (size_t)job->crop_w);
-    job->rows[0] = malloc(sizeof(float) * 3 * (size_t)job->out_w);
-    job->rows[1] = malloc(sizeof(float) * 3 * (size_t)job->out_w);
-    if (!job->scanline || !job->pixels || !job->rows[0] || !job->rows[1] ||
+    const size_t scanline_size = (size_t)cinfo.output_width * channels;
+    /* libjpeg-turbo's SIMD colour conversion writes a row that starts on a 16 (SSE2) or 32 (AVX2) byte
+     * boundary with non-temporal stores, which bypass the cache, so reading the row back would miss the
+     * cache on every line of it (measured: a third of the kernel's own time). A row one byte past the boundary is
+     * written with ordinary stores and read back from L1. */
+    job->scanline_memory = malloc(scanline_size + 2);
+    job->scanline = job->scanline_memory ? job->scanline_memory + 1 : NULL;
+    job->rgb = cmyk ? malloc(3 * (size_t)job->crop_w + 1) : NULL;
+    job->rows[0] = malloc(sizeof(float) * (3 * (size_t)job->out_w + 1));
+    job->rows[1] = malloc(sizeof(float) * (3 * (size_t)job->out_w + 1));
+    if (!job->scanline || (cmyk && !job->rgb) || !job->rows[0] || !job->rows[1] ||
         !axis_alloc(&job->ax, job->out_w) || !axis_alloc(&job->ay, job->out_h)) {
         report_error(report, NO_MEMORY, "out of memory");
         jpeg_destroy_decompress(&cinfo);
         return;
     }
+    job->scanline[scanline_size] = 0; /* the padding byte resample_row may read (and discard) */
+    if (cmyk) job->rgb[3 * (size_t)job->crop_w] = 0;
     axis_weights(&job->ax, job->out_w, job->crop_w);
     axis_weights(&job->ay, job->out_h, job->crop_h);
     for (int x = 0; x < job->out_w; x++) { /* columns -> float offsets; mirror the table to flip */
@@ -336,10 +419,12 @@ static void run_job(Job *job, Report *report) {
         while (next_row <= upper) {
             if (jpeg_read_scanlines(&cinfo, &scanline, 1) != 1) ERREXIT(&cinfo, JERR_INPUT_EOF);
             if (next_row >= lower) { /* rows above `lower` are never needed again */
-                row_to_float(job->scanline + column_offset * channels, cmyk, cinfo.saw_Adobe_marker, job->crop_w,
-                             job->pixels);
-                resample_row(job->pixels, job->ax.lower, job->ax.upper, job->ax.lerp, job->out_w,
-                             job->rows[next_row & 1]);
+                const uint8_t *crop = job->scanline + column_offset * channels;
+                if (cmyk) {
+                    cmyk_to_rgb(crop, cinfo.saw_Adobe_marker, job->crop_w, job->rgb);
+                    crop = job->rgb;
+                }
+                resample(crop, job->ax.lower, job->ax.upper, job->ax.lerp, job->out_w, job->rows[next_row & 1]);
             }
             next_row++;
         }
@@ -470,6 +555,9 @@ PyMODINIT_FUNC PyInit__jpeg(void) {
     DataLossError = PyObject_GetAttrString(errors, "DataLossError");
     Py_DECREF(errors);
     if (!InvalidArgumentError || !DataLossError) return NULL;
+#ifdef AVX2_VERSIONS
+    if (__builtin_cpu_supports("avx2")) resample = resample_row_avx2;
+#endif
     PyObject *m = PyModule_Create(&module);
     if (m && PyModule_AddIntConstant(m, "LIBJPEG_TURBO_VERSION", LIBJPEG_TURBO_VERSION_NUMBER) < 0) {
         Py_DECREF(m);
