@@ -3,8 +3,8 @@
  *
  * Each record on disk is: uint64 length (little endian), uint32 masked CRC32C of those 8
  * bytes, the data, uint32 masked CRC32C of the data. `split` finds the records of a buffer
- * without the GIL, takes it back only to allocate one `bytes` object per record, then copies
- * each record into its object and checks its data CRC on the copy (still in the cache), again
+ * without the GIL, takes it back only to allocate one `bytes` object per record, then checks
+ * each record's data CRC and copies it into its object while it is still in the cache, again
  * without the GIL. So several reader threads can walk their files at once, the GIL is held
  * for about one allocation per record, and a thread waiting for it (an event loop receiving
  * the next response) is not held up by the copies.
@@ -24,7 +24,7 @@
 #define MASK_DELTA 0xa282ead8u
 #define POLY 0x82f63b78u /* CRC32C's polynomial, bit-reflected */
 
-/* masked_crc32c releases the GIL from this size on; below it the release costs more than it frees. */
+/* masked_crc32c and split's copies release the GIL from this size on; below it the release costs more than it frees. */
 #define RELEASE_GIL_BYTES (64 * 1024)
 
 /* Why `split` stopped; the Python side reads these as module constants. */
@@ -207,8 +207,8 @@ static void walk_headers(const unsigned char *data, Py_ssize_t size, Py_ssize_t 
 }
 
 /*
- * Copy each found record's data into its bytes object's storage (`out[i]`, allocated for it) and check
- * its data CRC on the copy, while it is still in the cache: the buffer is read once. At the first
+ * Check each found record's data CRC, then copy the data into its bytes object's storage (`out[i]`,
+ * allocated for it) while it is still in the cache: the buffer comes from memory once. At the first
  * record whose CRC is wrong the walk ends there (BAD_DATA_CRC, the records before it kept). No GIL.
  */
 static void copy_checked(const unsigned char *data, const Span *spans, char *const *out, Walk *w) {
@@ -216,8 +216,7 @@ static void copy_checked(const unsigned char *data, const Span *spans, char *con
     for (Py_ssize_t i = 0; i < w->count; i++) {
         const unsigned char *record_data = data + spans[i].start;
         Py_ssize_t length = spans[i].size;
-        memcpy(out[i], record_data, (size_t)length);
-        if (masked_crc(update, (const unsigned char *)out[i], (size_t)length) != load_le32(record_data + length)) {
+        if (masked_crc(update, record_data, (size_t)length) != load_le32(record_data + length)) {
             w->status = BAD_DATA_CRC;
             w->have_header = 0;
             w->length = (uint64_t)length;
@@ -225,6 +224,7 @@ static void copy_checked(const unsigned char *data, const Span *spans, char *con
             w->count = i;
             return;
         }
+        memcpy(out[i], record_data, (size_t)length);
     }
 }
 
@@ -269,7 +269,7 @@ PyDoc_STRVAR(split_doc,
 
 /* split's result tuple: records[0..w->count) of `records` (the rest, past a bad record, dropped). */
 static PyObject *split_result(PyObject *records, const Walk *w) {
-    if (PyList_SetSlice(records, w->count, PyList_GET_SIZE(records), NULL) < 0) {
+    if (w->count < PyList_GET_SIZE(records) && PyList_SetSlice(records, w->count, PyList_GET_SIZE(records), NULL) < 0) {
         Py_DECREF(records);
         return NULL;
     }
@@ -299,8 +299,9 @@ static PyObject *new_records(const Span *spans, Py_ssize_t count, char **out) {
 
 /*
  * The walk in three steps, so that the GIL is held only to allocate: find the records (no GIL), make
- * a bytes object of each one's size (GIL), copy each record into its object and check its data CRC
- * (no GIL). The objects are not visible to any other thread until split returns them.
+ * a bytes object of each one's size (GIL), check each record's data CRC and copy it into its object
+ * (no GIL, unless there are fewer than RELEASE_GIL_BYTES to copy). The objects are not visible to any
+ * other thread until split returns them.
  */
 static PyObject *py_split(PyObject *self, PyObject *args) {
     (void)self;
@@ -330,9 +331,13 @@ static PyObject *py_split(PyObject *self, PyObject *args) {
     Py_END_ALLOW_THREADS
     records = new_records(spans, w.count, out);
     if (!records) goto done;
-    Py_BEGIN_ALLOW_THREADS
-    copy_checked(view.buf, spans, out, &w);
-    Py_END_ALLOW_THREADS
+    if (w.pos - pos >= RELEASE_GIL_BYTES) {
+        Py_BEGIN_ALLOW_THREADS
+        copy_checked(view.buf, spans, out, &w);
+        Py_END_ALLOW_THREADS
+    } else {
+        copy_checked(view.buf, spans, out, &w);
+    }
     records = split_result(records, &w);
 done:
     PyMem_Free(spans);
