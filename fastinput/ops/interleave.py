@@ -585,8 +585,10 @@ class _ParallelInterleaveIterator(ThreadedIterator, Positioned):
             chunk = e.iterator.get_next_chunk(self._units.request(max(1, min(space, READ_CHUNK))))
         except StopIteration:
             chunk, ended = [], True
-        except errors.CancelledError:
-            chunk, ended = [], True
+        except errors.CancelledError as exc:
+            # The pipeline is stopping, and the consumer may not be told yet (the signals are set one by one): an
+            # ended dataset could pass for the end of all of them, a clean StopIteration. Delivered as the error.
+            chunk, ended = [Failure(exc)], True
         except BaseException as exc:  # a read error, in order; the element may go on after it
             chunk = [Failure(exc)]
         failed = bool(chunk) and type(chunk[0]) is Failure

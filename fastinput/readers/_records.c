@@ -2,10 +2,12 @@
  * fastinput.readers._records: TFRecord framing, walked in C with the GIL released.
  *
  * Each record on disk is: uint64 length (little endian), uint32 masked CRC32C of those 8
- * bytes, the data, uint32 masked CRC32C of the data. `split` walks the records of a buffer
- * and checks both CRCs of each without the GIL, noting where each record's data lies, then
- * takes the GIL back only to create the `bytes` objects. So several reader threads can
- * walk their files at once, and the GIL is held for about one allocation per record.
+ * bytes, the data, uint32 masked CRC32C of the data. `split` finds the records of a buffer
+ * without the GIL, takes it back only to allocate one `bytes` object per record, then checks
+ * each record's data CRC and copies it into its object while it is still in the cache, again
+ * without the GIL. So several reader threads can walk their files at once, the GIL is held
+ * for about one allocation per record, and a thread waiting for it (an event loop receiving
+ * the next response) is not held up by the copies.
  *
  * CRC32C (Castagnoli) uses the SSE4.2 crc32 instruction where the CPU has it (x86-64,
  * checked once at import), and a portable table-driven loop (slicing-by-8) elsewhere.
@@ -22,7 +24,7 @@
 #define MASK_DELTA 0xa282ead8u
 #define POLY 0x82f63b78u /* CRC32C's polynomial, bit-reflected */
 
-/* masked_crc32c releases the GIL from this size on; below it the release costs more than it frees. */
+/* masked_crc32c and split's copies release the GIL from this size on; below it the release costs more than it frees. */
 #define RELEASE_GIL_BYTES (64 * 1024)
 
 /* Why `split` stopped; the Python side reads these as module constants. */
@@ -165,13 +167,14 @@ typedef struct {
 } Walk;
 
 /*
- * Take up to max_records whole, intact records from data[pos..size), noting each one's data in
- * `spans`. Touches no Python object, so it runs without the GIL. A record takes at least
- * HEADER_SIZE + FOOTER_SIZE bytes, so at most (size - pos) / 16 records are taken, whatever
+ * Find up to max_records whole records in data[pos..size) whose length CRC is right, noting each one's
+ * data in `spans`; the data CRCs are checked later, as each record is copied out (`copy_checked`).
+ * Touches no Python object, so it runs without the GIL. A record takes at least
+ * HEADER_SIZE + FOOTER_SIZE bytes, so at most (size - pos) / 16 records are found, whatever
  * max_records says: `spans` needs no more entries than that.
  */
-static void walk(const unsigned char *data, Py_ssize_t size, Py_ssize_t pos, Py_ssize_t max_records,
-                 Span *spans, Walk *w) {
+static void walk_headers(const unsigned char *data, Py_ssize_t size, Py_ssize_t pos, Py_ssize_t max_records,
+                         Span *spans, Walk *w) {
     CrcUpdate update = crc_update;
     w->status = DONE;
     w->have_header = 0;
@@ -195,18 +198,34 @@ static void walk(const unsigned char *data, Py_ssize_t size, Py_ssize_t pos, Py_
             w->have_header = 1;
             break;
         }
-        Py_ssize_t length = (Py_ssize_t)w->length;
-        const unsigned char *record_data = record + HEADER_SIZE;
-        if (masked_crc(update, record_data, (size_t)length) != load_le32(record_data + length)) {
-            w->status = BAD_DATA_CRC;
-            break;
-        }
         spans[w->count].start = pos + HEADER_SIZE;
-        spans[w->count].size = length;
+        spans[w->count].size = (Py_ssize_t)w->length;
         w->count++;
-        pos += HEADER_SIZE + length + FOOTER_SIZE;
+        pos += HEADER_SIZE + (Py_ssize_t)w->length + FOOTER_SIZE;
     }
     w->pos = pos;
+}
+
+/*
+ * Check each found record's data CRC, then copy the data into its bytes object's storage (`out[i]`,
+ * allocated for it) while it is still in the cache: the buffer comes from memory once. At the first
+ * record whose CRC is wrong the walk ends there (BAD_DATA_CRC, the records before it kept). No GIL.
+ */
+static void copy_checked(const unsigned char *data, const Span *spans, char *const *out, Walk *w) {
+    CrcUpdate update = crc_update;
+    for (Py_ssize_t i = 0; i < w->count; i++) {
+        const unsigned char *record_data = data + spans[i].start;
+        Py_ssize_t length = spans[i].size;
+        if (masked_crc(update, record_data, (size_t)length) != load_le32(record_data + length)) {
+            w->status = BAD_DATA_CRC;
+            w->have_header = 0;
+            w->length = (uint64_t)length;
+            w->pos = spans[i].start - HEADER_SIZE;
+            w->count = i;
+            return;
+        }
+        memcpy(out[i], record_data, (size_t)length);
+    }
 }
 
 /* HEADER_SIZE + length + FOOTER_SIZE as a Python int, exact even where a corrupt length takes it past 2**64. */
@@ -248,17 +267,11 @@ PyDoc_STRVAR(split_doc,
 "\n"
 "The walk and the CRCs run with the GIL released.");
 
-/* split's result tuple, with a new bytes object for each span: the part that needs the GIL. */
-static PyObject *split_result(const unsigned char *data, const Span *spans, const Walk *w) {
-    PyObject *records = PyList_New(w->count);
-    if (!records) return NULL;
-    for (Py_ssize_t i = 0; i < w->count; i++) {
-        PyObject *record = PyBytes_FromStringAndSize((const char *)data + spans[i].start, spans[i].size);
-        if (!record) {
-            Py_DECREF(records);
-            return NULL;
-        }
-        PyList_SET_ITEM(records, i, record);
+/* split's result tuple: records[0..w->count) of `records` (the rest, past a bad record, dropped). */
+static PyObject *split_result(PyObject *records, const Walk *w) {
+    if (w->count < PyList_GET_SIZE(records) && PyList_SetSlice(records, w->count, PyList_GET_SIZE(records), NULL) < 0) {
+        Py_DECREF(records);
+        return NULL;
     }
     PyObject *detail = walk_detail(w);
     if (!detail) {
@@ -268,6 +281,28 @@ static PyObject *split_result(const unsigned char *data, const Span *spans, cons
     return Py_BuildValue("(NniN)", records, w->pos, w->status, detail);
 }
 
+/* A list of `count` new bytes objects sized as `spans` say, not filled yet; their storage in `out`. */
+static PyObject *new_records(const Span *spans, Py_ssize_t count, char **out) {
+    PyObject *records = PyList_New(count);
+    if (!records) return NULL;
+    for (Py_ssize_t i = 0; i < count; i++) {
+        PyObject *record = PyBytes_FromStringAndSize(NULL, spans[i].size);
+        if (!record) {
+            Py_DECREF(records);
+            return NULL;
+        }
+        out[i] = PyBytes_AS_STRING(record);
+        PyList_SET_ITEM(records, i, record);
+    }
+    return records;
+}
+
+/*
+ * The walk in three steps, so that the GIL is held only to allocate: find the records (no GIL), make
+ * a bytes object of each one's size (GIL), check each record's data CRC and copy it into its object
+ * (no GIL, unless there are fewer than RELEASE_GIL_BYTES to copy). The objects are not visible to any
+ * other thread until split returns them.
+ */
 static PyObject *py_split(PyObject *self, PyObject *args) {
     (void)self;
     Py_buffer view;
@@ -279,22 +314,36 @@ static PyObject *py_split(PyObject *self, PyObject *args) {
         PyBuffer_Release(&view);
         return NULL;
     }
-    Py_ssize_t capacity = (view.len - pos) / (HEADER_SIZE + FOOTER_SIZE); /* see walk() */
+    Py_ssize_t capacity = (view.len - pos) / (HEADER_SIZE + FOOTER_SIZE); /* see walk_headers() */
     if (capacity > max_records) capacity = max_records;
-    Span *spans = PyMem_New(Span, capacity > 0 ? capacity : 1);
-    if (!spans) {
-        PyBuffer_Release(&view);
-        return PyErr_NoMemory();
-    }
+    if (capacity < 1) capacity = 1;
+    Span *spans = PyMem_New(Span, capacity);
+    char **out = PyMem_New(char *, capacity);
+    PyObject *records = NULL;
     Walk w;
+    if (!spans || !out) {
+        PyErr_NoMemory();
+        goto done;
+    }
     /* The exported buffer cannot be resized or freed while we hold `view`, so it is safe to read unlocked. */
     Py_BEGIN_ALLOW_THREADS
-    walk(view.buf, view.len, pos, max_records, spans, &w);
+    walk_headers(view.buf, view.len, pos, max_records, spans, &w);
     Py_END_ALLOW_THREADS
-    PyObject *result = split_result(view.buf, spans, &w);
+    records = new_records(spans, w.count, out);
+    if (!records) goto done;
+    if (w.pos - pos >= RELEASE_GIL_BYTES) {
+        Py_BEGIN_ALLOW_THREADS
+        copy_checked(view.buf, spans, out, &w);
+        Py_END_ALLOW_THREADS
+    } else {
+        copy_checked(view.buf, spans, out, &w);
+    }
+    records = split_result(records, &w);
+done:
     PyMem_Free(spans);
+    PyMem_Free(out);
     PyBuffer_Release(&view);
-    return result;
+    return records;
 }
 
 PyDoc_STRVAR(masked_crc32c_doc,
