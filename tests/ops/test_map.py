@@ -184,7 +184,7 @@ class _ConsumerProgress:
     so a regression fails quickly instead of hanging.
     """
 
-    def __init__(self, timeout: float = 10.0) -> None:
+    def __init__(self, timeout: float = 30.0) -> None:  # 10 s ran out once for tf.data's side under load 20
         self._cond = threading.Condition()
         self._count = 0
         self._timeout = timeout
