@@ -1,7 +1,9 @@
 """``ds.map_and_batch(fn, batch_size)``: map and batch fused, writing outputs straight into the batch.
 
-A worker takes ``batch_size`` input elements at once and makes one batch of
-them. Small outputs are gathered and stacked once, as ``batch`` stacks them;
+A worker takes ``batch_size`` input elements at once and makes the batch's
+first row; then every worker of the stage claims rows of the oldest batch
+with rows left (as tf.data's ``map_and_batch`` hands out elements), and the
+one that finishes the last row hands the batch over. Small outputs are gathered and stacked once, as ``batch`` stacks them;
 large ones (or any, for a function that accepts an ``out=`` keyword) are
 written into rows of arrays allocated from the first output's shapes and
 dtypes, so no per-element arrays are kept and there is no final stack. A
