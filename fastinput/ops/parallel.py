@@ -118,12 +118,13 @@ class _Slot(Pulled):
     """One chunk's results, in input order: filled by one worker, handed out whole or (to a waiting consumer) in
     parts. As a ledger entry, ``size`` is its input positions and ``delivered`` its results handed out."""
 
-    __slots__ = ("done", "job", "results", "taken", "wanted")
+    __slots__ = ("done", "job", "opened", "results", "taken", "wanted")
 
     def __init__(self, size: int, wanted: bool) -> None:
         super().__init__(size)
         self.done = False
         self.job: SharedJob | None = None  # a shared work item being processed (``ParallelChunkIterator(shared=)``)
+        self.opened = False  # its job called ``opened()``: every worker may help with it
         self.results: list[Any] | None = []  # None once done and all moved out (holds nothing handed over)
         self.taken = 0  # results moved to the consumer side (a finished part taken while the slot was in progress)
         self.wanted: list[None] = [None] if wanted else []  # non-empty: a consumer waits for this slot's results
@@ -178,7 +179,6 @@ class ParallelChunkIterator(WorkAheadIterator):
         self._work = work
         self._incremental = incremental and self._processes is None
         self._shared = shared and self._processes is None
-        self._open: deque[_Slot] = deque()  # slots of shared jobs with parts unclaimed (some may be claimed since)
         self._deterministic = deterministic or not self.input_in_order  # see InputLedger.one_at_a_time
         self._input_lock = threading.Lock()
         self._slots: deque[_Slot] = deque()  # counted in buffer_occupancy (input elements) until taken
@@ -310,15 +310,18 @@ class ParallelChunkIterator(WorkAheadIterator):
     def _opened(self, slot: _Slot) -> None:
         """Called by ``slot``'s shared job once other workers may claim its parts: they help with it from now."""
         with self._cond:
-            self._open.append(slot)
+            slot.opened = True
             self._cond.notify_all()
 
     def _open_slot(self) -> _Slot | None:
-        """With the condition held: the oldest slot whose shared work item has parts no worker claimed yet."""
-        open_slots = self._open
-        while open_slots and (open_slots[0].job is None or not open_slots[0].job.open):
-            open_slots.popleft()
-        return open_slots[0] if open_slots else None
+        """With the condition held: the oldest slot whose shared job is open to every worker and has parts no worker
+        claimed yet. Oldest by pull, not by opening: a younger batch filled first would wait for the older one and
+        both would come out at once."""
+        for slot in self._slots:
+            job = slot.job
+            if job is not None and slot.opened and job.open:
+                return slot
+        return None
 
     def _help(self, slot: _Slot, job: SharedJob, pull_ns: int = 0) -> None:
         """Process parts of ``slot``'s shared ``job``; the worker that finishes its last part fills the slot."""
