@@ -29,7 +29,7 @@ BURST_SECONDS = 0.002
 
 def arrivals(batches: Iterator[Any], count: int, knobs: Any = None) -> tuple[list[float], list[tuple[int, dict]]]:
     """The times ``count`` batches arrived (after ``WARMUP_BATCHES``, one time more: the last warm-up batch's), and
-    the knob values (``knobs()``: knob objects) at each batch where they changed."""
+    the knobs (``knobs()``: knob objects) at the first batch and those that changed at each batch where some did."""
     for _ in range(WARMUP_BATCHES - 1):
         next(batches)
     times, changes, last = [], [], None
@@ -39,7 +39,7 @@ def arrivals(batches: Iterator[Any], count: int, knobs: Any = None) -> tuple[lis
         if knobs is not None:
             values = {f"{k.stage}.{k.name}": k.value for k in knobs()}
             if values != last:
-                changes.append((index, values))
+                changes.append((index, {k: v for k, v in values.items() if last is None or last.get(k) != v}))
                 last = values
     return times, changes
 
