@@ -1,19 +1,19 @@
 """``ds.map_and_batch(fn, batch_size)``: map and batch fused, writing outputs straight into the batch.
 
 A worker takes ``batch_size`` input elements at once and makes the batch's
-first row; then every worker of the stage claims rows of the oldest batch
-with rows left (as tf.data's ``map_and_batch`` hands out elements), and the
-one that finishes the last row hands the batch over. Small outputs are gathered and stacked once, as ``batch`` stacks them;
-large ones (or any, for a function that accepts an ``out=`` keyword) are
-written into rows of arrays allocated from the first output's shapes and
-dtypes, so no per-element arrays are kept and there is no final stack. A
-function with ``out=`` gets the row's views (the output structure, each leaf a
-writable view of one row) and may fill them in place; whatever it returns
-that is not that view is copied into the row. Leaves that cannot be
-preallocated (bytes, ``SparseArray``) are gathered per row and stacked at the
-end; an output that does not fit the first one's rows (another shape, dtype
-or structure) makes the batch fall back to stacking, so the result, or the
-error, is exactly ``batch``'s.
+first row; then every worker of the stage claims rows of the oldest batch with
+rows left (as tf.data's ``map_and_batch`` hands out elements), and the one
+that finishes the last row hands the batch over. Small outputs are gathered
+and stacked once, as ``batch`` stacks them; large ones (or any, for a function
+that accepts an ``out=`` keyword) are written into rows of arrays allocated
+from the first output's shapes and dtypes, so no per-element arrays are kept
+and there is no final stack. A function with ``out=`` gets the row's views
+(the output structure, each leaf a writable view of one row) and may fill them
+in place; whatever it returns that is not that view is copied into the row.
+Leaves that cannot be preallocated (bytes, ``SparseArray``) are gathered per
+row and stacked at the end; an output that does not fit the first one's rows
+(another shape, dtype or structure) makes the batch fall back to stacking, so
+the result, or the error, is exactly ``batch``'s.
 
 Errors follow tf.data's ``map_and_batch`` (and its default ``map -> batch``):
 a batch is ``batch_size`` input positions, an error (the input's or the
