@@ -1,17 +1,19 @@
 """``ds.map_and_batch(fn, batch_size)``: map and batch fused, writing outputs straight into the batch.
 
-A worker takes ``batch_size`` input elements at once and makes one batch of
-them. Small outputs are gathered and stacked once, as ``batch`` stacks them;
-large ones (or any, for a function that accepts an ``out=`` keyword) are
-written into rows of arrays allocated from the first output's shapes and
-dtypes, so no per-element arrays are kept and there is no final stack. A
-function with ``out=`` gets the row's views (the output structure, each leaf a
-writable view of one row) and may fill them in place; whatever it returns
-that is not that view is copied into the row. Leaves that cannot be
-preallocated (bytes, ``SparseArray``) are gathered per row and stacked at the
-end; an output that does not fit the first one's rows (another shape, dtype
-or structure) makes the batch fall back to stacking, so the result, or the
-error, is exactly ``batch``'s.
+A worker takes ``batch_size`` input elements at once and makes the batch's
+first row; then every worker of the stage claims rows of the oldest batch with
+rows left (as tf.data's ``map_and_batch`` hands out elements), and the one
+that finishes the last row hands the batch over. Small outputs are gathered
+and stacked once, as ``batch`` stacks them; large ones (or any, for a function
+that accepts an ``out=`` keyword) are written into rows of arrays allocated
+from the first output's shapes and dtypes, so no per-element arrays are kept
+and there is no final stack. A function with ``out=`` gets the row's views
+(the output structure, each leaf a writable view of one row) and may fill them
+in place; whatever it returns that is not that view is copied into the row.
+Leaves that cannot be preallocated (bytes, ``SparseArray``) are gathered per
+row and stacked at the end; an output that does not fit the first one's rows
+(another shape, dtype or structure) makes the batch fall back to stacking, so
+the result, or the error, is exactly ``batch``'s.
 
 Errors follow tf.data's ``map_and_batch`` (and its default ``map -> batch``):
 a batch is ``batch_size`` input positions, an error (the input's or the
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -50,7 +53,6 @@ from fastinput.ops.batch import stack_elements, stack_leaf
 from fastinput.ops.map import (
     call_on_element,
     in_processes,
-    map_chunk,
     mapped_spec,
     normalize_output,
     resolve_deterministic,
@@ -146,79 +148,157 @@ class MapAndBatchDataset(Dataset):
             parallelism, autotuned = 1, False
         else:
             parallelism, autotuned = resolve_parallelism(self.num_parallel_calls)
-        fill: Any = filler.fill
-        if self.in_processes:
-            fill = RemoteChunks(pickled_function("map_and_batch", fill), per_element=False)
+        fill: Any = (RemoteChunks(pickled_function("map_and_batch", filler.fill), per_element=False)
+                     if self.in_processes else filler.start)  # worker threads share each batch's rows
         return ParallelChunkIterator(self, ctx, source, fill, parallelism, autotuned,
-                                     resolve_deterministic(self.deterministic, ctx), _Groups(self.batch_size))
+                                     resolve_deterministic(self.deterministic, ctx), _Groups(self.batch_size),
+                                     shared=True)
 
 
 class _BatchFiller:
-    """Maps one group of input elements (one batch's worth) into a batch."""
+    """Maps groups of input elements (one batch's worth each) into batches: ``start(group)`` makes the batch's
+    ``SharedJob``, whose rows the stage's workers fill together; ``fill(group)`` makes the batch in one call (a
+    worker process's work item)."""
 
     def __init__(self, fn: Callable, batch_size: int, drop_remainder: bool, use_out: bool) -> None:
         self._fn = fn
         self._batch_size = batch_size
         self._drop_remainder = drop_remainder
-        self._with_out = use_out and accepts_out(fn)
+        self.with_out = use_out and accepts_out(fn)
 
-    def _call(self, element: Any, out: Any = None) -> Any:
+    def call(self, element: Any, out: Any = None) -> Any:
         """One element's output, as ``map`` makes it; raises the input's error at this position, or the function's."""
         if type(element) is Failure:
             raise element.exc
         fn = self._fn if out is None else functools.partial(self._fn, out=out)
         return normalize_output(call_on_element(fn, element))
 
+    def start(self, group: list[Any], opened: Callable[[], None]) -> _BatchJob:
+        """The batch's job; ``opened()`` is called once its first row is done and the others may be shared."""
+        return _BatchJob(self, group, opened)
+
     def fill(self, group: list[Any]) -> list[Any]:
         """``[batch]``; ``[Failure]`` when an element failed; ``[]`` for a short last group under drop_remainder."""
+        return _BatchJob(self, group).work()  # type: ignore[return-value]  # one worker: it finishes every row
+
+    def finish(self, group: list[Any], kept: list[Any], rows: _Rows | None) -> list[Any]:
+        """The batch of ``group``, once every row is done: ``kept`` holds each row's output, or its ``Failure``,
+        or None where the output is in ``rows``' arrays. The first error by position fails the batch; outputs that
+        do not all fit the arrays (another shape, dtype or structure) are stacked as ``batch`` stacks them (its
+        result, or its error)."""
+        failure = next((output for output in kept if type(output) is Failure), None)
+        if failure is not None:
+            return [failure]
         try:
-            first = self._call(group[0])
-            if not self._with_out and element_nbytes(first) <= SMALL_OUTPUT_BYTES:
-                batch = stack_elements(self._map_rest(group, first))
+            if rows is not None and not rows.kept:
+                batch = rows.batch()
             else:
-                batch = self._fill_rows(group, first)
+                batch = stack_elements([rows.row(i) if output is None else output  # type: ignore[union-attr]
+                                        for i, output in enumerate(kept)])
         except Exception as exc:
             return [Failure(exc)]
         if self._drop_remainder and len(group) < self._batch_size:
             return []
         return [batch]
 
-    def _map_rest(self, group: list[Any], first: Any) -> list[Any]:
-        """The group's outputs (``first``'s made already), mapped as ``map`` maps a chunk; raises the first error by
-        position, the input's or the function's, without calling the function past it."""
-        end = next((i for i, element in enumerate(group) if type(element) is Failure), len(group))
-        outputs = map_chunk(self._fn, group[1:end], [first], stop_at_failure=True)
-        if type(outputs[-1]) is Failure:
-            raise outputs[-1].exc
-        if end < len(group):
-            raise group[end].exc
-        return outputs
 
-    def _fill_rows(self, group: list[Any], first: Any) -> Any:
-        """Write each output into its row of arrays shaped after ``first``."""
-        spec = structure.map_structure(_LeafSpec, first)
-        spec_leaves = structure.flatten(spec)
-        n = len(group)
-        leaves = [[None] * n if s.gathered else aligned_empty((n, *s.shape), s.dtype) for s in spec_leaves]
-        use_out = self._with_out and not any(s.gathered for s in spec_leaves)
-        output, views = first, None
-        for row in range(n):
-            if row:
-                if use_out:
-                    views = structure.pack_as(spec, [leaf[row] if leaf.ndim > 1 else leaf[row:row + 1].reshape(())
-                                                     for leaf in leaves])
-                output = self._call(group[row], out=views)
-            values = structure.flatten(output)
-            if not _fits(output, values, spec, spec_leaves):
-                # another shape, dtype or structure: stack as batch would (its result, or its error)
-                done = [structure.pack_as(spec, [leaf[i] for leaf in leaves]) for i in range(row)]
-                return stack_elements([*done, output, *(self._call(element) for element in group[row + 1:])])
-            view_leaves = structure.flatten(views) if views is not None else [None] * len(values)
-            for leaf, value, view in zip(leaves, values, view_leaves):
-                if value is not view:
-                    leaf[row] = value
-        batched = [stack_leaf(leaf) if s.gathered else leaf for leaf, s in zip(leaves, spec_leaves)]
-        return structure.pack_as(spec, batched)
+class _Rows:
+    """A batch's preallocated arrays, shaped after its first output: each row written in place (or by ``out=``).
+    ``kept``: whether an output did not fit (then the batch is stacked from every row instead)."""
+
+    def __init__(self, first: Any, n: int, with_out: bool) -> None:
+        self.spec = structure.map_structure(_LeafSpec, first)
+        self.spec_leaves = structure.flatten(self.spec)
+        self.leaves = [[None] * n if s.gathered else aligned_empty((n, *s.shape), s.dtype) for s in self.spec_leaves]
+        self.use_out = with_out and not any(s.gathered for s in self.spec_leaves)
+        self.kept = False
+
+    def views(self, row: int) -> Any:
+        """The output structure with each leaf a writable view of ``row`` (for a function's ``out=``)."""
+        return structure.pack_as(self.spec, [leaf[row] if leaf.ndim > 1 else leaf[row:row + 1].reshape(())
+                                             for leaf in self.leaves])
+
+    def put(self, row: int, output: Any, views: Any) -> bool:
+        """Write ``output`` into ``row`` (what is not the ``views`` already there); False if it does not fit."""
+        values = structure.flatten(output)
+        if not _fits(output, values, self.spec, self.spec_leaves):
+            self.kept = True
+            return False
+        view_leaves = structure.flatten(views) if views is not None else [None] * len(values)
+        for leaf, value, view in zip(self.leaves, values, view_leaves):
+            if value is not view:
+                leaf[row] = value
+        return True
+
+    def row(self, row: int) -> Any:
+        return structure.pack_as(self.spec, [leaf[row] for leaf in self.leaves])
+
+    def batch(self) -> Any:
+        return structure.pack_as(self.spec, [stack_leaf(leaf) if s.gathered else leaf
+                                             for leaf, s in zip(self.leaves, self.spec_leaves)])
+
+
+class _BatchJob:
+    """One batch being made (a ``SharedJob``): workers claim its rows one at a time, so several fill the oldest
+    batch at once, as in tf.data's ``map_and_batch``. The first row's output decides how rows are kept: large ones
+    (or any, for a function with ``out=``) written into preallocated arrays (``_Rows``), small ones gathered and
+    stacked once, as ``batch`` stacks them; so the other rows are shared (``opened``) only once it is done."""
+
+    def __init__(self, filler: _BatchFiller, group: list[Any], opened: Callable[[], None] | None = None) -> None:
+        self._filler = filler
+        self._group = group
+        self._opened = opened if len(group) > 1 else None
+        self._lock = threading.Lock()
+        self._claimed = 0  # rows handed to a worker
+        self._finished = 0  # rows done
+        self._kept: list[Any] = [None] * len(group)  # each row's output or Failure; None: written into the arrays
+        self._rows: _Rows | None = None
+        self._gathered = False  # the first output was small: every output is kept and stacked
+
+    @property
+    def open(self) -> bool:
+        return self._claimed < len(self._group)
+
+    def work(self) -> list[Any] | None:
+        n, lock = len(self._group), self._lock
+        done = 0
+        while True:
+            with lock:
+                row = self._claimed
+                if row >= n:
+                    break
+                self._claimed = row + 1
+            self._fill(row)
+            done += 1
+            if not row and self._opened is not None:
+                self._opened()  # the layout is settled: other workers may claim the other rows
+        with lock:
+            self._finished += done
+            last = done > 0 and self._finished == n
+        if not last:
+            return None
+        result = self._filler.finish(self._group, self._kept, self._rows)
+        self._group = self._kept = self._rows = None  # type: ignore[assignment]  # hold nothing handed over
+        return result
+
+    def _fill(self, row: int) -> None:
+        rows = self._rows
+        views = rows.views(row) if rows is not None and rows.use_out else None
+        try:
+            output = self._filler.call(self._group[row], views)
+        except Exception as exc:
+            self._kept[row] = Failure(exc)
+            return
+        if rows is None and not self._gathered:  # the first output in (the first row's, unless it failed)
+            with self._lock:
+                if self._rows is None and not self._gathered:
+                    if self._filler.with_out or element_nbytes(output) > SMALL_OUTPUT_BYTES:
+                        self._rows = _Rows(output, len(self._group), self._filler.with_out)
+                    else:
+                        self._gathered = True
+                rows = self._rows
+        if rows is None or not rows.put(row, output, views):
+            self._kept[row] = output
 
 
 def _fits(output: Any, values: list[Any], spec: Any, spec_leaves: list[_LeafSpec]) -> bool:

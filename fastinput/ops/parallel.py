@@ -35,6 +35,7 @@ gives one output per work item, map_and_batch's, hands its slot out whole).
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from collections import deque
@@ -99,15 +100,31 @@ class AdaptiveChunks:
         self.chunk_size = max(1, min(MAX_CHUNK, ideal, 2 * self.chunk_size))
 
 
+class SharedJob(Protocol):
+    """A work item that several workers process together (``ParallelChunkIterator(shared=True)``): map_and_batch's
+    batch, whose rows any worker claims, so that the workers fill the oldest batch first, as tf.data's do, and
+    batches come out one after another rather than in bursts of one per worker."""
+
+    @property
+    def open(self) -> bool:
+        """Whether part of it is not claimed by a worker yet (other workers look only once it called ``opened``)."""
+
+    def work(self) -> list[Any] | None:
+        """Claim and process parts until none is left unclaimed (runs without any lock held); the work item's
+        results if this call finished its last part, else None (another worker still processes a part)."""
+
+
 class _Slot(Pulled):
     """One chunk's results, in input order: filled by one worker, handed out whole or (to a waiting consumer) in
     parts. As a ledger entry, ``size`` is its input positions and ``delivered`` its results handed out."""
 
-    __slots__ = ("done", "results", "taken", "wanted")
+    __slots__ = ("done", "job", "opened", "results", "taken", "wanted")
 
     def __init__(self, size: int, wanted: bool) -> None:
         super().__init__(size)
         self.done = False
+        self.job: SharedJob | None = None  # a shared work item being processed (``ParallelChunkIterator(shared=)``)
+        self.opened = False  # its job called ``opened()``: every worker may help with it
         self.results: list[Any] | None = []  # None once done and all moved out (holds nothing handed over)
         self.taken = 0  # results moved to the consumer side (a finished part taken while the slot was in progress)
         self.wanted: list[None] = [None] if wanted else []  # non-empty: a consumer waits for this slot's results
@@ -139,6 +156,11 @@ class ParallelChunkIterator(WorkAheadIterator):
     output to ``out`` as soon as it has it and then, if ``wanted`` is not
     empty, clears it and calls ``wake()`` (see the module docstring).
 
+    A ``shared`` one is called as ``process_chunk(chunk, opened) -> SharedJob``, cheaply, when the chunk is
+    pulled; the worker that pulled it starts on it, and once the job calls ``opened()`` (its first part may settle
+    how the others are done), every worker helps with the oldest open job before it pulls another work item. The
+    one that finishes a job's last part fills its slot.
+
     A ``RemoteChunks`` runs in worker processes instead (``_engine/processes.py``): each worker thread hands its
     work item to a process of the stage's ``ProcessPool`` and waits; ``parallelism`` is then the number of
     processes, at most the CPUs (a process per core is what a GIL-bound function can use).
@@ -147,7 +169,7 @@ class ParallelChunkIterator(WorkAheadIterator):
     def __init__(
         self, dataset: Any, ctx: IteratorContext, input_iterator: DatasetIterator,
         process_chunk: Callable[[list[Any]], list[Any]] | RemoteChunks, parallelism: int, autotuned: bool,
-        deterministic: bool, work: WorkItems, incremental: bool = False,
+        deterministic: bool, work: WorkItems, incremental: bool = False, shared: bool = False,
     ) -> None:
         super().__init__(dataset, ctx, input_iterator)
         self._input = input_iterator
@@ -156,6 +178,7 @@ class ParallelChunkIterator(WorkAheadIterator):
         self._process = process_chunk
         self._work = work
         self._incremental = incremental and self._processes is None
+        self._shared = shared and self._processes is None
         self._deterministic = deterministic or not self.input_in_order  # see InputLedger.one_at_a_time
         self._input_lock = threading.Lock()
         self._slots: deque[_Slot] = deque()  # counted in buffer_occupancy (input elements) until taken
@@ -203,62 +226,135 @@ class ParallelChunkIterator(WorkAheadIterator):
 
     # -- workers ---------------------------------------------------------------
     def _worker(self) -> None:
-        cond, slots = self._cond, self._slots
         while True:
-            with self._input_lock:
-                with cond:
-                    # at least one slot per worker: a small buffer never idles workers
-                    while (not self.cancelled.is_set() and not self._input_done
-                           and len(slots) >= max(self._buffer.value, self._parallelism.value)):
-                        cond.wait()
-                    if self.cancelled.is_set() or self._input_done:
-                        return
-                if self._pool is not None and self._pool.should_retire():
-                    return
-                pull_start = time.perf_counter_ns()
-                try:
-                    limit = self.ledger.skip_delivered(self._input, cond)
-                    chunk = self._work.pull(self._input, limit)
-                except StopIteration:
-                    with cond:
-                        self._input_done = True
-                        cond.notify_all()
-                    return
-                except errors.CancelledError:
-                    return
-                except Exception as exc:  # the input's error, delivered at its place in the sequence
-                    chunk = None
-                    failure = Failure(exc)
-                after = self.ledger.mark()  # where the input stands after this work item: the next one's start
-                pull_ns = time.perf_counter_ns() - pull_start
-                with cond:
-                    # a consumer already waiting wants this slot too (in order: only if it is the oldest)
-                    wanted = self._consumer_waiting and not (self._deterministic and slots)
-                    slot = _Slot(len(chunk) if chunk is not None else 1, wanted)
-                    self.ledger.pulled(slot, after)
-                    slots.append(slot)
-                    record_occupancy(self.metrics, slot.size)
-            if chunk is None:
-                results, busy, cpu = [failure], 0, 0
+            work = self._next_work()
+            if work is None:
+                return
+            slot, chunk, pull_ns, slot_job = work
+            if chunk is None:  # a shared work item already pulled: help with it
+                self._help(slot, slot_job)
+            elif type(chunk) is Failure:  # the input's error, delivered at its place in the sequence
+                self._finish(slot, [chunk], 0, 0)
+            elif self._shared:
+                self._help(slot, slot_job, pull_ns)
             else:
                 start, cpu_start = time.perf_counter_ns(), time.thread_time_ns()
                 results, remote_cpu = self._run_process(chunk, slot)
                 busy = time.perf_counter_ns() - start
-                cpu = time.thread_time_ns() - cpu_start + remote_cpu
                 if results and type(results[0]) is not Failure:  # occupancy counts input elements: bytes per one
                     self.metrics.sample_size(results[0], units=len(chunk) / len(results))
                 self._work.measured(len(chunk), busy + pull_ns, self.metrics.bytes_per_element)
-            with cond:
-                slot.results = results
-                slot.done = True
-                self.metrics.busy_ns += busy
-                self.metrics.cpu_ns += cpu if chunk is not None else 0
-                cond.notify_all()
-            tracer = _trace.ACTIVE
-            if tracer is not None and chunk is not None:
-                tracer.complete(self.name, start, start + busy, {"elements": len(chunk)})
+                self._finish(slot, results, busy, time.thread_time_ns() - cpu_start + remote_cpu)
+                self._traced(start, busy, len(chunk))
             # hold nothing handed over (an error delivered to the user must not stay reachable from here)
-            chunk = results = slot = failure = after = None  # type: ignore[assignment]
+            work = slot = chunk = slot_job = None  # type: ignore[assignment]
+
+    def _next_work(self) -> tuple[_Slot, list[Any] | Failure | None, int, SharedJob | None] | None:
+        """``(slot, chunk, pull_ns, job)``: a new work item pulled from the input (``chunk`` a ``Failure`` for the
+        input's error) and its slot, added to the buffer, with its shared job if ``shared``; or an open shared job's
+        slot (``chunk`` None), oldest first, before any new one is pulled. None: stop (cancelled, the input ended, a
+        worker retired)."""
+        cond, slots = self._cond, self._slots
+        if self._shared:
+            if self._pool is not None and self._pool.should_retire():
+                return None
+            with cond:
+                slot = self._open_slot()
+                if slot is not None:
+                    return slot, None, 0, slot.job
+        with self._input_lock:
+            with cond:
+                # at least one slot per worker: a small buffer never idles workers
+                while True:
+                    if self.cancelled.is_set():
+                        return None
+                    if self._shared:
+                        slot = self._open_slot()
+                        if slot is not None:
+                            return slot, None, 0, slot.job
+                    if self._input_done:
+                        return None
+                    if len(slots) < max(self._buffer.value, self._parallelism.value):
+                        break
+                    cond.wait()
+            if self._pool is not None and self._pool.should_retire():
+                return None
+            pull_start = time.perf_counter_ns()
+            try:
+                limit = self.ledger.skip_delivered(self._input, cond)
+                chunk: list[Any] | Failure = self._work.pull(self._input, limit)
+            except StopIteration:
+                with cond:
+                    self._input_done = True
+                    cond.notify_all()
+                return None
+            except errors.CancelledError:
+                return None
+            except Exception as exc:  # the input's error, delivered at its place in the sequence
+                chunk = Failure(exc)
+            after = self.ledger.mark()  # where the input stands after this work item: the next one's start
+            pull_ns = time.perf_counter_ns() - pull_start
+            with cond:
+                # a consumer already waiting wants this slot too (in order: only if it is the oldest)
+                wanted = self._consumer_waiting and not (self._deterministic and slots)
+                slot = _Slot(len(chunk) if type(chunk) is not Failure else 1, wanted)
+                self.ledger.pulled(slot, after)
+                slots.append(slot)
+                record_occupancy(self.metrics, slot.size)
+                if self._shared and type(chunk) is not Failure:
+                    slot.job = job = self._process(chunk, functools.partial(self._opened, slot))
+                else:
+                    job = None
+        return slot, chunk, pull_ns, job
+
+    def _opened(self, slot: _Slot) -> None:
+        """Called by ``slot``'s shared job once other workers may claim its parts: they help with it from now."""
+        with self._cond:
+            slot.opened = True
+            self._cond.notify_all()
+
+    def _open_slot(self) -> _Slot | None:
+        """With the condition held: the oldest slot whose shared job is open to every worker and has parts no worker
+        claimed yet. Oldest by pull, not by opening: a younger batch filled first would wait for the older one and
+        both would come out at once."""
+        for slot in self._slots:
+            job = slot.job
+            if job is not None and slot.opened and job.open:
+                return slot
+        return None
+
+    def _help(self, slot: _Slot, job: SharedJob, pull_ns: int = 0) -> None:
+        """Process parts of ``slot``'s shared ``job``; the worker that finishes its last part fills the slot."""
+        start, cpu_start = time.perf_counter_ns(), time.thread_time_ns()
+        results = job.work()
+        busy = time.perf_counter_ns() - start
+        cpu = time.thread_time_ns() - cpu_start
+        self._traced(start, busy, slot.size)
+        if results is None:  # others still process parts they claimed: count this worker's share only
+            with self._cond:
+                self.metrics.busy_ns += busy
+                self.metrics.cpu_ns += cpu
+            return
+        slot.job = None
+        if results and type(results[0]) is not Failure:
+            self.metrics.sample_size(results[0], units=slot.size / len(results))
+        self._work.measured(slot.size, busy + pull_ns, self.metrics.bytes_per_element)
+        self._finish(slot, results, busy, cpu)
+
+    def _finish(self, slot: _Slot, results: list[Any], busy: int, cpu: int) -> None:
+        """Hand ``slot`` its results (worked on for ``busy`` ns, ``cpu`` ns of CPU) and wake the consumer."""
+        with self._cond:
+            slot.results = results
+            slot.done = True
+            self.metrics.busy_ns += busy
+            self.metrics.cpu_ns += cpu
+            self._cond.notify_all()
+
+    def _traced(self, start: int, busy: int, elements: int) -> None:
+        """The profiler's event for a worker's ``busy`` ns from ``start`` on a work item of ``elements``."""
+        tracer = _trace.ACTIVE  # read once: a trace may end between two reads
+        if tracer is not None:
+            tracer.complete(self.name, start, start + busy, {"elements": elements})
 
     def _run_process(self, chunk: list[Any], slot: _Slot) -> tuple[list[Any], int]:
         """The chunk's results (for an incremental function: the slot's own list, filled as it went), and the CPU
