@@ -27,6 +27,7 @@ from __future__ import annotations
 import functools
 import inspect
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -53,6 +54,7 @@ from fastinput.ops.batch import stack_elements, stack_leaf
 from fastinput.ops.map import (
     call_on_element,
     in_processes,
+    map_chunk,
     mapped_spec,
     normalize_output,
     resolve_deterministic,
@@ -161,7 +163,7 @@ class _BatchFiller:
     worker process's work item)."""
 
     def __init__(self, fn: Callable, batch_size: int, drop_remainder: bool, use_out: bool) -> None:
-        self._fn = fn
+        self.fn = fn
         self._batch_size = batch_size
         self._drop_remainder = drop_remainder
         self.with_out = use_out and accepts_out(fn)
@@ -170,7 +172,7 @@ class _BatchFiller:
         """One element's output, as ``map`` makes it; raises the input's error at this position, or the function's."""
         if type(element) is Failure:
             raise element.exc
-        fn = self._fn if out is None else functools.partial(self._fn, out=out)
+        fn = self.fn if out is None else functools.partial(self.fn, out=out)
         return normalize_output(call_on_element(fn, element))
 
     def start(self, group: list[Any], opened: Callable[[], None]) -> _BatchJob:
@@ -186,15 +188,15 @@ class _BatchFiller:
         or None where the output is in ``rows``' arrays. The first error by position fails the batch; outputs that
         do not all fit the arrays (another shape, dtype or structure) are stacked as ``batch`` stacks them (its
         result, or its error)."""
-        failure = next((output for output in kept if type(output) is Failure), None)
-        if failure is not None:
-            return [failure]
+        if Failure in set(map(type, kept)):  # (a pass in C: the outputs of a batch of scalars are many)
+            return [next(output for output in kept if type(output) is Failure)]
         try:
-            if rows is not None and not rows.kept:
+            if rows is None:
+                batch = stack_elements(kept)
+            elif not rows.kept:
                 batch = rows.batch()
             else:
-                batch = stack_elements([rows.row(i) if output is None else output  # type: ignore[union-attr]
-                                        for i, output in enumerate(kept)])
+                batch = stack_elements([rows.row(i) if output is None else output for i, output in enumerate(kept)])
         except Exception as exc:
             return [Failure(exc)]
         if self._drop_remainder and len(group) < self._batch_size:
@@ -238,11 +240,18 @@ class _Rows:
                                              for leaf, s in zip(self.leaves, self.spec_leaves)])
 
 
+CLAIM_SECONDS = 200e-6
+"""The work a worker claims at once from a shared batch, in rows as long as its first row took: a costly row (an
+image) alone, cheap ones by the hundred (or the whole batch, which is then not shared), so claiming costs little
+beside the work; a batch of rows each a few microseconds filled row by row by three threads ran at half the rate."""
+
+
 class _BatchJob:
-    """One batch being made (a ``SharedJob``): workers claim its rows one at a time, so several fill the oldest
-    batch at once, as in tf.data's ``map_and_batch``. The first row's output decides how rows are kept: large ones
-    (or any, for a function with ``out=``) written into preallocated arrays (``_Rows``), small ones gathered and
-    stacked once, as ``batch`` stacks them; so the other rows are shared (``opened``) only once it is done."""
+    """One batch being made (a ``SharedJob``): workers claim its rows (``CLAIM_SECONDS`` of work at a time), so
+    several fill the oldest batch at once, as in tf.data's ``map_and_batch``. The first row's output decides how
+    rows are kept: large ones (or any, for a function with ``out=``) written into preallocated arrays (``_Rows``),
+    small ones gathered and stacked once, as ``batch`` stacks them; so the other rows are shared (``opened``) only
+    once it is done."""
 
     def __init__(self, filler: _BatchFiller, group: list[Any], opened: Callable[[], None] | None = None) -> None:
         self._filler = filler
@@ -250,6 +259,8 @@ class _BatchJob:
         self._opened = opened if len(group) > 1 else None
         self._lock = threading.Lock()
         self._claimed = 0  # rows handed to a worker
+        self._per_claim = 1  # rows a worker claims at once: the first alone, then as many as CLAIM_SECONDS holds
+        self._input_failed = Failure in set(map(type, group))  # an input error among the rows: each row on its own
         self._finished = 0  # rows done
         self._kept: list[Any] = [None] * len(group)  # each row's output or Failure; None: written into the arrays
         self._rows: _Rows | None = None
@@ -264,14 +275,20 @@ class _BatchJob:
         done = 0
         while True:
             with lock:
-                row = self._claimed
-                if row >= n:
+                start = self._claimed
+                if start >= n:
                     break
-                self._claimed = row + 1
-            self._fill(row)
-            done += 1
-            if not row and self._opened is not None:
-                self._opened()  # the layout is settled: other workers may claim the other rows
+                end = self._claimed = min(n, start + self._per_claim)
+            began = time.perf_counter()
+            if start:
+                self._fill_rows(start, end)
+            else:  # the first row, alone: it settles the layout
+                self._fill(0)
+            # as many rows as CLAIM_SECONDS holds, at the rate of the last claim's (the first row's includes setup)
+            self._per_claim = max(1, int(CLAIM_SECONDS * (end - start) / max(time.perf_counter() - began, 1e-9)))
+            if not start and self._opened is not None and self._per_claim < n - 1:
+                self._opened()  # other workers may claim the other rows
+            done += end - start
         with lock:
             self._finished += done
             last = done > 0 and self._finished == n
@@ -280,6 +297,15 @@ class _BatchJob:
         result = self._filler.finish(self._group, self._kept, self._rows)
         self._group = self._kept = self._rows = None  # type: ignore[assignment]  # hold nothing handed over
         return result
+
+    def _fill_rows(self, start: int, end: int) -> None:
+        """Rows ``start`` to ``end``; small outputs (gathered) in one ``map_chunk`` call, as ``map`` makes them."""
+        block = self._group[start:end]
+        if self._gathered and not self._input_failed:
+            self._kept[start:end] = map_chunk(self._filler.fn, block)
+            return
+        for row in range(start, end):
+            self._fill(row)
 
     def _fill(self, row: int) -> None:
         rows = self._rows

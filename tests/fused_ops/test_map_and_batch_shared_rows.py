@@ -93,3 +93,36 @@ def test_a_state_saved_between_shared_batches_resumes_exactly(deterministic):
         assert sorted(labels) == expected
         if deterministic:
             assert labels == expected
+
+
+def _cheap_or_failing(x):
+    if int(x) in (70, 300, 301):
+        raise ValueError(f"bad {int(x)}")
+    return x * 2
+
+
+def _input_failing(x):
+    if int(x) == 520:
+        raise KeyError("input 520")
+    return x
+
+
+@pytest.mark.parametrize("input_error", [False, True])
+def test_cheap_rows_claimed_many_at_a_time_give_map_then_batch_outcomes(input_error):
+    # rows of a few microseconds are claimed by the hundred (CLAIM_SECONDS) and mapped in one call: the errors
+    # (the function's, the input's) still fail the batches they are in, and only those
+    source = fi.Dataset.range(1000)
+    if input_error:
+        source = source.map(_input_failing).prefetch(1)  # not fused into the map_and_batch: an input error
+    fused = source.map_and_batch(_cheap_or_failing, 128, num_parallel_calls=3)
+    reference = source.map(_cheap_or_failing).batch(128).with_options(NO_REWRITES)
+
+    def describe(exc):
+        return f"{type(exc).__name__}: {exc}"
+
+    def as_text(outcomes):
+        return [o if isinstance(o, str) else o.tolist() for o in outcomes]
+
+    outcomes = as_text(elements_and_errors(fused, describe))
+    assert outcomes == as_text(elements_and_errors(reference, describe))
+    assert "ValueError: bad 70" in outcomes and ("KeyError: 'input 520'" in outcomes) == input_error
