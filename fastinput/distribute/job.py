@@ -89,7 +89,8 @@ def stop_job(job: Job) -> None:
         return
     for actor in [*job.workers, job.coordinator]:
         ray.kill(actor, no_restart=True)
-    transfer.sweep_when_exited(job.segment_prefix)
+    transfer.sweep_when_exited(job.segment_prefix, transfer.JOB_END_WAIT_SECONDS)
+    transfer.sweep(job.segment_prefix)  # the job is over: a worker still not gone keeps nothing either
 
 
 _running: set[Job] = set()

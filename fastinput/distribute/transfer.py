@@ -45,6 +45,11 @@ FREE_BYTES = 64 << 20
 EXIT_WAIT_SECONDS = 5.0
 """How long a sweep after a worker was killed waits for its process to be gone (``sweep_when_exited``)."""
 
+JOB_END_WAIT_SECONDS = 30.0
+"""The same when a job ends (``job.stop_job``): its workers all go, and on a loaded machine Ray may take longer than
+``EXIT_WAIT_SECONDS`` to end them (a CI run once found one still running and its segment left); the wait ends as
+soon as they are gone."""
+
 
 PREFIX = "fastinput-ray-"
 """The start of every job's segment names."""
@@ -263,11 +268,12 @@ def sweep(prefix: str) -> None:
     shared_memory.sweep(prefix)
 
 
-def sweep_when_exited(prefix: str) -> None:
+def sweep_when_exited(prefix: str, wait_seconds: float = EXIT_WAIT_SECONDS) -> None:
     """Unlink the segments under ``prefix`` once the workers that made them have exited: a killed worker may run on
     for a moment (Ray reports it dead first), and a segment it made after the sweep would stay. A worker still
-    running after ``EXIT_WAIT_SECONDS`` keeps its segments (the job's sweep takes them)."""
-    deadline = time.monotonic() + EXIT_WAIT_SECONDS
+    running after ``wait_seconds`` keeps its segments (a restarted worker's live ones share the prefix; the job's
+    sweep takes them)."""
+    deadline = time.monotonic() + wait_seconds
     while True:
         names = shared_memory.listing(prefix)
         running = {pid for pid in {_maker(name) for name in names} if _running(pid)}
