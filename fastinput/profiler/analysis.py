@@ -326,12 +326,16 @@ def summary_since(before: dict, after: dict) -> dict:
 
 
 def _stage_keys(stages: list[dict]) -> list[tuple]:
-    """Each stage's place in a pre-order list: its consumer's place, its name, and which of that consumer's inputs
-    of that name it is."""
+    """Each stage's place in a pre-order list: its consumer's place, what it is, and which of that consumer's inputs
+    of that kind it is. What a stage is: its name, or for a stage inside an interleave's datasets its op (its row
+    is renamed ``op(...)`` once datasets whose stages are named differently have been added up)."""
     keys: list[tuple] = []
     taken: dict[tuple, int] = {}
     for i, parent in enumerate(_parents([s["depth"] for s in stages])):
-        sibling = (None if parent is None else keys[parent], stages[i]["name"], stages[i].get("inner_of"))
+        stage = stages[i]
+        inner_of = stage.get("inner_of")
+        what = stage["name"] if inner_of is None else StageTraits.from_summary(stage.get("traits")).op
+        sibling = (None if parent is None else keys[parent], what, inner_of)
         taken[sibling] = taken.get(sibling, -1) + 1
         keys.append((*sibling, taken[sibling]))
     return keys

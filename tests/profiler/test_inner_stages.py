@@ -128,6 +128,19 @@ def test_a_summary_taken_before_the_first_dataset_opened_is_matched_stage_by_sta
     assert "consumer's time in next()" in report.verdict
 
 
+def test_an_inner_row_renamed_between_two_summaries_is_still_matched() -> None:
+    ds = fi.Dataset.range(4).interleave(lambda i: fi.Dataset.range(i * 10, i * 10 + 5), cycle_length=1)
+    with iter(ds) as it:
+        assert [int(next(it)) for _ in range(3)] == [0, 1, 2]
+        before = it.stats_summary()  # inside the first dataset: its row is named after it
+        assert len(list(it)) == 17
+        after = it.stats_summary()  # four datasets added up: the row is range(...)
+    assert [s["name"] for s in before["stages"]][-1] == "range(0, 5)"
+    assert [s["name"] for s in after["stages"]][-1] == "range(...)"
+    inner = summary_since(before, after)["stages"][-1]
+    assert inner["name"] == "range(...)" and inner["elements"] == 17  # the elements since, not all 20
+
+
 def test_stats_read_while_datasets_open_and_end_never_count_one_twice() -> None:
     ds = fi.Dataset.range(400).interleave(lambda i: fi.Dataset.range(3).map(lambda x: x + 1), cycle_length=4,
                                           num_parallel_calls=4).prefetch(4)
