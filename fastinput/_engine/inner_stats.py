@@ -129,6 +129,8 @@ class InnerStages:
         """``inside``: the interleave's name, recorded on each inner stage; None keeps nothing (an interleave that
         runs as a reader, such as ``TFRecordDataset`` over its files, shows as one stage)."""
         self._inside = inside
+        self.kept = inside is not None
+        """Whether the datasets' stages are kept (and so shown beyond the interleave's inputs)."""
         self._lock = threading.Lock()
         self._open: dict[int, DatasetIterator] = {}  # id -> iterator
         self._ended: dict[_Key, _Totals] = {}
@@ -160,12 +162,11 @@ class InnerStages:
         return [total.stats(depth, elapsed_seconds, threads, self._inside) for total in totals.values()]
 
 
-def stats_with_inner_stages(iterator: DatasetIterator, inner: InnerStages, depth: int,
-                            threads: int) -> list[StageStats]:
-    """An interleave's ``stats_below``: itself (its own time without its datasets' calls), its input's stages,
-    then its datasets' stages (``threads``: see ``InnerStages.stats``)."""
-    own = iterator.stats(depth)
-    inputs = [s for child in iterator.inputs for s in child.stats_below(depth + 1)]
-    stages = inner.stats(depth + 1, own.elapsed_seconds, threads)
-    inner_calls = sum(s.call_seconds for s in stages if s.depth == depth + 1)
+def with_inner_stages(stats: list[StageStats], inner: InnerStages, threads: int) -> list[StageStats]:
+    """An interleave's ``stats_below``: ``stats`` (its own ``DatasetIterator.stats_below``: itself, then its
+    input's stages) with its own time less its datasets' calls, then its datasets' stages (``threads``: see
+    ``InnerStages.stats``)."""
+    own, *inputs = stats
+    stages = inner.stats(own.depth + 1, own.elapsed_seconds, threads)
+    inner_calls = sum(s.call_seconds for s in stages if s.depth == own.depth + 1)
     return [dataclasses.replace(own, self_seconds=max(0.0, own.self_seconds - inner_calls)), *inputs, *stages]

@@ -52,7 +52,7 @@ from fastinput._engine.arguments import (
 from fastinput._engine.buffer import Failure
 from fastinput._engine.checkpoint import decode_value, encode_value, stage_state
 from fastinput._engine.function_spec import merge_traces, trace
-from fastinput._engine.inner_stats import InnerStages, stats_with_inner_stages
+from fastinput._engine.inner_stats import InnerStages, with_inner_stages
 from fastinput._engine.iterator import DatasetIterator, IteratorContext, Knob, ThreadedIterator, note_stage
 from fastinput._engine.metrics import StageStats
 from fastinput._engine.positions import (
@@ -215,11 +215,10 @@ class _InterleaveIterator(DatasetIterator, Positioned):
         self._keys: list[str | None] | None = None  # tracking positions: each slot's key (None: not tracked)
         self._positions: list[Position | None] = []
         self._inner = inner_stages(dataset, stage)
-
-    stats_beyond_inputs = True  # its datasets' stages
+        self.stats_beyond_inputs = self._inner.kept  # its datasets' stages
 
     def stats_below(self, depth: int = 0) -> list[StageStats]:
-        return stats_with_inner_stages(self, self._inner, depth, threads=1)
+        return with_inner_stages(super().stats_below(depth), self._inner, threads=1)
 
     def track_positions(self) -> bool:
         if self._keys is None:
@@ -447,11 +446,10 @@ class _ParallelInterleaveIterator(ThreadedIterator, Positioned):
                                      self._wake, shrinkable=True, kind=KnobKind.INPUTS_AHEAD)
         self.metrics.parallelism = parallelism
         self._inner = inner_stages(dataset, stage)
-
-    stats_beyond_inputs = True  # its datasets' stages
+        self.stats_beyond_inputs = self._inner.kept  # its datasets' stages
 
     def stats_below(self, depth: int = 0) -> list[StageStats]:
-        return stats_with_inner_stages(self, self._inner, depth, threads=self.metrics.parallelism)
+        return with_inner_stages(super().stats_below(depth), self._inner, threads=self.metrics.parallelism)
 
     def knobs(self) -> list[Knob]:
         return [self._parallelism, self._element_buffer, self._prefetch_inputs]
