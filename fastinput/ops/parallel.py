@@ -241,10 +241,7 @@ class ParallelChunkIterator(WorkAheadIterator):
                 start, cpu_start = time.perf_counter_ns(), time.thread_time_ns()
                 results, remote_cpu = self._run_process(chunk, slot)
                 busy = time.perf_counter_ns() - start
-                if results and type(results[0]) is not Failure:  # occupancy counts input elements: bytes per one
-                    self.metrics.sample_size(results[0], units=len(chunk) / len(results))
-                self._work.measured(len(chunk), busy + pull_ns, self.metrics.bytes_per_element)
-                self._finish(slot, results, busy, time.thread_time_ns() - cpu_start + remote_cpu)
+                self._completed(slot, results, busy, pull_ns, time.thread_time_ns() - cpu_start + remote_cpu)
                 self._traced(start, busy, len(chunk))
             # hold nothing handed over (an error delivered to the user must not stay reachable from here)
             work = slot = chunk = slot_job = None  # type: ignore[assignment]
@@ -336,7 +333,12 @@ class ParallelChunkIterator(WorkAheadIterator):
                 self.metrics.cpu_ns += cpu
             return
         slot.job = None
-        if results and type(results[0]) is not Failure:
+        self._completed(slot, results, busy, pull_ns, cpu)
+
+    def _completed(self, slot: _Slot, results: list[Any], busy: int, pull_ns: int, cpu: int) -> None:
+        """A work item done (``busy`` ns of work after ``pull_ns`` pulling it): its size sampled and its time
+        measured for the chunk sizes, then its slot filled (``_finish``)."""
+        if results and type(results[0]) is not Failure:  # occupancy counts input elements: bytes per one
             self.metrics.sample_size(results[0], units=slot.size / len(results))
         self._work.measured(slot.size, busy + pull_ns, self.metrics.bytes_per_element)
         self._finish(slot, results, busy, cpu)
