@@ -241,9 +241,10 @@ class _Rows:
 
 
 CLAIM_SECONDS = 200e-6
-"""The work a worker claims at once from a shared batch, in rows as long as its first row took: a costly row (an
-image) alone, cheap ones by the hundred (or the whole batch, which is then not shared), so claiming costs little
-beside the work; a batch of rows each a few microseconds filled row by row by three threads ran at half the rate."""
+"""The work a worker claims at once from a shared batch, in rows at the rate its last claim ran (the first row is
+claimed alone): a costly row (an image) alone, cheap ones by the hundred (or the whole batch, which is then not
+shared), so claiming costs little beside the work; a batch of rows each a few microseconds filled row by row by three
+threads ran at half the rate."""
 
 
 class _BatchJob:
