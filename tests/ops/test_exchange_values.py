@@ -11,17 +11,9 @@ import pytest
 
 import fastinput as fi
 from fastinput.ops import row_shuffle
+from tests.checkpoint.test_row_shuffle import one_at_a_time
 
 _exchange = pytest.importorskip("fastinput.ops._exchange")
-
-
-def one_at_a_time(buffer: list, incoming: list, slots: np.ndarray) -> tuple[list, list]:
-    buffer = list(buffer)
-    drawn = []
-    for slot, row in zip(slots, incoming, strict=True):
-        drawn.append(buffer[slot])
-        buffer[slot] = row
-    return drawn, buffer
 
 
 @pytest.mark.parametrize("capacity, count, pieces", [(1, 5, 1), (4, 6, 3), (10, 10, 2), (7, 50, 5), (100, 30, 1),
