@@ -167,8 +167,9 @@ def check_compression_type(op: str, compression_type: Any) -> str | None:
 
 
 class ReadStream:
-    """A file opened for sequential reading: ``read(n)`` returns up to ``n`` bytes, ``b""`` at the end; local,
-    uncompressed files also ``readinto`` a caller's buffer (``reads_in_place``).
+    """A file opened for sequential reading: ``read(n)`` returns up to ``n`` bytes, ``b""`` at the end
+    (``read_part(n)`` too, in a remote response's parts); local, uncompressed files also ``readinto`` a caller's
+    buffer (``reads_in_place``).
 
     Wraps a local file (unbuffered: callers read large blocks), or an fsspec
     file with read-ahead, optionally decompressing GZIP/ZLIB on the fly.
@@ -198,6 +199,14 @@ class ReadStream:
             with storage_errors(self.path, self._remote):
                 return self._raw.read(n)
         return self._inflate(n)
+
+    def read_part(self, n: int) -> bytes:
+        """``read``, except that a remote response comes in the parts it arrived in (``RemoteFile.read_part``),
+        not joined: for a reader that splits records out of each part where it lies."""
+        if self._remote and self._inflater is None:
+            with storage_errors(self.path, True):
+                return self._raw.read_part(n)
+        return self.read(n)
 
     def readinto(self, view: memoryview) -> int:
         """Read up to ``len(view)`` bytes into ``view``, a buffer the caller reuses (no fresh pages each read);

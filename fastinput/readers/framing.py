@@ -23,7 +23,9 @@ every good record before it has been handed out.
 Blocks of a local file are read into one reused buffer (a fresh buffer per
 read costs a page fault per 4 KiB every read, more than the walk itself).
 Remote and decompressed data come as new bytes anyway: those are walked
-where they lie, and only a record that straddles two reads is copied.
+where they lie, and only a record that straddles two reads is copied. A
+remote response is walked in the parts it arrived in (``read_part``: about
+256 KiB each from S3), never joined as a whole.
 """
 
 from __future__ import annotations
@@ -72,10 +74,10 @@ class Readable(Protocol):
     path: str
     size: int | None
     reads_in_place: bool
-    """True: ``readinto`` fills a reused buffer; False: only ``read``, which hands out new bytes."""
+    """True: ``readinto`` fills a reused buffer; False: only ``read_part``, which hands out new bytes."""
 
-    def read(self, n: int) -> bytes:
-        """Up to ``n`` bytes, b"" at the end."""
+    def read_part(self, n: int) -> bytes:
+        """Up to ``n`` bytes, b"" at the end (as few as the stream has at hand: a remote response's parts)."""
         ...
 
     def readinto(self, view: memoryview) -> int:
@@ -237,11 +239,11 @@ class RecordReader:
         """``_fill`` with the stream's new bytes: a record that straddles two reads is joined into a small buffer
         of its own and the rest of the second read waits in ``_rest``, so a big read is walked where it lies."""
         have = len(self._buf) - self._pos
-        parts = [self._buf[self._pos:]] if have else []
+        parts = [memoryview(self._buf)[self._pos:]] if have else []  # views: only the join below copies
         self._base += self._pos
         self._pos = 0
         while have < need and not self._eof:
-            data = self._stream.read(min(max(self._block_size, need - have), _MAX_READ))
+            data = self._stream.read_part(min(max(self._block_size, need - have), _MAX_READ))
             if not data:
                 self._eof = True
                 break
@@ -251,8 +253,8 @@ class RecordReader:
             last = parts[-1]
             keep = len(last) - (have - need)
             self._rest = (last, keep, self._base + have - len(last))
-            parts[-1] = last[:keep]
-        self._buf = b"".join(parts) if len(parts) != 1 else parts[0]
+            parts[-1] = memoryview(last)[:keep]
+        self._buf = parts[0] if len(parts) == 1 and isinstance(parts[0], bytes) else b"".join(parts)
 
     def _use_rest(self, need: int) -> bool:
         """Go on in the rest of the last read (see ``_fill_from_reads``); True if ``need`` bytes are then there."""

@@ -128,6 +128,8 @@ class MemoryStream:
         self._pos += len(out)
         return out
 
+    read_part = read
+
     def readinto(self, view: memoryview) -> int:
         assert self.reads_in_place
         out = self.read(len(view))
