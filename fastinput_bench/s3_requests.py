@@ -4,8 +4,8 @@ Runs ``s3_read``'s two readers (plain fsspec, ``fi.TFRecordDataset``) on the
 same moto server and objects, alternating, and for each pass prints:
 
 - its wall time, the client's CPU seconds and moto's (from ``/proc``, so Linux only);
-- the requests it made (ranged GETs and size lookups, counted by wrapping s3fs's
-  request functions in this script: the library is not changed) and the time
+- the requests it made (ranged GETs and size lookups, counted by wrapping the
+  functions they go through in this script: the library is not changed) and the time
   spent with 0, 1, 2, ... of them in flight: 0 means the server had nothing to do;
 - how long after the pass started the first request went out, and how long the
   pass went on after the last response came (the reader's own tail).
@@ -36,9 +36,11 @@ Request = tuple[str, str, int, float, float]
 
 
 def record_requests(log: list[Request]) -> None:
-    """Wrap the s3fs functions both readers' requests go through (fastinput: ``_cat_file`` and ``_info``;
-    plain fsspec file objects: ``s3fs.core._inner_fetch``), appending each finished request to ``log``."""
+    """Wrap the functions both readers' requests go through (fastinput: ``s3_ranges.read_range_parts`` and s3fs's
+    ``_info``; plain fsspec file objects: ``s3fs.core._inner_fetch``), appending each finished request to ``log``."""
     import s3fs.core
+
+    from fastinput.readers import s3_ranges
 
     def timed(kind: str, func: Callable, key_of: Callable, start_of: Callable) -> Callable:
         async def wrapper(*args, **kwargs):
@@ -50,7 +52,7 @@ def record_requests(log: list[Request]) -> None:
         return wrapper
 
     fs_class = s3fs.core.S3FileSystem
-    fs_class._cat_file = timed("get", fs_class._cat_file, lambda a: a[1], lambda a, k: k.get("start") or 0)
+    s3_ranges.read_range_parts = timed("get", s3_ranges.read_range_parts, lambda a: a[1], lambda a, k: a[2])
     fs_class._info = timed("size", fs_class._info, lambda a: a[1], lambda a, k: 0)
     s3fs.core._inner_fetch = timed("get", s3fs.core._inner_fetch, lambda a: a[2], lambda a, k: a[4])
 
