@@ -145,7 +145,7 @@ class RemoteFile:
 
     def _read_ahead(self, start: int) -> None:
         """Start the request for the range from ``start`` on the filesystem's loop (async filesystems, known size,
-        not at the end); ``read`` takes its answer with ``_take_ahead``."""
+        not at the end); ``_receive`` takes its answer with ``_take_ahead``."""
         fs = self._fs
         if self.size is None or start >= self.size or not _is_async(fs):
             return
@@ -179,12 +179,12 @@ class RemoteFile:
         return parts
 
     def _read_range(self, start: int, end: int) -> list[bytes]:
-        if self._get_parts is not None:
-            def checked() -> list[bytes]:
-                return self._checked(self._call(self._get_parts, self._fs_path, start, end), start, end)
-        else:
-            def checked() -> list[bytes]:
-                return self._checked([self._fs.cat_file(self._fs_path, start=start, end=end)], start, end)
+        def checked() -> list[bytes]:
+            if self._get_parts is not None:
+                parts = self._call(self._get_parts, self._fs_path, start, end)
+            else:
+                parts = [self._fs.cat_file(self._fs_path, start=start, end=end)]
+            return self._checked(parts, start, end)
 
         try:
             return self._request(f"reading bytes {start}-{end - 1}", checked)
