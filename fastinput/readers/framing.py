@@ -24,8 +24,9 @@ Blocks of a local file are read into one reused buffer (a fresh buffer per
 read costs a page fault per 4 KiB every read, more than the walk itself).
 Remote and decompressed data come as new bytes anyway: those are walked
 where they lie, and only a record that straddles two reads is copied. A
-remote response is walked in the parts it arrived in (``read_part``: about
-256 KiB each from S3), never joined as a whole.
+remote response is walked in the parts it arrived in (``read_parts``: about
+256 KiB each from S3), never joined: the C walk takes a record that straddles
+parts from each of them.
 """
 
 from __future__ import annotations
@@ -74,10 +75,10 @@ class Readable(Protocol):
     path: str
     size: int | None
     reads_in_place: bool
-    """True: ``readinto`` fills a reused buffer; False: only ``read_part``, which hands out new bytes."""
+    """True: ``readinto`` fills a reused buffer; False: only ``read_parts``, which hands out new bytes."""
 
-    def read_part(self, n: int) -> bytes:
-        """Up to ``n`` bytes, b"" at the end (as few as the stream has at hand: a remote response's parts)."""
+    def read_parts(self, n: int) -> list[bytes]:
+        """Up to ``n`` bytes as buffers that follow one another (a remote response's parts), ``[]`` at the end."""
         ...
 
     def readinto(self, view: memoryview) -> int:
@@ -253,12 +254,12 @@ class RecordReader:
             self._size -= done
         self._pos = pos
         while self._size - pos < need and not self._eof:
-            data = self._stream.read_part(min(max(self._block_size, need - (self._size - pos)), _MAX_READ))
-            if not data:
+            new = self._stream.read_parts(min(max(self._block_size, need - (self._size - pos)), _MAX_READ))
+            if not new:
                 self._eof = True
                 break
-            parts.append(data)
-            self._size += len(data)
+            parts += new
+            self._size += sum(map(len, new))
 
     def _bad_length_crc(self, pos: int) -> DataLossError:
         return self._damage(pos, "corrupted record", "the CRC of its length does not match")

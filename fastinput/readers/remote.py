@@ -20,9 +20,9 @@ open file: a reader's memory is two requests, not one). A read-ahead that
 fails is not an error of its own: the range is asked for again, with the retries below.
 
 A response is kept in the parts it arrived in where the filesystem gives them
-(s3fs: ``s3_ranges``; elsewhere a response is one part): ``read_part`` hands
-them out one at a time, not joined, for a reader that splits records where they
-lie (``framing.RecordReader``); ``read`` joins them up to the size asked for.
+(s3fs: ``s3_ranges``; elsewhere a response is one part): ``read_parts`` hands
+them out as they are, for a reader that splits records where they lie
+(``framing.RecordReader``); ``read`` joins them.
 
 A request that fails with a storage error (connection refused or reset, a 5xx
 answer the library gave up on, a timeout) is tried again after a short pause,
@@ -62,7 +62,7 @@ class _ShortResponse(Exception):
 
 class RemoteFile:
     """A remote object read sequentially: ``read(n)`` returns up to ``n`` bytes, ``b""`` only at its end;
-    ``read_part(n)`` the same, in the parts a response arrived in.
+    ``read_parts(n)`` the same as the parts a response arrived in, ``[]`` at the end.
 
     ``fs`` is the fsspec filesystem, ``fs_path`` the object as it names it and
     ``url`` the name errors use; ``options`` sets the time limit and retries
@@ -96,29 +96,26 @@ class RemoteFile:
 
     def read(self, n: int) -> bytes:
         """Up to ``n`` bytes from the current offset, as one bytes object (one request at most)."""
-        data = self.read_part(n)
-        if not self._parts or len(data) == n:
-            return data
-        parts = [data]
-        have = len(data)
-        while self._parts and have < n:
-            parts.append(self.read_part(n - have))
-            have += len(parts[-1])
-        return b"".join(parts)
+        parts = self.read_parts(n)
+        return parts[0] if len(parts) == 1 else b"".join(parts)
 
-    def read_part(self, n: int) -> bytes:
-        """Up to ``n`` bytes from the current offset: the next part of the last response, or of the next one
-        (one request at most)."""
+    def read_parts(self, n: int) -> list[bytes]:
+        """Up to ``n`` bytes from the current offset as the parts they arrived in (the first one cut at ``n``):
+        the rest of the last response, or the next one (one request at most); ``[]`` at the end."""
         if not self._parts:
             self._receive(n)
             if not self._parts:
-                return b""
-        data = self._parts.popleft()
-        if len(data) > n:
-            data, rest = data[:n], data[n:]
+                return []
+        first = self._parts.popleft()
+        if len(first) > n:
+            first, rest = first[:n], first[n:]
             self._parts.appendleft(rest)
-        self._offset += len(data)
-        return data
+        taken, have = [first], len(first)
+        while self._parts and have + len(self._parts[0]) <= n:
+            taken.append(self._parts.popleft())
+            have += len(taken[-1])
+        self._offset += have
+        return taken
 
     def close(self) -> None:
         self._parts.clear()

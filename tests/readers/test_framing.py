@@ -128,7 +128,9 @@ class MemoryStream:
         self._pos += len(out)
         return out
 
-    read_part = read
+    def read_parts(self, n: int) -> list[bytes]:
+        data = self.read(n)
+        return [data] if data else []
 
     def readinto(self, view: memoryview) -> int:
         assert self.reads_in_place

@@ -1,7 +1,7 @@
 """S3 ranges read in the parts the response body arrived in (``s3_ranges``), against moto's server.
 
 The parts must make up exactly the bytes asked for; ``RemoteFile`` hands them
-out one at a time (``read_part``) or joined (``read``); records that straddle
+out as they are (``read_parts``) or joined (``read``); records that straddle
 parts come out whole, in tf.data's order; an object's older version is read
 where the URL names it; and nothing (threads, connections) outlives a reader.
 """
@@ -44,18 +44,24 @@ def test_a_range_comes_in_parts_that_make_up_its_bytes(s3_server, objects):
     assert b"".join(parts) == DATA[100:2_500_100]
 
 
-def test_remote_file_hands_out_parts_one_at_a_time_or_joined(s3_server, objects):
+def test_remote_file_hands_out_parts_as_they_came_or_joined(s3_server, objects):
     fs = s3_server.filesystem()
     remote = RemoteFile(fs, "parts/data", objects["data"], 1 << 20, None)
     try:
-        first = remote.read_part(1 << 20)
-        assert 0 < len(first) < 1 << 20  # one part of the first MiB, not all of it
-        joined = remote.read(300_000)  # joined from the parts that follow
-        assert joined == DATA[len(first):len(first) + 300_000]
+        got = remote.read_parts(1000)  # at most 1000 bytes: the first part, cut there if it is longer
+        assert 0 < sum(map(len, got)) <= 1000
+        calls, parts = 0, list(got)
+        while len(parts) < 8:  # the rest of the first MiB's response, and the next: as the parts came
+            new = remote.read_parts(1 << 20)
+            assert 0 < sum(map(len, new)) <= 1 << 20 and all(new)
+            calls, parts = calls + 1, parts + new
+        assert len(parts) > calls + 1  # several parts a call: they are not joined
+        joined = remote.read(300_000)  # as one bytes object
+        assert 0 < len(joined) <= 300_000
         rest = []
-        while part := remote.read_part(1 << 20):
-            rest.append(part)
-        assert first + joined + b"".join(rest) == DATA
+        while more := remote.read_parts(1 << 20):
+            rest += more
+        assert b"".join(parts) + joined + b"".join(rest) == DATA
     finally:
         remote.close()
 
