@@ -246,15 +246,16 @@ class RecordReader:
     def _fill_from_reads(self, need: int) -> None:
         """``_fill`` with the stream's new bytes: the reads are kept as they came, never joined (the parts the
         walk has gone past are dropped), so every byte is copied once, into its record."""
-        parts, pos = self._parts, self._pos
-        while parts and pos >= len(parts[0]):
-            done = len(parts.pop(0))
-            pos -= done
-            self._base += done
-            self._size -= done
-        self._pos = pos
-        while self._size - pos < need and not self._eof:
-            new = self._stream.read_parts(min(max(self._block_size, need - (self._size - pos)), _MAX_READ))
+        parts, walked = self._parts, self._pos
+        while parts and walked >= len(parts[0]):
+            walked -= len(parts.pop(0))
+        if walked:
+            parts[0] = memoryview(parts[0])[walked:]
+        self._base += self._pos
+        self._size -= self._pos
+        self._pos = 0
+        while self._size < need and not self._eof:
+            new = self._stream.read_parts(min(max(self._block_size, need - self._size), _MAX_READ))
             if not new:
                 self._eof = True
                 break
