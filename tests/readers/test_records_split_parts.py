@@ -13,8 +13,9 @@ import itertools
 import numpy as np
 import pytest
 
-from fastinput.readers import _records
 from fastinput.readers.framing import frame
+
+_records = pytest.importorskip("fastinput.readers._records")
 
 RECORDS = [b"", b"x", bytes(range(7)), bytes(range(30)), b"abc"]
 FILE = b"".join(frame(r) for r in RECORDS)
