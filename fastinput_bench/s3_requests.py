@@ -3,9 +3,10 @@
 Runs ``s3_read``'s two readers (plain fsspec, ``fi.TFRecordDataset``) on the
 same moto server and objects, alternating, and for each pass prints:
 
-- its wall time, the client's CPU seconds and moto's (from ``/proc``, so Linux only);
-- the requests it made (ranged GETs and size lookups, counted by wrapping s3fs's
-  request functions in this script: the library is not changed) and the time
+- its wall time, the client's CPU seconds (and of those, fsspec's event loop thread's, which receives every
+  response for both readers) and moto's (from ``/proc``, so Linux only);
+- the requests it made (ranged GETs and size lookups, counted by wrapping the
+  functions they go through in this script: the library is not changed) and the time
   spent with 0, 1, 2, ... of them in flight: 0 means the server had nothing to do;
 - how long after the pass started the first request went out, and how long the
   pass went on after the last response came (the reader's own tail).
@@ -36,9 +37,11 @@ Request = tuple[str, str, int, float, float]
 
 
 def record_requests(log: list[Request]) -> None:
-    """Wrap the s3fs functions both readers' requests go through (fastinput: ``_cat_file`` and ``_info``;
-    plain fsspec file objects: ``s3fs.core._inner_fetch``), appending each finished request to ``log``."""
+    """Wrap the functions both readers' requests go through (fastinput: ``s3_ranges.read_range_parts`` and s3fs's
+    ``_info``; plain fsspec file objects: ``s3fs.core._inner_fetch``), appending each finished request to ``log``."""
     import s3fs.core
+
+    from fastinput.readers import s3_ranges
 
     def timed(kind: str, func: Callable, key_of: Callable, start_of: Callable) -> Callable:
         async def wrapper(*args, **kwargs):
@@ -50,16 +53,23 @@ def record_requests(log: list[Request]) -> None:
         return wrapper
 
     fs_class = s3fs.core.S3FileSystem
-    fs_class._cat_file = timed("get", fs_class._cat_file, lambda a: a[1], lambda a, k: k.get("start") or 0)
+    s3_ranges.read_range_parts = timed("get", s3_ranges.read_range_parts, lambda a: a[1], lambda a, k: a[2])
     fs_class._info = timed("size", fs_class._info, lambda a: a[1], lambda a, k: 0)
     s3fs.core._inner_fetch = timed("get", s3fs.core._inner_fetch, lambda a: a[2], lambda a, k: a[4])
 
 
-def process_cpu(pid: int) -> float:
-    """User plus system CPU seconds of process ``pid`` so far."""
-    with open(f"/proc/{pid}/stat") as f:
+def process_cpu(pid: int, thread: int | None = None) -> float:
+    """User plus system CPU seconds of process ``pid`` so far (of its thread ``thread`` only, if given)."""
+    with open(f"/proc/{pid}/stat" if thread is None else f"/proc/{pid}/task/{thread}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def event_loop_thread() -> int:
+    """The native id of fsspec's event loop thread (started by the first pass)."""
+    import fsspec.asyn
+
+    return fsspec.asyn.iothread[0].native_id
 
 
 def in_flight_ms(requests: list[Request], start: float, end: float) -> dict[int, float]:
@@ -104,18 +114,21 @@ def main() -> None:
         for _, read in readers:  # untimed: connections, imports, the server's warm-up
             read(urls, options, args.parallel, read_size)
         last: dict[str, tuple[list[Request], float]] = {}
+        me, loop_thread = os.getpid(), event_loop_thread()
         for _ in range(args.repeats):
             for name, read in readers:
                 log.clear()
-                server, client = process_cpu(process.pid), time.process_time()
+                server, client, loop = process_cpu(process.pid), time.process_time(), process_cpu(me, loop_thread)
                 start = time.perf_counter()
                 read(urls, options, args.parallel, read_size)
                 end = time.perf_counter()
                 server, client = process_cpu(process.pid) - server, time.process_time() - client
+                loop = process_cpu(me, loop_thread) - loop
                 requests = list(log)
                 gets = [r for r in requests if r[0] == "get"]
                 spent = in_flight_ms(requests, start, end)
-                print(f"{name:<13} {end - start:.3f} s, client CPU {client:.2f} s, moto CPU {server:.2f} s, "
+                print(f"{name:<13} {end - start:.3f} s, client CPU {client:.2f} s (event loop {loop:.2f} s), "
+                      f"moto CPU {server:.2f} s, "
                       f"{len(gets)} GETs (median {statistics.median(r[4] - r[3] for r in gets) * 1e3:.0f} ms) "
                       f"+ {len(requests) - len(gets)} size lookups; first request after "
                       f"{(min(r[3] for r in requests) - start) * 1e3:.0f} ms, pass ends "

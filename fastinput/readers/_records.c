@@ -9,6 +9,10 @@
  * for about one allocation per record, and a thread waiting for it (an event loop receiving
  * the next response) is not held up by the copies.
  *
+ * The buffer may also be a list of buffers that follow one another in the stream (a remote
+ * response in the parts it arrived in): a record that straddles two of them is copied out of
+ * both, so they never need joining.
+ *
  * CRC32C (Castagnoli) uses the SSE4.2 crc32 instruction where the CPU has it (x86-64,
  * checked once at import), and a portable table-driven loop (slicing-by-8) elsewhere.
  */
@@ -146,16 +150,77 @@ __attribute__((target("sse4.2"))) static uint32_t update_sse42(uint32_t reg32, c
 
 static CrcUpdate crc_update = update_portable; /* the fastest this CPU runs, chosen at import */
 
-static inline uint32_t masked_crc(CrcUpdate update, const unsigned char *p, size_t n) {
-    uint32_t crc = ~update(0xffffffffu, p, n);
+/* TFRecord's mask of a finished register: CRC32C's final inversion, rotated right by 15 bits, plus a constant. */
+static inline uint32_t mask(uint32_t reg) {
+    uint32_t crc = ~reg;
     return ((crc >> 15) | (crc << 17)) + MASK_DELTA; /* wraps mod 2**32 */
+}
+
+static inline uint32_t masked_crc(CrcUpdate update, const unsigned char *p, size_t n) {
+    return mask(update(0xffffffffu, p, n));
+}
+
+/* ------------------------------------------------------------------------------------------------ */
+/* The data walked: one buffer, or parts that follow one another. Offsets count from the first
+ * part's first byte, as if the parts were one buffer.                                             */
+
+typedef struct {
+    Py_buffer *views;  /* the parts */
+    Py_ssize_t *ends;  /* ends[k]: the offset just past part k */
+    Py_ssize_t count;
+    Py_ssize_t size;   /* of all parts together */
+} Parts;
+
+/* The part holding byte `at` (< size), looked for from part `from` on: the walk goes forward. */
+static inline Py_ssize_t part_of(const Parts *parts, Py_ssize_t at, Py_ssize_t from) {
+    while (parts->ends[from] <= at) from++;
+    return from;
+}
+
+/* Where byte `at` of the whole lies, `at` being in part k. */
+static inline const unsigned char *byte_in(const Parts *parts, Py_ssize_t k, Py_ssize_t at) {
+    return (const unsigned char *)parts->views[k].buf + (at - (parts->ends[k] - parts->views[k].len));
+}
+
+/* The n bytes (n <= 12) at `at`, where they lie if one part holds them all, else gathered into `scratch`. */
+static const unsigned char *bytes_at(const Parts *parts, Py_ssize_t *cursor, Py_ssize_t at, Py_ssize_t n,
+                                     unsigned char *scratch) {
+    Py_ssize_t k = *cursor = part_of(parts, at, *cursor);
+    if (at + n <= parts->ends[k]) return byte_in(parts, k, at);
+    for (Py_ssize_t done = 0; done < n; k++) {
+        Py_ssize_t take = parts->ends[k] - (at + done); /* 0 or less for an empty part */
+        if (take > n - done) take = n - done;
+        if (take > 0) {
+            memcpy(scratch + done, byte_in(parts, k, at + done), (size_t)take);
+            done += take;
+        }
+    }
+    return scratch;
+}
+
+/* The masked CRC of bytes [at, at + n), which straddle parts, copied to `out` a part at a time. */
+static uint32_t masked_crc_copy(CrcUpdate update, const Parts *parts, Py_ssize_t *cursor, Py_ssize_t at,
+                                Py_ssize_t n, char *out) {
+    uint32_t reg = 0xffffffffu;
+    for (Py_ssize_t k = *cursor = part_of(parts, at, *cursor); n > 0; k++) {
+        Py_ssize_t take = parts->ends[k] - at;
+        if (take > n) take = n;
+        if (take <= 0) continue; /* an empty part */
+        const unsigned char *p = byte_in(parts, k, at);
+        reg = update(reg, p, (size_t)take);
+        memcpy(out, p, (size_t)take);
+        out += take;
+        at += take;
+        n -= take;
+    }
+    return mask(reg);
 }
 
 /* ------------------------------------------------------------------------------------------------ */
 /* The walk.                                                                                         */
 
 typedef struct {
-    Py_ssize_t start, size; /* one record's data in the buffer */
+    Py_ssize_t start, size; /* one record's data in the parts */
 } Span;
 
 typedef struct {
@@ -167,26 +232,27 @@ typedef struct {
 } Walk;
 
 /*
- * Find up to max_records whole records in data[pos..size) whose length CRC is right, noting each one's
- * data in `spans`; the data CRCs are checked later, as each record is copied out (`copy_checked`).
- * Touches no Python object, so it runs without the GIL. A record takes at least
+ * Find up to max_records whole records in the parts from offset pos on whose length CRC is right,
+ * noting each one's data in `spans`; the data CRCs are checked later, as each record is copied out
+ * (`copy_checked`). Touches no Python object, so it runs without the GIL. A record takes at least
  * HEADER_SIZE + FOOTER_SIZE bytes, so at most (size - pos) / 16 records are found, whatever
  * max_records says: `spans` needs no more entries than that.
  */
-static void walk_headers(const unsigned char *data, Py_ssize_t size, Py_ssize_t pos, Py_ssize_t max_records,
-                         Span *spans, Walk *w) {
+static void walk_headers(const Parts *parts, Py_ssize_t pos, Py_ssize_t max_records, Span *spans, Walk *w) {
     CrcUpdate update = crc_update;
+    Py_ssize_t size = parts->size, cursor = 0;
+    unsigned char scratch[HEADER_SIZE];
     w->status = DONE;
     w->have_header = 0;
     w->length = 0;
     w->count = 0;
     while (w->count < max_records) {
-        const unsigned char *record = data + pos;
         Py_ssize_t left = size - pos;
         if (left < HEADER_SIZE) {
             w->status = NEED_MORE;
             break;
         }
+        const unsigned char *record = bytes_at(parts, &cursor, pos, HEADER_SIZE, scratch);
         if (masked_crc(update, record, 8) != load_le32(record + 8)) {
             w->status = BAD_LENGTH_CRC;
             break;
@@ -208,23 +274,31 @@ static void walk_headers(const unsigned char *data, Py_ssize_t size, Py_ssize_t 
 
 /*
  * Check each found record's data CRC, then copy the data into its bytes object's storage (`out[i]`,
- * allocated for it) while it is still in the cache: the buffer comes from memory once. At the first
+ * allocated for it) while it is still in the cache: the buffer comes from memory once. (A record
+ * that straddles parts is copied a part at a time, each piece right after its CRC.) At the first
  * record whose CRC is wrong the walk ends there (BAD_DATA_CRC, the records before it kept). No GIL.
  */
-static void copy_checked(const unsigned char *data, const Span *spans, char *const *out, Walk *w) {
+static void copy_checked(const Parts *parts, const Span *spans, char *const *out, Walk *w) {
     CrcUpdate update = crc_update;
+    Py_ssize_t cursor = 0;
+    unsigned char scratch[FOOTER_SIZE];
     for (Py_ssize_t i = 0; i < w->count; i++) {
-        const unsigned char *record_data = data + spans[i].start;
-        Py_ssize_t length = spans[i].size;
-        if (masked_crc(update, record_data, (size_t)length) != load_le32(record_data + length)) {
+        Py_ssize_t start = spans[i].start, length = spans[i].size;
+        Py_ssize_t k = cursor = part_of(parts, start, cursor);
+        int in_one_part = start + length <= parts->ends[k];
+        const unsigned char *record_data = byte_in(parts, k, start);
+        uint32_t crc = in_one_part ? masked_crc(update, record_data, (size_t)length)
+                                   : masked_crc_copy(update, parts, &cursor, start, length, out[i]);
+        if (crc == load_le32(bytes_at(parts, &cursor, start + length, FOOTER_SIZE, scratch))) {
+            if (in_one_part) memcpy(out[i], record_data, (size_t)length);
+        } else {
             w->status = BAD_DATA_CRC;
             w->have_header = 0;
             w->length = (uint64_t)length;
-            w->pos = spans[i].start - HEADER_SIZE;
+            w->pos = start - HEADER_SIZE;
             w->count = i;
             return;
         }
-        memcpy(out[i], record_data, (size_t)length);
     }
 }
 
@@ -256,6 +330,8 @@ PyDoc_STRVAR(split_doc,
 "split(buf, pos, max_records) -> (records, new_pos, status, detail)\n"
 "\n"
 "Walk TFRecord records in the buffer `buf` from offset `pos`, checking both CRCs of each,\n"
+"`buf` being one bytes-like object or a list of them that follow one another (offsets then\n"
+"count from the first one's start, as if they were joined),\n"
 "and return the data of up to `max_records` of them as a list of bytes. `new_pos` is the\n"
 "offset after the last record returned; `status` says why the walk stopped there:\n"
 "\n"
@@ -303,46 +379,77 @@ static PyObject *new_records(const Span *spans, Py_ssize_t count, char **out) {
  * (no GIL, unless there are fewer than RELEASE_GIL_BYTES to copy). The objects are not visible to any
  * other thread until split returns them.
  */
+/* The buffers of `buf` (one bytes-like object, or a list of them) as `parts`; -1 with an exception set if one is
+ * not bytes-like. Release with release_parts() either way. */
+static int get_parts(PyObject *buf, Parts *parts) {
+    int is_list = PyList_Check(buf);
+    Py_ssize_t count = is_list ? PyList_GET_SIZE(buf) : 1;
+    parts->count = parts->size = 0;
+    parts->views = PyMem_New(Py_buffer, count ? count : 1);
+    parts->ends = PyMem_New(Py_ssize_t, count ? count : 1);
+    if (!parts->views || !parts->ends) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (Py_ssize_t k = 0; k < count; k++) {
+        PyObject *item = is_list ? PyList_GET_ITEM(buf, k) : buf;
+        if (PyObject_GetBuffer(item, &parts->views[k], PyBUF_SIMPLE) < 0) return -1;
+        parts->count = k + 1;
+        parts->size += parts->views[k].len;
+        parts->ends[k] = parts->size;
+    }
+    return 0;
+}
+
+static void release_parts(Parts *parts) {
+    for (Py_ssize_t k = 0; k < parts->count; k++) PyBuffer_Release(&parts->views[k]);
+    PyMem_Free(parts->views);
+    PyMem_Free(parts->ends);
+}
+
 static PyObject *py_split(PyObject *self, PyObject *args) {
     (void)self;
-    Py_buffer view;
+    PyObject *buf;
+    Parts parts;
     Py_ssize_t pos, max_records;
-    if (!PyArg_ParseTuple(args, "y*nn:split", &view, &pos, &max_records)) return NULL;
-    if (pos < 0 || pos > view.len || max_records < 0) {
-        PyErr_Format(PyExc_ValueError, "split: need 0 <= pos <= len(buf) and max_records >= 0, got pos %zd, "
-                     "len(buf) %zd, max_records %zd", pos, view.len, max_records);
-        PyBuffer_Release(&view);
-        return NULL;
-    }
-    Py_ssize_t capacity = (view.len - pos) / (HEADER_SIZE + FOOTER_SIZE); /* see walk_headers() */
-    if (capacity > max_records) capacity = max_records;
-    if (capacity < 1) capacity = 1;
-    Span *spans = PyMem_New(Span, capacity);
-    char **out = PyMem_New(char *, capacity);
+    Span *spans = NULL;
+    char **out = NULL;
     PyObject *records = NULL;
     Walk w;
+    if (!PyArg_ParseTuple(args, "Onn:split", &buf, &pos, &max_records)) return NULL;
+    if (get_parts(buf, &parts) < 0) goto done;
+    if (pos < 0 || pos > parts.size || max_records < 0) {
+        PyErr_Format(PyExc_ValueError, "split: need 0 <= pos <= len(buf) and max_records >= 0, got pos %zd, "
+                     "len(buf) %zd, max_records %zd", pos, parts.size, max_records);
+        goto done;
+    }
+    Py_ssize_t capacity = (parts.size - pos) / (HEADER_SIZE + FOOTER_SIZE); /* see walk_headers() */
+    if (capacity > max_records) capacity = max_records;
+    if (capacity < 1) capacity = 1;
+    spans = PyMem_New(Span, capacity);
+    out = PyMem_New(char *, capacity);
     if (!spans || !out) {
         PyErr_NoMemory();
         goto done;
     }
-    /* The exported buffer cannot be resized or freed while we hold `view`, so it is safe to read unlocked. */
+    /* An exported buffer cannot be resized or freed while we hold its view, so it is safe to read unlocked. */
     Py_BEGIN_ALLOW_THREADS
-    walk_headers(view.buf, view.len, pos, max_records, spans, &w);
+    walk_headers(&parts, pos, max_records, spans, &w);
     Py_END_ALLOW_THREADS
     records = new_records(spans, w.count, out);
     if (!records) goto done;
     if (w.pos - pos >= RELEASE_GIL_BYTES) {
         Py_BEGIN_ALLOW_THREADS
-        copy_checked(view.buf, spans, out, &w);
+        copy_checked(&parts, spans, out, &w);
         Py_END_ALLOW_THREADS
     } else {
-        copy_checked(view.buf, spans, out, &w);
+        copy_checked(&parts, spans, out, &w);
     }
     records = split_result(records, &w);
 done:
     PyMem_Free(spans);
     PyMem_Free(out);
-    PyBuffer_Release(&view);
+    release_parts(&parts);
     return records;
 }
 

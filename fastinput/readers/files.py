@@ -167,8 +167,9 @@ def check_compression_type(op: str, compression_type: Any) -> str | None:
 
 
 class ReadStream:
-    """A file opened for sequential reading: ``read(n)`` returns up to ``n`` bytes, ``b""`` at the end; local,
-    uncompressed files also ``readinto`` a caller's buffer (``reads_in_place``).
+    """A file opened for sequential reading: ``read(n)`` returns up to ``n`` bytes, ``b""`` at the end
+    (``read_parts(n)`` the same as a list: a remote response's parts, not joined); local, uncompressed files also
+    ``readinto`` a caller's buffer (``reads_in_place``).
 
     Wraps a local file (unbuffered: callers read large blocks), or an fsspec
     file with read-ahead, optionally decompressing GZIP/ZLIB on the fly.
@@ -198,6 +199,15 @@ class ReadStream:
             with storage_errors(self.path, self._remote):
                 return self._raw.read(n)
         return self._inflate(n)
+
+    def read_parts(self, n: int) -> list[bytes]:
+        """``read`` as a list of buffers, ``[]`` at the end: a remote response in the parts it arrived in
+        (``RemoteFile.read_parts``), not joined, for a reader that splits records out of each where it lies."""
+        if self._remote and self._inflater is None:
+            with storage_errors(self.path, True):
+                return self._raw.read_parts(n)
+        data = self.read(n)
+        return [data] if data else []
 
     def readinto(self, view: memoryview) -> int:
         """Read up to ``len(view)`` bytes into ``view``, a buffer the caller reuses (no fresh pages each read);

@@ -23,7 +23,10 @@ every good record before it has been handed out.
 Blocks of a local file are read into one reused buffer (a fresh buffer per
 read costs a page fault per 4 KiB every read, more than the walk itself).
 Remote and decompressed data come as new bytes anyway: those are walked
-where they lie, and only a record that straddles two reads is copied.
+where they lie, and only a record that straddles two reads is copied. A
+remote response is walked in the parts it arrived in (``read_parts``: about
+256 KiB each from S3), never joined: the C walk takes a record that straddles
+parts from each of them.
 """
 
 from __future__ import annotations
@@ -72,10 +75,10 @@ class Readable(Protocol):
     path: str
     size: int | None
     reads_in_place: bool
-    """True: ``readinto`` fills a reused buffer; False: only ``read``, which hands out new bytes."""
+    """True: ``readinto`` fills a reused buffer; False: only ``read_parts``, which hands out new bytes."""
 
-    def read(self, n: int) -> bytes:
-        """Up to ``n`` bytes, b"" at the end."""
+    def read_parts(self, n: int) -> list[bytes]:
+        """Up to ``n`` bytes as buffers that follow one another (a remote response's parts), ``[]`` at the end."""
         ...
 
     def readinto(self, view: memoryview) -> int:
@@ -116,12 +119,14 @@ class RecordReader:
         self._compressed = compressed
         # Reading in place: the reused buffer, grown for a record that needs more.
         self._space = memoryview(bytearray(block_size)) if stream.reads_in_place else None
-        self._buf: bytes | memoryview = b""  # the bytes read and not yet handed out, from _pos on
-        self._pos = 0
-        self._base = start  # stream offset of _buf[0] (``start``: where the stream was opened)
+        # The bytes read and not yet handed out, from _pos on: reads one after another, as they came (the C walk
+        # takes a record that straddles two of them from both), or the reused buffer's filled part.
+        self._parts: list[bytes | memoryview] = []
+        self._size = 0  # bytes in _parts
+        self._pos = 0  # in _parts, counting from the first one's start
+        self._base = start  # stream offset of _parts[0][0] (``start``: where the stream was opened)
         self._eof = False
         self._known_lengths: dict[int, int] = {}  # length -> its masked CRC, already verified
-        self._rest: tuple[bytes, int, int] | None = None  # (a read, where to go on in it, its stream offset)
 
     @property
     def offset(self) -> int:
@@ -140,7 +145,7 @@ class RecordReader:
         """``read_into`` with the C walk: ``_records.split`` takes the records of the buffer, up to the damage."""
         start_count = len(out)
         while True:
-            records, pos, status, detail = _records.split(self._buf, self._pos, n - (len(out) - start_count))
+            records, pos, status, detail = _records.split(self._parts, self._pos, n - (len(out) - start_count))
             out += records
             self._pos = pos
             if status == _records.DONE:
@@ -149,13 +154,13 @@ class RecordReader:
                 raise self._bad_length_crc(pos)
             if status == _records.BAD_DATA_CRC:
                 raise self._bad_data_crc(pos, detail)
-            if len(out) > start_count or (self._eof and pos == len(self._buf)):
+            if len(out) > start_count or (self._eof and pos == self._size):
                 return  # hand out what is parsed before blocking on I/O; or the clean end of the stream
             self._fill(detail)  # NEED_MORE: detail bytes from pos
 
     def _walk_into(self, out: list[bytes], n: int) -> None:
         """``read_into`` in Python, where the extension is not built: one record per turn of the loop."""
-        buf, pos = self._buf, self._pos
+        buf, pos = self._joined(), self._pos
         end = len(buf)
         start_count = len(out)
         append = out.append
@@ -188,14 +193,18 @@ class RecordReader:
             if len(out) > start_count or (self._eof and pos == end):
                 return  # hand out what is parsed before blocking on I/O; or the clean end of the stream
             self._fill(need)
-            buf, pos = self._buf, self._pos
+            buf, pos = self._joined(), self._pos
             end = len(buf)
         self._pos = pos
 
+    def _joined(self) -> bytes | memoryview:
+        """The bytes of ``_parts`` as one buffer (for the Python walk), kept as the only part."""
+        if len(self._parts) != 1:
+            self._parts = [b"".join(self._parts)]
+        return self._parts[0]
+
     def _fill(self, need: int) -> None:
-        """Make ``need`` bytes from the current position available in ``_buf``, or raise DataLossError."""
-        if self._rest is not None and self._use_rest(need):
-            return
+        """Make ``need`` bytes from the current position available in ``_parts``, or raise DataLossError."""
         pos, size = self._pos, self._stream.size
         if size is not None and self._base + pos + need > size:  # known size: no need to read to find out
             if self._base + pos == size:
@@ -209,16 +218,17 @@ class RecordReader:
                 self._fill_from_reads(need)
         except DataLossError as exc:  # damaged compressed data: report it at the record it hides
             detail = str(exc).removeprefix(f"{self._stream.path}: ")
-            raise self._damage(0, "unreadable record", detail) from exc
-        if 0 < len(self._buf) < need:
-            raise self._truncated(need, len(self._buf))
+            raise self._damage(self._pos, "unreadable record", detail) from exc
+        if 0 < self._size - self._pos < need:
+            raise self._truncated(need, self._size - self._pos)
 
     def _fill_in_place(self, need: int) -> None:
         """``_fill`` by reading into the reused buffer: the unparsed tail (part of a record that straddles two
         reads) moves to its front, and the next read fills the space after it."""
-        have = len(self._buf) - self._pos
+        have = self._size - self._pos
         space = self._space
-        space[:have] = self._buf[self._pos:]
+        if have:
+            space[:have] = self._parts[0][self._pos:]  # the one part there is: the reused buffer's filled part
         self._base += self._pos
         self._pos = 0
         while have < need and not self._eof:
@@ -231,40 +241,26 @@ class RecordReader:
                 self._eof = True
                 break
             have += count
-        self._buf = space[:have]
+        self._parts, self._size = [space[:have]], have
 
     def _fill_from_reads(self, need: int) -> None:
-        """``_fill`` with the stream's new bytes: a record that straddles two reads is joined into a small buffer
-        of its own and the rest of the second read waits in ``_rest``, so a big read is walked where it lies."""
-        have = len(self._buf) - self._pos
-        parts = [self._buf[self._pos:]] if have else []
+        """``_fill`` with the stream's new bytes: the reads are kept as they came, never joined (the parts the
+        walk has gone past are dropped), so every byte is copied once, into its record."""
+        parts, walked = self._parts, self._pos
+        while parts and walked >= len(parts[0]):
+            walked -= len(parts.pop(0))
+        if walked:
+            parts[0] = memoryview(parts[0])[walked:]
         self._base += self._pos
+        self._size -= self._pos
         self._pos = 0
-        while have < need and not self._eof:
-            data = self._stream.read(min(max(self._block_size, need - have), _MAX_READ))
-            if not data:
+        while self._size < need and not self._eof:
+            new = self._stream.read_parts(min(max(self._block_size, need - self._size), _MAX_READ))
+            if not new:
                 self._eof = True
                 break
-            parts.append(data)
-            have += len(data)
-        if len(parts) > 1 and have > need:
-            last = parts[-1]
-            keep = len(last) - (have - need)
-            self._rest = (last, keep, self._base + have - len(last))
-            parts[-1] = last[:keep]
-        self._buf = b"".join(parts) if len(parts) != 1 else parts[0]
-
-    def _use_rest(self, need: int) -> bool:
-        """Go on in the rest of the last read (see ``_fill_from_reads``); True if ``need`` bytes are then there."""
-        rest, start, rest_base = self._rest
-        self._rest = None
-        have = len(self._buf) - self._pos
-        if have <= start:  # the unparsed bytes are the ones just before ``start`` in ``rest``
-            self._buf, self._pos, self._base = rest, start - have, rest_base
-        else:  # a header straddled the two reads (rare): join what is left
-            self._buf, self._base = self._buf[self._pos:] + rest[start:], self._base + self._pos
-            self._pos = 0
-        return len(self._buf) - self._pos >= need
+            parts += new
+            self._size += sum(map(len, new))
 
     def _bad_length_crc(self, pos: int) -> DataLossError:
         return self._damage(pos, "corrupted record", "the CRC of its length does not match")

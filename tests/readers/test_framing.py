@@ -128,6 +128,10 @@ class MemoryStream:
         self._pos += len(out)
         return out
 
+    def read_parts(self, n: int) -> list[bytes]:
+        data = self.read(n)
+        return [data] if data else []
+
     def readinto(self, view: memoryview) -> int:
         assert self.reads_in_place
         out = self.read(len(view))
