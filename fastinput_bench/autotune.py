@@ -19,7 +19,6 @@ images/sec within 10 seconds of the first batch. Needs the image kernels
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import tempfile
 import threading
@@ -28,6 +27,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+
+from fastinput_bench.report import write_figures
 
 REQUEST_LATENCY = 0.020
 
@@ -122,9 +123,7 @@ def main() -> None:
         result = run_images(args.seconds)
     result["cores"] = os.cpu_count()
     print(f"cores: {os.cpu_count()}")
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(result, f, indent=2)
+    write_figures(args.json, result)
 
 
 if __name__ == "__main__":

@@ -19,14 +19,14 @@ of the process (what each costs, less sensitive to other load on the machine).
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import numpy as np
+
+from fastinput_bench.report import write_figures
 
 NUM_INT = 13
 NUM_CAT = 26
@@ -147,12 +147,8 @@ def main() -> None:
     print(f"fastinput / tf.data: {ratio:.2f}x examples/s (target >= 2x), "
           f"{best_per_cpu['fastinput'] / best_per_cpu['tf.data']:.2f}x examples per CPU-second; "
           f"cores: {os.cpu_count()}")
-    if args.json:
-        summary = {"machine": {"cores": os.cpu_count(), "python": platform.python_version()},
-                   "examples": args.examples, "files": args.files, "runs": runs, "best": best, "ratio": ratio,
-                   "examples_per_cpu_second": per_cpu}
-        with open(args.json, "w") as f:
-            json.dump(summary, f, indent=2)
+    write_figures(args.json, {"examples": args.examples, "files": args.files, "runs": runs, "best": best,
+                              "ratio": ratio, "examples_per_cpu_second": per_cpu})
 
 
 if __name__ == "__main__":

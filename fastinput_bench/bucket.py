@@ -14,14 +14,14 @@ libraries compare. (The sequences alone are not timed: tf.data's per-element eag
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
+
+from fastinput_bench.report import write_figures
 
 BOUNDARIES = [16, 32, 64, 128]
 BATCH = 64
@@ -100,8 +100,6 @@ def main() -> None:
     cpu_ratios = {name: results[f"fastinput {name}"]["sequences_per_cpu_second"]
                   / results[f"tf.data {name}"]["sequences_per_cpu_second"] for name in ratios}
     summary = {
-        "machine": {"cores": os.cpu_count(), "python": platform.python_version(),
-                    "load_average": os.getloadavg()},
         "sequences": args.sequences,
         "results": results,
         "ratio_fastinput_vs_tf_data": ratios,
@@ -114,9 +112,7 @@ def main() -> None:
     for name, ratio in ratios.items():
         print(f"fastinput / tf.data, {name}: {ratio:.2f}x ({cpu_ratios[name]:.2f}x per CPU-second)")
     print(f"cores: {os.cpu_count()}, load average: {os.getloadavg()}")
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(summary, f, indent=2)
+    write_figures(args.json, summary)
 
 
 if __name__ == "__main__":

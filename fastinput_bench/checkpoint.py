@@ -31,6 +31,7 @@ import numpy as np
 
 import fastinput as fi
 from fastinput_bench.memory import write_files
+from fastinput_bench.report import write_figures
 
 TARGETS = {"get_state_ms": 100.0, "state_bytes": 1_000_000, "restore_ms": 2000.0}
 """Issue 15's targets, each an upper bound."""
@@ -146,9 +147,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if "unimplemented" not in result:
         result["records"] = args.files * args.records_per_file
         print(report(result))
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(result, f, indent=1)
+    write_figures(args.json, result)
     return 0 if result.get("restored_exactly") else 1
 
 

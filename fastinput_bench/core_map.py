@@ -15,11 +15,11 @@ fewer elements by default; the figure compared is elements/sec either way.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import time
 from collections.abc import Callable, Iterable
+
+from fastinput_bench.report import write_figures
 
 
 def _time_consume(make_iterable: Callable[[], Iterable], count: Callable[[object], int]) -> tuple[float, int]:
@@ -72,7 +72,6 @@ def main() -> None:
         r["elements_per_second"] = r["elements"] / r["seconds"]
     fast, graph, py_fn = (r["elements_per_second"] for r in results)
     summary = {
-        "machine": {"cores": os.cpu_count(), "python": platform.python_version()},
         "results": results,
         "ratio_vs_graph_map": fast / graph,
         "ratio_vs_py_function_map": fast / py_fn,
@@ -83,9 +82,7 @@ def main() -> None:
     print(f"fastinput / tf.data graph map:    {summary['ratio_vs_graph_map']:.1f}x (target >= 2x)")
     print(f"fastinput / tf.data py_function:  {summary['ratio_vs_py_function_map']:.1f}x (target >= 20x)")
     print(f"cores: {os.cpu_count()}")
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(summary, f, indent=2)
+    write_figures(args.json, summary)
 
 
 if __name__ == "__main__":

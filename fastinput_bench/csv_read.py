@@ -17,14 +17,14 @@ tf.data), with the CPU time per row.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import resource
 import time
 from pathlib import Path
 
 import numpy as np
+
+from fastinput_bench.report import write_figures
 
 NUM_INT = 13
 NUM_CAT = 26
@@ -140,7 +140,6 @@ def main() -> None:
 
     fast_rate, tf_rate = fast_rows / fast_seconds, tf_rows / tf_seconds
     summary = {
-        "machine": {"cores": os.cpu_count(), "python": platform.python_version(), "load_average": os.getloadavg()},
         "rows": args.rows,
         "files": args.files,
         "batch_size": args.batch_size,
@@ -159,9 +158,7 @@ def main() -> None:
           f"{tf_cpu / tf_rows * 1e6:.2f} CPU-us/row")
     print(f"fastinput / tf.data: {summary['ratio']:.1f}x (target >= 10x); cores: {os.cpu_count()}, "
           f"load average {os.getloadavg()[0]:.1f}")
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(summary, f, indent=2)
+    write_figures(args.json, summary)
 
 
 if __name__ == "__main__":

@@ -27,14 +27,14 @@ The workers run at normal priority here (Ray's default niceness, 15, would leave
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import time
 from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
+
+from fastinput_bench.report import script_machine, write_figures
 
 LATENCY_SECONDS = 0.020
 PARTS = ("latency", "images", "overhead", "step")
@@ -176,8 +176,8 @@ def main() -> None:
     ray.init(num_cpus=max(os.cpu_count() or 1, max(args.workers)), object_store_memory=args.object_store_mb << 20,
              include_dashboard=False, log_to_driver=False)
     load_before = os.getloadavg()
-    summary: dict[str, Any] = {"machine": {"cores": os.cpu_count(), "python": platform.python_version(),
-                                           "ray": ray.__version__, "load_average_before": load_before}}
+    summary: dict[str, Any] = {"machine": {**script_machine(), "ray": ray.__version__,
+                                                       "load_average_before": load_before}}
     runs = {"latency": lambda: latency_curve(args.workers, args.seconds),
             "images": lambda: image_scaling(args.image_batches, 32),
             "overhead": lambda: overhead(args.overhead_batches),
@@ -187,9 +187,7 @@ def main() -> None:
     summary["machine"]["load_average_after"] = os.getloadavg()
     ray.shutdown()
     print(f"load average before {load_before}, after {summary['machine']['load_average_after']}")
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(summary, f, indent=2)
+    write_figures(args.json, summary)
 
 
 if __name__ == "__main__":

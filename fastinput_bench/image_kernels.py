@@ -24,14 +24,14 @@ from __future__ import annotations
 
 import argparse
 import io
-import json
 import os
-import platform
 import threading
 import time
 from collections.abc import Callable
 
 import numpy as np
+
+from fastinput_bench.report import script_machine, write_figures
 
 SIZE = (224, 224)
 Window = tuple[int, int, int, int]
@@ -186,11 +186,8 @@ def main() -> None:
     for row in results:
         print(f"{row['kernel']:48s} {row['images_per_second_1_thread']:>10,.0f} "
               f"{row['images_per_second_2_threads']:>10,.0f} {row['cpu_ms_per_image']:>11.2f}")
-    if args.json:
-        summary = {"machine": {"cores": os.cpu_count(), "python": platform.python_version(), "load_average": load},
-                   "images": len(items), "size": SIZE, "results": results}
-        with open(args.json, "w") as f:
-            json.dump(summary, f, indent=2)
+    write_figures(args.json, {"machine": {**script_machine(), "load_average": load}, "images": len(items), "size": SIZE,
+                              "results": results})
 
 
 if __name__ == "__main__":

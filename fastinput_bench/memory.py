@@ -26,7 +26,6 @@ Not a timed test: a measurement to read, with a short smoke test in tests/benchm
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import tempfile
 import threading
@@ -38,6 +37,7 @@ import numpy as np
 
 import fastinput as fi
 from fastinput.readers.framing import frame
+from fastinput_bench.report import write_figures
 
 FLAT_MIB_PER_MINUTE = 2.0
 """Resident memory growing slower than this over the second half counts as flat."""
@@ -185,9 +185,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         paths = write_files(root, args.files, args.records_per_file, args.record_kib << 10)
         result = measure(paths, args.seconds, args.batch_size, int(args.ram_budget * 2**20) or None)
     print(report(result))
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(result, f, indent=1)
+    write_figures(args.json, result)
     return 0
 
 

@@ -25,14 +25,13 @@ pyarrow's rows/s.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from fastinput_bench.csv_read import criteo_csv_files
+from fastinput_bench.report import write_figures
 
 ROW_GROUP_SIZE = 1 << 16
 
@@ -160,7 +159,6 @@ def main() -> None:
             measure(columns, TF_DATA_RUN)
     print(f"data: {parquet_pattern} and {csv_pattern} ({args.rows:,} rows, {args.files} files)")
     summary = {
-        "machine": {"cores": os.cpu_count(), "python": platform.python_version(), "load_average": os.getloadavg()},
         "rows": args.rows, "files": args.files, "batch_size": args.batch_size, "row_group_size": ROW_GROUP_SIZE,
     }
     for columns in COLUMN_SETS:
@@ -186,9 +184,7 @@ def main() -> None:
             print(f"shuffled batches with packed strings / pyarrow read_table: "
                   f"{figures['shuffled_packed_strings_vs_pyarrow']:.2f}")
     print(f"cores: {os.cpu_count()}, load average {os.getloadavg()[0]:.1f}")
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(summary, f, indent=2)
+    write_figures(args.json, summary)
 
 
 if __name__ == "__main__":

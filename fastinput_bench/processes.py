@@ -20,14 +20,14 @@ from __future__ import annotations
 
 import argparse
 import io
-import json
 import os
-import platform
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
+
+from fastinput_bench.report import script_machine, write_figures
 
 BATCH = 32
 TRIVIAL_BATCH = 256
@@ -179,8 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", help="write the results to this file")
     args = parser.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    summary: dict[str, Any] = {"machine": {"cores": os.cpu_count(), "python": platform.python_version(),
-                                           "load_average_before": os.getloadavg()[0]}}
+    summary: dict[str, Any] = {"machine": {**script_machine(), "load_average_before": os.getloadavg()[0]}}
     for name in args.workloads.split(","):
         elements = args.elements * (100 if name == "trivial" else 1)
         summary[name] = result = run_workload(name, elements, args.workers)
@@ -191,9 +190,7 @@ def main(argv: list[str] | None = None) -> int:
         ratios = {k: v for k, v in result.items() if k.startswith("processes_vs")}
         print("  " + ", ".join(f"{k} {v:.2f}x" for k, v in ratios.items()))
     summary["machine"]["load_average_after"] = os.getloadavg()[0]
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(summary, f, indent=2)
+    write_figures(args.json, summary)
     return 0
 
 

@@ -41,6 +41,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from fastinput_bench.report import write_figures
+
 PACKAGE = Path(__file__).resolve().parent.parent / "fastinput"
 IMAGE_BATCH = 64
 CORE_BATCH = 256
@@ -257,9 +259,7 @@ def main() -> None:
     report.append(_estimate("hook checks (about the events a traced run records)", core["events_per_item"], check,
                             hooks["base_median"], "element"))
     print("\n".join(report))
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(results, f, indent=2)
+    write_figures(args.json, results)
 
 
 if __name__ == "__main__":

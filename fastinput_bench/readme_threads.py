@@ -16,13 +16,12 @@ rate and the median CPU per image are kept. This is how issue 20's question
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import resource
 import statistics
 import time
-from pathlib import Path
+
+from fastinput_bench.report import script_machine, write_figures
 
 BATCH_SIZE = 64
 WARMUP_BATCHES = 10
@@ -94,10 +93,8 @@ def main() -> None:
               f"{row['median_voluntary_switches_per_image']:>10.2f} "
               f"{row['median_involuntary_switches_per_image']:>12.2f} "
               f"{'/'.join(map(str, row['workers_at_end'])):>8}")
-    if args.json:
-        summary = {"machine": {"cores": os.cpu_count(), "python": platform.python_version(), "load_average": load},
-                   "batch_size": BATCH_SIZE, "batches": args.batches, "results": results}
-        Path(args.json).write_text(json.dumps(summary, indent=2) + "\n")
+    write_figures(args.json, {"machine": {**script_machine(), "load_average": load}, "batch_size": BATCH_SIZE,
+                              "batches": args.batches, "results": results})
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ Under the table comes the profiler's verdict on fastinput's run (from
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import sys
@@ -92,6 +93,22 @@ def machine_info() -> dict[str, Any]:
     if "tensorflow" in sys.modules:
         info["tensorflow"] = sys.modules["tensorflow"].__version__
     return info
+
+
+def script_machine() -> dict[str, Any]:
+    """Where a benchmark script ran, for its JSON: cores, Python, and the load average then (the machine may be
+    shared, and a figure taken under load is not comparable with a quiet one)."""
+    return {"cores": available_cpus(), "python": platform.python_version(), "load_average": os.getloadavg()[0]}
+
+
+def write_figures(path: str | None, figures: dict[str, Any]) -> None:
+    """Write a benchmark script's ``--json`` output to ``path`` (nothing without one). A document that does not say
+    where it ran gets ``script_machine()``, so every figure RESULTS.md shows carries its core count."""
+    if not path:
+        return
+    document = figures if "machine" in figures else {"machine": script_machine(), **figures}
+    with open(path, "w") as f:
+        json.dump(document, f, indent=2)
 
 
 def _cpu_model() -> str:

@@ -27,9 +27,7 @@ target is (b) >= 80% of (a).
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import socket
 import statistics
 import subprocess
@@ -181,12 +179,11 @@ def main() -> None:
               f"   {', '.join(f'{s:.2f} s' for s in seconds)}")
     print(f"  fastinput / plain fsspec: {ratio_median:.0%} on medians, {ratio_best:.0%} on best runs (target >= 80%)")
     print(f"  cores: {os.cpu_count()}")
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump({"machine": {"cores": os.cpu_count(), "python": platform.python_version()},
-                       "bytes": sizes["fastinput"], "seconds": runs, "cpu_seconds": cpu, "best_bytes_per_second": best,
-                       "median_bytes_per_second": median, "ratio_median": ratio_median, "ratio_best": ratio_best},
-                      f, indent=2)
+    from fastinput_bench.report import write_figures  # as a script, the repository joins sys.path after the imports
+
+    write_figures(args.json, {"bytes": sizes["fastinput"], "seconds": runs, "cpu_seconds": cpu,
+                              "best_bytes_per_second": best, "median_bytes_per_second": median,
+                              "ratio_median": ratio_median, "ratio_best": ratio_best})
 
 if __name__ == "__main__":
     main()

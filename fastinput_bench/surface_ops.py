@@ -13,14 +13,14 @@ dataset per window, in both libraries.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import time
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+
+from fastinput_bench.report import write_figures
 
 FAIL_EVERY = 100
 """``ignore_errors``: one element in this many raises."""
@@ -79,13 +79,9 @@ def main(argv: list[str] | None = None) -> int:
         results.append({"pipeline": name, "elements": count, "fastinput_seconds": fast, "tf_data_seconds": slow,
                         "ratio": slow / fast})
         print(f"{name:<36} {count:>9,} {fast:>12.3f} {slow:>12.3f} {slow / fast:>6.1f}x")
-    summary = {"machine": {"cores": os.cpu_count(), "python": platform.python_version(),
-                           "load_average": os.getloadavg()[0]},
-               "results": results}
+    summary = {"results": results}
     print(f"cores: {os.cpu_count()}, load average {os.getloadavg()[0]:.1f}")
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(summary, f, indent=2)
+    write_figures(args.json, summary)
     return 0
 
 

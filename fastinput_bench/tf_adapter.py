@@ -56,11 +56,12 @@ batches/s: ~0.93 at best, and 0.90 needs all but perfect overlap.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import time
 from typing import NamedTuple
+
+from fastinput_bench.report import write_figures
 
 
 class Rate(NamedTuple):
@@ -181,9 +182,7 @@ def main() -> None:
               f"(ratio when CPU-bound {step['cpu_ratio']:.2f}; TensorFlow's own cost alone caps it at "
               f"{results[name]['cpu_bound_ceiling']:.2f}); load {os.getloadavg()[0]:.1f}")
     print(f"cores: {os.cpu_count()}")
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump({"benchmark": "as_tf_dataset overhead", "cores": os.cpu_count(), "results": results}, f, indent=2)
+    write_figures(args.json, {"benchmark": "as_tf_dataset overhead", "results": results})
 
 
 if __name__ == "__main__":

@@ -13,9 +13,7 @@ is how a pipeline that parses Examples in batches consumes them.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import sys
 import tempfile
 import time
@@ -103,10 +101,9 @@ def main() -> None:
               f"{row['fastinput'] / row['tf.data']:>6.1f}x")
     print(f"num_parallel_reads={args.parallel}, {args.files} files, {args.mb:g} MB per kind, best of {args.repeats}; "
           f"cores: {os.cpu_count()}")
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump({"machine": {"cores": os.cpu_count(), "python": platform.python_version()}, "results": results},
-                      f, indent=2)
+    from fastinput_bench.report import write_figures  # as a script, the repository joins sys.path after the imports
+
+    write_figures(args.json, {"results": results})
 
 
 if __name__ == "__main__":

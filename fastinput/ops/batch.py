@@ -145,8 +145,10 @@ class BatchIterator(DatasetIterator):
     Saved, it holds nothing but those carried rows, which all come from the
     input's latest chunk: it saves the input's state before that chunk and
     how many of its rows earlier batches took; a restore pulls it again and
-    drops them. A call makes one batch, so an input error is never kept
-    waiting behind batches already made (the state would have to point at it).
+    drops them. A call pulls for one batch only, so an input error is never
+    kept waiting behind batches already made (the state would have to point
+    at it); over row blocks it then cuts more batches, as many as asked for,
+    while the carried rows fill them (one call, one hand-off, for several).
     """
 
     def __init__(self, dataset: Any, ctx: IteratorContext, source: DatasetIterator, combine: Any,
@@ -167,7 +169,13 @@ class BatchIterator(DatasetIterator):
         self._skip = 0  # after a restore: units of the input to drop before the first batch
 
     def produce_chunk(self, n: int) -> list[Any]:
-        return [self.produce()]
+        """One batch, and over row blocks up to ``n`` in all while the rows carried over fill whole batches (cut
+        from the input's latest chunk, no pull: nothing can fail, and the state stays that chunk's)."""
+        out = [self.produce()]
+        if self._marks is not None:
+            while len(out) < n and self._units.count(self._carried) >= self._sizes[self._turn]:
+                out.append(self._cut(self._carried, self._sizes[self._turn]))
+        return out
 
     def produce(self) -> Any:
         units, size, error = self._units, self._sizes[self._turn], None
@@ -197,7 +205,11 @@ class BatchIterator(DatasetIterator):
             raise error
         if not positions or (self._drop_remainder and positions < size):
             raise StopIteration
-        batch, self._carried = units.split(gathered, size)
+        return self._cut(gathered, size)
+
+    def _cut(self, gathered: list[Any], size: int) -> Any:
+        """The batch of the first ``size`` units of ``gathered``; the rest are carried over."""
+        batch, self._carried = self._units.split(gathered, size)
         self._turn = (self._turn + 1) % len(self._sizes)
         return self._combine(batch)
 

@@ -5,7 +5,9 @@ exchanged through the full buffer in one go, with the draws that drawing one
 row at a time makes: one random slot per incoming row, the slot's row drawn
 and the incoming row put in its place (``ExchangePlan``). Per column that is
 one copy of the incoming rows, one gather of the drawn rows and one scatter
-of the refills. The rows drawn wait in a ``RowQueue`` for requests of any size.
+of the refills, or, for numeric columns where the C extension is built, one walk of the draws over all of
+them at once, each value moved once in and once out. The rows drawn wait in a ``RowQueue`` for requests of
+any size.
 
 An interleave may hand its rows on unmerged (``Interleaved``: blocks and the
 order one row of each in turn): the exchange folds that order into its
@@ -163,16 +165,29 @@ class RowShuffleIterator(DatasetIterator):
         return self._drawn.take(n)
 
     def _exchange(self) -> Block:
-        """Draw one row per incoming row (a full buffer): each draw's slot takes the incoming row."""
+        """Draw one row per incoming row (a full buffer): each draw's slot takes the incoming row.
+
+        The numeric columns are walked by the C extension all in one call (``_exchange.exchange``: each value
+        moved once into the buffer and once out); the others (strings), or all where it is not built, are moved
+        by the row plan (``ExchangePlan``), with the same draws and the same result."""
         incoming, self._incoming = self._incoming, None
-        if self._slot_rows is None:
-            self._slot_rows = np.arange(self._capacity)
-        plan = ExchangePlan(self._rng.integers(0, self._capacity, len(incoming)), self._capacity, incoming.order,
-                            self._slot_rows)
-        drawn = []
-        for i, (column, pieces) in enumerate(zip(self._buffer, incoming.columns())):
-            out, self._buffer[i] = plan.exchange(column, pieces)
-            drawn.append(out)
+        slots = self._rng.integers(0, self._capacity, len(incoming))
+        pieces = incoming.columns()
+        drawn: list[Any] = [None] * len(self._buffer)
+        walked = [i for i, column in enumerate(self._buffer) if _walkable(column, pieces[i])]
+        if walked:
+            outs = [memory.pooled_empty(len(incoming), self._buffer[i].dtype) for i in walked]
+            _exchange.exchange([self._buffer[i][:self._capacity] for i in walked], [pieces[i] for i in walked],
+                               slots, incoming.order, outs)
+            for i, out in zip(walked, outs):
+                drawn[i] = out
+        if len(walked) < len(drawn):
+            if self._slot_rows is None:
+                self._slot_rows = np.arange(self._capacity)
+            plan = ExchangePlan(slots, self._capacity, incoming.order, self._slot_rows)
+            for i, column in enumerate(self._buffer):
+                if drawn[i] is None:
+                    drawn[i], self._buffer[i] = plan.exchange(column, pieces[i])
         return tuple(drawn)
 
     def _drain(self) -> Block:
@@ -282,6 +297,14 @@ class ExchangePlan:
         drawn = np.take(column, self.sources, out=memory.pooled_empty(len(self.sources), column.dtype), mode="clip")
         column[self.refill_slots] = column[self.refill_rows]
         return drawn, column
+
+
+def _walkable(column: Any, pieces: list[Any]) -> bool:
+    """Whether the C extension can walk an exchange on this buffer column's values: numbers (not Python objects)
+    whose incoming pieces are contiguous arrays of the same type."""
+    return (_exchange is not None and isinstance(column, np.ndarray) and not column.dtype.hasobject
+            and all(isinstance(piece, np.ndarray) and piece.dtype == column.dtype and piece.flags.c_contiguous
+                    for piece in pieces))
 
 
 def _one_chunk(column: Any) -> Any:
