@@ -19,9 +19,7 @@ machine's other processes count less than in wall time.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import sys
 import tempfile
 import time
@@ -79,16 +77,14 @@ def main() -> None:
             for name, make in runs.items():
                 best[name] = min(best[name], microseconds_per_epoch(make, args.seconds))
     epoch, next_file, bare = best.values()
-    summary = {"machine": {"cores": os.cpu_count(), "python": platform.python_version(),
-                           "load_average": os.getloadavg()},
-               "records_per_file": RECORDS, "cpu_microseconds": best, "epoch_beyond_next_file": epoch - next_file}
+    summary = {"records_per_file": RECORDS, "cpu_microseconds": best, "epoch_beyond_next_file": epoch - next_file}
     for name, us in best.items():
         print(f"{name:<40} {us:8.1f} us CPU")
     print(f"{'an epoch beyond opening the next file':<40} {epoch - next_file:8.1f} us CPU")
     print(f"best of {args.rounds} rounds; cores: {os.cpu_count()}, load average {os.getloadavg()[0]:.2f}")
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(summary, f, indent=2)
+    from fastinput_bench.report import write_figures  # as a script, the repository joins sys.path after the imports
+
+    write_figures(args.json, summary)
 
 
 if __name__ == "__main__":
