@@ -25,7 +25,6 @@ pyarrow is imported inside functions so that ``import fastinput`` stays fast.
 from __future__ import annotations
 
 import dataclasses
-import threading
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -34,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from fastinput._engine.buffer import Failure
+from fastinput._engine.cancellation import StopSignal
 from fastinput._engine.rows import Block
 from fastinput.errors import InvalidArgumentError
 from fastinput.options import RemoteOptions
@@ -84,7 +84,7 @@ class CsvFormat:
 
 
 def read_blocks(path: str, fmt: CsvFormat, remote_options: RemoteOptions | None = None,
-                cancelled: threading.Event | None = None) -> Iterator[Block | Failure]:
+                cancelled: StopSignal | None = None) -> Iterator[Block | Failure]:
     """The rows of one file as blocks, with a ``Failure`` at the place of each bad record.
 
     The next ``PARSE_AHEAD`` chunks are parsed on helper threads (arrow

@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import contextlib
 import os
-import threading
 import zlib
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from fastinput._engine.cancellation import StopSignal
 from fastinput.errors import DataLossError, InvalidArgumentError, NotFoundError, UnavailableError
 from fastinput.options import RemoteOptions
 
@@ -304,7 +304,7 @@ def _salvage(inflater: Any, data: bytes) -> bytes:
 
 def open_read(path: str, *, compression_type: str | None = None, block_size: int | None = None,
               storage_options: dict | None = None, remote_options: RemoteOptions | None = None,
-              cancelled: threading.Event | None = None, offset: int = 0) -> ReadStream:
+              cancelled: StopSignal | None = None, offset: int = 0) -> ReadStream:
     """Open ``path`` for sequential reading in blocks of about ``block_size`` bytes (None: a default per store),
     from byte ``offset`` of its data on (where a restored reader stood; ``ReadStream.size`` still counts from 0).
 

@@ -39,10 +39,10 @@ import collections
 import concurrent.futures
 import functools
 import sys
-import threading
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from fastinput._engine.cancellation import StopSignal
 from fastinput.errors import CancelledError, DataLossError, FastInputError, UnavailableError
 from fastinput.options import RemoteOptions
 from fastinput.readers.files import storage_errors
@@ -77,9 +77,9 @@ class RemoteFile:
     """
 
     def __init__(self, fs: Any, fs_path: str, url: str, request_size: int, options: RemoteOptions | None,
-                 cancelled: threading.Event | None = None, start: int = 0) -> None:
+                 cancelled: StopSignal | None = None, start: int = 0) -> None:
         options = (options or RemoteOptions()).resolved()
-        self._cancelled = cancelled or threading.Event()
+        self._cancelled = cancelled or StopSignal()
         self.path = url
         self._fs = fs
         self._fs_path = fs_path
