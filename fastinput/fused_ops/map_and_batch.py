@@ -257,22 +257,23 @@ class _BatchJob:
     def __init__(self, filler: _BatchFiller, group: list[Any], opened: Callable[[], None] | None = None) -> None:
         self._filler = filler
         self._group = group
-        self._opened = opened if len(group) > 1 else None
+        self._size = len(group)  # kept: a worker may look (open, work) after the last one let go of the group
+        self._opened = opened if self._size > 1 else None
         self._lock = threading.Lock()
         self._claimed = 0  # rows handed to a worker
         self._per_claim = 1  # rows a worker claims at once: the first alone, then as many as CLAIM_SECONDS holds
         self._input_failed = Failure in set(map(type, group))  # an input error among the rows: each row on its own
         self._finished = 0  # rows done
-        self._kept: list[Any] = [None] * len(group)  # each row's output or Failure; None: written into the arrays
+        self._kept: list[Any] = [None] * self._size  # each row's output or Failure; None: written into the arrays
         self._rows: _Rows | None = None
         self._gathered = False  # the first output was small: every output is kept and stacked
 
     @property
     def open(self) -> bool:
-        return self._claimed < len(self._group)
+        return self._claimed < self._size
 
     def work(self) -> list[Any] | None:
-        n, lock = len(self._group), self._lock
+        n, lock = self._size, self._lock
         done = 0
         while True:
             with lock:
@@ -320,7 +321,7 @@ class _BatchJob:
             with self._lock:
                 if self._rows is None and not self._gathered:
                     if self._filler.with_out or element_nbytes(output) > SMALL_OUTPUT_BYTES:
-                        self._rows = _Rows(output, len(self._group), self._filler.with_out)
+                        self._rows = _Rows(output, self._size, self._filler.with_out)
                     else:
                         self._gathered = True
                 rows = self._rows
