@@ -252,7 +252,10 @@ class _BatchJob:
     several fill the oldest batch at once, as in tf.data's ``map_and_batch``. The first row's output decides how
     rows are kept: large ones (or any, for a function with ``out=``) written into preallocated arrays (``_Rows``),
     small ones gathered and stacked once, as ``batch`` stacks them; so the other rows are shared (``opened``) only
-    once it is done."""
+    once it is done. Once shared, ``work()`` makes one claim a call, and the engine gives the worker the oldest
+    batch with rows left for its next: a worker that went on claiming rows of its own batch while another worker
+    did the same with the next batch made the two finish together (with 2 workers, a fifth of the gaps between
+    batches were under 2 ms)."""
 
     def __init__(self, filler: _BatchFiller, group: list[Any], opened: Callable[[], None] | None = None) -> None:
         self._filler = filler
@@ -267,6 +270,7 @@ class _BatchJob:
         self._kept: list[Any] = [None] * self._size  # each row's output or Failure; None: written into the arrays
         self._rows: _Rows | None = None
         self._gathered = False  # the first output was small: every output is kept and stacked
+        self._shared = False  # opened to every worker: work() claims once per call
 
     @property
     def open(self) -> bool:
@@ -288,9 +292,12 @@ class _BatchJob:
                 self._fill(0)
             # as many rows as CLAIM_SECONDS holds, at the rate of the last claim's (the first row's includes setup)
             self._per_claim = max(1, int(CLAIM_SECONDS * (end - start) / max(time.perf_counter() - began, 1e-9)))
+            done += end - start
             if not start and self._opened is not None and self._per_claim < n - 1:
                 self._opened()  # other workers may claim the other rows
-            done += end - start
+                self._shared = True
+            if self._shared:
+                break  # one claim at a time once shared: the worker goes on with the oldest batch, maybe not this
         with lock:
             self._finished += done
             last = done > 0 and self._finished == n

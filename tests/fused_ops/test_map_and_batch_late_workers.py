@@ -1,5 +1,6 @@
-"""A map_and_batch worker that comes to a shared batch late (after the worker that finished its last row let go of
-its rows) finds nothing to do, and neither it nor the stage fails.
+"""map_and_batch's shared batches, claim by claim: a worker makes one claim of a shared batch at a time (then the
+engine sends it to the oldest batch with rows left), and a worker that comes to a batch late (after the worker that
+finished its last row let go of its rows) finds nothing to do, and neither it nor the stage fails.
 
 The finishing worker drops the batch's rows as it hands the batch over, before the batch leaves its slot; a worker
 looking for an open batch in that moment read the dropped rows' count (a TypeError on None) and its thread died:
@@ -45,3 +46,23 @@ def test_many_workers_on_short_batches_lose_no_thread(monkeypatch):
         sys.setswitchinterval(interval)
     assert not died, [f"{d.thread.name}: {d.exc_type.__name__}: {d.exc_value}" for d in died]
     assert np.concatenate([b[:, 0] for b in batches]).tolist() == list(range(4000))
+
+
+def test_a_shared_job_makes_one_claim_a_call():
+    """Once its first row opened it to every worker, each ``work()`` claims once, so the engine can send the worker
+    to an older batch with rows left before it takes another row of this one."""
+    calls = []
+
+    def slow_row(x):
+        calls.append(int(x))
+        time.sleep(0.002)  # ~10x CLAIM_SECONDS: a row per claim
+        return _row(x)
+
+    opened = []
+    job = _BatchJob(_BatchFiller(slow_row, 4, drop_remainder=False, use_out=True), [np.int64(i) for i in range(4)],
+                    lambda: opened.append(True))
+    assert job.work() is None and calls == [0] and opened == [True]
+    assert job.work() is None and calls == [0, 1]
+    assert job.work() is None and calls == [0, 1, 2]
+    (batch,) = job.work()
+    assert calls == [0, 1, 2, 3] and batch[:, 0].tolist() == [0, 1, 2, 3]
