@@ -18,9 +18,7 @@ Since the model is rebuilt from fresh measurements each round, the knobs
 follow the workload when it changes (slower storage, a costlier map). A stage
 with workers is judged only on enough finished work (``MAX_WINDOW_SECONDS``):
 its window stretches over rounds until as many work items as workers finished,
-and its knobs stay as they are meanwhile. A knob just moved is not moved back
-on the next rounds' small differences (``REVERSAL_HOLD_ROUNDS``): one window's
-figures differ from the next by more than the few percent a step is judged on.
+and its knobs stay as they are meanwhile.
 
 Decisions are logged at debug level (logger ``fastinput.autotune``) and the
 knob values appear on the profiler's counter tracks.
@@ -51,14 +49,6 @@ FREE_STEP_TOLERANCE = 0.01
 """A step that frees a worker is taken if the modelled output rate falls by less than this share (below
 ``MIN_STEP_GAIN``, so a worker freed is not bought back in the same round)."""
 
-REVERSAL_HOLD_ROUNDS = 8
-"""For this many rounds (2 s) after a knob moved, a step that undoes the move is taken only for ``REVERSAL_GAIN``:
-a worker just added is not freed, one just freed is bought back only for a large gain. Without it, the figures of
-one window against the next (a few percent apart) flipped the README pipeline's map_and_batch between 2 and 3
-workers every few batches on 2 cores, and between 14 and 16 on a loaded machine."""
-REVERSAL_GAIN = 0.10
-"""The share of the modelled output rate a step must raise it by to undo a move within ``REVERSAL_HOLD_ROUNDS``:
-beyond the windows' noise, so a real change in the workload (slower storage, a costlier map) is followed at once."""
 
 MAX_WINDOW_SECONDS = 2.0
 """A stage with workers is judged on at least as many finished work items as it has workers, or on what it finished
@@ -96,7 +86,6 @@ class Tuner:
         self.model: StageModel | None = None
         self.estimates: dict[str, float] = {}
         self.rounds = 0
-        self._moves: dict[int, tuple[int, int]] = {}  # id(knob) -> (direction of its last move, the round it moved)
         self._warned_fixed = False
         self._thread = threading.Thread(target=self._run, name="fastinput autotuner", daemon=True)
         self._thread.start()
@@ -170,26 +159,21 @@ class Tuner:
         if not model.settled or model.rate <= 0:
             return  # nothing flowed since the last round (not started, or the consumer paused): no evidence to act on
         self.estimates = {stage.name: output_time(stage, consumer_time) for stage in walk(model)}
-        held = {knob_id: -direction for knob_id, (direction, moved) in self._moves.items()
-                if self.rounds - moved <= REVERSAL_HOLD_ROUNDS}
-        for knob, value in climb(model, consumer_time, self.cpu_budget, self.ram_budget, held).items():
-            self._moves[id(knob)] = (1 if value > knob.value else -1, self.rounds)
+        for knob, value in climb(model, consumer_time, self.cpu_budget, self.ram_budget).items():
             knob.set(value)
         if not self._warned_fixed:
             self._warned_fixed = warn_if_fixed_buffers_exceed(model, self.ram_budget)
 
 
-def climb(model: StageModel, consumer_time: float, cpu_budget: float, ram_budget: float,
-          held: dict[int, int] | None = None) -> dict[Knob, int]:
+def climb(model: StageModel, consumer_time: float, cpu_budget: float, ram_budget: float) -> dict[Knob, int]:
     """The new values of ``model``'s ``AUTOTUNE`` knobs (only those that change) for a consumer that takes
-    ``consumer_time`` seconds per element outside ``next()``; sets nothing. ``held`` maps ``id(knob)`` to a
-    direction (+1 up, -1 down) the knob moves in only for ``REVERSAL_GAIN``: it would undo a recent move."""
+    ``consumer_time`` seconds per element outside ``next()``; sets nothing."""
     tunable = [k for stage in walk(model) if stage.settled for k in stage.knobs.values() if k.autotuned]
     shrinkable = [k for k in _knobs(model) if k.shrinkable]
     overrides = _fit_ram_budget(model, shrinkable, consumer_time, ram_budget)
     current = output_time(model, consumer_time, overrides)
     for _ in range(MAX_STEPS_PER_ROUND):
-        best = _best_step(model, tunable, overrides, consumer_time, current, cpu_budget, ram_budget, held or {})
+        best = _best_step(model, tunable, overrides, consumer_time, current, cpu_budget, ram_budget)
         if best is None:
             break
         knob, value, current = best
@@ -246,16 +230,12 @@ def _fit_ram_budget(model: StageModel, shrinkable: list[Knob], consumer_time: fl
 
 
 def _best_step(model: StageModel, tunable: list[Knob], overrides: dict[int, int], consumer_time: float,
-               current: float, cpu_budget: float, ram_budget: float,
-               held: dict[int, int]) -> tuple[Knob, int, float] | None:
+               current: float, cpu_budget: float, ram_budget: float) -> tuple[Knob, int, float] | None:
     best: tuple[Knob, int, float] | None = None
     best_gain = 0.0
     for knob in tunable:
         value = overrides.get(id(knob), knob.value)
         for candidate in _neighbours(knob, value):
-            reverses = held.get(id(knob)) == (1 if candidate > value else -1)
-            if reverses and candidate < value:
-                continue  # a worker just added is kept through the hold (freeing one gains nothing beyond noise)
             trial = {**overrides, id(knob): candidate}
             wait = output_time(model, consumer_time, trial)
             if candidate > value and not _within_budgets(model, trial, consumer_time, wait, cpu_budget, ram_budget):
@@ -266,7 +246,7 @@ def _best_step(model: StageModel, tunable: list[Knob], overrides: dict[int, int]
             # wait already tiny next to the consumer's own step is not worth a worker or a buffer more.
             if candidate > value:
                 gain = (current - wait) / max(consumer_time + current, 1e-12)  # share of the step saved
-                if gain < (REVERSAL_GAIN if reverses else MIN_STEP_GAIN):
+                if gain < MIN_STEP_GAIN:
                     continue
             else:  # freeing a worker is worth it unless it costs the rate noticeably
                 cost = (wait - current) / max(consumer_time + wait, 1e-12)
