@@ -252,27 +252,32 @@ class _BatchJob:
     several fill the oldest batch at once, as in tf.data's ``map_and_batch``. The first row's output decides how
     rows are kept: large ones (or any, for a function with ``out=``) written into preallocated arrays (``_Rows``),
     small ones gathered and stacked once, as ``batch`` stacks them; so the other rows are shared (``opened``) only
-    once it is done."""
+    once it is done. Once shared, ``work()`` makes one claim a call, and the engine gives the worker the oldest
+    batch with rows left for its next: a worker that went on claiming rows of its own batch while another worker
+    did the same with the next batch made the two finish together (with 2 workers, a fifth of the gaps between
+    batches were under 2 ms)."""
 
     def __init__(self, filler: _BatchFiller, group: list[Any], opened: Callable[[], None] | None = None) -> None:
         self._filler = filler
         self._group = group
-        self._opened = opened if len(group) > 1 else None
+        self._size = len(group)  # kept: a worker may look (open, work) after the last one let go of the group
+        self._opened = opened if self._size > 1 else None
         self._lock = threading.Lock()
         self._claimed = 0  # rows handed to a worker
         self._per_claim = 1  # rows a worker claims at once: the first alone, then as many as CLAIM_SECONDS holds
         self._input_failed = Failure in set(map(type, group))  # an input error among the rows: each row on its own
         self._finished = 0  # rows done
-        self._kept: list[Any] = [None] * len(group)  # each row's output or Failure; None: written into the arrays
+        self._kept: list[Any] = [None] * self._size  # each row's output or Failure; None: written into the arrays
         self._rows: _Rows | None = None
         self._gathered = False  # the first output was small: every output is kept and stacked
+        self._shared = False  # opened to every worker: work() claims once per call
 
     @property
     def open(self) -> bool:
-        return self._claimed < len(self._group)
+        return self._claimed < self._size
 
     def work(self) -> list[Any] | None:
-        n, lock = len(self._group), self._lock
+        n, lock = self._size, self._lock
         done = 0
         while True:
             with lock:
@@ -287,9 +292,12 @@ class _BatchJob:
                 self._fill(0)
             # as many rows as CLAIM_SECONDS holds, at the rate of the last claim's (the first row's includes setup)
             self._per_claim = max(1, int(CLAIM_SECONDS * (end - start) / max(time.perf_counter() - began, 1e-9)))
+            done += end - start
             if not start and self._opened is not None and self._per_claim < n - 1:
                 self._opened()  # other workers may claim the other rows
-            done += end - start
+                self._shared = True
+            if self._shared:
+                break  # one claim at a time once shared: the worker goes on with the oldest batch, maybe not this
         with lock:
             self._finished += done
             last = done > 0 and self._finished == n
@@ -320,7 +328,7 @@ class _BatchJob:
             with self._lock:
                 if self._rows is None and not self._gathered:
                     if self._filler.with_out or element_nbytes(output) > SMALL_OUTPUT_BYTES:
-                        self._rows = _Rows(output, len(self._group), self._filler.with_out)
+                        self._rows = _Rows(output, self._size, self._filler.with_out)
                     else:
                         self._gathered = True
                 rows = self._rows

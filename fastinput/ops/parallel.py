@@ -110,8 +110,9 @@ class SharedJob(Protocol):
         """Whether part of it is not claimed by a worker yet (other workers look only once it called ``opened``)."""
 
     def work(self) -> list[Any] | None:
-        """Claim and process parts until none is left unclaimed (runs without any lock held); the work item's
-        results if this call finished its last part, else None (another worker still processes a part)."""
+        """Claim and process a part (runs without any lock held): one once it is open to every worker, so that the
+        worker's next part may be an older job's; before that, every part. The work item's results if this call
+        finished its last part, else None (parts are left, or another worker still processes one)."""
 
 
 class _Slot(Pulled):
@@ -158,8 +159,8 @@ class ParallelChunkIterator(WorkAheadIterator):
 
     A ``shared`` one is called as ``process_chunk(chunk, opened) -> SharedJob``, cheaply, when the chunk is
     pulled; the worker that pulled it starts on it, and once the job calls ``opened()`` (its first part may settle
-    how the others are done), every worker helps with the oldest open job before it pulls another work item. The
-    one that finishes a job's last part fills its slot.
+    how the others are done), every worker helps with the oldest open job before it pulls another work item,
+    choosing again after each part. The one that finishes a job's last part fills its slot.
 
     A ``RemoteChunks`` runs in worker processes instead (``_engine/processes.py``): each worker thread hands its
     work item to a process of the stage's ``ProcessPool`` and waits; ``parallelism`` is then the number of
