@@ -245,7 +245,7 @@ class ParallelChunkIterator(WorkAheadIterator):
                 self._completed(slot, results, busy, pull_ns, time.thread_time_ns() - cpu_start + remote_cpu)
                 self._traced(start, busy, len(chunk))
             # hold nothing handed over (an error delivered to the user must not stay reachable from here)
-            work = slot = chunk = slot_job = None  # type: ignore[assignment]
+            work = slot = chunk = slot_job = results = None  # type: ignore[assignment]
 
     def _next_work(self) -> tuple[_Slot, list[Any] | Failure | None, int, SharedJob | None] | None:
         """``(slot, chunk, pull_ns, job)``: a new work item pulled from the input (``chunk`` a ``Failure`` for the
