@@ -67,9 +67,7 @@ def test_remote_file_hands_out_parts_as_they_came_or_joined(s3_server, objects):
 
 
 @pytest.mark.parametrize("num_parallel_reads", [None, 3])
-def test_records_cut_by_parts_read_as_tf_data_reads_them(s3_server, objects, tmp_path, num_parallel_reads):
-    import tensorflow as tf
-
+def test_records_cut_by_parts_read_as_tf_data_reads_them(s3_server, objects, tmp_path, num_parallel_reads, tf):
     local = tmp_path / "records.tfrecord"
     local.write_bytes(b"".join(frame(r) for r in RECORDS))
     expected = list(tf.data.TFRecordDataset([str(local)] * 3, num_parallel_reads=num_parallel_reads)
@@ -83,8 +81,7 @@ def test_records_cut_by_parts_read_as_tf_data_reads_them(s3_server, objects, tmp
 def test_closing_mid_file_leaves_no_thread_or_open_connection(s3_server, objects):
     """Each close abandons the range read ahead mid-body: its connection must be closed, not left open (a leak
     would add one connection to the server per close)."""
-    import psutil
-
+    psutil = pytest.importorskip("psutil", reason="psutil comes with the [test] extra (not [test-core])")
     port = int(s3_server.endpoint.rsplit(":", 1)[1])
 
     def connections() -> int:
