@@ -21,13 +21,8 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "../readers/record_block.h"
 #include "int64_buffer.h"
 #include "numpy/random/bitgen.h"
-
-/* fastinput.readers._records.RecordBlock, looked up at import; NULL where _records is not built (then no list
- * holds a block). */
-static PyTypeObject *record_block_type = NULL;
 
 PyDoc_STRVAR(take_doc,
 "take(choices, buffers, cursors, out=None) -> list, int or None\n"
@@ -82,15 +77,14 @@ static int get_out(PyObject *obj, Py_ssize_t n, Py_buffer *view) {
     return 0;
 }
 
-/* Whether every element the choices name is a bytes object (or a record of a block, which take makes one). */
+/* Whether every element the choices name is a bytes object. */
 static int all_bytes(const int64_t *choice, Py_ssize_t n, PyObject *buffers, const int64_t *cursor,
                      Py_ssize_t *next) {
     Py_ssize_t inputs = PyList_GET_SIZE(buffers);
     for (Py_ssize_t b = 0; b < inputs; b++) next[b] = (Py_ssize_t)cursor[b];
     for (Py_ssize_t i = 0; i < n; i++) {
         int64_t c = choice[i];
-        PyObject *item = PyList_GET_ITEM(PyList_GET_ITEM(buffers, c), next[c]++);
-        if (!PyBytes_CheckExact(item) && Py_TYPE(item) != record_block_type) return 0;
+        if (!PyBytes_CheckExact(PyList_GET_ITEM(PyList_GET_ITEM(buffers, c), next[c]++))) return 0;
     }
     return 1;
 }
@@ -99,51 +93,6 @@ static int all_bytes(const int64_t *choice, Py_ssize_t n, PyObject *buffers, con
  * one by one: each would wait on the last, all being to the one object. None is immortal from Python 3.12 on, where
  * Py_SET_REFCNT leaves it alone. */
 static void add_none_references(Py_ssize_t count) { Py_SET_REFCNT(Py_None, Py_REFCNT(Py_None) + count); }
-
-/* The element a list slot holds, as take hands it out: a new reference. A block's next record is made a bytes
- * object (and the block's cursor moved on); any other element is the slot's own. NULL on an error (no memory). */
-static PyObject *element_of(PyObject *item) {
-    if (Py_TYPE(item) != record_block_type) return Py_NewRef(item);
-    RecordBlockObject *block = (RecordBlockObject *)item;
-    if (block->next >= block->count) {
-        PyErr_SetString(PyExc_IndexError, "take: a record block is listed more often than it has records");
-        return NULL;
-    }
-    Py_ssize_t start = block->ends[block->next];
-    PyObject *record = PyBytes_FromStringAndSize(block->data + start, block->ends[block->next + 1] - start);
-    if (record) block->next++;
-    return record;
-}
-
-/* Undoes element_of over the first `made` choices (an error stopped the walk): the bytes made of blocks' records
- * are dropped and the blocks' cursors moved back, so that nothing has changed. */
-static void unmake(const int64_t *choice, Py_ssize_t made, PyObject *buffers, const int64_t *cursor,
-                   Py_ssize_t *next, PyObject **elements) {
-    Py_ssize_t inputs = PyList_GET_SIZE(buffers);
-    for (Py_ssize_t b = 0; b < inputs; b++) next[b] = (Py_ssize_t)cursor[b];
-    for (Py_ssize_t i = 0; i < made; i++) {
-        int64_t c = choice[i];
-        PyObject *item = PyList_GET_ITEM(PyList_GET_ITEM(buffers, c), next[c]++);
-        if (Py_TYPE(item) == record_block_type) ((RecordBlockObject *)item)->next--;
-        Py_DECREF(elements[i]);
-    }
-}
-
-/* Clears the slots of the elements taken (past each cursor, up to `next`): None takes each one's place, and the
- * list's reference goes (a block's: the block is freed with its last record). */
-static void clear_taken(PyObject *buffers, const int64_t *cursor, const Py_ssize_t *next) {
-    Py_ssize_t inputs = PyList_GET_SIZE(buffers), taken = 0;
-    for (Py_ssize_t b = 0; b < inputs; b++) {
-        PyObject **items = ((PyListObject *)PyList_GET_ITEM(buffers, b))->ob_item;
-        for (Py_ssize_t k = (Py_ssize_t)cursor[b]; k < next[b]; k++) {
-            PyObject *item = items[k];
-            items[k] = Py_None; /* its references are added once, below */
-            Py_DECREF(item);
-        }
-        taken += next[b] - (Py_ssize_t)cursor[b];
-    }
-    add_none_references(taken);
-}
 
 static PyObject *py_take(PyObject *self, PyObject *args) {
     (void)self;
@@ -160,7 +109,7 @@ static PyObject *py_take(PyObject *self, PyObject *args) {
     int64_t *cursor = (int64_t *)cursors_view.buf;
     Py_ssize_t n = view.len / 8, inputs = PyList_GET_SIZE(buffers);
     int into_out = out_obj != Py_None;
-    PyObject *result = NULL, *list = NULL, **elements = NULL, **scratch = NULL; /* scratch: the elements for out */
+    PyObject *result = NULL;
     Py_ssize_t *counts = NULL, *next = NULL;
     if (cursors_view.len / 8 != inputs) {
         PyErr_Format(PyExc_ValueError, "take: %zd cursors for %zd buffers", cursors_view.len / 8, inputs);
@@ -178,50 +127,32 @@ static PyObject *py_take(PyObject *self, PyObject *args) {
         if (enough == 0) result = Py_NewRef(Py_None);
         goto done;
     }
+    PyObject **slots = NULL, *list = NULL;
     if (into_out && all_bytes(choice, n, buffers, cursor, next)) {
-        elements = scratch = (PyObject **)PyMem_Malloc((size_t)(n ? n : 1) * sizeof(PyObject *));
-        if (!scratch) {
-            PyErr_NoMemory();
-            goto done;
-        }
-    } else {
-        if (!(list = PyList_New(n))) goto done;
-        elements = ((PyListObject *)list)->ob_item;
+        slots = (PyObject **)out_view.buf;
+    } else if (!(list = PyList_New(n))) {
+        goto done;
     }
-    /* Each element in the order of the choices, its slot left as it is until every one is made: an error (no memory
-     * for a record's bytes) undoes them, and nothing has changed. */
     for (Py_ssize_t b = 0; b < inputs; b++) next[b] = (Py_ssize_t)cursor[b];
     for (Py_ssize_t i = 0; i < n; i++) {
         int64_t c = choice[i];
-        /* the element itself is not touched (an element pulled batches ago is out of the cache), a block's record
-         * is read once, into its bytes: allocated here, in the batch's order, they are freed in it */
-        PyObject *element = element_of(PyList_GET_ITEM(PyList_GET_ITEM(buffers, c), next[c]++));
-        if (!element) {
-            unmake(choice, i, buffers, cursor, next, elements);
-            goto done;
-        }
-        elements[i] = element;
-    }
-    clear_taken(buffers, cursor, next);
-    for (Py_ssize_t b = 0; b < inputs; b++) cursor[b] = (int64_t)next[b];
-    if (list) {
-        result = list;
-        list = NULL;
-    } else {
-        PyObject **slots = (PyObject **)out_view.buf;
-        for (Py_ssize_t i = 0; i < n; i++) {
+        /* the list's reference moves to the result, None takes the slot: the element is not touched here, nor
+         * again when the caller drops the list's used front (an element pulled batches ago is out of the cache) */
+        PyObject **from = &((PyListObject *)PyList_GET_ITEM(buffers, c))->ob_item[next[c]++];
+        PyObject *item = *from;
+        *from = Py_None; /* its references are added once, after the loop */
+        if (slots) {
             PyObject *old = slots[i]; /* numpy fills a new object array with None */
-            slots[i] = elements[i];
+            slots[i] = item;
             Py_XDECREF(old);
+        } else {
+            PyList_SET_ITEM(list, i, item);
         }
-        result = PyLong_FromSsize_t(n);
     }
+    add_none_references(n);
+    for (Py_ssize_t b = 0; b < inputs; b++) cursor[b] = (int64_t)next[b];
+    result = slots ? PyLong_FromSsize_t(n) : list;
 done:
-    if (list) { /* an error: the elements made are dropped already (unmake), the rest were never set */
-        memset(elements, 0, (size_t)n * sizeof(PyObject *));
-        Py_DECREF(list);
-    }
-    PyMem_Free(scratch);
     PyMem_Free(counts);
     PyMem_Free(next);
     if (into_out) PyBuffer_Release(&out_view);
@@ -312,12 +243,4 @@ static struct PyModuleDef module = {
     -1, methods, NULL, NULL, NULL, NULL,
 };
 
-PyMODINIT_FUNC PyInit__mixing(void) {
-    PyObject *records = PyImport_ImportModule("fastinput.readers._records");
-    if (records) {
-        record_block_type = (PyTypeObject *)PyObject_GetAttrString(records, "RecordBlock"); /* kept for good */
-        Py_DECREF(records);
-    }
-    if (!record_block_type) PyErr_Clear(); /* _records not built: no block is ever made */
-    return PyModule_Create(&module);
-}
+PyMODINIT_FUNC PyInit__mixing(void) { return PyModule_Create(&module); }

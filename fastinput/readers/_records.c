@@ -23,8 +23,6 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "record_block.h"
-
 #define HEADER_SIZE 12 /* length + its CRC */
 #define FOOTER_SIZE 4  /* the data's CRC */
 #define MASK_DELTA 0xa282ead8u
@@ -329,7 +327,7 @@ static PyObject *walk_detail(const Walk *w) {
 }
 
 PyDoc_STRVAR(split_doc,
-"split(buf, pos, max_records, as_block=False) -> (records, new_pos, status, detail)\n"
+"split(buf, pos, max_records) -> (records, new_pos, status, detail)\n"
 "\n"
 "Walk TFRecord records in the buffer `buf` from offset `pos`, checking both CRCs of each,\n"
 "`buf` being one bytes-like object or a list of them that follow one another (offsets then\n"
@@ -343,8 +341,6 @@ PyDoc_STRVAR(split_doc,
 "BAD_LENGTH_CRC: the CRC of the length at new_pos does not match (detail 0).\n"
 "BAD_DATA_CRC: the CRC of the data of the record at new_pos does not match; detail is its length.\n"
 "\n"
-"With as_block, the records' data go into one RecordBlock, and `records` is a list of references to it,\n"
-"one per record (see record_block.h): only the mixing ops' layout step reads them.\n"
 "The walk and the CRCs run with the GIL released.");
 
 /* split's result tuple: records[0..w->count) of `records` (the rest, past a bad record, dropped). */
@@ -374,68 +370,6 @@ static PyObject *new_records(const Span *spans, Py_ssize_t count, char **out) {
         out[i] = PyBytes_AS_STRING(record);
         PyList_SET_ITEM(records, i, record);
     }
-    return records;
-}
-
-/* ------------------------------------------------------------------------------------------------ */
-/* RecordBlock: the records of one walk in one allocation (see record_block.h).                      */
-
-static void block_dealloc(RecordBlockObject *self) {
-    PyMem_Free(self->ends);
-    Py_TYPE(self)->tp_free((PyObject *)self);
-}
-
-static PyObject *block_nbytes(RecordBlockObject *self, void *closure) {
-    (void)closure;
-    return PyLong_FromSsize_t(self->count ? self->ends[self->count] / self->count : 0);
-}
-
-static PyGetSetDef block_getset[] = {
-    {"nbytes", (getter)block_nbytes, NULL,
-     "The data bytes of one of its records, on average: what a record it stands for holds (the engine's metrics "
-     "and the mix's pull sizes read it as an element's size).", NULL},
-    {NULL, NULL, NULL, NULL, NULL},
-};
-
-static PyTypeObject RecordBlockType = {
-    PyVarObject_HEAD_INIT(NULL, 0)
-    .tp_name = "fastinput.readers._records.RecordBlock",
-    .tp_basicsize = sizeof(RecordBlockObject),
-    .tp_dealloc = (destructor)block_dealloc,
-    .tp_flags = Py_TPFLAGS_DEFAULT,
-    .tp_doc = "The data of a run of TFRecord records in one allocation, each record of it standing in a list for "
-              "one element (split(..., as_block=True)); only the mixing ops' layout step reads it.",
-    .tp_getset = block_getset,
-};
-
-/* A list of `count` references to a new block sized as `spans` say, not filled yet; each record's storage in
- * `out`. An empty list where count is 0. */
-static PyObject *new_block(const Span *spans, Py_ssize_t count, char **out) {
-    PyObject *records = PyList_New(count);
-    if (!records || !count) return records;
-    Py_ssize_t total = 0;
-    for (Py_ssize_t i = 0; i < count; i++) total += spans[i].size;
-    RecordBlockObject *block = PyObject_New(RecordBlockObject, &RecordBlockType);
-    if (!block) {
-        Py_DECREF(records);
-        return NULL;
-    }
-    block->count = count;
-    block->next = 0;
-    block->ends = PyMem_Malloc((size_t)(count + 1) * sizeof(Py_ssize_t) + (size_t)total);
-    if (!block->ends) {
-        Py_DECREF(block);
-        Py_DECREF(records);
-        return PyErr_NoMemory();
-    }
-    block->data = (char *)(block->ends + count + 1);
-    block->ends[0] = 0;
-    for (Py_ssize_t i = 0; i < count; i++) {
-        out[i] = block->data + block->ends[i];
-        block->ends[i + 1] = block->ends[i] + spans[i].size;
-    }
-    for (Py_ssize_t i = 0; i < count; i++) PyList_SET_ITEM(records, i, Py_NewRef(block));
-    Py_DECREF(block);
     return records;
 }
 
@@ -478,12 +412,11 @@ static PyObject *py_split(PyObject *self, PyObject *args) {
     PyObject *buf;
     Parts parts;
     Py_ssize_t pos, max_records;
-    int as_block = 0;
     Span *spans = NULL;
     char **out = NULL;
     PyObject *records = NULL;
     Walk w;
-    if (!PyArg_ParseTuple(args, "Onn|p:split", &buf, &pos, &max_records, &as_block)) return NULL;
+    if (!PyArg_ParseTuple(args, "Onn:split", &buf, &pos, &max_records)) return NULL;
     if (get_parts(buf, &parts) < 0) goto done;
     if (pos < 0 || pos > parts.size || max_records < 0) {
         PyErr_Format(PyExc_ValueError, "split: need 0 <= pos <= len(buf) and max_records >= 0, got pos %zd, "
@@ -503,7 +436,7 @@ static PyObject *py_split(PyObject *self, PyObject *args) {
     Py_BEGIN_ALLOW_THREADS
     walk_headers(&parts, pos, max_records, spans, &w);
     Py_END_ALLOW_THREADS
-    records = as_block ? new_block(spans, w.count, out) : new_records(spans, w.count, out);
+    records = new_records(spans, w.count, out);
     if (!records) goto done;
     if (w.pos - pos >= RELEASE_GIL_BYTES) {
         Py_BEGIN_ALLOW_THREADS
@@ -570,13 +503,8 @@ PyMODINIT_FUNC PyInit__records(void) {
         implementation = "sse4.2";
     }
 #endif
-    if (PyType_Ready(&RecordBlockType) < 0) return NULL;
     PyObject *m = PyModule_Create(&module);
     if (!m) return NULL;
-    if (PyModule_AddObjectRef(m, "RecordBlock", (PyObject *)&RecordBlockType) < 0) {
-        Py_DECREF(m);
-        return NULL;
-    }
     if (PyModule_AddIntConstant(m, "DONE", DONE) < 0 || PyModule_AddIntConstant(m, "NEED_MORE", NEED_MORE) < 0 ||
         PyModule_AddIntConstant(m, "BAD_LENGTH_CRC", BAD_LENGTH_CRC) < 0 ||
         PyModule_AddIntConstant(m, "BAD_DATA_CRC", BAD_DATA_CRC) < 0 ||

@@ -46,8 +46,6 @@ except ImportError:  # not built (see setup.py): the Python loop in RecordReader
 
 HEADER_SIZE = 12
 FOOTER_SIZE = 4
-import os
-_PROTO = bool(os.environ.get("PROTO"))
 _HEADER = struct.Struct("<QI")
 _FOOTER = struct.Struct("<I")
 _MASK_DELTA = 0xA282EAD8
@@ -154,7 +152,7 @@ class RecordReader:
         """``read_into`` with the C walk: ``_records.split`` takes the records of the buffer, up to the damage."""
         start_count = len(out)
         while True:
-            records, pos, status, detail = _records.split(self._parts, self._pos, n - (len(out) - start_count), _PROTO)
+            records, pos, status, detail = _records.split(self._parts, self._pos, n - (len(out) - start_count))
             out += records
             self._pos = pos
             if status == _records.DONE:
