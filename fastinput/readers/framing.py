@@ -73,11 +73,12 @@ class SpareBuffers:
     The kernel's copy of a read into a buffer out of the CPU's caches costs more than into one in them (measured:
     ~85 against ~50 us per MiB); mixing 8 TFRecord sources, each reader's own buffer of 1 MiB was cold by its
     next read, 8 MiB of other reads later. Handed on, the buffer a reader reads into is the one walked last. Kept
-    per size, at most ``KEPT`` of each (the latest): more are garbage. Taken and given back from any thread
-    (``list.pop`` and ``append`` are atomic).
+    per size, at most ``KEPT`` of each, none larger than ``LARGEST`` (what is kept stays for the process's life):
+    the rest are garbage. Taken and given back from any thread (``list.pop`` and ``append`` are atomic).
     """
 
     KEPT = 2
+    LARGEST = 16 << 20
 
     def __init__(self) -> None:
         self._spare: dict[int, list[memoryview]] = {}
@@ -91,6 +92,8 @@ class SpareBuffers:
 
     def give_back(self, space: memoryview) -> None:
         """``space`` is not needed any more (nothing refers to its bytes): the next ``take`` of its size may have it."""
+        if len(space) > self.LARGEST:
+            return
         spare = self._spare.setdefault(len(space), [])
         if len(spare) < self.KEPT:
             spare.append(space)

@@ -109,3 +109,16 @@ def test_damage_in_a_reader_taking_turns_is_reported_where_tf_data_reports_it(co
     assert records == tf_records == written[:23]
     assert isinstance(error, DataLossError) and error.offset == offset and str(damaged) in str(error)
     assert other == written and other_error is None
+
+
+def test_at_most_kept_buffers_of_each_size_and_none_too_large_are_kept(monkeypatch):
+    monkeypatch.setattr(SpareBuffers, "LARGEST", 1000)
+    spares = SpareBuffers()
+    small = [spares.take(100) for _ in range(SpareBuffers.KEPT + 1)]
+    large = spares.take(2000)
+    for space in [*small, large]:
+        spares.give_back(space)
+    assert spares.take(2000) is not large
+    again = [spares.take(100) for _ in range(SpareBuffers.KEPT + 1)]
+    assert [id(space) for space in again[:-1]] == [id(space) for space in reversed(small[:SpareBuffers.KEPT])]
+    assert all(again[-1] is not space for space in small)
