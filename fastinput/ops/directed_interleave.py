@@ -62,6 +62,14 @@ inputs and batches of 1,024: 1 KB records (~1,000 a pull) are read fastest so (p
 CPU's caches keep: 0.80 of one source's rate against 0.86); int64 scalars gain from pulls of 8,192 (0.90 of one
 source's rate against 0.83 in pulls of 1,024)."""
 
+SHORT_PULL_ASK = 2
+"""Pulls' worth of elements asked of an input once it has given fewer than asked (a TFRecord reader gives what its
+read buffer holds, about 1 MiB, a little more than a pull's worth of ~1 KB records): it then gives all its buffer
+holds, and hands the buffer, walked to its end, to the next reader that reads (``framing.SpareBuffers``), where
+it is still in the CPU's cache. Asked for a pull's worth, it kept the buffer's last few records, and each of the
+8 sources read into a buffer of its own, out of the cache by its next read. An input that gives all it is asked
+for is asked for a pull's worth."""
+
 ELEMENT_OVERHEAD = 64
 """Bytes an element costs beyond its leaves' (``element_nbytes``): its Python object, its buffer slot."""
 
@@ -149,6 +157,7 @@ class DirectedInterleaveIterator(DatasetIterator):
         self._finished = False
         self._read_ahead = ReadAhead(sources, REFRESH)
         self._pull = MIN_PULL  # elements a pull asks for: ``pull_size`` of the first element pulled, once there is one
+        self._asks = [1] * count  # pulls' worth to ask each input for (SHORT_PULL_ASK once it has given fewer)
         self._sized = False
 
     # -- producing ---------------------------------------------------------------------------------------------
@@ -231,10 +240,13 @@ class DirectedInterleaveIterator(DatasetIterator):
         mix_layout.drop_front(buffer, int(self._cursors[index]))
         self._cursors[index] = 0
         while len(buffer) < want and not self._ended[index] and self._failures[index] is None:
+            ask, held = max(want - len(buffer), self._pull * self._asks[index]), len(buffer)
             try:
-                self._read_ahead.pull(index, buffer, max(want - len(buffer), self._pull))
+                self._read_ahead.pull(index, buffer, ask)
             except StopIteration:
                 self._ended[index] = True
+            if len(buffer) - held < ask:  # it gives what it has at hand: ask for all of that from now on
+                self._asks[index] = SHORT_PULL_ASK
             if buffer and type(buffer[-1]) is Failure:  # an error comes only last: held apart from the elements
                 self._failures[index] = buffer.pop()
             if buffer and not self._sized:

@@ -22,6 +22,11 @@ every good record before it has been handed out.
 
 Blocks of a local file are read into one reused buffer (a fresh buffer per
 read costs a page fault per 4 KiB every read, more than the walk itself).
+A reader that has walked its buffer to the end hands it on (``SpareBuffers``):
+the next reader to read, of this file or another, reads into the buffer used
+last, still in the CPU's cache, where readers taking turns (the sources of
+``sample_from_datasets``, the files of a repeat) would each write into one of
+their own that is not.
 Remote and decompressed data come as new bytes anyway: those are walked
 where they lie, and only a record that straddles two reads is copied. A
 remote response is walked in the parts it arrived in (``read_parts``: about
@@ -60,6 +65,46 @@ def _space(size: int) -> memoryview:
     """``size`` bytes to read into, left as they are: ``bytearray(size)`` would first write a zero to each (~20 us per
     MiB, at every file opened, and at every epoch of a repeat over one file)."""
     return memoryview(np.empty(size, dtype=np.uint8))
+
+
+class SpareBuffers:
+    """Read buffers (``_space``) that readers have walked to the end, for the next reader to read into.
+
+    The kernel's copy of a read into a buffer out of the CPU's caches costs more than into one in them (measured:
+    ~85 against ~50 us per MiB); mixing 8 TFRecord sources, each reader's own buffer of 1 MiB was cold by its
+    next read, 8 MiB of other reads later. Handed on, the buffer a reader reads into is the one walked last. Kept
+    per size, at most ``KEPT`` of each, none larger than ``LARGEST`` (what is kept stays for the process's life):
+    the rest are garbage. Taken and given back from any thread (``list.pop`` and ``append`` are atomic).
+    """
+
+    KEPT = 2
+    LARGEST = 16 << 20
+
+    def __init__(self) -> None:
+        self._spare: dict[int, list[memoryview]] = {}
+
+    def take(self, size: int) -> memoryview:
+        """A buffer of ``size`` bytes, contents undefined: the one given back last, or a new one."""
+        try:
+            return self._spare.get(size, []).pop()
+        except IndexError:
+            return _space(size)
+
+    def give_back(self, space: memoryview) -> None:
+        """``space`` is not needed any more (nothing refers to its bytes): the next ``take`` of its size may have it."""
+        if len(space) > self.LARGEST:
+            return
+        spare = self._spare.setdefault(len(space), [])
+        if len(spare) < self.KEPT:
+            spare.append(space)
+
+
+SPARE_BUFFERS = SpareBuffers()
+"""The spare read buffers every ``RecordReader`` shares."""
+
+_TAIL_KEPT = 64 << 10
+"""A reader hands its buffer on at the end of a walk if at most this many bytes past the last whole record (part of
+the next one) are left to copy out; a longer record's part keeps the buffer."""
 
 
 def masked_crc32c(data: bytes) -> int:
@@ -124,8 +169,10 @@ class RecordReader:
         self._stream = stream
         self._block_size = block_size
         self._compressed = compressed
-        # Reading in place: the reused buffer, grown for a record that needs more.
-        self._space = _space(block_size) if stream.reads_in_place else None
+        # Reading in place: the reused buffer, grown for a record that needs more; None between a walk to its end
+        # and the next read (handed on to other readers meanwhile, ``SPARE_BUFFERS``).
+        self._in_place = stream.reads_in_place
+        self._space: memoryview | None = None
         # The bytes read and not yet handed out, from _pos on: reads one after another, as they came (the C walk
         # takes a record that straddles two of them from both), or the reused buffer's filled part.
         self._parts: list[bytes | memoryview] = []
@@ -162,6 +209,7 @@ class RecordReader:
             if status == _records.BAD_DATA_CRC:
                 raise self._bad_data_crc(pos, detail)
             if len(out) > start_count or (self._eof and pos == self._size):
+                self._hand_on()
                 return  # hand out what is parsed before blocking on I/O; or the clean end of the stream
             self._fill(detail)  # NEED_MORE: detail bytes from pos
 
@@ -198,11 +246,25 @@ class RecordReader:
                 need = HEADER_SIZE
             self._pos = pos
             if len(out) > start_count or (self._eof and pos == end):
+                self._hand_on()
                 return  # hand out what is parsed before blocking on I/O; or the clean end of the stream
             self._fill(need)
             buf, pos = self._joined(), self._pos
             end = len(buf)
         self._pos = pos
+
+    def _hand_on(self) -> None:
+        """The walk has reached the end of the buffer read in place: its bytes past the last whole record are copied
+        out (up to ``_TAIL_KEPT``; more keep the buffer, as a buffer grown for a long record is kept), and the buffer
+        is given to ``SPARE_BUFFERS``."""
+        space, tail = self._space, self._size - self._pos
+        if space is None or tail > _TAIL_KEPT or len(space) != self._block_size:  # a grown one stays
+            return
+        self._parts = [bytes(self._parts[0][self._pos:self._size])] if tail else []
+        self._base += self._pos
+        self._pos, self._size = 0, tail
+        self._space = None
+        SPARE_BUFFERS.give_back(space)
 
     def _joined(self) -> bytes | memoryview:
         """The bytes of ``_parts`` as one buffer (for the Python walk), kept as the only part."""
@@ -219,7 +281,7 @@ class RecordReader:
                 return
             raise self._truncated(need, size - self._base - pos)
         try:
-            if self._space is not None:
+            if self._in_place:
                 self._fill_in_place(need)
             else:
                 self._fill_from_reads(need)
@@ -231,11 +293,14 @@ class RecordReader:
 
     def _fill_in_place(self, need: int) -> None:
         """``_fill`` by reading into the reused buffer: the unparsed tail (part of a record that straddles two
-        reads) moves to its front, and the next read fills the space after it."""
+        reads) moves to its front, and the next read fills the space after it. A reader that handed its buffer on
+        takes one (``SPARE_BUFFERS``): its tail, copied out, moves to that one's front."""
         have = self._size - self._pos
+        if self._space is None:
+            self._space = SPARE_BUFFERS.take(self._block_size) if have <= self._block_size else _space(have)
         space = self._space
         if have:
-            space[:have] = self._parts[0][self._pos:]  # the one part there is: the reused buffer's filled part
+            space[:have] = self._parts[0][self._pos:]  # the one part there is: the buffer's filled part, or the tail
         self._base += self._pos
         self._pos = 0
         while have < need and not self._eof:
