@@ -39,9 +39,9 @@ static Py_ssize_t zero_range(char *data, Py_ssize_t item, const unsigned char *b
     Py_ssize_t zeroed = 0;
     /* Whole 64-bit words of the bitmap from the word holding `start`; the first and last are masked to the range. */
     for (Py_ssize_t base = start & ~(Py_ssize_t)63; base < end; base += 64) {
-        uint64_t word = 0;
+        uint64_t word = 0;  /* bit b: value base + b; assembled byte by byte, so on any byte order */
         Py_ssize_t bytes = (end - base + 7) / 8;
-        memcpy(&word, bits + base / 8, (size_t)(bytes < 8 ? bytes : 8));
+        for (Py_ssize_t k = 0; k < (bytes < 8 ? bytes : 8); k++) word |= (uint64_t)bits[base / 8 + k] << (8 * k);
         uint64_t mask = ~(uint64_t)0;
         if (base < start) mask &= ~(uint64_t)0 << (start - base);
         if (end - base < 64) mask &= ~(~(uint64_t)0 << (end - base));
