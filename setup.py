@@ -18,6 +18,9 @@ headers; without it the mix lays out its elements and draws with numpy, correct 
 ``fastinput.ops._exchange`` (the row shuffle's exchange plan) needs only a C compiler; without it the
 shuffle over rows works the plan out with numpy, correct and slower.
 
+``fastinput.readers._nulls`` (zeroing a Parquet column's null slots in place) needs only a C compiler; without it
+numpy does it, correct and slower.
+
 ``fastinput.readers._example`` (the Example parser's fast path) needs a C compiler
 and numpy's headers (a build requirement in pyproject.toml); without it
 ``parse_example`` uses TensorFlow's kernel alone, correct and slower.
@@ -52,6 +55,7 @@ setup(
     ext_modules=[
         c_extension("fastinput.fused_ops._jpeg", ("-ffp-contract=off",), **libjpeg_turbo()),
         c_extension("fastinput.readers._records"),
+        c_extension("fastinput.readers._nulls"),
         # draws from numpy's bit generators (numpy/random/bitgen.h)
         c_extension("fastinput.ops._mixing", depends=["fastinput/ops/int64_buffer.h"],
                     include_dirs=[numpy.get_include()]),

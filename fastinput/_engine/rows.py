@@ -77,7 +77,7 @@ def num_rows(block: Block) -> int:
 
 def cut(block: Block, start: int, stop: int) -> Block:
     """Rows ``start:stop`` of the block (views for numpy columns, zero-copy slices for arrow ones)."""
-    return tuple(column[start:stop] for column in block)
+    return tuple([column[start:stop] for column in block])  # a list first: no generator to resume per column
 
 
 def concat_blocks(blocks: list[Block]) -> Block:
@@ -99,8 +99,8 @@ def concat_columns(columns: list[Any]) -> Any:
 def as_numpy(block: Block, strings: Callable[[Any], Any] | None = None) -> tuple[Any, ...]:
     """The block with its string columns as numpy object arrays of ``bytes`` (tf.string's numpy form), or as
     ``strings`` makes them leaves."""
-    return tuple(col if isinstance(col, np.ndarray) else col.to_numpy(zero_copy_only=False) if strings is None
-                 else strings(col) for col in block)
+    return tuple([col if isinstance(col, np.ndarray) else col.to_numpy(zero_copy_only=False) if strings is None
+                  else strings(col) for col in block])
 
 
 def alternate(columns: list[Any], rounds: int) -> Any:
@@ -306,7 +306,7 @@ class RowBlocks:
         self.strings = strings
 
     def count(self, items: list[Any]) -> int:
-        return sum(num_rows(block) for block in items)
+        return sum([len(block[0]) for block in items])
 
     def queue(self, metrics: StageMetrics | None = None) -> RowQueue:
         return RowQueue(metrics)

@@ -12,6 +12,17 @@ any size.
 An interleave may hand its rows on unmerged (``Interleaved``: blocks and the
 order one row of each in turn): the exchange folds that order into its
 gathers, so the rows are copied once, not merged first (``Incoming``).
+
+Why values, and not row numbers into the input blocks (kept whole until no
+number points into them, each batch gathered by number from them): that was
+measured on 400,000 Criteo rows of 14 int64 columns. Exchanging numbers costs
+2 ms, but the gather then reads each value at a random place in the several MB
+of blocks still referred to: 15-21 ms of CPU, against 8-9 ms to exchange the
+values, since a column's 10,000 buffer slots stay in the L2 cache while the
+incoming rows are read and the drawn ones written in order; string columns
+were three times slower (an arrow take per block, then one to put the rows in
+order). Either way each value is copied once; the exchange copies it where the
+memory traffic is sequential.
 """
 
 from __future__ import annotations
