@@ -85,23 +85,20 @@ def load_jpegs(files: list[str]) -> list[bytes]:
 
 
 def run_kernel(jpegs: list[bytes], threads: int = 2) -> dict[str, float]:
-    """``decode_random_crop_resize`` into a reused row on ``threads`` threads, each over all of ``jpegs``."""
+    """``decode_random_crop_resize`` into a reused row (one per thread) on ``threads`` threads, each over all of
+    ``jpegs`` (``image_kernels.measure``)."""
     import fastinput as fi
+    from fastinput_bench.image_kernels import measure
 
-    def work() -> None:
-        row = np.empty((224, 224, 3), np.uint8)
-        for jpeg in jpegs:
-            fi.image.decode_random_crop_resize(jpeg, size=(224, 224), out=row)
+    rows = threading.local()
 
-    workers = [threading.Thread(target=work) for _ in range(threads)]
-    cpu, start = time.process_time(), time.perf_counter()
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join()
-    seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu
-    images = threads * len(jpegs)
-    return {"images_per_second": images / seconds, "cpu_us_per_image": cpu_seconds / images * 1e6}
+    def kernel(jpeg: bytes, window: object) -> None:
+        if not hasattr(rows, "row"):
+            rows.row = np.empty((224, 224, 3), np.uint8)
+        fi.image.decode_random_crop_resize(jpeg, size=(224, 224), out=rows.row)
+
+    images_per_second, cpu_ms = measure(kernel, [(jpeg, None) for jpeg in jpegs], threads)
+    return {"images_per_second": images_per_second, "cpu_us_per_image": cpu_ms * 1e3}
 
 
 def main() -> None:
