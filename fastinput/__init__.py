@@ -32,14 +32,18 @@ __version__ = "0.1.0"
 
 def __getattr__(name: str):
     """``fi.image`` (the fused JPEG kernels) and ``fi.InputCheckpoint`` (a Keras callback) are imported on first
-    use, keeping ``import fastinput`` light."""
+    use, keeping ``import fastinput`` light; then kept as module attributes, so a per-element ``fi.image.…`` call
+    pays no import lookup."""
     import importlib
 
     if name == "image":
-        return importlib.import_module("fastinput.fused_ops.image")
-    if name == "InputCheckpoint":
-        return importlib.import_module("fastinput.tf_checkpoint").InputCheckpoint
-    raise AttributeError(f"module 'fastinput' has no attribute {name!r}")
+        value = importlib.import_module("fastinput.fused_ops.image")
+    elif name == "InputCheckpoint":
+        value = importlib.import_module("fastinput.tf_checkpoint").InputCheckpoint
+    else:
+        raise AttributeError(f"module 'fastinput' has no attribute {name!r}")
+    globals()[name] = value
+    return value
 
 
 __all__ = [

@@ -39,13 +39,14 @@ def check_range(op: str, name: str, value: Any, *, upper: float | None = None) -
     return low, high
 
 
-def check_boxes(op: str, bbox: Any) -> np.ndarray:
+def check_boxes(op: str, bbox: Any) -> np.ndarray | None:
     """Bounding boxes as an (N, 4) float32 array of relative (ymin, xmin, ymax, xmax), as TF takes them.
 
-    Accepts TF's ``[1, N, 4]`` layout, an ``(N, 4)`` or a single ``(4,)`` box; ``None`` means none.
+    Accepts TF's ``[1, N, 4]`` layout, an ``(N, 4)`` or a single ``(4,)`` box; ``None`` means none (and stays None,
+    as ``sample_distorted_crop`` takes it).
     """
     if bbox is None:
-        return np.zeros((0, 4), np.float32)
+        return None
     boxes = np.asarray(bbox, dtype=np.float32)
     if boxes.ndim == 3 and boxes.shape[0] == 1:
         boxes = boxes[0]

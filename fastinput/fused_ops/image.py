@@ -23,6 +23,7 @@ HxWx3, uint8 or float32 (values 0..255, as ``tf.image.resize`` returns them).
 
 from __future__ import annotations
 
+import functools
 import numbers
 from typing import Any
 
@@ -109,14 +110,10 @@ def decode_random_crop_resize(jpeg: bytes, size: Size = (224, 224), area_range: 
     """
     op = "decode_random_crop_resize"
     jpeg = _check_jpeg(op, jpeg)
-    area_range = windows.check_range(op, "area_range", area_range, upper=1.0)
-    aspect_ratio_range = windows.check_range(op, "aspect_ratio_range", aspect_ratio_range)
-    min_object_covered = check_number(op, "min_object_covered", min_object_covered, minimum=0.0)
-    max_attempts = check_int(op, "max_attempts", max_attempts, minimum=1, maximum=MAX_ATTEMPTS)
+    area_range, aspect_ratio_range, min_object_covered, max_attempts, fallback, flip, max_pixels = _checked(
+        _random_crop_options, area_range, aspect_ratio_range, min_object_covered, max_attempts, fallback, flip,
+        max_pixels)
     boxes = windows.check_boxes(op, bbox)
-    fallback = windows.check_fallback(op, fallback)
-    flip = _check_flag(op, "flip", flip)
-    max_pixels = _check_max_pixels(op, max_pixels)
     out = _output(op, size, dtype, out, max_pixels)
     rng = _generator(op, seed)
     if tracing():  # placeholder bytes: the output's spec is all that is wanted
@@ -154,6 +151,28 @@ def decode_center_crop_resize(jpeg: bytes, size: Size = (224, 224), crop_fractio
     height, width = _image_shape(op, jpeg, max_pixels)
     jpeg_kernel.decode_crop_resize_into(jpeg, windows.center_crop_window(height, width, crop_fraction), out, False)
     return out
+
+
+def _checked(check: Any, *args: Any) -> Any:
+    """``check(*args)``, cached: a pipeline passes the same arguments with every image, and checking them costs
+    several microseconds a call. ``check`` is an ``lru_cache``; unhashable arguments (a list) are checked anew."""
+    try:
+        return check(*args)
+    except TypeError:  # unhashable: not cacheable (the checks themselves raise InvalidArgumentError)
+        return check.__wrapped__(*args)
+
+
+@functools.lru_cache(maxsize=64, typed=True)
+def _random_crop_options(area_range: Any, aspect_ratio_range: Any, min_object_covered: Any, max_attempts: Any,
+                         fallback: Any, flip: Any, max_pixels: Any) -> tuple:
+    """``decode_random_crop_resize``'s arguments but the JPEG, ``bbox``, ``size``, ``dtype``, ``seed`` and ``out``,
+    checked (through ``_checked``)."""
+    op = "decode_random_crop_resize"
+    return (windows.check_range(op, "area_range", area_range, upper=1.0),
+            windows.check_range(op, "aspect_ratio_range", aspect_ratio_range),
+            check_number(op, "min_object_covered", min_object_covered, minimum=0.0),
+            check_int(op, "max_attempts", max_attempts, minimum=1, maximum=MAX_ATTEMPTS),
+            windows.check_fallback(op, fallback), _check_flag(op, "flip", flip), _check_max_pixels(op, max_pixels))
 
 
 def _check_jpeg(op: str, jpeg: Any) -> Any:
@@ -198,6 +217,21 @@ def _check_flag(op: str, name: str, value: Any) -> bool:
 
 def _output(op: str, size: Any, dtype: Any, out: np.ndarray | None, max_pixels: int) -> np.ndarray:
     """``out`` checked against ``size`` and ``dtype``, or a new array of that shape and type."""
+    height, width, dtype = _checked(_output_type, op, size, dtype, max_pixels)
+    if out is None:
+        return np.empty((height, width, 3), dtype)
+    if not isinstance(out, np.ndarray) or out.shape != (height, width, 3) or out.dtype != dtype:
+        raise InvalidArgumentError(f"{op}: out must be a numpy array of shape {(height, width, 3)} and dtype "
+                                   f"{dtype}, got {getattr(out, 'shape', None)} {getattr(out, 'dtype', type(out))}")
+    if not (out.flags.c_contiguous and out.flags.writeable):
+        raise InvalidArgumentError(f"{op}: out must be C-contiguous and writeable (e.g. one row of a C-contiguous "
+                                   "batch array)")
+    return out
+
+
+@functools.lru_cache(maxsize=64, typed=True)
+def _output_type(op: str, size: Any, dtype: Any, max_pixels: int) -> tuple[int, int, np.dtype]:
+    """``(height, width, dtype)`` of an output, ``size`` and ``dtype`` checked (through ``_checked``)."""
     try:
         height, width = (int(v) for v in size)
     except (TypeError, ValueError, OverflowError):
@@ -211,15 +245,7 @@ def _output(op: str, size: Any, dtype: Any, out: np.ndarray | None, max_pixels: 
         dtype = None
     if dtype not in _DTYPES:
         raise InvalidArgumentError(f"{op}: dtype must be uint8 or float32, got {dtype!r}")
-    if out is None:
-        return np.empty((height, width, 3), dtype)
-    if not isinstance(out, np.ndarray) or out.shape != (height, width, 3) or out.dtype != dtype:
-        raise InvalidArgumentError(f"{op}: out must be a numpy array of shape {(height, width, 3)} and dtype "
-                                   f"{dtype}, got {getattr(out, 'shape', None)} {getattr(out, 'dtype', type(out))}")
-    if not (out.flags.c_contiguous and out.flags.writeable):
-        raise InvalidArgumentError(f"{op}: out must be C-contiguous and writeable (e.g. one row of a C-contiguous "
-                                   "batch array)")
-    return out
+    return height, width, dtype
 
 
 def _generator(op: str, seed: Any) -> np.random.Generator:

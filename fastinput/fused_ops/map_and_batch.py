@@ -214,19 +214,28 @@ class _Rows:
         self.leaves = [[None] * n if s.gathered else aligned_empty((n, *s.shape), s.dtype) for s in self.spec_leaves]
         self.use_out = with_out and not any(s.gathered for s in self.spec_leaves)
         self.kept = False
+        # A plain tuple of leaves (the common ``image, label``) is its own flat form: no flatten / pack per row.
+        self._flat = type(self.spec) is tuple and not any(map(structure.is_nested, self.spec))
 
     def views(self, row: int) -> Any:
         """The output structure with each leaf a writable view of ``row`` (for a function's ``out=``)."""
-        return structure.pack_as(self.spec, [leaf[row] if leaf.ndim > 1 else leaf[row:row + 1].reshape(())
-                                             for leaf in self.leaves])
+        leaves = [leaf[row] if leaf.ndim > 1 else leaf[row:row + 1].reshape(()) for leaf in self.leaves]
+        return tuple(leaves) if self._flat else structure.pack_as(self.spec, leaves)
 
     def put(self, row: int, output: Any, views: Any) -> bool:
         """Write ``output`` into ``row`` (what is not the ``views`` already there); False if it does not fit."""
-        values = structure.flatten(output)
-        if not _fits(output, values, self.spec, self.spec_leaves):
+        if (self._flat and type(output) is tuple and len(output) == len(self.spec_leaves)
+                and not any(map(structure.is_nested, output))):  # the same structure as the spec's: its leaves
+            values, fits, view_leaves = output, _leaves_fit(output, self.spec_leaves), views
+        else:
+            values = structure.flatten(output)
+            fits = _fits(output, values, self.spec, self.spec_leaves)
+            view_leaves = structure.flatten(views) if views is not None else None
+        if not fits:
             self.kept = True
             return False
-        view_leaves = structure.flatten(views) if views is not None else [None] * len(values)
+        if view_leaves is None:
+            view_leaves = [None] * len(values)
         for leaf, value, view in zip(self.leaves, values, view_leaves):
             if value is not view:
                 leaf[row] = value
@@ -338,8 +347,12 @@ class _BatchJob:
 
 def _fits(output: Any, values: list[Any], spec: Any, spec_leaves: list[_LeafSpec]) -> bool:
     """Whether ``output`` has the structure, shapes, dtypes (or gathered kinds) of the rows it goes into."""
-    if len(values) != len(spec_leaves) or not structure.same_structure(output, spec):
-        return False
+    return (len(values) == len(spec_leaves) and structure.same_structure(output, spec)
+            and _leaves_fit(values, spec_leaves))
+
+
+def _leaves_fit(values: Any, spec_leaves: list[_LeafSpec]) -> bool:
+    """Whether each of ``values`` (an output's leaves) has the shape and dtype (or gathered kind) of its rows."""
     for value, s in zip(values, spec_leaves):
         if s.gathered:
             if type(value) is not s.kind:
