@@ -19,7 +19,7 @@ def kernel():
 def test_take_into_a_new_array_leaves_nones_count_where_it_was(kernel):
     """Each slot emptied in a list gains None a reference, each None replaced in ``out`` gives one back (the
     interpreter's own references to None may move the count by one or two on the way)."""
-    buffers, cursors = [[bytes([i, j]) for j in range(3000)] for i in range(3)], np.zeros(3, dtype=np.int64)
+    buffers, cursors = [[bytes([i, j % 256]) for j in range(3000)] for i in range(3)], np.zeros(3, dtype=np.int64)
     choices = np.array([0, 2, 1, 1] * 1000)
     out = np.empty(len(choices), dtype=object)
     before = sys.getrefcount(None)
@@ -39,10 +39,8 @@ def test_take_lets_go_of_what_else_the_slots_held(kernel):
     out[1] = held
     del held
     buffers, cursors = [[b"a", b"b", b"c"]], np.zeros(1, dtype=np.int64)
-    before = sys.getrefcount(None)
     assert kernel.take(np.zeros(3, dtype=np.int64), buffers, cursors, out) == 3
-    assert gone() is None and out.tolist() == [b"a", b"b", b"c"]
-    assert abs(sys.getrefcount(None) - before - 1) <= 2  # three slots emptied, two Nones replaced
+    assert gone() is None and out.tolist() == [b"a", b"b", b"c"] and buffers == [[None] * 3]
 
 
 def test_kernels_are_the_fallbacks_without_the_extension(monkeypatch):
