@@ -23,8 +23,9 @@ def test_take_into_a_new_array_leaves_nones_count_where_it_was(kernel):
     choices = np.array([0, 2, 1, 1] * 1000)
     out = np.empty(len(choices), dtype=object)
     before = sys.getrefcount(None)
-    assert kernel.take(choices, buffers, cursors, out) == len(choices)
-    assert abs(sys.getrefcount(None) - before) <= 2
+    taken = kernel.take(choices, buffers, cursors, out)
+    after = sys.getrefcount(None)
+    assert taken == len(choices) and abs(after - before) <= 2
     assert out[:4].tolist() == [b"\x00\x00", b"\x02\x00", b"\x01\x00", b"\x01\x01"]
     assert cursors.tolist() == [1000, 2000, 1000]
 
