@@ -134,6 +134,7 @@ static PyObject *py_take(PyObject *self, PyObject *args) {
         goto done;
     }
     for (Py_ssize_t b = 0; b < inputs; b++) next[b] = (Py_ssize_t)cursor[b];
+    Py_ssize_t nones = n; /* references to None added: one per list slot, less one per None replaced in `out` */
     for (Py_ssize_t i = 0; i < n; i++) {
         int64_t c = choice[i];
         /* the list's reference moves to the result, None takes the slot: the element is not touched here, nor
@@ -142,14 +143,18 @@ static PyObject *py_take(PyObject *self, PyObject *args) {
         PyObject *item = *from;
         *from = Py_None; /* its references are added once, after the loop */
         if (slots) {
-            PyObject *old = slots[i]; /* numpy fills a new object array with None */
+            PyObject *old = slots[i]; /* numpy fills a new object array with None: its references go at once */
             slots[i] = item;
-            Py_XDECREF(old);
+            if (old == Py_None) {
+                nones--;
+            } else {
+                Py_XDECREF(old);
+            }
         } else {
             PyList_SET_ITEM(list, i, item);
         }
     }
-    add_none_references(n);
+    add_none_references(nones);
     for (Py_ssize_t b = 0; b < inputs; b++) cursor[b] = (int64_t)next[b];
     result = slots ? PyLong_FromSsize_t(n) : list;
 done:

@@ -159,6 +159,7 @@ class DirectedInterleaveIterator(DatasetIterator):
         self._pull = MIN_PULL  # elements a pull asks for: ``pull_size`` of the first element pulled, once there is one
         self._asks = [1] * count  # pulls' worth to ask each input for (SHORT_PULL_ASK once it has given fewer)
         self._sized = False
+        self._take, self._drop_front = mix_layout.kernels()
 
     # -- producing ---------------------------------------------------------------------------------------------
     def produce_chunk(self, n: int) -> list[Any]:
@@ -175,12 +176,12 @@ class DirectedInterleaveIterator(DatasetIterator):
                 self._next_block()
                 continue
             run = self._choices[self._next:self._next + n]
-            taken = mix_layout.take(run, self._buffers, self._cursors, out)
+            taken = self._take(run, self._buffers, self._cursors, out)
             if taken is None:  # an input holds too few: pull, and take the run that all can serve now
                 run = self._serve(run)
                 if not len(run):
                     continue
-                taken = mix_layout.take(run, self._buffers, self._cursors, out)
+                taken = self._take(run, self._buffers, self._cursors, out)
             self._next += len(run)
             return taken
         raise StopIteration
@@ -237,7 +238,7 @@ class DirectedInterleaveIterator(DatasetIterator):
         """Pull from input ``index`` until it holds ``want`` elements past its cursor, ends or raises (its used
         front dropped first); returns how many it holds."""
         buffer = self._buffers[index]
-        mix_layout.drop_front(buffer, int(self._cursors[index]))
+        self._drop_front(buffer, int(self._cursors[index]))
         self._cursors[index] = 0
         while len(buffer) < want and not self._ended[index] and self._failures[index] is None:
             ask, held = max(want - len(buffer), self._pull * self._asks[index]), len(buffer)

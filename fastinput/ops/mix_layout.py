@@ -17,6 +17,7 @@ generator's raw bits (``draw_bits``).
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -45,7 +46,21 @@ def drop_front(buffer: list[Any], count: int) -> None:
     if _mixing is not None:
         _mixing.drop_front(buffer, count)
     else:
-        del buffer[:count]
+        drop_front_numpy(buffer, count)
+
+
+def drop_front_numpy(buffer: list[Any], count: int) -> None:
+    """``drop_front`` where the C extension is not built."""
+    del buffer[:count]
+
+
+def kernels() -> tuple[Callable[..., list[Any] | int | None], Callable[[list[Any], int], None]]:
+    """``take`` and ``drop_front`` themselves: the C extension's functions where it is built, else the fallbacks.
+    A mix's iterator takes them once, and calls them with no Python function between it and C (a batch costs one
+    or two takes and about one drop per input pull)."""
+    if _mixing is not None:
+        return _mixing.take, _mixing.drop_front
+    return take_numpy, drop_front_numpy
 
 
 def draw_bits(bit_generator: np.random.BitGenerator, shift: np.uint32, n: int) -> np.ndarray:

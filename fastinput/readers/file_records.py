@@ -17,6 +17,7 @@ where a restored iterator opens the file again.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -40,6 +41,10 @@ from fastinput.spec import STRING, TensorSpec
 
 RECORD_SPEC = TensorSpec((), STRING)
 """Every record is one scalar string."""
+
+_READERS: weakref.WeakKeyDictionary[FilesReaderDataset, tuple[Dataset, InterleaveDataset]] = \
+    weakref.WeakKeyDictionary()
+"""Each reader stage's interleave (``FilesReaderDataset._reader``), with the input it was made over."""
 
 
 class FilesReaderDataset(Dataset):
@@ -80,12 +85,20 @@ class FilesReaderDataset(Dataset):
         return self._reader().make_iterator_as(self, ctx)
 
     def _reader(self) -> InterleaveDataset:
-        """The interleave over this stage's input (made now: a rewrite may have replaced the input) that reads it:
-        one file after another, or ``num_parallel_reads`` at once (AUTOTUNE: tf.data's cycle rule)."""
-        parallel = self.num_parallel_reads
-        cycle_length = 1 if parallel is None else parallel
-        opener = FileOpener(self.file_dataset, self.file_args())
-        return InterleaveDataset(self.inputs[0], opener, cycle_length, 1, parallel, None, label=self.traits.op)
+        """The interleave over this stage's input that reads it: one file after another, or ``num_parallel_reads``
+        at once (AUTOTUNE: tf.data's cycle rule). Made at the first iterator over the input the stage has then (a
+        rewrite may have replaced it), and kept: a ``repeat`` over the reader makes an iterator per epoch, and
+        mixing sources of one file each (``sample_from_datasets``) opened one per 4 batches of 1,024 1 KB records,
+        a third of each opening's cost in making this node. Kept apart from the stage's attributes, which describe
+        the pipeline (``snapshot``'s fingerprint digests them)."""
+        made = _READERS.get(self)
+        if made is None or made[0] is not self.inputs[0]:
+            parallel = self.num_parallel_reads
+            cycle_length = 1 if parallel is None else parallel
+            opener = FileOpener(self.file_dataset, self.file_args())
+            made = _READERS[self] = self.inputs[0], InterleaveDataset(self.inputs[0], opener, cycle_length, 1,
+                                                                      parallel, None, label=self.traits.op)
+        return made[1]
 
     def __str__(self) -> str:
         args = [self._files_label, *self.extra_args()]
