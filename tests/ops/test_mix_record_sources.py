@@ -78,7 +78,8 @@ def test_an_input_that_gives_fewer_than_asked_is_asked_for_more(files, monkeypat
 
     monkeypatch.setattr(ReadAhead, "pull", spy)
     monkeypatch.setattr(directed_interleave, "PULL_BYTES", 1000)  # 8 records of 50 bytes: many pulls
-    sources = [fi.TFRecordDataset(files[0], buffer_size=2000).repeat(), fi.Dataset.from_tensor_slices(np.array([b"y" * 50] * 10_000))]
+    sources = [fi.TFRecordDataset(files[0], buffer_size=2000).repeat(),
+               fi.Dataset.from_tensor_slices(np.array([b"y" * 50] * 10_000))]
     with iter(fi.Dataset.sample_from_datasets(sources, seed=1).batch(10)) as it:
         for _ in range(30):
             next(it)
