@@ -39,7 +39,7 @@ def _thread_cpu() -> dict[int, float]:
         try:
             with open(f"/proc/self/task/{tid}/stat") as f:
                 fields = f.read().rsplit(")", 1)[1].split()
-        except FileNotFoundError:  # ended meanwhile
+        except (FileNotFoundError, ProcessLookupError):  # ended meanwhile: before the open, or between it and the read
             continue
         seconds[int(tid)] = (int(fields[11]) + int(fields[12])) / _TICKS
     return seconds
