@@ -10,7 +10,7 @@ import fastinput as fi
 from tests.helpers import fi_elements
 
 
-def test_epochs_over_a_reader_read_what_tf_data_reads(corpus):
+def test_epochs_over_a_reader_read_what_tf_data_reads(corpus, tf):
     files = corpus.files()
     expected = corpus.tf_data(files) * 3
     assert fi_elements(fi.TFRecordDataset(files).repeat(3)) == expected
@@ -18,7 +18,7 @@ def test_epochs_over_a_reader_read_what_tf_data_reads(corpus):
     assert sorted(fi_elements(mixed)) == sorted(corpus.tf_data(files[:2]) * 3)
 
 
-def test_a_readers_snapshot_is_found_again_after_a_pass(corpus, tmp_path):
+def test_a_readers_snapshot_is_found_again_after_a_pass(corpus, tf, tmp_path):
     """The snapshot's folder is named after the pipeline's description, read again at the second pass (after the
     reader made and kept its interleave): the same folder, read, not written again."""
     reader = fi.TFRecordDataset(corpus.files()[:2])
@@ -28,7 +28,7 @@ def test_a_readers_snapshot_is_found_again_after_a_pass(corpus, tmp_path):
     assert len(os.listdir(tmp_path)) == 1
 
 
-def test_the_same_reader_twice_in_a_pipeline(corpus):
+def test_the_same_reader_twice_in_a_pipeline(corpus, tf):
     reader = fi.TFRecordDataset(corpus.files()[1])
     both = fi_elements(reader.concatenate(reader.take(3)))
     records = corpus.tf_data(corpus.files()[1])
