@@ -18,30 +18,25 @@ import argparse
 import os
 import statistics
 import threading
-import time
 from collections import defaultdict
 from typing import Any
 
 import numpy as np
 
-from fastinput_bench.report import script_machine, write_figures
+from fastinput_bench.readme_threads import BATCH_SIZE, timed_run
+from fastinput_bench.report import process_cpu, script_machine, write_figures
 
-BATCH_SIZE = 64
-WARMUP_BATCHES = 10
 KERNEL_IMAGES = 256
-_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def _thread_cpu() -> dict[int, float]:
     """CPU seconds (user + system) of each live thread of this process, by native thread id."""
-    seconds = {}
+    seconds, pid = {}, os.getpid()
     for tid in os.listdir("/proc/self/task"):
         try:
-            with open(f"/proc/self/task/{tid}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
+            seconds[int(tid)] = process_cpu(pid, int(tid))
         except (FileNotFoundError, ProcessLookupError):  # ended meanwhile: before the open, or between it and the read
             continue
-        seconds[int(tid)] = (int(fields[11]) + int(fields[12])) / _TICKS
     return seconds
 
 
@@ -52,18 +47,11 @@ def _stage(name: str) -> str:
 
 def run_pipeline(files: list[str], batches: int, parallelism: int) -> dict[str, Any]:
     """The README pipeline's images/s, CPU per image (us) in all and per stage, and its map_and_batch workers."""
-    from fastinput_bench.readme_pipeline import readme_images
+    def sample() -> tuple[dict[int, float], os.times_result, dict[int, str]]:
+        return _thread_cpu(), os.times(), {t.native_id: t.name for t in threading.enumerate()}
 
-    with iter(readme_images(files, BATCH_SIZE, num_parallel_calls=parallelism)) as it:
-        for _ in range(WARMUP_BATCHES):
-            next(it)
-        before, process, start = _thread_cpu(), os.times(), time.perf_counter()
-        for _ in range(batches):
-            next(it)
-        seconds = time.perf_counter() - start
-        after, process_end = _thread_cpu(), os.times()
-        names = {t.native_id: t.name for t in threading.enumerate()}
-        workers = next(k.value for k in it.knobs() if k.stage.startswith("map_and_batch") and k.name == "parallelism")
+    seconds, (before, process, _), (after, process_end, names), workers = timed_run(files, parallelism, batches,
+                                                                                     sample)
     images = batches * BATCH_SIZE
     per_stage: dict[str, float] = defaultdict(float)
     for tid, cpu in after.items():

@@ -20,11 +20,14 @@ import os
 import resource
 import statistics
 import time
+from collections.abc import Callable
+from typing import Generic, NamedTuple, TypeVar
 
 from fastinput_bench.report import script_machine, write_figures
 
 BATCH_SIZE = 64
 WARMUP_BATCHES = 10
+Sample = TypeVar("Sample")
 
 
 def _context_switches() -> tuple[int, int]:
@@ -33,20 +36,40 @@ def _context_switches() -> tuple[int, int]:
     return usage.ru_nvcsw, usage.ru_nivcsw
 
 
-def measure(files: list[str], parallelism: int, batches: int) -> dict:
-    """One run of the README pipeline with ``map_and_batch(num_parallel_calls=parallelism)``."""
-    import fastinput as fi
+class TimedRun(NamedTuple, Generic[Sample]):
+    """``timed_run``'s result: the timed batches' wall seconds, the samples taken just before and just after them,
+    and the map_and_batch's worker count at the end."""
+
+    seconds: float
+    before: Sample
+    after: Sample
+    workers: int
+
+
+def timed_run(files: list[str], parallelism: int, batches: int, sample: Callable[[], Sample]) -> TimedRun[Sample]:
+    """The README pipeline with ``map_and_batch(num_parallel_calls=parallelism)``: ``WARMUP_BATCHES`` batches, then
+    ``batches`` timed ones between two calls of ``sample`` (what the caller counts: CPU times, context switches),
+    while the pipeline's threads are all alive."""
     from fastinput_bench.readme_pipeline import readme_images
 
     with iter(readme_images(files, BATCH_SIZE, num_parallel_calls=parallelism)) as it:
         for _ in range(WARMUP_BATCHES):
             next(it)
-        switches, cpu, start = _context_switches(), os.times(), time.perf_counter()
+        before, start = sample(), time.perf_counter()
         for _ in range(batches):
             next(it)
         seconds = time.perf_counter() - start
-        cpu_end, switches_end = os.times(), _context_switches()
+        after = sample()
         workers = next(k.value for k in it.knobs() if k.stage.startswith("map_and_batch") and k.name == "parallelism")
+    return TimedRun(seconds, before, after, workers)
+
+
+def measure(files: list[str], parallelism: int, batches: int) -> dict:
+    """One run of the README pipeline with ``map_and_batch(num_parallel_calls=parallelism)``."""
+    import fastinput as fi
+
+    seconds, (switches, cpu), (switches_end, cpu_end), workers = timed_run(
+        files, parallelism, batches, lambda: (_context_switches(), os.times()))
     images = batches * BATCH_SIZE
     cpu_seconds = (cpu_end.user - cpu.user) + (cpu_end.system - cpu.system)
     return {"parallelism": "autotune" if parallelism == fi.AUTOTUNE else parallelism, "workers_at_end": workers,

@@ -111,6 +111,15 @@ def write_figures(path: str | None, figures: dict[str, Any]) -> None:
         json.dump(document, f, indent=2)
 
 
+def process_cpu(pid: int, thread: int | None = None) -> float:
+    """User plus system CPU seconds of process ``pid`` so far (of its thread ``thread`` only, if given), from Linux's
+    ``/proc``: a thread that has ended raises ``FileNotFoundError`` (or ``ProcessLookupError`` if it ends between the
+    open and the read)."""
+    with open(f"/proc/{pid}/stat" if thread is None else f"/proc/{pid}/task/{thread}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _cpu_model() -> str:
     try:
         with open("/proc/cpuinfo") as f:

@@ -30,6 +30,7 @@ from collections.abc import Callable
 if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from fastinput_bench.report import process_cpu
 from fastinput_bench.s3_read import OFFLINE_ENV, make_objects, read_fastinput, read_plain, start_moto
 
 Request = tuple[str, str, int, float, float]
@@ -56,13 +57,6 @@ def record_requests(log: list[Request]) -> None:
     s3_ranges.read_range_parts = timed("get", s3_ranges.read_range_parts, lambda a: a[1], lambda a, k: a[2])
     fs_class._info = timed("size", fs_class._info, lambda a: a[1], lambda a, k: 0)
     s3fs.core._inner_fetch = timed("get", s3fs.core._inner_fetch, lambda a: a[2], lambda a, k: a[4])
-
-
-def process_cpu(pid: int, thread: int | None = None) -> float:
-    """User plus system CPU seconds of process ``pid`` so far (of its thread ``thread`` only, if given)."""
-    with open(f"/proc/{pid}/stat" if thread is None else f"/proc/{pid}/task/{thread}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def event_loop_thread() -> int:
