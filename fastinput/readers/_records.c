@@ -357,7 +357,33 @@ static PyObject *split_result(PyObject *records, const Walk *w) {
     return Py_BuildValue("(NniN)", records, w->pos, w->status, detail);
 }
 
-/* A list of `count` new bytes objects sized as `spans` say, not filled yet; their storage in `out`. */
+/*
+ * How far past each new record's start (bytes) the memory that the next allocations will likely take is fetched
+ * into the cache (new_records). The allocator carves consecutive records one after another out of the memory
+ * freed earlier; each allocation writes the new object's header and the end of its block (the next block's
+ * header), and the allocator's lock on the next allocation (the process has threads, so every malloc of over
+ * tcache's 1,032 bytes takes the arena lock) waits for those writes to reach the cache. Where that memory is
+ * cold (mixing 8 TFRecord sources: the records freed were pulled ~8 batches, ~8 MB, earlier), each allocation
+ * waited on a miss in turn: perf of fastinput_bench.mixing's 8-file pipeline put 13% of its samples on malloc's
+ * lock against 3% reading one source. Fetched ahead, the misses overlap (malloc back to 3%). Measured over
+ * 1,000-batch runs, six rounds interleaved (load 4.7): 2 KiB ahead 358, 4 KiB 343, 8 KiB 339, 16 KiB 333,
+ * 32 KiB 344 us of CPU per batch (median) against 377 without. A prefetch never faults: one past the heap, or
+ * after a block that came from elsewhere (tcache), costs a wasted fetch only. At most PREFETCH_AHEAD bytes are
+ * fetched per record, so a large record (its own block, or a fresh mapping) costs no more than a small one.
+ */
+#define PREFETCH_AHEAD (8 * 1024)
+#define CACHE_LINE 64
+
+/* Fetches [at, at + n) into the cache, for writing, without waiting for it. */
+static inline void prefetch_for_write(uintptr_t at, Py_ssize_t n) {
+    for (Py_ssize_t offset = 0; offset < n; offset += CACHE_LINE) {
+        __builtin_prefetch((const void *)(at + (uintptr_t)offset), 1, 3);
+    }
+}
+
+/* A list of `count` new bytes objects sized as `spans` say, not filled yet; their storage in `out`. Each
+ * allocation fetches the memory PREFETCH_AHEAD bytes on, as large as this record's block (up to PREFETCH_AHEAD),
+ * for the ones to come. */
 static PyObject *new_records(const Span *spans, Py_ssize_t count, char **out) {
     PyObject *records = PyList_New(count);
     if (!records) return NULL;
@@ -367,6 +393,8 @@ static PyObject *new_records(const Span *spans, Py_ssize_t count, char **out) {
             Py_DECREF(records);
             return NULL;
         }
+        Py_ssize_t block = (Py_ssize_t)offsetof(PyBytesObject, ob_sval) + spans[i].size + 1;
+        prefetch_for_write((uintptr_t)record + PREFETCH_AHEAD, block < PREFETCH_AHEAD ? block : PREFETCH_AHEAD);
         out[i] = PyBytes_AS_STRING(record);
         PyList_SET_ITEM(records, i, record);
     }
