@@ -325,6 +325,12 @@ class DatasetIterator:
         """The ids of this stage's worker processes (stages that run functions in processes override)."""
         return ()
 
+    def worker_threads(self) -> tuple[int, ...] | None:
+        """The kernel's ids of the threads that do this stage's own work (its workers), whose run-queue delay the
+        tuner reads (``fastinput.autotune.run_queue``); None where it does not know them (a synchronous stage runs on
+        its consumer's thread, a distributed one's workers are elsewhere): the tuner then estimates the delay."""
+        return None
+
 
 class ThreadedIterator(DatasetIterator):
     """Base of stages that own worker threads: one condition for their buffer, a worker pool.
@@ -343,6 +349,9 @@ class ThreadedIterator(DatasetIterator):
     def start_workers(self, target: Callable[[], None], count: int) -> None:
         if self._pool is None:
             self._pool = WorkerPool(self.name, target, count)
+
+    def worker_threads(self) -> tuple[int, ...] | None:
+        return self._pool.native_ids() if self._pool is not None else ()
 
     def cancel_self(self) -> None:
         with self._cond:  # a thread that saw the signal unset under the condition is waiting by now

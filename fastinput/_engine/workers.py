@@ -66,6 +66,11 @@ class WorkerPool:
                 with self._lock:
                     self._live -= 1
 
+    def native_ids(self) -> tuple[int, ...]:
+        """The kernel's ids of the live worker threads (the tuner reads how long they waited for a core)."""
+        with self._lock:
+            return tuple(t.native_id for t in self._threads if t.native_id is not None and t.is_alive())
+
     def join(self) -> None:
         """Join every thread of the pool (call after cancelling the stage)."""
         me = threading.current_thread()

@@ -7,6 +7,8 @@ Each stage is summarised from its metrics over the last tuning window:
 - ``ratio``: input elements consumed per output element (``batch(64)``: 64);
 - ``cpu``: CPU time per output element (thread CPU time; far below ``own``
   for a stage that waits on storage);
+- ``queued``: time per output element the stage's workers were runnable but
+  waiting for a core (the kernel's run-queue delay, ``autotune/run_queue.py``);
 - ``nbytes``: bytes per buffered element.
 
 The model's question is: how long does the consumer of a stage wait for one
@@ -27,12 +29,15 @@ what the tuner minimises.
   absorbing the variation in between.
 
 Workers share ``cores`` (the CPU budget): a worker's ``own`` time is its
-CPU time plus its waiting (storage, locks), and once more workers want the
-CPU than there are cores, its CPU time stretches as they queue for a core.
+CPU time, its time queued for a core, and its waiting (storage, locks).
 So ``own`` is split into waiting, which more workers overlap, and CPU, which
 they cannot make faster than ``cpu / cores`` per element (``worker_time``):
 a stage that computes gains nothing from workers past the cores (16 threads
-on 2 cores only switch and thrash caches), one that waits keeps gaining.
+on 2 cores only switch and thrash caches), one that waits keeps gaining, as
+tf.data's cap of an autotuned map at the schedulable cores would not allow.
+Time queued for a core is neither: when other processes load the machine it
+stretches every worker count alike (more threads would only take a larger
+share from them, the training step's own host work among them).
 """
 
 from __future__ import annotations
@@ -70,6 +75,8 @@ class StageModel:
     """CPU cores the workers share (the tuner's CPU budget); unbounded: workers never queue for a core."""
     settled: bool = True
     """Whether the figures come from enough finished work to turn the stage's knobs on (see the tuner)."""
+    queued: float | None = None
+    """Seconds per element the workers waited for a core (measured); None: unknown, estimated (``worker_time``)."""
 
     def value(self, kind: KnobKind, overrides: dict[int, int] | None = None, default: int = 1) -> int:
         """The value of the stage's knob of ``kind`` (``overrides`` maps ``id(knob)`` to a value to evaluate
@@ -130,14 +137,28 @@ def output_time(stage: StageModel, consumer_time: float, overrides: dict[int, in
 def worker_time(stage: StageModel, parallelism: int) -> float:
     """Seconds between ``stage``'s outputs with ``parallelism`` workers (``own`` was measured with the workers it
     has now): its waiting per element overlaps across workers, its CPU time per element is spread over at most
-    ``cores``. Where the workers kept the cores busy, the measured ``own`` is CPU time queued for a core (stretched
-    by the runnable workers per core), not waiting: counted as waiting, it made every added worker look a gain."""
+    ``cores``, and the time it queued for a core is not waiting: counted as waiting, it made every added worker
+    look a gain. The result is scaled to agree with the measurement at the current worker count (the queueing other
+    processes cause stretches every count alike).
+
+    The queueing is the kernel's figure where known (``queued``); else it is estimated as the CPU time stretched by
+    the runnable workers per core where the workers kept the cores busy, which misses the queueing that other
+    processes cause."""
     measured_with = max(1, stage.value(KnobKind.WORKERS))
-    busy_cores = measured_with * stage.cpu / stage.own if stage.own > 0 else 0.0  # cores the workers kept busy
-    share = min(1.0, busy_cores / stage.cores)
-    queued = stage.cpu * max(1.0, share * measured_with / stage.cores)  # a worker's CPU time, queued for a core
-    waiting = max(0.0, stage.own - queued)
-    return max((waiting + stage.cpu) / max(1, parallelism), stage.cpu / stage.cores)
+    if stage.queued is not None:
+        queued = stage.queued
+    else:
+        busy_cores = measured_with * stage.cpu / stage.own if stage.own > 0 else 0.0  # cores the workers kept busy
+        share = min(1.0, busy_cores / stage.cores)
+        queued = stage.cpu * (max(1.0, share * measured_with / stage.cores) - 1.0)
+    waiting = max(0.0, stage.own - stage.cpu - queued)
+
+    def unqueued(workers: int) -> float:
+        return max((waiting + stage.cpu) / max(1, workers), stage.cpu / stage.cores)
+
+    now = unqueued(measured_with)
+    stretch = stage.own / measured_with / now if now > 0 and stage.own > 0 else 1.0
+    return unqueued(parallelism) * stretch
 
 
 def walk(stage: StageModel):

@@ -36,6 +36,7 @@ from typing import Any
 from fastinput._engine.iterator import DatasetIterator, Knob
 from fastinput._engine.traits import KnobKind
 from fastinput.autotune.model import StageModel, buffered_bytes, cpu_demand, output_time, walk
+from fastinput.autotune.run_queue import run_delays
 from fastinput.options import AutotuneOptions
 
 logger = logging.getLogger("fastinput.autotune")
@@ -57,15 +58,26 @@ cores takes half a second), and a round that saw none or a few of them measured 
 
 
 class _Window:
-    """A stage's counters at the previous look, to turn cumulative metrics into per-window figures."""
+    """A stage's counters at the previous look, to turn cumulative metrics into per-window figures; ``run_delays``:
+    its worker threads' run-queue delays (``fastinput.autotune.run_queue``), None where unknown."""
 
-    __slots__ = ("elements", "busy_ns", "call_ns", "cpu_ns", "inputs_call_ns", "time_ns")
+    __slots__ = ("elements", "busy_ns", "call_ns", "cpu_ns", "inputs_call_ns", "time_ns", "run_delays")
 
     def __init__(self, it: DatasetIterator) -> None:
         m = it.metrics
         self.time_ns = time.monotonic_ns()
         self.elements, self.busy_ns, self.call_ns, self.cpu_ns = m.elements, m.busy_ns, m.call_ns, m.cpu_ns
         self.inputs_call_ns = sum(child.metrics.call_ns for child in it.inputs)
+        threads = it.worker_threads()
+        self.run_delays = None if threads is None else run_delays(threads)
+
+    def queued_ns(self, last: _Window | None) -> int | None:
+        """Nanoseconds the stage's workers waited for a core since ``last`` (a thread started since counts from its
+        start, one that ended since is missed), or None if unknown."""
+        if self.run_delays is None or (last is not None and last.run_delays is None):
+            return None
+        before = last.run_delays if last is not None else {}
+        return sum(max(0, ns - before.get(tid, 0)) for tid, ns in self.run_delays.items())
 
 
 class Tuner:
@@ -124,10 +136,12 @@ class Tuner:
         else:
             own_ns = (now.call_ns - now.inputs_call_ns) - ((last.call_ns - last.inputs_call_ns) if last else 0)
         cpu_ns = now.cpu_ns - (last.cpu_ns if last else 0)
+        queued_ns = now.queued_ns(last)
         per = 1.0 / elements if elements > 0 else 0.0
         model = StageModel(
             name=it.name, kind=profile.kind, own=max(0.0, own_ns) * 1e-9 * per,
-            ratio=(input_elements * per) if elements else 1.0, cpu=cpu_ns * 1e-9 * per, nbytes=m.bytes_per_element,
+            ratio=(input_elements * per) if elements else 1.0, cpu=cpu_ns * 1e-9 * per,
+            queued=None if queued_ns is None else queued_ns * 1e-9 * per, nbytes=m.bytes_per_element,
             knobs=knobs, inputs=inputs, rate=elements / seconds, chunk_size=profile.chunk_size,
             cycle_length=profile.cycle_length, cores=self.cpu_budget, settled=settled,
         )

@@ -377,6 +377,9 @@ class ParallelChunkIterator(WorkAheadIterator):
     def worker_pids(self) -> tuple[int, ...]:
         return tuple(self._processes.pids) if self._processes is not None else ()
 
+    def worker_threads(self) -> tuple[int, ...] | None:
+        return None if self._processes is not None else super().worker_threads()
+
     def cancel_self(self) -> None:
         super().cancel_self()
         if self._processes is not None:  # a worker thread waiting on its process wakes as the process ends

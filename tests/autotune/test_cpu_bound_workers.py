@@ -6,6 +6,7 @@ import pytest
 import fastinput as fi
 from fastinput._engine.iterator import Knob
 from fastinput._engine.traits import KnobKind, TuningKind, TuningProfile
+from fastinput.autotune import tuner as tuner_module
 from fastinput.autotune.model import StageModel, output_time, worker_time
 from fastinput.autotune.tuner import Tuner, climb
 
@@ -14,16 +15,17 @@ BATCH_CPU = 0.064  # a batch of 64 images at 1 ms of CPU each
 CORES = 2.0
 
 
-def _map_and_batch(own, cpu, workers, cores=CORES, maximum=16):
+def _map_and_batch(own, cpu, workers, cores=CORES, maximum=16, queued=None):
     """What the tuner measures for ``map_and_batch`` with ``workers`` workers under a one-thread prefetch: ``own``
-    seconds of a worker's wall time per batch, ``cpu`` of its CPU time."""
+    seconds of a worker's wall time per batch, ``cpu`` of its CPU time, ``queued`` of its run-queue delay (None:
+    not known)."""
     def knob(stage, name, kind, value, top):
         return Knob(stage, name, value, 1, top, True, lambda value: None, kind=kind)
 
     stage = StageModel("map_and_batch(f)", TuningKind.PARALLEL, own=own, ratio=64.0, cpu=cpu, nbytes=9.6e6,
                        knobs={WORKERS: knob("map_and_batch(f)", "parallelism", WORKERS, workers, maximum),
                               OUTPUT: knob("map_and_batch(f)", "buffer_size", OUTPUT, 4, 1024)},
-                       rate=30.0, cores=cores)
+                       rate=30.0, cores=cores, queued=queued)
     return StageModel("prefetch(AUTOTUNE)", TuningKind.PREFETCH, own=2e-5, ratio=1.0, cpu=2e-5, nbytes=9.6e6,
                       knobs={OUTPUT: knob("prefetch(AUTOTUNE)", "buffer_size", OUTPUT, 2, 1024)},
                       inputs=[stage], rate=30.0, cores=cores)
@@ -61,9 +63,25 @@ def test_a_waiting_stage_still_gets_every_worker():
     assert _workers_after(model) == 16
 
 
+def test_a_computing_stage_on_a_loaded_machine_keeps_the_cores():
+    # Other processes hold one of the two cores: each batch's wall time is twice its CPU time, all of it queued for a
+    # core, as the kernel's run-queue delay says. Estimated from wall and CPU time alone, it read as waiting, and the
+    # tuner climbed to 9-16 workers (the README image pipeline on a loaded machine, ~30 us more CPU per image).
+    assert _workers_after(_map_and_batch(own=2 * BATCH_CPU, cpu=BATCH_CPU, workers=2, queued=BATCH_CPU),
+                          rounds=5) == 2
+    assert _workers_after(_map_and_batch(own=16 * BATCH_CPU, cpu=BATCH_CPU, workers=16, queued=15 * BATCH_CPU)) == 2
+
+
+def test_a_waiting_stage_on_a_loaded_machine_still_gets_every_worker():
+    model = _map_and_batch(own=0.020, cpu=0.0001, workers=2, queued=0.0001)
+    assert _workers_after(model) == 16
+
+
 def test_the_model_agrees_with_the_measurement_at_the_current_worker_count():
-    for own, cpu, workers in [(8 * BATCH_CPU, BATCH_CPU, 16), (2 * BATCH_CPU, BATCH_CPU, 2), (0.020, 0.0001, 8)]:
-        stage = _map_and_batch(own, cpu, workers).inputs[0]
+    for own, cpu, workers, queued in [(8 * BATCH_CPU, BATCH_CPU, 16, None), (2 * BATCH_CPU, BATCH_CPU, 2, None),
+                                      (0.020, 0.0001, 8, None), (2 * BATCH_CPU, BATCH_CPU, 2, BATCH_CPU),
+                                      (16 * BATCH_CPU, BATCH_CPU, 16, 15 * BATCH_CPU), (0.020, 0.0001, 8, 0.0001)]:
+        stage = _map_and_batch(own, cpu, workers, queued=queued).inputs[0]
         assert worker_time(stage, workers) == pytest.approx(own / workers)
 
 
@@ -86,9 +104,10 @@ class _Batches:
     name = "map_and_batch(f)"
     inputs = ()
 
-    def __init__(self, workers, own, cpu):
+    def __init__(self, workers, own, cpu, threads=None):
         self.metrics = _Metrics()
         self.own_ns, self.cpu_ns = int(own * 1e9), int(cpu * 1e9)
+        self.threads = threads
         self.workers = Knob(self.name, "parallelism", workers, 1, 16, True, lambda value: None, kind=WORKERS)
         self.buffer = Knob(self.name, "buffer_size", 4, 1, 1024, True, lambda value: None, kind=OUTPUT)
 
@@ -99,6 +118,9 @@ class _Batches:
 
     def knobs(self):
         return [self.workers, self.buffer]
+
+    def worker_threads(self):
+        return self.threads
 
     def tuning_profile(self):
         return TuningProfile(TuningKind.PARALLEL)
@@ -129,3 +151,23 @@ def test_workers_are_judged_only_on_enough_finished_work():
     finally:
         tuner.stop()
 
+
+
+def test_the_tuner_reads_the_workers_run_queue_delay(monkeypatch):
+    # Two workers, each batch twice its CPU time: with the kernel saying the rest was spent queued for a core (other
+    # processes' load), the workers stay at the cores; with it saying nothing was, the rest is waiting, and two more
+    # workers overlap it.
+    delays = {}
+    monkeypatch.setattr(tuner_module, "run_delays", lambda threads: {tid: delays[tid] for tid in threads})
+    for queued_per_batch, workers in [(0.064, 2), (0.0, 4)]:
+        delays.update({101: 0, 102: 0})
+        stage, consumer = _Batches(workers=2, own=0.128, cpu=0.064, threads=(101, 102)), _Consumer()
+        tuner = Tuner(stage, consumer, fi.AutotuneOptions(cpu_budget=2), interval=3600)
+        try:
+            stage.finish(4)
+            delays.update({101: int(2 * queued_per_batch * 1e9), 102: int(2 * queued_per_batch * 1e9)})
+            tuner.tune_once()
+            assert tuner.model.queued == pytest.approx(queued_per_batch)
+            assert stage.workers.value == workers
+        finally:
+            tuner.stop()
