@@ -27,30 +27,20 @@ memory traffic is sequential.
 
 from __future__ import annotations
 
-from functools import partial
 from typing import Any
 
 import numpy as np
 
 from fastinput._engine import memory
 from fastinput._engine.checkpoint import Deferred, decode_rng, decode_value, encode_rng, encode_value
-from fastinput._engine.column_threads import ColumnThreads
 from fastinput._engine.iterator import DatasetIterator, IteratorContext
 from fastinput._engine.rows import Block, Interleaved, concat_columns, num_rows
 from fastinput.ops.shuffle import EpochSeed, check_buffer_size
-from fastinput.options import available_cpus
 
 try:
     from fastinput.ops import _exchange
 except ImportError:  # not built: ExchangePlan works the plan out with numpy, slower
     _exchange = None
-
-PARALLEL_VALUES = 1 << 16
-"""Values (incoming rows x columns) from which an exchange's columns are moved by several threads at once: a
-smaller one takes less time than handing work to a thread and back (~50 us)."""
-
-MAX_EXCHANGE_THREADS = 4
-"""Threads that move an exchange's columns at most (the caller among them; the readers decode beside them)."""
 
 
 class Incoming:
@@ -133,7 +123,6 @@ class RowShuffleIterator(DatasetIterator):
         self._source_done = False
         self._drawn = self._units.queue()
         self._slot_rows: np.ndarray | None = None  # ExchangePlan's scratch array, made at the first exchange
-        self._threads = ColumnThreads(f"{self.name} exchange", min(available_cpus(), MAX_EXCHANGE_THREADS))
         self.metrics.buffer_capacity = size
 
     def _pull(self) -> bool:
@@ -191,43 +180,26 @@ class RowShuffleIterator(DatasetIterator):
 
         The numeric columns are walked by the C extension all in one call (``_exchange.exchange``: each value
         moved once into the buffer and once out); the others (strings), or all where it is not built, are moved
-        by the row plan (``ExchangePlan``), with the same draws and the same result. Both release the GIL: an
-        exchange of ``PARALLEL_VALUES`` values or more is shared by this thread and helpers (``ColumnThreads``),
-        the numeric columns split in as many runs as there are threads, each string column a task of its own;
-        every column is moved by one thread, so the result is the same."""
+        by the row plan (``ExchangePlan``), with the same draws and the same result."""
         incoming, self._incoming = self._incoming, None
         slots = self._rng.integers(0, self._capacity, len(incoming))
         pieces = incoming.columns()
         drawn: list[Any] = [None] * len(self._buffer)
         walked = [i for i, column in enumerate(self._buffer) if _walkable(column, pieces[i])]
-        threads = self._threads.threads if len(incoming) * len(drawn) >= PARALLEL_VALUES else 1
-        tasks = [partial(self._walk, group, pieces, slots, incoming.order, drawn)
-                 for group in _split(walked, [self._buffer[i].itemsize for i in walked], threads)]
+        if walked:
+            outs = [memory.pooled_empty(len(incoming), self._buffer[i].dtype) for i in walked]
+            _exchange.exchange([self._buffer[i][:self._capacity] for i in walked], [pieces[i] for i in walked],
+                               slots, incoming.order, outs)
+            for i, out in zip(walked, outs):
+                drawn[i] = out
         if len(walked) < len(drawn):
             if self._slot_rows is None:
                 self._slot_rows = np.arange(self._capacity)
             plan = ExchangePlan(slots, self._capacity, incoming.order, self._slot_rows)
-            moved = sorted(set(range(len(drawn))) - set(walked))
-            tasks.extend(partial(self._move, plan, i, pieces[i], drawn) for i in moved)
-        if threads > 1:
-            self._threads.run(tasks)
-        else:
-            for task in tasks:
-                task()
+            for i, column in enumerate(self._buffer):
+                if drawn[i] is None:
+                    drawn[i], self._buffer[i] = plan.exchange(column, pieces[i])
         return tuple(drawn)
-
-    def _walk(self, group: list[int], pieces: list[list[Any]], slots: np.ndarray, order: np.ndarray,
-              drawn: list[Any]) -> None:
-        """The C walk of an exchange over the numeric columns ``group`` (their draws in ``drawn``)."""
-        outs = [memory.pooled_empty(len(slots), self._buffer[i].dtype) for i in group]
-        _exchange.exchange([self._buffer[i][:self._capacity] for i in group], [pieces[i] for i in group], slots,
-                           order, outs)
-        for i, out in zip(group, outs):
-            drawn[i] = out
-
-    def _move(self, plan: ExchangePlan, i: int, pieces: list[Any], drawn: list[Any]) -> None:
-        """Column ``i`` moved by the row plan (its draws in ``drawn``, its buffer column replaced)."""
-        drawn[i], self._buffer[i] = plan.exchange(self._buffer[i], pieces)
 
     def _drain(self) -> Block:
         """The input has ended: the rows left in the buffer, in a random order."""
@@ -238,9 +210,6 @@ class RowShuffleIterator(DatasetIterator):
                       for column in self._buffer)
         self._buffer, self._filled = [], 0
         return drawn
-
-    def join_self(self) -> None:
-        self._threads.close()
 
     # -- saving and restoring ------------------------------------------------------------------------------
     def own_state(self) -> dict[str, Any]:
@@ -339,17 +308,6 @@ class ExchangePlan:
         drawn = np.take(column, self.sources, out=memory.pooled_empty(len(self.sources), column.dtype), mode="clip")
         column[self.refill_slots] = column[self.refill_rows]
         return drawn, column
-
-
-def _split(columns: list[int], sizes: list[int], parts: int) -> list[list[int]]:
-    """``columns`` (with values of ``sizes`` bytes) in at most ``parts`` runs of about the same bytes, none empty."""
-    total, runs, seen = sum(sizes), [], 0
-    for column, size in zip(columns, sizes):
-        if not runs or seen * parts >= total * len(runs):
-            runs.append([])
-        runs[-1].append(column)
-        seen += size
-    return runs
 
 
 def _walkable(column: Any, pieces: list[Any]) -> bool:
