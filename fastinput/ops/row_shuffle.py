@@ -61,7 +61,7 @@ class Incoming:
         for item in items:
             if isinstance(item, Interleaved):
                 pieces.extend(item.pieces)
-                orders.append(item.order() + start)
+                orders.append(item.order() + start if start else item.order())
                 start += sum(num_rows(piece) for piece in item.pieces)
             else:
                 pieces.append(item)
