@@ -8,7 +8,7 @@ import pytest
 import fastinput as fi
 from fastinput._engine.buffer import Failure
 from fastinput._engine.metrics import StageMetrics
-from fastinput._engine.rows import ELEMENTS, RowBlocks, RowQueue
+from fastinput._engine.rows import ELEMENTS, RowBlocks, RowQueue, alternate_order
 from fastinput.ops.batch import BatchDataset
 from fastinput.ops.interleave import InterleaveDataset
 from fastinput.ops.shuffle import ShuffleDataset
@@ -59,6 +59,16 @@ def test_merged_rounds_are_the_rows_in_turn(rounds):
     merged = RowBlocks().merge_rounds(pieces, rounds)
     by_element = ELEMENTS.merge_rounds([rows_of(piece) for piece in pieces], rounds)
     assert rows_of(merged) == by_element
+
+
+@pytest.mark.parametrize("width, rounds", [(1, 4), (2, 5), (3, 1), (4, 0)])
+def test_alternate_order_is_kept_read_only(width, rounds):
+    order = alternate_order(width, rounds)
+    pieces = np.arange(width * rounds).reshape(width, rounds)  # piece j holds rows j * rounds ... end to end
+    assert order.tolist() == pieces.T.reshape(-1).tolist()  # one row of each piece in turn
+    assert alternate_order(width, rounds) is order  # made once for a shape
+    with pytest.raises(ValueError, match="read-only"):
+        order[:1] = 0  # a caller cannot change what the next one gets
 
 
 @pytest.mark.parametrize("cycle_length", [1, 2, 4])
