@@ -51,15 +51,6 @@ def test_take_cannot_serve_and_changes_nothing(take, choices):
     assert buffers == [[1, 2, 3], [3, 4]] and cursors.tolist() == [1, 0]
 
 
-@pytest.mark.parametrize("choices, served", [(np.array([1, 2]), True), (np.array([1, 3]), False),
-                                             (np.array([2, -4]), False)])
-def test_c_take_checks_each_choice_where_their_or_names_no_list(choices, served):
-    """The kernel's range check ORs the choices (cheap for a power of 2 of lists); 1 | 2 = 3 names no list of 3,
-    so each choice is checked: in range, they are served."""
-    buffers, cursors = [["a"], ["b"], ["c"]], np.zeros(3, dtype=np.int64)
-    assert _mixing.take(choices, buffers, cursors) == (["b", "c"] if served else None)
-
-
 @pytest.mark.parametrize("take", [_mixing.take, mix_layout.take_numpy])
 def test_take_writes_a_batch_of_bytes_into_out(take):
     buffers, cursors = [[b"a", b"b"], [b"c", 5]], np.array([0, 0])
