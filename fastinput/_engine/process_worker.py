@@ -89,7 +89,10 @@ def _pack_reply(results: list[Any], failures: dict[int, RemoteError], cpu: int, 
 def main() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole process group: the stage handles it
     with socket.socket(fileno=int(sys.argv[1])) as sock:
-        _serve(sock)
+        try:
+            _serve(sock)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the stage closed while this worker was answering: no one is left to tell (what it sent is unlinked)
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ from __future__ import annotations
 import ctypes
 import os
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
@@ -415,3 +416,27 @@ def test_a_worker_that_dies_before_loading_the_function_is_one_clear_error(monke
                                            output_signature=fi.TensorSpec((), np.int64)))
     assert [g[1] for g in got] == [errors.WorkerProcessError] * 3
     assert "exited with code 1 before it loaded the function" in got[0][2]
+
+
+def test_a_worker_whose_stage_closes_while_it_answers_exits_quietly(capfd) -> None:
+    """The stage shuts a worker's socket down and terminates it; a worker that finishes its item in between finds
+    the socket gone when it answers. It exits without a traceback on the user's stderr and unlinks the shared
+    memory it had just filled for the answer (the fixture checks none is left)."""
+    import cloudpickle
+
+    from fastinput._engine.processes import _Worker
+
+    def slow_large(chunk):
+        time.sleep(0.5)
+        return [np.ones(1 << 20) for _ in chunk]
+
+    worker = _Worker(f"{MINE}quiet-", {"sys_path": list(sys.path), "task": cloudpickle.dumps(slow_large),
+                                        "environment": {}})
+    try:
+        assert worker.wait_loaded() is None
+        worker.send([1, 2])
+        worker.sock.shutdown(socket.SHUT_RDWR)  # shut_down without its SIGTERM: the race, made certain
+        assert worker.process.wait(30) == 0
+    finally:
+        worker.stop()
+    assert "Traceback" not in capfd.readouterr().err
