@@ -67,6 +67,15 @@ class Dataset:
         """Options this node sets for the whole pipeline (``with_options``); None for most nodes."""
         return None
 
+    def records_when_read(self) -> bool:
+        """Whether reading this pipeline now does more than hand on its elements: a node of it (this one or one
+        upstream) is a ``cache`` or ``snapshot`` that would record, keeping its record (without the input's errors,
+        which a replay leaves out) only if its input is read to the end. A stage that reads its inputs ahead of what
+        its consumer asks (a mix's per-input buffers) must then read such an input no further than tf.data would,
+        or a record tf.data leaves partial (discarded, recomputed with its errors next time) would be completed.
+        Datasets a function makes while running (``interleave``'s) are not seen. Recording nodes override this."""
+        return any(dataset.records_when_read() for dataset in self.inputs)
+
     def compute_element_spec(self) -> Any:
         """This stage's element spec, derived from its inputs' (see ``element_spec``); a stage whose traits say
         ``keeps_spec`` need not define it."""

@@ -53,6 +53,13 @@ class CacheDataset(Dataset):
     def cardinality(self) -> int:
         return self.inputs[0].cardinality()
 
+    def records_when_read(self) -> bool:
+        """An iterator made now records (no complete record yet, in memory or in the file) or replays (reads no
+        input: nothing upstream is read)."""
+        if self.filename:
+            return not os.path.exists(self.path)
+        return self._memory.elements is None
+
     def __str__(self) -> str:
         return f"cache({self.filename!r})"
 

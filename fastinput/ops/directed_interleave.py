@@ -18,6 +18,15 @@ before it are handed out first, then the error is raised (the next call goes on 
 input's end ends everything (``stop_on_empty_dataset=True``) or drops the input (``False``: later choices of it are
 skipped, as tf.data draws again). A choice out of range is an ``InvalidArgumentError`` in its place.
 
+An input that records when read (``Dataset.records_when_read``: a ``cache`` or ``snapshot`` recording) is read
+exactly instead: asked for no more elements than the choices of the run name, never topped up, and only up to
+where another such input needs a pull (``_serve_exact``). Read ahead, its record would be completed (leaving out the
+input's errors) where tf.data, reading one element per choice, leaves it partial when the mix ends first (its choices
+end, or an input ends), discards it, and reads the input again, errors and all, next time. The dataset of choices or
+weights needs no such care: it is pulled a block at a time, but again only when a choice is needed, so its end is
+pulled where tf.data pulls it (tests/ops/test_mix_recording.py holds both). Reading ahead any other input is seen
+nowhere: its errors are held and raised in their places, and what is left when the mix ends goes with it.
+
 Saved (``get_state``), the stage keeps no element it pulled ahead: for each input holding some, the input's state
 taken at a pull that found its buffer empty and how many it took since (restored, it pulls them again and drops
 them, ``fastinput._engine.resume.ReadAhead``), plus the choices of the current block not yet used and the chooser's
@@ -144,7 +153,10 @@ class DirectedInterleaveIterator(DatasetIterator):
         (``fastinput.fused_ops.mix_and_batch``)."""
         mix = mix or dataset
         self._chooser = mix.make_choices(ctx)
-        sources = [d.make_iterator(ctx) for d in mix.inputs[:len(mix.datasets)]]  # the inputs the rewrites left
+        inputs = mix.inputs[:len(mix.datasets)]  # the inputs the rewrites left
+        self._exact = np.array([d.records_when_read() for d in inputs], dtype=bool)  # read no further than asked
+        self._any_exact = bool(self._exact.any())
+        sources = [d.make_iterator(ctx) for d in inputs]
         super().__init__(dataset, ctx, [*sources, *([self._chooser.source] if self._chooser.source else [])])
         count = len(sources)
         self._sources = sources
@@ -214,7 +226,7 @@ class DirectedInterleaveIterator(DatasetIterator):
         event = None  # the input that cannot serve the choice at ``stop``, if one cannot
         held = [len(buffer) - cursor for buffer, cursor in zip(self._buffers, self._cursors.tolist())]
         for index, want in enumerate(np.bincount(choices, minlength=count).tolist()):
-            if held[index] >= want:
+            if held[index] >= want or self._exact[index]:
                 continue
             if held[index] and self._read_ahead.stale(index):  # the run stops where it runs out; it pulls after
                 stop = min(stop, int(np.flatnonzero(choices == index)[held[index]]))
@@ -224,9 +236,11 @@ class DirectedInterleaveIterator(DatasetIterator):
                 position = int(np.flatnonzero(choices == index)[available])
                 if position < stop:
                     stop, event = position, index
+        if self._any_exact:
+            stop, event = self._serve_exact(choices, held, stop, event)
         low = self._pull // 2
         for index, have in enumerate(held):  # the inputs running low (half a pull left) pull now too
-            if have < low and not (have and self._read_ahead.stale(index)):
+            if have < low and not self._exact[index] and not (have and self._read_ahead.stale(index)):
                 self._fill(index, low)
         if stop:
             return choices[:stop]
@@ -238,14 +252,39 @@ class DirectedInterleaveIterator(DatasetIterator):
         self._input_cannot_serve(event)
         return choices[:0]
 
+    def _serve_exact(self, choices: np.ndarray, held: list[int], stop: int, event: int | None
+                     ) -> tuple[int, int | None]:
+        """Pull the inputs read exactly (``Dataset.records_when_read``) for the choices before ``stop``, as tf.data
+        would: each for its choices up to where the next other one needs a pull, so that none is read to its end
+        past a choice where another one ends (and with it the mix). Returns where the run stops and the input that
+        cannot serve the choice there (``event``, as ``_serve`` keeps them)."""
+        short = []  # (position of the first choice it cannot serve, input) of each exact input short of elements
+        for index in np.flatnonzero(self._exact).tolist():
+            positions = np.flatnonzero(choices[:stop] == index)
+            if len(positions) > held[index]:
+                short.append((int(positions[held[index]]), index))
+        if not short:
+            return stop, event
+        short.sort()
+        index = short[0][1]
+        if len(short) > 1:  # the run is cut where the next exact input needs a pull: it pulls in a later run
+            stop, event = short[1][0], None
+        positions = np.flatnonzero(choices[:stop] == index)
+        held[index] = available = self._fill(index, len(positions))
+        if available < len(positions):
+            return int(positions[available]), index
+        return stop, event
+
     def _fill(self, index: int, want: int) -> int:
         """Pull from input ``index`` until it holds ``want`` elements past its cursor, ends or raises (its used
-        front dropped first); returns how many it holds."""
+        front dropped first); returns how many it holds. An input read exactly is asked for no more than that."""
         buffer = self._buffers[index]
         self._drop_front(buffer, int(self._cursors[index]))
         self._cursors[index] = 0
         while len(buffer) < want and not self._ended[index] and self._failures[index] is None:
-            ask, held = max(want - len(buffer), self._pull * self._asks[index]), len(buffer)
+            ask, held = want - len(buffer), len(buffer)
+            if not self._exact[index]:
+                ask = max(ask, self._pull * self._asks[index])
             try:
                 self._read_ahead.pull(index, buffer, ask)
             except StopIteration:

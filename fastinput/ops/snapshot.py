@@ -48,6 +48,10 @@ class SnapshotDataset(Dataset):
     def cardinality(self) -> int:
         return self.inputs[0].cardinality()
 
+    def records_when_read(self) -> bool:
+        """An iterator made now writes the snapshot (none is finished) or reads it (its input is not read)."""
+        return self.reader() is None
+
     @functools.cached_property
     def directory(self) -> str:
         """Where this pipeline's snapshot lives: ``path/<fingerprint>``."""
