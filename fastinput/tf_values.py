@@ -133,7 +133,9 @@ class PackedStrings(ArrayLeaf, SavedValue):
         """Equally long arrow columns of binary or string values (a batch's; nulls as ``b""``), each packed as
         ``from_arrow`` packs it: one C call (``_binary.offsets``) writes all their offsets, where ``from_arrow``
         makes half a dozen numpy calls a column (4.4 us; about 2 us a column here). Columns of large types, or
-        without the extension, are packed one by one with ``from_arrow``."""
+        without the extension, are packed one by one with ``from_arrow``. (Copying the columns into one blob
+        they share instead measured slower: 39 against 32 ms of CPU for an epoch's 391 batches of 26 Criteo
+        string columns, the copies reading strings not in the cache; the views cost nothing.)"""
         import pyarrow as pa
 
         arrays = [column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
