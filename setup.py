@@ -21,6 +21,9 @@ shuffle over rows works the plan out with numpy, correct and slower.
 ``fastinput.readers._nulls`` (zeroing a Parquet column's null slots in place) needs only a C compiler; without it
 numpy does it, correct and slower.
 
+``fastinput.readers._binary`` (the offsets of a batch's arrow string columns in one call, for Parquet's
+``string_type="packed"``) needs only a C compiler; without it each column is packed with numpy, correct and slower.
+
 ``fastinput.readers._example`` (the Example parser's fast path) needs a C compiler
 and numpy's headers (a build requirement in pyproject.toml); without it
 ``parse_example`` uses TensorFlow's kernel alone, correct and slower.
@@ -56,6 +59,7 @@ setup(
         c_extension("fastinput.fused_ops._jpeg", ("-ffp-contract=off",), **libjpeg_turbo()),
         c_extension("fastinput.readers._records"),
         c_extension("fastinput.readers._nulls"),
+        c_extension("fastinput.readers._binary"),
         # draws from numpy's bit generators (numpy/random/bitgen.h)
         c_extension("fastinput.ops._mixing", depends=["fastinput/ops/int64_buffer.h"],
                     include_dirs=[numpy.get_include()]),

@@ -19,6 +19,13 @@ Python ``bytes`` object per row to deliver, which ``read_table`` never makes; ``
 cost: ``read_table`` and every column's ``to_numpy``). The issue's goal: shuffled batches at no less than 80% of
 pyarrow's rows/s.
 
+What bounds the ratio on 2 cores (CPU per epoch of 400,000 rows, measured per thread; session 14): decoding
+costs fastinput's readers as much CPU as the whole of ``read_table`` (~40-44 ms numeric, ~320 ms all 40
+columns), and a shuffle buffer moves each value once in and once out (numeric: ~10.5 ms in C; strings: an
+arrow take, ~10 ns a value). With no other cost and perfect overlap the ratio could reach ~0.76 (numeric) and
+~0.67 (packed strings); ``bytes`` objects (~18 ns each, made and freed under the GIL) cap the default strings
+near 0.41. Reaching 0.8 needs fewer decode cycles than ``read_table`` spends, or more cores.
+
     python -m fastinput_bench.parquet [--rows 400000] [--files 8] [--repeats 3] [--json out.json]
 """
 

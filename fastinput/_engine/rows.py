@@ -97,11 +97,16 @@ def concat_columns(columns: list[Any]) -> Any:
     return pa.chunked_array([chunk for column in columns for chunk in column.chunks], type=columns[0].type)
 
 
-def as_numpy(block: Block, strings: Callable[[Any], Any] | None = None) -> tuple[Any, ...]:
+def as_numpy(block: Block, strings: Callable[[list[Any]], list[Any]] | None = None) -> tuple[Any, ...]:
     """The block with its string columns as numpy object arrays of ``bytes`` (tf.string's numpy form), or as
-    ``strings`` makes them leaves."""
-    return tuple([col if isinstance(col, np.ndarray) else col.to_numpy(zero_copy_only=False) if strings is None
-                  else strings(col) for col in block])
+    ``strings`` makes them leaves (called once with all of them: a batch's columns packed in one go)."""
+    if strings is None:
+        return tuple([col if isinstance(col, np.ndarray) else col.to_numpy(zero_copy_only=False) for col in block])
+    out = list(block)
+    at = [i for i, col in enumerate(block) if not isinstance(col, np.ndarray)]
+    for i, leaf in zip(at, strings([block[i] for i in at])):
+        out[i] = leaf
+    return tuple(out)
 
 
 def alternate(columns: list[Any], rounds: int) -> Any:
@@ -297,8 +302,8 @@ class RowBlocks:
     """Items are blocks of rows; a unit is a row.
 
     A batch of rows is numpy columns (strings as object arrays of ``bytes``,
-    or what ``strings`` makes of a batch's arrow string column: the leaves
-    ``make_parquet_dataset(string_type="packed")`` yields); ``pack`` turns
+    or what ``strings`` makes of a batch's arrow string columns, given all at
+    once: the leaves ``make_parquet_dataset(string_type="packed")`` yields); ``pack`` turns
     them into the element a row batch yields (by default the tuple of columns
     itself). ``interleave_lazily``: an interleave hands its rounds on as
     ``Interleaved`` (for a shuffle over rows to read, and only where one reads
@@ -306,7 +311,7 @@ class RowBlocks:
     """
 
     def __init__(self, pack: Callable[[Block], Any] | None = None, interleave_lazily: bool = False,
-                 strings: Callable[[Any], Any] | None = None) -> None:
+                 strings: Callable[[list[Any]], list[Any]] | None = None) -> None:
         self.pack = pack
         self.interleave_lazily = interleave_lazily
         self.strings = strings

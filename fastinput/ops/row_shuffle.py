@@ -266,10 +266,11 @@ class ExchangePlan:
     numpy works the same out with a stable sort of the slots.
     """
 
-    __slots__ = ("sources", "capacity", "refill_slots", "refill_rows")
+    __slots__ = ("sources", "capacity", "refill_slots", "refill_rows", "_kept")
 
     def __init__(self, slots: np.ndarray, capacity: int, order: np.ndarray, slot_rows: np.ndarray) -> None:
         self.capacity = capacity
+        self._kept: np.ndarray | None = None
         rows = order + capacity
         if _exchange is not None:
             self.sources = np.empty(len(slots), dtype=np.int64)
@@ -288,10 +289,11 @@ class ExchangePlan:
         self.refill_rows = rows[by_slot[last]]
 
     def kept(self) -> np.ndarray:
-        """The row each slot holds after the exchange."""
-        kept = np.arange(self.capacity)
-        kept[self.refill_slots] = self.refill_rows
-        return kept
+        """The row each slot holds after the exchange (worked out once: every string column takes it)."""
+        if self._kept is None:
+            self._kept = np.arange(self.capacity)
+            self._kept[self.refill_slots] = self.refill_rows
+        return self._kept
 
     def exchange(self, column: Any, pieces: list[Any]) -> tuple[Any, Any]:
         """The drawn rows of one column, and the buffer's column after the exchange.

@@ -36,13 +36,14 @@ _WHOLE_ROW_GROUPS = 1 << 62
 STRING_TYPES = ("bytes", "packed")
 
 
-def _strings(op: str, string_type: Any) -> Callable[[Any], Any] | None:
-    """What a batch's string columns become: None (object arrays of ``bytes``), or ``PackedStrings.from_arrow``."""
+def _strings(op: str, string_type: Any) -> Callable[[list[Any]], list[Any]] | None:
+    """What a batch's string columns become: None (object arrays of ``bytes``), or
+    ``PackedStrings.from_arrow_columns`` (all of them at once)."""
     from fastinput.tf_values import PackedStrings
 
     if not isinstance(string_type, str) or string_type not in STRING_TYPES:
         raise InvalidArgumentError(f"{op}: string_type must be one of {list(STRING_TYPES)}, got {string_type!r}")
-    return PackedStrings.from_arrow if string_type == "packed" else None
+    return PackedStrings.from_arrow_columns if string_type == "packed" else None
 
 
 def _row_groups(source: ParquetSource, shuffle: bool = False, seed: int | None = None) -> Dataset:

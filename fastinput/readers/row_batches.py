@@ -61,7 +61,7 @@ class RowBatching:
                 op, "prefetch_buffer_size", prefetch_buffer_size, minimum=0, allow=(AUTOTUNE,)),
         )
 
-    def rows(self, pack: ColumnPacker, strings: Callable[[Any], Any] | None = None) -> RowBlocks:
+    def rows(self, pack: ColumnPacker, strings: Callable[[list[Any]], list[Any]] | None = None) -> RowBlocks:
         """The units of the pipeline's stages: row blocks packed by ``pack`` (string columns made leaves by
         ``strings``, see ``RowBlocks``); with a shuffle, its input interleave hands rows on unmerged (the
         shuffle folds the interleave order into its own gathers)."""
