@@ -50,6 +50,24 @@ added. On an idle 2-core machine the direct pipeline runs ~500 batches/s on
 so even both cores fully busy, with no GIL contention, would give ~465
 batches/s: ~0.93 at best, and 0.90 needs all but perfect overlap.
 
+The same split in instructions (callgrind, every thread, 60 batches after
+10; load-independent, unlike CPU time, which the shared machine's loads of
+4-11 inflated 1.5-2x): direct 29.2 M instructions a batch, adapted training
+step 39.5 M (ratio 0.74). The parse threads run 22-24 M in both (packing
+strings costs as much as making bytes objects; the CPU the packed parse
+saves is freeing 26k bytes objects, 1.6 M in direct's consumer, and the
+memory they touch). On top: the cut 6.6 M in tf.data's workers (TensorFlow's
+map_parallelization makes the unpacking map a ParallelMap; ``substr`` and
+``tstring::assign`` take ~250 instructions a value), TensorFlow's inter-op
+pool spinning for work 2.1 M, the ``tf.function`` call 1.9 M, the feed
+1.6 M, ``TotalBytes`` 1.3 M. Tried and not kept: unpacking inside the
+generator's next function, no map (39.2 M: the same ops in another thread);
+the native op above again (``FastinputCutStrings``: blob + offsets to a
+``[count, size]`` string tensor, 36 KB, built in 29 s wall / 7.8 s CPU at
+load 11): the cut 6.6 -> 3.6 M (~55 instructions a value), the total 36.7 M
+(ratio 0.79); interleaved, 3 x 2 runs of 300 batches at loads 8-10, CPU
+ratio 0.663 -> 0.684, batches/s ratio 0.76 -> 0.85 (spread 0.53-1.13).
+
     python -m fastinput_bench.tf_adapter [--batches 60] [--repeats 3] [--json out.json]
 """
 
