@@ -65,8 +65,17 @@ generator's next function, no map (39.2 M: the same ops in another thread);
 the native op above again (``FastinputCutStrings``: blob + offsets to a
 ``[count, size]`` string tensor, 36 KB, built in 29 s wall / 7.8 s CPU at
 load 11): the cut 6.6 -> 3.6 M (~55 instructions a value), the total 36.7 M
-(ratio 0.79); interleaved, 3 x 2 runs of 300 batches at loads 8-10, CPU
-ratio 0.663 -> 0.684, batches/s ratio 0.76 -> 0.85 (spread 0.53-1.13).
+(ratio 0.79). In CPU time it saves more than its instructions say: the
+cut's fresh buffers (``serialize_tensor``'s copy of the blob, ``substr``'s
+output) fault pages in every batch. Alternated in one process, 5 rounds of
+300 batches at loads 6-11, the op ran at less CPU than the graph ops in
+every round: 7.50 against 8.83 ms a batch (medians; minor page faults 12
+against 137 a batch, system time 0.68 against 0.88 ms), CPU ratio 0.681 ->
+0.826, batches/s ratio 0.74 -> 0.86 (spreads 0.26-0.99 and 0.64-2.10). Two
+runs across processes, 3 x 2 runs of 300 batches: CPU ratio 0.663 -> 0.684
+(loads 8-10) and 0.712 -> 0.822 (loads 5-8). Not added yet: it needs a
+build against the installed TensorFlow's headers (pip's isolated build
+does not have TensorFlow) and a fallback when that is missing or stale.
 
     python -m fastinput_bench.tf_adapter [--batches 60] [--repeats 3] [--json out.json]
 """
