@@ -73,7 +73,13 @@ every round: 7.50 against 8.83 ms a batch (medians; minor page faults 12
 against 137 a batch, system time 0.68 against 0.88 ms), CPU ratio 0.681 ->
 0.826, batches/s ratio 0.74 -> 0.86 (spreads 0.26-0.99 and 0.64-2.10). Two
 runs across processes, 3 x 2 runs of 300 batches: CPU ratio 0.663 -> 0.684
-(loads 8-10) and 0.712 -> 0.822 (loads 5-8). Not added yet: it needs a
+(loads 8-10) and 0.712 -> 0.822 (loads 5-8). The faults are glibc giving
+the graph cut's ~1 MB of temporaries a batch back to the kernel (the blob's
+serialized copy and four int64 arrays of 26k offsets): with its trimming off
+(MALLOC_MMAP_THRESHOLD_=32 MB, MALLOC_TRIM_THRESHOLD_=256 MB,
+MALLOC_TOP_PAD_=64 MB) the graph cut faults 12 pages a batch too and is no
+slower than the op (7.93 against 8.84 ms, 3 rounds, loads 8-9). So a cut
+with fewer temporaries may get most of the op's gain. Not added yet: it needs a
 build against the installed TensorFlow's headers (pip's isolated build
 does not have TensorFlow) and a fallback when that is missing or stale.
 
