@@ -50,6 +50,39 @@ added. On an idle 2-core machine the direct pipeline runs ~500 batches/s on
 so even both cores fully busy, with no GIL contention, would give ~465
 batches/s: ~0.93 at best, and 0.90 needs all but perfect overlap.
 
+The same split in instructions (callgrind, every thread, 60 batches after
+10; load-independent, unlike CPU time, which the shared machine's loads of
+4-11 inflated 1.5-2x): direct 29.2 M instructions a batch, adapted training
+step 39.5 M (ratio 0.74). The parse threads run 22-24 M in both (packing
+strings costs as much as making bytes objects; the CPU the packed parse
+saves is freeing 26k bytes objects, 1.6 M in direct's consumer, and the
+memory they touch). On top: the cut 6.6 M in tf.data's workers (TensorFlow's
+map_parallelization makes the unpacking map a ParallelMap; ``substr`` and
+``tstring::assign`` take ~250 instructions a value), TensorFlow's inter-op
+pool spinning for work 2.1 M, the ``tf.function`` call 1.9 M, the feed
+1.6 M, ``TotalBytes`` 1.3 M. Tried and not kept: unpacking inside the
+generator's next function, no map (39.2 M: the same ops in another thread);
+the native op above again (``FastinputCutStrings``: blob + offsets to a
+``[count, size]`` string tensor, 36 KB, built in 29 s wall / 7.8 s CPU at
+load 11): the cut 6.6 -> 3.6 M (~55 instructions a value), the total 36.7 M
+(ratio 0.79). In CPU time it saves more than its instructions say: the
+cut's fresh buffers (``serialize_tensor``'s copy of the blob, ``substr``'s
+output) fault pages in every batch. Alternated in one process, 5 rounds of
+300 batches at loads 6-11, the op ran at less CPU than the graph ops in
+every round: 7.50 against 8.83 ms a batch (medians; minor page faults 12
+against 137 a batch, system time 0.68 against 0.88 ms), CPU ratio 0.681 ->
+0.826, batches/s ratio 0.74 -> 0.86 (spreads 0.26-0.99 and 0.64-2.10). Two
+runs across processes, 3 x 2 runs of 300 batches: CPU ratio 0.663 -> 0.684
+(loads 8-10) and 0.712 -> 0.822 (loads 5-8). The faults are glibc giving
+the graph cut's ~1 MB of temporaries a batch back to the kernel (the blob's
+serialized copy and four int64 arrays of 26k offsets): with its trimming off
+(MALLOC_MMAP_THRESHOLD_=32 MB, MALLOC_TRIM_THRESHOLD_=256 MB,
+MALLOC_TOP_PAD_=64 MB) the graph cut faults 12 pages a batch too and is no
+slower than the op (7.93 against 8.84 ms, 3 rounds, loads 8-9). So a cut
+with fewer temporaries may get most of the op's gain. Not added yet: it needs a
+build against the installed TensorFlow's headers (pip's isolated build
+does not have TensorFlow) and a fallback when that is missing or stale.
+
     python -m fastinput_bench.tf_adapter [--batches 60] [--repeats 3] [--json out.json]
 """
 
