@@ -143,7 +143,14 @@ def worker_time(stage: StageModel, parallelism: int) -> float:
 
     The queueing is the kernel's figure where known (``queued``); else it is estimated as the CPU time stretched by
     the runnable workers per core where the workers kept the cores busy, which misses the queueing that other
-    processes cause."""
+    processes cause.
+
+    With a busy process beside (README image pipeline, 2 workers, load 7-10) the kernel's delay per batch exceeds
+    ``own`` less CPU (e.g. own 402 ms, CPU 92, queued 448): it also accrues outside the work, while a worker woken
+    for the GIL or for work waits for a core, so the GIL waits inside the work never show as waiting here. Counting
+    instead each worker's wall time neither running nor runnable (schedstat), in proportion to its time at work,
+    as overlappable waiting was tried: GIL waits grow with the workers (blocked 42 ms a batch at 4 workers, 397 at
+    16), so the stage climbed to 16 workers within 7 s; reverted."""
     measured_with = max(1, stage.value(KnobKind.WORKERS))
     if stage.queued is not None:
         queued = stage.queued
