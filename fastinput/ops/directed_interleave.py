@@ -154,8 +154,8 @@ class DirectedInterleaveIterator(DatasetIterator):
         mix = mix or dataset
         self._chooser = mix.make_choices(ctx)
         inputs = mix.inputs[:len(mix.datasets)]  # the inputs the rewrites left
-        self._exact = np.array([d.records_when_read() for d in inputs], dtype=bool)  # read no further than asked
-        self._any_exact = bool(self._exact.any())
+        self._exact = [d.records_when_read() for d in inputs]  # inputs read no further than the choices ask
+        self._any_exact = any(self._exact)
         sources = [d.make_iterator(ctx) for d in inputs]
         super().__init__(dataset, ctx, [*sources, *([self._chooser.source] if self._chooser.source else [])])
         count = len(sources)
@@ -259,7 +259,7 @@ class DirectedInterleaveIterator(DatasetIterator):
         past a choice where another one ends (and with it the mix). Returns where the run stops and the input that
         cannot serve the choice there (``event``, as ``_serve`` keeps them)."""
         short = []  # (position of the first choice it cannot serve, input) of each exact input short of elements
-        for index in np.flatnonzero(self._exact).tolist():
+        for index in [i for i, exact in enumerate(self._exact) if exact]:
             positions = np.flatnonzero(choices[:stop] == index)
             if len(positions) > held[index]:
                 short.append((int(positions[held[index]]), index))
