@@ -72,9 +72,10 @@ def pipelines(kind: str, paths: list[str]) -> dict[str, Callable[[], Iterable]]:
 def elements_per_second(make: Callable[[], Iterable], batches: int) -> float:
     """Elements/s over ``batches`` batches, after 10 to warm up (threads start, buffers fill).
 
-    A mix's warm-up pulls more than it hands out: its first pulls (8,192 in-memory int64s from each of 8 inputs)
-    leave ~55,000 elements, ~54 batches' worth, made before the clock starts. Over 300 batches the mixed pipeline
-    then makes only 0.85 of the elements it hands out (0.99 over 1,500), so the short run flatters it: 8 in-memory
+    A mix's warm-up pulls more than it hands out: its first pulls (8,192 in-memory int64s from each of 8 inputs,
+    when that was ``directed_interleave.MAX_PULL``) leave ~55,000 elements, ~54 batches' worth, made before the
+    clock starts. Over 300 batches the mixed pipeline then makes only 0.85 of the elements it hands out (0.99 over
+    1,500), so the short run flatters it: 8 in-memory
     sources / 1 read 0.87-0.95 at 300 batches and 0.80-0.85 at 1,500, the steady rate (issue 19), hence the default
     of 1,500."""
     iterator = iter(make())

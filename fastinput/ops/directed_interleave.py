@@ -65,23 +65,30 @@ PULL_BYTES = 1 << 20
 about 1.5 times that. A pull costs a call down the input's stages and the buffer's upkeep, so small elements come in
 many at a time; large ones come in few, so that inputs of 100 KB records do not each hold a thousand of them."""
 
-MIN_PULL, MAX_PULL = 16, 8192
+MIN_PULL, MAX_PULL = 16, 2048
 """The fewest and most elements one pull asks for (more where a request's choices need more). Measured with 8
 inputs and batches of 1,024: 1 KB records (~1,000 a pull) are read fastest so (pulls of 4,096 hold more than the
-CPU's caches keep: 0.80 of one source's rate against 0.86); int64 scalars gain from pulls of 8,192 (0.90 of one
-source's rate against 0.83 in pulls of 1,024)."""
+CPU's caches keep: 0.80 of one source's rate against 0.86). Small elements (int64 scalars, ~14,500 a pull by
+``PULL_BYTES``) are capped at 2,048: measured over 300 batches, pulls of 8,192 looked best (0.90 of one source's
+rate against 0.83 at 1,024), but those runs were flattered by the warm-up's pulls (``fastinput_bench.mixing``).
+Over 1,500 batches (issue 19, 2-core AMD EPYC, load 7-8, 8 in-memory int64 sources, pull sizes alternated in one
+process, 6-30 rounds each), the caller's CPU per batch of 1,024, median (min), one source 71 (70) us: 8,192 102-117
+(88-96), 4,096 105-120 (86-93), 2,048 92-111 (84-102), 1,024 91-97 (85-92), 512 93 (90). Cachegrind (batches
+128-640, an L2 of 1 MiB simulated as the last level): 8,192 makes 1,398 L2 misses a batch, 4,096 1,222, 2,048 560
+(one source 138): elements made 64 batches ahead are out of the L2 when stacked. Pulls of 2,048 cost ~27k more
+instructions a batch (1,128k against 1,101k, batches 128-1,152), less than the misses they save."""
 
 SHORT_PULL_ASK = 2
-"""Pulls' worth of elements asked of an input once it has given fewer than asked (a TFRecord reader gives what its
-read buffer holds, about 1 MiB, a little more than a pull's worth of ~1 KB records): it then gives all its buffer
-holds, and hands the buffer, walked to its end, to the next reader that reads (``framing.SpareBuffers``), where
-it is still in the CPU's cache. Asked for a pull's worth, it kept the buffer's last few records, and each of the
-8 sources read into a buffer of its own, out of the cache by its next read. An input that has always given all it
-was asked for is asked for a pull's worth. A ``repeat()`` gives a short pull at its input's first end (the rest of the
-epoch), after which it too is asked for 2 pulls' worth (8 in-memory sources of 100,000 int64s: buffers of ~14,000
-instead of ~7,000 from batch ~780 on). Going back to a pull's worth at the next full pull was tried (issue 19): no
-gain, by cachegrind (3.187 G against 3.179 G instructions for 1,510 batches, within the run-to-run spread) or by CPU
-time (93-94 against 86-97 us a batch over batches 300-1,500, load 2.2), so it was not kept."""
+"""Pulls' worth of elements asked of an input once it has given fewer than asked (a TFRecord reader gives what its read
+buffer holds, about 1 MiB, a little more than a pull's worth of ~1 KB records): it then gives all its buffer holds, and
+hands the buffer, walked to its end, to the next reader that reads (``framing.SpareBuffers``), where it is still in the
+CPU's cache. Asked for a pull's worth, it kept the buffer's last few records, and each of the 8 sources read into a
+buffer of its own, out of the cache by its next read. An input that has always given all it was asked for is asked for a
+pull's worth. A ``repeat()`` gives a short pull at its input's first end (the rest of the epoch), after which it too is
+asked for 2 pulls' worth (8 in-memory sources of 100,000 int64s, in pulls of 8,192: buffers of ~14,000 instead of ~7,000
+from batch ~780 on). Going back to a pull's worth at the next full pull was tried (issue 19): no gain, by cachegrind
+(3.187 G against 3.179 G instructions for 1,510 batches, within the run-to-run spread) or by CPU time (93-94 against
+86-97 us a batch over batches 300-1,500, load 2.2), so it was not kept."""
 
 ELEMENT_OVERHEAD = 64
 """Bytes an element costs beyond its leaves' (``element_nbytes``): its Python object, its buffer slot."""
@@ -154,8 +161,8 @@ class DirectedInterleaveIterator(DatasetIterator):
         mix = mix or dataset
         self._chooser = mix.make_choices(ctx)
         inputs = mix.inputs[:len(mix.datasets)]  # the inputs the rewrites left
-        self._exact = np.array([d.records_when_read() for d in inputs], dtype=bool)  # read no further than asked
-        self._any_exact = bool(self._exact.any())
+        self._exact = [d.records_when_read() for d in inputs]  # inputs read no further than the choices ask
+        self._any_exact = any(self._exact)
         sources = [d.make_iterator(ctx) for d in inputs]
         super().__init__(dataset, ctx, [*sources, *([self._chooser.source] if self._chooser.source else [])])
         count = len(sources)
@@ -259,7 +266,7 @@ class DirectedInterleaveIterator(DatasetIterator):
         past a choice where another one ends (and with it the mix). Returns where the run stops and the input that
         cannot serve the choice there (``event``, as ``_serve`` keeps them)."""
         short = []  # (position of the first choice it cannot serve, input) of each exact input short of elements
-        for index in np.flatnonzero(self._exact).tolist():
+        for index in [i for i, exact in enumerate(self._exact) if exact]:
             positions = np.flatnonzero(choices[:stop] == index)
             if len(positions) > held[index]:
                 short.append((int(positions[held[index]]), index))
