@@ -28,23 +28,3 @@ def test_object_arrays_hold_none():
     array[:] = [b"a", b"b", b"c"]
     assert np.take(array, np.array([2, 0]), out=memory.pooled_empty(2, array.dtype), mode="clip").tolist() == [
         b"c", b"a"]
-
-
-def test_large_aligned_arrays_come_from_the_pool():
-    """A batch-sized ``aligned_empty`` is pyarrow's (its freed pages serve the next batch), a small one numpy's; both
-    are aligned, writable and shaped as asked."""
-    import pyarrow as pa
-
-    before = pa.total_allocated_bytes()
-    shape = (8, 224, 224, 3)
-    assert np.prod(shape) >= memory.POOLED_BYTES
-    large = memory.aligned_empty(shape, np.uint8)
-    assert pa.total_allocated_bytes() - before >= large.nbytes
-    small = memory.aligned_empty((10, 3), np.float32)
-    for array, expected in [(large, shape), (small, (10, 3))]:
-        assert array.shape == expected and memory.is_aligned(array) and array.flags.writeable
-        array[...] = 7
-        assert (array == 7).all()
-    del large
-    gc.collect()
-    assert pa.total_allocated_bytes() - before < memory.POOLED_BYTES

@@ -16,14 +16,6 @@ ALIGNMENT = 64
 LARGE_ALLOCATION_BYTES = 32 << 10
 """Arrays from this size come from the large-array allocator when one is installed (``allocate_large_with``)."""
 
-POOLED_BYTES = 1 << 20
-"""Arrays from this size (a batch of images: 9.6 MB at 64 x 224 x 224 x 3) come from pyarrow's memory pool
-(``pooled_empty``), which keeps freed pages for the next batch. From numpy (glibc's malloc, which hands a freed
-block this large back to the kernel, and numpy's huge-page advice) every batch was fresh pages the kernel zeroed
-on first touch in the worker writing its first row: ``clear_page_erms`` took 1.9-5% of the README image pipeline's
-CPU samples (perf record, 2 workers, 80 batches), 0.4-1.2% from the pool (the rest: the records' own copies), and
-minor faults fell from 5.9-7.5 to 3.8-5.6 per image (alternated runs, load 6-7.6)."""
-
 _large_allocator: Callable[[tuple[int, ...], np.dtype], np.ndarray] | None = None
 
 
@@ -36,8 +28,7 @@ def allocate_large_with(allocator: Callable[[tuple[int, ...], np.dtype], np.ndar
 
 
 def aligned_empty(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
-    """An uninitialised C-contiguous array whose data starts on a 64-byte boundary; from ``POOLED_BYTES`` on, in
-    pyarrow's memory pool (unless a large-array allocator is installed).
+    """An uninitialised C-contiguous array whose data starts on a 64-byte boundary.
 
     Arrays of Python objects (strings) hold references numpy must own from the start: those are plain
     ``np.empty`` arrays of ``None``, aligned or not.
@@ -48,8 +39,6 @@ def aligned_empty(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
     nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
     if _large_allocator is not None and nbytes >= LARGE_ALLOCATION_BYTES:
         return _large_allocator(tuple(shape), dtype)
-    if nbytes >= POOLED_BYTES:
-        return pooled_empty(nbytes // dtype.itemsize, dtype).reshape(shape)
     raw = np.empty(nbytes + ALIGNMENT, dtype=np.uint8)
     offset = -raw.ctypes.data % ALIGNMENT
     return raw[offset:offset + nbytes].view(dtype).reshape(shape)
