@@ -319,3 +319,24 @@ def test_a_parallel_stage_counts_the_bytes_of_what_it_buffers(fusion):
             if len(per_element) > 20:
                 break
     assert per_element and max(per_element) < 2 * row
+
+
+def test_the_tuner_lets_go_of_the_stages_of_finished_epochs():
+    # repeat() builds its input's stages again each epoch; the tuner's figures of the closed ones held them (and
+    # their threads' objects and knobs) for the iterator's whole life: a long run's memory grew without end.
+    import gc
+
+    from fastinput.ops.parallel import ParallelChunkIterator
+
+    ds = fi.Dataset.range(64).map(lambda x: x + 1, num_parallel_calls=fi.AUTOTUNE).batch(8).repeat()
+    with iter(ds) as it:
+        for epoch in range(12):
+            batches = [next(it) for _ in range(8)]  # the epoch's end: its map stage has seen all 64 elements
+            assert np.concatenate(batches).tolist() == list(range(1, 65))
+            rounds, deadline = it.tuner.rounds, time.monotonic() + 60
+            while it.tuner.rounds < rounds + 2 and time.monotonic() < deadline:  # the tuner has judged this epoch
+                time.sleep(0.05)
+            assert it.tuner.rounds >= rounds + 2
+        gc.collect()
+        maps = [o for o in gc.get_objects() if isinstance(o, ParallelChunkIterator)]
+        assert len(maps) <= 2  # this epoch's (and at most the one before, until the next round)
