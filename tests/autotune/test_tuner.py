@@ -330,7 +330,7 @@ def test_the_tuner_lets_go_of_the_stages_of_finished_epochs():
 
     ds = fi.Dataset.range(64).map(lambda x: x + 1, num_parallel_calls=fi.AUTOTUNE).batch(8).repeat()
     with iter(ds) as it:
-        for epoch in range(12):
+        for _ in range(12):
             batches = [next(it) for _ in range(8)]  # the epoch's end: its map stage has seen all 64 elements
             assert np.concatenate(batches).tolist() == list(range(1, 65))
             rounds, deadline = it.tuner.rounds, time.monotonic() + 60
