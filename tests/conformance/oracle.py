@@ -284,9 +284,10 @@ def compare(pipeline: Pipeline, expected: Outcome, actual: Outcome, mode: str = 
     values_a = [y for y in a if y.what == "value"]
     epochs = int(mode.split(":")[1])
     size = max(len(values_e) // epochs if len(values_e) % epochs == 0 else len(values_e), 1)
-    found = _epochs_mismatch(values_e, values_a, list(range(size, len(values_e), size)), mismatch)
+    equal_ends = list(range(size, len(values_e), size))
+    found = _epochs_mismatch(values_e, values_a, equal_ends, mismatch)
     ends = epoch_ends() if found is not None and epoch_ends is not None else None
-    if ends is not None and ends != list(range(size, len(values_e), size)):
+    if ends is not None and ends != equal_ends:
         return _epochs_mismatch(values_e, values_a, ends, mismatch)
     return found
 
