@@ -43,20 +43,25 @@ window, 35 ms in 1,024-row batches, 39 ms gathered by the row numbers this
 buffer would draw, against 13 ms for the exchange with its two moves (medians of 15,
 one thread, session 15). A random read per value costs more than two moves
 whose reads and writes are in order or within a column's buffer in the L2 cache.
+Nor the next step (pull and exchange) run ahead on a helper thread while the
+last drawn block is cut into batches (commit 8b2e97d, reverted): the same draws
+and rows, and the prefetch thread's CPU an epoch fell from ~34 to ~23 ms
+(numeric) and ~391 to ~161 ms (40 columns, packed strings) for the same
+instructions in all, but the extra drawn block in flight cost ~900 more page
+faults an epoch, and in six interleaved numeric runs at load 4-6 the best
+epoch was slower in five (82-112 against 73-97 ms). Worth a retry only on a
+quiet machine, where the last exchanges' serial tail leaves a core idle.
 """
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from fastinput._engine import memory
-from fastinput._engine.checkpoint import Deferred, decode_rng, decode_value, encode_rng, encode_value, stage_state
+from fastinput._engine.checkpoint import Deferred, decode_rng, decode_value, encode_rng, encode_value
 from fastinput._engine.iterator import DatasetIterator, IteratorContext
-from fastinput._engine.resume import InputMarks, marked
 from fastinput._engine.rows import Block, Interleaved, concat_columns, num_rows
 from fastinput.ops.shuffle import EpochSeed, check_buffer_size
 
@@ -64,10 +69,6 @@ try:
     from fastinput.ops import _exchange
 except ImportError:  # not built: ExchangePlan works the plan out with numpy, slower
     _exchange = None
-
-AHEAD_ROWS = 16_384
-"""A drawn block of at least this many rows has the next exchange started on a helper thread (``Ahead``) while it
-is handed out: cutting it into batches takes longer than starting a thread."""
 
 
 class Incoming:
@@ -150,9 +151,6 @@ class RowShuffleIterator(DatasetIterator):
         self._source_done = False
         self._drawn = self._units.queue()
         self._slot_rows: np.ndarray | None = None  # ExchangePlan's scratch array, made at the first exchange
-        self._ahead: Ahead | None = None  # the next step, running while the rows drawn are handed out
-        self._marks = InputMarks(source)
-        self._mark: dict[str, Any] | None = None  # the input's state before the step running ahead
         self.metrics.buffer_capacity = size
 
     def _pull(self) -> bool:
@@ -197,43 +195,13 @@ class RowShuffleIterator(DatasetIterator):
 
     def produce_chunk(self, n: int) -> list[Any]:
         if not self._drawn:
-            ahead, self._ahead = self._ahead, None
-            self._drawn.put([self._step() if ahead is None else ahead.result()])  # an error of either is raised here
-        if self._ahead is None and len(self._drawn) == 1 and self._drawn.units >= AHEAD_ROWS:
-            self._ahead = Ahead(f"{self.name} exchange", self._step_ahead)  # one step ahead, not more
+            self._fill()
+            if self._filled < self._capacity or (self._incoming is None and not self._pull()):
+                drawn = self._drain()
+            else:
+                drawn = self._exchange()
+            self._drawn.put([drawn])
         return self._drawn.take(n)
-
-    def _step(self) -> Block:
-        """The next rows drawn: an exchange of the next input rows through the full buffer, or at the input's end
-        the rows left in it. Steps run one at a time, in order (the same draws wherever they run)."""
-        self._fill()
-        if self._filled < self._capacity or (self._incoming is None and not self._pull()):
-            return self._drain()
-        return self._exchange()
-
-    def _step_ahead(self) -> Block:
-        """``_step`` on the helper thread, the input's state taken first: saved in place of its state after the step
-        while an error the step met waits to be raised (a full buffer, or an ended input, changes nothing before
-        the pull that raises it)."""
-        self._mark = self._marks.take()
-        return self._step()
-
-    def get_state(self) -> dict[str, Any]:
-        """A step running ahead is waited for first: its rows are drawn rows, saved with the buffer it left; an
-        error it met is not, and the state is then the one before it (raised again after a restore)."""
-        ahead = self._ahead
-        if ahead is not None:
-            ahead.wait()
-            if ahead.error is not None and not isinstance(ahead.error, StopIteration):
-                return stage_state(self.op, self.own_state(), [marked(self._source, self._mark)])
-            if ahead.error is None:
-                self._ahead = None
-                self._drawn.put([ahead.result()])
-        return super().get_state()
-
-    def join_self(self) -> None:
-        if self._ahead is not None:
-            self._ahead.wait()  # its pull sees the cancelled input and ends
 
     def _exchange(self) -> Block:
         """Draw one row per incoming row (a full buffer): each draw's slot takes the incoming row.
@@ -298,44 +266,6 @@ class RowShuffleIterator(DatasetIterator):
         if state["buffer"] is not None:  # the buffer's rows in slot order
             self._append(_decode_block(state["buffer"]))
         self._incoming = None if state["incoming"] is None else Incoming.of([_decode_block(state["incoming"])])
-
-
-class Ahead:
-    """One call run on a thread of its own (the shuffle's next step, while the rows of the last one are handed out):
-    ``result()`` waits for it and gives what it returned or raises what it raised.
-
-    Measured on the shuffled Parquet benchmark (400,000 rows, 2 cores shared with other jobs, session 15): the
-    prefetch thread, which cuts the batches and ran every exchange, spends ~23 instead of ~34 ms of CPU an epoch
-    on the 14 numeric columns (the helper ~14) and ~161 instead of ~391 ms on all 40 with packed strings (the
-    helper ~180), for the same instructions in all (cachegrind, numeric: 895 M an epoch against 896 M). The
-    wall time per epoch could not be compared: the other jobs kept the load at 6-15 and no core idle.
-    """
-
-    __slots__ = ("_thread", "_value", "error")
-
-    def __init__(self, name: str, call: Callable[[], Any]) -> None:
-        self._value: Any = None
-        self.error: BaseException | None = None
-
-        def run() -> None:
-            try:
-                self._value = call()
-            except BaseException as exc:  # raised on the consumer's thread by result()
-                self.error = exc
-
-        self._thread = threading.Thread(target=run, name=f"fastinput {name}", daemon=True)
-        self._thread.start()
-
-    def wait(self) -> None:
-        self._thread.join()
-
-    def result(self) -> Any:
-        self._thread.join()
-        error, self.error = self.error, None
-        if error is not None:
-            raise error
-        value, self._value = self._value, None
-        return value
 
 
 class ExchangePlan:
