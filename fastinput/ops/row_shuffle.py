@@ -34,6 +34,23 @@ exchanging 16,384 incoming rows at a time (first batch sooner, +10% CPU); the
 walk tiled over several columns at once (2.5-2.7 instead of 2.0 ns a value);
 the columns of one exchange moved by several threads (+6-8% CPU, no wall gain
 seen under load; its commit is in the history, reverted).
+
+Nor a buffer that is the decoded row groups themselves, each batch one gather
+of rows drawn at random from a window of them (one copy per value, not two; a
+different shuffle than tf.data's): 400,000 rows of 14 int64 columns cost 18.5
+ms of CPU gathered from 100,000-row windows with one numpy take per column and
+window, 35 ms in 1,024-row batches, 39 ms gathered by the row numbers this
+buffer would draw, against 13 ms for the exchange with its two moves (medians of 15,
+one thread, session 15). A random read per value costs more than two moves
+whose reads and writes are in order or within a column's buffer in the L2 cache.
+Nor the next step (pull and exchange) run ahead on a helper thread while the
+last drawn block is cut into batches (commit 8b2e97d, reverted): the same draws
+and rows, and the prefetch thread's CPU an epoch fell from ~34 to ~23 ms
+(numeric) and ~391 to ~161 ms (40 columns, packed strings) for the same
+instructions in all, but the extra drawn block in flight cost ~900 more page
+faults an epoch, and in six interleaved numeric runs at load 4-6 the best
+epoch was slower in five (82-112 against 73-97 ms). Worth a retry only on a
+quiet machine, where the last exchanges' serial tail leaves a core idle.
 """
 
 from __future__ import annotations
