@@ -39,7 +39,7 @@ from typing import Any
 
 import numpy as np
 
-from fastinput import structure
+from fastinput import structure, tf_ops
 from fastinput._engine.arguments import AUTOTUNE
 from fastinput._engine.memory import ALIGNMENT, aligned_copy, aligned_empty, is_aligned
 from fastinput._engine.traits import PacksStrings
@@ -200,6 +200,9 @@ class _Transfer:
         # Strings cross as the pipeline makes them: packed (a blob and offsets) or as values.
         self._strings_packed = bool(self._strings) and strings_packed
         self._string_size = _common_size([specs[i].shape for i in self._strings])
+        # The native op cuts strings of one common size; graph ops do it otherwise, or until it is built.
+        self._cut_op = (tf_ops.cut_strings(tf) if self._strings_packed and self._string_size is not None
+                        else None)
         if self._strings:
             self.dtypes += [tf.uint8, tf.int64] if self._strings_packed else [tf.string]
         self.placeholders = [tf.zeros([0], dtype) for dtype in self.dtypes]
@@ -260,7 +263,11 @@ class _Transfer:
         if self._strings:
             sizes = layout[at:at + len(self._strings)]
             if self._strings_packed:
-                pieces += _cut(tf, *tensors[len(self._solo):], sizes, len(self._strings), self._string_size)
+                blob, offsets = tensors[len(self._solo):]
+                if self._cut_op is not None:
+                    pieces += self._cut_op(blob, offsets, count=len(self._strings), size=self._string_size)
+                else:
+                    pieces += _cut(tf, blob, offsets, sizes, len(self._strings), self._string_size)
             else:
                 pieces += tf.split(tensors[len(self._solo)], sizes, num=len(self._strings))
         at = len(self._packed)
