@@ -25,7 +25,10 @@ nothing after it looks into the elements, TensorFlow iterates a copy of the
 pipeline in which it does (``PackedStrings``: one blob and offsets, no Python
 object per value), and where it packs them anyway (Parquet's
 ``string_type="packed"``), the pipeline itself; the blob crosses as uint8
-through DLPack, and graph ops cut the values out of it.
+through DLPack, and graph ops cut the values out of it; where every string
+leaf holds as many values (a batch of scalar features), fastinput's native
+op (``fastinput.tf_ops``, built on first use) does, without the graph ops'
+temporaries.
 """
 
 from __future__ import annotations
@@ -321,7 +324,8 @@ def _common_size(shapes: list[Any]) -> int | None:
 
 def _cut(tf: Any, blob: Any, offsets: Any, sizes: Any, count: int, size: int | None) -> list[Any]:
     """Graph ops: the values of ``count`` packed leaves, ``sizes`` values each, out of ``blob`` (``joined_strings``);
-    ``size``: the one number of values each leaf has, where the element spec says so.
+    ``size``: the one number of values each leaf has, where the element spec says so. Used where the native op of
+    ``fastinput.tf_ops`` is not (leaves of different sizes; no compiler; FASTINPUT_TF_OPS=off; before it is built).
 
     ``blob`` crosses as uint8 (DLPack shares it; a ``tf.string`` would be a
     copy made holding the GIL). ``serialize_tensor`` turns it into a string
