@@ -232,3 +232,20 @@ def test_off_never_builds_and_a_wrong_mode_is_an_error(tf, cache, monkeypatch):
     monkeypatch.setenv("FASTINPUT_TF_OPS", "yes")
     with pytest.raises(ValueError, match="FASTINPUT_TF_OPS='yes': expected one of auto, off, require"):
         tf_ops.cut_strings(tf)
+
+
+def test_builds_at_once_compile_once_under_the_lock(tf, cache, tmp_path, monkeypatch):
+    """Two builders of one library (as two processes would be: flock holds between open files): the second waits
+    for the first and finds its library."""
+    calls = tmp_path / "calls"
+    cxx = _compiler(tmp_path, monkeypatch, f'[ "$1" = --version ] && exit; echo x >> {calls}; sleep 1; '
+                                           'while [ "$1" != -o ]; do shift; done; echo built > "$2"')
+    library = tf_ops.library_path(tf, str(cxx))
+    builders = [threading.Thread(target=tf_ops.build, args=(tf, str(cxx), library)) for _ in range(2)]
+    for builder in builders:
+        builder.start()
+    for builder in builders:
+        builder.join(30)
+    assert calls.read_text() == "x\n"
+    assert library.read_text() == "built\n"
+    assert sorted(path.name for path in library.parent.iterdir()) == ["cut_strings.so", "lock"]

@@ -75,7 +75,10 @@ def cache_root() -> Path:
 
 
 def compiler() -> str | None:
-    """The C++ compiler to build with (``$CXX``, else ``c++``, else ``g++``), or None if there is none."""
+    """The C++ compiler to build with (``$CXX``, else ``c++``, else ``g++``), or None if there is none (or this is
+    not a POSIX system: the build's file lock is ``fcntl.flock``)."""
+    if os.name != "posix":
+        return None
     for name in (os.environ.get("CXX"), "c++", "g++"):
         if name and shutil.which(name):
             return name
@@ -129,6 +132,8 @@ def build(tf: Any, cxx: str, library: Path, retry: bool = False) -> None:
             return
         if failed.exists() and not retry:
             raise BuildError(f"an earlier build failed, see {failed}")
+        for stale in folder.glob("cut_strings.so.*.tmp"):  # left by a process that died while it built
+            stale.unlink(missing_ok=True)
         partial = folder / f"cut_strings.so.{os.getpid()}.tmp"
         result = subprocess.run(build_command(tf, cxx, partial), capture_output=True, text=True, check=False)
         if result.returncode != 0 or not partial.exists():
