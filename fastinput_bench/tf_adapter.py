@@ -70,13 +70,18 @@ fault in again every batch. Measured on 2026-12-07 (2-core AMD EPYC,
 TensorFlow 2.21): in instructions (callgrind as above, 60 batches) direct
 28.05 M a batch, graph cut 39.19 M (ratio 0.716), op 35.72 M (0.785); the
 cut itself 6.6 -> 1.1 M (``CutStringsOp::Compute``: ~41 instructions a
-value, checks included). Alternated in one process, 10 rounds of 300
-batches at loads 7-10: CPU 6.79 against 7.53 ms a batch (medians; less in
-9 rounds of 10), CPU ratio 0.655 -> 0.733, minor faults 77 -> 11 a batch;
-batches/s ratio 0.747 -> 0.774, within the noise at that load (spreads
-0.44-1.17 and 0.58-1.39). This benchmark across processes, 3 x 2 runs at
+value, checks included). Alternated in one process (three runs of 10, 8
+and 14 rounds of 300 batches, loads 3-10), the batches/s ratio's median
+rose in each: 0.747 -> 0.774, 0.841 -> 0.863, 0.705 -> 0.767 (higher in 10
+of 14 rounds in the last), but CPU time per batch did not follow: the op
+used less in 9 of 10, 2 of 8 and 6 of 14 rounds (medians 6.79 against
+7.53, 9.50 against 8.89, 7.80 against 7.69 ms), and the graph cut's page
+faults came and went (13-77 a batch against 11-25): on busy cores the CPU
+counts TensorFlow's pool spinning as much as work, so only the instructions
+are a clean figure. This benchmark across processes, 3 x 2 runs at
 loads 9-13: CPU ratio 0.52-0.62 -> 0.68-0.75. Its build: 6-7 s wall, 6-7 s
-CPU, 683 MB peak RSS at load 0.7, a 46 KB library. An earlier prototype
+CPU, 683 MB peak RSS at load 0.7 (19 s wall, 8.6 s CPU at load 7), a 46 KB
+library. An earlier prototype
 (a ``[count, size]`` matrix then ``unstack``) saved as much; with glibc's
 trimming off (MALLOC_TRIM_THRESHOLD_=256 MB, MALLOC_MMAP_THRESHOLD_=32 MB,
 MALLOC_TOP_PAD_=64 MB, process-wide, so only a user's tip) the graph cut
