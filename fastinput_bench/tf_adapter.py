@@ -78,8 +78,8 @@ used less in 9 of 10, 2 of 8 and 6 of 14 rounds (medians 6.79 against
 7.53, 9.50 against 8.89, 7.80 against 7.69 ms), and the graph cut's page
 faults came and went (13-77 a batch against 11-25): on busy cores the CPU
 counts TensorFlow's pool spinning as much as work, so only the instructions
-are a clean figure. This benchmark across processes, 3 x 2 runs at
-loads 9-13: CPU ratio 0.52-0.62 -> 0.68-0.75. Its build: 6-7 s wall, 6-7 s
+are a clean figure. This benchmark across processes, 5 x 2 runs at
+loads 4-13: CPU ratio 0.52-0.67 -> 0.68-0.79 (higher in every pair). Its build: 6-7 s wall, 6-7 s
 CPU, 683 MB peak RSS at load 0.7 (19 s wall, 8.6 s CPU at load 7), a 46 KB
 library. An earlier prototype
 (a ``[count, size]`` matrix then ``unstack``) saved as much; with glibc's
