@@ -25,7 +25,10 @@ nothing after it looks into the elements, TensorFlow iterates a copy of the
 pipeline in which it does (``PackedStrings``: one blob and offsets, no Python
 object per value), and where it packs them anyway (Parquet's
 ``string_type="packed"``), the pipeline itself; the blob crosses as uint8
-through DLPack, and graph ops cut the values out of it.
+through DLPack, and graph ops cut the values out of it; where every string
+leaf holds as many values (a batch of scalar features), fastinput's native
+op (``fastinput.tf_ops``, built on first use) does, without the graph ops'
+temporaries.
 """
 
 from __future__ import annotations
@@ -39,7 +42,7 @@ from typing import Any
 
 import numpy as np
 
-from fastinput import structure
+from fastinput import structure, tf_ops
 from fastinput._engine.arguments import AUTOTUNE
 from fastinput._engine.memory import ALIGNMENT, aligned_copy, aligned_empty, is_aligned
 from fastinput._engine.traits import PacksStrings
@@ -200,6 +203,9 @@ class _Transfer:
         # Strings cross as the pipeline makes them: packed (a blob and offsets) or as values.
         self._strings_packed = bool(self._strings) and strings_packed
         self._string_size = _common_size([specs[i].shape for i in self._strings])
+        # The native op cuts strings of one common size; graph ops do it otherwise, or until it is built.
+        self._cut_op = (tf_ops.cut_strings(tf) if self._strings_packed and self._string_size is not None
+                        else None)
         if self._strings:
             self.dtypes += [tf.uint8, tf.int64] if self._strings_packed else [tf.string]
         self.placeholders = [tf.zeros([0], dtype) for dtype in self.dtypes]
@@ -260,7 +266,11 @@ class _Transfer:
         if self._strings:
             sizes = layout[at:at + len(self._strings)]
             if self._strings_packed:
-                pieces += _cut(tf, *tensors[len(self._solo):], sizes, len(self._strings), self._string_size)
+                blob, offsets = tensors[len(self._solo):]
+                if self._cut_op is not None:
+                    pieces += self._cut_op(blob, offsets, count=len(self._strings), size=self._string_size)
+                else:
+                    pieces += _cut(tf, blob, offsets, sizes, len(self._strings), self._string_size)
             else:
                 pieces += tf.split(tensors[len(self._solo)], sizes, num=len(self._strings))
         at = len(self._packed)
@@ -314,7 +324,8 @@ def _common_size(shapes: list[Any]) -> int | None:
 
 def _cut(tf: Any, blob: Any, offsets: Any, sizes: Any, count: int, size: int | None) -> list[Any]:
     """Graph ops: the values of ``count`` packed leaves, ``sizes`` values each, out of ``blob`` (``joined_strings``);
-    ``size``: the one number of values each leaf has, where the element spec says so.
+    ``size``: the one number of values each leaf has, where the element spec says so. Used where the native op of
+    ``fastinput.tf_ops`` is not (leaves of different sizes; no compiler; FASTINPUT_TF_OPS=off; before it is built).
 
     ``blob`` crosses as uint8 (DLPack shares it; a ``tf.string`` would be a
     copy made holding the GIL). ``serialize_tensor`` turns it into a string

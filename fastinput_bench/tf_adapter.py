@@ -41,13 +41,12 @@ own cost on top of that, 0.7-1.1 ms CPU a batch, is the feed thread's
 packing and enqueue (~0.13 ms, holding the GIL), the graph ops that cut the
 26 string features out of one blob (~0.5 ms, without the GIL; ~0.65 ms
 before they became one ``substr`` over all leaves) and TensorFlow's
-accounting of the unpacking map's buffer. A native TensorFlow op for the
-cut (a 36 KB library built with g++ against TensorFlow's headers in 28-42 s
-wall, 5 s CPU) took the cut to ~0.25 ms in a prototype: a few hundredths of
-the CPU-bound ratio, not worth a compiler at install time, so it was not
-added. On an idle 2-core machine the direct pipeline runs ~500 batches/s on
-~1.3 cores (2.55 ms CPU a batch); the adapted one needs ~4.3 ms CPU a batch,
-so even both cores fully busy, with no GIL contention, would give ~465
+accounting of the unpacking map's buffer. Where the string features are
+of one size, as here, fastinput's native op (``fastinput.tf_ops``, built
+on first use) now does the cut (figures below). On an idle 2-core
+machine the direct pipeline runs ~500 batches/s on ~1.3 cores (2.55 ms CPU
+a batch); the adapted one needed ~4.3 ms CPU a batch with the graph cut, so
+even both cores fully busy, with no GIL contention, would give ~465
 batches/s: ~0.93 at best, and 0.90 needs all but perfect overlap.
 
 The same split in instructions (callgrind, every thread, 60 batches after
@@ -61,27 +60,35 @@ map_parallelization makes the unpacking map a ParallelMap; ``substr`` and
 ``tstring::assign`` take ~250 instructions a value), TensorFlow's inter-op
 pool spinning for work 2.1 M, the ``tf.function`` call 1.9 M, the feed
 1.6 M, ``TotalBytes`` 1.3 M. Tried and not kept: unpacking inside the
-generator's next function, no map (39.2 M: the same ops in another thread);
-the native op above again (``FastinputCutStrings``: blob + offsets to a
-``[count, size]`` string tensor, 36 KB, built in 29 s wall / 7.8 s CPU at
-load 11): the cut 6.6 -> 3.6 M (~55 instructions a value), the total 36.7 M
-(ratio 0.79). In CPU time it saves more than its instructions say: the
-cut's fresh buffers (``serialize_tensor``'s copy of the blob, ``substr``'s
-output) fault pages in every batch. Alternated in one process, 5 rounds of
-300 batches at loads 6-11, the op ran at less CPU than the graph ops in
-every round: 7.50 against 8.83 ms a batch (medians; minor page faults 12
-against 137 a batch, system time 0.68 against 0.88 ms), CPU ratio 0.681 ->
-0.826, batches/s ratio 0.74 -> 0.86 (spreads 0.26-0.99 and 0.64-2.10). Two
-runs across processes, 3 x 2 runs of 300 batches: CPU ratio 0.663 -> 0.684
-(loads 8-10) and 0.712 -> 0.822 (loads 5-8). The faults are glibc giving
-the graph cut's ~1 MB of temporaries a batch back to the kernel (the blob's
-serialized copy and four int64 arrays of 26k offsets): with its trimming off
-(MALLOC_MMAP_THRESHOLD_=32 MB, MALLOC_TRIM_THRESHOLD_=256 MB,
-MALLOC_TOP_PAD_=64 MB) the graph cut faults 12 pages a batch too and is no
-slower than the op (7.93 against 8.84 ms, 3 rounds, loads 8-9). So a cut
-with fewer temporaries may get most of the op's gain. Not added yet: it needs a
-build against the installed TensorFlow's headers (pip's isolated build
-does not have TensorFlow) and a fallback when that is missing or stale.
+generator's next function, no map (39.2 M: the same ops in another thread).
+
+The native op (``FastinputCutStrings``, ``fastinput/tf_ops``): each value
+written once into its output, where the graph cut made ~1 MB of
+temporaries a batch (the blob's serialized copy, four int64 arrays of 26k
+offsets, ``substr``'s output) that glibc gives back to the kernel and that
+fault in again every batch. Measured on 2026-12-07 (2-core AMD EPYC,
+TensorFlow 2.21): in instructions (callgrind as above, 60 batches) direct
+28.05 M a batch, graph cut 39.19 M (ratio 0.716), op 35.72 M (0.785); the
+cut itself 6.6 -> 1.1 M (``CutStringsOp::Compute``: ~41 instructions a
+value, checks included). Alternated in one process (three runs of 10, 8
+and 14 rounds of 300 batches, loads 3-10), the batches/s ratio's median
+rose in each: 0.747 -> 0.774, 0.841 -> 0.863, 0.705 -> 0.767 (higher in 10
+of 14 rounds in the last), but CPU time per batch did not follow: the op
+used less in 9 of 10, 2 of 8 and 6 of 14 rounds (medians 6.79 against
+7.53, 9.50 against 8.89, 7.80 against 7.69 ms), and the graph cut's page
+faults came and went (13-77 a batch against 11-25): on busy cores the CPU
+counts TensorFlow's pool spinning as much as work, so only the instructions
+are a clean figure. This benchmark across processes, 5 x 2 runs at
+loads 4-13: CPU ratio 0.52-0.67 -> 0.68-0.79 (higher in every pair). Its build: 6-7 s wall, 6-7 s
+CPU, 683 MB peak RSS at load 0.7 (19 s wall, 8.6 s CPU at load 7), a 46 KB
+library. An earlier prototype
+(a ``[count, size]`` matrix then ``unstack``) saved as much; with glibc's
+trimming off (MALLOC_TRIM_THRESHOLD_=256 MB, MALLOC_MMAP_THRESHOLD_=32 MB,
+MALLOC_TOP_PAD_=64 MB, process-wide, so only a user's tip) the graph cut
+also faults ~12 pages a batch and was no slower than the op (7.93 against
+8.84 ms, 3 rounds at loads 8-9). The first run on a machine (and
+``FASTINPUT_TF_OPS=off``) measures the graph cut: the line "strings cut
+by" says which.
 
     python -m fastinput_bench.tf_adapter [--batches 60] [--repeats 3] [--json out.json]
 """
@@ -172,8 +179,13 @@ def main() -> None:
     parser.add_argument("--only", help="run only the pipelines whose name contains this (e.g. tabular)")
     args = parser.parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    import tensorflow as tf  # noqa: F401  (imported before timing)
+    import tensorflow as tf  # imported before timing
 
+    from fastinput import tf_ops
+
+    # What as_tf_dataset will cut packed strings with (on a first run, "auto" starts the op's build and uses
+    # graph ops: FASTINPUT_TF_OPS=require waits for it).
+    cut = "native op" if tf_ops.cut_strings(tf) is not None else f"graph ops (FASTINPUT_TF_OPS={tf_ops.mode()})"
     results = {}
     for name, (ds, tf_data_ds) in pipelines().items():
         if args.only and args.only not in name:
@@ -189,7 +201,7 @@ def main() -> None:
         d = statistics.median(r.per_second for r in runs["direct"])
         d_cpu = statistics.median(r.cpu_ms for r in runs["direct"])
         floor = consumption_floor(adapted_ds, 5 * args.batches)
-        results[name] = {"direct_batches_per_second": d, "direct_cpu_ms_per_batch": d_cpu,
+        results[name] = {"direct_batches_per_second": d, "direct_cpu_ms_per_batch": d_cpu, "strings_cut_by": cut,
                          "runs": {k: [r.per_second for r in v] for k, v in runs.items()},
                          "tensorflow_consumption_ms_per_batch": 1e3 / floor.per_second,
                          "tensorflow_consumption_cpu_ms_per_batch": floor.cpu_ms,
@@ -213,7 +225,7 @@ def main() -> None:
               f" ms, {floor.cpu_ms:.2f} ms CPU (from_tensors(batch).repeat())")
         print(f"{'':<22} CPU per batch: direct {d_cpu:.2f} ms, training step {step['cpu_ms_per_batch']:.2f} ms "
               f"(ratio when CPU-bound {step['cpu_ratio']:.2f}; TensorFlow's own cost alone caps it at "
-              f"{results[name]['cpu_bound_ceiling']:.2f}); load {os.getloadavg()[0]:.1f}")
+              f"{results[name]['cpu_bound_ceiling']:.2f}); load {os.getloadavg()[0]:.1f}; strings cut by {cut}")
     print(f"cores: {os.cpu_count()}")
     write_figures(args.json, {"benchmark": "as_tf_dataset overhead", "results": results})
 

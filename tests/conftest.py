@@ -7,12 +7,19 @@ running (closing, exhausting or dropping an iterator must stop them all).
 """
 
 import gc
+import os
 import time
 
 import pytest
 
 from tests.helpers import fastinput_threads
 from tests.servers import gcs_server, s3_server  # noqa: F401  (pytest fixtures)
+
+os.environ.setdefault("FASTINPUT_TF_OPS", "off")
+"""By default as_tf_dataset builds its native op (fastinput.tf_ops) in the background on first use, so which way a
+test's strings crossed would depend on the tests before it. The suite cuts them with graph ops unless the caller
+sets FASTINPUT_TF_OPS (``require``: every test with the op); the tests of packed strings run both ways
+(``cut_strings_mode``)."""
 
 JOIN_GRACE_SECONDS = 10.0
 """How long a test's threads may take to stop after it ends (a dropped iterator is closed by the reaper)."""
@@ -37,6 +44,14 @@ def tf():
     """TensorFlow, imported once (it takes seconds). Where it is not installed (.ci/run's job without TensorFlow),
     the tests that compare with it are skipped; the engine's own tests still run."""
     return pytest.importorskip("tensorflow", reason="TensorFlow is not installed (pip install \"fastinput[tf]\")")
+
+
+@pytest.fixture(params=["off", "require"], ids=["graph ops", "native op"])
+def cut_strings_mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """as_tf_dataset cutting packed strings with graph ops, then with its native op (built here if it is not in the
+    cache yet, failing the test if it cannot be)."""
+    monkeypatch.setenv("FASTINPUT_TF_OPS", request.param)
+    return request.param
 
 
 @pytest.fixture(autouse=True)

@@ -121,6 +121,7 @@ class _Batches(PacksStrings):
 
 
 @pytest.mark.parametrize("layout", ["own blobs", "shared blob"])
+@pytest.mark.usefixtures("cut_strings_mode")
 def test_packed_strings_are_cut_out_of_their_blobs(tf, layout):
     batches = _packed_batches(layout)
     plain = [{k: np.asarray(v) for k, v in batch.items()} for batch in batches]
@@ -150,6 +151,7 @@ def _features(tf):
             "v": tf.io.VarLenFeature(tf.string), "q": tf.io.FixedLenSequenceFeature([], tf.string, allow_missing=True)}
 
 
+@pytest.mark.usefixtures("cut_strings_mode")
 def test_parsed_strings_cross_packed_and_unchanged(tf, tmp_path):
     """make_batched_features_dataset's parser leaves strings packed for TensorFlow only; the values match
     both the direct pipeline's and tf.data's own make_batched_features_dataset."""
@@ -167,6 +169,7 @@ def test_parsed_strings_cross_packed_and_unchanged(tf, tmp_path):
     assert_same_elements(adapted, tf_elements(reference))
 
 
+@pytest.mark.usefixtures("cut_strings_mode")
 def test_strings_stay_unpacked_when_a_later_stage_looks_at_them(tf, tmp_path):
     _write_examples(tf, tmp_path / "a.tfrecord", 20)
     ds = fi.make_batched_features_dataset(str(tmp_path / "a.tfrecord"), 8, _features(tf), num_epochs=1, shuffle=False)

@@ -7,6 +7,8 @@ import fastinput as fi
 from tests.helpers import assert_same_elements, fi_elements, tf_elements
 from tests.test_tf_adapter import _Batches, _packed
 
+pytestmark = pytest.mark.usefixtures("cut_strings_mode")
+
 
 def _batches(sizes):
     """Three batches, each a dict of packed string leaves of ``sizes`` values (some empty, some with NUL bytes)
