@@ -61,6 +61,7 @@ from fastinput.ops.map import (
     resolve_parallelism,
 )
 from fastinput.ops.parallel import ParallelChunkIterator
+from fastinput.readers.parse_ahead import BatchParse
 from fastinput.spec import as_spec, batched
 
 
@@ -280,6 +281,7 @@ class _BatchJob:
         self._rows: _Rows | None = None
         self._gathered = False  # the first output was small: every output is kept and stacked
         self._shared = False  # opened to every worker: work() claims once per call
+        self._parse = BatchParse()  # a per-record parse_example parsed for every row at once
 
     @property
     def open(self) -> bool:
@@ -302,6 +304,8 @@ class _BatchJob:
             # as many rows as CLAIM_SECONDS holds, at the rate of the last claim's (the first row's includes setup)
             self._per_claim = max(1, int(CLAIM_SECONDS * (end - start) / max(time.perf_counter() - began, 1e-9)))
             done += end - start
+            if not start and self._rows is not None:  # rows written in place: one parse for the per-record parses
+                self._parse.parse(self._group, 1)
             if not start and self._opened is not None and self._per_claim < n - 1:
                 self._opened()  # other workers may claim the other rows
                 self._shared = True
@@ -313,7 +317,7 @@ class _BatchJob:
         if not last:
             return None
         result = self._filler.finish(self._group, self._kept, self._rows)
-        self._group = self._kept = self._rows = None  # type: ignore[assignment]  # hold nothing handed over
+        self._group = self._kept = self._rows = self._parse = None  # type: ignore[assignment]  # hold nothing
         return result
 
     def _fill_rows(self, start: int, end: int) -> None:
@@ -329,7 +333,7 @@ class _BatchJob:
         rows = self._rows
         views = rows.views(row) if rows is not None and rows.use_out else None
         try:
-            output = self._filler.call(self._group[row], views)
+            output = self._parse.run(self._filler.call, self._group[row], views, row)
         except Exception as exc:
             self._kept[row] = Failure(exc)
             return

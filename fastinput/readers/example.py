@@ -33,7 +33,7 @@ import numpy as np
 
 from fastinput.errors import InvalidArgumentError
 from fastinput.optional import tensorflow
-from fastinput.readers import example_guard, example_problems
+from fastinput.readers import example_guard, example_problems, parse_ahead
 from fastinput.readers.features import (
     INT64,
     STRING,
@@ -96,6 +96,7 @@ class ExampleParser:
         # What example_guard checks before a batch goes to TensorFlow's kernel: the float and bytes features.
         self._guarded = {key.encode("utf-8"): _guarded(spec) for key, spec in specs.items() if spec.dtype != INT64}
         self._kernel_args: dict[str, Any] | None = None
+        self._row_wise = all(type(spec) is FixedLenFeature for spec in specs.values())
         self._native_spec = None if native_kernel is None else native_kernel.compile(
             [_native_description(key, spec) for key, spec in specs.items()])
 
@@ -120,6 +121,15 @@ class ExampleParser:
                 return self._assemble(columns, len(serialized))
             self._raise_problem(serialized)
         return self._parse_with_tensorflow(serialized)
+
+    def parse_rows(self, records: list[bytes]) -> Parsed | None:
+        """``records`` parsed by the native kernel in one call when each record's row is what parsing it alone
+        gives (every feature a ``FixedLenFeature``); None otherwise, or if the kernel declines the batch (a record
+        it would decline alone: its caller parses that one alone and gets its error). See ``parse_ahead``."""
+        if self._native_spec is None or not self._row_wise or tracing():
+            return None
+        columns = native_kernel.parse(self._native_spec, records, False)
+        return None if columns is None else self._assemble(columns, len(records))
 
     def _raise_problem(self, serialized: Any) -> None:
         """Raise the error of a batch the native kernel declined, in fastinput's words (no TensorFlow traceback,
@@ -373,4 +383,6 @@ def parse_example(serialized: Any, features: Mapping[str, Any]) -> Parsed:
     >>> fi.parse_example([b""], features)["x"]
     array([[0., 0.]], dtype=float32)
     """
-    return parser_for(features)(serialized)
+    parser = parser_for(features)
+    parsed = parse_ahead.take(serialized, parser)  # a one-record call inside map_and_batch: maybe parsed already
+    return parser(serialized) if parsed is None else parsed
