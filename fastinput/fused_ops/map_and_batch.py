@@ -304,11 +304,11 @@ class _BatchJob:
             # as many rows as CLAIM_SECONDS holds, at the rate of the last claim's (the first row's includes setup)
             self._per_claim = max(1, int(CLAIM_SECONDS * (end - start) / max(time.perf_counter() - began, 1e-9)))
             done += end - start
-            if not start and self._rows is not None:  # rows written in place: one parse for the per-record parses
-                self._parse.parse(self._group, 1)
             if not start and self._opened is not None and self._per_claim < n - 1:
                 self._opened()  # other workers may claim the other rows
                 self._shared = True
+            if not start and self._rows is not None:  # rows written in place: one parse for the per-record parses
+                self._parse.parse(self._group, 1)
             if self._shared:
                 break  # one claim at a time once shared: the worker goes on with the oldest batch, maybe not this
         with lock:

@@ -71,10 +71,11 @@ class BatchParse:
         rows = [row for row in range(first, len(elements)) if type(elements[row]) is bytes]
         if self.parser is None or len(rows) < MIN_RECORDS:
             return
-        self._parsed = self.parser.parse_rows([elements[row] for row in rows])
-        if self._parsed is not None:
+        parsed = self.parser.parse_rows([elements[row] for row in rows])
+        if parsed is not None:
+            self._strings = [column for column in parsed.values() if column.dtype == object]
             self._positions = {row: at for at, row in enumerate(rows)}
-            self._strings = [column for column in self._parsed.values() if column.dtype == object]
+            self._parsed = parsed
 
     def _take(self, parser: ExampleParser, row: int) -> Parsed | None:
         if self._parsed is None:  # not parsed ahead (yet): learn the parser from the first call
