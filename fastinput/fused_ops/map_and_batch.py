@@ -61,7 +61,6 @@ from fastinput.ops.map import (
     resolve_parallelism,
 )
 from fastinput.ops.parallel import ParallelChunkIterator
-from fastinput.readers.parse_ahead import BatchParse
 from fastinput.spec import as_spec, batched
 
 
@@ -281,7 +280,6 @@ class _BatchJob:
         self._rows: _Rows | None = None
         self._gathered = False  # the first output was small: every output is kept and stacked
         self._shared = False  # opened to every worker: work() claims once per call
-        self._parse = BatchParse()  # a per-record parse_example parsed for every row at once
 
     @property
     def open(self) -> bool:
@@ -307,8 +305,6 @@ class _BatchJob:
             if not start and self._opened is not None and self._per_claim < n - 1:
                 self._opened()  # other workers may claim the other rows
                 self._shared = True
-            if not start and self._rows is not None:  # rows written in place: one parse for the per-record parses
-                self._parse.parse(self._group, 1)
             if self._shared:
                 break  # one claim at a time once shared: the worker goes on with the oldest batch, maybe not this
         with lock:
@@ -317,7 +313,7 @@ class _BatchJob:
         if not last:
             return None
         result = self._filler.finish(self._group, self._kept, self._rows)
-        self._group = self._kept = self._rows = self._parse = None  # type: ignore[assignment]  # hold nothing
+        self._group = self._kept = self._rows = None  # type: ignore[assignment]  # hold nothing handed over
         return result
 
     def _fill_rows(self, start: int, end: int) -> None:
@@ -333,7 +329,7 @@ class _BatchJob:
         rows = self._rows
         views = rows.views(row) if rows is not None and rows.use_out else None
         try:
-            output = self._parse.run(self._filler.call, self._group[row], views, row)
+            output = self._filler.call(self._group[row], views)
         except Exception as exc:
             self._kept[row] = Failure(exc)
             return

@@ -33,7 +33,7 @@ import numpy as np
 
 from fastinput.errors import InvalidArgumentError
 from fastinput.optional import tensorflow
-from fastinput.readers import example_guard, example_problems, parse_ahead
+from fastinput.readers import example_guard, example_problems
 from fastinput.readers.features import (
     INT64,
     STRING,
@@ -96,7 +96,6 @@ class ExampleParser:
         # What example_guard checks before a batch goes to TensorFlow's kernel: the float and bytes features.
         self._guarded = {key.encode("utf-8"): _guarded(spec) for key, spec in specs.items() if spec.dtype != INT64}
         self._kernel_args: dict[str, Any] | None = None
-        self._row_wise = all(type(spec) is FixedLenFeature for spec in specs.values())
         self._native_spec = None if native_kernel is None else native_kernel.compile(
             [_native_description(key, spec) for key, spec in specs.items()])
 
@@ -112,7 +111,13 @@ class ExampleParser:
         ``parse_example``). Keeping it for batches under 8 records and 1 MiB was tried and measured worse: the
         README image pipeline's workers (2, one busy core beside, load 4-8) blocked as often or more (voluntary
         switches 0.38-0.39 -> 0.43-0.50 per image, blocked 10-13% -> 11-19% of their wall time), so it was
-        reverted."""
+        reverted. So was issue 20's static rewrite (commits 4b49697, 7ec4812): ``map_and_batch`` learnt the parser
+        from each batch's first row's ``parse_example([record], features)`` and parsed the other 63 records in one
+        call, serving each row its own. Same README pipeline, alternated with the base (load 5-9): voluntary
+        switches 0.43-0.58 per image against 0.31-0.41, blocked share no lower, CPU per image within the noise.
+        The per-record calls' GIL releases are cheap hand-off points; without them the GIL's holder runs on until
+        a waiter forces it off. One call for 63 ImageNet records also costs 3.7 ms of CPU where glibc has given
+        the last batch's 6 MB of strings back (0.43 ms with a warm heap), against ~10 us a one-record call."""
         if tracing():
             return self._placeholders(serialized)
         if self._native_spec is not None:
@@ -121,15 +126,6 @@ class ExampleParser:
                 return self._assemble(columns, len(serialized))
             self._raise_problem(serialized)
         return self._parse_with_tensorflow(serialized)
-
-    def parse_rows(self, records: list[bytes]) -> Parsed | None:
-        """``records`` parsed by the native kernel in one call when each record's row is what parsing it alone
-        gives (every feature a ``FixedLenFeature``); None otherwise, or if the kernel declines the batch (a record
-        it would decline alone: its caller parses that one alone and gets its error). See ``parse_ahead``."""
-        if self._native_spec is None or not self._row_wise or tracing():
-            return None
-        columns = native_kernel.parse(self._native_spec, records, False)
-        return None if columns is None else self._assemble(columns, len(records))
 
     def _raise_problem(self, serialized: Any) -> None:
         """Raise the error of a batch the native kernel declined, in fastinput's words (no TensorFlow traceback,
@@ -383,6 +379,4 @@ def parse_example(serialized: Any, features: Mapping[str, Any]) -> Parsed:
     >>> fi.parse_example([b""], features)["x"]
     array([[0., 0.]], dtype=float32)
     """
-    parser = parser_for(features)
-    parsed = parse_ahead.take(serialized, parser)  # a one-record call inside map_and_batch: maybe parsed already
-    return parser(serialized) if parsed is None else parsed
+    return parser_for(features)(serialized)
