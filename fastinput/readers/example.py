@@ -115,9 +115,10 @@ class ExampleParser:
         from each batch's first row's ``parse_example([record], features)`` and parsed the other 63 records in one
         call, serving each row its own. Same README pipeline, alternated with the base (load 5-9): voluntary
         switches 0.43-0.58 per image against 0.31-0.41, blocked share no lower, CPU per image within the noise.
-        The per-record calls' GIL releases are cheap hand-off points; without them the GIL's holder runs on until
-        a waiter forces it off. One call for 63 ImageNet records also costs 3.7 ms of CPU where glibc has given
-        the last batch's 6 MB of strings back (0.43 ms with a warm heap), against ~10 us a one-record call."""
+        Likely why (not proven): the per-record calls' GIL releases are cheap hand-off points; without them the
+        GIL's holder runs on until a waiter forces it off after the switch interval. One call for 63 ImageNet
+        records also costs 3.7 ms of CPU where glibc has given the last batch's 6 MB of strings back (0.43 ms with
+        a warm heap), against ~10 us a one-record call."""
         if tracing():
             return self._placeholders(serialized)
         if self._native_spec is not None:
