@@ -169,6 +169,25 @@ def test_string_values_of_every_byte_and_length(tf):
     assert parsed["s"][0].tolist() == values
 
 
+@pytest.mark.parametrize("count", [5, 20])
+def test_long_strings_copied_without_the_gil_are_whole(count):
+    # in a batch of 1 MiB or more (20 records here, not 5), values of 4096 bytes or more are allocated in pass 2 and
+    # filled in pass 3: every length around that, several per record, beside short ones, fixed and var-length
+    rng = np.random.default_rng(count)
+    lengths = [0, 1, 4095, 4096, 4097, 95_000]
+    records = [[rng.bytes(n) for n in rng.permutation(lengths)] for _ in range(count)]
+    serialized = [wire_example(entry("s", feature("bytes", bytes_list(*values))),
+                               entry("v", feature("bytes", bytes_list(*values[:i % 7]))))
+                  for i, values in enumerate(records)]
+    assert (sum(map(len, serialized)) >= 1 << 20) == (count == 20)
+    features = {"s": fi.FixedLenFeature([len(lengths)], bytes), "v": fi.VarLenFeature(bytes)}
+    assert native_columns(serialized, features) is not None
+    parsed = fi.parse_example(serialized, features)
+    assert parsed["s"].tolist() == records
+    assert parsed["v"].values.tolist() == [value for i, values in enumerate(records) for value in values[:i % 7]]
+    assert {value: i for i, value in enumerate(parsed["s"][4])}[records[4][2]] == 2  # hashed after the copy
+
+
 def test_outputs_are_writable_and_own_their_memory(tf):
     serialized = [wire_example(entry("i", feature("int64", int64_list([1, 2]))))] * 3
     parsed = fi.parse_example(serialized, {"i": fi.FixedLenFeature([2], np.int64)})
