@@ -11,8 +11,9 @@ used front when it pulls more (``drop_front``), so a request costs no move of wh
 same: a stable argsort of the choices scatters the inputs' runs into place. Given a batch's object array ``out``, a
 batch of bytes is written straight into it (the fused ``sample_from_datasets -> batch``,
 ``fastinput.fused_ops.mix_and_batch``). Over inputs of runs of rows (``fastinput._engine.row_slices``),
-``take_rows`` gathers the rows a run of choices names from per-input arrays into a batch's own. The same extension
-draws the choices among equal weights from a bit generator's raw bits (``draw_bits``).
+``take_rows`` gathers the rows a run of choices names from per-input arrays into a batch's own, a row's bytes at a
+time (``gather_rows`` in C; numpy's argsort and scatter where it is not built). The same extension draws the choices
+among equal weights from a bit generator's raw bits (``draw_bits``).
 """
 
 from __future__ import annotations
@@ -81,8 +82,23 @@ def draw_bits(bit_generator: np.random.BitGenerator, shift: np.uint32, n: int) -
 def take_rows(choices: np.ndarray, buffers: list[RowBuffer], cursors: np.ndarray,
               out: np.ndarray | None = None) -> Rows | None:
     """``take`` over inputs that hand on runs of rows (``fastinput._engine.row_slices``): the rows ``choices`` name,
-    gathered leaf by leaf into fresh aligned arrays (``out`` is not used): each input's run concatenated, then
-    scattered to where the stably sorted choices list them. None, nothing changed, where ``take`` returns None."""
+    gathered leaf by leaf into fresh aligned arrays (``out`` is not used). None, nothing changed, where ``take``
+    returns None. In C, a copy of each row's bytes straight into place; else ``take_rows_numpy``."""
+    if _mixing is None:
+        return take_rows_numpy(choices, buffers, cursors)
+    leaves = []
+    last = len(buffers[0].leaves) - 1
+    for i, first in enumerate(buffers[0].leaves):
+        leaf = aligned_empty((len(choices), *first.shape[1:]), first.dtype)
+        if not _mixing.gather_rows(choices, [buffer.leaves[i] for buffer in buffers], cursors, leaf, i == last):
+            return None  # (only ever at the first leaf: the others hold as many rows)
+        leaves.append(leaf)
+    return Rows(leaves, len(choices), owned=True)
+
+
+def take_rows_numpy(choices: np.ndarray, buffers: list[RowBuffer], cursors: np.ndarray) -> Rows | None:
+    """``take_rows`` in numpy: each input's run concatenated, then scattered to where the stably sorted choices
+    list them."""
     count = len(buffers)
     if len(choices) and (choices.min() < 0 or choices.max() >= count):
         return None
