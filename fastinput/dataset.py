@@ -17,6 +17,7 @@ from typing import Any
 from fastinput._engine.arguments import AUTOTUNE
 from fastinput._engine.cardinality import UNKNOWN_CARDINALITY
 from fastinput._engine.iterator import DatasetIterator, Iterator, IteratorContext
+from fastinput._engine.row_slices import RowLayout
 from fastinput._engine.traits import UNKNOWN, StageTraits
 from fastinput.options import Options
 
@@ -75,6 +76,12 @@ class Dataset:
         or a record tf.data leaves partial (discarded, recomputed with its errors next time) would be completed.
         Datasets a function makes while running (``interleave``'s) are not seen. Recording nodes override this."""
         return any(dataset.records_when_read() for dataset in self.inputs)
+
+    def row_layout(self) -> RowLayout | None:
+        """How this dataset's iterators hand on runs of elements as arrays (``get_next_rows``), for a ``batch`` or
+        a mix to join or gather them; None (the default) where they hand on elements only
+        (``fastinput._engine.row_slices``)."""
+        return None
 
     def compute_element_spec(self) -> Any:
         """This stage's element spec, derived from its inputs' (see ``element_spec``); a stage whose traits say

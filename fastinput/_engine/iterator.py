@@ -42,6 +42,7 @@ from fastinput._engine.workers import WorkerPool
 from fastinput.options import Options
 
 if TYPE_CHECKING:
+    from fastinput._engine.row_slices import Rows
     from fastinput.dataset import Dataset
 
 logger = logging.getLogger("fastinput")
@@ -183,6 +184,17 @@ class DatasetIterator:
         chunk = self._timed(self.produce_chunk, n)
         self.metrics.elements += len(chunk)
         return chunk
+
+    def get_next_rows(self, n: int) -> Rows:
+        """Between 1 and ``n`` next elements as one run of rows (``fastinput._engine.row_slices``); only for an
+        iterator of a dataset with a ``row_layout``. ``StopIteration`` at the end."""
+        rows = self._timed(self.produce_rows, n)
+        self.metrics.elements += rows.count
+        return rows
+
+    def produce_rows(self, n: int) -> Rows:
+        """``get_next_rows``'s work (iterators of datasets with a ``row_layout`` define it)."""
+        raise errors.UnimplementedError(f"{self.name} does not hand on runs of rows")
 
     def _timed(self, produce: Callable[..., Any], *args: Any) -> Any:
         """Run ``produce`` as this stage's consumer call: pending error first, timing, trace event, error note."""

@@ -7,6 +7,7 @@ the buffer as it is; numpy only guarantees 16 bytes. Batches that
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import numpy as np
@@ -40,7 +41,7 @@ def aligned_empty(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
     dtype = np.dtype(dtype)
     if dtype.hasobject:
         return np.empty(shape, dtype)
-    nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    nbytes = math.prod(shape) * dtype.itemsize  # not np.prod: 3 us a call, a tenth of a batch gathered by rows
     if _large_allocator is not None and nbytes >= LARGE_ALLOCATION_BYTES:
         return _large_allocator(tuple(shape), dtype)
     raw = np.empty(nbytes + ALIGNMENT, dtype=np.uint8)

@@ -15,6 +15,7 @@ from typing import Any
 from fastinput import errors
 from fastinput._engine.buffer import Failure
 from fastinput._engine.iterator import DatasetIterator
+from fastinput._engine.row_slices import RowBuffer
 from fastinput._engine.rows import ELEMENTS, Units
 
 
@@ -104,8 +105,7 @@ class ReadAhead:
     def pull(self, index: int, held: list[Any] | Any, n: int) -> None:
         """Pull up to ``n`` entries of input ``index`` onto ``held`` (the stage's list or deque of its entries): its
         elements, or an error as a ``Failure`` entry in its place; ``StopIteration`` at the input's end."""
-        if not held:
-            self._mark[index], self._pulled[index] = self._marks[index].take(), 0
+        self._mark_if_empty(index, held)
         try:
             chunk = self._sources[index].get_next_chunk(n)
         except (StopIteration, errors.CancelledError):
@@ -114,6 +114,19 @@ class ReadAhead:
             chunk = [Failure(exc)]
         held.extend(chunk)
         self._pulled[index] += len(chunk)
+
+    def pull_rows(self, index: int, held: RowBuffer, n: int) -> None:
+        """``pull`` from an input of runs of rows (``get_next_rows``) onto its ``RowBuffer``: a run of up to ``n``
+        elements (a row input raises no error but its end, ``fastinput._engine.row_slices``)."""
+        self._mark_if_empty(index, held)
+        rows = self._sources[index].get_next_rows(n)
+        held.extend(rows)
+        self._pulled[index] += len(rows)
+
+    def _mark_if_empty(self, index: int, held: Any) -> None:
+        """Take input ``index``'s mark when the stage holds none of its entries: a pull comes next."""
+        if not held:
+            self._mark[index], self._pulled[index] = self._marks[index].take(), 0
 
     def states(self, held: list[int]) -> tuple[list[int], list[dict[str, Any]]]:
         """What to save, the stage holding ``held[i]`` entries of input ``i``: the entries to drop after each

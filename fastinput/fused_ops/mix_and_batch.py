@@ -5,7 +5,8 @@ runs the mix's iterator (``fastinput.ops.directed_interleave``) and makes each b
 inputs' buffers can serve, without the batch stage's calls into the mix: a batch of ``bytes`` elements (the
 serialized records of TFRecord files) is written by the layout step straight into the batch's object array, run
 after run (``mix_layout.take``); any other is gathered and stacked as ``batch`` stacks it (after a batch that was
-not of bytes, no array is made up front: the inputs' elements share one spec).
+not of bytes, no array is made up front: the inputs' elements share one spec). Over inputs of runs of rows
+(``fastinput._engine.row_slices``) each batch is gathered leaf by leaf from them (``mix_layout.take_rows``).
 
 The elements are the unfused pipeline's, by ``batch``'s rules: an error from an input (or a choice out of range) is
 raised in its place, the elements gathered for that batch dropped, and the next batch starts after it; the last,
@@ -24,6 +25,7 @@ import numpy as np
 from fastinput._engine import cardinality
 from fastinput._engine.checkpoint import check_stage, stage_state
 from fastinput._engine.iterator import DatasetIterator, IteratorContext
+from fastinput._engine.row_slices import gather, join
 from fastinput._engine.traits import StageKind, StageTraits
 from fastinput.dataset import Dataset
 from fastinput.ops.batch import BatchDataset, stack_elements
@@ -74,6 +76,11 @@ class MixAndBatchIterator(DirectedInterleaveIterator):
 
     def produce(self) -> Any:
         size = self._batch_size
+        if self._layout is not None:  # inputs of rows: each batch gathered leaf by leaf (``mix_layout.take_rows``)
+            pieces = gather(self.take_next, size)
+            if self._drop_remainder and sum(map(len, pieces)) < size:
+                raise StopIteration
+            return self._layout.pack(join(pieces))
         out = np.empty(size, dtype=object) if self._bytes else None
         filled, gathered = 0, []  # elements written into ``out`` (while they are bytes), else gathered in a list
         while filled + len(gathered) < size:

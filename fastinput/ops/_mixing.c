@@ -12,6 +12,10 @@
  * objects, so a batch of bytes needs no list in between (the fused sample_from_datasets -> batch). The GIL is
  * held throughout: the work is on Python objects.
  *
+ * `gather_rows` does the same for inputs of rows held as arrays (numbers): it checks the arguments, the choices and
+ * the rows held, then copies each chosen row's bytes into place with the GIL released (pure C work on buffers it
+ * holds views of).
+ *
  * `draw_bits` makes the choices of equal weights among a power of 2 of inputs from a numpy bit generator's raw
  * 64-bit outputs, as numpy's own calls would (fastinput.ops.choices): a block costs one call, not five.
  */
@@ -234,10 +238,142 @@ static PyObject *py_draw_bits(PyObject *self, PyObject *args) {
     Py_RETURN_NONE;
 }
 
+PyDoc_STRVAR(gather_rows_doc,
+"gather_rows(choices, sources, cursors, out, advance) -> bool\n"
+"\n"
+"`take` for inputs of rows (numeric arrays): `choices` a C-contiguous int64 array of indices into `sources`, a\n"
+"list of C-contiguous arrays (one per input: its rows along the first dimension); `cursors` a writable\n"
+"C-contiguous int64 array of one cursor per source (0 to its rows); `out` a writable C-contiguous array of\n"
+"len(choices) rows of the sources' row size in bytes. Row i of `out` is a copy of the next row of\n"
+"sources[choices[i]] at or after its cursor not yet taken; with `advance`, the cursors are then moved past the\n"
+"rows taken (the last leaf of a batch's gather). False, nothing written, if a choice is out of range or a source\n"
+"holds fewer rows past its cursor than its choices name. The GIL is released while the rows are copied.");
+
+/* The row size in bytes of an array viewed with its shape (at least one dimension), or -1 (TypeError set). */
+static Py_ssize_t row_bytes(const Py_buffer *view, const char *name) {
+    if (view->ndim < 1 || !view->shape) {
+        PyErr_Format(PyExc_TypeError, "gather_rows: %s must have a first dimension", name);
+        return -1;
+    }
+    Py_ssize_t bytes = view->itemsize;
+    for (int d = 1; d < view->ndim; d++) bytes *= view->shape[d];
+    return bytes;
+}
+
+static PyObject *py_gather_rows(PyObject *self, PyObject *args) {
+    (void)self;
+    PyObject *choices_obj, *sources, *cursors_obj, *out_obj;
+    int advance;
+    if (!PyArg_ParseTuple(args, "OO!OOp:gather_rows", &choices_obj, &PyList_Type, &sources, &cursors_obj, &out_obj,
+                          &advance))
+        return NULL;
+    Py_ssize_t inputs = PyList_GET_SIZE(sources), got = 0;
+    Py_buffer view, cursors_view, out_view;
+    Py_buffer *source_views = NULL;
+    char **bases = NULL;
+    Py_ssize_t *next = NULL;
+    PyObject *result = NULL;
+    if (get_int64_buffer(choices_obj, &view, 0, "gather_rows", "choices") < 0) return NULL;
+    if (get_int64_buffer(cursors_obj, &cursors_view, 1, "gather_rows", "cursors") < 0) {
+        PyBuffer_Release(&view);
+        return NULL;
+    }
+    if (PyObject_GetBuffer(out_obj, &out_view, PyBUF_C_CONTIGUOUS | PyBUF_ND | PyBUF_WRITABLE) < 0) {
+        PyBuffer_Release(&view);
+        PyBuffer_Release(&cursors_view);
+        return NULL;
+    }
+    const int64_t *choice = (const int64_t *)view.buf;
+    int64_t *cursor = (int64_t *)cursors_view.buf;
+    Py_ssize_t n = view.len / 8;
+    Py_ssize_t rb = row_bytes(&out_view, "out");
+    if (rb < 0) goto done;
+    if (out_view.shape[0] != n) {
+        PyErr_Format(PyExc_ValueError, "gather_rows: out holds %zd rows for %zd choices", out_view.shape[0], n);
+        goto done;
+    }
+    if (cursors_view.len / 8 != inputs) {
+        PyErr_Format(PyExc_ValueError, "gather_rows: %zd cursors for %zd sources", cursors_view.len / 8, inputs);
+        goto done;
+    }
+    source_views = PyMem_Calloc(inputs ? inputs : 1, sizeof(Py_buffer));
+    bases = PyMem_Calloc(inputs ? inputs : 1, sizeof(char *));
+    next = PyMem_Calloc(inputs ? inputs : 1, sizeof(Py_ssize_t));
+    if (!source_views || !bases || !next) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    for (; got < inputs; got++) {
+        if (PyObject_GetBuffer(PyList_GET_ITEM(sources, got), &source_views[got], PyBUF_C_CONTIGUOUS | PyBUF_ND) < 0)
+            goto done;
+        Py_ssize_t source_rb = row_bytes(&source_views[got], "every source");
+        if (source_rb < 0) {
+            got++; /* released below with the others */
+            goto done;
+        }
+        if (source_rb != rb) {
+            PyErr_Format(PyExc_ValueError, "gather_rows: source %zd has rows of %zd bytes, out of %zd", got,
+                         source_rb, rb);
+            got++;
+            goto done;
+        }
+        if (cursor[got] < 0 || cursor[got] > source_views[got].shape[0]) {
+            PyErr_Format(PyExc_IndexError, "gather_rows: cursor %lld of source %zd, which holds %zd rows",
+                         (long long)cursor[got], got, source_views[got].shape[0]);
+            got++;
+            goto done;
+        }
+        bases[got] = (char *)source_views[got].buf;
+    }
+    /* next[b]: the rows source b's choices take (checked against what it holds), then its next row */
+    for (Py_ssize_t i = 0; i < n; i++) {
+        int64_t c = choice[i];
+        if (c < 0 || c >= inputs) {
+            result = Py_NewRef(Py_False);
+            goto done;
+        }
+        next[c]++;
+    }
+    for (Py_ssize_t b = 0; b < inputs; b++) {
+        if (next[b] > source_views[b].shape[0] - cursor[b]) {
+            result = Py_NewRef(Py_False);
+            goto done;
+        }
+        next[b] = (Py_ssize_t)cursor[b];
+    }
+    char *to = (char *)out_view.buf;
+    Py_BEGIN_ALLOW_THREADS
+    if (rb == 8) {
+        for (Py_ssize_t i = 0; i < n; i++) {
+            int64_t c = choice[i];
+            memcpy(to + i * 8, bases[c] + next[c]++ * 8, 8);
+        }
+    } else {
+        for (Py_ssize_t i = 0; i < n; i++) {
+            int64_t c = choice[i];
+            memcpy(to + i * rb, bases[c] + next[c]++ * rb, (size_t)rb);
+        }
+    }
+    Py_END_ALLOW_THREADS
+    if (advance)
+        for (Py_ssize_t b = 0; b < inputs; b++) cursor[b] = (int64_t)next[b];
+    result = Py_NewRef(Py_True);
+done:
+    for (Py_ssize_t b = 0; b < got; b++) PyBuffer_Release(&source_views[b]);
+    PyMem_Free(source_views);
+    PyMem_Free(bases);
+    PyMem_Free(next);
+    PyBuffer_Release(&out_view);
+    PyBuffer_Release(&view);
+    PyBuffer_Release(&cursors_view);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"take", py_take, METH_VARARGS, take_doc},
     {"drop_front", py_drop_front, METH_VARARGS, drop_front_doc},
     {"draw_bits", py_draw_bits, METH_VARARGS, draw_bits_doc},
+    {"gather_rows", py_gather_rows, METH_VARARGS, gather_rows_doc},
     {NULL, NULL, 0, NULL},
 };
 

@@ -27,6 +27,11 @@ weights needs no such care: it is pulled a block at a time, but again only when 
 pulled where tf.data pulls it (tests/ops/test_mix_recording.py holds both). Reading ahead any other input is seen
 nowhere: its errors are held and raised in their places, and what is left when the mix ends goes with it.
 
+Where every input hands on runs of rows alike (``Dataset.row_layout``: in-memory numeric sources), the buffers are
+``RowBuffer``\\ s of arrays and a run of choices is gathered leaf by leaf, a row's bytes at a time
+(``mix_layout.take_rows``): the mix then hands on runs of rows (a ``batch``'s), or elements made from them. The
+rest (choices, pulls, ends, states) is the same, counted in rows.
+
 Saved (``get_state``), the stage keeps no element it pulled ahead: for each input holding some, the input's state
 taken at a pull that found its buffer empty and how many it took since (restored, it pulls them again and drops
 them, ``fastinput._engine.resume.ReadAhead``), plus the choices of the current block not yet used and the chooser's
@@ -55,6 +60,7 @@ from fastinput._engine.checkpoint import stage_state
 from fastinput._engine.iterator import DatasetIterator, IteratorContext
 from fastinput._engine.metrics import element_nbytes
 from fastinput._engine.resume import ReadAhead
+from fastinput._engine.row_slices import RowBuffer, RowLayout, Rows, rows_to_elements
 from fastinput._engine.traits import StageKind, StageTraits
 from fastinput.dataset import Dataset
 from fastinput.ops import mix_layout
@@ -103,7 +109,12 @@ REFRESH = 16 * 1024
 def pull_size(element: Any) -> int:
     """How many elements like ``element`` one pull asks for: ``PULL_BYTES`` of them, within ``MIN_PULL`` and
     ``MAX_PULL``."""
-    return int(min(MAX_PULL, max(MIN_PULL, PULL_BYTES // (element_nbytes(element) + ELEMENT_OVERHEAD))))
+    return pull_count(element_nbytes(element) + ELEMENT_OVERHEAD)
+
+
+def pull_count(nbytes: int) -> int:
+    """How many entries of ``nbytes`` each one pull asks for (elements, or rows of a run: no overhead)."""
+    return int(min(MAX_PULL, max(MIN_PULL, PULL_BYTES // max(1, nbytes))))
 
 
 class DirectedInterleaveDataset(Dataset):
@@ -134,12 +145,26 @@ class DirectedInterleaveDataset(Dataset):
             return cardinality.INFINITE
         return cardinality.UNKNOWN
 
+    def row_layout(self) -> RowLayout | None:
+        """The inputs' row layout where they all hand on runs of rows that pack alike: a batch of the mix is then
+        gathered from their runs (``mix_layout.take_rows``)."""
+        return common_layout(self.inputs[:len(self.datasets)])
+
     def make_choices(self, ctx: IteratorContext) -> Choices:
         """A new chooser for one iterator (one epoch)."""
         raise NotImplementedError
 
     def make_iterator(self, ctx: IteratorContext) -> DatasetIterator:
         return DirectedInterleaveIterator(self, ctx)
+
+
+def common_layout(datasets: Any) -> RowLayout | None:
+    """The row layout every one of ``datasets`` has (``RowLayout.matches``), or None."""
+    layouts = [dataset.row_layout() for dataset in datasets]
+    first = layouts[0]
+    if first is None or not all(layout is not None and first.matches(layout) for layout in layouts[1:]):
+        return None
+    return first
 
 
 def _check_datasets(op: str, datasets: Any) -> tuple[Dataset, ...]:
@@ -169,9 +194,13 @@ class DirectedInterleaveIterator(DatasetIterator):
         super().__init__(dataset, ctx, [*sources, *([self._chooser.source] if self._chooser.source else [])])
         count = len(sources)
         self._sources = sources
+        self._layout = common_layout(inputs)
+        """Set where every input hands on runs of rows: its buffers are ``RowBuffer``\\ s, and it hands on runs."""
         self._stop_on_empty = mix.stop_on_empty_dataset
         self._label = str(mix)  # errors name the mix, fused or not
-        self._buffers: list[list[Any]] = [[] for _ in sources]  # pulled; the first ``_cursors[i]`` handed out
+        # pulled; the first ``_cursors[i]`` handed out
+        self._buffers: list[Any] = ([[] for _ in sources] if self._layout is None
+                                    else [RowBuffer(self._layout) for _ in sources])
         self._cursors = np.zeros(count, dtype=np.int64)
         self._failures: list[Failure | None] = [None] * count  # the error an input raised after its buffer
         self._ended = [False] * count  # the input raised StopIteration (its buffer may still hold elements)
@@ -184,17 +213,23 @@ class DirectedInterleaveIterator(DatasetIterator):
         self._pull = MIN_PULL  # elements a pull asks for: ``pull_size`` of the first element pulled, once there is one
         self._asks = [1] * count  # pulls' worth to ask each input for (SHORT_PULL_ASK once it has given fewer)
         self._sized = False
-        self._take, self._drop_front = mix_layout.kernels()
+        self._take, self._drop_front = (mix_layout.kernels() if self._layout is None
+                                        else (mix_layout.take_rows, RowBuffer.drop_front))
 
     # -- producing ---------------------------------------------------------------------------------------------
     def produce_chunk(self, n: int) -> list[Any]:
+        if self._layout is not None:
+            return rows_to_elements(self.take_next(n), self._layout)
         return self.take_next(n)
 
-    def take_next(self, n: int, out: np.ndarray | None = None) -> list[Any] | int:
-        """The next 1 to ``n`` elements, in the order of the choices: a list; or, given ``out`` (an object array of at
-        least ``n``: what is left of a batch), written into its first slots if they are ``bytes``, and their count
-        (``mix_layout.take``). Where no element can come first, the event there is raised (an error,
-        ``StopIteration``) or dealt with (an input's end)."""
+    def produce_rows(self, n: int) -> Rows:
+        return self.take_next(n)
+
+    def take_next(self, n: int, out: np.ndarray | None = None) -> list[Any] | int | Rows:
+        """The next 1 to ``n`` elements, in the order of the choices: a list (a run of rows, over row inputs); or,
+        given ``out`` (an object array of at least ``n``: what is left of a batch), written into its first slots if
+        they are ``bytes``, and their count (``mix_layout.take``). Where no element can come first, the event there
+        is raised (an error, ``StopIteration``) or dealt with (an input's end)."""
         self._read_ahead.catch_up()
         while not self._finished:
             if self._next == len(self._choices):
@@ -295,11 +330,18 @@ class DirectedInterleaveIterator(DatasetIterator):
             if not self._exact[index]:
                 ask = max(ask, self._pull * self._asks[index])
             try:
-                self._read_ahead.pull(index, buffer, ask)
+                if self._layout is None:
+                    self._read_ahead.pull(index, buffer, ask)
+                else:
+                    self._read_ahead.pull_rows(index, buffer, ask)
             except StopIteration:
                 self._ended[index] = True
             if len(buffer) - held < ask:  # it gives what it has at hand: ask for all of that from now on
                 self._asks[index] = SHORT_PULL_ASK
+            if self._layout is not None:  # a row input raises no error (``row_slices``)
+                if buffer and not self._sized:
+                    self._pull, self._sized = pull_count(buffer.row_nbytes()), True
+                continue
             if buffer and type(buffer[-1]) is Failure:  # an error comes only last: held apart from the elements
                 self._failures[index] = buffer.pop()
             if buffer and not self._sized:

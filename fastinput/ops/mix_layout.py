@@ -10,8 +10,10 @@ used front when it pulls more (``drop_front``), so a request costs no move of wh
 ``_mixing`` does it in one pass (a pointer copy per element); where it is not built (see ``setup.py``), numpy does the
 same: a stable argsort of the choices scatters the inputs' runs into place. Given a batch's object array ``out``, a
 batch of bytes is written straight into it (the fused ``sample_from_datasets -> batch``,
-``fastinput.fused_ops.mix_and_batch``). The same extension draws the choices among equal weights from a bit
-generator's raw bits (``draw_bits``).
+``fastinput.fused_ops.mix_and_batch``). Over inputs of runs of rows (``fastinput._engine.row_slices``),
+``take_rows`` gathers the rows a run of choices names from per-input arrays into a batch's own, a row's bytes at a
+time (``gather_rows`` in C; numpy's argsort and scatter where it is not built). The same extension draws the choices
+among equal weights from a bit generator's raw bits (``draw_bits``).
 """
 
 from __future__ import annotations
@@ -21,6 +23,9 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+
+from fastinput._engine.memory import aligned_empty
+from fastinput._engine.row_slices import RowBuffer, Rows
 
 try:
     from fastinput.ops import _mixing
@@ -72,6 +77,45 @@ def draw_bits(bit_generator: np.random.BitGenerator, shift: np.uint32, n: int) -
         _mixing.draw_bits(bit_generator.capsule, int(shift), index)
         return index
     return (bit_generator.random_raw(n // 2).view(np.uint32) >> shift).astype(np.int64)
+
+
+def take_rows(choices: np.ndarray, buffers: list[RowBuffer], cursors: np.ndarray,
+              out: np.ndarray | None = None) -> Rows | None:
+    """``take`` over inputs that hand on runs of rows (``fastinput._engine.row_slices``): the rows ``choices`` name,
+    gathered leaf by leaf into fresh aligned arrays (``out`` is not used). None, nothing changed, where ``take``
+    returns None. In C, a copy of each row's bytes straight into place; else ``take_rows_numpy``."""
+    if _mixing is None:
+        return take_rows_numpy(choices, buffers, cursors)
+    leaves = []
+    last = len(buffers[0].leaves) - 1
+    for i, first in enumerate(buffers[0].leaves):
+        leaf = aligned_empty((len(choices), *first.shape[1:]), first.dtype)
+        if not _mixing.gather_rows(choices, [buffer.leaves[i] for buffer in buffers], cursors, leaf, i == last):
+            return None  # (only ever at the first leaf: the others hold as many rows)
+        leaves.append(leaf)
+    return Rows(leaves, len(choices), owned=True)
+
+
+def take_rows_numpy(choices: np.ndarray, buffers: list[RowBuffer], cursors: np.ndarray) -> Rows | None:
+    """``take_rows`` in numpy: each input's run concatenated, then scattered to where the stably sorted choices
+    list them."""
+    count = len(buffers)
+    if len(choices) and (choices.min() < 0 or choices.max() >= count):
+        return None
+    counts = np.bincount(choices, minlength=count)
+    held = np.fromiter(map(len, buffers), dtype=np.int64, count=count) - cursors
+    if (counts > held).any():
+        return None
+    starts = cursors.tolist()
+    cursors += counts
+    order = np.argsort(choices.astype(np.int8 if count <= 127 else np.int32), kind="stable")  # 8 bits: a radix sort
+    leaves = []
+    for i, first in enumerate(buffers[0].leaves):
+        runs = [buffer.leaves[i][start:start + int(n)] for buffer, start, n in zip(buffers, starts, counts)]
+        leaf = aligned_empty((len(choices), *first.shape[1:]), first.dtype)
+        leaf[order] = np.concatenate(runs)
+        leaves.append(leaf)
+    return Rows(leaves, len(choices), owned=True)
 
 
 def take_numpy(choices: np.ndarray, buffers: list[list[Any]], cursors: np.ndarray,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from typing import Any
 
 from fastinput._engine import cardinality
@@ -10,6 +11,7 @@ from fastinput._engine.arguments import check_int
 from fastinput._engine.checkpoint import check_stage
 from fastinput._engine.iterator import DatasetIterator, IteratorContext
 from fastinput._engine.metrics import StageMetrics, StageStats
+from fastinput._engine.row_slices import RowLayout, Rows
 from fastinput._engine.traits import StageKind, StageTraits
 from fastinput.dataset import Dataset
 
@@ -20,6 +22,10 @@ class RepeatDataset(Dataset):
     def __init__(self, input_dataset: Dataset, count: int | None) -> None:
         super().__init__([input_dataset])
         self.count = -1 if count is None else check_int("repeat", "count", count, minimum=0, allow=(-1,))
+
+    def row_layout(self) -> RowLayout | None:
+        """Its input's: runs of rows from one epoch at a time."""
+        return self.inputs[0].row_layout()
 
     def cardinality(self) -> int:
         return cardinality.repeated(self.inputs[0].cardinality(), self.count)
@@ -114,11 +120,19 @@ class _RepeatIterator(DatasetIterator):
         return self._source
 
     def produce_chunk(self, n: int) -> list[Any]:
+        return self._from_epoch(n, DatasetIterator.get_next_chunk)
+
+    def produce_rows(self, n: int) -> Rows:
+        return self._from_epoch(n, DatasetIterator.get_next_rows)
+
+    def _from_epoch(self, n: int, pull: Callable[[DatasetIterator, int], Any]) -> Any:
+        """Up to ``n`` elements of the current epoch (a list, or a run of rows: ``pull``'s), opening the next epoch
+        where one ends."""
         count = self._ds.count
         while not self._ended and (count == -1 or self._epoch < count):
             source = self._source or self._open()
             try:
-                chunk = source.get_next_chunk(n)
+                chunk = pull(source, n)
             except StopIteration:
                 source.close()
                 self._learned = [(stage.name, {k.name: k.value for k in stage.knobs()}, stage.metrics)

@@ -11,6 +11,7 @@ from fastinput import structure
 from fastinput._engine import conversion
 from fastinput._engine.arguments import check_callable, check_int, fn_name
 from fastinput._engine.iterator import DatasetIterator, IteratorContext
+from fastinput._engine.row_slices import RowLayout, Rows, layout_of
 from fastinput._engine.traits import StageKind, StageTraits
 from fastinput.dataset import Dataset
 from fastinput.errors import InvalidArgumentError
@@ -125,6 +126,11 @@ class TensorSlicesDataset(Dataset):
                 f"from_tensor_slices: all components must have the same first dimension, got sizes {sorted(lengths)}"
             )
         self.length = lengths.pop() if lengths else 0
+        self._layout = layout_of(self.structure, self.leaves)
+
+    def row_layout(self) -> RowLayout | None:
+        """Runs of rows are slices of the arrays (views), for numeric leaves (``row_slices.layout_of``)."""
+        return None if self.single else self._layout
 
     def cardinality(self) -> int:
         return self.length
@@ -161,6 +167,14 @@ class _TensorSlicesIterator(PositionIterator):
             return list(ds.structure[start:stop])
         columns = [list(leaf[start:stop]) for leaf in ds.leaves]
         return [structure.pack_as(ds.structure, row) for row in zip(*columns)]
+
+    def produce_rows(self, n: int) -> Rows:
+        ds = self._ds
+        start, stop = self._position, min(self._position + n, ds.length)
+        if start >= stop:
+            raise StopIteration
+        self._position = stop
+        return Rows([leaf[start:stop] for leaf in ds.leaves], stop - start)
 
     def own_state(self) -> dict[str, Any]:
         return {"position": self._position}
