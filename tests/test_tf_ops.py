@@ -249,3 +249,16 @@ def test_builds_at_once_compile_once_under_the_lock(tf, cache, tmp_path, monkeyp
     assert calls.read_text() == "x\n"
     assert library.read_text() == "built\n"
     assert sorted(path.name for path in library.parent.iterdir()) == ["cut_strings.so", "lock"]
+
+
+def test_the_cache_key_does_not_depend_on_where_fastinput_lies(tf, cache, tmp_path, monkeypatch):
+    """Two checkouts (or a reinstall elsewhere) of the same source share one build; a changed source does not."""
+    cxx = _compiler(tmp_path, monkeypatch, "exit 1")
+    here = tf_ops.library_path(tf, str(cxx))
+    elsewhere = tmp_path / "elsewhere" / tf_ops.SOURCE.name
+    elsewhere.parent.mkdir()
+    elsewhere.write_bytes(tf_ops.SOURCE.read_bytes())
+    monkeypatch.setattr(tf_ops, "SOURCE", elsewhere)
+    assert tf_ops.library_path(tf, str(cxx)) == here
+    elsewhere.write_bytes(tf_ops.SOURCE.read_bytes() + b"\n// changed\n")
+    assert tf_ops.library_path(tf, str(cxx)) != here

@@ -85,18 +85,19 @@ def compiler() -> str | None:
     return None
 
 
-def build_command(tf: Any, cxx: str, output: Path) -> list[str]:
-    """The compiler's command line that builds ``SOURCE`` into ``output`` against ``tf``'s headers and library."""
-    return [cxx, "-shared", "-fPIC", "-O2", "-Wno-deprecated-declarations", str(SOURCE), "-o", str(output),
+def build_command(tf: Any, cxx: str, output: Path, source: Path = SOURCE) -> list[str]:
+    """The compiler's command line that builds ``source`` into ``output`` against ``tf``'s headers and library."""
+    return [cxx, "-shared", "-fPIC", "-O2", "-Wno-deprecated-declarations", str(source), "-o", str(output),
             *tf.sysconfig.get_compile_flags(), *tf.sysconfig.get_link_flags()]
 
 
 def library_path(tf: Any, cxx: str) -> Path:
     """Where the op built with ``cxx`` for this TensorFlow lies: a folder keyed by everything the build depends
-    on (the source, TensorFlow's version and flags, the compiler's version and command line)."""
+    on (the source, TensorFlow's version and flags, the compiler's version and command line). Not where fastinput is
+    installed: two checkouts, or a reinstall elsewhere, share one build."""
     key = hashlib.sha256()
     for part in (SOURCE.read_bytes(), tf.__version__.encode(), _compiler_version(cxx).encode(),
-                 "\0".join(build_command(tf, cxx, Path("out"))).encode()):
+                 "\0".join(build_command(tf, cxx, Path("out"), Path(SOURCE.name))).encode()):
         key.update(part)
         key.update(b"\0")
     return cache_root() / "tf_ops" / f"tf{tf.__version__}-{key.hexdigest()[:16]}" / "cut_strings.so"
