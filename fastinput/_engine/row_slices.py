@@ -103,6 +103,15 @@ def gather(pull: Callable[[int], Rows], size: int) -> list[Rows]:
     return pieces
 
 
+def batch_of_rows(pull: Callable[[int], Rows], size: int, drop_remainder: bool, layout: RowLayout) -> Any:
+    """One batch of ``size`` rows from ``pull`` (``gather``), joined and packed in the elements' nest: fewer at the
+    input's end, or ``StopIteration`` there with ``drop_remainder`` (``batch``'s rules)."""
+    pieces = gather(pull, size)
+    if drop_remainder and sum(map(len, pieces)) < size:
+        raise StopIteration
+    return layout.pack(join(pieces))
+
+
 def join(pieces: list[Rows]) -> list[np.ndarray]:
     """The leaves of ``pieces`` end to end, as fresh aligned arrays (a batch's own, not views of a source)."""
     if len(pieces) == 1 and pieces[0].owned:

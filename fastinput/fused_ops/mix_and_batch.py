@@ -25,7 +25,7 @@ import numpy as np
 from fastinput._engine import cardinality
 from fastinput._engine.checkpoint import check_stage, stage_state
 from fastinput._engine.iterator import DatasetIterator, IteratorContext
-from fastinput._engine.row_slices import gather, join
+from fastinput._engine.row_slices import batch_of_rows
 from fastinput._engine.traits import StageKind, StageTraits
 from fastinput.dataset import Dataset
 from fastinput.ops.batch import BatchDataset, stack_elements
@@ -77,10 +77,7 @@ class MixAndBatchIterator(DirectedInterleaveIterator):
     def produce(self) -> Any:
         size = self._batch_size
         if self._layout is not None:  # inputs of rows: each batch gathered leaf by leaf (``mix_layout.take_rows``)
-            pieces = gather(self.take_next, size)
-            if self._drop_remainder and sum(map(len, pieces)) < size:
-                raise StopIteration
-            return self._layout.pack(join(pieces))
+            return batch_of_rows(self.take_next, size, self._drop_remainder, self._layout)
         out = np.empty(size, dtype=object) if self._bytes else None
         filled, gathered = 0, []  # elements written into ``out`` (while they are bytes), else gathered in a list
         while filled + len(gathered) < size:

@@ -28,7 +28,7 @@ from fastinput._engine.arguments import check_bool, check_int, check_parallelism
 from fastinput._engine.checkpoint import stage_state
 from fastinput._engine.iterator import DatasetIterator, IteratorContext
 from fastinput._engine.resume import InputMarks, drop_units, marked
-from fastinput._engine.row_slices import RowLayout, gather, join
+from fastinput._engine.row_slices import RowLayout, batch_of_rows
 from fastinput._engine.rows import ELEMENTS, RowBlocks, Units
 from fastinput._engine.traits import StageKind, StageTraits
 from fastinput.dataset import Dataset
@@ -263,10 +263,7 @@ class RowsBatchIterator(DatasetIterator):
         if self._skip:
             drop_units(self._source, self._skip)
             self._skip = 0
-        pieces = gather(self._source.get_next_rows, self._size)
-        if self._drop_remainder and sum(map(len, pieces)) < self._size:
-            raise StopIteration
-        return self._layout.pack(join(pieces))
+        return batch_of_rows(self._source.get_next_rows, self._size, self._drop_remainder, self._layout)
 
     def own_state(self) -> dict[str, Any]:
         return {"skip": self._skip}

@@ -155,12 +155,17 @@ class _TensorSlicesIterator(PositionIterator):
         super().__init__(dataset, ctx)
         self._ds = dataset
 
-    def produce_chunk(self, n: int) -> list[Any]:
-        ds = self._ds
-        start, stop = self._position, min(self._position + n, ds.length)
+    def _advance(self, n: int) -> tuple[int, int]:
+        """The positions of the next up to ``n`` elements, ``start:stop``, moved past; ``StopIteration`` at the end."""
+        start, stop = self._position, min(self._position + n, self._ds.length)
         if start >= stop:
             raise StopIteration
         self._position = stop
+        return start, stop
+
+    def produce_chunk(self, n: int) -> list[Any]:
+        ds = self._ds
+        start, stop = self._advance(n)
         if ds.single:
             return [ds.structure]
         if not structure.is_nested(ds.structure):
@@ -169,12 +174,8 @@ class _TensorSlicesIterator(PositionIterator):
         return [structure.pack_as(ds.structure, row) for row in zip(*columns)]
 
     def produce_rows(self, n: int) -> Rows:
-        ds = self._ds
-        start, stop = self._position, min(self._position + n, ds.length)
-        if start >= stop:
-            raise StopIteration
-        self._position = stop
-        return Rows([leaf[start:stop] for leaf in ds.leaves], stop - start)
+        start, stop = self._advance(n)
+        return Rows([leaf[start:stop] for leaf in self._ds.leaves], stop - start)
 
     def own_state(self) -> dict[str, Any]:
         return {"position": self._position}
