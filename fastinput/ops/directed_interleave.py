@@ -194,7 +194,7 @@ class DirectedInterleaveIterator(DatasetIterator):
         super().__init__(dataset, ctx, [*sources, *([self._chooser.source] if self._chooser.source else [])])
         count = len(sources)
         self._sources = sources
-        self._layout = common_layout(inputs)
+        self._layout = mix.row_layout()
         """Set where every input hands on runs of rows: its buffers are ``RowBuffer``\\ s, and it hands on runs."""
         self._stop_on_empty = mix.stop_on_empty_dataset
         self._label = str(mix)  # errors name the mix, fused or not
