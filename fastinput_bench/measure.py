@@ -31,6 +31,11 @@ Progress = Callable[[int, float | None], None]
 """Called after every batch with the batches taken so far (warm-up included) and the latest rate, if any."""
 
 
+def relative_spread(minimum: float, maximum: float, median: float) -> float:
+    """``(maximum - minimum) / median``, 0 where the median is 0."""
+    return (maximum - minimum) / median if median else 0.0
+
+
 @dataclasses.dataclass(frozen=True)
 class Measurement:
     """What one pipeline delivered: per-interval rates and the process's CPU and memory figures."""
@@ -55,6 +60,13 @@ class Measurement:
         return max(self.interval_rates)
 
     @property
+    def relative_spread(self) -> float:
+        """(max - min) / median of the interval rates: the spread as a share of the rate, so that pipelines of
+        different speeds compare (a pipeline 1.4x as fast, timed over the same number of batches, has intervals
+        1.4x as short, in which the same hiccup weighs 1.4x as much in images/s)."""
+        return relative_spread(self.minimum, self.maximum, self.median)
+
+    @property
     def mean(self) -> float:
         """Examples over the whole timed stretch divided by its wall time."""
         return self.examples / self.seconds
@@ -64,6 +76,7 @@ class Measurement:
             "median_per_second": self.median,
             "min_per_second": self.minimum,
             "max_per_second": self.maximum,
+            "relative_spread": self.relative_spread,
             "mean_per_second": self.mean,
             "interval_rates": list(self.interval_rates),
             "examples": self.examples,

@@ -1,7 +1,7 @@
 """What ``fastinput-bench`` shows and writes: the progress bar, the results table and the JSON document.
 
 The table is meant to be read at a glance: one row per pipeline with the
-median rate over the timed intervals, their spread (min-max), CPU
+median rate over the timed intervals, their spread (min-max, and max - min as a share of the median), CPU
 utilisation and peak memory, then the ratio line when tf.data was measured
 too. The JSON document holds the same figures plus every interval's rate and
 the machine, and is what ``fastinput_bench.results`` turns into RESULTS.md.
@@ -145,9 +145,10 @@ def results_table(unit: str, rows: Sequence[tuple[str, Measurement]], labels: Ma
 
     ``labels``: the name shown for a row, where it is not the row's own (``fastinput (readme)``).
     """
-    head = ("pipeline", f"{unit}/s (median)", "spread (min-max)", "CPU", "peak memory")
+    head = ("pipeline", f"{unit}/s (median)", "spread (min-max, of median)", "CPU", "peak memory")
     cells = [head] + [
-        ((labels or {}).get(name, name), f"{m.median:,.0f}", f"{m.minimum:,.0f}-{m.maximum:,.0f}",
+        ((labels or {}).get(name, name), f"{m.median:,.0f}",
+         f"{m.minimum:,.0f}-{m.maximum:,.0f} ({m.relative_spread:.0%})",
          f"{m.cpu_utilization:.0%}", format_bytes(m.peak_memory_bytes))
         for name, m in rows
     ]

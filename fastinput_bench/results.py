@@ -22,9 +22,10 @@ from pathlib import Path
 from typing import Any
 
 from fastinput.errors import InvalidArgumentError
+from fastinput_bench.measure import relative_spread
 from fastinput_bench.report import JSON_FORMAT, format_bytes, format_machine, machine_info
 
-_RANGE = "min-max over the timed intervals"
+_RANGE = "min-max over the timed intervals, and max - min as a share of the median"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -116,8 +117,8 @@ def _data(config: dict[str, Any]) -> str:
 def _rate(result: dict[str, Any] | None, unit: str) -> str:
     if result is None:
         return "-"
-    return (f"{result['median_per_second']:,.0f} {unit}/s "
-            f"({result['min_per_second']:,.0f}-{result['max_per_second']:,.0f})")
+    low, high, median = result["min_per_second"], result["max_per_second"], result["median_per_second"]
+    return f"{median:,.0f} {unit}/s ({low:,.0f}-{high:,.0f}, {relative_spread(low, high, median):.0%})"
 
 
 def _command(doc: dict[str, Any]) -> str:

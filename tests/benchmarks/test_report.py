@@ -43,8 +43,9 @@ def test_results_table_has_a_row_per_pipeline_and_the_ratio_of_medians():
     table = results_table("images", [("fastinput", measurement((900.0, 1000.0, 1300.0))),
                                      ("tf.data", measurement((400.0, 500.0, 800.0)))])
     lines = table.splitlines()
-    assert lines[0].split() == ["pipeline", "images/s", "(median)", "spread", "(min-max)", "CPU", "peak", "memory"]
-    assert lines[2].split() == ["fastinput", "1,000", "900-1,300", "50%", "1.50", "GiB"]
-    assert lines[3].split() == ["tf.data", "500", "400-800", "50%", "1.50", "GiB"]
+    assert lines[0].split() == ["pipeline", "images/s", "(median)", "spread", "(min-max,", "of", "median)", "CPU",
+                                 "peak", "memory"]
+    assert lines[2].split() == ["fastinput", "1,000", "900-1,300", "(40%)", "50%", "1.50", "GiB"]
+    assert lines[3].split() == ["tf.data", "500", "400-800", "(80%)", "50%", "1.50", "GiB"]
     assert lines[4] == "fastinput / tf.data: 2.00x (images/s, medians)"
     assert "fastinput / tf.data" not in results_table("images", [("fastinput", measurement((1.0,)))])

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import re
+from pathlib import Path
+
 from fastinput_bench.results import generic_tables, render
+
+FIGURES = Path(__file__).resolve().parents[2] / "fastinput_bench" / "figures"
 
 
 def test_scalars_become_a_key_value_table_and_records_tables():
@@ -20,3 +26,15 @@ def test_render_without_cli_documents_states_this_machine_and_keeps_other_sectio
     assert "Machine (where this report was generated): " in text and " cores, " in text
     assert "## fastinput-bench" not in text
     assert text.index("### csv_read") < text.index("### core_map")
+
+
+def test_bench_rates_show_the_spread_as_a_share_of_the_median():
+    text = render([("images", json.loads((FIGURES / "images_readme.json").read_text()))])
+    assert "Rates: median (min-max over the timed intervals, and max - min as a share of the median)." in text
+    row = next(line for line in text.splitlines() if line.startswith("| images"))
+    shares = re.findall(r"images/s \(([\d,]+)-([\d,]+), (\d+)%\)", row)
+    median = re.findall(r"\| ([\d,]+) images/s", row)
+    assert len(shares) == 2 and len(median) == 2  # fastinput's and tf.data's
+    for (low, high, share), rate in zip(shares, median):
+        low, high, rate = (float(v.replace(",", "")) for v in (low, high, rate))
+        assert abs(int(share) - (high - low) / rate * 100) <= 1  # the figures shown are rounded
