@@ -60,6 +60,35 @@ def test_plain_tuple_rows_and_misfits_give_map_then_batch_outcomes(num_parallel_
     assert _as_text(elements_and_errors(fused, _describe)) == _as_text(elements_and_errors(reference, _describe))
 
 
+def _pair_or_nested(x, out=None):
+    """(image, two numbers) as an array of 2, but a tuple of 2 at x == 5: the same shape and dtype, not a leaf."""
+    x = int(x)
+    image = np.full((16, 16, 3), x % 256, np.uint8)
+    if out is not None:
+        out[0][...] = image
+        image = out[0]
+    return image, ((np.int64(x), np.int64(x)) if x == 5 else np.array([x, x], np.int64))
+
+
+def _stops_at_2(x, out=None):
+    if int(x) == 2:
+        raise StopIteration
+    return _row(x, out)
+
+
+@pytest.mark.parametrize("fn", [_pair_or_nested, _stops_at_2])
+@pytest.mark.parametrize("num_parallel_calls", [1, 3])
+def test_rows_given_out_fail_and_misfit_as_map_then_batch(fn, num_parallel_calls):
+    """A nested item shaped like its leaf is no leaf (the batch is stacked, as ``batch`` does, to its error); a
+    ``StopIteration`` in a function given ``out=`` is an error naming the function, as in ``map``."""
+    fused = fi.Dataset.range(12).map_and_batch(fn, 4, num_parallel_calls=num_parallel_calls)
+    reference = fi.Dataset.range(12).map(fn).batch(4).with_options(NO_REWRITES)
+    outcomes = _as_text(elements_and_errors(fused, _describe))
+    assert outcomes == _as_text(elements_and_errors(reference, _describe))
+    assert sum(isinstance(o, str) for o in outcomes) == 1
+    assert fn is _pair_or_nested or "_stops_at_2" in next(o for o in outcomes if isinstance(o, str))
+
+
 def test_plain_tuple_rows_are_written_in_place():
     batches = list(fi.Dataset.range(16).map_and_batch(lambda x, out=None: _row(int(x) * 2, out), 8))
     assert [b[1].tolist() for b in batches] == [list(range(0, 16, 2)), list(range(16, 32, 2))]
