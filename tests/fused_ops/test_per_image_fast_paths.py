@@ -32,13 +32,19 @@ def _as_text(outcomes):
             for o in outcomes]
 
 
+def _image(x: int, out=None) -> np.ndarray:
+    """A 16x16 image of value x % 256, written into ``out[0]`` (and that row returned) when given."""
+    image = np.full((16, 16, 3), x % 256, np.uint8)
+    if out is None:
+        return image
+    out[0][...] = image
+    return out[0]
+
+
 def _row(x, out=None):
     """An image and its label, written into ``out`` when given; odd rows of some batches are not plain tuples."""
     x = int(x)
-    image = np.full((16, 16, 3), x % 256, np.uint8)
-    if out is not None:
-        out[0][...] = image
-        image = out[0]
+    image = _image(x, out)
     label = np.int64(x)
     if x == 11:
         return [image, label]  # a list: a tuple of components, as tf.data takes it
@@ -63,11 +69,7 @@ def test_plain_tuple_rows_and_misfits_give_map_then_batch_outcomes(num_parallel_
 def _pair_or_nested(x, out=None):
     """(image, two numbers) as an array of 2, but a tuple of 2 at x == 5: the same shape and dtype, not a leaf."""
     x = int(x)
-    image = np.full((16, 16, 3), x % 256, np.uint8)
-    if out is not None:
-        out[0][...] = image
-        image = out[0]
-    return image, ((np.int64(x), np.int64(x)) if x == 5 else np.array([x, x], np.int64))
+    return _image(x, out), ((np.int64(x), np.int64(x)) if x == 5 else np.array([x, x], np.int64))
 
 
 def _stops_at_2(x, out=None):
