@@ -596,10 +596,13 @@ static PyObject *decode_job(Job *job, Py_ssize_t size) {
     Py_RETURN_NONE;
 }
 
-/* The output buffer's size checked against out_h x out_w x 3 values of the job's type. */
+/* The output buffer's size checked against out_h x out_w x 3 values of the job's type, each side 1 to
+ * MAX_SIDE (as fi.image checks them; so the product cannot overflow). */
+#define MAX_SIDE 65535
 static int check_output(const Job *job, const Py_buffer *out, const char *op) {
     const Py_ssize_t item = job->out_float ? 4 : 1;
-    if (job->out_h <= 0 || job->out_w <= 0 || out->len != (Py_ssize_t)job->out_h * job->out_w * 3 * item) {
+    if (job->out_h <= 0 || job->out_w <= 0 || job->out_h > MAX_SIDE || job->out_w > MAX_SIDE ||
+        out->len != (Py_ssize_t)job->out_h * job->out_w * 3 * item) {
         PyErr_Format(InvalidArgumentError, "%s: an output buffer of %zd bytes does not hold %dx%dx3 %s values", op,
                      out->len, job->out_h, job->out_w, job->out_float ? "float32" : "uint8");
         return 0;
@@ -608,7 +611,7 @@ static int check_output(const Job *job, const Py_buffer *out, const char *op) {
 }
 
 /* Draw `n` doubles from numpy's bit generator as Generator.random would, holding the generator's lock
- * (threading.Lock: its acquire waits without the GIL) as Generator.random holds it. */
+ * (BitGenerator.lock, a threading lock: its acquire waits without the GIL) as Generator.random holds it. */
 static int draw_uniforms(bitgen_t *bitgen, PyObject *lock, double *uniforms, int n) {
     PyObject *held = PyObject_CallMethod(lock, "acquire", NULL);
     if (!held) return 0;

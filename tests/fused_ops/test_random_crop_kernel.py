@@ -187,9 +187,9 @@ def test_a_generator_shared_by_threads_is_drawn_under_its_lock(sized_jpegs):
 
 
 def test_kernel_checks_its_arguments(sized_jpegs):
-    """The C entry refuses options out of range, a wrong capsule and an output of another size."""
-    from fastinput.fused_ops import _jpeg
-
+    """The C entry (reached through its wrapper module) refuses options out of range, a wrong capsule and an
+    output of another size."""
+    _jpeg = jpeg_kernel._jpeg
     jpeg = sized_jpegs[(17, 31)]
     bit_generator = np.random.PCG64(0)
     out = np.empty((4, 4, 3), np.uint8)
@@ -207,6 +207,8 @@ def test_kernel_checks_its_arguments(sized_jpegs):
             call(tuple(bad if i == index else value for i, value in enumerate(good)))
     with pytest.raises(InvalidArgumentError, match="does not hold 4x4x3 uint8"):
         call(target=np.empty((4, 5, 3), np.uint8))
+    with pytest.raises(InvalidArgumentError, match="does not hold 2147483647x4x3"):  # sized before any product
+        _jpeg.random_crop_resize(jpeg, out, 2**31 - 1, 4, False, bit_generator.capsule, bit_generator.lock, good)
     with pytest.raises(TypeError):
         call(capsule=object())
     with pytest.raises(TypeError):
