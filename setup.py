@@ -45,6 +45,11 @@ def libjpeg_turbo() -> dict:
     return {"libraries": ["jpeg"]}
 
 
+def _with_numpy(options: dict) -> dict:
+    """``options`` with numpy's headers added to its include directories."""
+    return {**options, "include_dirs": [*options.get("include_dirs", []), numpy.get_include()]}
+
+
 WARNINGS_AND_SPEED = ["-O3", "-std=c99", "-Wall", "-Wextra"]
 
 
@@ -56,7 +61,8 @@ def c_extension(name: str, extra_compile_args: tuple[str, ...] = (), **options) 
 
 setup(
     ext_modules=[
-        c_extension("fastinput.fused_ops._jpeg", ("-ffp-contract=off",), **libjpeg_turbo()),
+        # draws its random crop windows from numpy's bit generators (numpy/random/bitgen.h)
+        c_extension("fastinput.fused_ops._jpeg", ("-ffp-contract=off",), **_with_numpy(libjpeg_turbo())),
         c_extension("fastinput.readers._records"),
         c_extension("fastinput.readers._nulls"),
         c_extension("fastinput.readers._binary"),

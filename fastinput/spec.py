@@ -309,15 +309,30 @@ def checking_while_building() -> bool:
     return not getattr(_tracing, "running", None)
 
 
-def tracing_with(size: int) -> contextlib.AbstractContextManager[None]:
+_traces_open = 0
+"""How many ``tracing_with`` blocks are open in all threads: while none is (a running pipeline), ``tracing()`` is
+one global read, not a thread-local lookup (each per-record kernel call asks)."""
+_traces_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def tracing_with(size: int) -> Iterator[None]:
     """While a function is traced on placeholders whose unknown dimensions are ``size`` long."""
-    return _setting("size", size)
+    global _traces_open
+    with _traces_lock:
+        _traces_open += 1
+    try:
+        with _setting("size", size):
+            yield
+    finally:
+        with _traces_lock:
+            _traces_open -= 1
 
 
 def tracing() -> bool:
     """True while a function is being traced to learn its output spec: fastinput's kernels then return
     placeholders of the right spec (``trace_size()`` long where the length depends on the data)."""
-    return getattr(_tracing, "size", None) is not None
+    return _traces_open > 0 and getattr(_tracing, "size", None) is not None
 
 
 def trace_size() -> int:

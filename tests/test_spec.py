@@ -248,3 +248,24 @@ def test_datasets_an_interleave_opens_while_running_are_not_traced_again():
     assert traced == 4 and ds.element_spec == fi.TensorSpec((), np.int64)
     assert sorted(int(x) for x in fi_elements(ds)) == [0, 2, 4]
     assert len(calls) == traced + 3
+
+
+def test_tracing_is_seen_in_its_own_thread_only_and_ends_with_its_block():
+    """``tracing()`` reads a global count of open traces first (one read while none is open): a trace is still
+    seen only by its own thread, nested traces restore the outer size, and an error closes the block."""
+    import threading
+
+    from fastinput import spec as spec_module
+
+    seen_elsewhere = []
+    with spec_module.tracing_with(3):
+        with spec_module.tracing_with(5):
+            assert spec_module.tracing() and spec_module.trace_size() == 5
+        assert spec_module.tracing() and spec_module.trace_size() == 3
+        thread = threading.Thread(target=lambda: seen_elsewhere.append(spec_module.tracing()))
+        thread.start()
+        thread.join()
+    assert seen_elsewhere == [False] and not spec_module.tracing() and spec_module._traces_open == 0
+    with pytest.raises(ValueError), spec_module.tracing_with(4):
+        raise ValueError
+    assert not spec_module.tracing() and spec_module._traces_open == 0

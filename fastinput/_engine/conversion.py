@@ -38,9 +38,12 @@ _PLAIN = frozenset([*_PASS_THROUGH, np.bool_, np.int8, np.int16, np.int32, np.in
 
 def normalize_output(value: Any) -> Any:
     """What a map function returned, as an element (see the module docstring)."""
-    if type(value) is tuple and all(type(v) in _PLAIN or (type(v) is np.ndarray and v.dtype.kind not in "US")
-                                    for v in value):
-        return value  # the common (features, label) of numpy arrays, numpy scalars or bytes
+    if type(value) is tuple:  # the common (features, label) of numpy arrays, numpy scalars or bytes: as it is
+        for v in value:  # (a loop, not all() over a generator: this runs once per element of every map)
+            if not (type(v) in _PLAIN or (type(v) is np.ndarray and v.dtype.kind not in "US")):
+                break
+        else:
+            return value
     if isinstance(value, list):
         value = tuple(value)  # tf.data: a returned list is a tuple of components, not one tensor
     return _nest(value, _pack_traced)

@@ -32,6 +32,8 @@
 #include <jpeglib.h>
 #include <jerror.h>
 
+#include "numpy/random/bitgen.h"
+
 #ifdef __SSE2__
 #include <immintrin.h>
 #endif
@@ -461,6 +463,96 @@ static void read_header(const unsigned char *data, size_t size, int shape[3], Re
     jpeg_destroy_decompress(&cinfo);
 }
 
+
+/* ------------------------------------------------------------------------------------------------ */
+/* The random crop window: crop_window.sample_distorted_crop (TF's sample_distorted_bounding_box with
+ * use_image_if_no_bounding_boxes=True), step for step, for the case without boxes (the whole image is the
+ * object). The caller's options keep every intermediate value exact in a double (see CropOptions), so the
+ * doubles here equal the Python version's ints and floats, and each comparison comes out the same. */
+
+typedef struct {
+    double area_low, area_high;   /* area_range, fractions of the image in (0, 1] */
+    double ratio_low, ratio_high; /* aspect_ratio_range, within [MIN_RATIO, MAX_RATIO] */
+    double min_covered;           /* min_object_covered, finite and >= 0 */
+    int attempts;                 /* max_attempts, 1 to MAX_ATTEMPTS */
+    int center_fallback;          /* fallback="center_crop" (else "image") */
+} CropOptions;
+
+/* The aspect ratios this sampler takes (image.py sends others to the Python sampler): with sides of at most
+ * 65,535 pixels every height, width and area then stays below 2^53, exact in a double as the Python ints are. */
+#define MIN_RATIO 1e-3
+#define MAX_RATIO 1e3
+#define MAX_ATTEMPTS 1000
+
+/* TF's GenerateRandomCrop (crop_window._random_crop): 1 and the window, or 0 if no crop of that ratio fits. */
+static int random_crop(int width, int height, const CropOptions *o, double aspect, double u_height, double u_y,
+                       double u_x, int window[4]) {
+    const double min_area = o->area_low * width * height;
+    const double max_area = o->area_high * width * height;
+    double crop_height = nearbyint(sqrt(min_area / aspect)); /* round(): ties to even */
+    double max_height = nearbyint(sqrt(max_area / aspect));
+    if (nearbyint(max_height * aspect) > width) {
+        max_height = trunc((width + 0.5 - 1e-7) / aspect);
+        if (nearbyint(max_height * aspect) > width) max_height -= 1;
+    }
+    if (max_height > height) max_height = height;
+    if (crop_height > max_height) crop_height = max_height;
+    if (crop_height < max_height) crop_height += trunc(u_height * (max_height - crop_height + 1));
+    double crop_width = nearbyint(crop_height * aspect);
+    double area = crop_width * crop_height;
+    if (area < min_area) {
+        crop_height += 1;
+        crop_width = nearbyint(crop_height * aspect);
+        area = crop_width * crop_height;
+    }
+    if (area > max_area) {
+        crop_height -= 1;
+        crop_width = nearbyint(crop_height * aspect);
+        area = crop_width * crop_height;
+    }
+    if (!(min_area <= area && area <= max_area && 0 < crop_width && crop_width <= width && 0 < crop_height &&
+          crop_height <= height))
+        return 0;
+    window[0] = crop_height < height ? (int)(u_y * (height - crop_height)) : 0;
+    window[1] = crop_width < width ? (int)(u_x * (width - crop_width)) : 0;
+    window[2] = (int)crop_height;
+    window[3] = (int)crop_width;
+    return 1;
+}
+
+/* TF's SatisfiesOverlapConstraints (crop_window._covers_an_object) with the whole image as the one box. */
+static int covers_the_image(const int window[4], int width, int height, double min_covered) {
+    const long long y = window[0], x = window[1], crop_h = window[2], crop_w = window[3];
+    if (crop_h * crop_w < 1) return 0;
+    const long long box_area = (long long)width * height;
+    if (box_area < 1) return 0;
+    const long long overlap_w = (x + crop_w < width ? x + crop_w : width) - (x > 0 ? x : 0);
+    const long long overlap_h = (y + crop_h < height ? y + crop_h : height) - (y > 0 ? y : 0);
+    const long long overlap = overlap_w >= 0 && overlap_h >= 0 ? overlap_w * overlap_h : 0;
+    return (double)overlap / (double)box_area >= min_covered;
+}
+
+/* crop_window.sample_distorted_crop from 4 uniforms per attempt (aspect, height, y, x), then its fallback. */
+static void sample_window(int height, int width, const CropOptions *o, const double *uniforms, int window[4]) {
+    for (int i = 0; i < o->attempts; i++, uniforms += 4) {
+        const double aspect = uniforms[0] * (o->ratio_high - o->ratio_low) + o->ratio_low;
+        if (random_crop(width, height, o, aspect, uniforms[1], uniforms[2], uniforms[3], window) &&
+            covers_the_image(window, width, height, o->min_covered))
+            return;
+    }
+    if (o->center_fallback) { /* crop_window.center_crop_window(height, width, 0.875): float32 product */
+        const float product = 0.875f * (float)(height < width ? height : width);
+        const int side = (int)product > 1 ? (int)product : 1;
+        window[0] = (height - side + 1) / 2;
+        window[1] = (width - side + 1) / 2;
+        window[2] = window[3] = side;
+        return;
+    }
+    window[0] = window[1] = 0;
+    window[2] = height;
+    window[3] = width;
+}
+
 /* ------------------------------------------------------------------------------------------------ */
 /* Python bindings. */
 
@@ -493,6 +585,43 @@ static PyObject *py_jpeg_shape(PyObject *self, PyObject *args) {
     return Py_BuildValue("(iii)", shape[0], shape[1], shape[2]);
 }
 
+/* Run `job` (its data and out set) without the GIL, free its buffers, raise its error if it failed. */
+static PyObject *decode_job(Job *job, Py_ssize_t size) {
+    Report report = {OK, -1, ""};
+    Py_BEGIN_ALLOW_THREADS
+    run_job(job, &report);
+    Py_END_ALLOW_THREADS
+    job_free(job);
+    if (report.status != OK) return raise_report(&report, size);
+    Py_RETURN_NONE;
+}
+
+/* The output buffer's size checked against out_h x out_w x 3 values of the job's type, each side 1 to
+ * MAX_SIDE (as fi.image checks them; so the product cannot overflow). */
+#define MAX_SIDE 65535
+static int check_output(const Job *job, const Py_buffer *out, const char *op) {
+    const Py_ssize_t item = job->out_float ? 4 : 1;
+    if (job->out_h <= 0 || job->out_w <= 0 || job->out_h > MAX_SIDE || job->out_w > MAX_SIDE ||
+        out->len != (Py_ssize_t)job->out_h * job->out_w * 3 * item) {
+        PyErr_Format(InvalidArgumentError, "%s: an output buffer of %zd bytes does not hold %dx%dx3 %s values", op,
+                     out->len, job->out_h, job->out_w, job->out_float ? "float32" : "uint8");
+        return 0;
+    }
+    return 1;
+}
+
+/* Draw `n` doubles from numpy's bit generator as Generator.random would, holding the generator's lock
+ * (BitGenerator.lock, a threading lock: its acquire waits without the GIL) as Generator.random holds it. */
+static int draw_uniforms(bitgen_t *bitgen, PyObject *lock, double *uniforms, int n) {
+    PyObject *held = PyObject_CallMethod(lock, "acquire", NULL);
+    if (!held) return 0;
+    Py_DECREF(held);
+    for (int i = 0; i < n; i++) uniforms[i] = bitgen->next_double(bitgen->state);
+    PyObject *released = PyObject_CallMethod(lock, "release", NULL);
+    Py_XDECREF(released);
+    return released != NULL;
+}
+
 PyDoc_STRVAR(decode_crop_resize_doc,
 "decode_crop_resize(jpeg, out, crop_y, crop_x, crop_height, crop_width, out_height, out_width, flip, is_float)\n\n"
 "Decode the crop window of `jpeg` (crop_height == 0: the whole image), resize it bilinearly\n"
@@ -502,43 +631,91 @@ PyDoc_STRVAR(decode_crop_resize_doc,
 static PyObject *py_decode_crop_resize(PyObject *self, PyObject *args) {
     Py_buffer data, out;
     Job job;
-    Report report = {OK, -1, ""};
     (void)self;
     memset(&job, 0, sizeof job);
     if (!PyArg_ParseTuple(args, "y*w*iiiiiipp:decode_crop_resize", &data, &out, &job.crop_y, &job.crop_x,
                           &job.crop_h, &job.crop_w, &job.out_h, &job.out_w, &job.flip, &job.out_float))
         return NULL;
-    const Py_ssize_t item = job.out_float ? 4 : 1;
-    if (!check_not_empty(&data)) goto fail;
-    if (job.out_h <= 0 || job.out_w <= 0 || out.len != (Py_ssize_t)job.out_h * job.out_w * 3 * item) {
-        PyErr_Format(InvalidArgumentError, "decode_crop_resize: an output buffer of %zd bytes does not hold "
-                     "%dx%dx3 %s values", out.len, job.out_h, job.out_w, job.out_float ? "float32" : "uint8");
-        goto fail;
+    PyObject *result = NULL;
+    if (check_not_empty(&data) && check_output(&job, &out, "decode_crop_resize")) {
+        job.data = data.buf;
+        job.size = (size_t)data.len;
+        job.out = out.buf;
+        result = decode_job(&job, data.len);
     }
+    PyBuffer_Release(&data);
+    PyBuffer_Release(&out);
+    return result;
+}
+
+PyDoc_STRVAR(random_crop_resize_doc,
+"random_crop_resize(jpeg, out, out_height, out_width, is_float, capsule, lock, options) -> bool\n\n"
+"fi.image.decode_random_crop_resize without bounding boxes, in one call. `options`: (area_low, area_high,\n"
+"ratio_low, ratio_high, min_covered, attempts, center_fallback, flip, max_pixels), checked (aspect ratios\n"
+"within [1e-3, 1e3]). Reads the JPEG header's size; then, holding `lock`, draws 4 * attempts uniforms from the\n"
+"numpy bit generator of `capsule` (BitGenerator.capsule), and one more for the flip when `flip`, as\n"
+"Generator.random((attempts, 4)) and Generator.random() draw them; samples the window from them as\n"
+"crop_window.sample_distorted_crop does; decodes into `out` without the GIL, flipped when that last uniform is\n"
+"below 0.5; returns True. False, nothing drawn or decoded, when the header claims more than max_pixels pixels.");
+
+static PyObject *py_random_crop_resize(PyObject *self, PyObject *args) {
+    Py_buffer data, out;
+    PyObject *capsule, *lock;
+    CropOptions o;
+    int flip;
+    long long max_pixels;
+    Job job;
+    (void)self;
+    memset(&job, 0, sizeof job);
+    if (!PyArg_ParseTuple(args, "y*w*iipO!O(dddddippL):random_crop_resize", &data, &out, &job.out_h, &job.out_w,
+                          &job.out_float, &PyCapsule_Type, &capsule, &lock, &o.area_low, &o.area_high, &o.ratio_low,
+                          &o.ratio_high, &o.min_covered, &o.attempts, &o.center_fallback, &flip, &max_pixels))
+        return NULL;
+    PyObject *result = NULL;
+    bitgen_t *bitgen = (bitgen_t *)PyCapsule_GetPointer(capsule, "BitGenerator");
+    if (!bitgen || !check_not_empty(&data) || !check_output(&job, &out, "random_crop_resize")) goto done;
+    if (!(o.attempts >= 1 && o.attempts <= MAX_ATTEMPTS && o.area_low > 0 && o.area_low <= o.area_high &&
+          o.area_high <= 1 && o.ratio_low >= MIN_RATIO && o.ratio_low <= o.ratio_high && o.ratio_high <= MAX_RATIO &&
+          o.min_covered >= 0 && isfinite(o.min_covered) && max_pixels >= 1)) {
+        PyErr_SetString(PyExc_ValueError, "random_crop_resize: crop options out of range");
+        goto done;
+    }
+    int shape[3] = {0, 0, 0};
+    Report report = {OK, -1, ""};
+    read_header(data.buf, (size_t)data.len, shape, &report);
+    if (report.status != OK) {
+        raise_report(&report, data.len);
+        goto done;
+    }
+    const int height = shape[0], width = shape[1];
+    if ((long long)height * width > max_pixels) {
+        result = Py_NewRef(Py_False);
+        goto done;
+    }
+    double uniforms[4 * MAX_ATTEMPTS + 1];
+    if (!draw_uniforms(bitgen, lock, uniforms, 4 * o.attempts + (flip ? 1 : 0))) goto done;
+    int window[4];
+    sample_window(height, width, &o, uniforms, window);
+    job.crop_y = window[0];
+    job.crop_x = window[1];
+    job.crop_h = window[2];
+    job.crop_w = window[3];
+    job.flip = flip && uniforms[4 * o.attempts] < 0.5;
     job.data = data.buf;
     job.size = (size_t)data.len;
     job.out = out.buf;
-
-    Py_BEGIN_ALLOW_THREADS
-    run_job(&job, &report);
-    Py_END_ALLOW_THREADS
-    job_free(&job);
-
-    const Py_ssize_t size = data.len;
+    result = decode_job(&job, data.len);
+    if (result) Py_SETREF(result, Py_NewRef(Py_True));
+done:
     PyBuffer_Release(&data);
     PyBuffer_Release(&out);
-    if (report.status != OK) return raise_report(&report, size);
-    Py_RETURN_NONE;
-
-fail:
-    PyBuffer_Release(&data);
-    PyBuffer_Release(&out);
-    return NULL;
+    return result;
 }
 
 static PyMethodDef methods[] = {
     {"jpeg_shape", py_jpeg_shape, METH_VARARGS, jpeg_shape_doc},
     {"decode_crop_resize", py_decode_crop_resize, METH_VARARGS, decode_crop_resize_doc},
+    {"random_crop_resize", py_random_crop_resize, METH_VARARGS, random_crop_resize_doc},
     {NULL, NULL, 0, NULL},
 };
 

@@ -11,6 +11,11 @@ windows follow the same distribution, not the same sequence.
 
 Windows are ``(y, x, height, width)`` in pixels, the order of
 ``tf.io.decode_and_crop_jpeg``'s ``crop_window``.
+
+``_jpeg.c`` (``sample_window``) repeats ``sample_distorted_crop`` in C for the
+case without boxes, so that ``fi.image.decode_random_crop_resize`` samples and
+decodes in one call; a change here is made there too
+(``tests/fused_ops/test_random_crop_kernel.py`` compares the two).
 """
 
 from __future__ import annotations

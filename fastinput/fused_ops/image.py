@@ -110,14 +110,16 @@ def decode_random_crop_resize(jpeg: bytes, size: Size = (224, 224), area_range: 
     """
     op = "decode_random_crop_resize"
     jpeg = _check_jpeg(op, jpeg)
-    area_range, aspect_ratio_range, min_object_covered, max_attempts, fallback, flip, max_pixels = _checked(
-        _random_crop_options, area_range, aspect_ratio_range, min_object_covered, max_attempts, fallback, flip,
-        max_pixels)
+    (area_range, aspect_ratio_range, min_object_covered, max_attempts, fallback, flip, max_pixels,
+     kernel_options) = _checked(_random_crop_options, area_range, aspect_ratio_range, min_object_covered,
+                                max_attempts, fallback, flip, max_pixels)
     boxes = windows.check_boxes(op, bbox)
     out = _output(op, size, dtype, out, max_pixels)
     rng = _generator(op, seed)
     if tracing():  # placeholder bytes: the output's spec is all that is wanted
         return out
+    if boxes is None and kernel_options is not None and jpeg_kernel.random_crop_into(jpeg, out, rng, kernel_options):
+        return out  # sampled and decoded in one C call, the same draws and window as below
 
     height, width = _image_shape(op, jpeg, max_pixels)
     window = windows.sample_distorted_crop(
@@ -166,13 +168,14 @@ def _checked(check: Any, *args: Any) -> Any:
 def _random_crop_options(area_range: Any, aspect_ratio_range: Any, min_object_covered: Any, max_attempts: Any,
                          fallback: Any, flip: Any, max_pixels: Any) -> tuple:
     """``decode_random_crop_resize``'s arguments but the JPEG, ``bbox``, ``size``, ``dtype``, ``seed`` and ``out``,
-    checked (through ``_checked``)."""
+    checked (through ``_checked``), and the C kernel's options made of them (``jpeg_kernel.random_crop_options``)."""
     op = "decode_random_crop_resize"
-    return (windows.check_range(op, "area_range", area_range, upper=1.0),
-            windows.check_range(op, "aspect_ratio_range", aspect_ratio_range),
-            check_number(op, "min_object_covered", min_object_covered, minimum=0.0),
-            check_int(op, "max_attempts", max_attempts, minimum=1, maximum=MAX_ATTEMPTS),
-            windows.check_fallback(op, fallback), _check_flag(op, "flip", flip), _check_max_pixels(op, max_pixels))
+    checked = (windows.check_range(op, "area_range", area_range, upper=1.0),
+               windows.check_range(op, "aspect_ratio_range", aspect_ratio_range),
+               check_number(op, "min_object_covered", min_object_covered, minimum=0.0),
+               check_int(op, "max_attempts", max_attempts, minimum=1, maximum=MAX_ATTEMPTS),
+               windows.check_fallback(op, fallback), _check_flag(op, "flip", flip), _check_max_pixels(op, max_pixels))
+    return (*checked, jpeg_kernel.random_crop_options(*checked))
 
 
 def _check_jpeg(op: str, jpeg: Any) -> Any:

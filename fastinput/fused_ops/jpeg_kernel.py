@@ -89,6 +89,40 @@ def decode_crop_resize_into(jpeg: bytes, window: tuple[int, int, int, int] | Non
     out[...] = resized if is_float else np.round(resized)
 
 
+RATIO_RANGE = (1e-3, 1e3)
+"""The aspect ratios ``random_crop_into`` samples in C (``_jpeg.c``'s MIN_RATIO, MAX_RATIO): within them every
+intermediate value of the sampler is exact in a double, as it is in Python's ints and floats."""
+_MAX_PIXELS = 2 ** 62
+"""``max_pixels`` as the C extension takes it (a C long long): no JPEG has more pixels than this (65,535^2)."""
+
+
+def random_crop_options(area_range: tuple[float, float], aspect_ratio_range: tuple[float, float],
+                        min_object_covered: float, max_attempts: int, fallback: str, flip: bool,
+                        max_pixels: int) -> tuple | None:
+    """``random_crop_into``'s options from ``decode_random_crop_resize``'s checked arguments, or None where the
+    window is sampled in Python: aspect ratios beyond ``RATIO_RANGE``."""
+    if not RATIO_RANGE[0] <= aspect_ratio_range[0] <= aspect_ratio_range[1] <= RATIO_RANGE[1]:
+        return None
+    return (*area_range, *aspect_ratio_range, min_object_covered, max_attempts, fallback == "center_crop", flip,
+            min(max_pixels, _MAX_PIXELS))
+
+
+def random_crop_into(jpeg: bytes, out: np.ndarray, rng: np.random.Generator, options: tuple) -> bool:
+    """``decode_random_crop_resize`` without bounding boxes in one C call, ``options`` from ``random_crop_options``:
+    the window sampled from ``rng`` as ``crop_window.sample_distorted_crop`` samples it, with the same draws
+    (``rng.random((max_attempts, 4))``, then ``rng.random()`` for the flip), and decoded into ``out``.
+
+    False, nothing drawn or decoded, where the caller is to sample in Python: the C extension is not built,
+    ``rng`` is a subclass of ``numpy.random.Generator`` (its ``random`` may be another), or the header claims more
+    than ``max_pixels`` pixels (the caller raises)."""
+    if _jpeg is None or type(rng) is not np.random.Generator:
+        return False
+    bit_generator = rng.bit_generator
+    height, width = out.shape[:2]
+    return _jpeg.random_crop_resize(jpeg, out, height, width, out.dtype == np.float32, bit_generator.capsule,
+                                    bit_generator.lock, options)
+
+
 def _tensorflow() -> Any:
     return tensorflow(f"fi.image without fastinput's JPEG kernel (not built: to build it, {HOW_TO_BUILD})")
 

@@ -24,7 +24,6 @@ first error raised. ``map -> batch`` without the rewrite gives the same
 
 from __future__ import annotations
 
-import functools
 import inspect
 import threading
 import time
@@ -172,8 +171,7 @@ class _BatchFiller:
         """One element's output, as ``map`` makes it; raises the input's error at this position, or the function's."""
         if type(element) is Failure:
             raise element.exc
-        fn = self.fn if out is None else functools.partial(self.fn, out=out)
-        return normalize_output(call_on_element(fn, element))
+        return normalize_output(call_on_element(self.fn, element, out))
 
     def start(self, group: list[Any], opened: Callable[[], None]) -> _BatchJob:
         """The batch's job; ``opened()`` is called once its first row is done and the others may be shared."""
@@ -218,14 +216,15 @@ class _Rows:
         self._flat = type(self.spec) is tuple and not any(map(structure.is_nested, self.spec))
 
     def views(self, row: int) -> Any:
-        """The output structure with each leaf a writable view of ``row`` (for a function's ``out=``)."""
-        leaves = [leaf[row] if leaf.ndim > 1 else leaf[row:row + 1].reshape(()) for leaf in self.leaves]
+        """The output structure with each leaf a writable view of ``row`` (for a function's ``out=``; a scalar's
+        row is a 0-d view, which ``[row, ...]`` gives)."""
+        leaves = [leaf[row, ...] for leaf in self.leaves]
         return tuple(leaves) if self._flat else structure.pack_as(self.spec, leaves)
 
     def put(self, row: int, output: Any, views: Any) -> bool:
         """Write ``output`` into ``row`` (what is not the ``views`` already there); False if it does not fit."""
-        if (self._flat and type(output) is tuple and len(output) == len(self.spec_leaves)
-                and not any(map(structure.is_nested, output))):  # the same structure as the spec's: its leaves
+        if self._flat and type(output) is tuple and len(output) == len(self.spec_leaves):
+            # its items are the leaves, if they fit (a nested item does not)
             values, fits, view_leaves = output, _leaves_fit(output, self.spec_leaves), views
         else:
             values = structure.flatten(output)
@@ -352,7 +351,8 @@ def _fits(output: Any, values: list[Any], spec: Any, spec_leaves: list[_LeafSpec
 
 
 def _leaves_fit(values: Any, spec_leaves: list[_LeafSpec]) -> bool:
-    """Whether each of ``values`` (an output's leaves) has the shape and dtype (or gathered kind) of its rows."""
+    """Whether each of ``values`` (an output's leaves, or a flat tuple's items) has the shape and dtype (or gathered
+    kind) of its rows; a container (dict, tuple, list) never fits."""
     for value, s in zip(values, spec_leaves):
         if s.gathered:
             if type(value) is not s.kind:
@@ -360,8 +360,8 @@ def _leaves_fit(values: Any, spec_leaves: list[_LeafSpec]) -> bool:
         elif isinstance(value, (np.ndarray, np.generic)):  # the common leaves: their own shape and dtype, no copy
             if value.shape != s.shape or value.dtype != s.dtype:
                 return False
-        elif (isinstance(value, (bytes, structure.SparseArray)) or np.shape(value) != s.shape
-              or np.asarray(value).dtype != s.dtype):
+        elif (isinstance(value, (bytes, structure.SparseArray)) or structure.is_nested(value)
+              or np.shape(value) != s.shape or np.asarray(value).dtype != s.dtype):
             return False
     return True
 

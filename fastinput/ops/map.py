@@ -34,9 +34,12 @@ from fastinput.spec import as_spec
 _PLAIN_OUTPUT_TYPES = (np.int64, np.int32, np.float32, np.float64, np.bool_, bytes)
 
 
-def call_on_element(fn: Callable, element: Any) -> Any:
-    """``fn(*element)`` for tuples, as tf.data unpacks them; ``fn(element)`` otherwise (see ``function_error``)."""
+def call_on_element(fn: Callable, element: Any, out: Any = None) -> Any:
+    """``fn(*element)`` for tuples, as tf.data unpacks them; ``fn(element)`` otherwise (see ``function_error``).
+    ``out``: passed as ``fn``'s ``out=`` keyword unless None (``map_and_batch``'s batch row)."""
     try:
+        if out is not None:
+            return fn(*element, out=out) if type(element) is tuple else fn(element, out=out)
         return fn(*element) if type(element) is tuple else fn(element)
     except StopIteration as exc:
         raise function_error(fn, exc) from exc

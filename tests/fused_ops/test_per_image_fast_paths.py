@@ -32,13 +32,19 @@ def _as_text(outcomes):
             for o in outcomes]
 
 
+def _image(x: int, out=None) -> np.ndarray:
+    """A 16x16 image of value x % 256, written into ``out[0]`` (and that row returned) when given."""
+    image = np.full((16, 16, 3), x % 256, np.uint8)
+    if out is None:
+        return image
+    out[0][...] = image
+    return out[0]
+
+
 def _row(x, out=None):
     """An image and its label, written into ``out`` when given; odd rows of some batches are not plain tuples."""
     x = int(x)
-    image = np.full((16, 16, 3), x % 256, np.uint8)
-    if out is not None:
-        out[0][...] = image
-        image = out[0]
+    image = _image(x, out)
     label = np.int64(x)
     if x == 11:
         return [image, label]  # a list: a tuple of components, as tf.data takes it
@@ -58,6 +64,31 @@ def test_plain_tuple_rows_and_misfits_give_map_then_batch_outcomes(num_parallel_
     fused = fi.Dataset.range(52).map_and_batch(_row, 8, num_parallel_calls=num_parallel_calls)
     reference = fi.Dataset.range(52).map(lambda x: _row(x)).batch(8).with_options(NO_REWRITES)
     assert _as_text(elements_and_errors(fused, _describe)) == _as_text(elements_and_errors(reference, _describe))
+
+
+def _pair_or_nested(x, out=None):
+    """(image, two numbers) as an array of 2, but a tuple of 2 at x == 5: the same shape and dtype, not a leaf."""
+    x = int(x)
+    return _image(x, out), ((np.int64(x), np.int64(x)) if x == 5 else np.array([x, x], np.int64))
+
+
+def _stops_at_2(x, out=None):
+    if int(x) == 2:
+        raise StopIteration
+    return _row(x, out)
+
+
+@pytest.mark.parametrize("fn", [_pair_or_nested, _stops_at_2])
+@pytest.mark.parametrize("num_parallel_calls", [1, 3])
+def test_rows_given_out_fail_and_misfit_as_map_then_batch(fn, num_parallel_calls):
+    """A nested item shaped like its leaf is no leaf (the batch is stacked, as ``batch`` does, to its error); a
+    ``StopIteration`` in a function given ``out=`` is an error naming the function, as in ``map``."""
+    fused = fi.Dataset.range(12).map_and_batch(fn, 4, num_parallel_calls=num_parallel_calls)
+    reference = fi.Dataset.range(12).map(fn).batch(4).with_options(NO_REWRITES)
+    outcomes = _as_text(elements_and_errors(fused, _describe))
+    assert outcomes == _as_text(elements_and_errors(reference, _describe))
+    assert sum(isinstance(o, str) for o in outcomes) == 1
+    assert fn is _pair_or_nested or "_stops_at_2" in next(o for o in outcomes if isinstance(o, str))
 
 
 def test_plain_tuple_rows_are_written_in_place():

@@ -367,3 +367,67 @@ def test_compile_refuses_bad_descriptions():
         native_kernel.compile([(b"k", 0, 3, 2, b"\x00" * 8)])  # a default of one int64 for two values
     with pytest.raises(ValueError, match="padding"):
         native_kernel.compile([(b"k", 2, 3, 1, None)])
+
+
+# -- the per-call Python around the kernel --------------------------------------------------------------
+
+@pytest.mark.parametrize("packed", [False, True])
+@pytest.mark.parametrize("batch", [0, 1, 3])
+def test_fixed_features_are_assembled_as_the_general_path_assembles_them(batch, packed):
+    """A parser of FixedLenFeatures only shapes its columns without per-feature dispatch (a column of scalars is
+    returned as it is): the same outputs as the general path, packed strings included."""
+    features = {"s": fi.FixedLenFeature([], bytes), "i": fi.FixedLenFeature([2], np.int64),
+                "f": fi.FixedLenFeature([2, 1], np.float32), "t": fi.FixedLenFeature([2], bytes)}
+    serialized = [wire_example(entry("s", feature("bytes", bytes_list(b"s%d" % n))),
+                               entry("i", feature("int64", int64_list([n, -n]))),
+                               entry("f", feature("float", float_list([n / 2, 1.5]))),
+                               entry("t", feature("bytes", bytes_list(b"a" * n, b"")))) for n in range(batch)]
+    parser = ExampleParser(features)
+    assert parser._fixed_shapes is not None
+    fast = parser(serialized, packed_strings=packed)
+    parser._fixed_shapes = None  # the general path
+    general = parser(serialized, packed_strings=packed)
+    assert list(fast) == list(general) == list(features)
+    for key in features:
+        assert type(fast[key]) is type(general[key]) and fast[key].shape == general[key].shape, key
+        assert_same_element(np.asarray(fast[key]), np.asarray(general[key]))
+    assert ExampleParser({**features, "v": fi.VarLenFeature(np.int64)})._fixed_shapes is None
+
+
+def test_a_plain_dict_is_answered_lock_free_until_it_changes(monkeypatch):
+    """``parser_for``'s shortcut: the same dict with the same (or equal) specs gets the same parser without the
+    lock; a spec changed, a key added or removed compiles anew; other mappings take the locked path."""
+    import collections
+
+    from fastinput.readers import example as example_module
+
+    class NoLock:
+        """The cache's lock, failing the test if the shortcut takes it."""
+
+        taken = 0
+
+        def __enter__(self):
+            type(self).taken += 1
+
+        def __exit__(self, *exc):
+            return False
+
+    spec = fi.FixedLenFeature([], np.int64, default_value=0)
+    features = {"x": spec}
+    first = example_module.parser_for(features)
+    monkeypatch.setattr(example_module, "_cache_lock", NoLock())
+    assert example_module.parser_for(features) is first and NoLock.taken == 0
+    features["x"] = fi.FixedLenFeature([], np.int64, default_value=0)  # another object, equal: the same parser
+    assert example_module.parser_for(features) is first and NoLock.taken == 0
+    features["x"] = fi.FixedLenFeature([], np.int64, default_value=1)
+    second = example_module.parser_for(features)
+    assert second is not first and NoLock.taken == 2  # looked up, then stored
+    features["y"] = spec
+    third = example_module.parser_for(features)
+    del features["y"]
+    assert third is not second and list(third.features) == ["x", "y"]
+    assert list(example_module.parser_for(features).features) == ["x"]
+    ordered = collections.OrderedDict(x=spec)
+    taken = NoLock.taken
+    assert example_module.parser_for(ordered) is example_module.parser_for(ordered)
+    assert NoLock.taken == taken + 3  # lookup + store, then a locked hit
