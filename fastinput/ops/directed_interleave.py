@@ -44,6 +44,15 @@ pull then finds the buffer empty and takes the input's state (~8 us for a TFReco
 called once per batch instead of once per pull's worth: measured, that cost 35 us (in memory) to 70 us (TFRecord
 files) more per batch of 1,024 than the buffers, whose cost was mostly touching, batches later, elements no longer
 in the CPU's caches, which ``take`` no longer does (it moves each element's reference out of its buffer).
+
+What mixing 8 TFRecord sources costs beyond reading one is where the records live: made at their pull, a pull's
+worth per input, they are freed ~8 batches (~8 MB) later, so malloc's bins fragment and each record is out of the
+cache when taken and freed (cachegrind: the mix runs fewer instructions a batch than one source, with ~3,200 more
+misses of a 1 MiB L2). Measured and not kept (issue 19, main thread's CPU per batch of 1,024, medians of 16 rounds
+alternated in one process, load 3): topping up at 0, 1/4 or 3/4 of a pull's worth instead of half, 344, 342 and
+334 against 336 us (3/4 within the noise). Records made at ``take`` from spans of each input's read buffer
+measured as cheap as one source, standalone (the experiment of commit 52970ca), but need a span pull through the
+readers.
 """
 
 from __future__ import annotations
