@@ -130,8 +130,9 @@ def join(pieces: list[Rows]) -> list[np.ndarray]:
 
 class RowBuffer:
     """An input's rows pulled ahead by a mix: one array per leaf (empty ones of the layout's at first; a source's
-    views until a second run is added, then one concatenation of what is left and the new run). Its length counts
-    rows, as a list of elements would."""
+    views until a second run is added, then one concatenation of what is left and the new run), always C-contiguous
+    (``gather_rows`` copies a row's bytes at a time: a run of a Fortran-ordered or strided source array is copied
+    when it comes). Its length counts rows, as a list of elements would."""
 
     __slots__ = ("leaves", "count")
 
@@ -145,7 +146,7 @@ class RowBuffer:
     def extend(self, rows: Rows) -> None:
         """Add a run after the rows held."""
         if not self.count:
-            self.leaves = rows.leaves
+            self.leaves = [leaf if leaf.flags.c_contiguous else np.ascontiguousarray(leaf) for leaf in rows.leaves]
         else:
             self.leaves = [np.concatenate([held, new]) for held, new in zip(self.leaves, rows.leaves)]
         self.count += rows.count

@@ -33,6 +33,8 @@ VALUES = {  # (tf.data's value, fastinput's): the same arrays; a namedtuple only
     "complex64": lambda: (np.arange(23) + 1j * np.arange(23)).astype(np.complex64),
     "fortran order": lambda: np.asfortranarray(np.arange(23 * 4, dtype=np.int32).reshape(23, 4)),
     "strided": lambda: np.arange(46, dtype=np.int64)[::2],
+    "reversed": lambda: np.arange(23 * 2, dtype=np.float32).reshape(23, 2)[::-1],
+    "byte-swapped": lambda: np.arange(23 * 2, dtype=">i4").reshape(23, 2),  # tf.data's elements: native int32
     "dict": lambda: {"b": np.arange(23, dtype=np.int32), "a": np.arange(46, dtype=np.float32).reshape(23, 2)},
     "tuple": lambda: (np.arange(23, dtype=np.int64), (np.arange(23, dtype=np.uint16), np.ones((23, 1), np.int8))),
 }
@@ -202,6 +204,15 @@ MIXES = {
                                "b": np.arange(6, dtype=np.int32) + i}).repeat() for i in range(2)],
         D.from_tensor_slices(np.array([1, 1, 0, 1, 0, 0, 0] * 5, dtype=np.int64))).batch(4),
     "then unbatch": lambda D: _mixes(D, False).batch(4).unbatch(),
+    # inputs whose arrays are not C-contiguous (the gather copies rows' bytes: their runs are made contiguous), or of
+    # the other byte order (tf.data's elements, and spec, are native: the native ones mix with them)
+    "inputs laid out otherwise": lambda D: D.choose_from_datasets(
+        [D.from_tensor_slices({"d": np.asfortranarray(np.arange(i, i + 24, dtype=np.int32).reshape(8, 3))})
+         for i in range(2)] + [D.from_tensor_slices({"d": np.arange(60, dtype=np.int32).reshape(10, 6)[::-1, ::2]})],
+        D.from_tensor_slices(np.array([1, 1, 0, 2, 0, 0, 2, 1, 0, 1, 2, 1], dtype=np.int64))).batch(5),
+    "inputs of either byte order": lambda D: D.choose_from_datasets(
+        [D.from_tensor_slices(np.arange(12, dtype=np.float32)), D.from_tensor_slices(np.arange(12, dtype=">f4"))],
+        D.from_tensor_slices(np.array([0, 1, 1, 0, 1, 0, 0], dtype=np.int64))).batch(3),
 }
 
 
