@@ -7,7 +7,9 @@ whole runs instead says so with a ``RowLayout`` (``Dataset.row_layout``); its it
 ``get_next_rows(n)``: a ``Rows`` of 1 to ``n`` elements, counted as elements everywhere (metrics, saved states,
 restores), so a state saved on this path restores on the element path and the other way round.
 
-The promise a row layout makes: the dataset's iterators raise no error but ``StopIteration`` (at their end), every
+The promise a row layout makes: the dataset's iterators raise no error but ``StopIteration`` (at their end) and, in
+a mix, the error of a choice out of range, after the runs before it (a stage holding runs read ahead keeps it in its
+place: ``ReadAhead.pull_rows``; ``batch`` drops the runs it gathered, as at any error), every
 leaf is a numeric or bool numpy array in native byte order (strings, objects, ragged and sparse leaves stay on the
 element path), and ``rows_to_elements`` of a run gives exactly the elements ``get_next_chunk`` would have given.
 ``batch`` (``fastinput.ops.batch``) joins runs into a batch with one copy per leaf (``join``) and the mixing ops
