@@ -140,6 +140,14 @@ def _int_scalar(leaf: LeafType) -> bool:
     return leaf == LeafType(0)
 
 
+def _ranges_over(structure: Any) -> bool:
+    """Whether ``element_range``'s ``range(x % k)`` takes these elements: ``x``, their first component (first of
+    the first, in tuples; a dict has none), is an int64 scalar."""
+    while isinstance(structure, tuple):
+        structure = structure[0]
+    return isinstance(structure, LeafType) and _int_scalar(structure)
+
+
 def _modular(leaf: LeafType) -> bool:
     """Whether ``Mod`` takes it (a sum and its floormod: integers and floats, not bools nor complex numbers)."""
     return leaf.dtype != "bool" and not leaf.dtype.startswith("complex")
@@ -236,7 +244,9 @@ class Generator:
             parts = [self.row_leaf() for _ in range(self.rng.randint(1, 3))]
             if self.chance(0.3):
                 parts.append((self.row_leaf(), self.row_leaf()))
-            return tuple(parts)
+            # not a 1-tuple: tf.data hands its one component to a function as a bare tensor, so a function returning
+            # its argument (``FailAt``) changes the structure, which fastinput's declared output (its input's) keeps
+            return tuple(parts) if len(parts) > 1 else parts[0]
         keys = self.rng.sample(["a", "b", "c", "d"], self.rng.randint(1, 3))
         return {key: self.row_leaf() if self.chance(0.8) else (self.row_leaf(), self.row_leaf()) for key in keys}
 
@@ -365,7 +375,7 @@ class Generator:
             ops += ["zip", "enumerate", "choose"]
             if not _tf_refuses_to_concatenate(s):
                 ops.append("concatenate")
-            if _int_scalar(first) and s.length * 4 <= MAX_ELEMENTS:
+            if _ranges_over(s.structure) and s.length * 4 <= MAX_ELEMENTS:
                 ops += ["interleave", "interleave", "flat_map"]
         return ops
 
@@ -534,7 +544,7 @@ class Generator:
         if kind == "shuffle":
             pipeline = s.pipeline.shuffle(self.choice([1, 2, 4, 16, 100]), seed=self.rng.randint(0, 99),
                                           reshuffle_each_iteration=self.chance(0.7))
-        elif kind == "map" or not _int_scalar(_first(s.structure)):
+        elif kind == "map" or not _ranges_over(s.structure):
             fn = FailAt(*self.fail_values()) if self.chance(0.5) else AddConst(2)
             pipeline = s.pipeline.map(fn, num_parallel_calls=self.choice([2, 3, AUTOTUNE]), deterministic=False)
         else:
