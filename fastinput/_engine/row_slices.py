@@ -149,8 +149,11 @@ class RowBuffer:
         """Add a run after the rows held."""
         if not self.count:
             self.leaves = [leaf if leaf.flags.c_contiguous else np.ascontiguousarray(leaf) for leaf in rows.leaves]
-        else:
-            self.leaves = [np.concatenate([held, new]) for held, new in zip(self.leaves, rows.leaves)]
+        else:  # into C-ordered arrays: left to itself, a concatenation of a row held (C- and Fortran-contiguous at
+            # once) and a run of a Fortran-ordered source is Fortran-ordered (differential seed 20591)
+            self.leaves = [np.concatenate([held, new], out=np.empty((len(held) + len(new), *held.shape[1:]),
+                                                                    held.dtype))
+                           for held, new in zip(self.leaves, rows.leaves)]
         self.count += rows.count
 
     def drop_front(self, count: int) -> None:

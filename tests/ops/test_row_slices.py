@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 import fastinput as fi
+from fastinput._engine.row_slices import RowBuffer, Rows
 from fastinput.ops.batch import RowsBatchIterator
 from fastinput.ops.sources import TensorSlicesDataset
 from tests.helpers import NO_REWRITES, assert_same_elements, fi_elements, fi_outcomes, tf_elements, tf_outcomes
@@ -207,9 +208,9 @@ MIXES = {
     # inputs whose arrays are not C-contiguous (the gather copies rows' bytes: their runs are made contiguous), or of
     # the other byte order (tf.data's elements, and spec, are native: the native ones mix with them)
     "inputs laid out otherwise": lambda D: D.choose_from_datasets(
-        [D.from_tensor_slices({"d": np.asfortranarray(np.arange(i, i + 24, dtype=np.int32).reshape(8, 3))})
+        [D.from_tensor_slices({"d": np.asfortranarray(np.arange(i, i + 24, dtype=np.int32).reshape(8, 3))}).repeat()
          for i in range(2)] + [D.from_tensor_slices({"d": np.arange(60, dtype=np.int32).reshape(10, 6)[::-1, ::2]})],
-        D.from_tensor_slices(np.array([1, 1, 0, 2, 0, 0, 2, 1, 0, 1, 2, 1], dtype=np.int64))).batch(5),
+        D.from_tensor_slices(np.array([1, 1, 0, 2, 0, 0, 2, 1, 0, 1, 2, 1] + [0, 1] * 40, dtype=np.int64))).batch(5),
     # a mix of rows is itself an input of rows: its error (a choice out of range) comes in its place, after the
     # rows before it, though the outer mix reads it ahead (it came at the outer's first pull: seed 3304)
     "a mix of mixes, a choice out of range inside": lambda D: D.choose_from_datasets(
@@ -232,6 +233,18 @@ def test_mixes_of_rows_match_tf(tf, case, fused):
     if not fused:
         ds = ds.with_options(NO_REWRITES)
     assert fi_outcomes(ds) == tf_outcomes(MIXES[case](tf.data.Dataset))
+
+
+def test_a_mix_holds_its_inputs_rows_c_contiguous():
+    """The C gather copies a row's bytes at a time: a RowBuffer's arrays are C-ordered whatever the runs' layout,
+    a run added to one row held (which is C- and Fortran-contiguous at once) included."""
+    source = np.asfortranarray(np.arange(24, dtype=np.int8).reshape(12, 2, 1))
+    layout = fi.Dataset.from_tensor_slices(source).row_layout()
+    buffer = RowBuffer(layout)
+    buffer.extend(Rows([source[:5]], 5))
+    buffer.drop_front(4)
+    buffer.extend(Rows([source[5:9]], 4))
+    assert buffer.leaves[0].flags.c_contiguous and buffer.leaves[0].tolist() == source[4:9].tolist()
 
 
 def test_a_mix_of_rows_is_gathered_from_rows():
