@@ -148,9 +148,15 @@ def _ranges_over(structure: Any) -> bool:
     return isinstance(structure, LeafType) and _int_scalar(structure)
 
 
+def _summable(leaf: LeafType) -> bool:
+    """Whether ``Sum`` gives both libraries' sum: not of bools (TensorFlow has none) nor float16 (TensorFlow adds
+    them in float16 one by one, numpy pairwise: whole values past 2048 round apart)."""
+    return leaf.dtype not in ("bool", "float16")
+
+
 def _modular(leaf: LeafType) -> bool:
-    """Whether ``Mod`` takes it (a sum and its floormod: integers and floats, not bools nor complex numbers)."""
-    return leaf.dtype != "bool" and not leaf.dtype.startswith("complex")
+    """Whether ``Mod`` takes it (a sum, as ``Sum``, and its floormod: not of complex numbers)."""
+    return _summable(leaf) and not leaf.dtype.startswith("complex")
 
 
 def _mix_type(a: Any, b: Any) -> Any:
@@ -362,7 +368,7 @@ class Generator:
             ops.append("map_first")
         if _int_scalar(s.structure):
             ops.append("map_vec")
-        if first.rank >= 1 and first.dtype != "bool":
+        if first.rank >= 1 and _summable(first):
             ops.append("map_sum")
         if all(leaf.fixed for leaf in leaves) and s.length <= MAX_ELEMENTS:
             ops += ["batch", "batch", "map_and_batch"]
