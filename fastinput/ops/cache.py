@@ -166,6 +166,8 @@ class _RecordingIterator(_PassIterator):
     def produce_chunk(self, n: int) -> list[Any]:
         if self._replay is not None:
             return self._replay.get_next_chunk(n)
+        if self._finished:
+            raise StopIteration
         try:
             if self._restart:
                 restart, self._restart = self._restart, 0
@@ -188,18 +190,28 @@ class _RecordingIterator(_PassIterator):
     def own_state(self) -> dict[str, Any]:
         if self._replay is not None:
             return self._replay.own_state()
-        return {"elements": self._elements, "errors": self._errors, "replaying": False}
+        return {"elements": self._elements, "errors": self._errors, "replaying": False, "finished": self._finished}
 
     def restore_own_state(self, state: dict[str, Any]) -> None:
         if state.get("replaying"):
             self._replay_from(state)
             return
         self._elements, self._errors = state["elements"], state["errors"]
+        if state.get("finished"):  # the saved pass had read its input to the end: its record was complete, and
+            self._record_all()  # the next pass replays it (in a fresh process, the memory record is gone)
+            return
         self._restart = self._elements + self._errors
 
     def _replay_from(self, state: dict[str, Any]) -> None:
         """The saved pass replayed a complete cache that this process does not have: record the whole input now
         (its errors dropped, as a replay has none), then replay from the saved position."""
+        self._record_all()
+        self._replay = self.dataset.make_iterator(self.ctx)
+        self._replay.restore_own_state(state)
+        self.inputs.append(self._replay)  # closed with this stage
+
+    def _record_all(self) -> None:
+        """Record the whole input now (its errors dropped, as a replay has none) and keep the record."""
         source = self.inputs[0]
         while True:
             try:
@@ -212,9 +224,6 @@ class _RecordingIterator(_PassIterator):
                 continue
         self._finished = True
         self._sink.commit()
-        self._replay = self.dataset.make_iterator(self.ctx)
-        self._replay.restore_own_state(state)
-        self.inputs.append(self._replay)  # closed with this stage
 
     def join_self(self) -> None:
         if not self._finished:
@@ -255,7 +264,7 @@ class _ReplayIterator(_PassIterator):
         return self._again.own_state() if self._again is not None else self.replay_state()
 
     def restore_own_state(self, state: dict[str, Any]) -> None:
-        if state.get("replaying", True):
+        if state.get("replaying", True) or state.get("finished"):  # a finished pass: at the record's end
             self.restore_replay(state)
             return
         again = _RecordingIterator(self.dataset, self.ctx, _NoSink())

@@ -439,6 +439,25 @@ def test_cache_saved_while_recording_restored_into_a_replay(cache_name):
         assert_same_outcomes(head + outcomes(twice), rest)
 
 
+def test_cache_saved_after_its_recording_ended_restored_where_no_cache_is_complete(cache_name):
+    """The recording pass read its input to the end (the record complete) but the epoch had not ended when the state
+    was saved: restored in a fresh process (no memory record), the next epoch replays, without the input's errors,
+    as it does uninterrupted; it recorded again, errors and all (checkpoint conformance, seed 1013 of session 16)."""
+    def build():  # the shuffle has seen its input end when it hands out the batch: restored, it pulls no more
+        return cached(cache_name).batch(100).shuffle(4, seed=1).repeat(2)
+
+    with iter(build()) as it:
+        outcomes(it, 2)  # the error, then the batch of 8-29: the pass has read its input to the end
+        state = saved(it)
+        rest = outcomes(it)
+    assert [len(batch) for batch in rest[:-1]] == [29]
+    if cache_name:
+        os.remove(cache_name + ".fastinput-cache")
+    with iter(build()) as resumed:
+        resumed.set_state(state)
+        assert_same_outcomes(outcomes(resumed), rest)
+
+
 def test_cache_saved_while_replaying_restored_where_no_cache_is_complete(cache_name):
     """A fresh process has no complete cache: the restored pass records the input first (its errors left out, as
     the replay it continues has none), then replays from the saved position."""
