@@ -113,11 +113,14 @@ def gathered(arrays: list[Any], dtype: np.dtype) -> np.ndarray:
     if adjacent is not None:
         return adjacent
     buffer = aligned_empty((sum(array.size for array in arrays),), dtype)
+    if not buffer.size:
+        return buffer
     view = memoryview(buffer).cast("B")
     at = 0
     for array in arrays:
-        view[at:at + array.nbytes] = memoryview(np.ascontiguousarray(array)).cast("B")
-        at += array.nbytes
+        if array.size:  # a memoryview of an array with a 0 in its shape cannot be cast (TypeError)
+            view[at:at + array.nbytes] = memoryview(np.ascontiguousarray(array)).cast("B")
+            at += array.nbytes
     return buffer
 
 

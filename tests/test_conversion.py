@@ -41,6 +41,8 @@ MAP_OUTPUTS = {
     "np.bytes_": lambda x: np.bytes_(b"ab"),
     "a numpy str array": lambda x: np.array(["ab", "c"]),
     "a numpy bytes array": lambda x: np.array([b"ab", b"c"]),
+    "arrays of the other byte order": lambda x: (np.arange(2, dtype=">i4"), {"a": np.ones(2, ">f8")}),
+    "a tuple with an array of the other byte order": lambda x: (np.arange(2, dtype=">i4"), x),
 }
 
 
@@ -70,6 +72,7 @@ TENSORS = [
     {"a": [1, 2], "b": ("x", 2.5)},
     [np.zeros(2), np.ones(2)], [np.zeros(2, np.float16)], [np.array([1], np.int64)], [np.array(1.0), 1],
     np.array(["a", "bc"]), np.array([b"a", b"bc"]),
+    np.arange(3, dtype=">i4"), {"a": np.ones((2, 2), ">c8"), "b": (np.arange(2, dtype=">u2"),)},  # to native ones
 ]
 BAD_TENSORS = [[True, 2], ["a", 1], [[1, 2], [3]], [np.uint64(2 ** 64 - 1)], [2 ** 64], [1, 1j]]
 

@@ -244,6 +244,15 @@ def test_an_empty_pipeline_is_adapted_and_gives_nothing(tf):
     assert list(tf_ds) == []
 
 
+@pytest.mark.parametrize("sizes", [(0, 0), (0, 3), (3, 0)], ids=["all empty", "first empty", "last empty"])
+def test_components_with_a_zero_size_dimension_cross(tf, sizes):
+    """Components of one dtype cross in one buffer (``gathered``), empty ones too (a memoryview of one cannot be
+    cast: every element was an error; found by the as_tf_dataset conformance, seed 98)."""
+    a, b = (np.arange(4 * size, dtype=np.int8).reshape(4, size) for size in sizes)
+    ds = fi.Dataset.from_tensor_slices((a, b, np.zeros((4, 2, 0), np.int8))).batch(3)
+    assert_same_elements(tf_elements(ds.as_tf_dataset()), fi_elements(ds))
+
+
 def test_the_spec_comes_from_element_spec_and_nothing_runs(tf):
     """The issue's case: a map after a batch with a partial last batch; and no element is made before
     TensorFlow iterates (a generator with a signature is not called)."""

@@ -14,7 +14,10 @@ TensorFlow converts values in two ways, and fastinput follows each where tf.data
   strings do not mix with anything else.
 
 In both, a Python int is int32 (int64 when it needs it), a float float32, a str UTF-8 bytes; numpy scalars and
-arrays keep their dtype, except that numpy strings become bytes (object arrays of bytes for arrays: tf.string).
+arrays keep their dtype, except that numpy strings become bytes (object arrays of bytes for arrays: tf.string) and
+an array of the other byte order becomes a native one (``native``: a tensor is always native, so tf.data's elements
+and element spec are; a ``>f4`` leaf would give a spec no native input's matches, and numpy refuses it as a ufunc's
+``dtype=``).
 Numpy values in, numpy values out costs one type check per leaf.
 """
 
@@ -40,7 +43,7 @@ def normalize_output(value: Any) -> Any:
     """What a map function returned, as an element (see the module docstring)."""
     if type(value) is tuple:  # the common (features, label) of numpy arrays, numpy scalars or bytes: as it is
         for v in value:  # (a loop, not all() over a generator: this runs once per element of every map)
-            if not (type(v) in _PLAIN or (type(v) is np.ndarray and v.dtype.kind not in "US")):
+            if not (type(v) in _PLAIN or (type(v) is np.ndarray and v.dtype.kind not in "US" and v.dtype.isnative)):
                 break
         else:
             return value
@@ -60,7 +63,7 @@ def normalize_leaf(x: Any) -> Any:
     if type(x) in _PLAIN:
         return x
     if isinstance(x, np.ndarray):
-        return _bytes_array(x) if x.dtype.kind in "US" else x
+        return _bytes_array(x) if x.dtype.kind in "US" else native(x)
     if isinstance(x, (str, np.bytes_)):  # before np.generic: np.str_ is both
         return x.encode("utf-8") if isinstance(x, str) else bytes(x)
     if isinstance(x, (np.generic, *_PASS_THROUGH)) or x is None:
@@ -82,12 +85,17 @@ def normalize_leaf(x: Any) -> Any:
     return x
 
 
+def native(array: np.ndarray) -> np.ndarray:
+    """``array`` in native byte order (a copy if it is not: as TensorFlow converts it)."""
+    return array if array.dtype.isnative else array.astype(array.dtype.newbyteorder("="))
+
+
 def _nest(value: Any, pack_list: Any) -> Any:
     kind = type(value)
     if kind in _PLAIN:
         return value
     if kind is np.ndarray:
-        return _bytes_array(value) if value.dtype.kind in "US" else value
+        return _bytes_array(value) if value.dtype.kind in "US" else native(value)
     if kind is tuple:
         return tuple([_nest(v, pack_list) for v in value])
     if isinstance(value, dict):

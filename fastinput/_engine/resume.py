@@ -115,13 +115,21 @@ class ReadAhead:
         held.extend(chunk)
         self._pulled[index] += len(chunk)
 
-    def pull_rows(self, index: int, held: RowBuffer, n: int) -> None:
+    def pull_rows(self, index: int, held: RowBuffer, n: int) -> Failure | None:
         """``pull`` from an input of runs of rows (``get_next_rows``) onto its ``RowBuffer``: a run of up to ``n``
-        elements (a row input raises no error but its end, ``fastinput._engine.row_slices``)."""
+        elements; an error (a mix of rows raises one where a choice is out of range, after the rows before it) is
+        returned as a ``Failure``, which comes after the rows held (a RowBuffer holds rows only)."""
         self._mark_if_empty(index, held)
-        rows = self._sources[index].get_next_rows(n)
+        try:
+            rows = self._sources[index].get_next_rows(n)
+        except (StopIteration, errors.CancelledError):
+            raise
+        except Exception as exc:
+            self._pulled[index] += 1
+            return Failure(exc)
         held.extend(rows)
         self._pulled[index] += len(rows)
+        return None
 
     def _mark_if_empty(self, index: int, held: Any) -> None:
         """Take input ``index``'s mark when the stage holds none of its entries: a pull comes next."""

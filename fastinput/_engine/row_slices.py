@@ -7,7 +7,9 @@ whole runs instead says so with a ``RowLayout`` (``Dataset.row_layout``); its it
 ``get_next_rows(n)``: a ``Rows`` of 1 to ``n`` elements, counted as elements everywhere (metrics, saved states,
 restores), so a state saved on this path restores on the element path and the other way round.
 
-The promise a row layout makes: the dataset's iterators raise no error but ``StopIteration`` (at their end), every
+The promise a row layout makes: the dataset's iterators raise no error but ``StopIteration`` (at their end) and, in
+a mix, the error of a choice out of range, after the runs before it (a stage holding runs read ahead keeps it in its
+place: ``ReadAhead.pull_rows``; ``batch`` drops the runs it gathered, as at any error), every
 leaf is a numeric or bool numpy array in native byte order (strings, objects, ragged and sparse leaves stay on the
 element path), and ``rows_to_elements`` of a run gives exactly the elements ``get_next_chunk`` would have given.
 ``batch`` (``fastinput.ops.batch``) joins runs into a batch with one copy per leaf (``join``) and the mixing ops
@@ -130,8 +132,9 @@ def join(pieces: list[Rows]) -> list[np.ndarray]:
 
 class RowBuffer:
     """An input's rows pulled ahead by a mix: one array per leaf (empty ones of the layout's at first; a source's
-    views until a second run is added, then one concatenation of what is left and the new run). Its length counts
-    rows, as a list of elements would."""
+    views until a second run is added, then one concatenation of what is left and the new run), always C-contiguous
+    (``gather_rows`` copies a row's bytes at a time: a run of a Fortran-ordered or strided source array is copied
+    when it comes). Its length counts rows, as a list of elements would."""
 
     __slots__ = ("leaves", "count")
 
@@ -145,9 +148,12 @@ class RowBuffer:
     def extend(self, rows: Rows) -> None:
         """Add a run after the rows held."""
         if not self.count:
-            self.leaves = rows.leaves
-        else:
-            self.leaves = [np.concatenate([held, new]) for held, new in zip(self.leaves, rows.leaves)]
+            self.leaves = [leaf if leaf.flags.c_contiguous else np.ascontiguousarray(leaf) for leaf in rows.leaves]
+        else:  # into C-ordered arrays: left to itself, a concatenation of a row held (C- and Fortran-contiguous at
+            # once) and a run of a Fortran-ordered source is Fortran-ordered (differential seed 20591)
+            self.leaves = [np.concatenate([held, new], out=np.empty((len(held) + len(new), *held.shape[1:]),
+                                                                    held.dtype))
+                           for held, new in zip(self.leaves, rows.leaves)]
         self.count += rows.count
 
     def drop_front(self, count: int) -> None:

@@ -166,6 +166,8 @@ class _RecordingIterator(_PassIterator):
     def produce_chunk(self, n: int) -> list[Any]:
         if self._replay is not None:
             return self._replay.get_next_chunk(n)
+        if self._finished:
+            raise StopIteration
         try:
             if self._restart:
                 restart, self._restart = self._restart, 0
@@ -188,18 +190,28 @@ class _RecordingIterator(_PassIterator):
     def own_state(self) -> dict[str, Any]:
         if self._replay is not None:
             return self._replay.own_state()
-        return {"elements": self._elements, "errors": self._errors, "replaying": False}
+        return {"elements": self._elements, "errors": self._errors, "replaying": False, "finished": self._finished}
 
     def restore_own_state(self, state: dict[str, Any]) -> None:
         if state.get("replaying"):
             self._replay_from(state)
             return
         self._elements, self._errors = state["elements"], state["errors"]
+        if state.get("finished"):  # the saved pass had read its input to the end: its record was complete, and
+            self._record_all()  # the next pass replays it (in a fresh process, the memory record is gone)
+            return
         self._restart = self._elements + self._errors
 
     def _replay_from(self, state: dict[str, Any]) -> None:
         """The saved pass replayed a complete cache that this process does not have: record the whole input now
         (its errors dropped, as a replay has none), then replay from the saved position."""
+        self._record_all()
+        self._replay = self.dataset.make_iterator(self.ctx)
+        self._replay.restore_own_state(state)
+        self.inputs.append(self._replay)  # closed with this stage
+
+    def _record_all(self) -> None:
+        """Record the whole input now (its errors dropped, as a replay has none) and keep the record."""
         source = self.inputs[0]
         while True:
             try:
@@ -212,28 +224,77 @@ class _RecordingIterator(_PassIterator):
                 continue
         self._finished = True
         self._sink.commit()
-        self._replay = self.dataset.make_iterator(self.ctx)
-        self._replay.restore_own_state(state)
-        self.inputs.append(self._replay)  # closed with this stage
 
     def join_self(self) -> None:
         if not self._finished:
             self._sink.discard()
 
 
-class _MemoryReplayIterator(_PassIterator):
+class _NoSink:
+    """Where a pass that reads the input again over a complete record writes: nowhere."""
+
+    def write(self, chunk: list[Any]) -> None:
+        pass
+
+    def commit(self) -> None:
+        pass
+
+    def discard(self) -> None:
+        pass
+
+
+class _ReplayIterator(_PassIterator):
+    """A pass over a complete record (``replay_chunk``, ``replay_state``, ``restore_replay``).
+
+    Restored from the state of a recording pass, it reads the input again instead (a ``_RecordingIterator`` that
+    writes nowhere, restarted as a restored recording pass is), so that it goes on as that pass would have: with
+    the input's errors, which a record leaves out. The record can be complete where the saved pass was still
+    recording: a parallel stage after the cache may have read the input to its end before the state was saved
+    (a replay there lost the input's errors after the save point: checkpoint conformance, seed 75 of session 16).
+    """
+
+    _again: _RecordingIterator | None = None
+
+    def produce_chunk(self, n: int) -> list[Any]:
+        if self._again is not None:
+            return self._again.get_next_chunk(n)
+        return self.replay_chunk(n)
+
+    def own_state(self) -> dict[str, Any]:
+        return self._again.own_state() if self._again is not None else self.replay_state()
+
+    def restore_own_state(self, state: dict[str, Any]) -> None:
+        if state.get("replaying", True) or state.get("finished"):  # a finished pass: at the record's end
+            self.restore_replay(state)
+            return
+        again = _RecordingIterator(self.dataset, self.ctx, _NoSink())
+        again.restore_own_state(state)
+        self._again = again
+        self.inputs.append(again)  # closed with this stage
+
+    def replay_chunk(self, n: int) -> list[Any]:
+        raise NotImplementedError
+
+    def replay_state(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def restore_replay(self, state: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+
+class _MemoryReplayIterator(_ReplayIterator):
     def __init__(self, dataset: CacheDataset, ctx: IteratorContext, elements: list[Any]) -> None:
         super().__init__(dataset, ctx)
         self._elements = elements
         self._position = 0
 
-    def own_state(self) -> dict[str, Any]:
+    def replay_state(self) -> dict[str, Any]:
         return {"elements": self._position, "errors": 0, "replaying": True}
 
-    def restore_own_state(self, state: dict[str, Any]) -> None:
+    def restore_replay(self, state: dict[str, Any]) -> None:
         self._position = state["elements"]
 
-    def produce_chunk(self, n: int) -> list[Any]:
+    def replay_chunk(self, n: int) -> list[Any]:
         start = self._position
         if start >= len(self._elements):
             raise StopIteration
@@ -241,7 +302,7 @@ class _MemoryReplayIterator(_PassIterator):
         return self._elements[start:self._position]
 
 
-class _FileReplayIterator(_PassIterator):
+class _FileReplayIterator(_ReplayIterator):
     def __init__(self, dataset: CacheDataset, ctx: IteratorContext) -> None:
         super().__init__(dataset, ctx)
         self._path = dataset.path
@@ -273,7 +334,7 @@ class _FileReplayIterator(_PassIterator):
         self._chunk = loaded
         self._count += len(loaded)
 
-    def produce_chunk(self, n: int) -> list[Any]:
+    def replay_chunk(self, n: int) -> list[Any]:
         while self._skip and not self._ended:
             if not self._chunk:
                 self._load_chunk()
@@ -286,10 +347,10 @@ class _FileReplayIterator(_PassIterator):
         out, self._chunk = self._chunk[:n], self._chunk[n:]
         return out
 
-    def own_state(self) -> dict[str, Any]:
+    def replay_state(self) -> dict[str, Any]:
         return {"elements": self._count - len(self._chunk) + self._skip, "errors": 0, "replaying": True}
 
-    def restore_own_state(self, state: dict[str, Any]) -> None:
+    def restore_replay(self, state: dict[str, Any]) -> None:
         self._skip = state["elements"]
 
     def join_self(self) -> None:

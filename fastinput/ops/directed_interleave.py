@@ -341,13 +341,13 @@ class DirectedInterleaveIterator(DatasetIterator):
             try:
                 if self._layout is None:
                     self._read_ahead.pull(index, buffer, ask)
-                else:
-                    self._read_ahead.pull_rows(index, buffer, ask)
+                else:  # an error (a mix of rows: a choice out of range) is held apart from the rows, after them
+                    self._failures[index] = self._read_ahead.pull_rows(index, buffer, ask)
             except StopIteration:
                 self._ended[index] = True
             if len(buffer) - held < ask:  # it gives what it has at hand: ask for all of that from now on
                 self._asks[index] = SHORT_PULL_ASK
-            if self._layout is not None:  # a row input raises no error (``row_slices``)
+            if self._layout is not None:
                 if buffer and not self._sized:
                     self._pull, self._sized = pull_count(buffer.row_nbytes()), True
                 continue

@@ -417,14 +417,45 @@ def test_cache_saved_while_recording_restored_into_a_new_recording(cache_name, n
 
 
 def test_cache_saved_while_recording_restored_into_a_replay(cache_name):
-    ds = cached(cache_name)
+    """The record is complete by the time the state is restored (here the saved pass went on to the end; in a
+    pipeline a parallel stage after the cache may read the input to its end before the state is saved): the restored
+    pass goes on as the saved one would have, with the input's errors after the save point, which a record leaves
+    out (it reads the input again; a replay skipping the 11 elements handed out lost the error at 20)."""
+    ds = fi.Dataset.range(30).map(fails_at(7, 20)).cache(cache_name)
     with iter(ds) as it:
         outcomes(it, 12)  # 0-6, the error, 8-11
         state = saved(it)
-        outcomes(it)  # the pass ends: the cache is complete
-    with iter(ds) as resumed:  # a replay: it skips the 11 elements handed out (a replay holds no error)
+        rest = outcomes(it)  # the pass ends: the cache is complete
+    assert any(isinstance(x, Raised) for x in rest)
+    with iter(ds) as resumed:
         resumed.set_state(state)
-        assert [int(x) for x in outcomes(resumed)[:-1]] == list(range(12, 30))
+        assert_same_outcomes(outcomes(resumed), rest)
+    with iter(ds) as resumed:  # saved again while it reads the input again: restored so too
+        resumed.set_state(state)
+        head = outcomes(resumed, 10)
+        again = saved(resumed)
+    with iter(ds) as twice:
+        twice.set_state(again)
+        assert_same_outcomes(head + outcomes(twice), rest)
+
+
+def test_cache_saved_after_its_recording_ended_restored_where_no_cache_is_complete(cache_name):
+    """The recording pass read its input to the end (the record complete) but the epoch had not ended when the state
+    was saved: restored in a fresh process (no memory record), the next epoch replays, without the input's errors,
+    as it does uninterrupted; it recorded again, errors and all (checkpoint conformance, seed 1013 of session 16)."""
+    def build():  # the shuffle has seen its input end when it hands out the batch: restored, it pulls no more
+        return cached(cache_name).batch(100).shuffle(4, seed=1).repeat(2)
+
+    with iter(build()) as it:
+        outcomes(it, 2)  # the error, then the batch of 8-29: the pass has read its input to the end
+        state = saved(it)
+        rest = outcomes(it)
+    assert [len(batch) for batch in rest[:-1]] == [29]
+    if cache_name:
+        os.remove(cache_name + ".fastinput-cache")
+    with iter(build()) as resumed:
+        resumed.set_state(state)
+        assert_same_outcomes(outcomes(resumed), rest)
 
 
 def test_cache_saved_while_replaying_restored_where_no_cache_is_complete(cache_name):

@@ -2,7 +2,15 @@
 
 Each seed builds a small random chain (tens to hundreds of elements) of sources and ops, with errors
 injected in map and filter functions, from a model of the element types that keeps every pipeline
-valid for tf.data. Order-sensitive ops stop at a shuffle or a ``deterministic=False`` stage: such a
+valid for tf.data. Sources are int64 scalars and vectors, and typed ``from_tensor_slices`` of numeric and
+bool arrays (every dtype of ``ROW_DTYPES``, rows of rank 0-2, now and then a dimension of size 0, tuple and
+dict nests, arrays laid out non-contiguous or byte-swapped: ``pipeline.Laid``); two in five seeds start with
+a *rows chain* (``Generator.rows_chain``), the stages fastinput's rows path (``fastinput._engine.row_slices``)
+passes or declines: ``repeat``, a ``take``/``skip``/``shard``/``map``/``filter`` between, a
+``choose_from_datasets`` over several such sources (choices out of range, inputs ending), then ``batch``.
+(``sample_from_datasets`` is left out: it draws its own random numbers, so tf.data is no element-by-element
+oracle for it; its own tests check it.) The generator changed so in session 16: a seed names another
+pipeline than before. Order-sensitive ops stop at a shuffle or a ``deterministic=False`` stage: such a
 stage comes last (with element-wise maps and a repeat after it) and is compared per epoch as multisets.
 
     python -m tests.conformance.differential --seeds 5000 [--start N] [--no-minimise]
@@ -33,8 +41,10 @@ from tests.conformance.oracle import (
 )
 from tests.conformance.pipeline import (
     AUTOTUNE,
+    LAYOUTS,
     CacheFile,
     DatasetFn,
+    Laid,
     P,
     Pipeline,
     Spec,
@@ -50,12 +60,34 @@ MAX_ELEMENTS = 200
 # ``tf.data.Dataset.from_tensors(np.zeros((1, 0), np.int64)).unbatch()``.
 
 
+ROW_DTYPES = ("int64", "float16", "float32", "float64", "bool", "uint8", "int8", "int16", "int32", "uint32", "uint64",
+              "complex64", "complex128")
+"""The dtypes of the typed sources' arrays."""
+
+
 @dataclasses.dataclass(frozen=True)
 class LeafType:
-    """One tensor of every element: its rank, and whether its shape is the same in every element."""
+    """One tensor of every element: its rank, whether its shape is the same in every element, its dtype, and whether
+    a dimension may be 0 (TensorFlow 2.21 crashes unbatching such a tensor: the generator never does)."""
 
     rank: int
     fixed: bool = True
+    dtype: str = "int64"
+    empty: bool = False
+
+    def batched(self, fixed: bool) -> LeafType:
+        return dataclasses.replace(self, rank=self.rank + 1, fixed=self.fixed and fixed)
+
+
+@dataclasses.dataclass(frozen=True)
+class RowLeaf:
+    """One array of a typed source: its dtype and the shape of one row."""
+
+    dtype: str
+    shape: tuple[int, ...]
+
+    def type(self) -> LeafType:
+        return LeafType(len(self.shape), dtype=self.dtype, empty=0 in self.shape)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,28 +95,92 @@ class State:
     """A pipeline being generated, with what the generator knows of its elements."""
 
     pipeline: Pipeline
-    structure: Any  # LeafType or a tuple of them (nested)
+    structure: Any  # LeafType or a tuple or dict of them (nested)
     length: int  # an upper bound on the number of elements
     unbatchable: bool = False  # every leaf has rank >= 1 and all share the first dimension
+    recipe: Any = None  # the RowLeaf nest of a typed source whose elements these are (for more sources like it)
 
     def then(self, pipeline: Pipeline, **changes: Any) -> State:
         return dataclasses.replace(self, pipeline=pipeline, **changes)
 
 
-def _leaves(structure: Any) -> list[LeafType]:
+def _leaves(structure: Any) -> list[Any]:
+    """The leaves in ``tf.nest``'s order (a dict's by sorted key)."""
+    if isinstance(structure, dict):
+        return [leaf for key in sorted(structure) for leaf in _leaves(structure[key])]
     if isinstance(structure, tuple):
         return [leaf for s in structure for leaf in _leaves(s)]
     return [structure]
 
 
-def _map_leaves(structure: Any, fn: Callable[[LeafType], LeafType]) -> Any:
+def _map_leaves(structure: Any, fn: Callable[[Any], Any]) -> Any:
+    if isinstance(structure, dict):
+        return {key: _map_leaves(value, fn) for key, value in structure.items()}
     if isinstance(structure, tuple):
         return tuple(_map_leaves(s, fn) for s in structure)
     return fn(structure)
 
 
 def _first(structure: Any) -> LeafType:
-    return _first(structure[0]) if isinstance(structure, tuple) else structure
+    return _leaves(structure)[0]
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Whether two structures are alike (dicts whatever their key order, as tf.data sees them)."""
+    if isinstance(a, dict) or isinstance(b, dict):
+        return isinstance(a, dict) and isinstance(b, dict) and sorted(a) == sorted(b) and all(
+            _same(a[k], b[k]) for k in a)
+    if isinstance(a, tuple) or isinstance(b, tuple):
+        return isinstance(a, tuple) and isinstance(b, tuple) and len(a) == len(b) and all(map(_same, a, b))
+    return a == b
+
+
+def _int_scalar(leaf: LeafType) -> bool:
+    """An int64 scalar: what ``range(x % k)`` and ``Vec`` take."""
+    return leaf == LeafType(0)
+
+
+def _ranges_over(structure: Any) -> bool:
+    """Whether ``element_range``'s ``range(x % k)`` takes these elements: ``x``, their first component (first of
+    the first, in tuples; a dict has none), is an int64 scalar."""
+    while isinstance(structure, tuple):
+        structure = structure[0]
+    return isinstance(structure, LeafType) and _int_scalar(structure)
+
+
+def _summable(leaf: LeafType) -> bool:
+    """Whether ``Sum`` gives both libraries' sum: not of bools (TensorFlow has none) nor float16 (TensorFlow adds
+    them in float16 one by one, numpy pairwise: whole values past 2048 round apart)."""
+    return leaf.dtype not in ("bool", "float16")
+
+
+def _modular(leaf: LeafType) -> bool:
+    """Whether ``Mod`` takes it (a sum, as ``Sum``, and its floormod: not of complex numbers)."""
+    return _summable(leaf) and not leaf.dtype.startswith("complex")
+
+
+def _mix_type(a: Any, b: Any) -> Any:
+    """The structure of a mix of the rows of recipes ``a`` and ``b`` (alike but for some row shapes)."""
+    if isinstance(a, dict):
+        return {key: _mix_type(a[key], b[key]) for key in a}
+    if isinstance(a, tuple):
+        return tuple(map(_mix_type, a, b))
+    return dataclasses.replace(a.type(), fixed=a.shape == b.shape, empty=0 in a.shape + b.shape)
+
+
+def _merged(a: Any, b: Any) -> Any:
+    """The structure of a mix of elements of structures ``a`` and ``b`` (nested alike)."""
+    if isinstance(a, dict):
+        return {key: _merged(a[key], b[key]) for key in a}
+    if isinstance(a, tuple):
+        return tuple(map(_merged, a, b))
+    return dataclasses.replace(a, fixed=a.fixed and b.fixed, empty=a.empty or b.empty)
+
+
+def _unbatchable(structure: Any) -> bool:
+    """Every leaf has a first dimension to split (all alike), and none a dimension of size 0."""
+    leaves = _leaves(structure)
+    return all(leaf.rank >= 1 and not leaf.empty for leaf in leaves)
 
 
 def _tf_refuses_to_concatenate(s: State) -> bool:
@@ -115,7 +211,9 @@ class Generator:
     def source(self) -> State:
         n = self.rng.randint(0, 25)
         kind = self.choice(["range", "range", "range_step", "slices", "slices_2d", "slices_tuple", "tensors",
-                            "generator"])
+                            "generator", "typed", "typed"])
+        if kind == "typed":
+            return self.typed_source(self.recipe(), n)
         scalar = LeafType(0)
         if kind == "range":
             return State(P.range(n), scalar, n)
@@ -137,6 +235,120 @@ class Generator:
         fail_at = self.rng.randint(0, n) if self.chance(0.3) and n else None
         return State(P.from_generator(Gen(n, fail_at=fail_at), Spec((), "int64")), scalar, n)
 
+    def row_leaf(self) -> RowLeaf:
+        """A dtype and a row shape of rank 0 to 2 (a dimension of size 0 now and then)."""
+        rank = self.choice([0, 0, 1, 1, 2])
+        return RowLeaf(self.choice(ROW_DTYPES), tuple(0 if self.chance(0.08) else self.rng.randint(1, 3)
+                                                     for _ in range(rank)))
+
+    def recipe(self) -> Any:
+        """The arrays of a typed source: one, a tuple (maybe nested) or a dict (keys in any order) of ``RowLeaf``."""
+        kind = self.choice(["leaf", "leaf", "tuple", "dict"])
+        if kind == "leaf":
+            return self.row_leaf()
+        if kind == "tuple":
+            parts = [self.row_leaf() for _ in range(self.rng.randint(1, 3))]
+            if self.chance(0.3):
+                parts.append((self.row_leaf(), self.row_leaf()))
+            # not a 1-tuple: tf.data hands its one component to a function as a bare tensor, so a function returning
+            # its argument (``FailAt``) changes the structure, which fastinput's declared output (its input's) keeps
+            return tuple(parts) if len(parts) > 1 else parts[0]
+        keys = self.rng.sample(["a", "b", "c", "d"], self.rng.randint(1, 3))
+        return {key: self.row_leaf() if self.chance(0.8) else (self.row_leaf(), self.row_leaf()) for key in keys}
+
+    def row_array(self, leaf: RowLeaf, n: int) -> Any:
+        """``n`` rows of ``leaf``: small whole values (so sums stay exact in float16 and a modulo means the same in
+        both libraries), maybe laid out otherwise (``Laid``)."""
+        size = n * int(np.prod(leaf.shape, dtype=np.int64))
+        base = (np.arange(size, dtype=np.int64) * self.choice([1, 3, 7]) + self.rng.randint(0, 9)) % 23 - 5
+        kind = np.dtype(leaf.dtype).kind
+        if kind == "b":
+            values = base % 3 == 0
+        elif kind == "u":
+            values = base + 5
+        elif kind == "c":
+            values = base + 1j * (base % 4)
+        else:
+            values = base
+        array = values.astype(leaf.dtype).reshape(n, *leaf.shape)
+        return Laid(array, self.choice(LAYOUTS)) if self.chance(0.25) and size else array
+
+    def typed_source(self, recipe: Any, n: int, reorder: bool = False) -> State:
+        """``from_tensor_slices`` of ``n`` rows of ``recipe``'s arrays (a dict's keys shuffled if ``reorder``)."""
+        def arrays(nest: Any) -> Any:
+            if isinstance(nest, dict):
+                keys = list(nest)
+                if reorder:
+                    self.rng.shuffle(keys)
+                return {key: arrays(nest[key]) for key in keys}
+            if isinstance(nest, tuple):
+                return tuple(arrays(part) for part in nest)
+            return self.row_array(nest, n)
+
+        structure = _map_leaves(recipe, RowLeaf.type)
+        firsts = {leaf.shape[:1] for leaf in _leaves(recipe)}
+        return State(P.from_tensor_slices(arrays(recipe)), structure, n,
+                     unbatchable=len(firsts) == 1 and _unbatchable(structure), recipe=recipe)
+
+    # -- the rows path: typed sources, repeat, a mix, batch ------------------------------------------------------
+    def rows_chain(self) -> State:
+        """A typed source and the stages the rows path passes (``repeat``, ``choose_from_datasets``, ``batch``) or
+        declines (a ``take``, ``skip``, ``shard``, ``map`` or ``filter`` between them), mostly ending in a batch."""
+        s = self.typed_source(self.recipe(), self.rng.randint(0, 25))
+        if self.chance(0.4):
+            s = self.repeat_rows(s)
+        if self.chance(0.25):
+            s = self.step_from(s, ["take", "skip", "shard", "map_add", "map_fail", "filter", "prefetch"])
+        if self.chance(0.5):
+            s = self.mix_rows(s)
+        if self.chance(0.25) and s.length * 2 <= MAX_ELEMENTS:
+            s = self.repeat_rows(s)
+        if self.chance(0.75) and all(leaf.fixed for leaf in _leaves(s.structure)):
+            s = self.op_batch(s, 0, size=self.rng.randint(1, 9))
+        return s
+
+    def step_from(self, s: State, names: list[str]) -> State:
+        """One of the ops ``names`` that tf.data accepts for ``s``'s elements."""
+        ops = [name for name in names if name in self.applicable(s, 2)]
+        return getattr(self, f"op_{self.choice(ops)}")(s, 2) if ops else s
+
+    def repeat_rows(self, s: State) -> State:
+        """``repeat(k)``, k > 1, or ``repeat()`` cut by a take: epochs end inside the batches after it."""
+        if self.chance(0.3):
+            n = self.rng.randint(0, 3 * max(s.length, 1))
+            return s.then(s.pipeline.repeat().take(n), length=n)
+        count = self.choice([2, 3])
+        return s.then(s.pipeline.repeat(count), length=s.length * count)
+
+    def mix_rows(self, s: State) -> State:
+        """``choose_from_datasets`` over ``s`` and 1-2 typed sources like it (another length; a dict's keys in
+        another order; now and then a row shape of its own, so the rows do not pack alike; maybe a step the rows
+        path declines), by choices that now and then name no input; inputs end before the choices do."""
+        inputs, structure, unbatchable = [s], s.structure, s.unbatchable
+        for _ in range(self.rng.randint(1, 2)):
+            recipe = s.recipe
+            if recipe is None or not _same(s.structure, _map_leaves(recipe, RowLeaf.type)):
+                other = s.then(s.pipeline.map(AddConst(100)))
+            else:
+                if self.chance(0.15):
+                    recipe = _map_leaves(recipe, lambda leaf: RowLeaf(leaf.dtype, leaf.shape[:-1] + (4,))
+                                         if leaf.shape and self.chance(0.5) else leaf)
+                    structure, unbatchable = _merged(structure, _mix_type(s.recipe, recipe)), False
+                other = self.typed_source(recipe, self.rng.randint(0, 25), reorder=self.chance(0.3))
+                if self.chance(0.3) and other.length * 2 <= MAX_ELEMENTS:
+                    other = self.repeat_rows(other)
+                if self.chance(0.2):
+                    other = self.step_from(other, ["take", "skip", "map_add"])
+            inputs.append(other)
+            unbatchable = unbatchable and other.unbatchable
+        n = self.rng.randint(0, 40)
+        k = len(inputs)
+        choices = [self.choice([-1, k]) if self.chance(0.03) else self.rng.randrange(k) for _ in range(n)]
+        selector = P.from_tensor_slices(np.array(choices, np.int64))
+        pipeline = P.choose_from_datasets(tuple(i.pipeline for i in inputs), selector,
+                                          stop_on_empty_dataset=self.chance(0.5))
+        return State(pipeline, structure, n, unbatchable=unbatchable, recipe=s.recipe)
+
     # -- one op ---------------------------------------------------------------------------------------------------
     def step(self, s: State, depth: int) -> State:
         """``s`` with one random op appended (one that tf.data accepts for these elements)."""
@@ -146,14 +358,17 @@ class Generator:
 
     def applicable(self, s: State, depth: int) -> list[str]:
         leaves = _leaves(s.structure)
-        ops = ["map_add", "map_fail", "map_fail", "filter", "filter_fail", "take", "skip", "shard", "prefetch", "cache"]
-        if not isinstance(s.structure, tuple):
+        first = _first(s.structure)
+        ops = ["map_add", "map_fail", "map_fail", "filter_fail", "take", "skip", "shard", "prefetch", "cache"]
+        if _modular(first):
+            ops.append("filter")
+        if isinstance(s.structure, LeafType) and s.structure.dtype != "bool":
             ops.append("map_pair")
-        else:
+        elif isinstance(s.structure, tuple):
             ops.append("map_first")
-        if s.structure == LeafType(0):
+        if _int_scalar(s.structure):
             ops.append("map_vec")
-        if _first(s.structure).rank >= 1:
+        if first.rank >= 1 and _summable(first):
             ops.append("map_sum")
         if all(leaf.fixed for leaf in leaves) and s.length <= MAX_ELEMENTS:
             ops += ["batch", "batch", "map_and_batch"]
@@ -166,7 +381,7 @@ class Generator:
             ops += ["zip", "enumerate", "choose"]
             if not _tf_refuses_to_concatenate(s):
                 ops.append("concatenate")
-            if _first(s.structure).rank == 0 and s.length * 4 <= MAX_ELEMENTS:
+            if _ranges_over(s.structure) and s.length * 4 <= MAX_ELEMENTS:
                 ops += ["interleave", "interleave", "flat_map"]
         return ops
 
@@ -188,7 +403,7 @@ class Generator:
                       unbatchable=True)
 
     def op_map_sum(self, s: State, depth: int) -> State:
-        return s.then(s.pipeline.map(Sum()), structure=LeafType(0), unbatchable=False)
+        return s.then(s.pipeline.map(Sum()), structure=LeafType(0, dtype=_first(s.structure).dtype), unbatchable=False)
 
     def op_filter(self, s: State, depth: int) -> State:
         k = self.choice([2, 3, 5])
@@ -218,11 +433,11 @@ class Generator:
         return s.then(cached)
 
     def _batched(self, s: State, pipeline: Pipeline, size: int, drop: bool) -> State:
-        structure = _map_leaves(s.structure, lambda leaf: LeafType(leaf.rank + 1, leaf.fixed and drop))
-        return s.then(pipeline, structure=structure, length=-(-s.length // size), unbatchable=True)
+        structure = _map_leaves(s.structure, lambda leaf: leaf.batched(drop))
+        return s.then(pipeline, structure=structure, length=-(-s.length // size), unbatchable=_unbatchable(structure))
 
-    def op_batch(self, s: State, depth: int) -> State:
-        size, drop = self.rng.randint(1, 6), self.chance(0.3)
+    def op_batch(self, s: State, depth: int, size: int | None = None) -> State:
+        size, drop = size or self.rng.randint(1, 6), self.chance(0.3)
         return self._batched(s, s.pipeline.batch(size, drop_remainder=drop), size, drop)
 
     def op_map_and_batch(self, s: State, depth: int) -> State:
@@ -235,14 +450,15 @@ class Generator:
     def op_padded_batch(self, s: State, depth: int) -> State:
         size, drop = self.rng.randint(1, 5), self.chance(0.3)
         pipeline = s.pipeline.padded_batch(size, drop_remainder=drop)
-        structure = _map_leaves(s.structure, lambda leaf: LeafType(leaf.rank + 1, False))
-        return s.then(pipeline, structure=structure, length=-(-s.length // size), unbatchable=True)
+        structure = _map_leaves(s.structure, lambda leaf: dataclasses.replace(leaf.batched(False), fixed=False))
+        return s.then(pipeline, structure=structure, length=-(-s.length // size), unbatchable=_unbatchable(structure))
 
     def op_unbatch(self, s: State, depth: int) -> State:
-        structure = _map_leaves(s.structure, lambda leaf: LeafType(leaf.rank - 1, leaf.fixed or leaf.rank == 1))
+        structure = _map_leaves(s.structure, lambda leaf: dataclasses.replace(
+            leaf, rank=leaf.rank - 1, fixed=leaf.fixed or leaf.rank == 1))
         leaves = _leaves(structure)
         return s.then(s.pipeline.unbatch(), structure=structure, length=min(s.length * 8, MAX_ELEMENTS),
-                      unbatchable=len(leaves) == 1 and leaves[0].rank >= 1)
+                      unbatchable=len(leaves) == 1 and _unbatchable(structure))
 
     def op_repeat(self, s: State, depth: int) -> State:
         count = self.choice([0, 1, 2, 2])
@@ -255,8 +471,12 @@ class Generator:
     def variant(self, s: State) -> State:
         """A pipeline with the same element types as ``s``: ``s`` with one more step, or a fresh source."""
         kind = self.choice(["skip", "add", "take", "fail", "filter", "fresh"])
+        if kind == "fresh" and s.recipe is not None and _same(s.structure, _map_leaves(s.recipe, RowLeaf.type)):
+            return self.typed_source(s.recipe, self.rng.randint(0, 20), reorder=self.chance(0.3))
         if kind == "fresh" and s.structure == LeafType(0):
             return self.source() if self.chance(0.5) else State(P.range(self.rng.randint(0, 20)), LeafType(0), 20)
+        if kind == "filter" and not _modular(_first(s.structure)):
+            kind = "skip"
         if kind == "skip":
             return s.then(s.pipeline.skip(self.rng.randint(1, 3)))
         if kind == "take":
@@ -269,7 +489,7 @@ class Generator:
 
     def op_zip(self, s: State, depth: int) -> State:
         other = self.variant(s)
-        if other.structure != s.structure and other.structure != LeafType(0):
+        if not _same(other.structure, s.structure) and other.structure != LeafType(0):
             other = s.then(s.pipeline.map(AddConst(100)))
         parts = [s, other] if self.chance(0.5) else [other, s]
         zipped = P.zip_datasets(tuple(p.pipeline for p in parts))
@@ -277,14 +497,14 @@ class Generator:
 
     def op_concatenate(self, s: State, depth: int) -> State:
         other = self.variant(s)
-        if other.structure != s.structure:
+        if not _same(other.structure, s.structure):
             other = s.then(s.pipeline.map(AddConst(100)))
         return s.then(s.pipeline.concatenate(other.pipeline), length=s.length + other.length)
 
     def op_choose(self, s: State, depth: int) -> State:
         """``choose_from_datasets`` of ``s`` and a variant of it, by choices that now and then name no input."""
         other = self.variant(s)
-        if other.structure != s.structure:
+        if not _same(other.structure, s.structure):
             other = s.then(s.pipeline.map(AddConst(100)))
         n = self.rng.randint(0, 30)
         choices = [self.choice([-1, 2]) if self.chance(0.03) else self.choice([0, 1]) for _ in range(n)]
@@ -315,13 +535,13 @@ class Generator:
         if self.chance(0.5):
             kwargs["num_parallel_calls"] = self.choice([1, 2, AUTOTUNE])
         pipeline = s.pipeline.interleave(DatasetFn(template), **kwargs)
-        return State(pipeline, structure, s.length * 4, isinstance(structure, LeafType) and structure.rank >= 1)
+        return State(pipeline, structure, s.length * 4, isinstance(structure, LeafType) and _unbatchable(structure))
 
     def op_flat_map(self, s: State, depth: int) -> State:
         template = self.template()
         structure = s.structure if template.steps[0].op == "element_tensors" else LeafType(0)
         return State(s.pipeline.flat_map(DatasetFn(template)), structure, s.length * 4,
-                     isinstance(structure, LeafType) and structure.rank >= 1)
+                     isinstance(structure, LeafType) and _unbatchable(structure))
 
     # -- the unordered tail -----------------------------------------------------------------------------------
     def tail(self, s: State) -> tuple[Pipeline, str]:
@@ -330,7 +550,7 @@ class Generator:
         if kind == "shuffle":
             pipeline = s.pipeline.shuffle(self.choice([1, 2, 4, 16, 100]), seed=self.rng.randint(0, 99),
                                           reshuffle_each_iteration=self.chance(0.7))
-        elif kind == "map" or _first(s.structure).rank != 0:
+        elif kind == "map" or not _ranges_over(s.structure):
             fn = FailAt(*self.fail_values()) if self.chance(0.5) else AddConst(2)
             pipeline = s.pipeline.map(fn, num_parallel_calls=self.choice([2, 3, AUTOTUNE]), deterministic=False)
         else:
@@ -345,8 +565,9 @@ class Generator:
         return pipeline, (f"shuffle:{epochs}" if kind == "shuffle" else "multiset")
 
     def pipeline(self, depth: int = 0) -> tuple[Pipeline, str]:
-        s = self.source()
-        for _ in range(self.rng.randint(1, 6)):
+        rows = self.chance(0.4)
+        s = self.rows_chain() if rows else self.source()
+        for _ in range(self.rng.randint(0 if rows else 1, 4 if rows else 6)):
             s = self.step(s, depth)
         if self.chance(0.25):
             return self.tail(s)

@@ -35,13 +35,13 @@ def _element(args: tuple[Any, ...]) -> Any:
 def _first_leaf(args: tuple[Any, ...]) -> Any:
     """The first tensor of the element (the first component, recursively)."""
     first = args[0]
-    while isinstance(first, tuple | list | dict):
-        first = next(iter(first.values())) if isinstance(first, dict) else first[0]
+    while isinstance(first, tuple | list | dict):  # a dict's first key in sorted order, as ``tf.nest`` flattens it
+        first = first[min(first)] if isinstance(first, dict) else first[0]
     return first
 
 
 def _numeric(x: Any) -> bool:
-    return not isinstance(x, bytes | str) and np.asarray(x).dtype.kind in "iufb"
+    return not isinstance(x, bytes | str) and np.asarray(x).dtype.kind in "iufcb"
 
 
 class DualFn:
@@ -67,7 +67,8 @@ class Identity(DualFn):
 
 
 class AddConst(DualFn):
-    """Adds ``k`` to every numeric leaf, keeping its dtype."""
+    """Adds ``k`` to every numeric leaf, keeping its dtype (``k`` cast to it first, so an unsigned or small integer
+    wraps around as TensorFlow's ``x + tf.cast(k, x.dtype)`` does); bool leaves are left as they are."""
 
     def __init__(self, k: int) -> None:
         self.k = k
@@ -76,13 +77,16 @@ class AddConst(DualFn):
         from fastinput import structure
 
         def add(x: Any) -> Any:
-            return (np.asarray(x) + self.k).astype(np.asarray(x).dtype) if _numeric(x) else x
+            if not _numeric(x) or np.asarray(x).dtype.kind == "b":
+                return x
+            x = np.asarray(x)
+            return x + np.asarray(self.k).astype(x.dtype)
 
         return structure.map_structure(add, _element(args))
 
     def tf(self, *args: Any) -> Any:
         tf = _tf()
-        return tf.nest.map_structure(lambda x: x if x.dtype == tf.string else x + tf.cast(self.k, x.dtype),
+        return tf.nest.map_structure(lambda x: x if x.dtype in (tf.string, tf.bool) else x + tf.cast(self.k, x.dtype),
                                      _element(args))
 
 
@@ -128,11 +132,12 @@ class Vec(DualFn):
 
 
 class Sum(DualFn):
-    """The sum of the first tensor of the element (a scalar of the same dtype)."""
+    """The sum of the first tensor of the element (a scalar of the same dtype, summed in it: a small integer wraps
+    around as in ``tf.reduce_sum``)."""
 
     def fi(self, *args: Any) -> Any:
         x = np.asarray(_first_leaf(args))
-        return x.dtype.type(x.sum())
+        return x.dtype.type(x.sum(dtype=x.dtype))
 
     def tf(self, *args: Any) -> Any:
         return _tf().reduce_sum(_first_leaf(args))
@@ -250,14 +255,16 @@ class FailAt(DualFn):
 
 
 class Mod(DualFn):
-    """Filter predicate: the sum of the element's first tensor, modulo ``k``, equals ``r``."""
+    """Filter predicate: the sum of the element's first tensor (in its dtype, as ``Sum``), modulo ``k``, equals
+    ``r``; for integers and floats of whole values (``int`` of a float sum and ``floormod`` agree on those)."""
 
     def __init__(self, k: int, r: int = 0) -> None:
         self.k = k
         self.r = r
 
     def fi(self, *args: Any) -> Any:
-        return bool(int(np.sum(_first_leaf(args))) % self.k == self.r)
+        x = np.asarray(_first_leaf(args))
+        return bool(int(x.sum(dtype=x.dtype)) % self.k == self.r)
 
     def tf(self, *args: Any) -> Any:
         tf = _tf()

@@ -77,7 +77,8 @@ def canonical(x: Any) -> Any:
     if array.dtype.kind == "S":
         return Leaf(f"bytes_{array.dtype.str}", array.shape, tuple(array.ravel().tolist()))
     values = tuple("nan" if isinstance(v, float) and v != v else v for v in array.ravel().tolist())
-    return Leaf(array.dtype.name, array.shape, values)
+    order = "" if array.dtype.isnative else f" ({array.dtype.byteorder})"  # tf.data's are always native
+    return Leaf(array.dtype.name + order, array.shape, values)
 
 
 def render(value: Any) -> str:
@@ -153,7 +154,9 @@ def error_kind(exc: BaseException) -> str:
     return "Unknown"
 
 
-def _iterate(ds: Any, lib: str, outcome: Outcome, max_events: int) -> None:
+def iterate(ds: Any, lib: str, outcome: Outcome, max_events: int) -> None:
+    """Iterate ``ds`` (a dataset of ``lib``, "tf" or "fi") to its end or ``max_events``, recording each event in
+    ``outcome`` and carrying on after errors as tf.data's iterator does."""
     try:
         it = iter(ds)
     except Exception as exc:  # an error when the iterator is made is an error at element 0
@@ -218,7 +221,7 @@ def run(pipeline: Pipeline, lib: str, max_events: int = MAX_EVENTS, shuffle_and_
             outcome.spec = canonical_spec(ds.element_spec)
             if not shuffle_and_repeat_fusion:
                 ds = ds.with_options(_without_shuffle_and_repeat_fusion())
-        _iterate(ds, lib, outcome, max_events)
+        iterate(ds, lib, outcome, max_events)
     return outcome
 
 

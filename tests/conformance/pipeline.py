@@ -93,6 +93,36 @@ class Sparse:
         return fi.SparseArray(indices, values, shape)
 
 
+LAYOUTS = ("reversed", "strided", "fortran", "byteswapped")
+"""How :class:`Laid` may lay an array out in memory."""
+
+
+class Laid:
+    """An array argument laid out otherwise than C-contiguous and native, with the same values: its rows in reverse
+    memory order (``reversed``), every other row of a larger array (``strided``), Fortran order (``fortran``; C
+    order for one dimension), or the other byte order (``byteswapped``). Both libraries get the same array: fast
+    paths over arrays (fastinput's rows path) must handle such input or decline it."""
+
+    def __init__(self, values: np.ndarray, layout: str) -> None:
+        self.values = values
+        self.layout = layout
+
+    def __repr__(self) -> str:
+        return f"laid({_code(self.values)}, {self.layout!r})"
+
+    def build(self) -> np.ndarray:
+        values = self.values
+        if self.layout == "reversed":
+            return np.ascontiguousarray(values[::-1])[::-1]
+        if self.layout == "strided":
+            wider = np.zeros((2 * len(values), *values.shape[1:]), values.dtype)
+            wider[::2] = values
+            return wider[::2]
+        if self.layout == "fortran":
+            return np.asfortranarray(values)
+        return values.astype(values.dtype.newbyteorder())
+
+
 _CACHE_FILES: dict[str, itertools.count] = collections.defaultdict(itertools.count)
 """Cache files made so far, per working folder: the same pipeline built in the same folder, in any process, names
 the same files (the checkpoint tests restore a pipeline in a fresh process, where its cache must be found)."""
@@ -330,6 +360,8 @@ def _convert(value: Any, lib: str, workdir: str) -> Any:
         return np.dtype(value.name).type
     if isinstance(value, Sparse):
         return value.build(lib)
+    if isinstance(value, Laid):
+        return value.build()
     if isinstance(value, CacheFile):  # a file of its own for every cache step built
         return os.path.join(workdir, f"{lib}-{value.name}-{next(_CACHE_FILES[workdir])}")
     if isinstance(value, tuple) and not hasattr(value, "_fields"):

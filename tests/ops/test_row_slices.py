@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 import fastinput as fi
+from fastinput._engine.row_slices import RowBuffer, Rows
 from fastinput.ops.batch import RowsBatchIterator
 from fastinput.ops.sources import TensorSlicesDataset
 from tests.helpers import NO_REWRITES, assert_same_elements, fi_elements, fi_outcomes, tf_elements, tf_outcomes
@@ -33,6 +34,8 @@ VALUES = {  # (tf.data's value, fastinput's): the same arrays; a namedtuple only
     "complex64": lambda: (np.arange(23) + 1j * np.arange(23)).astype(np.complex64),
     "fortran order": lambda: np.asfortranarray(np.arange(23 * 4, dtype=np.int32).reshape(23, 4)),
     "strided": lambda: np.arange(46, dtype=np.int64)[::2],
+    "reversed": lambda: np.arange(23 * 2, dtype=np.float32).reshape(23, 2)[::-1],
+    "byte-swapped": lambda: np.arange(23 * 2, dtype=">i4").reshape(23, 2),  # tf.data's elements: native int32
     "dict": lambda: {"b": np.arange(23, dtype=np.int32), "a": np.arange(46, dtype=np.float32).reshape(23, 2)},
     "tuple": lambda: (np.arange(23, dtype=np.int64), (np.arange(23, dtype=np.uint16), np.ones((23, 1), np.int8))),
 }
@@ -202,6 +205,24 @@ MIXES = {
                                "b": np.arange(6, dtype=np.int32) + i}).repeat() for i in range(2)],
         D.from_tensor_slices(np.array([1, 1, 0, 1, 0, 0, 0] * 5, dtype=np.int64))).batch(4),
     "then unbatch": lambda D: _mixes(D, False).batch(4).unbatch(),
+    # inputs whose arrays are not C-contiguous (the gather copies rows' bytes: their runs are made contiguous), or of
+    # the other byte order (tf.data's elements, and spec, are native: the native ones mix with them)
+    "inputs laid out otherwise": lambda D: D.choose_from_datasets(
+        [D.from_tensor_slices({"d": np.asfortranarray(np.arange(i, i + 24, dtype=np.int32).reshape(8, 3))}).repeat()
+         for i in range(2)] + [D.from_tensor_slices({"d": np.arange(60, dtype=np.int32).reshape(10, 6)[::-1, ::2]})],
+        D.from_tensor_slices(np.array([1, 1, 0, 2, 0, 0, 2, 1, 0, 1, 2, 1] + [0, 1] * 40, dtype=np.int64))).batch(5),
+    # a mix of rows is itself an input of rows: its error (a choice out of range) comes in its place, after the
+    # rows before it, though the outer mix reads it ahead (it came at the outer's first pull: seed 3304)
+    "a mix of mixes, a choice out of range inside": lambda D: D.choose_from_datasets(
+        [D.choose_from_datasets([D.from_tensor_slices(np.arange(i * 100, i * 100 + 12).reshape(6, 2))
+                                 for i in range(2)],
+                                D.from_tensor_slices(np.array([1, 1, 0, 0, 1, 2, 1, 0, 0, 0, -1, 1], dtype=np.int64)),
+                                stop_on_empty_dataset=False),
+         D.from_tensor_slices(np.arange(500, 530).reshape(15, 2))],
+        D.from_tensor_slices(np.array([1, 0, 0, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 1, 1], dtype=np.int64))),
+    "inputs of either byte order": lambda D: D.choose_from_datasets(
+        [D.from_tensor_slices(np.arange(12, dtype=np.float32)), D.from_tensor_slices(np.arange(12, dtype=">f4"))],
+        D.from_tensor_slices(np.array([0, 1, 1, 0, 1, 0, 0], dtype=np.int64))).batch(3),
 }
 
 
@@ -212,6 +233,18 @@ def test_mixes_of_rows_match_tf(tf, case, fused):
     if not fused:
         ds = ds.with_options(NO_REWRITES)
     assert fi_outcomes(ds) == tf_outcomes(MIXES[case](tf.data.Dataset))
+
+
+def test_a_mix_holds_its_inputs_rows_c_contiguous():
+    """The C gather copies a row's bytes at a time: a RowBuffer's arrays are C-ordered whatever the runs' layout,
+    a run added to one row held (which is C- and Fortran-contiguous at once) included."""
+    source = np.asfortranarray(np.arange(24, dtype=np.int8).reshape(12, 2, 1))
+    layout = fi.Dataset.from_tensor_slices(source).row_layout()
+    buffer = RowBuffer(layout)
+    buffer.extend(Rows([source[:5]], 5))
+    buffer.drop_front(4)
+    buffer.extend(Rows([source[5:9]], 4))
+    assert buffer.leaves[0].flags.c_contiguous and buffer.leaves[0].tolist() == source[4:9].tolist()
 
 
 def test_a_mix_of_rows_is_gathered_from_rows():
