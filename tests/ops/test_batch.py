@@ -8,6 +8,7 @@ import pytest
 import fastinput as fi
 from fastinput.structure import SparseArray
 from tests.helpers import (
+    ERROR,
     NO_REWRITES,
     assert_same_elements,
     assert_same_with_errors,
@@ -187,3 +188,18 @@ def test_batching_sparse_arrays_matches_tf(tf):
                   else tf.SparseTensor(tf.zeros([0, 1], tf.int64), tf.zeros([0], tf.int64), [0])} for r in rows),
         output_signature={"v": tf.SparseTensorSpec([None], tf.int64)}).batch(3)
     assert_same_elements(fi_elements(fi_ds), tf_elements(tf_ds))
+
+
+def test_an_identity_map_before_batch_keeps_map_and_batch_rule_where_tf_data_removes_the_map(tf):
+    # README, "Where fastinput differs": tf.data's optimizer drops a map returning its input unchanged, so its
+    # batch takes batch's rule (the next batch starts after the error); fastinput keeps map's rule.
+    tf_events = elements_and_errors(tf.data.Dataset.range(12).map(tf_fails_at({1})).prefetch(1)
+                                    .map(lambda x: x).batch(4))
+    fi_events = elements_and_errors(fi.Dataset.range(12).map(fails_at({1})).prefetch(1).map(lambda x: x).batch(4))
+    assert [e if isinstance(e, str) else e.tolist() for e in tf_events] == [ERROR, [2, 3, 4, 5], [6, 7, 8, 9], [10, 11]]
+    assert [e if isinstance(e, str) else e.tolist() for e in fi_events] == [ERROR, [4, 5, 6, 7], [8, 9, 10, 11]]
+    # with a function that is not the identity, both take map_and_batch's rule
+    tf_plus = elements_and_errors(tf.data.Dataset.range(12).map(tf_fails_at({1})).prefetch(1)
+                                  .map(lambda x: x + 1).batch(4))
+    fi_plus = elements_and_errors(fi.Dataset.range(12).map(fails_at({1})).prefetch(1).map(lambda x: x + 1).batch(4))
+    assert_same_with_errors(fi_plus, tf_plus)
