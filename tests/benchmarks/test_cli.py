@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -58,8 +59,10 @@ def test_subcommand_prints_table_and_writes_json(subcommand, cache_dir, tmp_path
     header = next(line for line in lines if line.startswith("pipeline"))
     assert f"{UNITS[subcommand]}/s (median)" in header
     row = next(line for line in lines if line.startswith("fastinput "))
-    # name (with the image pipeline's variant: "fastinput (tuned)"), median, spread, CPU, peak memory value and unit
-    assert len(row.split()) == (7 if subcommand == "images" else 6)
+    # name (with the image pipeline's variant: "fastinput (tuned)"), median, spread and its share of the median,
+    # CPU, peak memory value and unit
+    assert len(row.split()) == (8 if subcommand == "images" else 7)
+    assert re.search(r" [\d,.]+-[\d,.]+ \(\d+%\) ", row)
     assert "tf.data" not in text and "fastinput / tf.data" not in text
     assert "slowest stage:" in text and "recommendation:" in text
     assert any(line.startswith("machine: ") and "cores" in line for line in lines)
