@@ -19,6 +19,17 @@ from fastinput._engine.row_slices import RowBuffer
 from fastinput._engine.rows import ELEMENTS, Units
 
 
+def _failing_as_entry(get: Callable[[int], Any], n: int) -> Any:
+    """``get(n)`` (an input's chunk or run), or the error it raised as a ``Failure``: an entry of its own in the
+    input's place. ``StopIteration`` and a cancellation pass through."""
+    try:
+        return get(n)
+    except (StopIteration, errors.CancelledError):
+        raise
+    except Exception as exc:
+        return Failure(exc)
+
+
 def drop_units(source: DatasetIterator, count: int, units: Units = ELEMENTS,
                seen: Callable[[list[Any]], None] | None = None) -> list[Any]:
     """Pull ``count`` units (elements, or rows of row blocks) from ``source`` and drop them, after showing them to
@@ -106,12 +117,9 @@ class ReadAhead:
         """Pull up to ``n`` entries of input ``index`` onto ``held`` (the stage's list or deque of its entries): its
         elements, or an error as a ``Failure`` entry in its place; ``StopIteration`` at the input's end."""
         self._mark_if_empty(index, held)
-        try:
-            chunk = self._sources[index].get_next_chunk(n)
-        except (StopIteration, errors.CancelledError):
-            raise
-        except Exception as exc:
-            chunk = [Failure(exc)]
+        chunk = _failing_as_entry(self._sources[index].get_next_chunk, n)
+        if type(chunk) is Failure:
+            chunk = [chunk]
         held.extend(chunk)
         self._pulled[index] += len(chunk)
 
@@ -120,13 +128,10 @@ class ReadAhead:
         elements; an error (a mix of rows raises one where a choice is out of range, after the rows before it) is
         returned as a ``Failure``, which comes after the rows held (a RowBuffer holds rows only)."""
         self._mark_if_empty(index, held)
-        try:
-            rows = self._sources[index].get_next_rows(n)
-        except (StopIteration, errors.CancelledError):
-            raise
-        except Exception as exc:
+        rows = _failing_as_entry(self._sources[index].get_next_rows, n)
+        if type(rows) is Failure:
             self._pulled[index] += 1
-            return Failure(exc)
+            return rows
         held.extend(rows)
         self._pulled[index] += len(rows)
         return None
