@@ -165,9 +165,8 @@ class ExampleParser:
         if self._fixed_shapes is not None:  # a column of scalars is already [batch]
             parsed = {}
             for (key, shape), column in zip(self._fixed_shapes, columns):
-                if type(column) is tuple:
-                    column = PackedStrings(*column)
-                parsed[key] = column if not shape and type(column) is np.ndarray else column.reshape(batch, *shape)
+                values = _values(column)
+                parsed[key] = values if not shape and type(values) is np.ndarray else values.reshape(batch, *shape)
             return parsed
         parsed: Parsed = {}
         for (key, spec), column in zip(self.features.items(), columns):
