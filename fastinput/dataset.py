@@ -397,7 +397,7 @@ class Dataset:
 
         return UnbatchDataset(self)._checked()
 
-    # -- the batching family: rebatch, ragged_batch, group_by_window, bucket_by_sequence_length ----------------
+    # -- the batching family: rebatch, ragged_batch, sparse_batch, group_by_window, bucket_by_sequence_length --
     def rebatch(self, batch_size: int | Sequence[int], drop_remainder: bool = False,
                 name: str | None = None) -> Dataset:
         """Cut the batches of this (batched) dataset into batches of ``batch_size`` rows, as
@@ -424,6 +424,22 @@ class Dataset:
         from fastinput.ops.ragged_batch import RaggedBatchDataset
 
         return RaggedBatchDataset(self, batch_size, drop_remainder, row_splits_dtype)._checked()
+
+    def sparse_batch(self, batch_size: int, row_shape: Any, name: str | None = None) -> Dataset:
+        """Batch elements of varying shape (each one dense tensor) into ``fi.SparseArray``\\ s of dense shape
+        ``[n, *row_shape]`` holding every value, as tf.data's ``sparse_batch``; a ``None`` dimension of
+        ``row_shape`` is the batch's largest. ``name`` is accepted and ignored.
+
+        >>> import fastinput as fi
+        >>> batch = next(iter(fi.Dataset.range(4).map(lambda n: np.arange(n)).sparse_batch(3, [4])))
+        >>> batch.to_dense().tolist()
+        [[0, 0, 0, 0], [0, 0, 0, 0], [0, 1, 0, 0]]
+        >>> batch.indices.tolist()
+        [[1, 0], [2, 0], [2, 1]]
+        """
+        from fastinput.ops.sparse_batch import SparseBatchDataset
+
+        return SparseBatchDataset(self, batch_size, row_shape)._checked()
 
     def group_by_window(self, key_func: Callable, reduce_func: Callable[[Any, Dataset], Dataset],
                         window_size: int | None = None, window_size_func: Callable | None = None,

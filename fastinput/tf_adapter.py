@@ -399,7 +399,9 @@ def _repack(spec: Any, components: list[Any]) -> Any:
     leaves, i = [], 0
     for leaf in structure.flatten(spec):
         if isinstance(leaf, tf.SparseTensorSpec):
-            leaves.append(tf.SparseTensor(components[i], components[i + 1], components[i + 2]))
+            sparse = tf.SparseTensor(components[i], components[i + 1], components[i + 2])
+            sparse.set_shape(leaf.shape)  # the dense shape's known dimensions (a dense_shape tensor has none)
+            leaves.append(sparse)
             i += 3
         elif isinstance(leaf, tf.RaggedTensorSpec):
             leaves.append(tf.RaggedTensor.from_row_splits(components[i], components[i + 1], validate=False))

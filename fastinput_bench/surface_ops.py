@@ -1,4 +1,5 @@
-"""The ops of tf.data's wider surface (window, scan, unique, take_while, ignore_errors, counter, random),
+"""The ops of tf.data's wider surface (window, scan, unique, take_while, ignore_errors, counter, random,
+sparse_batch),
 fastinput vs tf.data on the same pipeline, elements/sec.
 
 Each pipeline runs in one process, on the same machine, for both libraries: tf.data with graph-mode functions
@@ -49,6 +50,7 @@ def pipelines(n: int) -> dict[str, Callable[[Any, Callable], Any]]:
         "map(fail 1%).ignore_errors()": lambda D, fail: D.range(n).map(fail).ignore_errors(),
         "counter().take(n)": lambda D, fail: D.counter().take(n),
         "random(seed=1).take(n)": lambda D, fail: D.random(seed=1).take(n),
+        "batch(8).sparse_batch(32, [8])": lambda D, fail: D.range(n).batch(8).sparse_batch(32, [8]),
     }
 
 

@@ -1,5 +1,5 @@
-"""Checkpointing rebatch, ragged_batch, group_by_window and bucket_by_sequence_length: saved at every position
-(errors included) and restored in a fresh iterator, the rest of the run is the uninterrupted run's rest."""
+"""Checkpointing rebatch, ragged_batch, sparse_batch, group_by_window and bucket_by_sequence_length: saved at every
+position (errors included) and restored in a fresh iterator, the rest of the run is the uninterrupted run's rest."""
 
 from __future__ import annotations
 
@@ -64,3 +64,9 @@ def test_ragged_batch_with_errors_and_its_arrays_saved_as_values():
     check_every_cut(ds.ragged_batch(3))
     # the shuffle buffer holds RaggedArrays, saved as values
     check_every_cut(ds.ragged_batch(2).shuffle(4, seed=1, reshuffle_each_iteration=False))
+
+
+@pytest.mark.parametrize("row_shape", [[4], [None]])
+def test_sparse_batch(row_shape):
+    # element k: k % 6 values; with row_shape [4] the elements of 5 values fail in their places
+    check_every_cut(fi.Dataset.range(20).map(fails_at(7)).map(lambda k: np.arange(k % 6)).sparse_batch(3, row_shape))
