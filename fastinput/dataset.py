@@ -347,6 +347,24 @@ class Dataset:
 
         return FilterDataset(self, predicate)._checked()
 
+    def rejection_resample(self, class_func: Callable, target_dist: Any, initial_dist: Any = None,
+                           seed: int | None = None, name: str | None = None) -> Dataset:
+        """``(class_func(element), element)`` pairs, resampled so that the classes (ints in
+        ``[0, len(target_dist))``) come in the shares ``target_dist``, as tf.data's ``rejection_resample``: elements
+        are dropped, or taken twice, at random. ``initial_dist`` (the input's shares) is estimated as the input
+        streams when not given. ``seed`` gives the same elements every run (fastinput's random numbers, not
+        tf.data's); ``name`` is accepted and ignored. See ``fastinput.ops.rejection_resample``.
+
+        >>> import fastinput as fi
+        >>> ds = fi.Dataset.range(1000).map(lambda x: x % 4 // 3)  # classes 0, 0, 0, 1, ...
+        >>> pairs = list(ds.rejection_resample(lambda x: x, [0.5, 0.5], initial_dist=[0.75, 0.25], seed=1))
+        >>> bool(0.4 < np.mean([int(label) for label, _ in pairs]) < 0.6)
+        True
+        """
+        from fastinput.ops.rejection_resample import rejection_resample
+
+        return rejection_resample(self, class_func, target_dist, initial_dist, seed)
+
     def batch(self, batch_size: int, drop_remainder: bool = False, num_parallel_calls: int | None = None,
               deterministic: bool | None = None) -> Dataset:
         """Stack ``batch_size`` consecutive elements leaf by leaf; the last batch may be smaller unless
