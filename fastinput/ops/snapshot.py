@@ -1,10 +1,10 @@
 """``ds.snapshot(path)``: the first run to the end writes the elements; later runs read them back.
 
-As in tf.data, a snapshot lives in ``path/<fingerprint>``, the fingerprint being a digest of the input pipeline's
-description (``fingerprint``): a changed pipeline gets a folder of its own. A pass that writes commits the snapshot
-(``save``'s format, ``fastinput.ops.saved_files``) only when its input ends: a pass stopped early, or one that met
-an error, leaves nothing to read, and the next pass writes again. While a snapshot is written the stage hands the
-input's elements on as it writes them, in the consumer's thread.
+As in tf.data, a snapshot lives in ``path/<fingerprint>``, the fingerprint being a digest of the input pipeline
+(``fastinput._engine.fingerprint``): a changed pipeline gets a folder of its own. A pass that writes commits the
+snapshot (``save``'s format, ``fastinput.ops.saved_files``) only when its input ends: a pass stopped early, or one
+that met an error, leaves nothing to read, and the next pass writes again. While a snapshot is written the stage
+hands the input's elements on as it writes them, in the consumer's thread.
 
 Saved (``get_state``) it says whether it was reading or writing, and nests that pipeline's state. Restored, a
 reading pass reads on from the same place; a writing pass goes on without writing (the restored pass did not see
@@ -14,16 +14,13 @@ the elements before the save, so it cannot write the whole snapshot): a later pa
 from __future__ import annotations
 
 import functools
-import hashlib
 import os
-import types
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
-
 from fastinput import errors
 from fastinput._engine.arguments import check_callable
+from fastinput._engine.fingerprint import fingerprint
 from fastinput._engine.iterator import DatasetIterator, IteratorContext
 from fastinput._engine.traits import StageKind, StageTraits
 from fastinput.dataset import Dataset
@@ -129,50 +126,3 @@ class _SnapshotIterator(DatasetIterator):
         self.inputs[0].close()
         self.inputs = [source.make_iterator(self.ctx)]
         self._reading = state["reading"]
-
-
-def fingerprint(dataset: Dataset) -> str:
-    """A digest of the pipeline ``dataset`` describes: every stage's class, description and arguments (numbers,
-    strings, arrays and the code of its functions, not the values a function's closure holds)."""
-    digest = hashlib.sha256()
-    for node in _upstream_first(dataset):
-        digest.update(f"{type(node).__module__}.{type(node).__qualname__}|{node}|".encode())
-        for key, value in sorted(vars(node).items()):
-            if key != "inputs" and not key.startswith("_spec"):
-                digest.update(f"{key}=".encode())
-                _digest_value(digest, value, depth=3)
-    return digest.hexdigest()[:20]
-
-
-def _upstream_first(dataset: Dataset) -> Any:
-    for child in dataset.inputs:
-        yield from _upstream_first(child)
-    yield dataset
-
-
-def _digest_value(digest: Any, value: Any, depth: int) -> None:
-    if isinstance(value, (str, bytes, int, float, bool, type(None))):
-        digest.update(repr(value).encode())
-    elif isinstance(value, np.ndarray):
-        digest.update(f"{value.dtype}{value.shape}".encode())
-        digest.update(value.tobytes() if value.dtype != object else repr(value.tolist()).encode())
-    elif isinstance(value, types.FunctionType):
-        digest.update(value.__qualname__.encode())
-        digest.update(_code_bytes(value.__code__))
-    elif isinstance(value, functools.partial):
-        _digest_value(digest, (value.func, value.args, value.keywords), depth)
-    elif isinstance(value, (list, tuple, dict)) and depth > 0:
-        items = sorted(value.items(), key=repr) if isinstance(value, dict) else enumerate(value)
-        for key, item in items:
-            digest.update(repr(key).encode())
-            _digest_value(digest, item, depth - 1)
-    else:
-        digest.update(type(value).__qualname__.encode())
-
-
-def _code_bytes(code: types.CodeType) -> bytes:
-    """A function's bytecode, names and constants (nested functions' too): what it does, not where it is."""
-    parts = [code.co_code, repr(code.co_names).encode()]
-    for constant in code.co_consts:
-        parts.append(_code_bytes(constant) if isinstance(constant, types.CodeType) else repr(constant).encode())
-    return b"|".join(parts)
