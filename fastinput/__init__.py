@@ -20,6 +20,7 @@ from fastinput.readers.example import parse_example
 from fastinput.readers.features import FixedLenFeature, FixedLenSequenceFeature, VarLenFeature
 from fastinput.readers.fixed_length import FixedLengthRecordDataset
 from fastinput.readers.parquet import ParquetDataset, make_parquet_dataset
+from fastinput.readers.sql import SqlDataset
 from fastinput.readers.text import TextLineDataset
 from fastinput.readers.tfrecord import TFRecordDataset
 from fastinput.spec import DatasetSpec, RaggedSpec, SparseSpec, TensorSpec
@@ -68,6 +69,7 @@ __all__ = [
     "RemoteOptions",
     "SparseArray",
     "SparseSpec",
+    "SqlDataset",
     "TFRecordDataset",
     "TensorSpec",
     "TextLineDataset",

@@ -47,6 +47,7 @@ EXPECTED_ALL = [
     "RemoteOptions",
     "SparseArray",
     "SparseSpec",
+    "SqlDataset",
     "TFRecordDataset",
     "TensorSpec",
     "TextLineDataset",
