@@ -6,16 +6,19 @@ buffer; one file often damaged: bits flipped, cut short, a huge length), a seed,
 twice: with the mix-and-batch rewrite (which reads such inputs in its own way: spans of each file's buffer, laid
 out into the batch) and without it (the mix, then ``batch``, each compared with tf.data in the op tests). Both must
 give the same batches and the same errors in the same places, each error a ``fastinput.errors`` exception naming
-its file. The mix's draws are fastinput's own (tf.data's differ), so TensorFlow is no oracle here; its record
+its file; and a state the fused pipeline saves at a batch picked from the input restores, fused and unfused, to
+the same rest. The mix's draws are fastinput's own (tf.data's differ), so TensorFlow is no oracle here; its record
 reader is the tfrecord target's.
 """
 
 from __future__ import annotations
 
 import atexit
+import json
 import os
 import shutil
 import tempfile
+import zlib
 from collections.abc import Callable
 from typing import Any
 
@@ -74,24 +77,42 @@ def payload(inp: Input) -> tuple[bytes, str]:
     return inp[0][0], ".tfrecord"
 
 
-def _outcomes(paths: list[str], inp: Input, fused: bool) -> list[Any]:
-    """The batches (lists of records) and errors (type, message) the pipeline gives, in order."""
+def _pipeline(paths: list[str], inp: Input, fused: bool) -> Any:
     import fastinput as fi
 
     _, seed, repeats, batch_size, stop = inp
     sources = [fi.TFRecordDataset([path]).repeat(count) for path, count in zip(paths, repeats)]
     dataset = fi.Dataset.sample_from_datasets(sources, seed=seed, stop_on_empty_dataset=stop).batch(batch_size)
-    options = fi.Options(optimization=fi.OptimizationOptions(mix_and_batch_fusion=fused))
+    return dataset.with_options(fi.Options(optimization=fi.OptimizationOptions(mix_and_batch_fusion=fused)))
+
+
+def _next_outcomes(it: Any, limit: int) -> list[Any]:
+    """Up to ``limit`` batches (lists of records) and errors (type, message) from ``it``, in order."""
     out: list[Any] = []
-    with iter(dataset.with_options(options)) as it:
-        while len(out) < MAX_OUTCOMES:
-            try:
-                out.append([bytes(record) for record in next(it)])
-            except StopIteration:
-                break
-            except Exception as exc:  # noqa: BLE001 - which error it is, is what gets compared
-                out.append((type(exc).__name__, str(exc)))
+    while len(out) < limit:
+        try:
+            out.append([bytes(record) for record in next(it)])
+        except StopIteration:
+            break
+        except Exception as exc:  # noqa: BLE001 - which error it is, is what gets compared
+            out.append((type(exc).__name__, str(exc)))
     return out
+
+
+def _outcomes(paths: list[str], inp: Input, fused: bool) -> list[Any]:
+    with iter(_pipeline(paths, inp, fused)) as it:
+        return _next_outcomes(it, MAX_OUTCOMES)
+
+
+def _resumed(paths: list[str], inp: Input, cut: int, fused: bool) -> list[Any]:
+    """The outcomes after ``cut``, from a state saved there by the fused pipeline and restored in a fresh
+    iterator of the fused (or unfused) one."""
+    with iter(_pipeline(paths, inp, True)) as it:
+        _next_outcomes(it, cut)
+        state = json.loads(json.dumps(it.get_state()))
+    with iter(_pipeline(paths, inp, fused)) as resumed:
+        resumed.set_state(state)
+        return _next_outcomes(resumed, MAX_OUTCOMES - cut)
 
 
 def check(inp: Input, oracle: Callable[[], None]) -> str | None:
@@ -109,10 +130,20 @@ def check(inp: Input, oracle: Callable[[], None]) -> str | None:
             if not isinstance(getattr(errors, kind, None), type) or not any(path in message for path in paths):
                 return f"fused: an error that is no fastinput error naming its file: {kind}: {message[:300]}"
     if fused != unfused:
-        at = next((i for i, (a, b) in enumerate(zip(fused, unfused)) if a != b), min(len(fused), len(unfused)))
-        return (f"fused {len(fused)} outcomes, unfused {len(unfused)}; first difference at {at}: "
-                f"{_shown(fused, at)} vs {_shown(unfused, at)}")
+        return _difference("fused", fused, "unfused", unfused)
+    cut = zlib.crc32(inp[0][0]) % (len(fused) + 1)
+    for restored_fused in (True, False):
+        rest = _resumed(paths, inp, cut, restored_fused)
+        if rest != fused[cut:]:
+            how = "fused" if restored_fused else "unfused"
+            return _difference(f"restored {how} at {cut}", rest, "the uninterrupted run", fused[cut:])
     return None
+
+
+def _difference(name: str, outcomes: list[Any], other_name: str, other: list[Any]) -> str:
+    at = next((i for i, (a, b) in enumerate(zip(outcomes, other)) if a != b), min(len(outcomes), len(other)))
+    return (f"{name}: {len(outcomes)} outcomes, {other_name}: {len(other)}; first difference at {at}: "
+            f"{_shown(outcomes, at)} vs {_shown(other, at)}")
 
 
 def _shown(outcomes: list[Any], at: int) -> str:
