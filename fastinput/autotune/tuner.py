@@ -18,7 +18,10 @@ Since the model is rebuilt from fresh measurements each round, the knobs
 follow the workload when it changes (slower storage, a costlier map). A stage
 with workers is judged only on enough finished work (``MAX_WINDOW_SECONDS``):
 its window stretches over rounds until as many work items as workers finished,
-and its knobs stay as they are meanwhile.
+and its knobs stay as they are meanwhile. After its worker count changes, the
+window in which that happened is not judged (its work items ran partly with
+the old count): judged, they made the tuned image pipeline's count swing
+between 2 and 4 workers every round on a loaded machine.
 
 Decisions are logged at debug level (logger ``fastinput.autotune``) and the
 knob values appear on the profiler's counter tracks.
@@ -109,6 +112,7 @@ class Tuner:
         self._interval = interval
         self._windows: dict[int, _Window] = {}
         self._settled: dict[int, StageModel] = {}  # each stage's figures from its last window with enough evidence
+        self._resized: set[int] = set()  # ids of the worker-count knobs the last round changed
         self._start_ns = time.monotonic_ns()
         self._consumer_window = (0, 0, 0)
         self._stop = threading.Event()
@@ -146,7 +150,11 @@ class Tuner:
         knobs = {k.kind: k for k in it.knobs()}
         workers = knobs[KnobKind.WORKERS].value if KnobKind.WORKERS in knobs else 1
         settled = elements >= workers or (elements >= 1 and seconds >= MAX_WINDOW_SECONDS)
-        if not settled and id(it) in self._settled:
+        resized = KnobKind.WORKERS in knobs and id(knobs[KnobKind.WORKERS]) in self._resized
+        if resized:  # the window straddles the change: start a new one now (see ``tune_once``)
+            self._resized.discard(id(knobs[KnobKind.WORKERS]))
+            self._windows[id(it)] = now
+        if (resized or not settled) and id(it) in self._settled:
             return dataclasses.replace(self._settled[id(it)], inputs=inputs, settled=False)
         input_elements = sum(child.rate for child in inputs) * seconds
         profile = it.tuning_profile()
@@ -207,6 +215,8 @@ class Tuner:
         self.estimates = {stage.name: output_time(stage, consumer_time) for stage in walk(model)}
         for knob, value in climb(model, consumer_time, self.cpu_budget, self.ram_budget).items():
             knob.set(value)
+            if knob.kind is KnobKind.WORKERS:
+                self._resized.add(id(knob))
         if not self._warned_fixed:
             self._warned_fixed = warn_if_fixed_buffers_exceed(model, self.ram_budget)
 

@@ -1,6 +1,6 @@
 """The tuner's worker count when other processes share the cores (issue 20, one busy core beside the README image
 pipeline): workers that sleep at work (GIL waits) get workers past the cores, up to a bound and no further; on a
-quiet machine the count stays where it was."""
+quiet machine the count stays where it was; a window that straddles a change of the worker count is not judged."""
 
 import pytest
 
@@ -115,5 +115,27 @@ def test_the_tuner_counts_the_workers_sleep_in_their_share_of_time_at_work(monke
         assert tuner.model.blocked == pytest.approx(2 * 0.284 * 0.4 / 4)
         assert tuner.model.queued == pytest.approx(2 * 0.6 / 4)
         assert stage.workers.value == 4  # the sleep (28% of own) is waiting that the run-queue delay hid
+    finally:
+        tuner.stop()
+
+
+def test_a_window_that_straddles_a_change_of_the_worker_count_is_not_judged():
+    stage, consumer = _Batches(workers=2, own=2 * BATCH_CPU, cpu=BATCH_CPU), _Consumer()
+    tuner = Tuner(stage, consumer, fi.AutotuneOptions(cpu_budget=2), interval=3600)
+    try:
+        stage.finish(4)  # half of each batch waiting: twice the cores
+        tuner.tune_once()
+        assert stage.workers.value == 4
+        # Batches that started with 2 workers finish with 4: their figures belong to neither count.
+        stage.own_ns = 8 * stage.cpu_ns
+        stage.finish(4)
+        tuner.tune_once()
+        assert not tuner.model.settled and stage.workers.value == 4
+        # The next window starts at that look: only the batches finished since are judged.
+        stage.own_ns = stage.cpu_ns
+        stage.finish(4)
+        tuner.tune_once()
+        assert tuner.model.settled and tuner.model.own == pytest.approx(BATCH_CPU)
+        assert stage.workers.value == 2
     finally:
         tuner.stop()
