@@ -180,8 +180,12 @@ BLOCKED_MIN_SHARE = 0.08
 """Sleep at work below this share of ``own`` is not counted (``blocked_waiting``)."""
 CONTENDED_SHARE = 0.25
 """Workers that queue for a core this share of ``own`` or more overlap their waiting only up to ``blocked_bound``."""
-BLOCKED_WORKERS_PER_CORE = 2
-"""Workers per core up to which sleep at work overlaps (``blocked_bound``)."""
+BLOCKED_WORKERS_PER_CORE = 3
+"""Workers per core up to which sleep at work overlaps (``blocked_bound``). README image pipeline with one busy
+core beside, fixed worker counts (images/s): lead, quiet, best of 3-4 rounds: 3 workers 1,238-1,240, 6: 1,304-1,333,
+8: 1,340; busy8, load 6-7, rotated rounds: 2: 806/436/654, 3: 910/657/555, 4: 832/908/672, 6: 1,284/1,042/988,
+8: 1,273/977/942 (CPU per image 0.88-0.93 ms at every count). With 2 per core the tuner sat at 4 (872, 913 images/s
+in 12 s, load 6.5-7), with 3 per core at 5-6 (965, 940), same minutes."""
 
 
 def blocked_bound(cores: float) -> int:

@@ -29,9 +29,9 @@ def _climb_contended(rounds):
     return workers
 
 
-def test_gil_waits_with_a_busy_core_buy_workers_up_to_twice_the_cores_and_no_more():
-    assert blocked_bound(2.0) == 4
-    assert _climb_contended(rounds=20) == 4
+def test_gil_waits_with_a_busy_core_buy_workers_up_to_three_per_core_and_no_more():
+    assert blocked_bound(2.0) == 6
+    assert _climb_contended(rounds=20) == 6
 
 
 def test_without_the_bound_the_same_figures_run_away(monkeypatch):
@@ -39,7 +39,7 @@ def test_without_the_bound_the_same_figures_run_away(monkeypatch):
     monkeypatch.setattr(model_module, "BLOCKED_WORKERS_PER_CORE", 8)
     assert _climb_contended(rounds=20) == 16
     monkeypatch.setattr(model_module, "CONTENDED_SHARE", float("inf"))  # only the sleep the run queue hid bounded
-    monkeypatch.setattr(model_module, "BLOCKED_WORKERS_PER_CORE", 2)
+    monkeypatch.setattr(model_module, "BLOCKED_WORKERS_PER_CORE", 3)
     assert _climb_contended(rounds=20) == 16
 
 
@@ -78,7 +78,7 @@ def test_a_waiting_stage_that_queues_little_keeps_every_worker():
 def test_waiting_of_workers_that_queue_much_overlaps_only_up_to_the_bound():
     # Own less CPU less queueing is large, but the workers queue for a core half their time: GIL waits, not storage.
     model = _map_and_batch(own=0.4, cpu=BATCH_CPU, workers=4, queued=0.2, blocked=0.136)
-    assert _workers_after(model, rounds=5) == 4
+    assert _workers_after(model, rounds=5) == 6
 
 
 def test_the_bounded_model_agrees_with_the_measurement_at_the_current_worker_count():
