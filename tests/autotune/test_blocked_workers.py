@@ -65,9 +65,19 @@ def test_on_a_quiet_machine_the_count_stays(share):
 def test_sleep_below_the_threshold_leaves_the_model_as_it_was():
     own, queued = 1.3 * BATCH_CPU, 0.2 * BATCH_CPU
     without = _map_and_batch(own=own, cpu=BATCH_CPU, workers=3, queued=queued).inputs[0]
-    with_some = _map_and_batch(own=own, cpu=BATCH_CPU, workers=3, queued=queued, blocked=0.07 * own).inputs[0]
+    with_some = _map_and_batch(own=own, cpu=BATCH_CPU, workers=3, queued=queued,
+                               blocked=own - BATCH_CPU - queued + 0.07 * own).inputs[0]
     for workers in (1, 2, 3, 4, 8, 16):
         assert worker_time(with_some, workers) == worker_time(without, workers)
+
+
+def test_waiting_that_the_workers_did_not_sleep_is_not_waiting():
+    # Own less CPU less queueing of 140 ms a batch, but the workers slept 1 ms at work: batches that had queued in
+    # the window before finished in this one (own is credited when a batch finishes, the kernel's figures as they
+    # accrue). Read as waiting, it bought two more workers.
+    model = _map_and_batch(own=0.226, cpu=BATCH_CPU, workers=2, queued=0.022, blocked=0.001)
+    assert _workers_after(model) == 2
+    assert _workers_after(_map_and_batch(own=0.226, cpu=BATCH_CPU, workers=2, queued=0.022)) == 7  # sleep not known
 
 
 def test_a_waiting_stage_that_queues_little_keeps_every_worker():
