@@ -9,6 +9,8 @@ Each stage is summarised from its metrics over the last tuning window:
   for a stage that waits on storage);
 - ``queued``: time per output element the stage's workers were runnable but
   waiting for a core (the kernel's run-queue delay, ``autotune/run_queue.py``);
+- ``blocked``: time per output element the workers slept at work (the GIL, a
+  lock, storage: the kernel's figures, see ``split_waiting``);
 - ``nbytes``: bytes per buffered element.
 
 The model's question is: how long does the consumer of a stage wait for one
