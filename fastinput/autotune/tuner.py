@@ -87,7 +87,9 @@ class _Window:
         """Nanoseconds the stage's workers slept (neither running nor waiting for a core: the GIL, a lock, storage)
         at work since ``last``, or None if unknown. A worker also sleeps between work items (nothing to do, no
         room to put a result), so each worker's sleep counts in the share of the window the workers were at work
-        (``busy_ns``); threads that started or ended since are left out."""
+        (``busy_ns``), and never more than their time at work off the CPU: a stage idle most of the window (reads
+        from the page cache, far ahead of their consumer) would otherwise count its idle sleep. Threads that
+        started or ended since are left out."""
         if self.threads is None or last is None or last.threads is None:
             return None
         wall = self.time_ns - last.time_ns
@@ -96,8 +98,9 @@ class _Window:
             return None
         slept = sum(max(0, wall - (self.threads[tid][0] - last.threads[tid][0])
                         - (self.threads[tid][1] - last.threads[tid][1])) for tid in both)
-        at_work = min(1.0, max(0.0, (self.busy_ns - last.busy_ns) / (wall * len(both))))
-        return int(slept * at_work)
+        busy = self.busy_ns - last.busy_ns
+        at_work = min(1.0, max(0.0, busy / (wall * len(both))))
+        return int(min(slept * at_work, max(0, busy - (self.cpu_ns - last.cpu_ns))))
 
 
 class Tuner:

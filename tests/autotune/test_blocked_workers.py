@@ -71,6 +71,29 @@ def test_sleep_below_the_threshold_leaves_the_model_as_it_was():
         assert worker_time(with_some, workers) == worker_time(without, workers)
 
 
+def test_a_stage_idle_most_of_the_window_counts_no_idle_sleep(monkeypatch):
+    # Reads from the page cache far ahead of their consumer: 4 reads of 10 ms (9 of CPU) in a second on 2 threads,
+    # which sleep the rest of it waiting for room. In the share at work (2%) that idle sleep alone would be 39 ms,
+    # more than the 4 ms the reads spent off the CPU.
+    clock = _Clock()
+    monkeypatch.setattr(tuner_module, "time", clock)
+    times = {101: (9_000_000, 1_000_000), 102: (9_000_000, 1_000_000)}  # first look: the reads' rest was queueing
+    monkeypatch.setattr(tuner_module, "thread_times", lambda threads: dict(times))
+    stage, consumer = _Batches(workers=2, own=0.010, cpu=0.009, threads=(101, 102)), _Consumer()
+    tuner = Tuner(stage, consumer, fi.AutotuneOptions(cpu_budget=2), interval=3600)
+    try:
+        stage.finish(2)
+        tuner.tune_once()
+        assert stage.workers.value == 2
+        clock.ns += 10**9
+        times.update({101: (27_000_000, 1_000_000), 102: (27_000_000, 1_000_000)})
+        stage.finish(4)
+        tuner.tune_once()
+        assert tuner.model.blocked == pytest.approx(0.001)
+    finally:
+        tuner.stop()
+
+
 def test_waiting_that_the_workers_did_not_sleep_is_not_waiting():
     # Own less CPU less queueing of 140 ms a batch, but the workers slept 1 ms at work: batches that had queued in
     # the window before finished in this one (own is credited when a batch finishes, the kernel's figures as they
