@@ -7,10 +7,13 @@ blocked, on the GIL, a lock or a condition; involuntary: it was preempted),
 with the map_and_batch's worker count at the end. Rounds go over every
 setting in turn, so a burst of load from elsewhere hits them alike; the best
 rate and the median CPU per image are kept. This is how issue 20's question
-"what do 16 threads on 2 cores cost?" was answered.
+"what do 16 threads on 2 cores cost?" was answered, and, with
+``--busy-cores 1`` (busy processes beside, as ``fastinput-bench`` runs them),
+how many workers pay when the training step's host work shares the cores
+(``fastinput.autotune.model.BLOCKED_WORKERS_PER_CORE``).
 
     python -m fastinput_bench.readme_threads [--parallelism 2 3 4 8 16 autotune] [--rounds 3] [--batches 40]
-                                             [--json out.json]
+                                             [--busy-cores N] [--json out.json]
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import time
 from collections.abc import Callable
 from typing import Generic, NamedTuple, TypeVar
 
+from fastinput_bench.busy import busy_cores
 from fastinput_bench.report import script_machine, write_figures
 
 BATCH_SIZE = 64
@@ -83,6 +87,7 @@ def main() -> None:
     parser.add_argument("--parallelism", nargs="+", default=["2", "3", "4", "8", "16", "autotune"])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--batches", type=int, default=40)
+    parser.add_argument("--busy-cores", type=int, default=0, metavar="N", help="busy processes beside (default 0)")
     parser.add_argument("--json", help="write the results to this file")
     args = parser.parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -93,12 +98,13 @@ def main() -> None:
     settings = [fi.AUTOTUNE if p == "autotune" else int(p) for p in args.parallelism]
     runs: dict[str, list[dict]] = {}
     load = os.getloadavg()[0]
-    for _ in range(args.rounds):
-        for parallelism in settings:
-            run = measure(files, parallelism, args.batches)
-            runs.setdefault(str(run["parallelism"]), []).append(run)
+    with busy_cores(args.busy_cores):
+        for _ in range(args.rounds):
+            for parallelism in settings:
+                run = measure(files, parallelism, args.batches)
+                runs.setdefault(str(run["parallelism"]), []).append(run)
     print(f"README pipeline, batch {BATCH_SIZE}, {args.batches} batches per run, best of {args.rounds} rounds; "
-          f"{os.cpu_count()} cores, load average at start {load:.1f}")
+          f"{args.busy_cores} busy core(s) beside; {os.cpu_count()} cores, load average at start {load:.1f}")
     print(f"{'parallelism':>11} {'images/s':>9} {'CPU ms/img':>10} {'vol sw/img':>10} {'invol sw/img':>12} "
           f"{'workers':>8}")
     results = []
@@ -117,7 +123,7 @@ def main() -> None:
               f"{row['median_involuntary_switches_per_image']:>12.2f} "
               f"{'/'.join(map(str, row['workers_at_end'])):>8}")
     write_figures(args.json, {"machine": {**script_machine(), "load_average": load}, "batch_size": BATCH_SIZE,
-                              "batches": args.batches, "results": results})
+                              "batches": args.batches, "busy_cores": args.busy_cores, "results": results})
 
 
 if __name__ == "__main__":

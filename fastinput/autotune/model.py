@@ -9,6 +9,8 @@ Each stage is summarised from its metrics over the last tuning window:
   for a stage that waits on storage);
 - ``queued``: time per output element the stage's workers were runnable but
   waiting for a core (the kernel's run-queue delay, ``autotune/run_queue.py``);
+- ``blocked``: time per output element the workers slept at work (the GIL, a
+  lock, storage: the kernel's figures, see ``split_waiting``);
 - ``nbytes``: bytes per buffered element.
 
 The model's question is: how long does the consumer of a stage wait for one
@@ -77,6 +79,8 @@ class StageModel:
     """Whether the figures come from enough finished work to turn the stage's knobs on (see the tuner)."""
     queued: float | None = None
     """Seconds per element the workers waited for a core (measured); None: unknown, estimated (``worker_time``)."""
+    blocked: float | None = None
+    """Seconds per element the workers slept at work (measured: the GIL, a lock, storage); None: unknown."""
 
     def value(self, kind: KnobKind, overrides: dict[int, int] | None = None, default: int = 1) -> int:
         """The value of the stage's knob of ``kind`` (``overrides`` maps ``id(knob)`` to a value to evaluate
@@ -145,12 +149,13 @@ def worker_time(stage: StageModel, parallelism: int) -> float:
     the runnable workers per core where the workers kept the cores busy, which misses the queueing that other
     processes cause.
 
-    With a busy process beside (README image pipeline, 2 workers, load 7-10) the kernel's delay per batch exceeds
-    ``own`` less CPU (e.g. own 402 ms, CPU 92, queued 448): it also accrues outside the work, while a worker woken
-    for the GIL or for work waits for a core, so the GIL waits inside the work never show as waiting here. Counting
-    instead each worker's wall time neither running nor runnable (schedstat), in proportion to its time at work,
-    as overlappable waiting was tried: GIL waits grow with the workers (blocked 42 ms a batch at 4 workers, 397 at
-    16), so the stage climbed to 16 workers within 7 s; reverted."""
+    Sleep that ``own`` less CPU less queueing misses (``blocked``, see ``split_waiting``) overlaps only up to
+    ``blocked_bound`` workers: a worker more is then one more runnable thread taking its share of the cores from
+    the other processes, which pays up to a few threads per core and no further. So does all waiting while the
+    workers queue for a core ``CONTENDED_SHARE`` of their time or more: GIL waits grow with the workers and, past
+    3-4 workers on 2 cores with a busy process beside, show up as ``own`` less CPU less queueing too (README image
+    pipeline: 13 ms a batch at 3 workers, 125 at 6, 290 at 14), and every worker added then justified the next.
+    A stage waiting on storage sleeps most of its time and queues little, so it keeps gaining past the bound."""
     measured_with = max(1, stage.value(KnobKind.WORKERS))
     if stage.queued is not None:
         queued = stage.queued
@@ -158,14 +163,59 @@ def worker_time(stage: StageModel, parallelism: int) -> float:
         busy_cores = measured_with * stage.cpu / stage.own if stage.own > 0 else 0.0  # cores the workers kept busy
         share = min(1.0, busy_cores / stage.cores)
         queued = stage.cpu * (max(1.0, share * measured_with / stage.cores) - 1.0)
-    waiting = max(0.0, stage.own - stage.cpu - queued)
+    waiting, extra = split_waiting(stage, max(0.0, stage.own - stage.cpu - queued))
+    bound = blocked_bound(stage.cores)
+    bounded = extra + waiting if queued >= CONTENDED_SHARE * stage.own else extra
 
     def unqueued(workers: int) -> float:
-        return max((waiting + stage.cpu) / max(1, workers), stage.cpu / stage.cores)
+        workers = max(1, workers)
+        return max((waiting + extra + stage.cpu) / workers, (bounded + stage.cpu) / min(workers, bound),
+                   stage.cpu / stage.cores)
 
     now = unqueued(measured_with)
     stretch = stage.own / measured_with / now if now > 0 and stage.own > 0 else 1.0
     return unqueued(parallelism) * stretch
+
+
+BLOCKED_MIN_SHARE = 0.08
+"""Sleep at work beyond the waiting below this share of ``own`` is not counted (``split_waiting``)."""
+CONTENDED_SHARE = 0.25
+"""Workers that queue for a core this share of ``own`` or more overlap their waiting only up to ``blocked_bound``."""
+BLOCKED_WORKERS_PER_CORE = 3
+"""Workers per core up to which sleep at work overlaps (``blocked_bound``). README image pipeline with one busy
+core beside, fixed worker counts (images/s): lead, quiet, best of 3-4 rounds: 3 workers 1,238-1,240, 6: 1,304-1,333,
+8: 1,340; busy8, load 6-7, rotated rounds: 2: 806/436/654, 3: 910/657/555, 4: 832/908/672, 6: 1,284/1,042/988,
+8: 1,273/977/942 (CPU per image 0.88-0.93 ms at every count). With 2 per core the tuner sat at 4 (872, 913 images/s
+in 12 s, load 6.5-7), with 3 per core at 5-6 (965, 940), same minutes."""
+
+
+def blocked_bound(cores: float) -> int:
+    """How many workers the sleep at work overlaps over: ``BLOCKED_WORKERS_PER_CORE`` per core of the budget."""
+    return max(1, int(BLOCKED_WORKERS_PER_CORE * cores)) if math.isfinite(cores) else 2**31
+
+
+def split_waiting(stage: StageModel, unexplained: float) -> tuple[float, float]:
+    """(waiting, extra): seconds per element of ``unexplained`` time (``own`` less CPU less queueing) that the
+    workers waited, and of their sleep at work (``blocked``) beyond it.
+
+    With other processes on the cores, a worker woken to take the GIL waits for a core; the kernel's run-queue
+    delay then also accrues outside the work and exceeds ``own`` less CPU (README image pipeline, one busy core:
+    own 402 ms a batch, CPU 92, queued 448), so the workers' GIL waits never show as waiting. The kernel's sleep
+    time does show them (10-17% of the workers' time with one busy core, 2-3% without). Counted without a bound
+    (readme5's trial) it grew with the workers (GIL convoys: 42 ms a batch at 4 workers, 397 at 16) and the stage
+    climbed to 16 workers on 2 cores within 7 s; ``worker_time`` lets it overlap only up to ``blocked_bound``
+    workers. Below ``BLOCKED_MIN_SHARE`` of ``own`` (a quiet machine) it is not counted: the quiet worker count
+    stays as it was.
+
+    Where the sleep is known, unexplained time beyond it is not waiting: a worker that neither ran, queued nor slept
+    was not at work. Own and CPU time are credited when a work item finishes, the kernel's figures as they accrue,
+    so a window in which items that had queued in the one before finished read as waiting (the tuned image
+    pipeline, load 5: own 226 ms a batch, CPU 49, queued 69, asleep 3), and the worker count jumped."""
+    if stage.blocked is None or stage.own <= 0:
+        return unexplained, 0.0
+    waiting = min(unexplained, stage.blocked)
+    extra = stage.blocked - waiting
+    return waiting, (extra if extra >= BLOCKED_MIN_SHARE * stage.own else 0.0)
 
 
 def walk(stage: StageModel):

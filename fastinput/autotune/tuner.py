@@ -18,7 +18,10 @@ Since the model is rebuilt from fresh measurements each round, the knobs
 follow the workload when it changes (slower storage, a costlier map). A stage
 with workers is judged only on enough finished work (``MAX_WINDOW_SECONDS``):
 its window stretches over rounds until as many work items as workers finished,
-and its knobs stay as they are meanwhile.
+and its knobs stay as they are meanwhile. After its worker count changes, the
+window in which that happened is not judged (its work items ran partly with
+the old count): judged, they made the tuned image pipeline's count swing
+between 2 and 4 workers every round on a loaded machine.
 
 Decisions are logged at debug level (logger ``fastinput.autotune``) and the
 knob values appear on the profiler's counter tracks.
@@ -36,7 +39,7 @@ from typing import Any
 from fastinput._engine.iterator import DatasetIterator, Knob
 from fastinput._engine.traits import KnobKind
 from fastinput.autotune.model import StageModel, buffered_bytes, cpu_demand, output_time, walk
-from fastinput.autotune.run_queue import run_delays
+from fastinput.autotune.run_queue import thread_times
 from fastinput.options import AutotuneOptions
 
 logger = logging.getLogger("fastinput.autotune")
@@ -58,10 +61,11 @@ cores takes half a second), and a round that saw none or a few of them measured 
 
 
 class _Window:
-    """A stage's counters at the previous look, to turn cumulative metrics into per-window figures; ``run_delays``:
-    its worker threads' run-queue delays (``fastinput.autotune.run_queue``), None where unknown."""
+    """A stage's counters at the previous look, to turn cumulative metrics into per-window figures; ``threads``:
+    its worker threads' (running, run-queue delay) nanoseconds (``fastinput.autotune.run_queue``), None where
+    unknown."""
 
-    __slots__ = ("elements", "busy_ns", "call_ns", "cpu_ns", "inputs_call_ns", "time_ns", "run_delays")
+    __slots__ = ("elements", "busy_ns", "call_ns", "cpu_ns", "inputs_call_ns", "time_ns", "threads")
 
     def __init__(self, it: DatasetIterator) -> None:
         m = it.metrics
@@ -69,15 +73,34 @@ class _Window:
         self.elements, self.busy_ns, self.call_ns, self.cpu_ns = m.elements, m.busy_ns, m.call_ns, m.cpu_ns
         self.inputs_call_ns = sum(child.metrics.call_ns for child in it.inputs)
         threads = it.worker_threads()
-        self.run_delays = None if threads is None else run_delays(threads)
+        self.threads = None if threads is None else thread_times(threads)
 
     def queued_ns(self, last: _Window | None) -> int | None:
         """Nanoseconds the stage's workers waited for a core since ``last`` (a thread started since counts from its
         start, one that ended since is missed), or None if unknown."""
-        if self.run_delays is None or (last is not None and last.run_delays is None):
+        if self.threads is None or (last is not None and last.threads is None):
             return None
-        before = last.run_delays if last is not None else {}
-        return sum(max(0, ns - before.get(tid, 0)) for tid, ns in self.run_delays.items())
+        before = last.threads if last is not None else {}
+        return sum(max(0, queued - before.get(tid, (0, 0))[1]) for tid, (_, queued) in self.threads.items())
+
+    def blocked_ns(self, last: _Window | None) -> int | None:
+        """Nanoseconds the stage's workers slept (neither running nor waiting for a core: the GIL, a lock, storage)
+        at work since ``last``, or None if unknown. A worker also sleeps between work items (nothing to do, no
+        room to put a result), so each worker's sleep counts in the share of the window the workers were at work
+        (``busy_ns``), and never more than their time at work off the CPU: a stage idle most of the window (reads
+        from the page cache, far ahead of their consumer) would otherwise count its idle sleep. Threads that
+        started or ended since are left out."""
+        if self.threads is None or last is None or last.threads is None:
+            return None
+        wall = self.time_ns - last.time_ns
+        both = self.threads.keys() & last.threads.keys()
+        if wall <= 0 or not both:
+            return None
+        slept = sum(max(0, wall - (self.threads[tid][0] - last.threads[tid][0])
+                        - (self.threads[tid][1] - last.threads[tid][1])) for tid in both)
+        busy = self.busy_ns - last.busy_ns
+        at_work = min(1.0, max(0.0, busy / (wall * len(both))))
+        return int(min(slept * at_work, max(0, busy - (self.cpu_ns - last.cpu_ns))))
 
 
 class Tuner:
@@ -92,6 +115,7 @@ class Tuner:
         self._interval = interval
         self._windows: dict[int, _Window] = {}
         self._settled: dict[int, StageModel] = {}  # each stage's figures from its last window with enough evidence
+        self._resized: set[int] = set()  # ids of the worker-count knobs the last round changed
         self._start_ns = time.monotonic_ns()
         self._consumer_window = (0, 0, 0)
         self._stop = threading.Event()
@@ -129,7 +153,11 @@ class Tuner:
         knobs = {k.kind: k for k in it.knobs()}
         workers = knobs[KnobKind.WORKERS].value if KnobKind.WORKERS in knobs else 1
         settled = elements >= workers or (elements >= 1 and seconds >= MAX_WINDOW_SECONDS)
-        if not settled and id(it) in self._settled:
+        resized = KnobKind.WORKERS in knobs and id(knobs[KnobKind.WORKERS]) in self._resized
+        if resized:  # the window straddles the change: start a new one now (see ``tune_once``)
+            self._resized.discard(id(knobs[KnobKind.WORKERS]))
+            self._windows[id(it)] = now
+        if (resized or not settled) and id(it) in self._settled:
             return dataclasses.replace(self._settled[id(it)], inputs=inputs, settled=False)
         input_elements = sum(child.rate for child in inputs) * seconds
         profile = it.tuning_profile()
@@ -138,12 +166,13 @@ class Tuner:
         else:
             own_ns = (now.call_ns - now.inputs_call_ns) - ((last.call_ns - last.inputs_call_ns) if last else 0)
         cpu_ns = now.cpu_ns - (last.cpu_ns if last else 0)
-        queued_ns = now.queued_ns(last)
+        queued_ns, blocked_ns = now.queued_ns(last), now.blocked_ns(last)
         per = 1.0 / elements if elements > 0 else 0.0
         model = StageModel(
             name=it.name, kind=profile.kind, own=max(0.0, own_ns) * 1e-9 * per,
             ratio=(input_elements * per) if elements else 1.0, cpu=cpu_ns * 1e-9 * per,
-            queued=None if queued_ns is None else queued_ns * 1e-9 * per, nbytes=m.bytes_per_element,
+            queued=None if queued_ns is None else queued_ns * 1e-9 * per,
+            blocked=None if blocked_ns is None else blocked_ns * 1e-9 * per, nbytes=m.bytes_per_element,
             knobs=knobs, inputs=inputs, rate=elements / seconds, chunk_size=profile.chunk_size,
             cycle_length=profile.cycle_length, cores=self.cpu_budget, settled=settled,
         )
@@ -189,6 +218,8 @@ class Tuner:
         self.estimates = {stage.name: output_time(stage, consumer_time) for stage in walk(model)}
         for knob, value in climb(model, consumer_time, self.cpu_budget, self.ram_budget).items():
             knob.set(value)
+            if knob.kind is KnobKind.WORKERS:
+                self._resized.add(id(knob))
         if not self._warned_fixed:
             self._warned_fixed = warn_if_fixed_buffers_exceed(model, self.ram_budget)
 

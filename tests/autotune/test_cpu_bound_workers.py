@@ -15,17 +15,17 @@ BATCH_CPU = 0.064  # a batch of 64 images at 1 ms of CPU each
 CORES = 2.0
 
 
-def _map_and_batch(own, cpu, workers, cores=CORES, maximum=16, queued=None):
+def _map_and_batch(own, cpu, workers, cores=CORES, maximum=16, queued=None, blocked=None):
     """What the tuner measures for ``map_and_batch`` with ``workers`` workers under a one-thread prefetch: ``own``
-    seconds of a worker's wall time per batch, ``cpu`` of its CPU time, ``queued`` of its run-queue delay (None:
-    not known)."""
+    seconds of a worker's wall time per batch, ``cpu`` of its CPU time, ``queued`` of its run-queue delay and
+    ``blocked`` of its sleep at work (None: not known)."""
     def knob(stage, name, kind, value, top):
         return Knob(stage, name, value, 1, top, True, lambda value: None, kind=kind)
 
     stage = StageModel("map_and_batch(f)", TuningKind.PARALLEL, own=own, ratio=64.0, cpu=cpu, nbytes=9.6e6,
                        knobs={WORKERS: knob("map_and_batch(f)", "parallelism", WORKERS, workers, maximum),
                               OUTPUT: knob("map_and_batch(f)", "buffer_size", OUTPUT, 4, 1024)},
-                       rate=30.0, cores=cores, queued=queued)
+                       rate=30.0, cores=cores, queued=queued, blocked=blocked)
     return StageModel("prefetch(AUTOTUNE)", TuningKind.PREFETCH, own=2e-5, ratio=1.0, cpu=2e-5, nbytes=9.6e6,
                       knobs={OUTPUT: knob("prefetch(AUTOTUNE)", "buffer_size", OUTPUT, 2, 1024)},
                       inputs=[stage], rate=30.0, cores=cores)
@@ -158,7 +158,7 @@ def test_the_tuner_reads_the_workers_run_queue_delay(monkeypatch):
     # processes' load), the workers stay at the cores; with it saying nothing was, the rest is waiting, and two more
     # workers overlap it.
     delays = {}
-    monkeypatch.setattr(tuner_module, "run_delays", lambda threads: {tid: delays[tid] for tid in threads})
+    monkeypatch.setattr(tuner_module, "thread_times", lambda threads: {tid: (0, delays[tid]) for tid in threads})
     for queued_per_batch, workers in [(0.064, 2), (0.0, 4)]:
         delays.update({101: 0, 102: 0})
         stage, consumer = _Batches(workers=2, own=0.128, cpu=0.064, threads=(101, 102)), _Consumer()

@@ -16,13 +16,13 @@ linux_only = pytest.mark.skipif(not run_queue.AVAILABLE, reason="the kernel keep
 def test_a_live_threads_delay_is_read_and_one_not_in_this_process_left_out():
     me = threading.get_native_id()
     gone = max(int(tid) for tid in os.listdir("/proc/self/task")) + 1_000_000  # a thread that ended, as far as reads go
-    delays = run_queue.run_delays([me, gone])
-    assert set(delays) == {me} and delays[me] >= 0
+    times = run_queue.thread_times([me, gone])
+    assert set(times) == {me} and times[me][0] > 0 and times[me][1] >= 0
 
 
 def test_without_the_kernels_figures_the_delay_is_unknown(monkeypatch):
     monkeypatch.setattr(run_queue, "AVAILABLE", False)
-    assert run_queue.run_delays([threading.get_native_id()]) is None
+    assert run_queue.thread_times([threading.get_native_id()]) is None
 
 
 def test_a_pool_names_its_live_threads():
