@@ -298,12 +298,16 @@ class DirectedInterleaveIterator(DatasetIterator):
         if stop:
             return choices[:stop]
         if event is None:
-            value = int(self._choices[self._next])
-            self._next += 1
-            raise errors.InvalidArgumentError(f"{self._label}: choice {value} is out of range: there are {count} "
-                                              f"datasets (indices 0 to {count - 1})")
+            self._choice_out_of_range()
         self._input_cannot_serve(event)
         return choices[:0]
+
+    def _choice_out_of_range(self) -> None:
+        """The next choice names no input: an ``InvalidArgumentError`` in its place (the choice used up)."""
+        value, count = int(self._choices[self._next]), len(self._sources)
+        self._next += 1
+        raise errors.InvalidArgumentError(f"{self._label}: choice {value} is out of range: there are {count} "
+                                          f"datasets (indices 0 to {count - 1})")
 
     def _serve_exact(self, choices: np.ndarray, held: list[int], stop: int, event: int | None
                      ) -> tuple[int, int | None]:
