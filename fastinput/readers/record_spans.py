@@ -94,7 +94,8 @@ class RecordSpansDataset(Dataset):
         return self.replaced.cardinality()
 
     def __str__(self) -> str:
-        return f"{self.replaced} [read as spans]"
+        stages = [self.reader] if self.replaced is self.reader else [self.reader, self.replaced]
+        return f"{' -> '.join(map(str, stages))} [read as spans]"
 
     def make_iterator(self, ctx: IteratorContext) -> DatasetIterator:
         return RecordSpansIterator(self, ctx)
