@@ -163,6 +163,7 @@ class MixSpansAndBatchIterator(MixAndBatchIterator):
         source = self._span_sources[index]
         if source.refill():
             self._bases[index] = source.buffer  # (grown for a long record)
+            source.metrics.elements += int(self._span_ends[index])  # (its stats count the records it notes)
             return
         failure = source.take_failure()
         if failure is not None:

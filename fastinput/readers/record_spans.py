@@ -51,9 +51,12 @@ try:
 except ImportError:  # not built: no input is read as spans (the mix reads its inputs as they are)
     _mixing = _records = take_spans = None
 
-SPAN_BUFFER = 1 << 20
-"""Bytes of each input's read buffer. Standalone (commit 52970ca), 256 and 512 KiB measured a little faster than
-1 MiB (306 and 303 against 317 us a batch) and 2 MiB much slower (432: 16 MiB of buffers leave the L3)."""
+SPAN_BUFFER = 512 << 10
+"""Bytes of each input's read buffer (a read of a local file, and the records walked at once). In the pipeline
+(8 files of ~1 KB records, batches of 1,024, main thread's CPU per batch, 1,000 batches, rounds alternated in one
+process, load 5-7; medians against one source's in the same rounds): 1 MiB 340, 328, 336; 512 KiB 310, 308, 325;
+256 KiB 306, 322 (one source 311, 315, 329). Standalone (commit 52970ca): 256 and 512 KiB 306 and 303 against 317
+for 1 MiB; 2 MiB 432 (16 MiB of buffers leave the L3)."""
 
 MAX_SPANS = 4096
 """Records noted per walk of the buffer (its spans array: 64 KiB); a buffer of more, smaller records is walked again

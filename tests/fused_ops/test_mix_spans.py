@@ -126,6 +126,13 @@ def test_choose_from_record_files_is_tf_datas(tf, tf_files, count, batch):
     assert fi_outcomes(mix(fi)) == tf_outcomes(mix(tf.data))
 
 
+@pytest.mark.parametrize("stop", [False, True])
+def test_choices_out_of_range_raise_in_their_places_as_mains(damaged, stop):
+    sources = [fi.TFRecordDataset(damaged[name]).repeat(2) for name in ("clean", "data_crc")]
+    choices = fi.Dataset.from_tensor_slices((np.arange(300) * 5 % 7 - 2).astype(np.int64))  # -2 to 4: 0 and 1 exist
+    _same_as_mains(fi.Dataset.choose_from_datasets(sources, choices, stop_on_empty_dataset=stop).batch(6))
+
+
 @pytest.mark.parametrize("files", [["clean", "data_crc"], ["length_crc", "clean", "truncated"],
                                    ["empty", "clean"], ["clean", "missing", "truncated"], ["data_crc"]])
 @pytest.mark.parametrize("count", [None, 2])
