@@ -34,7 +34,7 @@ import numpy as np
 from fastinput import errors
 from fastinput._engine.checkpoint import check_stage, decode_value, stage_state
 from fastinput._engine.iterator import DatasetIterator, IteratorContext
-from fastinput._engine.traits import StageTraits
+from fastinput._engine.traits import StageKind, StageTraits
 from fastinput.dataset import Dataset
 from fastinput.ops.interleave import check_cycle, cycle_state, slot_state
 from fastinput.ops.repeat import EpochTally, RepeatDataset
@@ -62,6 +62,7 @@ MAX_SPANS = 4096
 """Records noted per walk of the buffer (its spans array: 64 KiB); a buffer of more, smaller records is walked again
 from where the last walk stopped once those are taken."""
 
+
 def spans_source(node: Dataset) -> RecordSpansDataset | None:
     """``node`` as an input read as spans, if it is ``TFRecordDataset(files)`` (local, uncompressed, read one file
     after another, names given as a list), optionally followed by ``repeat(count)``; else None."""
@@ -81,6 +82,9 @@ def spans_source(node: Dataset) -> RecordSpansDataset | None:
 class RecordSpansDataset(Dataset):
     """``TFRecordDataset(files)[.repeat(count)]`` (``replaced``) read as spans (see the module's docstring)."""
 
+    traits = StageTraits("TFRecordDataset", StageKind.READ)
+    """An instance takes the traits of the stage it replaces (``repeat``'s, where the reader is repeated)."""
+
     def __init__(self, replaced: Dataset, reader: TFRecordDataset, count: int | None) -> None:
         super().__init__()
         self.replaced = replaced
@@ -88,7 +92,7 @@ class RecordSpansDataset(Dataset):
         self.paths = list(reader.file_names)
         self.count = count
         """``repeat``'s count (-1: forever), or None where the reader is not repeated."""
-        self.traits: StageTraits = replaced.traits
+        self.traits = replaced.traits
 
     def compute_element_spec(self) -> Any:
         return RECORD_SPEC
