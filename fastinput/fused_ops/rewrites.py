@@ -118,7 +118,9 @@ def _fuse_mix_and_batch(node: Dataset) -> Dataset | None:
                                                                                 DirectedInterleaveDataset):
         return None
     mix = node.inputs[0]
-    spans = [spans_source(dataset) for dataset in mix.datasets]
+    # the mix's inputs as rewritten (``datasets`` still holds the user's: a repeat(1) there is gone here, as it is
+    # from the unfused pipeline, whose states the span readers' must be)
+    spans = [spans_source(dataset) for dataset in mix.inputs[:len(mix.datasets)]]
     if all(spans):
         mix = copy.copy(mix)
         mix.datasets = tuple(spans)
