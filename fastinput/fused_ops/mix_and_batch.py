@@ -13,6 +13,11 @@ raised in its place, the elements gathered for that batch dropped, and the next 
 partial batch comes unless ``drop_remainder``. Saved, the stage holds nothing between batches but what the mix
 holds, so its state is the unfused pipeline's (a ``batch`` holding the mix's state): a state saved with the
 rewrite on restores with it off, and the other way round.
+
+Where every input is a TFRecord reader over local files (``TFRecordDataset(files)``, uncompressed, optionally
+repeated), the rewrite reads them as spans of read buffers (``fastinput.readers.record_spans``), and each batch's
+records are made as it is laid out, in the order of the choices (``MixSpansAndBatchIterator``): the same elements,
+errors and states. Any other input keeps the path above.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from fastinput._engine import cardinality
+from fastinput._engine.buffer import Failure
 from fastinput._engine.checkpoint import check_stage, stage_state
 from fastinput._engine.iterator import DatasetIterator, IteratorContext
 from fastinput._engine.row_slices import batch_of_rows
@@ -30,6 +36,7 @@ from fastinput._engine.traits import StageKind, StageTraits
 from fastinput.dataset import Dataset
 from fastinput.ops.batch import BatchDataset, stack_elements
 from fastinput.ops.directed_interleave import DirectedInterleaveDataset, DirectedInterleaveIterator
+from fastinput.readers.record_spans import RecordSpansDataset, RecordSpansIterator, take_spans
 from fastinput.spec import batched
 
 
@@ -59,6 +66,8 @@ class MixAndBatchDataset(Dataset):
         return f"{self.mix.op_name}_and_batch({self.batch_size}{extra}) [fused: {self.rewritten_from}]"
 
     def make_iterator(self, ctx: IteratorContext) -> DatasetIterator:
+        if all(type(d) is RecordSpansDataset for d in self.mix.datasets):
+            return MixSpansAndBatchIterator(self, ctx)
         return MixAndBatchIterator(self, ctx)
 
 
@@ -108,3 +117,55 @@ class MixAndBatchIterator(DirectedInterleaveIterator):
     def set_state(self, state: dict[str, Any]) -> None:
         check_stage(state, "batch", self.name, 1)
         super().set_state(state["inputs"][0])
+
+
+class MixSpansAndBatchIterator(MixAndBatchIterator):
+    """``MixAndBatchIterator`` over inputs read as spans (``RecordSpansIterator``): a run of choices is laid out into
+    the batch's array by ``take_spans`` up to the first choice whose input holds no span; that input walks on
+    (``refill``), or what stops it (an error, its end, a choice out of range) is handled as the mix handles it. The
+    mix's own buffers stay empty, so its state is each input's where its first record not taken starts."""
+
+    def __init__(self, dataset: MixAndBatchDataset, ctx: IteratorContext) -> None:
+        super().__init__(dataset, ctx)
+        count = len(dataset.mix.datasets)
+        self._span_sources: list[RecordSpansIterator] = self._sources[:count]
+        self._span_cursors = np.zeros(count, dtype=np.int64)
+        self._span_ends = np.zeros(count, dtype=np.int64)
+        for index, source in enumerate(self._span_sources):
+            source.bind(self._span_cursors, self._span_ends, index)
+        self._bases = [source.buffer for source in self._span_sources]
+        self._span_arrays = [source.spans for source in self._span_sources]
+
+    def produce(self) -> Any:
+        self._read_ahead.catch_up()  # after a restore from a state the mix saved with records held
+        size = self._batch_size
+        out = np.empty(size, dtype=object)
+        filled = 0
+        while filled < size and not self._finished:
+            if self._next == len(self._choices):
+                self._next_block()
+                continue
+            run = self._choices[self._next:self._next + size - filled]
+            taken = take_spans(run, self._bases, self._span_arrays, self._span_ends, self._span_cursors, out[filled:])
+            self._next += taken
+            filled += taken
+            if taken < len(run):
+                self._walk_on(int(run[taken]))
+        if not filled or (self._drop_remainder and filled < size):
+            raise StopIteration
+        return out if filled == size else out[:filled].copy()
+
+    def _walk_on(self, index: int) -> None:
+        """The next choice names input ``index``, which holds no span: it walks on, or the event there is handled
+        (raised: the batch's records are dropped, as ``batch`` drops them)."""
+        if not 0 <= index < len(self._span_sources):
+            self._choice_out_of_range()
+        source = self._span_sources[index]
+        if source.refill():
+            self._bases[index] = source.buffer  # (grown for a long record)
+            source.metrics.elements += int(self._span_ends[index])  # (its stats count the records it notes)
+            return
+        failure = source.take_failure()
+        if failure is not None:
+            self._failures[index] = Failure(failure)
+        self._input_cannot_serve(index)

@@ -6,7 +6,8 @@
   an ``out=None`` parameter gets its batch row as ``out=`` (``map_and_batch_out``), so it writes no fresh array;
 - consecutive ``map``s with the same parallelism and determinism fuse into one map of the composed function;
 - ``shuffle -> repeat`` becomes one stage that fills the next epoch's buffer while the last one drains;
-- ``sample_from_datasets`` or ``choose_from_datasets`` -> ``batch`` becomes one stage that lays out whole batches.
+- ``sample_from_datasets`` or ``choose_from_datasets`` -> ``batch`` becomes one stage that lays out whole batches
+  (inputs that are TFRecord readers of local files read as spans, their records made as each batch is laid out).
 
 Each rewrite gives exactly the elements the original gives (the tests check
 this), and the new node's string says what it was fused from. Each can be
@@ -32,6 +33,7 @@ from fastinput.ops.noops import is_noop
 from fastinput.ops.repeat import RepeatDataset
 from fastinput.ops.shuffle import ShuffleAndRepeatDataset, ShuffleDataset
 from fastinput.options import Options
+from fastinput.readers.record_spans import spans_source
 
 
 def optimize(dataset: Dataset, options: Options) -> Dataset:
@@ -110,7 +112,17 @@ def _fuse_shuffle_and_repeat(node: Dataset) -> Dataset | None:
 
 
 def _fuse_mix_and_batch(node: Dataset) -> Dataset | None:
+    """``batch`` over a mix as one stage; where every input is a TFRecord reader of local files, they are read as
+    spans (``fastinput.readers.record_spans``)."""
     if type(node) is not BatchDataset or node.rows is not None or not isinstance(node.inputs[0],
                                                                                 DirectedInterleaveDataset):
         return None
-    return MixAndBatchDataset(node.inputs[0], node)
+    mix = node.inputs[0]
+    # the mix's inputs as rewritten (``datasets`` still holds the user's: a repeat(1) there is gone here, as it is
+    # from the unfused pipeline, whose states the span readers' must be)
+    spans = [spans_source(dataset) for dataset in mix.inputs[:len(mix.datasets)]]
+    if all(spans):
+        mix = copy.copy(mix)
+        mix.datasets = tuple(spans)
+        mix.inputs = (*spans, *mix.inputs[len(spans):])  # the dataset of choices, if any, last
+    return MixAndBatchDataset(mix, node)

@@ -371,11 +371,116 @@ done:
     return result;
 }
 
+PyDoc_STRVAR(take_spans_doc,
+"take_spans(choices, bases, spans, ends, cursors, out) -> int\n"
+"\n"
+"`take` over inputs whose records are held as spans of their read buffers (TFRecord files mixed,\n"
+"fastinput.readers.record_spans): `bases` is a list of the inputs' buffers (bytes-like), `spans` a list of\n"
+"C-contiguous int64 arrays of (start, length) pairs into them, `ends` and `cursors` (writable) C-contiguous int64\n"
+"arrays of one entry per input: input b holds the spans from cursors[b] to ends[b]. For each choice in turn, a\n"
+"new bytes object of the chosen input's next span is written into the next slot of `out` (a writable object\n"
+"array of at least len(choices)) and that input's cursor moves on, until a choice is out of range or names an\n"
+"input holding no span; returns how many were written. The bytes are made in the order of the choices, so a\n"
+"batch's records are allocated together, as one source's are.");
+
+/* Up to this many bytes of an input's next record are fetched into the cache as its current one is made. */
+#define SPAN_PREFETCH 4096
+
+static void release_views(Py_buffer *views, Py_ssize_t count) {
+    for (Py_ssize_t b = 0; b < count; b++) PyBuffer_Release(&views[b]);
+}
+
+static PyObject *py_take_spans(PyObject *self, PyObject *args) {
+    (void)self;
+    PyObject *choices_obj, *bases, *spans_list, *ends_obj, *cursors_obj, *out_obj, *result = NULL;
+    if (!PyArg_ParseTuple(args, "OO!O!OOO:take_spans", &choices_obj, &PyList_Type, &bases, &PyList_Type,
+                          &spans_list, &ends_obj, &cursors_obj, &out_obj))
+        return NULL;
+    Py_ssize_t inputs = PyList_GET_SIZE(bases), got_bases = 0, got_spans = 0;
+    Py_buffer choices_view, ends_view, cursors_view, out_view;
+    Py_buffer *base_views = NULL, *span_views = NULL;
+    if (get_int64_buffer(choices_obj, &choices_view, 0, "take_spans", "choices") < 0) return NULL;
+    if (get_int64_buffer(ends_obj, &ends_view, 0, "take_spans", "ends") < 0) goto release_choices;
+    if (get_int64_buffer(cursors_obj, &cursors_view, 1, "take_spans", "cursors") < 0) goto release_ends;
+    Py_ssize_t n = choices_view.len / 8;
+    if (get_out(out_obj, n, &out_view) < 0) goto release_cursors;
+    if (PyList_GET_SIZE(spans_list) != inputs || ends_view.len / 8 != inputs || cursors_view.len / 8 != inputs) {
+        PyErr_Format(PyExc_ValueError, "take_spans: %zd bases, %zd span arrays, %zd ends and %zd cursors: one of "
+                     "each per input", inputs, PyList_GET_SIZE(spans_list), ends_view.len / 8, cursors_view.len / 8);
+        goto release_out;
+    }
+    base_views = PyMem_New(Py_buffer, inputs ? inputs : 1);
+    span_views = PyMem_New(Py_buffer, inputs ? inputs : 1);
+    if (!base_views || !span_views) {
+        PyErr_NoMemory();
+        goto release_inputs;
+    }
+    const int64_t *end = (const int64_t *)ends_view.buf;
+    int64_t *cursor = (int64_t *)cursors_view.buf;
+    for (; got_bases < inputs; got_bases++)
+        if (PyObject_GetBuffer(PyList_GET_ITEM(bases, got_bases), &base_views[got_bases], PyBUF_SIMPLE) < 0)
+            goto release_inputs;
+    for (; got_spans < inputs; got_spans++) {
+        if (get_int64_buffer(PyList_GET_ITEM(spans_list, got_spans), &span_views[got_spans], 0, "take_spans",
+                             "spans") < 0)
+            goto release_inputs;
+        Py_ssize_t b = got_spans, held = span_views[b].len / 16;
+        if (cursor[b] < 0 || cursor[b] > end[b] || end[b] > held) {
+            PyErr_Format(PyExc_IndexError, "take_spans: input %zd: cursor %lld and end %lld, of %zd spans", b,
+                         (long long)cursor[b], (long long)end[b], held);
+            got_spans++;
+            goto release_inputs;
+        }
+    }
+    const int64_t *choice = (const int64_t *)choices_view.buf;
+    PyObject **slots = (PyObject **)out_view.buf;
+    Py_ssize_t i = 0;
+    for (; i < n; i++) {
+        int64_t c = choice[i];
+        if (c < 0 || c >= inputs || cursor[c] == end[c]) break;
+        const int64_t *span = (const int64_t *)span_views[c].buf + 2 * cursor[c];
+        int64_t start = span[0], length = span[1], size = base_views[c].len;
+        if (start < 0 || length < 0 || start > size || length > size - start) { /* never adds past the buffer */
+            PyErr_Format(PyExc_IndexError, "take_spans: input %lld: span (%lld, %lld) out of its buffer of %lld "
+                         "bytes", (long long)c, (long long)start, (long long)length, (long long)size);
+            break;
+        }
+        const char *data = (const char *)base_views[c].buf;
+        PyObject *record = PyBytes_FromStringAndSize(data + start, (Py_ssize_t)length);
+        if (!record) break;
+        cursor[c]++;
+        if (cursor[c] < end[c]) { /* the input's next record: in the cache by the time it is chosen */
+            int64_t next = span[2], next_length = span[3] < SPAN_PREFETCH ? span[3] : SPAN_PREFETCH;
+            if (next >= 0 && next_length >= 0 && next <= size && next_length <= size - next)
+                for (int64_t at = 0; at < next_length; at += 64) __builtin_prefetch(data + next + at, 0, 3);
+        }
+        PyObject *old = slots[i];
+        slots[i] = record;
+        Py_XDECREF(old);
+    }
+    if (!PyErr_Occurred()) result = PyLong_FromSsize_t(i);
+release_inputs:
+    if (base_views) release_views(base_views, got_bases);
+    if (span_views) release_views(span_views, got_spans);
+    PyMem_Free(base_views);
+    PyMem_Free(span_views);
+release_out:
+    PyBuffer_Release(&out_view);
+release_cursors:
+    PyBuffer_Release(&cursors_view);
+release_ends:
+    PyBuffer_Release(&ends_view);
+release_choices:
+    PyBuffer_Release(&choices_view);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"take", py_take, METH_VARARGS, take_doc},
     {"drop_front", py_drop_front, METH_VARARGS, drop_front_doc},
     {"draw_bits", py_draw_bits, METH_VARARGS, draw_bits_doc},
     {"gather_rows", py_gather_rows, METH_VARARGS, gather_rows_doc},
+    {"take_spans", py_take_spans, METH_VARARGS, take_spans_doc},
     {NULL, NULL, 0, NULL},
 };
 

@@ -50,9 +50,9 @@ worth per input, they are freed ~8 batches (~8 MB) later, so malloc's bins fragm
 cache when taken and freed (cachegrind: the mix runs fewer instructions a batch than one source, with ~3,200 more
 misses of a 1 MiB L2). Measured and not kept (issue 19, main thread's CPU per batch of 1,024, medians of 16 rounds
 alternated in one process, load 3): topping up at 0, 1/4 or 3/4 of a pull's worth instead of half, 344, 342 and
-334 against 336 us (3/4 within the noise). Records made at ``take`` from spans of each input's read buffer
-measured as cheap as one source, standalone (the experiment of commit 52970ca), but need a span pull through the
-readers.
+334 against 336 us (3/4 within the noise). So where a ``batch`` follows and every input is a TFRecord reader of
+local files, the fused stage reads them as spans of their read buffers instead, and makes each record at ``take``,
+in choice order (``fastinput.readers.record_spans``, ``fastinput.fused_ops.mix_and_batch``).
 """
 
 from __future__ import annotations
@@ -298,12 +298,16 @@ class DirectedInterleaveIterator(DatasetIterator):
         if stop:
             return choices[:stop]
         if event is None:
-            value = int(self._choices[self._next])
-            self._next += 1
-            raise errors.InvalidArgumentError(f"{self._label}: choice {value} is out of range: there are {count} "
-                                              f"datasets (indices 0 to {count - 1})")
+            self._choice_out_of_range()
         self._input_cannot_serve(event)
         return choices[:0]
+
+    def _choice_out_of_range(self) -> None:
+        """The next choice names no input: an ``InvalidArgumentError`` in its place (the choice used up)."""
+        value, count = int(self._choices[self._next]), len(self._sources)
+        self._next += 1
+        raise errors.InvalidArgumentError(f"{self._label}: choice {value} is out of range: there are {count} "
+                                          f"datasets (indices 0 to {count - 1})")
 
     def _serve_exact(self, choices: np.ndarray, held: list[int], stop: int, event: int | None
                      ) -> tuple[int, int | None]:

@@ -481,6 +481,82 @@ done:
     return records;
 }
 
+PyDoc_STRVAR(split_spans_doc,
+"split_spans(buf, pos, spans) -> (count, new_pos, status, detail)\n"
+"\n"
+"`split` without objects: the whole records of the one buffer `buf` from offset `pos`, both CRCs of each\n"
+"checked, noted as (start, length) pairs of their data in `spans` (a writable, C-contiguous int64 array of\n"
+"pairs; as many records as it holds pairs, at most). `count` pairs are written; `new_pos`, `status` and\n"
+"`detail` are `split`'s. The walk and the CRCs run with the GIL released (the mix of TFRecord files served\n"
+"from spans, fastinput.readers.record_spans).");
+
+static PyObject *py_split_spans(PyObject *self, PyObject *args) {
+    (void)self;
+    PyObject *buf, *spans_obj, *result = NULL;
+    Py_ssize_t pos;
+    Py_buffer data, pairs;
+    Parts parts;
+    Walk w;
+    if (!PyArg_ParseTuple(args, "OnO:split_spans", &buf, &pos, &spans_obj)) return NULL;
+    if (PyObject_GetBuffer(buf, &data, PyBUF_SIMPLE) < 0) return NULL;
+    if (PyObject_GetBuffer(spans_obj, &pairs, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | PyBUF_WRITABLE) < 0) {
+        PyBuffer_Release(&data);
+        return NULL;
+    }
+    const char *format = pairs.format ? pairs.format : "B";
+    if (*format == '<' || *format == '=' || *format == '@') format++;
+    Py_ssize_t capacity = pairs.len / (Py_ssize_t)(2 * sizeof(int64_t));
+    Span *spans = NULL;
+    if (pairs.itemsize != 8 || (strcmp(format, "l") != 0 && strcmp(format, "q") != 0)) {
+        PyErr_Format(PyExc_TypeError, "split_spans: spans must be int64, got format '%s'", format);
+        goto done;
+    }
+    if (pos < 0 || pos > data.len) {
+        PyErr_Format(PyExc_ValueError, "split_spans: need 0 <= pos <= len(buf), got pos %zd, len(buf) %zd", pos,
+                     data.len);
+        goto done;
+    }
+    spans = PyMem_New(Span, capacity ? capacity : 1);
+    if (!spans) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    /* one part: the walk's offsets are the buffer's */
+    Py_ssize_t end = data.len;
+    parts.views = &data;
+    parts.ends = &end;
+    parts.count = 1;
+    parts.size = data.len;
+    Py_BEGIN_ALLOW_THREADS
+    walk_headers(&parts, pos, capacity, spans, &w);
+    CrcUpdate update = crc_update;
+    const unsigned char *bytes = (const unsigned char *)data.buf;
+    for (Py_ssize_t i = 0; i < w.count; i++) { /* walk_headers checked that each record and its footer fit */
+        Py_ssize_t start = spans[i].start, length = spans[i].size;
+        if (masked_crc(update, bytes + start, (size_t)length) != load_le32(bytes + start + length)) {
+            w.status = BAD_DATA_CRC;
+            w.have_header = 0;
+            w.length = (uint64_t)length;
+            w.pos = start - HEADER_SIZE;
+            w.count = i;
+            break;
+        }
+    }
+    int64_t *out = (int64_t *)pairs.buf;
+    for (Py_ssize_t i = 0; i < w.count; i++) {
+        out[2 * i] = (int64_t)spans[i].start;
+        out[2 * i + 1] = (int64_t)spans[i].size;
+    }
+    Py_END_ALLOW_THREADS
+    PyObject *detail = walk_detail(&w);
+    if (detail) result = Py_BuildValue("(nniN)", w.count, w.pos, w.status, detail);
+done:
+    PyMem_Free(spans);
+    PyBuffer_Release(&pairs);
+    PyBuffer_Release(&data);
+    return result;
+}
+
 PyDoc_STRVAR(masked_crc32c_doc,
 "masked_crc32c(data, *, portable=False) -> int\n"
 "\n"
@@ -510,6 +586,7 @@ static PyObject *py_masked_crc32c(PyObject *self, PyObject *args, PyObject *kwar
 
 static PyMethodDef methods[] = {
     {"split", py_split, METH_VARARGS, split_doc},
+    {"split_spans", py_split_spans, METH_VARARGS, split_spans_doc},
     {"masked_crc32c", (PyCFunction)(void (*)(void))py_masked_crc32c, METH_VARARGS | METH_KEYWORDS, masked_crc32c_doc},
     {NULL, NULL, 0, NULL},
 };

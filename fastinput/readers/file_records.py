@@ -67,7 +67,10 @@ class FilesReaderDataset(Dataset):
             raise InvalidArgumentError(
                 f"{op}: storage_options must be a dict or None, got {type(storage_options).__name__}")
         self.storage_options = storage_options
-        files, self._files_label = _filenames_dataset(op, filenames)
+        files, self._files_label, self.file_names = _filenames_dataset(op, filenames)
+        self.file_names_dataset = files
+        """The Dataset of names this stage made from ``file_names`` (the names, where given as such: a rewrite may
+        read those files itself, ``fastinput.readers.record_spans``, while this is still the stage's input)."""
         super().__init__([files])
 
     def file_args(self) -> tuple:
@@ -111,14 +114,16 @@ class FilesReaderDataset(Dataset):
         return f"{self.traits.op}({', '.join(args)})"
 
 
-def _filenames_dataset(op: str, filenames: Any) -> tuple[Dataset, str]:
-    """The file names as a Dataset of bytes, and how they read in the stage string."""
+def _filenames_dataset(op: str, filenames: Any) -> tuple[Dataset, str, list[str] | None]:
+    """The file names as a Dataset of bytes, how they read in the stage string, and the names (None where they are
+    given as a Dataset)."""
     if isinstance(filenames, Dataset):
-        return filenames, str(filenames)
+        return filenames, str(filenames), None
     accepted = "a file name, a list of file names or a Dataset of them"
-    names = [path.encode("utf-8") for path in file_name_list(op, filenames, accepted)]
-    label = repr(names[0].decode()) if len(names) == 1 else f"<{len(names)} files>"
-    return Dataset.from_tensor_slices(names), label
+    paths = file_name_list(op, filenames, accepted)
+    names = [path.encode("utf-8") for path in paths]
+    label = repr(paths[0]) if len(paths) == 1 else f"<{len(paths)} files>"
+    return Dataset.from_tensor_slices(names), label, paths
 
 
 class FileOpener:

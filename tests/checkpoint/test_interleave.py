@@ -119,6 +119,20 @@ def interleaved(cycle_length: int, block_length: int, parallel: Any, determinist
                                        num_parallel_calls=parallel, deterministic=deterministic)
 
 
+def check_resume_across(first: Dataset, second: Dataset) -> None:
+    """A state ``first`` saved at each position (JSON round-tripped) restores in ``second``, the same pipeline under
+    other options: the same rest."""
+    with iter(first) as it:
+        expected = outcomes(it)
+    for n in range(len(expected) + 1):
+        with iter(first) as it:
+            outcomes(it, n)
+            state = saved(it)
+        with iter(second) as it:
+            it.set_state(state)
+            assert outcomes(it) == expected[n:]
+
+
 def total(ds: Dataset) -> int:
     with iter(ds) as it:
         return len(outcomes(it))

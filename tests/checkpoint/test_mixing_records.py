@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 import fastinput as fi
+from fastinput.fused_ops import rewrites
 from fastinput.ops import directed_interleave
 from fastinput.readers.framing import frame
 from tests.checkpoint.test_interleave import check_resume, total
@@ -35,7 +36,12 @@ MIXES = {
 
 
 @pytest.mark.parametrize("mix", MIXES)
-def test_a_mix_of_record_sources_resumes_at_every_position(sources, mix):
+@pytest.mark.parametrize("spans", [True, False])
+def test_a_mix_of_record_sources_resumes_at_every_position(sources, mix, spans, monkeypatch):
+    """``spans``: a mix and batch of TFRecord readers reads them as spans (``readers.record_spans``), else from the
+    mix's own buffers."""
+    if not spans:
+        monkeypatch.setattr(rewrites, "spans_source", lambda node: None)
     ds = MIXES[mix](sources)
     for n in range(total(ds) + 2):
         check_resume(ds, n)

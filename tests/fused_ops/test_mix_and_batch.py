@@ -3,8 +3,6 @@ batches and errors, saves and restores at every position, and its states are the
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
 
@@ -12,7 +10,7 @@ import fastinput as fi
 from fastinput.fused_ops.mix_and_batch import MixAndBatchDataset
 from fastinput.fused_ops.rewrites import optimize
 from tests.checkpoint.stages import Ints
-from tests.checkpoint.test_interleave import check_resume, outcomes, saved, total
+from tests.checkpoint.test_interleave import check_resume, check_resume_across, outcomes, total
 
 UNFUSED = fi.Options(optimization=fi.OptimizationOptions(mix_and_batch_fusion=False))
 
@@ -105,14 +103,7 @@ def test_a_state_restores_with_the_rewrite_on_or_off(saved_fused):
     fused = _sample("ints", bad=True, seed=6).batch(5)
     unfused = fused.with_options(UNFUSED)
     first, second = (fused, unfused) if saved_fused else (unfused, fused)
-    expected = _run(first)
-    for n in range(len(expected) + 1):
-        with iter(first) as it:
-            outcomes(it, n)
-            state = saved(it)
-        with iter(second) as it:
-            it.set_state(json.loads(json.dumps(state)))
-            assert outcomes(it) == expected[n:]
+    check_resume_across(first, second)
 
 
 def test_stats_name_the_fused_stage():
