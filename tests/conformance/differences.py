@@ -100,5 +100,13 @@ def stop_iteration_at_an_input_start(pipeline: Pipeline) -> Difference:
                       tf_shuffle_and_repeat_fusion=False)
 
 
+def sampled_through_choices(tf_pipeline: Pipeline) -> Difference:
+    """``sample_from_datasets`` draws its own random numbers: fastinput equals ``tf_pipeline``, where each such step
+    is a ``choose_from_datasets`` of its inputs by the choices fastinput's mix made (``tests.conformance.sample``)."""
+    return Difference("`sample_from_datasets` draws its own random choices", tf_pipeline=tf_pipeline,
+                      tf_shuffle_and_repeat_fusion=False)
+
+
 ALL = (SHUFFLE_REPEAT_ERRORS, STOP_ITERATION_IN_FILTER, PADDED_SHAPE_TOO_SMALL, padding_value_cast(None),
-       interleave_input_errors(Pipeline(())), stop_iteration_at_an_input_start(Pipeline(())))
+       interleave_input_errors(Pipeline(())), stop_iteration_at_an_input_start(Pipeline(())),
+       sampled_through_choices(Pipeline(())))

@@ -9,7 +9,7 @@ a *rows chain* (``Generator.rows_chain``), the stages fastinput's rows path (``f
 passes or declines: ``repeat``, a ``take``/``skip``/``shard``/``map``/``filter`` between, a
 ``choose_from_datasets`` over several such sources (choices out of range, inputs ending), then ``batch``.
 (``sample_from_datasets`` is left out: it draws its own random numbers, so tf.data is no element-by-element
-oracle for it; its own tests check it.) The generator changed so in session 16: a seed names another
+oracle for it; ``tests/conformance/sample.py`` checks it against tf.data choosing what it chose.) The generator changed so in session 16: a seed names another
 pipeline than before. Order-sensitive ops stop at a shuffle or a ``deterministic=False`` stage: such a
 stage comes last (with element-wise maps and a repeat after it) and is compared per epoch as multisets.
 
@@ -190,7 +190,9 @@ def _unbatchable(structure: Any) -> bool:
 def _tf_refuses_to_concatenate(s: State) -> bool:
     """TensorFlow 2.21 cannot concatenate a mix whose elements are not scalars (a documented difference,
     ``differences.concatenated_mix``): the generator does not build it."""
-    return "choose_from_datasets" in repr(s.pipeline) and any(leaf.rank for leaf in _leaves(s.structure))
+    code = repr(s.pipeline)
+    mixed = "choose_from_datasets" in code or "sample_from_datasets" in code  # the sample checker's tf.data chooses
+    return mixed and any(leaf.rank for leaf in _leaves(s.structure))
 
 
 class Generator:
