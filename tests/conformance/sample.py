@@ -44,7 +44,7 @@ from tests.conformance.differences import (
 )
 from tests.conformance.differential import Generator, _same
 from tests.conformance.functions import AddConst
-from tests.conformance.oracle import END, TRUNCATED, Event, canonical, check, error_kind, run
+from tests.conformance.oracle import END, TRUNCATED, Event, canonical, check, error_kind, run, tf_outcome
 from tests.conformance.pipeline import P, Pipeline, Step
 
 INPUT_OPS = ["map_add", "map_fail", "map_fail", "filter", "filter_fail", "take", "skip", "prefetch"]
@@ -207,16 +207,19 @@ def check_seed(seed: int) -> Result:
     problems = choice_problems(mix, counts, choices)
     if probe_choices(mix, counts) != choices:
         problems.append("a second run drew other inputs")
-    mismatch = check(mix.pipeline, "exact", sampled_through_choices(_choosing(mix.pipeline, choices)))
-    code = repr(mix.pipeline)
+    chosen, code = _choosing(mix.pipeline, choices), repr(mix.pipeline)
+    differs = sampled_through_choices(chosen)
+    mismatch = check(mix.pipeline, "exact", differs)
     if mismatch is not None and "interleave" in code:  # the documented differences, as the differential tester has
-        mismatch = check(mix.pipeline, "exact", interleave_input_errors(_choosing(mix.pipeline, choices)))
+        mismatch = check(mix.pipeline, "exact", differs := interleave_input_errors(chosen))
     if mismatch is not None and "exc='stop'" in code and ("enumerate" in code or "zip" in code):
-        mismatch = check(mix.pipeline, "exact", stop_iteration_at_an_input_start(_choosing(mix.pipeline, choices)))
+        mismatch = check(mix.pipeline, "exact", differs := stop_iteration_at_an_input_start(chosen))
     if mismatch is not None:
         problems.append(f"against tf.data choosing {choices}:\n{mismatch}")
         return Result(mix, problems)
     events = run(mix.pipeline, "fi").events
+    if events != tf_outcome(differs.tf_pipeline, False).events:
+        problems.append("a second run gave other events")
     restored = restore_problem(mix.pipeline, events, random.Random(seed))
     return Result(mix, problems + ([restored] if restored else []))
 
