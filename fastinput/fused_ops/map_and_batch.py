@@ -43,7 +43,6 @@ from fastinput._engine.arguments import (
     format_arg,
 )
 from fastinput._engine.buffer import Failure
-from fastinput._engine.declared_output import output_checker
 from fastinput._engine.iterator import DatasetIterator, IteratorContext
 from fastinput._engine.memory import aligned_empty
 from fastinput._engine.metrics import element_nbytes
@@ -53,6 +52,7 @@ from fastinput.dataset import Dataset
 from fastinput.ops.batch import stack_elements, stack_leaf
 from fastinput.ops.map import (
     call_on_element,
+    declared,
     in_processes,
     map_chunk,
     mapped_spec,
@@ -145,8 +145,8 @@ class MapAndBatchDataset(Dataset):
 
     def make_iterator(self, ctx: IteratorContext) -> DatasetIterator:
         source = self.inputs[0].make_iterator(ctx)
-        check = None if self.output_signature is None else output_checker(self.output_signature, str(self))
-        filler = _BatchFiller(self.map_func, self.batch_size, self.drop_remainder, self.use_out, check)
+        fn = declared(self.map_func, self.output_signature, str(self))
+        filler = _BatchFiller(fn, self.batch_size, self.drop_remainder, self.use_out)
         if self.num_parallel_calls is None:
             parallelism, autotuned = 1, False
         else:
@@ -163,10 +163,8 @@ class _BatchFiller:
     ``SharedJob``, whose rows the stage's workers fill together; ``fill(group)`` makes the batch in one call (a
     worker process's work item)."""
 
-    def __init__(self, fn: Callable, batch_size: int, drop_remainder: bool, use_out: bool,
-                 check: Callable[[Any], Any] | None = None) -> None:
+    def __init__(self, fn: Callable, batch_size: int, drop_remainder: bool, use_out: bool) -> None:
         self.fn = fn
-        self._check = check  # the declared output_signature's check (``_engine/declared_output.py``), or None
         self._batch_size = batch_size
         self._drop_remainder = drop_remainder
         self.with_out = use_out and accepts_out(fn)
@@ -175,8 +173,7 @@ class _BatchFiller:
         """One element's output, as ``map`` makes it; raises the input's error at this position, or the function's."""
         if type(element) is Failure:
             raise element.exc
-        output = normalize_output(call_on_element(self.fn, element, out))
-        return output if self._check is None else self._check(output)
+        return normalize_output(call_on_element(self.fn, element, out))
 
     def start(self, group: list[Any], opened: Callable[[], None]) -> _BatchJob:
         """The batch's job; ``opened()`` is called once its first row is done and the others may be shared."""

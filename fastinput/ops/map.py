@@ -112,16 +112,18 @@ def map_chunk(fn: Callable, chunk: list[Any], out: list[Any] | None = None, want
 
 def declared(fn: Callable, output_signature: Any, where: str) -> Callable:
     """``fn``, or (with an ``output_signature``) ``fn`` whose normalised outputs are checked against it: one of
-    another structure, dtype or shape raises ``InvalidArgumentError`` (``_engine/declared_output.py``)."""
+    another structure, dtype or shape raises ``InvalidArgumentError`` (``_engine/declared_output.py``). The
+    wrapper keeps ``fn``'s name and, for ``inspect.signature``, its parameters (``map_and_batch``'s ``out=``)."""
     if output_signature is None:
         return fn
     fits, check = output_fits(output_signature), output_checker(output_signature, where)
 
-    def checked(*args: Any) -> Any:  # an output of numpy values that fits is taken as it comes: one test
-        output = fn(*args)
+    def checked(*args: Any, **kwargs: Any) -> Any:  # an output of numpy values that fits is taken as it comes
+        output = fn(*args, **kwargs)
         return output if fits(output) else check(normalize_output(output))
 
     checked.__name__ = checked.__qualname__ = fn_name(fn)
+    checked.__wrapped__ = fn  # type: ignore[attr-defined]
     return checked
 
 

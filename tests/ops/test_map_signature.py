@@ -133,3 +133,20 @@ def test_structure_like_tf_from_generator(tf, case):
     expected = tf_outcomes(tf.data.Dataset.from_generator(lambda: map(fn, np.arange(6)), output_signature=tf_spec))
     assert fi_outcomes(fi.Dataset.range(6).map(fn, output_signature=spec)) == expected
     assert expected.count(ERROR) == len(BAD)
+
+
+def test_a_batch_after_the_map_follows_the_error_rule_of_a_map_like_tf(tf):
+    """README, "An error inside a batch": after a map, a batch that meets an error is dropped, its error raised."""
+    spec, good, bad = MISMATCHES["another dtype"]
+    fn = _function(good, bad)
+
+    def tf_fn(x):
+        y = tf.numpy_function(fn, [x], tf.int64, stateful=False)
+        y.set_shape(())
+        return y
+
+    expected = tf_outcomes(tf.data.Dataset.range(10).map(tf_fn).batch(4))
+    assert expected == [ERROR, ERROR, [8, 9], "end"]
+    for npc in (None, 2):  # batches of small outputs gather their rows in one map_chunk call
+        assert fi_outcomes(fi.Dataset.range(10).map(fn, npc, output_signature=spec).batch(4)) == expected
+        assert fi_outcomes(fi.Dataset.range(10).map_and_batch(fn, 4, npc, output_signature=spec)) == expected
