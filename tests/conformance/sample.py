@@ -3,8 +3,10 @@
 tf.data is no element-by-element oracle for ``sample_from_datasets``: fastinput draws its own random numbers
 (README, "Where fastinput differs": *`sample_from_datasets` draws its own random choices*), so the differential
 tester leaves it out. For a seed, this checker makes 1-4 inputs of one element type (a source of the differential
-generator and variants of it: skips, takes, failing maps, filters), random weights (now and then 0, or None), a
-seed and ``stop_on_empty_dataset``, the mix, and random steps after it (``Generator.step``). Then:
+generator and variants of it: skips, takes, failing maps, filters; one seed in seven an input of 1,025-1,800
+elements with errors past the 1,024 a mix reads ahead at a time, the mix then batched), random weights (now and
+then 0, or None), a seed and ``stop_on_empty_dataset``, the mix, and random steps after it (``Generator.step``).
+Then:
 
 - *The choices.* The same mix over probe inputs (input ``i`` replaced by ``n_i`` copies of ``i``, ``n_i`` the
   events, elements and errors, tf.data gives for input ``i``) hands out the inputs it drew. They never name an input
@@ -42,8 +44,8 @@ from tests.conformance.differences import (
     sampled_through_choices,
     stop_iteration_at_an_input_start,
 )
-from tests.conformance.differential import Generator, _same
-from tests.conformance.functions import AddConst
+from tests.conformance.differential import Generator, LeafType, State, _same
+from tests.conformance.functions import AddConst, FailAt
 from tests.conformance.oracle import END, TRUNCATED, Event, canonical, check, error_kind, run, tf_outcome
 from tests.conformance.pipeline import P, Pipeline, Step
 
@@ -82,7 +84,12 @@ class Mix:
 def generate(seed: int) -> Mix:
     """The seed's inputs, weights, mix seed, ``stop_on_empty_dataset`` and steps after the mix."""
     g = Generator(seed)
-    s = g.typed_source(g.recipe(), g.rng.randint(0, 25)) if g.chance(0.4) else g.source()
+    long = g.chance(0.15)  # inputs longer than the mix reads ahead at a time (1,024 elements), errors past that
+    if long:
+        n = g.rng.randint(1025, 1800)
+        s = State(P.range(n).map(FailAt(*g.rng.sample(range(n), 2)), num_parallel_calls=g.npc()), LeafType(0), n)
+    else:
+        s = g.typed_source(g.recipe(), g.rng.randint(0, 25)) if g.chance(0.4) else g.source()
     for _ in range(g.rng.randint(0, 2)):
         s = g.step_from(s, INPUT_OPS)
     inputs = [s]
@@ -94,6 +101,8 @@ def generate(seed: int) -> Mix:
         weights = (*weights[:-1], 1.0)
     mix = Mix(tuple(i.pipeline for i in inputs), weights, g.rng.randint(0, 2**31 - 1), g.chance(0.5), ())
     state = s.then(mix.sampled(), length=sum(i.length for i in inputs))
+    if long:  # batched: a few hundred events
+        state = g.op_batch(state, 1, size=g.choice([16, 64]))
     for _ in range(g.rng.randint(0, 3)):
         state = g.step(state, 1)
     return dataclasses.replace(mix, after=state.pipeline.steps[1:])
