@@ -46,6 +46,7 @@ from tests.conformance.differences import (
 )
 from tests.conformance.differential import Generator, LeafType, State, _same
 from tests.conformance.functions import AddConst, FailAt
+from tests.conformance.minimise import SeedTimeout, time_limit
 from tests.conformance.oracle import END, TRUNCATED, Event, canonical, check, error_kind, run, tf_outcome
 from tests.conformance.pipeline import P, Pipeline, Step
 
@@ -264,11 +265,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--start", type=int, default=0, help="the first seed")
     parser.add_argument("--only", type=lambda text: [int(x) for x in text.split(",")], default=None,
                         help="a comma-separated list of seeds to run instead")
+    parser.add_argument("--timeout", type=float, default=60.0,
+                        help="seconds a seed may take before it counts as a hang")
     args = parser.parse_args(argv)
     seeds = args.only if args.only is not None else range(args.start, args.start + args.seeds)
     started, failing, left_out = time.monotonic(), [], 0
     for seed in seeds:
-        result = check_seed(seed)
+        try:
+            with time_limit(args.timeout):
+                result = check_seed(seed)
+        except SeedTimeout:
+            result = Result(generate(seed), [f"HANG (over {args.timeout} s)"])
         if result.left_out is not None:
             left_out += 1
             continue
