@@ -9,9 +9,10 @@ a *rows chain* (``Generator.rows_chain``), the stages fastinput's rows path (``f
 passes or declines: ``repeat``, a ``take``/``skip``/``shard``/``map``/``filter`` between, a
 ``choose_from_datasets`` over several such sources (choices out of range, inputs ending), then ``batch``.
 (``sample_from_datasets`` is left out: it draws its own random numbers, so tf.data is no element-by-element
-oracle for it; ``tests/conformance/sample.py`` checks it against tf.data choosing what it chose.) The generator changed so in session 16: a seed names another
-pipeline than before. Order-sensitive ops stop at a shuffle or a ``deterministic=False`` stage: such a
-stage comes last (with element-wise maps and a repeat after it) and is compared per epoch as multisets.
+oracle for it; ``tests/conformance/sample.py`` checks it against tf.data choosing what it chose.) The generator
+changed so in session 16: a seed names another pipeline than before. Order-sensitive ops stop at a shuffle or a
+``deterministic=False`` stage: such a stage comes last (with element-wise maps and a repeat after it) and is
+compared per epoch as multisets.
 
     python -m tests.conformance.differential --seeds 5000 [--start N] [--no-minimise]
 

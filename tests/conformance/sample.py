@@ -61,22 +61,18 @@ DRAWS = 20_000
 
 @dataclasses.dataclass(frozen=True)
 class Mix:
-    """A seed's case: ``sample_from_datasets(inputs, weights, seed, stop)`` followed by the steps of ``after``."""
+    """A seed's case: ``sample_from_datasets(inputs, weights, seed, stop)`` in ``pipeline``."""
 
     inputs: tuple[Pipeline, ...]
     weights: tuple[float, ...] | None
     seed: int
     stop: bool
-    after: tuple[Step, ...]
+    pipeline: Pipeline = Pipeline(())
+    """The pipeline fastinput runs: the mix and the steps after it (a zip or a concatenation may hold it twice)."""
 
     def sampled(self, inputs: tuple[Pipeline, ...] | None = None) -> Pipeline:
-        """The mix (over ``inputs``: the probe's) without the steps after it."""
+        """The mix alone (over ``inputs``: the probe's)."""
         return P.sample_from_datasets(inputs or self.inputs, self.weights, self.seed, self.stop)
-
-    @property
-    def pipeline(self) -> Pipeline:
-        """The pipeline fastinput runs."""
-        return Pipeline(self.sampled().steps + self.after)
 
     def __repr__(self) -> str:
         return repr(self.pipeline)
@@ -100,13 +96,13 @@ def generate(seed: int) -> Mix:
     weights = None if g.chance(0.25) else tuple(g.choice(WEIGHTS) for _ in inputs)
     if weights is not None and not any(weights):
         weights = (*weights[:-1], 1.0)
-    mix = Mix(tuple(i.pipeline for i in inputs), weights, g.rng.randint(0, 2**31 - 1), g.chance(0.5), ())
+    mix = Mix(tuple(i.pipeline for i in inputs), weights, g.rng.randint(0, 2**31 - 1), g.chance(0.5))
     state = s.then(mix.sampled(), length=sum(i.length for i in inputs))
     if long:  # batched: a few hundred events
         state = g.op_batch(state, 1, size=g.choice([16, 64]))
     for _ in range(g.rng.randint(0, 3)):
         state = g.step(state, 1)
-    return dataclasses.replace(mix, after=state.pipeline.steps[1:])
+    return dataclasses.replace(mix, pipeline=state.pipeline)
 
 
 # -- the checks ------------------------------------------------------------------------------------------------
