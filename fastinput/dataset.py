@@ -346,7 +346,9 @@ class Dataset:
 
         ``num_parallel_calls`` runs it on that many workers (``fi.AUTOTUNE``: let fastinput choose).
         The output spec is learnt by calling ``map_func`` twice on placeholder elements while building (as
-        tf.data traces it); ``output_signature`` (a nest of ``fi.TensorSpec``) declares it instead.
+        tf.data traces it); ``output_signature`` (a nest of ``fi.TensorSpec``) declares it instead, and then an
+        output of another structure, dtype or shape (nothing is cast) raises ``InvalidArgumentError`` in its
+        element's place, as tf.data does for a ``tf.numpy_function`` output that breaks its declared ``Tout``.
 
         ``workers="process"`` runs ``map_func`` in worker processes instead of threads: for Python code that holds
         the GIL (PIL, pure-Python loops, tokenizers), which threads run one at a time. The function travels by

@@ -52,6 +52,7 @@ from fastinput.dataset import Dataset
 from fastinput.ops.batch import stack_elements, stack_leaf
 from fastinput.ops.map import (
     call_on_element,
+    declared,
     in_processes,
     map_chunk,
     mapped_spec,
@@ -144,7 +145,8 @@ class MapAndBatchDataset(Dataset):
 
     def make_iterator(self, ctx: IteratorContext) -> DatasetIterator:
         source = self.inputs[0].make_iterator(ctx)
-        filler = _BatchFiller(self.map_func, self.batch_size, self.drop_remainder, self.use_out)
+        fn = declared(self.map_func, self.output_signature, str(self))
+        filler = _BatchFiller(fn, self.batch_size, self.drop_remainder, self.use_out)
         if self.num_parallel_calls is None:
             parallelism, autotuned = 1, False
         else:

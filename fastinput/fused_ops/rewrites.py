@@ -76,7 +76,7 @@ def _fuse_maps(node: Dataset) -> Dataset | None:
     if ((inner.num_parallel_calls, inner.deterministic, inner.in_processes)
             != (node.num_parallel_calls, node.deterministic, node.in_processes)):
         return None
-    first, second = inner.map_func, node.map_func
+    first, second = inner.checked_func(), node.map_func  # the fused map checks the second's declaration
 
     def composed(*args: Any) -> Any:
         # the first output becomes an element (lists to tuples, Python numbers to numpy) before it is unpacked

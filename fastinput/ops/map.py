@@ -20,6 +20,7 @@ from fastinput._engine.arguments import (
 )
 from fastinput._engine.buffer import Failure, ItemQueue
 from fastinput._engine.checkpoint import stage_state
+from fastinput._engine.declared_output import output_checker, output_fits
 from fastinput._engine.function_spec import output_spec
 from fastinput._engine.iterator import DatasetIterator, IteratorContext
 from fastinput._engine.processes import RemoteChunks, pickled_function
@@ -109,6 +110,23 @@ def map_chunk(fn: Callable, chunk: list[Any], out: list[Any] | None = None, want
     return out
 
 
+def declared(fn: Callable, output_signature: Any, where: str) -> Callable:
+    """``fn``, or (with an ``output_signature``) ``fn`` whose normalised outputs are checked against it: one of
+    another structure, dtype or shape raises ``InvalidArgumentError`` (``_engine/declared_output.py``). The
+    wrapper keeps ``fn``'s name and, for ``inspect.signature``, its parameters (``map_and_batch``'s ``out=``)."""
+    if output_signature is None:
+        return fn
+    fits, check = output_fits(output_signature), output_checker(output_signature, where)
+
+    def checked(*args: Any, **kwargs: Any) -> Any:  # an output of numpy values that fits is taken as it comes
+        output = fn(*args, **kwargs)
+        return output if fits(output) else check(normalize_output(output))
+
+    checked.__name__ = checked.__qualname__ = fn_name(fn)
+    checked.__wrapped__ = fn  # type: ignore[attr-defined]
+    return checked
+
+
 def resolve_parallelism(num_parallel_calls: int) -> tuple[int, bool]:
     """(worker count, whether the autotuner owns it) for a checked ``num_parallel_calls``."""
     if num_parallel_calls == AUTOTUNE:
@@ -157,6 +175,10 @@ class MapDataset(Dataset):
     def compute_element_spec(self) -> Any:
         return mapped_spec(self, self.map_func, self.output_signature)
 
+    def checked_func(self) -> Callable:
+        """What the stage calls: ``map_func``, its outputs checked against ``output_signature`` if declared."""
+        return declared(self.map_func, self.output_signature, str(self))
+
     def cardinality(self) -> int:
         return self.inputs[0].cardinality()
 
@@ -173,14 +195,15 @@ class MapDataset(Dataset):
     def make_iterator(self, ctx: IteratorContext) -> DatasetIterator:
         source = self.inputs[0].make_iterator(ctx)
         deterministic = resolve_deterministic(self.deterministic, ctx)
-        chunk_fn = functools.partial(map_chunk, self.map_func)
+        fn = self.checked_func()
+        chunk_fn = functools.partial(map_chunk, fn)
         if self.in_processes:  # one process when sequential: the function still leaves the consumer's GIL
             parallelism, autotuned = resolve_parallelism(self.num_parallel_calls or 1)
             remote = RemoteChunks(pickled_function("map", chunk_fn), per_element=True)
             return ParallelChunkIterator(self, ctx, source, remote, parallelism, autotuned, deterministic,
                                          AdaptiveChunks(PROCESS_TARGET_CHUNK_NS))
         if self.num_parallel_calls is None:
-            return _MapIterator(self, ctx, source)
+            return _MapIterator(self, ctx, source, fn)
         parallelism, autotuned = resolve_parallelism(self.num_parallel_calls)
         return ParallelChunkIterator(self, ctx, source, chunk_fn, parallelism, autotuned, deterministic,
                                      AdaptiveChunks(), incremental=True)
@@ -198,9 +221,9 @@ class _MapIterator(DatasetIterator):
     waits): a restore pulls them again and drops them, then meets the error.
     """
 
-    def __init__(self, dataset: MapDataset, ctx: IteratorContext, source: DatasetIterator) -> None:
+    def __init__(self, dataset: MapDataset, ctx: IteratorContext, source: DatasetIterator, fn: Callable) -> None:
         super().__init__(dataset, ctx, [source])
-        self._fn = dataset.map_func
+        self._fn = fn
         self._source = source
         self._outputs = ItemQueue()
         self._marks = InputMarks(source)

@@ -47,6 +47,7 @@ from tests.conformance.differential import generate
 from tests.conformance.functions import AddConst, FailAt, Gen, Mod, Pair, Vec
 from tests.conformance.oracle import END, Event, canonical, error_kind
 from tests.conformance.pipeline import AUTOTUNE, CacheFile, DatasetFn, P, Pipeline, Spec, element_range
+from tests.conformance.sample import generate as generate_mix
 
 NOT_YET_SAVED: frozenset[str] = frozenset()
 """The stages (their traits' ``op``) whose ``get_state`` may still raise ``UnimplementedError``: a case that meets it
@@ -162,13 +163,16 @@ CASES: dict[str, Case] = {
 
 
 def case_of(key: str) -> Case:
-    """The case a key names: ``op:<row of CASES>`` or ``seed:<n>`` (a random chain)."""
+    """The case a key names: ``op:<row of CASES>``, ``seed:<n>`` (a random chain) or ``sample:<n>`` (a random
+    ``sample_from_datasets`` mix)."""
     kind, _, name = key.partition(":")
     if kind == "op":
         return CASES[name]
     if kind == "seed":
         pipeline, mode = generate(int(name))
         return Case(pipeline, "multiset:1" if mode == "multiset" else "exact")  # a seeded shuffle restores exactly
+    if kind == "sample":  # a sample_from_datasets mix of tests.conformance.sample: its seed fixes its elements
+        return Case(generate_mix(int(name)).pipeline)
     raise ValueError(f"not a case key: {key!r}")
 
 
@@ -400,13 +404,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, default=200, help="how many random chains to check")
     parser.add_argument("--start", type=int, default=0, help="the first seed")
     parser.add_argument("--ops", action="store_true", help="check every row of the op table as well")
+    parser.add_argument("--sample", action="store_true",
+                        help="check the seeds' sample_from_datasets mixes (tests.conformance.sample) instead")
     parser.add_argument("--restore", action="store_true", help=argparse.SUPPRESS)  # the child's side
     args = parser.parse_args(argv)
     if args.restore:
         _restore_main()
         return 0
     keys = [f"op:{name}" for name in CASES] if args.ops else []
-    keys += [f"seed:{seed}" for seed in range(args.start, args.start + args.seeds)]
+    keys += [f"{'sample' if args.sample else 'seed'}:{seed}" for seed in range(args.start, args.start + args.seeds)]
     started, failing, left_out, invalid = time.monotonic(), 0, 0, 0
     for key in keys:
         result = check_case(key)

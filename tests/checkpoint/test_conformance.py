@@ -33,11 +33,13 @@ def test_every_op_restores_in_a_fresh_process(name: str) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("seeds", CHUNKS, ids=lambda seeds: f"{seeds.start}-{seeds.stop - 1}")
-def test_random_chains_restore_in_a_fresh_process(seeds: range) -> None:
+@pytest.mark.parametrize("kind, seeds", [*(("seed", chunk) for chunk in CHUNKS), ("sample", range(20))],
+                         ids=lambda value: f"{value.start}-{value.stop - 1}" if isinstance(value, range) else value)
+def test_random_chains_restore_in_a_fresh_process(kind: str, seeds: range) -> None:
+    """The differential tester's chains (``seed:``), and ``sample_from_datasets`` mixes (``sample:``)."""
     failures = []
     for seed in seeds:
-        result = check_case(f"seed:{seed}")
+        result = check_case(f"{kind}:{seed}")
         if result.problems:
             failures.append(f"--- seed {seed}: {result.case.pipeline!r}\n  " + "\n  ".join(result.problems[:5]))
     assert not failures, f"{len(failures)} of {len(seeds)} chains restore wrongly:\n" + "\n".join(failures)

@@ -70,5 +70,43 @@ def interleave_input_errors(pipeline: Pipeline, shuffle_and_repeat_fusion: bool 
                       tf_shuffle_and_repeat_fusion=shuffle_and_repeat_fusion)
 
 
+def _prefetched_before_zips(value: object) -> object:
+    """``value`` with a ``prefetch(1)`` before every ``enumerate`` and after each input of every ``zip``, nested
+    pipelines included."""
+    if isinstance(value, Pipeline):
+        steps: list[Step] = []
+        for step in value.steps:
+            args = tuple(_prefetched_before_zips(a) for a in step.args)
+            if step.op == "enumerate":
+                steps.append(Step("prefetch", (1,)))
+            elif step.op == "zip_datasets":
+                inputs = args[0]
+                args = ({k: p.prefetch(1) for k, p in inputs.items()} if isinstance(inputs, dict)
+                        else tuple(p.prefetch(1) for p in inputs),)
+            steps.append(Step(step.op, args, step.kwargs))
+        return Pipeline(tuple(steps))
+    if isinstance(value, tuple):
+        return tuple(_prefetched_before_zips(v) for v in value)
+    return value
+
+
+def stop_iteration_at_an_input_start(pipeline: Pipeline) -> Difference:
+    """tf.data ends a ``zip``/``enumerate`` where a map that it runs in parallel (``num_parallel_calls``, or its
+    default ``map_parallelization`` of a stateless function) raises ``StopIteration`` at the first element of a
+    new input iterator (a ``repeat``'s next epoch, a ``concatenate``'s second part): the zip appears to read
+    the end-of-sequence flag the input before left. Read through a ``prefetch(1)`` it raises the error and goes on, as
+    fastinput does (and tf.data for every other error). Compare with that pipeline."""
+    return Difference("A `StopIteration` where a new input starts", tf_pipeline=_prefetched_before_zips(pipeline),
+                      tf_shuffle_and_repeat_fusion=False)
+
+
+def sampled_through_choices(tf_pipeline: Pipeline) -> Difference:
+    """``sample_from_datasets`` draws its own random numbers: fastinput equals ``tf_pipeline``, where each such step
+    is a ``choose_from_datasets`` of its inputs by the choices fastinput's mix made (``tests.conformance.sample``)."""
+    return Difference("`sample_from_datasets` draws its own random choices", tf_pipeline=tf_pipeline,
+                      tf_shuffle_and_repeat_fusion=False)
+
+
 ALL = (SHUFFLE_REPEAT_ERRORS, STOP_ITERATION_IN_FILTER, PADDED_SHAPE_TOO_SMALL, padding_value_cast(None),
-       interleave_input_errors(Pipeline(())))
+       interleave_input_errors(Pipeline(())), stop_iteration_at_an_input_start(Pipeline(())),
+       sampled_through_choices(Pipeline(())))

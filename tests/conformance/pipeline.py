@@ -155,7 +155,7 @@ class Step:
 
 
 _SOURCES = {"range", "from_tensor_slices", "from_tensors", "from_generator", "zip_datasets", "choose_from_datasets",
-            "element_range", "element_tensors"}
+            "sample_from_datasets", "element_range", "element_tensors"}
 _METHODS = {"map", "filter", "batch", "padded_batch", "unbatch", "shuffle", "repeat", "take", "skip", "shard",
             "interleave", "flat_map", "concatenate", "enumerate", "cache", "prefetch", "map_and_batch",
             "take_while", "unique", "ignore_errors"}
@@ -211,6 +211,13 @@ class Pipeline:
         return Pipeline((Step("choose_from_datasets", (datasets, choice_dataset),
                               (("stop_on_empty_dataset", stop_on_empty_dataset),)),))
 
+    @staticmethod
+    def sample_from_datasets(datasets: tuple[Pipeline, ...], weights: tuple[float, ...] | None, seed: int,
+                             stop_on_empty_dataset: bool) -> Pipeline:
+        """``Dataset.sample_from_datasets``, compared through the choices it made (``tests.conformance.sample``)."""
+        return Pipeline((Step("sample_from_datasets", (datasets,), (("weights", weights), ("seed", seed),
+                                                                   ("stop_on_empty_dataset", stop_on_empty_dataset))),))
+
     # -- transformations ----------------------------------------------------------
     def __getattr__(self, name: str) -> Any:
         if name not in _METHODS:
@@ -246,6 +253,8 @@ class Pipeline:
                 ds = dataset_class.zip(*args)
             elif step.op == "choose_from_datasets":  # tf.data takes a list of datasets
                 ds = dataset_class.choose_from_datasets(list(args[0]), args[1], **kwargs)
+            elif step.op == "sample_from_datasets":
+                ds = dataset_class.sample_from_datasets(list(args[0]), **kwargs)
             elif step.op in _SOURCES:
                 ds = getattr(dataset_class, step.op)(*args, **kwargs)
             elif step.op == "map_and_batch" and lib == "tf":

@@ -7,6 +7,7 @@ import pytest
 
 import fastinput as fi
 from tests.helpers import (
+    ERROR,
     as_ints,
     assert_same_elements,
     fi_elements,
@@ -174,6 +175,24 @@ def test_function_stop_iteration_error_names_the_stage_and_keeps_the_cause():
             assert len(list(it)) == 2
         assert isinstance(info.value, ValueError) and isinstance(info.value.__cause__, StopIteration)
         assert any(str(ds).split("(")[0] + "(" in note for note in info.value.__notes__), info.value.__notes__
+
+
+@pytest.mark.parametrize("new_input", ["repeat", "concatenate"])
+def test_stop_iteration_where_a_new_input_starts_goes_on_where_tf_data_ends_a_zip(tf, new_input):
+    """README, "A `StopIteration` where a new input starts": tf.data's parallel map raising StopIteration at the
+    first element of a repeat's next epoch (a concatenate's second part) ends the enumerate after it; with a
+    prefetch before the enumerate tf.data goes on, as fastinput does with or without it."""
+    def build(D, stop, prefetch, npc=2):
+        mapped = D.range(6).map(stop, num_parallel_calls=npc)
+        ds = mapped.repeat(2) if new_input == "repeat" else mapped.concatenate(mapped)
+        return (ds.prefetch(1) if prefetch else ds).enumerate()
+
+    tf_stop, fi_stop = tf_raising_at(0, error=StopIteration), fi_raising_at(0, error=StopIteration)
+    epochs = [ERROR, *[(i, i) for i in range(1, 6)], ERROR, *[(i + 6, i) for i in range(1, 6)], "end"]
+    assert tf_outcomes(build(tf.data.Dataset, tf_stop, prefetch=False)) == [*epochs[:7], "end"]
+    assert tf_outcomes(build(tf.data.Dataset, tf_stop, prefetch=True)) == epochs
+    for prefetch, npc in ((False, 2), (True, 2), (False, None)):
+        assert fi_outcomes(build(fi.Dataset, fi_stop, prefetch, npc)) == epochs
 
 
 class _ConsumerProgress:
