@@ -219,12 +219,14 @@ class RecordSpansIterator(DatasetIterator):
             self._read(need)
 
     def _open(self) -> None:
-        ds = self._ds.reader
-        offset = self._base
-        self._stream = open_read(self._ds.paths[self._file], compression_type=None, block_size=LOCAL_BLOCK_SIZE,
-                                 storage_options=ds.storage_options, remote_options=self.ctx.options.remote,
-                                 cancelled=self.cancelled, offset=offset)
-        self._base, self._have, self._pos = offset, 0, 0
+        self._stream = self._open_at(self._base)
+        self._have, self._pos = 0, 0
+
+    def _open_at(self, offset: int) -> ReadStream:
+        """The file in the slot, opened at byte ``offset`` as the replaced reader opens it."""
+        return open_read(self._ds.paths[self._file], compression_type=None, block_size=LOCAL_BLOCK_SIZE,
+                         storage_options=self._ds.reader.storage_options, remote_options=self.ctx.options.remote,
+                         cancelled=self.cancelled, offset=offset)
 
     def _read(self, need: int) -> None:
         """Read on until ``need`` bytes from the walk's position are in the buffer (the caller checked that the file
@@ -245,9 +247,7 @@ class RecordSpansIterator(DatasetIterator):
     def _damage(self) -> Exception:
         """The ``DataLossError`` that ``framing.RecordReader`` raises for the record where the walk stands."""
         offset = self._base + self._pos
-        stream = open_read(self._ds.paths[self._file], compression_type=None, block_size=LOCAL_BLOCK_SIZE,
-                           storage_options=self._ds.reader.storage_options, remote_options=self.ctx.options.remote,
-                           cancelled=self.cancelled, offset=offset)
+        stream = self._open_at(offset)
         try:
             RecordReader(stream, LOCAL_BLOCK_SIZE, False, start=offset).read_into([], 1)
         except errors.DataLossError as exc:
@@ -258,9 +258,7 @@ class RecordSpansIterator(DatasetIterator):
                                     "it was read", path=self._ds.paths[self._file], offset=offset)
 
     def _close_file(self) -> None:
-        if self._stream is not None:
-            self._stream.close()
-            self._stream = None
+        self.join_self()
         self._in_slot = False
         self._file += 1
 
