@@ -85,6 +85,12 @@ def normalize_leaf(x: Any) -> Any:
     return x
 
 
+def as_array(value: Any) -> np.ndarray:
+    """An element's leaf as an array: a ``bytes`` scalar as a 0-d object array (``np.asarray`` would make it a
+    fixed-width ``S`` array, which neither pads, ravels nor concatenates as strings do), anything else as is."""
+    return np.asarray(value, dtype=object) if isinstance(value, bytes) else np.asarray(value)
+
+
 def native(array: np.ndarray) -> np.ndarray:
     """``array`` in native byte order (a copy if it is not: as TensorFlow converts it)."""
     return array if array.dtype.isnative else array.astype(array.dtype.newbyteorder("="))

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from fastinput import errors, structure
-from fastinput._engine import cardinality, memory
+from fastinput._engine import cardinality, conversion, memory
 from fastinput._engine.arguments import check_bool, check_int, check_parallelism, check_shape
 from fastinput._engine.checkpoint import stage_state
 from fastinput._engine.iterator import DatasetIterator, IteratorContext
@@ -402,7 +402,7 @@ def _flatten_shapes(spec: Any) -> list[Any]:
 
 def pad_and_stack_leaf(values: list[Any], padded_shape: Any, padding_value: Any, component: int) -> np.ndarray:
     """Stack arrays after padding each to ``padded_shape`` (``None`` / -1 dims: the batch's largest)."""
-    arrays = [np.array(v, dtype=object) if isinstance(v, bytes) else np.asarray(v) for v in values]
+    arrays = [conversion.as_array(v) for v in values]
     ranks = {a.ndim for a in arrays}
     if len(ranks) > 1:
         raise InvalidArgumentError(

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from fastinput import structure
-from fastinput._engine import cardinality
+from fastinput._engine import cardinality, conversion
 from fastinput._engine.arguments import check_bool, check_int
 from fastinput._engine.iterator import DatasetIterator, IteratorContext
 from fastinput._engine.traits import StageKind, StageTraits
@@ -31,7 +31,7 @@ from fastinput.structure import RaggedArray
 
 def ragged_leaf(values: Sequence[Any], row_splits_dtype: np.dtype, component: int) -> RaggedArray:
     """The rows ``values`` (arrays of one rank, of any first dimension) as one RaggedArray."""
-    arrays = [np.asarray(v, dtype=object) if isinstance(v, bytes) else np.asarray(v) for v in values]
+    arrays = [conversion.as_array(v) for v in values]
     inner = {a.shape[1:] for a in arrays}
     if len(inner) > 1 or any(a.ndim == 0 for a in arrays):
         raise InvalidArgumentError(f"ragged_batch: the elements of component {component} differ in a dimension "

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from fastinput import structure
-from fastinput._engine import cardinality
+from fastinput._engine import cardinality, conversion
 from fastinput._engine.arguments import check_int, check_shape
 from fastinput._engine.iterator import DatasetIterator, IteratorContext
 from fastinput._engine.traits import StageKind, StageTraits
@@ -88,7 +88,7 @@ class _SparseBatchIterator(DatasetIterator):
 
     def _checked(self, element: Any) -> np.ndarray:
         """``element`` as an array, if it fits ``row_shape`` (tf.data's two errors otherwise)."""
-        array = np.asarray(element, dtype=object) if isinstance(element, bytes) else np.asarray(element)
+        array = conversion.as_array(element)
         if array.ndim != len(self._row_shape):
             raise InvalidArgumentError(f"{self.name}: input element had shape {list(array.shape)} that is "
                                        f"incompatible with the row shape {_shown(self._row_shape)}")
