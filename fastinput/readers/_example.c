@@ -616,6 +616,12 @@ static int output_pool(const FeatureSpec *fs, int packed) {
     return packed ? POOL_OFFSETS : -1;
 }
 
+/* parse lets go of the GIL for its passes over a batch of this many records or more. A pass over fewer takes a few
+ * microseconds (the README's one-record parse_example: ~3 us), less than handing the GIL over costs: the thread waits to
+ * take it back from another thread's Python, and wakes a thread waiting for it. Measured on the README image pipeline
+ * (2 workers, 2 cores, quiet): voluntary switches 0.57-0.60 -> 0.36-0.41 per image. */
+#define RELEASE_GIL_RECORDS 16
+
 static PyObject *py_parse(PyObject *self, PyObject *args) {
     (void)self;
     PyObject *capsule, *records;
@@ -656,12 +662,12 @@ static PyObject *py_parse(PyObject *self, PyObject *args) {
 
     int status;
     Py_ssize_t blob_size = 0;
-    Py_BEGIN_ALLOW_THREADS
+    PyThreadState *unlocked = batch >= RELEASE_GIL_RECORDS ? PyEval_SaveThread() : NULL;
     status = locate(spec, data, lengths, batch, slots, totals);
     for (Py_ssize_t f = 0; packed && status != UNUSUAL && f < nf; f++)
         if (spec->features[f].type == BYTES_LIST)
             blob_size = pack_strings(&spec->features[f], &totals[f], slots + f, nf, batch, NULL, blob_size, NULL);
-    Py_END_ALLOW_THREADS
+    if (unlocked) PyEval_RestoreThread(unlocked);
     if (status == UNUSUAL) {
         result = Py_None;
         Py_INCREF(result);
@@ -727,7 +733,7 @@ static PyObject *py_parse(PyObject *self, PyObject *args) {
         PyList_SET_ITEM(outputs, f, output);
     }
 
-    Py_BEGIN_ALLOW_THREADS
+    unlocked = batch >= RELEASE_GIL_RECORDS || copies ? PyEval_SaveThread() : NULL;
     Py_ssize_t at = 0;
     for (Py_ssize_t f = 0; f < nf; f++) {
         if (numbers[f]) numbers_output(&spec->features[f], &totals[f], slots + f, nf, batch, numbers[f]);
@@ -736,7 +742,7 @@ static PyObject *py_parse(PyObject *self, PyObject *args) {
                               at, offsets[f]);
     }
     for (const Copy *c = copies; c < copies_end; c++) memcpy(c->to, c->from, c->len);
-    Py_END_ALLOW_THREADS
+    if (unlocked) PyEval_RestoreThread(unlocked);
     result = outputs;
     outputs = NULL;
 

@@ -110,18 +110,17 @@ class ExampleParser:
         value) where the native kernel parses the batch; only for a consumer that takes those (``as_tf_dataset``).
         While a function is traced for its output spec, the outputs are placeholders of the right spec.
 
-        The native kernel lets go of the GIL for its two passes even for one record (the README's per-record
-        ``parse_example``). Keeping it for batches under 8 records and 1 MiB was tried and measured worse: the
-        README image pipeline's workers (2, one busy core beside, load 4-8) blocked as often or more (voluntary
-        switches 0.38-0.39 -> 0.43-0.50 per image, blocked 10-13% -> 11-19% of their wall time), so it was
-        reverted. So was issue 20's static rewrite (commits 4b49697, 7ec4812): ``map_and_batch`` learnt the parser
-        from each batch's first row's ``parse_example([record], features)`` and parsed the other 63 records in one
-        call, serving each row its own. Same README pipeline, alternated with the base (load 5-9): voluntary
-        switches 0.43-0.58 per image against 0.31-0.41, blocked share no lower, CPU per image within the noise.
-        Likely why (not proven): the per-record calls' GIL releases are cheap hand-off points; without them the
-        GIL's holder runs on until a waiter forces it off after the switch interval. One call for 63 ImageNet
-        records also costs 3.7 ms of CPU where glibc has given the last batch's 6 MB of strings back (0.43 ms with
-        a warm heap), against ~10 us a one-record call."""
+        The native kernel lets go of the GIL for its passes over 16 records or more (``_example.c``'s
+        ``RELEASE_GIL_RECORDS``), not for the README's per-record ``parse_example``: there the GIL's hand-over cost
+        more than the few microseconds it freed. On the quiet README image pipeline (2 workers, 2 cores), a third
+        of the workers' samples were waits to take the GIL back after the one-record parse, while the other worker
+        ran its Python; keeping it took voluntary switches from 0.57-0.60 to 0.36-0.41 per image. (An earlier trial
+        kept it below 8 records and judged it worse by switch counts on a machine at load 4-8, with a busy
+        core.) Issue 20's static rewrite (commits 4b49697, 7ec4812) was reverted: ``map_and_batch`` learnt the
+        parser from each batch's first row's ``parse_example([record], features)`` and parsed the other 63 records
+        in one call, serving each row its own; alternated with the base (load 5-9) it switched more and spent no
+        less CPU. One call for 63 ImageNet records also costs 3.7 ms of CPU where glibc has given the last batch's
+        6 MB of strings back (0.43 ms with a warm heap), against ~10 us a one-record call."""
         if tracing():
             return self._placeholders(serialized)
         if self._native_spec is not None:
