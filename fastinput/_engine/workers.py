@@ -46,9 +46,15 @@ class WorkerPool:
                 self._threads.append(thread)
                 thread.start()
 
+    @property
+    def surplus(self) -> bool:
+        """Whether the pool has shrunk below its live workers: one should retire at its next ``should_retire()``
+        (read without the lock, so a worker deep in its work item can look often)."""
+        return self._live > self._target_size
+
     def should_retire(self) -> bool:
         """Called by a worker between work items: True when the pool has shrunk and this worker should return."""
-        if self._live <= self._target_size:  # unlocked fast path; the locked check below decides
+        if not self.surplus:  # unlocked fast path; the locked check below decides
             return False
         with self._lock:
             if self._live > self._target_size:

@@ -188,6 +188,7 @@ class ParallelChunkIterator(WorkAheadIterator):
         self._moved_count = 0  # results in _moved
         self._input_done = False
         self._consumer_waiting = False
+        self._openings = 0  # shared jobs opened so far (``_help``)
         # I/O-bound stages use more workers than cores, never more than MAX_PARALLELISM; processes one per core
         cores = available_cpus()
         max_parallelism = (max(cores, parallelism) if self._processes is not None
@@ -231,9 +232,9 @@ class ParallelChunkIterator(WorkAheadIterator):
             work = self._next_work()
             if work is None:
                 return
-            slot, chunk, pull_ns, slot_job = work
+            slot, chunk, pull_ns, slot_job, openings = work
             if chunk is None:  # a shared work item already pulled: help with it
-                self._help(slot, slot_job)
+                self._help(slot, slot_job, openings=openings)
             elif type(chunk) is Failure:  # the input's error, delivered at its place in the sequence
                 self._finish(slot, [chunk], 0, 0)
             elif self._shared:
@@ -247,11 +248,11 @@ class ParallelChunkIterator(WorkAheadIterator):
             # hold nothing handed over (an error delivered to the user must not stay reachable from here)
             work = slot = chunk = slot_job = results = None  # type: ignore[assignment]
 
-    def _next_work(self) -> tuple[_Slot, list[Any] | Failure | None, int, SharedJob | None] | None:
-        """``(slot, chunk, pull_ns, job)``: a new work item pulled from the input (``chunk`` a ``Failure`` for the
-        input's error) and its slot, added to the buffer, with its shared job if ``shared``; or an open shared job's
-        slot (``chunk`` None), oldest first, before any new one is pulled. None: stop (cancelled, the input ended, a
-        worker retired)."""
+    def _next_work(self) -> tuple[_Slot, list[Any] | Failure | None, int, SharedJob | None, int] | None:
+        """``(slot, chunk, pull_ns, job, openings)``: a new work item pulled from the input (``chunk`` a ``Failure``
+        for the input's error) and its slot, added to the buffer, with its shared job if ``shared``; or an open shared
+        job's slot (``chunk`` None), oldest first, before any new one is pulled, with ``_openings`` as it was then
+        (-1 for a new work item). None: stop (cancelled, the input ended, a worker retired)."""
         cond, slots = self._cond, self._slots
         if self._shared:
             if self._pool is not None and self._pool.should_retire():
@@ -259,7 +260,7 @@ class ParallelChunkIterator(WorkAheadIterator):
             with cond:
                 slot = self._open_slot()
                 if slot is not None:
-                    return slot, None, 0, slot.job
+                    return slot, None, 0, slot.job, self._openings
         with self._input_lock:
             with cond:
                 # at least one slot per worker: a small buffer never idles workers
@@ -269,7 +270,7 @@ class ParallelChunkIterator(WorkAheadIterator):
                     if self._shared:
                         slot = self._open_slot()
                         if slot is not None:
-                            return slot, None, 0, slot.job
+                            return slot, None, 0, slot.job, self._openings
                     if self._input_done:
                         return None
                     if len(slots) < max(self._buffer.value, self._parallelism.value):
@@ -303,12 +304,13 @@ class ParallelChunkIterator(WorkAheadIterator):
                     slot.job = job = self._process(chunk, functools.partial(self._opened, slot))
                 else:
                     job = None
-        return slot, chunk, pull_ns, job
+        return slot, chunk, pull_ns, job, -1
 
     def _opened(self, slot: _Slot) -> None:
         """Called by ``slot``'s shared job once other workers may claim its parts: they help with it from now."""
         with self._cond:
             slot.opened = True
+            self._openings += 1
             self._cond.notify_all()
 
     def _open_slot(self) -> _Slot | None:
@@ -321,10 +323,20 @@ class ParallelChunkIterator(WorkAheadIterator):
                 return slot
         return None
 
-    def _help(self, slot: _Slot, job: SharedJob, pull_ns: int = 0) -> None:
-        """Process parts of ``slot``'s shared ``job``; the worker that finishes its last part fills the slot."""
+    def _help(self, slot: _Slot, job: SharedJob, pull_ns: int = 0, openings: int = -1) -> None:
+        """Process parts of ``slot``'s shared ``job``; the worker that finishes its last part fills the slot.
+
+        A job chosen as the oldest open one (``openings``: ``_openings`` when it was chosen) is worked on part after
+        part while no other job has opened since, none unclaimed is left and the stage goes on: it is still the one
+        ``_next_work`` would choose (a job never opens twice; one opened since may be older). Going back to
+        ``_next_work`` after each part instead cost the README image pipeline two turns of the stage's condition
+        and two CPU-clock reads per image, each a point where a thread may wait for the GIL."""
         start, cpu_start = time.perf_counter_ns(), time.thread_time_ns()
-        results = job.work()
+        while True:
+            results = job.work()
+            if (results is not None or openings != self._openings or not job.open or self.cancelled.is_set()
+                    or (self._pool is not None and self._pool.surplus)):
+                break
         busy = time.perf_counter_ns() - start
         cpu = time.thread_time_ns() - cpu_start
         self._traced(start, busy, slot.size)

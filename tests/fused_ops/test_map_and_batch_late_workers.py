@@ -1,6 +1,7 @@
-"""map_and_batch's shared batches, claim by claim: a worker makes one claim of a shared batch at a time and then
-goes on with the oldest batch that has rows left, and a worker that comes to a batch late (after the worker that
-finished its last row let go of its rows) finds nothing to do, and neither it nor the stage fails.
+"""map_and_batch's shared batches, claim by claim: a worker claims rows of the oldest batch that has rows left,
+choosing again after a claim once another batch has opened (an older one may have); and a worker that comes to a
+batch late (after the worker that finished its last row let go of its rows) finds nothing to do, and neither it nor
+the stage fails.
 
 The finishing worker dropped the batch's rows as it handed the batch over, before the batch left its slot; a worker
 looking for an open batch in that moment read the dropped rows' count (a TypeError on None) and its thread died:
