@@ -38,6 +38,7 @@ from fastinput_bench.devices import resolve_device, tf_data_to_device
 from fastinput_bench.measure import Measurement, measure, reset_peak_memory
 from fastinput_bench.pipelines import IMAGE_PIPELINES, USER_PIPELINES, WORKLOADS, PipelineConfig, Workload
 from fastinput_bench.report import (
+    KERNEL,
     ProgressBar,
     format_machine,
     json_document,
@@ -155,6 +156,9 @@ def _add_benchmark_arguments(sub: argparse.ArgumentParser, workload: Workload) -
                      help="keep N cores busy beside the pipelines, as a training step's host work would (default 0)")
     if workload.name == "images":
         sub.add_argument("--dtype", choices=["uint8", "float32"], default="uint8", help="image dtype (default uint8)")
+        sub.add_argument("--kernel-limit", action="store_true",
+                         help="also time the JPEG decode kernel alone, one thread per core, on the same JPEGs: the "
+                              "ceiling any pipeline can reach here, and fastinput's share of it")
         sub.add_argument("--pipeline", choices=list(IMAGE_PIPELINES), default="tuned",
                          help="fastinput's pipeline: tuned (hand-built: batch the records, one map parses and decodes "
                               "the batch; default), readme (the README's map_and_batch of a per-record function), "
@@ -187,6 +191,8 @@ def run_benchmark(args: argparse.Namespace) -> int:
         measurements["fastinput"], profile = _run_fastinput(workload, config, device, args)
         if args.compare:
             measurements["tf.data"] = _run_tf_data(workload, config, device, args)
+        if getattr(args, "kernel_limit", False):
+            measurements[KERNEL] = _run_kernel(config, args)
 
     document = json_document(workload.name, workload.description, workload.unit, _config(args, source, files),
                              measurements, profile)
@@ -281,7 +287,7 @@ def _labels(args: argparse.Namespace) -> dict[str, str]:
 
 def _config(args: argparse.Namespace, source: str, files: list[str]) -> dict[str, Any]:
     keys = ("data", "synthetic", "synthetic_size", "batch_size", "steps", "warmup", "intervals", "device", "compare",
-            "dtype", "pipeline", "label", "busy_cores")
+            "dtype", "pipeline", "label", "busy_cores", "kernel_limit")
     config = {key: getattr(args, key) for key in keys if hasattr(args, key)}
     config.update(source=source, files=len(files))
     return config
@@ -302,6 +308,19 @@ def _run_fastinput(workload: Workload, config: PipelineConfig, device: Any,
             measurement = measure(iterator, warmup=args.warmup, steps=args.steps, intervals=args.intervals,
                                   progress=bar)
             return measurement, profile_summary(profiler.analyze(iterator))
+    finally:
+        bar.clear()
+
+
+def _run_kernel(config: PipelineConfig, args: argparse.Namespace) -> Measurement:
+    """The decode kernel alone on the run's JPEGs (``kernel_limit``), timed as the pipelines are."""
+    from fastinput_bench.kernel_limit import kernel_batches, load_jpegs
+
+    reset_peak_memory()
+    bar = _progress_bar(args, KERNEL, "images")
+    try:
+        with kernel_batches(load_jpegs(config.files), config.batch_size, config.dtype) as batches:
+            return measure(batches, warmup=args.warmup, steps=args.steps, intervals=args.intervals, progress=bar)
     finally:
         bar.clear()
 

@@ -26,6 +26,8 @@ if TYPE_CHECKING:
     from fastinput.profiler import Report
 
 JSON_FORMAT = "fastinput-bench/1"
+KERNEL = "decode kernel"
+"""The name of ``--kernel-limit``'s row: the JPEG decode kernel alone, one thread per core (``kernel_limit``)."""
 """The ``format`` field of the CLI's JSON documents (``fastinput_bench.results`` recognises them by it)."""
 
 _BAR_WIDTH = 28
@@ -159,6 +161,9 @@ def results_table(unit: str, rows: Sequence[tuple[str, Measurement]], labels: Ma
     ratio = comparison_ratio(dict(rows))
     if ratio is not None:
         lines.append(f"fastinput / tf.data: {ratio:.2f}x ({unit}/s, medians)")
+    share = kernel_share(dict(rows))
+    if share is not None:
+        lines.append(f"fastinput / {KERNEL}: {share:.0%} (the share of the ceiling it reaches; {unit}/s, medians)")
     return "\n".join(lines)
 
 
@@ -166,6 +171,13 @@ def comparison_ratio(measurements: dict[str, Measurement]) -> float | None:
     """fastinput's median rate over tf.data's, when both were measured."""
     if "fastinput" in measurements and "tf.data" in measurements:
         return measurements["fastinput"].median / measurements["tf.data"].median
+    return None
+
+
+def kernel_share(measurements: dict[str, Measurement]) -> float | None:
+    """fastinput's median rate over the decode kernel's alone (``--kernel-limit``), when both were measured."""
+    if "fastinput" in measurements and KERNEL in measurements:
+        return measurements["fastinput"].median / measurements[KERNEL].median
     return None
 
 
@@ -204,5 +216,6 @@ def json_document(subcommand: str, description: str, unit: str, config: dict[str
         "machine": machine_info(),
         "results": {name: m.as_dict() for name, m in measurements.items()},
         "ratio": comparison_ratio(measurements),
+        "kernel_share": kernel_share(measurements),
         "profile": profile,
     }

@@ -23,7 +23,7 @@ from typing import Any
 
 from fastinput.errors import InvalidArgumentError
 from fastinput_bench.measure import relative_spread
-from fastinput_bench.report import JSON_FORMAT, format_bytes, format_machine, machine_info
+from fastinput_bench.report import JSON_FORMAT, KERNEL, format_bytes, format_machine, machine_info
 
 _RANGE = "min-max over the timed intervals, and max - min as a share of the median"
 
@@ -85,17 +85,18 @@ def _machine_lines(bench: list[dict[str, Any]]) -> list[str]:
 
 
 def _bench_table(bench: list[dict[str, Any]]) -> list[str]:
-    header = ["benchmark", "data", "batch", "fastinput", "tf.data", "fastinput / tf.data", "CPU (fi / tf)",
-              "peak memory (fi / tf)"]
+    header = ["benchmark", "data", "batch", "fastinput", "tf.data", "fastinput / tf.data", "fastinput / decode kernel",
+              "CPU (fi / tf)", "peak memory (fi / tf)"]
     rows = []
     for doc in bench:
         config, found = doc["config"], doc["results"]
-        fast, tf = found.get("fastinput"), found.get("tf.data")
+        fast, tf, kernel = found.get("fastinput"), found.get("tf.data"), found.get(KERNEL)
         batch = f"{config['batch_size']}" + (f", {config['dtype']}" if config.get("dtype") else "")
         rows.append([
             f"{doc['subcommand']}: {doc['description']}{_variant(config)}", _data(config), batch,
             _rate(fast, doc["unit"]), _rate(tf, doc["unit"]),
             f"{doc['ratio']:.2f}x" if doc.get("ratio") else "-",
+            f"{doc['kernel_share']:.0%} of {_rate(kernel, doc['unit'])}" if doc.get("kernel_share") else "-",
             " / ".join(f"{r['cpu_utilization']:.0%}" for r in (fast, tf) if r),
             " / ".join(format_bytes(r["peak_memory_bytes"]) for r in (fast, tf) if r),
         ])
@@ -135,7 +136,7 @@ def _command(doc: dict[str, Any]) -> str:
                 "busy_cores"):
         if config.get(key) not in (None, "") and not (key == "busy_cores" and config[key] == 0):
             parts += [f"--{key.replace('_', '-')}", str(config[key])]
-    return " ".join(parts)
+    return " ".join(parts + (["--kernel-limit"] if config.get("kernel_limit") else []))
 
 
 def generic_tables(doc: Any) -> list[str]:

@@ -94,6 +94,20 @@ def test_compare_tf_data_adds_a_row_and_the_ratio(cache_dir, tmp_path, capsys):
     assert f"fastinput / tf.data: {fast / tf:.2f}x" in text
 
 
+def test_kernel_limit_times_the_decode_kernel_alone_and_gives_fastinputs_share(cache_dir, tmp_path, capsys):
+    out = tmp_path / "images.json"
+    assert main(tiny_run("images", cache_dir, "--pipeline", "readme", "--kernel-limit", "--json", str(out))) == 0
+
+    document = json.loads(out.read_text())
+    assert set(document["results"]) == {"fastinput", "decode kernel"} and document["config"]["kernel_limit"]
+    check_result(document["results"]["decode kernel"], BATCH * STEPS)
+    fast, kernel = (document["results"][name]["median_per_second"] for name in ("fastinput", "decode kernel"))
+    assert document["kernel_share"] == pytest.approx(fast / kernel)
+    text = capsys.readouterr().out
+    assert any(line.startswith("decode kernel ") for line in text.splitlines())
+    assert f"fastinput / decode kernel: {fast / kernel:.0%}" in text
+
+
 @pytest.mark.slow
 def test_images_compare_tf_data_same_dtype(cache_dir, tmp_path, capsys):
     out = tmp_path / "images.json"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 
 from fastinput_bench.measure import Measurement
-from fastinput_bench.report import ProgressBar, results_table
+from fastinput_bench.report import KERNEL, ProgressBar, results_table
 
 
 class Terminal(io.StringIO):
@@ -49,3 +49,13 @@ def test_results_table_has_a_row_per_pipeline_and_the_ratio_of_medians():
     assert lines[3].split() == ["tf.data", "500", "400-800", "(80%)", "50%", "1.50", "GiB"]
     assert lines[4] == "fastinput / tf.data: 2.00x (images/s, medians)"
     assert "fastinput / tf.data" not in results_table("images", [("fastinput", measurement((1.0,)))])
+
+
+def test_results_table_gives_fastinputs_share_of_the_decode_kernel_when_it_was_timed():
+    table = results_table("images", [("fastinput", measurement((900.0, 1000.0))), ("tf.data", measurement((500.0,))),
+                                     (KERNEL, measurement((1200.0, 1250.0, 1300.0)))])
+    lines = table.splitlines()
+    assert lines[4].split()[:3] == ["decode", "kernel", "1,250"]
+    assert lines[5] == "fastinput / tf.data: 1.90x (images/s, medians)"
+    assert lines[6] == ("fastinput / decode kernel: 76% (the share of the ceiling it reaches; images/s, medians)")
+    assert "decode kernel:" not in results_table("images", [("fastinput", measurement((1.0,)))])
