@@ -66,6 +66,14 @@ class Measurement:
         1.4x as short, in which the same hiccup weighs 1.4x as much in images/s)."""
         return relative_spread(self.minimum, self.maximum, self.median)
 
+    def pooled(self, other: Measurement) -> Measurement:
+        """This and ``other`` (the same thing timed again) as one measurement: both runs' intervals, examples and
+        seconds; CPU use over both; the higher peak."""
+        seconds = self.seconds + other.seconds
+        return Measurement(self.examples + other.examples, seconds, self.interval_rates + other.interval_rates,
+                           (self.cpu_utilization * self.seconds + other.cpu_utilization * other.seconds) / seconds,
+                           max(self.peak_memory_bytes, other.peak_memory_bytes))
+
     @property
     def mean(self) -> float:
         """Examples over the whole timed stretch divided by its wall time."""

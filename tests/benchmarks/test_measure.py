@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fastinput_bench.measure import batch_length, interval_bounds, measure
+from fastinput_bench.measure import Measurement, batch_length, interval_bounds, measure
 
 
 @pytest.mark.parametrize(("steps", "intervals", "bounds"), [
@@ -45,3 +45,14 @@ def test_measure_times_only_the_batches_after_warmup(warmup, steps, intervals):
 def test_measure_raises_when_the_pipeline_ends_early():
     with pytest.raises(StopIteration):
         measure(iter([np.zeros(2)] * 3), warmup=1, steps=5, intervals=2)
+
+
+def test_pooled_keeps_both_runs_intervals_and_weighs_cpu_by_time():
+    first = Measurement(examples=100, seconds=1.0, interval_rates=(40.0, 60.0), cpu_utilization=0.5,
+                        peak_memory_bytes=10)
+    second = Measurement(examples=300, seconds=3.0, interval_rates=(90.0, 110.0), cpu_utilization=0.9,
+                         peak_memory_bytes=7)
+    both = first.pooled(second)
+    assert both.interval_rates == (40.0, 60.0, 90.0, 110.0) and both.median == 75.0
+    assert (both.examples, both.seconds, both.mean) == (400, 4.0, 100.0)
+    assert both.cpu_utilization == pytest.approx(0.8) and both.peak_memory_bytes == 10
