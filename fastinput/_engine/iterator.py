@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from fastinput import errors
 from fastinput._engine import instrument as _trace
+from fastinput._engine import memory
 from fastinput._engine.cancellation import StopSignal
 from fastinput._engine.checkpoint import STATE_VERSION, check_stage, resolve_state, stage_state
 from fastinput._engine.lifecycle import close_later, release_frames, start_reaper
@@ -396,6 +397,7 @@ def _stop_pipeline(root: DatasetIterator, tuner: Tuner | None) -> None:
         tuner.stop()
     root.ctx.cancelled.set()
     root.close()
+    memory.REUSED.release_free()  # its batches' memory, unless another pipeline (or its consumer) still has them
 
 
 class Iterator(_IteratorABC):
