@@ -160,7 +160,8 @@ class ParallelChunkIterator(WorkAheadIterator):
     A ``shared`` one is called as ``process_chunk(chunk, opened) -> SharedJob``, cheaply, when the chunk is
     pulled; the worker that pulled it starts on it, and once the job calls ``opened()`` (its first part may settle
     how the others are done), every worker helps with the oldest open job before it pulls another work item,
-    choosing again after each part. The one that finishes a job's last part fills its slot.
+    choosing again after a part once another job has opened (``_help``). The one that finishes a job's last part
+    fills its slot.
 
     A ``RemoteChunks`` runs in worker processes instead (``_engine/processes.py``): each worker thread hands its
     work item to a process of the stage's ``ProcessPool`` and waits; ``parallelism`` is then the number of
