@@ -163,7 +163,7 @@ def results_table(unit: str, rows: Sequence[tuple[str, Measurement]], labels: Ma
         lines.append(f"fastinput / tf.data: {ratio:.2f}x ({unit}/s, medians)")
     share = kernel_share(dict(rows))
     if share is not None:
-        lines.append(f"fastinput / {KERNEL}: {share:.0%} (the share of the ceiling it reaches; {unit}/s, medians)")
+        lines.append(f"fastinput / {KERNEL}: {share:.1%} (the share of the ceiling it reaches; {unit}/s, medians)")
     return "\n".join(lines)
 
 

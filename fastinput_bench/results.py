@@ -96,7 +96,7 @@ def _bench_table(bench: list[dict[str, Any]]) -> list[str]:
             f"{doc['subcommand']}: {doc['description']}{_variant(config)}", _data(config), batch,
             _rate(fast, doc["unit"]), _rate(tf, doc["unit"]),
             f"{doc['ratio']:.2f}x" if doc.get("ratio") else "-",
-            f"{doc['kernel_share']:.0%} of {_rate(kernel, doc['unit'])}" if doc.get("kernel_share") else "-",
+            f"{doc['kernel_share']:.1%} of {_rate(kernel, doc['unit'])}" if doc.get("kernel_share") else "-",
             " / ".join(f"{r['cpu_utilization']:.0%}" for r in (fast, tf) if r),
             " / ".join(format_bytes(r["peak_memory_bytes"]) for r in (fast, tf) if r),
         ])

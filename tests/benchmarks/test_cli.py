@@ -105,7 +105,7 @@ def test_kernel_limit_times_the_decode_kernel_alone_and_gives_fastinputs_share(c
     assert document["kernel_share"] == pytest.approx(fast / kernel)
     text = capsys.readouterr().out
     assert any(line.startswith("decode kernel ") for line in text.splitlines())
-    assert f"fastinput / decode kernel: {fast / kernel:.0%}" in text
+    assert f"fastinput / decode kernel: {fast / kernel:.1%}" in text
 
 
 @pytest.mark.slow

@@ -57,5 +57,5 @@ def test_results_table_gives_fastinputs_share_of_the_decode_kernel_when_it_was_t
     lines = table.splitlines()
     assert lines[4].split()[:3] == ["decode", "kernel", "1,250"]
     assert lines[5] == "fastinput / tf.data: 1.90x (images/s, medians)"
-    assert lines[6] == ("fastinput / decode kernel: 76% (the share of the ceiling it reaches; images/s, medians)")
+    assert lines[6] == ("fastinput / decode kernel: 76.0% (the share of the ceiling it reaches; images/s, medians)")
     assert "decode kernel:" not in results_table("images", [("fastinput", measurement((1.0,)))])

@@ -32,9 +32,19 @@ def test_bench_rates_show_the_spread_as_a_share_of_the_median():
     text = render([("images", json.loads((FIGURES / "images_readme.json").read_text()))])
     assert "Rates: median (min-max over the timed intervals, and max - min as a share of the median)." in text
     row = next(line for line in text.splitlines() if line.startswith("| images"))
-    shares = re.findall(r"images/s \(([\d,]+)-([\d,]+), (\d+)%\)", row)
-    median = re.findall(r"\| ([\d,]+) images/s", row)
-    assert len(shares) == 2 and len(median) == 2  # fastinput's and tf.data's
-    for (low, high, share), rate in zip(shares, median):
+    rates = re.findall(r"([\d,]+) images/s \(([\d,]+)-([\d,]+), (\d+)%\)", row)
+    assert len(rates) == 3  # fastinput's, tf.data's and the decode kernel's
+    for rate, low, high, share in rates:
         low, high, rate = (float(v.replace(",", "")) for v in (low, high, rate))
         assert abs(int(share) - (high - low) / rate * 100) <= 1  # the figures shown are rounded
+
+
+def test_bench_rows_give_the_share_of_the_decode_kernel_where_it_was_timed():
+    document = json.loads((FIGURES / "images_readme.json").read_text())
+    text = render([("images", document)])
+    row = next(line for line in text.splitlines() if line.startswith("| images"))
+    assert f"| {document['kernel_share']:.1%} of " in row
+    assert "--kernel-limit" in text
+    del document["results"]["decode kernel"], document["kernel_share"], document["config"]["kernel_limit"]
+    row = next(line for line in render([("images", document)]).splitlines() if line.startswith("| images"))
+    assert "of " not in row.split("|")[7] and "--kernel-limit" not in render([("images", document)])
