@@ -286,7 +286,7 @@ class _BatchJob:
     def open(self) -> bool:
         return self._claimed < self._size
 
-    def work(self) -> list[Any] | None:
+    def work(self, go_on: Callable[[], bool] | None = None) -> list[Any] | None:
         n, lock = self._size, self._lock
         done = 0
         while True:
@@ -306,9 +306,10 @@ class _BatchJob:
             if not start and self._opened is not None and self._per_claim < n - 1:
                 self._opened()  # other workers may claim the other rows
                 self._shared = True
-            if self._shared:
-                break  # one claim at a time once shared: the worker goes on with the oldest batch, maybe not this
-        with lock:
+                break  # the engine decides whether this worker's next claim is of this batch
+            if self._shared and (go_on is None or not go_on()):
+                break  # the worker goes on with the oldest batch, maybe not this one
+        with lock:  # the rows done are counted once, at the end: the worker whose count completes the batch fills it
             self._finished += done
             last = done > 0 and self._finished == n
         if not last:

@@ -109,10 +109,11 @@ class SharedJob(Protocol):
     def open(self) -> bool:
         """Whether part of it is not claimed by a worker yet (other workers look only once it called ``opened``)."""
 
-    def work(self) -> list[Any] | None:
-        """Claim and process a part (runs without any lock held): one once it is open to every worker, so that the
-        worker's next part may be an older job's; before that, every part. The work item's results if this call
-        finished its last part, else None (parts are left, or another worker still processes one)."""
+    def work(self, go_on: Callable[[], bool] | None = None) -> list[Any] | None:
+        """Claim and process parts (runs without any lock held): before it is open to every worker, every part;
+        once open, one, and another after each while ``go_on()`` says so, so that the worker's next part may be an
+        older job's. The work item's results if this call finished its last part, else None (parts are left, or
+        another worker still processes one)."""
 
 
 class _Slot(Pulled):
@@ -329,15 +330,18 @@ class ParallelChunkIterator(WorkAheadIterator):
 
         A job chosen as the oldest open one (``openings``: ``_openings`` when it was chosen) is worked on part after
         part while no other job has opened since, none unclaimed is left and the stage goes on: it is still the one
-        ``_next_work`` would choose (a job never opens twice; one opened since may be older). Going back to
-        ``_next_work`` after each part instead cost the README image pipeline two turns of the stage's condition
-        and two CPU-clock reads per image, each a point where a thread may wait for the GIL."""
+        ``_next_work`` would choose (a job never opens twice; one opened since may be older): the job asks
+        ``go_on`` after each part, and counts the parts done once, at the end. Going back to ``_next_work`` after
+        each part instead cost the README image pipeline two turns of the stage's condition, a turn of the job's
+        lock and two CPU-clock reads per image, each a point where a thread may wait for the GIL."""
         start, cpu_start = time.perf_counter_ns(), time.thread_time_ns()
-        while True:
-            results = job.work()
-            if (results is not None or openings != self._openings or not job.open or self.cancelled.is_set()
-                    or (self._pool is not None and self._pool.surplus)):
-                break
+        pool, cancelled = self._pool, self.cancelled
+
+        def go_on() -> bool:
+            return (openings == self._openings and not cancelled.is_set()
+                    and not (pool is not None and pool.surplus))
+
+        results = job.work(go_on if openings >= 0 else None)
         busy = time.perf_counter_ns() - start
         cpu = time.thread_time_ns() - cpu_start
         self._traced(start, busy, slot.size)
