@@ -262,10 +262,10 @@ class _BatchJob:
     several fill the oldest batch at once, as in tf.data's ``map_and_batch``. The first row's output decides how
     rows are kept: large ones (or any, for a function with ``out=``) written into preallocated arrays (``_Rows``),
     small ones gathered and stacked once, as ``batch`` stacks them; so the other rows are shared (``opened``) only
-    once it is done. Once shared, ``work()`` makes one claim a call, and the engine decides whether the worker's
-    next claim is of this batch: only while it is the oldest with rows left (``ParallelChunkIterator._help``). A
-    worker that went on claiming rows of its own batch while another worker did the same with the next batch made
-    the two finish together (with 2 workers, a fifth of the gaps between batches were under 2 ms)."""
+    once it is done. Once shared, ``work(go_on)`` claims another row after each only while the engine's ``go_on()``
+    says this is still the oldest batch with rows left (``ParallelChunkIterator._help``). A worker that went on
+    claiming rows of its own batch while another worker did the same with the next batch made the two finish
+    together (with 2 workers, a fifth of the gaps between batches were under 2 ms)."""
 
     def __init__(self, filler: _BatchFiller, group: list[Any], opened: Callable[[], None] | None = None) -> None:
         self._filler = filler
