@@ -10,7 +10,9 @@ passes or declines: ``repeat``, a ``take``/``skip``/``shard``/``map``/``filter``
 ``choose_from_datasets`` over several such sources (choices out of range, inputs ending), then ``batch``.
 (``sample_from_datasets`` is left out: it draws its own random numbers, so tf.data is no element-by-element
 oracle for it; ``tests/conformance/sample.py`` checks it against tf.data choosing what it chose.) The generator
-changed so in session 16: a seed names another pipeline than before. Order-sensitive ops stop at a shuffle or a
+changed so in session 16: a seed names another pipeline than before. Since session 18 one in ten pipelines that
+end in order and yield single tensors ends with ``sparse_batch`` (the pipeline before it unchanged, so a seed names
+the same pipeline or that pipeline with a sparse batch after it). Order-sensitive ops stop at a shuffle or a
 ``deterministic=False`` stage: such a stage comes last (with element-wise maps and a repeat after it) and is
 compared per epoch as multisets.
 
@@ -578,7 +580,17 @@ class Generator:
             s = self.step(s, depth)
         if self.chance(0.25):
             return self.tail(s)
+        if isinstance(s.structure, LeafType) and self.chance(0.1):
+            return self.sparse_batch(s).pipeline, "exact"
         return s.pipeline, "exact"
+
+    def sparse_batch(self, s: State) -> State:
+        """``sparse_batch`` as the last step (its elements are sparse: no op of the generator takes them): each
+        dimension of the row shape unknown (the batch's largest) or a size some elements may exceed (an error in
+        both libraries, at that element)."""
+        row_shape = [None if self.chance(0.7) else self.choice([1, 2, 3, 5]) for _ in range(s.structure.rank)]
+        return s.then(s.pipeline.sparse_batch(self.choice([1, 2, 3, 5]), row_shape),
+                      length=s.length, unbatchable=False)
 
 
 def generate(seed: int) -> tuple[Pipeline, str]:

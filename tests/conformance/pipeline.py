@@ -158,7 +158,7 @@ _SOURCES = {"range", "from_tensor_slices", "from_tensors", "from_generator", "zi
             "sample_from_datasets", "element_range", "element_tensors"}
 _METHODS = {"map", "filter", "batch", "padded_batch", "unbatch", "shuffle", "repeat", "take", "skip", "shard",
             "interleave", "flat_map", "concatenate", "enumerate", "cache", "prefetch", "map_and_batch",
-            "take_while", "unique", "ignore_errors"}
+            "take_while", "unique", "ignore_errors", "sparse_batch"}
 
 
 def _code(value: Any) -> str:

@@ -73,7 +73,7 @@ def test_the_seeds_reach_the_rows_path() -> None:
 
 _OPS = ["range", "from_tensor_slices", "from_tensors", "from_generator", "zip_datasets", "map", "filter", "batch",
         "padded_batch", "unbatch", "shuffle", "repeat", "take", "skip", "shard", "interleave", "flat_map",
-        "concatenate", "enumerate", "cache", "prefetch", "map_and_batch", "choose_from_datasets"]
+        "concatenate", "enumerate", "cache", "prefetch", "map_and_batch", "choose_from_datasets", "sparse_batch"]
 
 
 def test_shuffled_epochs_of_different_lengths_compare_by_tf_data_epochs() -> None:
