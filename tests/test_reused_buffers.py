@@ -1,5 +1,8 @@
 """Reused batch buffers: a batch's memory is handed out again only once nothing refers to it, within bounds."""
 
+import os
+import select
+import signal
 import threading
 import time
 
@@ -101,3 +104,39 @@ def test_threads_never_share_a_buffer(pool):
     for thread in threads:
         thread.join()
     assert not failures
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork: POSIX only")
+def test_a_forked_child_starts_afresh_even_if_a_thread_held_the_lock():
+    """A thread of the parent holds the pool's lock while the parent forks: the child's copy of it would stay held
+    for ever, and the child's first batch would hang."""
+    held, release = threading.Event(), threading.Event()
+
+    def hold():
+        with memory.REUSED._lock:
+            held.set()
+            release.wait(10)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    assert held.wait(10)
+    try:
+        read, write = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child: one batch, then its verdict on the pipe
+            try:
+                ok = aligned_empty(BATCH, np.uint8).shape == BATCH and memory.REUSED._bytes <= 2 * np.prod(BATCH)
+                os.write(write, b"ok" if ok else b"no")
+            finally:
+                os._exit(0)
+        os.close(write)
+        ready, _, _ = select.select([read], [], [], 20)
+        if not ready:  # the child hangs on the lock
+            os.kill(pid, signal.SIGKILL)
+        with os.fdopen(read, "rb") as pipe:
+            verdict = pipe.read() if ready else b"hung"
+        os.waitpid(pid, 0)
+    finally:
+        release.set()
+        holder.join()
+    assert verdict == b"ok"

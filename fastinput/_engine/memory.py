@@ -8,6 +8,7 @@ the buffer as it is; numpy only guarantees 16 bytes. Batches that
 from __future__ import annotations
 
 import math
+import os
 import sys
 import threading
 from collections.abc import Callable
@@ -121,8 +122,18 @@ class ReusedBuffers:
                 del self._buffers[size]
 
 
+    def forget_all(self) -> None:
+        """Start afresh (a new lock, no buffers): what a forked child does, whose copy of the lock may have been
+        held by a thread of the parent that the child does not have."""
+        self._lock = threading.Lock()
+        self._buffers = {}
+        self._bytes = 0
+
+
 REUSED = ReusedBuffers()
 """The process's reused batch buffers (``aligned_empty``)."""
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=REUSED.forget_all)
 
 
 def pooled_empty(count: int, dtype: np.dtype) -> np.ndarray:
