@@ -114,26 +114,28 @@ class ReusedBuffers:
                 continue
             buffers = self._buffers[size]
             kept = [b for b in buffers if sys.getrefcount(b) > 3]  # the list's, the loop's and the argument's
-            self._bytes -= size * (len(buffers) - len(kept))
-            wanted -= size * (len(buffers) - len(kept))
+            dropped = size * (len(buffers) - len(kept))
+            self._bytes -= dropped
+            wanted -= dropped
             if kept:
                 self._buffers[size] = kept
             else:
                 del self._buffers[size]
 
 
-    def forget_all(self) -> None:
-        """Start afresh (a new lock, no buffers): what a forked child does, whose copy of the lock may have been
-        held by a thread of the parent that the child does not have."""
-        self._lock = threading.Lock()
-        self._buffers = {}
-        self._bytes = 0
-
-
 REUSED = ReusedBuffers()
 """The process's reused batch buffers (``aligned_empty``)."""
+
+
+def _fresh_pool_in_child() -> None:
+    """A forked child starts with a pool of its own: its copy of the parent's lock may be held by a parent thread
+    the child does not have."""
+    global REUSED
+    REUSED = ReusedBuffers()
+
+
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=REUSED.forget_all)
+    os.register_at_fork(after_in_child=_fresh_pool_in_child)
 
 
 def pooled_empty(count: int, dtype: np.dtype) -> np.ndarray:
