@@ -40,14 +40,10 @@ Kernel = Callable[[bytes, Window], object]
 
 def load_jpegs(count: int) -> list[bytes]:
     """The first ``count`` JPEGs of the ImageNet-like synthetic set (written on first use)."""
-    import tensorflow as tf
-
     from fastinput_bench.data.imagenet_synthetic import ensure_imagenet_synthetic
+    from fastinput_bench.kernel_limit import load_jpegs as load_from
 
-    files = ensure_imagenet_synthetic(num_images=max(count, 2048), num_files=16)
-    features = {"image/encoded": tf.io.FixedLenFeature([], tf.string)}
-    records = tf.data.TFRecordDataset(files).take(count).map(lambda r: tf.io.parse_single_example(r, features))
-    return [record["image/encoded"].numpy() for record in records]
+    return load_from(ensure_imagenet_synthetic(num_images=max(count, 2048), num_files=16), count)
 
 
 def random_windows(jpegs: list[bytes]) -> list[Window]:

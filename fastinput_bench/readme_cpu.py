@@ -64,12 +64,10 @@ def run_pipeline(files: list[str], batches: int, parallelism: int) -> dict[str, 
 
 
 def load_jpegs(files: list[str]) -> list[bytes]:
-    """The first ``KERNEL_IMAGES`` JPEGs of ``files``, parsed as the README's ``preprocess`` parses them."""
-    import fastinput as fi
-    from fastinput_bench.readme_pipeline import features
+    """The first ``KERNEL_IMAGES`` JPEGs of ``files``."""
+    from fastinput_bench.kernel_limit import load_jpegs as load_from
 
-    records = fi.TFRecordDataset(files).take(KERNEL_IMAGES).batch(KERNEL_IMAGES)
-    return list(fi.parse_example(next(iter(records)), features)["image/encoded"])
+    return load_from(files, KERNEL_IMAGES)
 
 
 def run_kernel(jpegs: list[bytes], threads: int = 2) -> dict[str, float]:

@@ -169,15 +169,17 @@ def results_table(unit: str, rows: Sequence[tuple[str, Measurement]], labels: Ma
 
 def comparison_ratio(measurements: dict[str, Measurement]) -> float | None:
     """fastinput's median rate over tf.data's, when both were measured."""
-    if "fastinput" in measurements and "tf.data" in measurements:
-        return measurements["fastinput"].median / measurements["tf.data"].median
-    return None
+    return _median_ratio(measurements, "tf.data")
 
 
 def kernel_share(measurements: dict[str, Measurement]) -> float | None:
     """fastinput's median rate over the decode kernel's alone (``--kernel-limit``), when both were measured."""
-    if "fastinput" in measurements and KERNEL in measurements:
-        return measurements["fastinput"].median / measurements[KERNEL].median
+    return _median_ratio(measurements, KERNEL)
+
+
+def _median_ratio(measurements: dict[str, Measurement], other: str) -> float | None:
+    if "fastinput" in measurements and other in measurements:
+        return measurements["fastinput"].median / measurements[other].median
     return None
 
 
