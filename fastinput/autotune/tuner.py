@@ -21,7 +21,9 @@ its window stretches over rounds until as many work items as workers finished,
 and its knobs stay as they are meanwhile. After its worker count changes, the
 window in which that happened is not judged (its work items ran partly with
 the old count): judged, they made the tuned image pipeline's count swing
-between 2 and 4 workers every round on a loaded machine.
+between 2 and 4 workers every round on a loaded machine. A worker count the climb still turns back and forth (two
+counts on the edge of the model, each window's noise deciding) is settled by measurement instead: the count at
+which the stage delivered more is pinned a while (``fastinput.autotune.flip_flop``).
 
 Decisions are logged at debug level (logger ``fastinput.autotune``) and the
 knob values appear on the profiler's counter tracks.
@@ -38,6 +40,7 @@ from typing import Any
 
 from fastinput._engine.iterator import DatasetIterator, Knob
 from fastinput._engine.traits import KnobKind
+from fastinput.autotune.flip_flop import FlipFlopGuard
 from fastinput.autotune.model import StageModel, buffered_bytes, cpu_demand, output_time, walk
 from fastinput.autotune.run_queue import thread_times
 from fastinput.options import AutotuneOptions
@@ -116,6 +119,8 @@ class Tuner:
         self._windows: dict[int, _Window] = {}
         self._settled: dict[int, StageModel] = {}  # each stage's figures from its last window with enough evidence
         self._resized: set[int] = set()  # ids of the worker-count knobs the last round changed
+        self._guards: dict[int, FlipFlopGuard] = {}  # each stage's with a worker count, by the stage's id
+        self._knob_guards: dict[int, FlipFlopGuard] = {}  # the same, by the id of the worker-count knob, this round
         self._start_ns = time.monotonic_ns()
         self._consumer_window = (0, 0, 0)
         self._stop = threading.Event()
@@ -157,6 +162,10 @@ class Tuner:
         if resized:  # the window straddles the change: start a new one now (see ``tune_once``)
             self._resized.discard(id(knobs[KnobKind.WORKERS]))
             self._windows[id(it)] = now
+        if KnobKind.WORKERS in knobs:
+            guard = self._knob_guards[id(knobs[KnobKind.WORKERS])] = self._guards.setdefault(id(it), FlipFlopGuard())
+            if settled and not resized and last is not None:
+                guard.record(workers, elements, seconds)
         if (resized or not settled) and id(it) in self._settled:
             return dataclasses.replace(self._settled[id(it)], inputs=inputs, settled=False)
         input_elements = sum(child.rate for child in inputs) * seconds
@@ -187,7 +196,7 @@ class Tuner:
         held them, their threads' objects and their knobs: ~160 objects an epoch, without end (a month-long run's
         memory grew 20-30 MiB a minute in ``fastinput_bench.memory``). Dropped, an id a new stage reuses starts afresh
         too, not from a closed stage's counters."""
-        for kept in (self._windows, self._settled):
+        for kept in (self._windows, self._settled, self._guards):
             for key in kept.keys() - seen:
                 del kept[key]
 
@@ -208,6 +217,7 @@ class Tuner:
     def tune_once(self) -> None:
         """One round: rebuild the model from the last window's metrics and climb."""
         seen: set[int] = set()
+        self._knob_guards = {}
         model = self._stage_model(self._root, seen)
         self._forget_all_but(seen)
         consumer_time = self._consumer_time()
@@ -216,20 +226,43 @@ class Tuner:
         if not model.settled or model.rate <= 0:
             return  # nothing flowed since the last round (not started, or the consumer paused): no evidence to act on
         self.estimates = {stage.name: output_time(stage, consumer_time) for stage in walk(model)}
-        for knob, value in climb(model, consumer_time, self.cpu_budget, self.ram_budget).items():
-            knob.set(value)
+        pinned = {knob_id: value for knob_id, guard in self._knob_guards.items()
+                  if (value := guard.pinned(self.rounds)) is not None}
+        for knob, value in climb(model, consumer_time, self.cpu_budget, self.ram_budget, pinned).items():
             if knob.kind is KnobKind.WORKERS:
+                value = self._settle(knob, value, pinned)
+                if value == knob.value:
+                    continue
                 self._resized.add(id(knob))
+            knob.set(value)
         if not self._warned_fixed:
             self._warned_fixed = warn_if_fixed_buffers_exceed(model, self.ram_budget)
 
+    def _settle(self, knob: Knob, value: int, pinned: dict[int, int]) -> int:
+        """What the model's ``value`` for a worker-count knob becomes: itself, or, where it undoes the knob's last
+        change, the count measured faster, pinned a while (``fastinput.autotune.flip_flop``). A pinned knob's value
+        comes from the climb as it is (lowered only to fit the RAM budget)."""
+        guard = self._knob_guards.get(id(knob))
+        if guard is None or id(knob) in pinned:
+            return value
+        settled = guard.settle(knob.value, value, self.rounds)
+        if guard.pinned(self.rounds) is not None:
+            low, high = sorted((knob.value, value))
+            logger.debug("autotune: %s.%s turned %d <-> %d; measured %.3g vs %.3g elements/s: held at %d",
+                         knob.stage, knob.name, low, high, guard.rate(low), guard.rate(high), settled)
+        return settled
 
-def climb(model: StageModel, consumer_time: float, cpu_budget: float, ram_budget: float) -> dict[Knob, int]:
+
+def climb(model: StageModel, consumer_time: float, cpu_budget: float, ram_budget: float,
+          pinned: dict[int, int] | None = None) -> dict[Knob, int]:
     """The new values of ``model``'s ``AUTOTUNE`` knobs (only those that change) for a consumer that takes
-    ``consumer_time`` seconds per element outside ``next()``; sets nothing."""
-    tunable = [k for stage in walk(model) if stage.settled for k in stage.knobs.values() if k.autotuned]
+    ``consumer_time`` seconds per element outside ``next()``; sets nothing. ``pinned`` maps ``id(knob)`` to a value
+    the knob is held at: the climb does not turn it, and lowers it only to fit the RAM budget."""
+    pinned = pinned or {}
+    tunable = [k for stage in walk(model) if stage.settled for k in stage.knobs.values()
+               if k.autotuned and id(k) not in pinned]
     shrinkable = [k for k in _knobs(model) if k.shrinkable]
-    overrides = _fit_ram_budget(model, shrinkable, consumer_time, ram_budget)
+    overrides = _fit_ram_budget(model, shrinkable, consumer_time, ram_budget, pinned)
     current = output_time(model, consumer_time, overrides)
     for _ in range(MAX_STEPS_PER_ROUND):
         best = _best_step(model, tunable, overrides, consumer_time, current, cpu_budget, ram_budget)
@@ -269,10 +302,11 @@ def warn_if_fixed_buffers_exceed(model: StageModel, ram_budget: float) -> bool:
 
 
 def _fit_ram_budget(model: StageModel, shrinkable: list[Knob], consumer_time: float,
-                    ram_budget: float) -> dict[int, int]:
+                    ram_budget: float, start: dict[int, int]) -> dict[int, int]:
     """Shrink buffers (halving) and autotuned worker counts (a parallel map holds a slot per worker), cheapest
-    first, until the buffered bytes fit the RAM budget; returns the knob values as overrides."""
-    overrides: dict[int, int] = {}
+    first, from the knob values (``start`` overriding some) until the buffered bytes fit the RAM budget; returns the
+    knob values as overrides."""
+    overrides = dict(start)
     while buffered_bytes(model, overrides) > ram_budget:
         options = []
         for knob in shrinkable:
