@@ -23,7 +23,7 @@ window in which that happened is not judged (its work items ran partly with
 the old count): judged, they made the tuned image pipeline's count swing
 between 2 and 4 workers every round on a loaded machine. A worker count the climb still turns back and forth (two
 counts on the edge of the model, each window's noise deciding) is settled by measurement instead: the count at
-which the stage delivered more is pinned a while (``fastinput.autotune.flip_flop``).
+which the stage delivered more in a trial of both is pinned a while (``fastinput.autotune.flip_flop``).
 
 Decisions are logged at debug level (logger ``fastinput.autotune``) and the
 knob values appear on the profiler's counter tracks.
@@ -226,8 +226,7 @@ class Tuner:
         if not model.settled or model.rate <= 0:
             return  # nothing flowed since the last round (not started, or the consumer paused): no evidence to act on
         self.estimates = {stage.name: output_time(stage, consumer_time) for stage in walk(model)}
-        pinned = {knob_id: value for knob_id, guard in self._knob_guards.items()
-                  if (value := guard.pinned(self.rounds)) is not None}
+        pinned = self._held()
         for knob, value in climb(model, consumer_time, self.cpu_budget, self.ram_budget, pinned).items():
             if knob.kind is KnobKind.WORKERS:
                 value = self._settle(knob, value, pinned)
@@ -238,26 +237,37 @@ class Tuner:
         if not self._warned_fixed:
             self._warned_fixed = warn_if_fixed_buffers_exceed(model, self.ram_budget)
 
+    def _held(self) -> dict[int, int]:
+        """The worker counts held this round (a flip's trial, or its pin), by knob id, each trial's verdict logged."""
+        held = {}
+        for knob_id, guard in self._knob_guards.items():
+            value = guard.held(self.rounds)
+            if guard.decision is not None:
+                logger.debug("autotune: a flipping worker count tried: %s", guard.decision)
+                guard.decision = None
+            if value is not None:
+                held[knob_id] = value
+        return held
+
     def _settle(self, knob: Knob, value: int, pinned: dict[int, int]) -> int:
         """What the model's ``value`` for a worker-count knob becomes: itself, or, where it undoes the knob's last
-        change, the count measured faster, pinned a while (``fastinput.autotune.flip_flop``). A pinned knob's value
-        comes from the climb as it is (lowered only to fit the RAM budget)."""
+        change, the current count, held for a trial of both (``fastinput.autotune.flip_flop``). A held knob's value
+        comes from the climb as it is (the trial's count, lowered only to fit the RAM budget)."""
         guard = self._knob_guards.get(id(knob))
         if guard is None or id(knob) in pinned:
             return value
         settled = guard.settle(knob.value, value, self.rounds)
-        if guard.pinned(self.rounds) is not None:
-            low, high = sorted((knob.value, value))
-            logger.debug("autotune: %s.%s turned %d <-> %d; measured %.3g vs %.3g elements/s: held at %d",
-                         knob.stage, knob.name, low, high, guard.rate(low), guard.rate(high), settled)
+        if settled != value:
+            logger.debug("autotune: %s.%s turned %d -> %d -> %d: trying both counts", knob.stage, knob.name, value,
+                         knob.value, value)
         return settled
 
 
 def climb(model: StageModel, consumer_time: float, cpu_budget: float, ram_budget: float,
           pinned: dict[int, int] | None = None) -> dict[Knob, int]:
     """The new values of ``model``'s ``AUTOTUNE`` knobs (only those that change) for a consumer that takes
-    ``consumer_time`` seconds per element outside ``next()``; sets nothing. ``pinned`` maps ``id(knob)`` to a value
-    the knob is held at: the climb does not turn it, and lowers it only to fit the RAM budget."""
+    ``consumer_time`` seconds per element outside ``next()``; sets nothing. ``pinned`` maps ``id(knob)`` to the value
+    the knob is to hold: the climb sets it there (lower only to fit the RAM budget) and does not turn it."""
     pinned = pinned or {}
     tunable = [k for stage in walk(model) if stage.settled for k in stage.knobs.values()
                if k.autotuned and id(k) not in pinned]

@@ -12,7 +12,7 @@ from fastinput.autotune.flip_flop import (
     FIRST_HOLD_ROUNDS,
     FLIP_ROUNDS,
     MAX_HOLD_ROUNDS,
-    MIN_WINDOWS,
+    TRIAL_ROUNDS,
     FlipFlopGuard,
 )
 from fastinput.autotune.tuner import Tuner, climb
@@ -21,66 +21,104 @@ from tests.autotune.test_tuner import _prefetch_over_map
 WORKERS = KnobKind.WORKERS
 
 
-def _measured(rates: dict[int, float], windows: int = MIN_WINDOWS) -> FlipFlopGuard:
-    """A guard that has seen ``windows`` one-second windows at each count of ``rates`` (elements per second)."""
-    guard = FlipFlopGuard()
-    for workers, rate in rates.items():
-        for _ in range(windows):
-            guard.record(workers, rate, 1.0)
-    return guard
+def _flip(guard: FlipFlopGuard, round_: int = 0) -> int:
+    """The model turns the knob 2 -> 3 at ``round_``, back, and again; returns the round the trial starts."""
+    assert guard.settle(2, 3, round_) == 3
+    assert guard.settle(3, 2, round_ + 1) == 2  # one step back: the model's
+    assert guard.settle(2, 3, round_ + 2) == 2  # the second in a row: the flip; 2 is held for the trial, 3 next
+    return round_ + 2
+
+
+def _run_trial(guard: FlipFlopGuard, start: int, rates: dict[int, float]) -> int:
+    """Each round of the trial from ``start``: the tuner's record (a quarter-second window at the held count,
+    delivering ``rates[count] / 4`` elements) and held. Returns the round the pin starts."""
+    round_ = start + 1
+    while True:
+        count = guard.held(round_)
+        if round_ >= start + 2 * TRIAL_ROUNDS or count is None:
+            return round_
+        guard.record(count, rates[count] / 4, 0.25)
+        round_ += 1
 
 
 def test_a_change_that_undoes_none_is_the_models():
-    guard = _measured({2: 10.0, 3: 20.0})
+    guard = FlipFlopGuard()
     assert guard.settle(2, 3, round_=5) == 3
-    assert guard.pinned(6) is None
+    assert guard.settle(3, 4, round_=6) == 4
+    assert guard.held(7) is None
 
 
-def test_undoing_the_last_change_pins_the_count_measured_faster():
-    guard = _measured({2: 10.0, 3: 12.0})
-    assert guard.settle(2, 3, round_=5) == 3
-    assert guard.settle(3, 2, round_=7) == 3  # the model turns it back: 3 delivered 20% more, so 3 stays
-    assert guard.pinned(8) == 3
-    assert guard.pinned(7 + FIRST_HOLD_ROUNDS - 1) == 3
-    assert guard.pinned(7 + FIRST_HOLD_ROUNDS) is None
+def test_a_flip_tries_the_other_count_between_two_halves_of_its_own_then_pins_the_faster():
+    guard = FlipFlopGuard()
+    start = _flip(guard)
+    half = TRIAL_ROUNDS // 2
+    assert ([guard.held(start + i) for i in range(2 * TRIAL_ROUNDS)]
+            == [2] * half + [3] * TRIAL_ROUNDS + [2] * (TRIAL_ROUNDS - half))
+    guard = FlipFlopGuard()
+    start = _flip(guard)
+    pinned_from = _run_trial(guard, start, {2: 100.0, 3: 120.0})
+    assert guard.held(pinned_from) == 3
+    assert guard.rate(3) == pytest.approx(120.0) and guard.rate(2) == pytest.approx(100.0)
+    assert guard.held(pinned_from + FIRST_HOLD_ROUNDS - 1) == 3
+    assert guard.held(pinned_from + FIRST_HOLD_ROUNDS) is None
+    assert "held at 3" in guard.decision
 
 
 def test_counts_measured_alike_pin_the_smaller():
     # a consumer slower than the pipeline makes every count deliver alike: a worker more only takes cores
-    guard = _measured({2: 10.0, 3: 10.1})
-    guard.settle(2, 3, round_=5)
-    assert guard.settle(3, 2, round_=6) == 2
-    assert guard.pinned(7) == 2
+    guard = FlipFlopGuard()
+    pinned_from = _run_trial(guard, _flip(guard), {2: 100.0, 3: 101.0})
+    assert guard.held(pinned_from) == 2
 
 
-def test_no_pin_without_enough_windows_at_both_counts():
-    guard = _measured({2: 10.0})
-    guard.record(3, 30.0, 1.0)
-    guard.settle(2, 3, round_=5)
-    assert guard.settle(3, 2, round_=6) == 2  # one window at 3 is not evidence: the model goes on deciding
-    assert guard.pinned(7) is None
+def test_the_work_in_flight_at_a_change_is_not_counted():
+    # a worker let go finishes its batch after the change, a new one delivers nothing for a batch's time: the
+    # first elements after each change are not the count's
+    guard = FlipFlopGuard()
+    start = _flip(guard)
+    guard.held(start)
+    guard.record(2, 2.0, 0.25)  # 2 of the 3 in flight
+    guard.record(2, 2.0, 0.25)  # the third, and one of 2's own: the window is not counted
+    assert guard.rate(2) is None
+    guard.record(2, 30.0, 0.25)
+    assert guard.rate(2) == pytest.approx(120.0)
+    guard.record(3, 99.0, 0.25)  # not the count held: not counted
+    assert guard.rate(3) is None
+
+
+def test_a_trial_that_measured_nothing_pins_the_smaller():
+    guard = FlipFlopGuard()
+    start = _flip(guard)
+    assert [guard.held(start + i) for i in range(2 * TRIAL_ROUNDS + 1)][-1] == 2
+    assert "not measured" in guard.decision
 
 
 def test_a_change_back_after_a_while_is_no_flip():
-    guard = _measured({2: 10.0, 3: 20.0})
+    guard = FlipFlopGuard()
     guard.settle(2, 3, round_=5)
-    assert guard.settle(3, 2, round_=5 + FLIP_ROUNDS + 1) == 2
-    assert guard.pinned(5 + FLIP_ROUNDS + 2) is None
+    guard.settle(3, 2, round_=6)
+    assert guard.settle(2, 3, round_=6 + FLIP_ROUNDS + 1) == 3
+    assert guard.held(6 + FLIP_ROUNDS + 2) is None
+
+
+def test_one_step_back_is_the_models():
+    # the model correcting itself (a start-up window, a change of workload) is not a flip
+    guard = FlipFlopGuard()
+    guard.settle(4, 2, round_=1)
+    assert guard.settle(2, 4, round_=3) == 4
+    assert guard.settle(4, 8, round_=5) == 8
+    assert guard.held(6) is None
 
 
 def test_each_further_flip_pins_twice_as_long_up_to_the_longest():
-    guard = _measured({2: 10.0, 3: 20.0})
-    guard.settle(2, 3, round_=0)
-    start, holds = 1, []
-    guard.settle(3, 2, round_=start)  # the first flip: pinned at 3
+    guard, start, holds = FlipFlopGuard(), 0, []
     for _ in range(6):
-        end = start
-        while guard.pinned(end) is not None:
+        pinned_from = _run_trial(guard, _flip(guard, start), {2: 100.0, 3: 200.0})
+        end = pinned_from
+        while guard.held(end) is not None:
             end += 1
-        holds.append(end - start)
-        assert guard.settle(3, 2, round_=end) == 2  # once the pin ends the model turns it again ...
-        start = end + 1
-        assert guard.settle(2, 3, round_=start) == 3  # ... and back: a flip, pinned again at 3
+        holds.append(end - pinned_from)
+        start = end
     assert holds == [min(MAX_HOLD_ROUNDS, FIRST_HOLD_ROUNDS << i) for i in range(6)]
 
 
@@ -145,17 +183,18 @@ class _Consumer:
 
 
 @pytest.mark.parametrize("rates, held", [({2: 200.0, 4: 400.0}, 4), ({2: 200.0, 4: 200.0}, 2)])
-def test_the_tuner_pins_a_flipping_count_where_it_measured_more(monkeypatch, rates, held):
+def test_the_tuner_tries_a_flipping_count_and_pins_where_it_measured_more(monkeypatch, rates, held):
     monkeypatch.setattr(tuner_module, "thread_times", lambda threads: None)
     stage = _FlippingMap(rates)
     tuner = Tuner(stage, _Consumer(), fi.AutotuneOptions(cpu_budget=2), interval=3600)
     try:
         seen = []
-        for _ in range(40):
+        for _ in range(8 + 2 * TRIAL_ROUNDS + 12):
             stage.run(0.02)
             tuner.tune_once()
             seen.append(stage.workers.value)
-        assert len(set(seen[:10])) == 2  # the model turned it back and forth ...
-        assert set(seen[-12:]) == {held}  # ... until the tuner measured both counts and pinned one
+        assert seen[0] == 4  # the model's step up; its step back is the flip ...
+        assert seen.count(4) >= TRIAL_ROUNDS and seen.count(2) >= TRIAL_ROUNDS  # ... so both are tried in turn ...
+        assert set(seen[-12:]) == {held}  # ... and the one measured faster is pinned
     finally:
         tuner.stop()
