@@ -250,8 +250,8 @@ class Tuner:
         return held
 
     def _settle(self, knob: Knob, value: int, pinned: dict[int, int]) -> int:
-        """What the model's ``value`` for a worker-count knob becomes: itself, or, where it undoes the knob's last
-        change, the current count, held for a trial of both (``fastinput.autotune.flip_flop``). A held knob's value
+        """What the model's ``value`` for a worker-count knob becomes: itself, or, where it is the second step back
+        in a row, the current count, held for a trial of both (``fastinput.autotune.flip_flop``). A held knob's value
         comes from the climb as it is (the trial's count, lowered only to fit the RAM budget)."""
         guard = self._knob_guards.get(id(knob))
         if guard is None or id(knob) in pinned:

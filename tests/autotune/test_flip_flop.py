@@ -86,6 +86,19 @@ def test_the_work_in_flight_at_a_change_is_not_counted():
     assert guard.rate(3) is None
 
 
+def test_a_trial_of_the_same_counts_adds_to_the_last_one_at_half_weight():
+    guard = FlipFlopGuard()
+    pinned_from = _run_trial(guard, _flip(guard), {2: 100.0, 3: 200.0})
+    end = pinned_from
+    while guard.held(end) is not None:
+        end += 1
+    start = _flip(guard, end)  # the model turns it again: a second trial, where both counts deliver 100
+    _run_trial(guard, start, {2: 100.0, 3: 100.0})
+    # as long at 3 in both trials, the first at half weight: (200 / 2 + 100) / (1 / 2 + 1)
+    assert guard.rate(3) == pytest.approx(200 / 1.5, rel=0.05)
+    assert guard.rate(2) == pytest.approx(100.0)
+
+
 def test_a_trial_that_measured_nothing_pins_the_smaller():
     guard = FlipFlopGuard()
     start = _flip(guard)
