@@ -15,11 +15,15 @@ after a batch's time: counted, those made the tuned image pipeline with a busy c
 3, which delivered 7% more held fixed), and pins the faster count, or the smaller where neither is faster by
 ``MIN_GAIN`` (a consumer slower than the pipeline makes both alike; a worker more then only takes cores from the
 training step). The pin lasts ``FIRST_HOLD_ROUNDS`` rounds, twice as long after each further flip (up to
-``MAX_HOLD_ROUNDS``), so that a pipeline whose load changes is tried again; a trial of the same two counts adds to
-what the last one counted, at half its weight (3 s a count did not always resolve the README pipeline's 8%).
+``MAX_HOLD_ROUNDS``), so that a pipeline whose load changes is tried again; a trial adds to what earlier ones
+counted at its two counts, at half their weight (3 s a count did not always resolve the README pipeline's 8%).
 """
 
 from __future__ import annotations
+
+import logging
+
+logger = logging.getLogger("fastinput.autotune")
 
 FLIP_ROUNDS = 16
 """A change that undoes the previous one within this many tuning rounds (4 s at 0.25 s a round) is a step back;
@@ -37,16 +41,18 @@ MAX_HOLD_ROUNDS = 480
 
 
 class FlipFlopGuard:
-    """One worker-count knob: its last change, and after a flip the trial of both counts and the pin.
+    """One worker-count knob (``name``, for the debug log): its last change, and after a flip the trial of both
+    counts and the pin.
 
     Each round the tuner calls ``record`` with the stage's measured window (if it has one), then ``held`` for the
     value the knob is to keep (a trial's count or the pin; None: the model decides), and ``settle`` for a change
     the model asks of a knob not held."""
 
-    __slots__ = ("_changed_round", "_before_change", "_steps_back", "_flips", "_pin", "_pinned_until", "_tried",
-                 "_trial", "_trial_until", "_in_flight", "_delivered", "decision")
+    __slots__ = ("name", "_changed_round", "_before_change", "_steps_back", "_flips", "_pin", "_pinned_until",
+                 "_tried", "_trial", "_trial_until", "_in_flight", "_delivered")
 
-    def __init__(self) -> None:
+    def __init__(self, name: str = "worker count") -> None:
+        self.name = name
         self._changed_round: int | None = None  # the round of the knob's last change
         self._before_change = 0  # its value before that change
         self._steps_back = 0  # changes in a row, each undoing the one before within FLIP_ROUNDS
@@ -58,8 +64,6 @@ class FlipFlopGuard:
         self._trial_until = -1
         self._in_flight = 0  # work items to let finish before counting (those under way at the last change)
         self._delivered: dict[int, tuple[float, float]] = {}  # count -> (elements, seconds) counted in the trial
-        self.decision: str | None = None
-        """What the last trial measured and pinned, in words, until the tuner has logged it (and cleared it)."""
 
     def settle(self, current: int, proposed: int, round_: int) -> int:
         """The value to set where the model asks to go from ``current`` to ``proposed`` in ``round_``: ``proposed``,
@@ -76,10 +80,12 @@ class FlipFlopGuard:
             self._tried = (current, proposed)
             self._trial = [(current, half), (proposed, TRIAL_ROUNDS), (current, TRIAL_ROUNDS - half)]
             self._trial_until = round_ + half
-            # the last trial's counts of the same two, at half weight: later trials decide on more, the old fades
+            # what earlier trials counted at these counts, at half weight: later trials decide on more, the old fades
             self._delivered = {count: (done / 2, spent / 2) for count, (done, spent) in self._delivered.items()
                                if count in self._tried}
             self._in_flight = max(current, proposed)
+            logger.debug("autotune: %s turned %d -> %d -> %d: trying both counts", self.name, proposed, current,
+                         proposed)
             return current
         self._changed_round, self._before_change = round_, current
         return proposed
@@ -126,8 +132,8 @@ class FlipFlopGuard:
         self._pinned_until = round_ + hold
         self._flips += 1
         self._changed_round = None  # the model's next change starts afresh
-        self.decision = (f"{low} workers: {_rate(low_rate)}, {high}: {_rate(high_rate)} elements/s; "
-                         f"held at {self._pin} for {hold} rounds")
+        logger.debug("autotune: %s tried: %d workers: %s, %d: %s elements/s; held at %d for %d rounds", self.name,
+                     low, _rate(low_rate), high, _rate(high_rate), self._pin, hold)
 
 
 def _rate(rate: float | None) -> str:

@@ -163,7 +163,10 @@ class Tuner:
             self._resized.discard(id(knobs[KnobKind.WORKERS]))
             self._windows[id(it)] = now
         if KnobKind.WORKERS in knobs:
-            guard = self._knob_guards[id(knobs[KnobKind.WORKERS])] = self._guards.setdefault(id(it), FlipFlopGuard())
+            knob = knobs[KnobKind.WORKERS]
+            if id(it) not in self._guards:
+                self._guards[id(it)] = FlipFlopGuard(f"{knob.stage}.{knob.name}")
+            guard = self._knob_guards[id(knob)] = self._guards[id(it)]
             if settled and not resized and last is not None:
                 guard.record(workers, elements, seconds)
         if (resized or not settled) and id(it) in self._settled:
@@ -238,16 +241,9 @@ class Tuner:
             self._warned_fixed = warn_if_fixed_buffers_exceed(model, self.ram_budget)
 
     def _held(self) -> dict[int, int]:
-        """The worker counts held this round (a flip's trial, or its pin), by knob id, each trial's verdict logged."""
-        held = {}
-        for knob_id, guard in self._knob_guards.items():
-            value = guard.held(self.rounds)
-            if guard.decision is not None:
-                logger.debug("autotune: a flipping worker count tried: %s", guard.decision)
-                guard.decision = None
-            if value is not None:
-                held[knob_id] = value
-        return held
+        """The worker counts held this round (a flip's trial, or its pin), by knob id."""
+        held = {knob_id: guard.held(self.rounds) for knob_id, guard in self._knob_guards.items()}
+        return {knob_id: value for knob_id, value in held.items() if value is not None}
 
     def _settle(self, knob: Knob, value: int, pinned: dict[int, int]) -> int:
         """What the model's ``value`` for a worker-count knob becomes: itself, or, where it is the second step back
@@ -256,11 +252,7 @@ class Tuner:
         guard = self._knob_guards.get(id(knob))
         if guard is None or id(knob) in pinned:
             return value
-        settled = guard.settle(knob.value, value, self.rounds)
-        if settled != value:
-            logger.debug("autotune: %s.%s turned %d -> %d -> %d: trying both counts", knob.stage, knob.name, value,
-                         knob.value, value)
-        return settled
+        return guard.settle(knob.value, value, self.rounds)
 
 
 def climb(model: StageModel, consumer_time: float, cpu_budget: float, ram_budget: float,

@@ -1,5 +1,6 @@
 """A worker count the model turns back and forth is settled by measurement: the faster count is pinned a while."""
 
+import logging
 import time
 
 import pytest
@@ -48,7 +49,8 @@ def test_a_change_that_undoes_none_is_the_models():
     assert guard.held(7) is None
 
 
-def test_a_flip_tries_the_other_count_between_two_halves_of_its_own_then_pins_the_faster():
+def test_a_flip_tries_the_other_count_between_two_halves_of_its_own_then_pins_the_faster(caplog):
+    caplog.set_level(logging.DEBUG, logger="fastinput.autotune")
     guard = FlipFlopGuard()
     start = _flip(guard)
     half = TRIAL_ROUNDS // 2
@@ -61,7 +63,7 @@ def test_a_flip_tries_the_other_count_between_two_halves_of_its_own_then_pins_th
     assert guard.rate(3) == pytest.approx(120.0) and guard.rate(2) == pytest.approx(100.0)
     assert guard.held(pinned_from + FIRST_HOLD_ROUNDS - 1) == 3
     assert guard.held(pinned_from + FIRST_HOLD_ROUNDS) is None
-    assert "held at 3" in guard.decision
+    assert "held at 3" in caplog.records[-1].getMessage()
 
 
 def test_counts_measured_alike_pin_the_smaller():
@@ -99,11 +101,12 @@ def test_a_trial_of_the_same_counts_adds_to_the_last_one_at_half_weight():
     assert guard.rate(2) == pytest.approx(100.0)
 
 
-def test_a_trial_that_measured_nothing_pins_the_smaller():
+def test_a_trial_that_measured_nothing_pins_the_smaller(caplog):
+    caplog.set_level(logging.DEBUG, logger="fastinput.autotune")
     guard = FlipFlopGuard()
     start = _flip(guard)
     assert [guard.held(start + i) for i in range(2 * TRIAL_ROUNDS + 1)][-1] == 2
-    assert "not measured" in guard.decision
+    assert "not measured" in caplog.records[-1].getMessage()
 
 
 def test_a_change_back_after_a_while_is_no_flip():
