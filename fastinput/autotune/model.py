@@ -33,7 +33,10 @@ what the tuner minimises.
 Workers share ``cores`` (the CPU budget): a worker's ``own`` time is its
 CPU time, its time queued for a core, and its waiting (storage, locks).
 So ``own`` is split into waiting, which more workers overlap, and CPU, which
-they cannot make faster than ``cpu / cores`` per element (``worker_time``):
+they cannot make faster than ``cpu / cores`` per element (``worker_time``),
+nor faster than the cores can run the rest of the pipeline beside them
+(``cpu_beside``: an interleave's reads on two cores that two decoding
+workers fill):
 a stage that computes gains nothing from workers past the cores (16 threads
 on 2 cores only switch and thrash caches), one that waits keeps gaining, as
 tf.data's cap of an autotuned map at the schedulable cores would not allow.
@@ -81,6 +84,9 @@ class StageModel:
     """Seconds per element the workers waited for a core (measured); None: unknown, estimated (``worker_time``)."""
     blocked: float | None = None
     """Seconds per element the workers slept at work (measured: the GIL, a lock, storage); None: unknown."""
+    cpu_beside: float = 0.0
+    """CPU seconds per element of this stage that the rest of the pipeline spends on the same cores meanwhile (the
+    other stages' workers, the stages its workers pull through): set by ``share_cores``."""
 
     def value(self, kind: KnobKind, overrides: dict[int, int] | None = None, default: int = 1) -> int:
         """The value of the stage's knob of ``kind`` (``overrides`` maps ``id(knob)`` to a value to evaluate
@@ -141,9 +147,9 @@ def output_time(stage: StageModel, consumer_time: float, overrides: dict[int, in
 def worker_time(stage: StageModel, parallelism: int) -> float:
     """Seconds between ``stage``'s outputs with ``parallelism`` workers (``own`` was measured with the workers it
     has now): its waiting per element overlaps across workers, its CPU time per element is spread over at most
-    ``cores``, and the time it queued for a core is not waiting: counted as waiting, it made every added worker
-    look a gain. The result is scaled to agree with the measurement at the current worker count (the queueing other
-    processes cause stretches every count alike).
+    ``cores`` (which run the rest of the pipeline's CPU too, ``cpu_beside``), and the time it queued for a core is
+    not waiting: counted as waiting, it made every added worker look a gain. The result is scaled to agree with the
+    measurement at the current worker count (the queueing other processes cause stretches every count alike).
 
     The queueing is the kernel's figure where known (``queued``); else it is estimated as the CPU time stretched by
     the runnable workers per core where the workers kept the cores busy, which misses the queueing that other
@@ -170,7 +176,7 @@ def worker_time(stage: StageModel, parallelism: int) -> float:
     def unqueued(workers: int) -> float:
         workers = max(1, workers)
         return max((waiting + extra + stage.cpu) / workers, (bounded + stage.cpu) / min(workers, bound),
-                   stage.cpu / stage.cores)
+                   (stage.cpu + stage.cpu_beside) / stage.cores)
 
     now = unqueued(measured_with)
     stretch = stage.own / measured_with / now if now > 0 and stage.own > 0 else 1.0
@@ -216,6 +222,24 @@ def split_waiting(stage: StageModel, unexplained: float) -> tuple[float, float]:
     waiting = min(unexplained, stage.blocked)
     extra = stage.blocked - waiting
     return waiting, (extra if extra >= BLOCKED_MIN_SHARE * stage.own else 0.0)
+
+
+def share_cores(root: StageModel) -> None:
+    """Set each stage's ``cpu_beside``: the CPU the pipeline's other workers spend per element of that stage.
+
+    A stage's workers share the cores with every other thread of the pipeline, so no worker count delivers its
+    elements faster than the cores run all of the pipeline's CPU per element. Without this floor, the waiting a
+    worker does while the rest runs (a map_and_batch worker pulling records the interleave has not read yet)
+    looked like time a worker more would fill: on 2 cores the README image pipeline went from 2 workers to 3 every
+    few seconds (modelled 2% faster), where 3 ran 6% slower than 2 (2,788 against 2,977 images/s, measured) and
+    delivered batches unevenly (gap CV 16% against 9%). Only measured CPU counts (the stages with workers or a
+    thread of their own, as in ``cpu_demand``): a stage that runs in its consumer's thread is timed, not clocked,
+    and its time may be a wait on storage."""
+    stages = list(walk(root))
+    busy = {id(s): s.cpu * s.rate if s.kind is not TuningKind.SYNC else 0.0 for s in stages}  # cores kept busy
+    total = sum(busy.values())
+    for s in stages:
+        s.cpu_beside = max(0.0, total - busy[id(s)]) / s.rate if s.rate > 0 else 0.0
 
 
 def walk(stage: StageModel):

@@ -41,7 +41,7 @@ from typing import Any
 from fastinput._engine.iterator import DatasetIterator, Knob
 from fastinput._engine.traits import KnobKind
 from fastinput.autotune.flip_flop import FlipFlopGuard
-from fastinput.autotune.model import StageModel, buffered_bytes, cpu_demand, output_time, walk
+from fastinput.autotune.model import StageModel, buffered_bytes, cpu_demand, output_time, share_cores, walk
 from fastinput.autotune.run_queue import thread_times
 from fastinput.options import AutotuneOptions
 
@@ -228,6 +228,7 @@ class Tuner:
         self.rounds += 1
         if not model.settled or model.rate <= 0:
             return  # nothing flowed since the last round (not started, or the consumer paused): no evidence to act on
+        share_cores(model)
         self.estimates = {stage.name: output_time(stage, consumer_time) for stage in walk(model)}
         pinned = self._held()
         for knob, value in climb(model, consumer_time, self.cpu_budget, self.ram_budget, pinned).items():
