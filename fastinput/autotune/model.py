@@ -86,7 +86,7 @@ class StageModel:
     """Seconds per element the workers slept at work (measured: the GIL, a lock, storage); None: unknown."""
     cpu_beside: float = 0.0
     """CPU seconds per element of this stage that the rest of the pipeline spends on the same cores meanwhile (the
-    other stages' workers, the stages its workers pull through): set by ``share_cores``."""
+    other stages' worker threads: an interleave's readers, a prefetch's thread): set by ``share_cores``."""
 
     def value(self, kind: KnobKind, overrides: dict[int, int] | None = None, default: int = 1) -> int:
         """The value of the stage's knob of ``kind`` (``overrides`` maps ``id(knob)`` to a value to evaluate
