@@ -236,10 +236,9 @@ def share_cores(root: StageModel) -> None:
     thread of their own, as in ``cpu_demand``): a stage that runs in its consumer's thread is timed, not clocked,
     and its time may be a wait on storage."""
     stages = list(walk(root))
-    busy = {id(s): s.cpu * s.rate if s.kind is not TuningKind.SYNC else 0.0 for s in stages}  # cores kept busy
-    total = sum(busy.values())
+    total = sum(map(_cores_kept_busy, stages))
     for s in stages:
-        s.cpu_beside = max(0.0, total - busy[id(s)]) / s.rate if s.rate > 0 else 0.0
+        s.cpu_beside = max(0.0, total - _cores_kept_busy(s)) / s.rate if s.rate > 0 else 0.0
 
 
 def walk(stage: StageModel):
@@ -250,11 +249,15 @@ def walk(stage: StageModel):
 
 def cpu_demand(root: StageModel, root_rate: float) -> float:
     """Cores the pipeline keeps busy at ``root_rate`` output elements per second (buffered stages' workers)."""
-    total = 0.0
-    for stage in walk(root):
-        if stage.kind is not TuningKind.SYNC and root.rate > 0:
-            total += stage.cpu * stage.rate / root.rate * root_rate
-    return total
+    if root.rate <= 0:
+        return 0.0
+    return sum(map(_cores_kept_busy, walk(root))) / root.rate * root_rate
+
+
+def _cores_kept_busy(stage: StageModel) -> float:
+    """Cores ``stage``'s own threads kept busy in its window (its measured CPU per element at its rate); none for a
+    stage that runs in its consumer's thread, whose time is not clocked."""
+    return stage.cpu * stage.rate if stage.kind is not TuningKind.SYNC else 0.0
 
 
 def buffered_bytes(root: StageModel, overrides: dict[int, int] | None = None) -> float:
