@@ -15,6 +15,9 @@ loop, correct and slower.
 ``fastinput.ops._mixing`` (the mixing ops' layout step and draws) needs a C compiler and numpy's
 headers; without it the mix lays out its elements and draws with numpy, correct and slower.
 
+``fastinput.ops._shuffle`` (a run of the buffered shuffle's draws in one call) needs only a C compiler; without it
+each draw is a few bytecodes of Python, correct and slower.
+
 ``fastinput.ops._exchange`` (the row shuffle's exchange plan) needs only a C compiler; without it the
 shuffle over rows works the plan out with numpy, correct and slower.
 
@@ -70,6 +73,7 @@ setup(
         c_extension("fastinput.ops._mixing", depends=["fastinput/ops/int64_buffer.h"],
                     include_dirs=[numpy.get_include()]),
         c_extension("fastinput.ops._exchange", depends=["fastinput/ops/int64_buffer.h"]),
+        c_extension("fastinput.ops._shuffle"),
         # builds its outputs as numpy arrays directly
         c_extension("fastinput.readers._example", include_dirs=[numpy.get_include()]),
     ]

@@ -24,7 +24,6 @@ from __future__ import annotations
 import copy
 import secrets
 import threading
-from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,6 +49,51 @@ from fastinput.dataset import Dataset
 from fastinput.ops.repeat import EpochTally
 
 _RANDOM_BLOCK = 4096
+
+
+def draw_python(buffer: list[Any], incoming: list[Any], randoms: list[float], count: int,
+                positions: list[Position | None] | None = None,
+                incoming_positions: list[Position | None] | None = None) -> list[Any]:
+    """``count`` draws of the buffered shuffle, their elements in order: draw k takes ``buffer[int(r * len(buffer))]``
+    for ``r = randoms[-1 - k]`` and puts ``incoming[k]`` in its place (its position, with ``positions``, too); the
+    randoms and incoming elements used are deleted. The C extension's ``draw`` (``_shuffle.c``) where it is not
+    built (see ``setup.py``): the same draws, a dozen bytecodes each, where C moves two pointers."""
+    size, out = len(buffer), []
+    append = out.append
+    for k, r in enumerate(reversed(randoms[len(randoms) - count:])):
+        i = int(r * size)
+        append(buffer[i])
+        buffer[i] = incoming[k]
+        if positions is not None:
+            positions[i] = incoming_positions[k]  # type: ignore[index]
+    del randoms[len(randoms) - count:], incoming[:count]
+    if incoming_positions is not None:
+        del incoming_positions[:count]
+    return out
+
+
+def drain_python(buffer: list[Any], randoms: list[float], count: int,
+                 positions: list[Position | None] | None = None) -> list[Any]:
+    """``count`` draws of the buffered shuffle once its input has ended: draw k takes ``buffer[int(r *
+    len(buffer))]`` for ``r = randoms[-1 - k]``, moves the buffer's last element (and position) into its place and
+    drops the last place; the randoms used are deleted. The C extension's ``drain`` where it is not built."""
+    out = []
+    for r in reversed(randoms[len(randoms) - count:]):
+        i = int(r * len(buffer))
+        out.append(buffer[i])
+        buffer[i] = buffer[-1]
+        buffer.pop()
+        if positions is not None:
+            positions[i] = positions[-1]
+            positions.pop()
+    del randoms[len(randoms) - count:]
+    return out
+
+
+try:
+    from fastinput.ops._shuffle import drain, draw
+except ImportError:  # not built: the same draws in Python, slower
+    draw, drain = draw_python, drain_python
 
 
 @dataclass(frozen=True)
@@ -166,7 +210,7 @@ class ShuffleIterator(DatasetIterator):
         self._seed = dataset.seeds.next()
         self._rng = self._seed.generator()
         self._buffer: list[Any] = prefilled or []
-        self._incoming: deque[Any] = deque()
+        self._incoming: list[Any] = []  # pulled, not yet in the buffer: they fill the places of the next draws
         self._source_done = False
         self._source_error: Exception | None = None
         self._randoms: list[float] = []
@@ -176,7 +220,7 @@ class ShuffleIterator(DatasetIterator):
         self._skip = 0  # restored: the input's next elements, which the buffer holds already
         self._track_pulls = True  # False once the input has said it cannot save
         self._positions: list[Position | None] | None = None  # beside ``_buffer``, where the input says them
-        self._incoming_positions: deque[Position | None] = deque()
+        self._incoming_positions: list[Position | None] = []
         if ctx.options.checkpoint.positions and tracks_positions(source):
             self._positions = prefilled_positions or [None] * len(self._buffer)
         self.metrics.buffer_capacity = self._size
@@ -247,20 +291,16 @@ class ShuffleIterator(DatasetIterator):
             if not randoms:
                 self._randoms_from = copy.deepcopy(self._rng)
                 randoms.extend(self._rng.random(_RANDOM_BLOCK).tolist())
-            i = int(randoms.pop() * len(buffer))
-            out.append(buffer[i])
-            if not incoming and not self._source_done:
+            if not incoming and not self._source_done:  # before the draw, which does not look at the input
                 self._pull(min(n, 256), track=True)
-            if incoming:
-                buffer[i] = incoming.popleft()
-                if positions is not None:
-                    positions[i] = incoming_positions.popleft()
-            else:
-                buffer[i] = buffer[-1]
-                buffer.pop()
-                if positions is not None:
-                    positions[i] = positions[-1]
-                    positions.pop()
+            if incoming:  # a run of draws, each place filled from the input
+                out += draw(buffer, incoming, randoms, min(n - len(out), len(incoming), len(randoms)),
+                            positions, None if positions is None else incoming_positions)
+                continue
+            # the input has ended, or failed (one draw, then the error): the buffer drains, each draw's place filled
+            # by its last element
+            count = 1 if self._source_error is not None else min(n - len(out), len(buffer), len(randoms))
+            out += drain(buffer, randoms, count, positions)
         self.metrics.buffer_occupancy = len(buffer)
         if self._source_error is not None:
             exc, self._source_error = self._source_error, None

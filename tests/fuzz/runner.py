@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-TARGETS = ("tfrecord", "example", "jpeg", "mix")
+TARGETS = ("tfrecord", "example", "jpeg", "mix", "shuffle")
 ORACLE_SKIPPED = "oracle skipped"
 """What a target's ``check`` returns when it did not run TensorFlow: fastinput refused an input on which
 TensorFlow's kernel would crash (``check`` returns None when all agreed, else the mismatch in words)."""

@@ -9,7 +9,7 @@ import pytest
 
 from tests.fuzz.runner import run_campaign
 
-CI_INPUTS = {"tfrecord": 1500, "example": 2000, "jpeg": 6000, "mix": 2000}
+CI_INPUTS = {"tfrecord": 1500, "example": 2000, "jpeg": 6000, "mix": 2000, "shuffle": 3000}
 
 
 @pytest.mark.slow
