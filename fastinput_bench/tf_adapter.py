@@ -16,6 +16,19 @@ x 40 features). TensorFlow consumes the adapted pipeline two ways:
 Runs of the direct pipeline and of both consumers alternate; medians are
 compared. Also printed: the adapter's cost per batch, 1/adapted - 1/direct.
 
+Each run opens a fresh iterator, and its timed part lasts at least
+``--batches`` batches and ``--seconds`` seconds (after 5 untimed). A new
+TensorFlow iteration starts slower than it goes on: its first batch takes
+~65 ms against the direct pipeline's ~20 (TensorFlow's iterator and
+functions start, the feed opens its own fastinput iterator), and the next
+~20 batches ~0.7 ms more each (2026-12-07, tabular, median of 8 fresh
+iterators). A training run pays that once an epoch; what it keeps paying is
+the rate after it. In the 60 batches that were once the whole timed part of
+a tabular run (0.15 s) the start weighed ~7%: over 8 interleaved runs in
+one process the ratio was 0.89 with 60-batch runs and 0.96 with 400 (and
+about 1.0 over 2-second rounds of iterators kept open). So the timed part
+lasts at least a second (the image pipeline's 60 batches take longer).
+
 Two references put that cost in proportion, both consumed by the same
 training step: the equivalent tf.data pipeline (what a TensorFlow user would
 otherwise feed the model: the ratio adapted / tf.data is what switching
@@ -91,7 +104,7 @@ times anything (``string_cut``); without a compiler (and with
 ``FASTINPUT_TF_OPS=off``) it measures the graph cut: the line "strings cut
 by" says which.
 
-    python -m fastinput_bench.tf_adapter [--batches 60] [--repeats 3] [--json out.json]
+    python -m fastinput_bench.tf_adapter [--batches 60] [--seconds 1] [--repeats 3] [--json out.json]
 """
 
 from __future__ import annotations
@@ -114,28 +127,31 @@ class Rate(NamedTuple):
     cpu_ms: float
 
 
-def calls_per_second(call, calls: int, warmup: int = 5) -> Rate:
-    """Rate of ``call()`` over ``calls`` calls, after ``warmup`` untimed ones."""
+def calls_per_second(call, calls: int, warmup: int = 5, seconds: float = 0.0) -> Rate:
+    """Rate of ``call()`` over at least ``calls`` calls and ``seconds`` seconds, after ``warmup`` untimed ones."""
     for _ in range(warmup):
         call()
     start, cpu = time.perf_counter(), time.process_time()
-    for _ in range(calls):
+    done = 0
+    while done < calls or time.perf_counter() - start < seconds:
         call()
-    return Rate(calls / (time.perf_counter() - start), 1e3 * (time.process_time() - cpu) / calls)
+        done += 1
+    return Rate(done / (time.perf_counter() - start), 1e3 * (time.process_time() - cpu) / done)
 
 
-def rate(dataset, batches: int, warmup: int = 5) -> Rate:
-    """Batches/sec of iterating ``dataset`` (fastinput or tf.data) for ``batches`` after ``warmup``."""
+def rate(dataset, batches: int, warmup: int = 5, seconds: float = 0.0) -> Rate:
+    """Batches/sec of iterating ``dataset`` (fastinput or tf.data) for ``batches`` (and ``seconds``) after
+    ``warmup``."""
     it = iter(dataset)
     try:
-        return calls_per_second(lambda: next(it), batches, warmup)
+        return calls_per_second(lambda: next(it), batches, warmup, seconds)
     finally:
         close = getattr(it, "close", None)
         if close is not None:
             close()
 
 
-def training_step_rate(dataset, batches: int, warmup: int = 5) -> Rate:
+def training_step_rate(dataset, batches: int, warmup: int = 5, seconds: float = 0.0) -> Rate:
     """Batches/sec of a tf.data dataset consumed as Keras's training step does: ``next`` inside a tf.function."""
     import tensorflow as tf
 
@@ -146,7 +162,7 @@ def training_step_rate(dataset, batches: int, warmup: int = 5) -> Rate:
         batch = next(iterator)
         return tf.nest.flatten(batch)[0][:1]  # uses the batch, as a model would, but costs nothing
 
-    return calls_per_second(lambda: step(iterator), batches, warmup)
+    return calls_per_second(lambda: step(iterator), batches, warmup, seconds)
 
 
 def pipelines() -> dict:
@@ -188,7 +204,8 @@ def string_cut(tf: Any) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--batches", type=int, default=60)
+    parser.add_argument("--batches", type=int, default=60, help="at least this many batches a timed run")
+    parser.add_argument("--seconds", type=float, default=1.0, help="and at least this long (see the docstring)")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--json")
     parser.add_argument("--only", help="run only the pipelines whose name contains this (e.g. tabular)")
@@ -205,10 +222,11 @@ def main() -> None:
         runs: dict[str, list[Rate]] = {"direct": [], "training step": [], "python loop": [],
                                        "tf.data training step": []}
         for _ in range(args.repeats):
-            runs["direct"].append(rate(ds, args.batches))
-            runs["training step"].append(training_step_rate(adapted_ds, args.batches))
-            runs["python loop"].append(rate(adapted_ds, args.batches))
-            runs["tf.data training step"].append(training_step_rate(tf_data_ds, args.batches))
+            window = (args.batches, 5, args.seconds)
+            runs["direct"].append(rate(ds, *window))
+            runs["training step"].append(training_step_rate(adapted_ds, *window))
+            runs["python loop"].append(rate(adapted_ds, *window))
+            runs["tf.data training step"].append(training_step_rate(tf_data_ds, *window))
         d = statistics.median(r.per_second for r in runs["direct"])
         d_cpu = statistics.median(r.cpu_ms for r in runs["direct"])
         floor = consumption_floor(adapted_ds, 5 * args.batches)
@@ -238,7 +256,9 @@ def main() -> None:
               f"(ratio when CPU-bound {step['cpu_ratio']:.2f}; TensorFlow's own cost alone caps it at "
               f"{results[name]['cpu_bound_ceiling']:.2f}); load {os.getloadavg()[0]:.1f}; strings cut by {cut}")
     print(f"cores: {os.cpu_count()}")
-    write_figures(args.json, {"benchmark": "as_tf_dataset overhead", "results": results})
+    write_figures(args.json, {"benchmark": "as_tf_dataset overhead",
+                              "timed_run": {"at_least_batches": args.batches, "at_least_seconds": args.seconds},
+                              "results": results})
 
 
 if __name__ == "__main__":
