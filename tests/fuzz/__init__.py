@@ -1,5 +1,5 @@
 """Fuzzing fastinput's native code and its parsers: TFRecord framing, the Example parser, the JPEG kernels, mixing
-TFRecord files.
+TFRecord files, the shuffle's draws.
 
 Each target (``target_*.py``) makes inputs from a seed (valid data, unusual
 but valid encodings, and damaged ones from ``mutate``), runs fastinput on
