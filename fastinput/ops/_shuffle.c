@@ -10,8 +10,10 @@
  * the process (the training step's among them) waits behind. Here a run of draws is a pointer move each.
  *
  * Both check every argument and every random number before they change anything: an error leaves the lists as
- * they were. The one exception is running out of memory while deleting the used parts of the lists at the end (CPython allocates room for the deleted references when there are more than a few): the draws are
- * then made, and a MemoryError is raised. The GIL is held throughout: the work is on Python objects.
+ * they were. The one exception is running out of memory while deleting the used parts of the lists at the end
+ * (CPython allocates room for the deleted references when there are more than a few): the draws are then made,
+ * and a MemoryError is raised. The GIL is held throughout: the work is on Python objects. No reference is
+ * dropped until the lists are consistent again (a freed object's finalizer is Python code that could look at them).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -93,18 +95,20 @@ static int check_arguments(PyObject *buffer, PyObject *incoming, PyObject *rando
     return 0;
 }
 
-/* Moves list[slot]'s reference to out[k] (when out is not NULL; else drops it) and puts a new reference to
- * source[k] in its place. */
+/* Moves list[slot]'s reference to out[k] and puts a new reference to source[k] in its place. No reference is
+ * dropped here: an object freed in the loop could run a finalizer, Python code that might change the lists. */
 static void move(PyObject *list, Py_ssize_t slot, PyObject *source, Py_ssize_t k, PyObject *out) {
-    PyObject *old = PyList_GET_ITEM(list, slot);
     PyObject *replacement = PyList_GET_ITEM(source, k);
     Py_INCREF(replacement);
+    PyList_SET_ITEM(out, k, PyList_GET_ITEM(list, slot));
     PyList_SET_ITEM(list, slot, replacement);
-    if (out != NULL) {
-        PyList_SET_ITEM(out, k, old);
-    } else {
-        Py_DECREF(old);
-    }
+}
+
+/* The list the positions a run replaces go to (dropped with it once the lists are consistent again), or NULL with
+ * an exception set; Py_None (borrowed) where there are no positions. */
+static PyObject *dropped_positions(PyObject *positions, Py_ssize_t count) {
+    if (positions == Py_None) return Py_None;
+    return PyList_New(count);
 }
 
 static PyObject *draw(PyObject *self, PyObject *args, PyObject *kwargs) {
@@ -121,38 +125,36 @@ static PyObject *draw(PyObject *self, PyObject *args, PyObject *kwargs) {
     /* count is at most len(randoms): the allocation is no larger than a list that exists */
     Py_ssize_t *slots = PyMem_New(Py_ssize_t, count > 0 ? count : 1);
     if (slots == NULL) return PyErr_NoMemory();
-    PyObject *out = NULL;
-    if (slots_of(randoms, count, PyList_GET_SIZE(buffer), 0, slots) == 0) out = PyList_New(count);
-    if (out == NULL) {
+    PyObject *out = NULL, *dropped = NULL;
+    if (slots_of(randoms, count, PyList_GET_SIZE(buffer), 0, slots) == 0 && (out = PyList_New(count)) != NULL) {
+        dropped = dropped_positions(positions, count);
+    }
+    if (dropped == NULL) {
+        Py_XDECREF(out);
         PyMem_Free(slots);
         return NULL;
     }
     for (Py_ssize_t k = 0; k < count; k++) {
         move(buffer, slots[k], incoming, k, out);
-        if (positions != Py_None) move(positions, slots[k], incoming_positions, k, NULL);
+        if (positions != Py_None) move(positions, slots[k], incoming_positions, k, dropped);
     }
     PyMem_Free(slots);
     Py_ssize_t left = PyList_GET_SIZE(randoms);
-    if (PyList_SetSlice(randoms, left - count, left, NULL) < 0 || PyList_SetSlice(incoming, 0, count, NULL) < 0 ||
-        (positions != Py_None && PyList_SetSlice(incoming_positions, 0, count, NULL) < 0)) {
-        Py_DECREF(out);
-        return NULL;
-    }
+    int failed = PyList_SetSlice(randoms, left - count, left, NULL) < 0 ||
+                 PyList_SetSlice(incoming, 0, count, NULL) < 0 ||
+                 (positions != Py_None && PyList_SetSlice(incoming_positions, 0, count, NULL) < 0);
+    if (positions != Py_None) Py_DECREF(dropped);
+    if (failed) Py_CLEAR(out);
     return out;
 }
 
-/* Moves list[slot]'s reference to out[k] (when out is not NULL; else drops it), then list[last]'s into its place
- * (none if they are the same), leaving a reference to None in list[last]. */
+/* Moves list[slot]'s reference to out[k], then list[last]'s into its place (none if they are the same), leaving
+ * a reference to None in list[last]. No reference is dropped here (see move). */
 static void move_last(PyObject *list, Py_ssize_t slot, Py_ssize_t last, Py_ssize_t k, PyObject *out) {
-    PyObject *old = PyList_GET_ITEM(list, slot);
+    PyList_SET_ITEM(out, k, PyList_GET_ITEM(list, slot));
     if (slot != last) PyList_SET_ITEM(list, slot, PyList_GET_ITEM(list, last));
     Py_INCREF(Py_None);
     PyList_SET_ITEM(list, last, Py_None);
-    if (out != NULL) {
-        PyList_SET_ITEM(out, k, old);
-    } else {
-        Py_DECREF(old);
-    }
 }
 
 static PyObject *drain(PyObject *self, PyObject *args, PyObject *kwargs) {
@@ -177,23 +179,26 @@ static PyObject *drain(PyObject *self, PyObject *args, PyObject *kwargs) {
     /* count is at most len(buffer): the allocation is no larger than a list that exists */
     Py_ssize_t *slots = PyMem_New(Py_ssize_t, count > 0 ? count : 1);
     if (slots == NULL) return PyErr_NoMemory();
-    PyObject *out = NULL;
-    if (slots_of(randoms, count, size, 1, slots) == 0) out = PyList_New(count);
-    if (out == NULL) {
+    PyObject *out = NULL, *dropped = NULL;
+    if (slots_of(randoms, count, size, 1, slots) == 0 && (out = PyList_New(count)) != NULL) {
+        dropped = dropped_positions(positions, count);
+    }
+    if (dropped == NULL) {
+        Py_XDECREF(out);
         PyMem_Free(slots);
         return NULL;
     }
     for (Py_ssize_t k = 0; k < count; k++) {
         move_last(buffer, slots[k], size - 1 - k, k, out);
-        if (positions != Py_None) move_last(positions, slots[k], size - 1 - k, k, NULL);
+        if (positions != Py_None) move_last(positions, slots[k], size - 1 - k, k, dropped);
     }
     PyMem_Free(slots);
     Py_ssize_t left = PyList_GET_SIZE(randoms);
-    if (PyList_SetSlice(randoms, left - count, left, NULL) < 0 || PyList_SetSlice(buffer, size - count, size, NULL) < 0 ||
-        (positions != Py_None && PyList_SetSlice(positions, size - count, size, NULL) < 0)) {
-        Py_DECREF(out);
-        return NULL;
-    }
+    int failed = PyList_SetSlice(randoms, left - count, left, NULL) < 0 ||
+                 PyList_SetSlice(buffer, size - count, size, NULL) < 0 ||
+                 (positions != Py_None && PyList_SetSlice(positions, size - count, size, NULL) < 0);
+    if (positions != Py_None) Py_DECREF(dropped);
+    if (failed) Py_CLEAR(out);
     return out;
 }
 

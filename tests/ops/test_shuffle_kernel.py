@@ -161,3 +161,21 @@ def test_positions_move_with_their_elements_and_restore(tmp_path, monkeypatch):
     assert sorted(r for batch in with_kernel for r in batch) == sorted(written * 2)
     _without_kernel(monkeypatch)
     assert run() == with_kernel
+
+
+def test_a_finalizer_run_by_a_draw_finds_the_lists_whole(kernel):
+    """A position freed by a draw may run Python (its finalizer) that looks at the lists: the kernel drops its
+    references only once the draws are all made, so the finalizer sees them consistent, and cannot pull a list
+    from under the loop."""
+    seen = []
+
+    class Position:
+        def __del__(self):
+            seen.append((len(buffer), len(incoming), len(positions)))
+            buffer.clear()  # what a careless finalizer could do; the kernel is done with the lists by now
+
+    buffer, incoming = list(range(8)), list(range(100, 108))
+    positions, incoming_positions = [Position() for _ in range(8)], [None] * 8
+    out = kernel.draw(buffer, incoming, [0.99, 0.5, 0.0, 0.7] * 2, 8, positions, incoming_positions)
+    assert len(out) == 8 and seen
+    assert seen[0] == (8, 0, 8)  # the draws made, the used incoming elements deleted, before any finalizer ran
