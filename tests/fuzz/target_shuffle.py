@@ -104,11 +104,13 @@ def _good(inp: Input) -> bool:
 
 
 def _check_kernel(inp: Input) -> str | None:
-    from fastinput.ops import _shuffle, shuffle
+    from fastinput.ops import shuffle
 
+    if shuffle.draw is shuffle.draw_python:
+        return "the C extension fastinput.ops._shuffle is not built (see setup.py): nothing to fuzz"
     lists = _lists(inp)
     before = {key: list(value) for key, value in lists.items()}
-    kernel = _shuffle.drain if inp["drain"] else _shuffle.draw
+    kernel = shuffle.drain if inp["drain"] else shuffle.draw
     try:
         out = _call(kernel, inp, lists)
     except (TypeError, ValueError) as exc:
