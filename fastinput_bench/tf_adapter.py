@@ -29,6 +29,16 @@ one process the ratio was 0.89 with 60-batch runs and 0.96 with 400 (and
 about 1.0 over 2-second rounds of iterators kept open). So the timed part
 lasts at least a second (the image pipeline's 60 batches take longer).
 
+On an idle 2-core machine neither path uses both cores (tabular: direct
+~1.3, training step ~1.45), and what holds the training step back is the
+GIL, not CPU: the queue to TensorFlow is full at almost every step, and the
+step, which lets the GIL go and takes it back a few times, waits to take it
+back behind the pipeline's Python (a bare ``tf.function`` call: 0.9 ms at
+the median beside the running tabular pipeline, 0.15 quiet; 2026-12-07).
+The direct consumer's ``next()`` takes a ready batch without letting the GIL
+go. So the less the pipeline holds the GIL (the shuffle's draws in C: 40 ->
+36% of the time), the closer the two.
+
 Two references put that cost in proportion, both consumed by the same
 training step: the equivalent tf.data pipeline (what a TensorFlow user would
 otherwise feed the model: the ratio adapted / tf.data is what switching
