@@ -111,6 +111,38 @@ static PyObject *dropped_positions(PyObject *positions, Py_ssize_t count) {
     return PyList_New(count);
 }
 
+/* Starts a run of `count` draws: the buffer slot of each (the buffer holds `size` elements at the first draw, one
+ * fewer at each next one if `shrinking`), the list of the drawn elements and that of the replaced positions (see
+ * dropped_positions). 0, or -1 with an exception set and nothing left allocated. */
+static int start_run(PyObject *randoms, Py_ssize_t count, Py_ssize_t size, int shrinking, PyObject *positions,
+                     Py_ssize_t **slots, PyObject **out, PyObject **dropped) {
+    /* count is at most len(randoms): the allocation is no larger than a list that exists */
+    *slots = PyMem_New(Py_ssize_t, count > 0 ? count : 1);
+    if (*slots == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    *out = *dropped = NULL;
+    if (slots_of(randoms, count, size, shrinking, *slots) == 0 && (*out = PyList_New(count)) != NULL) {
+        *dropped = dropped_positions(positions, count);
+    }
+    if (*dropped == NULL) {
+        Py_CLEAR(*out);
+        PyMem_Free(*slots);
+        return -1;
+    }
+    return 0;
+}
+
+/* Ends a run: frees the slots, drops the replaced positions' references, and returns `out`, or NULL (out dropped)
+ * if deleting the lists' used parts `failed`. */
+static PyObject *end_run(Py_ssize_t *slots, PyObject *out, PyObject *dropped, PyObject *positions, int failed) {
+    PyMem_Free(slots);
+    if (positions != Py_None) Py_DECREF(dropped);
+    if (failed) Py_CLEAR(out);
+    return out;
+}
+
 static PyObject *draw(PyObject *self, PyObject *args, PyObject *kwargs) {
     (void)self;
     static char *keywords[] = {"buffer", "incoming", "randoms", "count", "positions", "incoming_positions", NULL};
@@ -122,30 +154,18 @@ static PyObject *draw(PyObject *self, PyObject *args, PyObject *kwargs) {
         return NULL;
     }
     if (check_arguments(buffer, incoming, randoms, count, positions, incoming_positions) < 0) return NULL;
-    /* count is at most len(randoms): the allocation is no larger than a list that exists */
-    Py_ssize_t *slots = PyMem_New(Py_ssize_t, count > 0 ? count : 1);
-    if (slots == NULL) return PyErr_NoMemory();
-    PyObject *out = NULL, *dropped = NULL;
-    if (slots_of(randoms, count, PyList_GET_SIZE(buffer), 0, slots) == 0 && (out = PyList_New(count)) != NULL) {
-        dropped = dropped_positions(positions, count);
-    }
-    if (dropped == NULL) {
-        Py_XDECREF(out);
-        PyMem_Free(slots);
-        return NULL;
-    }
+    Py_ssize_t *slots;
+    PyObject *out, *dropped;
+    if (start_run(randoms, count, PyList_GET_SIZE(buffer), 0, positions, &slots, &out, &dropped) < 0) return NULL;
     for (Py_ssize_t k = 0; k < count; k++) {
         move(buffer, slots[k], incoming, k, out);
         if (positions != Py_None) move(positions, slots[k], incoming_positions, k, dropped);
     }
-    PyMem_Free(slots);
     Py_ssize_t left = PyList_GET_SIZE(randoms);
     int failed = PyList_SetSlice(randoms, left - count, left, NULL) < 0 ||
                  PyList_SetSlice(incoming, 0, count, NULL) < 0 ||
                  (positions != Py_None && PyList_SetSlice(incoming_positions, 0, count, NULL) < 0);
-    if (positions != Py_None) Py_DECREF(dropped);
-    if (failed) Py_CLEAR(out);
-    return out;
+    return end_run(slots, out, dropped, positions, failed);
 }
 
 /* Moves list[slot]'s reference to out[k], then list[last]'s into its place (none if they are the same), leaving
@@ -176,30 +196,18 @@ static PyObject *drain(PyObject *self, PyObject *args, PyObject *kwargs) {
         PyErr_Format(PyExc_TypeError, "drain: positions must be a list as long as the buffer (%zd)", size);
         return NULL;
     }
-    /* count is at most len(buffer): the allocation is no larger than a list that exists */
-    Py_ssize_t *slots = PyMem_New(Py_ssize_t, count > 0 ? count : 1);
-    if (slots == NULL) return PyErr_NoMemory();
-    PyObject *out = NULL, *dropped = NULL;
-    if (slots_of(randoms, count, size, 1, slots) == 0 && (out = PyList_New(count)) != NULL) {
-        dropped = dropped_positions(positions, count);
-    }
-    if (dropped == NULL) {
-        Py_XDECREF(out);
-        PyMem_Free(slots);
-        return NULL;
-    }
+    Py_ssize_t *slots;
+    PyObject *out, *dropped;
+    if (start_run(randoms, count, size, 1, positions, &slots, &out, &dropped) < 0) return NULL;
     for (Py_ssize_t k = 0; k < count; k++) {
         move_last(buffer, slots[k], size - 1 - k, k, out);
         if (positions != Py_None) move_last(positions, slots[k], size - 1 - k, k, dropped);
     }
-    PyMem_Free(slots);
     Py_ssize_t left = PyList_GET_SIZE(randoms);
     int failed = PyList_SetSlice(randoms, left - count, left, NULL) < 0 ||
                  PyList_SetSlice(buffer, size - count, size, NULL) < 0 ||
                  (positions != Py_None && PyList_SetSlice(positions, size - count, size, NULL) < 0);
-    if (positions != Py_None) Py_DECREF(dropped);
-    if (failed) Py_CLEAR(out);
-    return out;
+    return end_run(slots, out, dropped, positions, failed);
 }
 
 static PyMethodDef methods[] = {
