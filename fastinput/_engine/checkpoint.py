@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import abc
 import base64
+import sys
 from collections.abc import Callable
 from typing import Any, ClassVar
 
@@ -42,6 +43,41 @@ STATE_VERSION = 1
 def stage_state(op: str, own: dict[str, Any], inputs: list[Any]) -> dict[str, Any]:
     """A stage's state: its op, its own fields, its inputs' states (in input order)."""
     return {"stage": op, **own, "inputs": inputs}
+
+
+def with_pending_error(state: dict[str, Any], pending: BaseException | None) -> dict[str, Any]:
+    """``state`` with the error its stage holds for the next call, if any.
+
+    A stage that hands out a chunk of several elements and meets an error making the next one keeps that error for
+    its next call; its input already stands past the error, so a state saved then would lose it. Saved beside the
+    state (its type and message, as tf.data saves a buffered error's code and message), it is raised again at the
+    same place by the restored stage (``pending_error_of``).
+    """
+    if pending is None:
+        return state
+    kind = type(pending)
+    return {**state, "pending_error": {"type": f"{kind.__module__}.{kind.__qualname__}", "message": str(pending)}}
+
+
+def pending_error_of(state: dict[str, Any]) -> Exception | None:
+    """The error ``with_pending_error`` saved, rebuilt: its own type where that is an exception class already
+    imported and built from a message alone, else a ``FastInputError`` naming the type. Nothing is imported."""
+    saved = state.get("pending_error")
+    if saved is None:
+        return None
+    if not (isinstance(saved, dict) and isinstance(saved.get("type"), str) and isinstance(saved.get("message"), str)):
+        raise errors.InvalidArgumentError(f"set_state: the pending error saved ({saved!r}) is not a type and a "
+                                          "message: the state is damaged")
+    module_name, _, qualname = saved["type"].rpartition(".")
+    kind: Any = sys.modules.get(module_name)
+    for part in qualname.split("."):
+        kind = getattr(kind, part, None)
+    if isinstance(kind, type) and issubclass(kind, Exception):
+        try:
+            return kind(saved["message"])
+        except Exception:  # noqa: BLE001 - a constructor that wants more than a message: the fallback below
+            pass
+    return errors.FastInputError(f"{saved['type']}: {saved['message']} (an error met before the state was saved)")
 
 
 def check_stage(state: Any, op: str, name: str, inputs: int | None = None) -> dict[str, Any]:

@@ -35,7 +35,14 @@ from fastinput import errors
 from fastinput._engine import instrument as _trace
 from fastinput._engine import memory
 from fastinput._engine.cancellation import StopSignal
-from fastinput._engine.checkpoint import STATE_VERSION, check_stage, resolve_state, stage_state
+from fastinput._engine.checkpoint import (
+    STATE_VERSION,
+    check_stage,
+    pending_error_of,
+    resolve_state,
+    stage_state,
+    with_pending_error,
+)
 from fastinput._engine.lifecycle import close_later, release_frames, start_reaper
 from fastinput._engine.metrics import StageMetrics, StageStats
 from fastinput._engine.traits import KnobKind, TuningProfile
@@ -155,6 +162,10 @@ class DatasetIterator:
         self._pending: BaseException | None = None
         self._closed = False
 
+    replays_pending_error = False
+    """True where ``own_state`` itself stands before an error kept for the next call (its input is read again up
+    to it, so a restore meets it again): the state then does not also carry it (``with_pending_error``)."""
+
     # -- producing elements -------------------------------------------------
     def produce(self) -> Any:
         return self.produce_chunk(1)[0]
@@ -262,7 +273,8 @@ class DatasetIterator:
         Stages define ``own_state``; a stage whose inputs' states are not simply its current inputs' (work in
         flight, inputs made anew per epoch) overrides this too.
         """
-        return stage_state(self.op, self.own_state(), [child.get_state() for child in self.inputs])
+        state = stage_state(self.op, self.own_state(), [child.get_state() for child in self.inputs])
+        return state if self.replays_pending_error else with_pending_error(state, self._pending)
 
     def set_state(self, state: dict[str, Any]) -> None:
         """Put this fresh iterator (no element taken yet) and its inputs where ``state`` says; a state saved from
@@ -271,6 +283,7 @@ class DatasetIterator:
         self.restore_own_state(state)
         for child, saved in zip(self.inputs, state["inputs"]):
             child.set_state(saved)
+        self._pending = pending_error_of(state)
 
     def own_state(self) -> dict[str, Any]:
         """This stage's own position (not its inputs'), JSON-able; ``{}`` for a stage that holds none."""

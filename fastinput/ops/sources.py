@@ -250,6 +250,8 @@ class _GeneratorIterator(DatasetIterator):
     reported when the restored pipeline first asks it for an element.
     """
 
+    replays_pending_error = True  # own_state stands before a kept error
+
     def __init__(self, dataset: GeneratorDataset, ctx: IteratorContext) -> None:
         super().__init__(dataset, ctx)
         self._ds = dataset

@@ -189,6 +189,8 @@ class FileRecordsIterator(DatasetIterator):
     whether the file has ended; a restored iterator opens the file there.
     """
 
+    replays_pending_error = True  # own_state stands before a kept error
+
     def __init__(self, dataset: OneFileDataset, ctx: IteratorContext) -> None:
         super().__init__(dataset, ctx)
         self._ds = dataset
