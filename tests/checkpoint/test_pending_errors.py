@@ -4,7 +4,8 @@ A stage asked for a chunk hands out the elements it made and keeps an error met 
 call; its input stands past that error already. A parallel map above pulls such chunks and saves its input's state
 after each, so a state saved there lost the error: the restored run went on past it (found by the checkpoint
 conformance checker, seed 5079: ``choose_from_datasets -> repeat -> batch -> map(num_parallel_calls=AUTOTUNE)``).
-The state now carries the kept error (``with_pending_error``), raised again at its place.
+The state now carries the kept error (``with_pending_error``: the base ``get_state``, and ``group_by_window``'s
+own), raised again at its place.
 """
 
 import json
@@ -35,6 +36,8 @@ PIPELINES = {
     "scan": lambda: fi.Dataset.range(30).map(_fail_at_7_and_13).scan(np.int64(0), lambda s, x: (s + x, s + x)),
     "take_while": lambda: fi.Dataset.range(30).map(_fail_at_7_and_13).take_while(lambda x: x < 25),
     "unique": lambda: fi.Dataset.range(30).map(_fail_at_7_and_13).unique(),
+    "group_by_window": lambda: fi.Dataset.range(30).map(_fail_at_7_and_13).group_by_window(
+        lambda x: x % 2, lambda key, window: window.batch(2), window_size=2),
 }
 
 
