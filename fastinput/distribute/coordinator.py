@@ -4,6 +4,9 @@ One per job (named after ``job_name`` when consumers share it). Each split numbe
 worker that asks first, and written into that worker's log: asking again for its ``k``-th split (a restarted
 worker, restored from a saved state) gives the same split again. Its whole state is a few integers per split, so
 a consumer's saved state carries it (``state`` / ``load``).
+
+It also keeps the pids of the job's worker processes (``register``), so the consumer that ends the job knows every
+process that may still make a shared-memory segment, including a worker that had not made one yet (``stop``).
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ class Coordinator:
         self._next = 0  # the next split number not yet handed out
         self._logs: list[list[int]] = [[] for _ in range(config["num_workers"])]
         self._consumers = 0
+        self._worker_pids: list[int] = []  # every worker process started, restarts included
+        self._stopping = False
 
     def config(self) -> dict[str, Any]:
         """What the job runs (mode, workers, the pipeline's description): a consumer joining by name checks it."""
@@ -61,3 +66,15 @@ class Coordinator:
         """A consumer leaves; returns how many are left (the last one stops the job)."""
         self._consumers -= 1
         return self._consumers
+
+    def register(self, pid: int) -> bool:
+        """A worker process starts; whether it may make shared-memory segments (not once the job is stopping)."""
+        if self._stopping:
+            return False
+        self._worker_pids.append(pid)
+        return True
+
+    def stop(self) -> list[int]:
+        """The job ends: no worker registers from now on; the pids of those that did."""
+        self._stopping = True
+        return list(self._worker_pids)

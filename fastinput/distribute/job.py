@@ -87,10 +87,10 @@ def stop_job(job: Job) -> None:
     _running.discard(job)
     if ray.get(job.coordinator.detach.remote()) > 0:
         return
+    pids = ray.get(job.coordinator.stop.remote())  # every worker process that may make a segment
     for actor in [*job.workers, job.coordinator]:
         ray.kill(actor, no_restart=True)
-    transfer.sweep_when_exited(job.segment_prefix, transfer.JOB_END_WAIT_SECONDS)
-    transfer.sweep(job.segment_prefix)  # the job is over: a worker still not gone keeps nothing either
+    transfer.sweep_after_exit(job.segment_prefix, pids, transfer.JOB_END_WAIT_SECONDS)
 
 
 _running: set[Job] = set()

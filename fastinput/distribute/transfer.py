@@ -16,8 +16,11 @@ are unlinked ("retired", and the consumer told to drop its mapping).
 
 Segment names are ``<job prefix><worker index>-<worker pid>-<serial>`` and stay while the segment is in use (a
 worker also names itself, ``...-<pid>-live``, before its first segment). They are swept by prefix once the workers
-that made them have exited (``sweep_when_exited``): a dead worker's by the consumer that sees it died, the job's
-by the consumer that stops it (``job.stop_job``, which also runs at interpreter exit for jobs still running).
+that made them have exited: a dead worker's by the consumer that sees it died (``sweep_when_exited``), the job's by
+the consumer that stops it (``sweep_after_exit`` with the pids the workers registered with the coordinator, which
+also covers a worker that had made no segment yet; ``job.stop_job``, which also runs at interpreter exit for jobs
+still running). A process has exited once all of its threads have: its main thread may end first (a zombie leader)
+while another thread still makes a segment.
 """
 
 from __future__ import annotations
@@ -66,7 +69,7 @@ def sweep_orphans() -> list[str]:
     A job sweeps its own segments however it ends, unless its consumer dies first (a SIGKILL, the OOM killer): then
     Ray ends the workers and their segments stay. Each new job on the node removes them as it starts.
     """
-    gone = [name for name in shared_memory.listing(PREFIX) if not _running(_maker(name))]
+    gone = [name for name in shared_memory.listing(PREFIX) if not process_runs(_maker(name))]
     for name in gone:
         shared_memory.unlink(name)
     return gone
@@ -199,7 +202,8 @@ class SegmentPool:
 class SegmentSender:
     """A worker's side: packs a chunk's elements into shared memory when its consumer is on this node."""
 
-    def __init__(self, prefix: str, index: int, node: str) -> None:
+    def __init__(self, prefix: str, index: int, node: str | None) -> None:
+        """A sender for worker ``index`` on Ray node ``node`` (None: never through shared memory)."""
         self.prefix = f"{prefix}{index}-{os.getpid()}-"
         self._node = node if shared_memory.available() else None
         self._names = wire.Segments(self.prefix)
@@ -268,6 +272,15 @@ def sweep(prefix: str) -> None:
     shared_memory.sweep(prefix)
 
 
+def sweep_after_exit(prefix: str, pids: list[int], wait_seconds: float) -> None:
+    """Unlink every segment under ``prefix`` once the processes ``pids`` (all that could make one) have exited, or
+    after ``wait_seconds`` (a job's end: what a process still running then keeps goes with the job all the same)."""
+    deadline = time.monotonic() + wait_seconds
+    while any(process_runs(pid) for pid in pids) and time.monotonic() <= deadline:
+        time.sleep(0.01)
+    sweep(prefix)
+
+
 def sweep_when_exited(prefix: str, wait_seconds: float = EXIT_WAIT_SECONDS) -> None:
     """Unlink the segments under ``prefix`` once the workers that made them have exited: a killed worker may run on
     for a moment (Ray reports it dead first), and a segment it made after the sweep would stay. A worker still
@@ -276,7 +289,7 @@ def sweep_when_exited(prefix: str, wait_seconds: float = EXIT_WAIT_SECONDS) -> N
     deadline = time.monotonic() + wait_seconds
     while True:
         names = shared_memory.listing(prefix)
-        running = {pid for pid in {_maker(name) for name in names} if _running(pid)}
+        running = {pid for pid in {_maker(name) for name in names} if process_runs(pid)}
         if not running or time.monotonic() > deadline:
             break
         time.sleep(0.01)
@@ -294,11 +307,19 @@ def _maker(name: str) -> int:
         return 0
 
 
-def _running(pid: int) -> bool:
-    """Whether process ``pid`` runs (a zombie, killed and not yet reaped, does not)."""
+def process_runs(pid: int) -> bool:
+    """Whether any thread of process ``pid`` runs (a zombie, killed and not yet reaped, does not). Each thread is
+    asked: a process whose main thread has exited shows as a zombie while its other threads go on."""
     try:
-        with open(f"/proc/{pid}/stat") as f:
-            state = f.read().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
+        threads = os.listdir(f"/proc/{pid}/task")
+    except OSError:
         return False
-    return state not in ("Z", "X")
+    for thread in threads:
+        try:
+            with open(f"/proc/{pid}/task/{thread}/stat") as f:
+                state = f.read().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            continue
+        if state not in ("Z", "X"):
+            return True
+    return False

@@ -15,6 +15,7 @@ skipped. Pipelines whose state cannot be saved are restored by running from the 
 from __future__ import annotations
 
 import dataclasses
+import os
 import time
 from typing import Any
 
@@ -102,7 +103,10 @@ class Worker:
     def __init__(self, pipeline: bytes, index: int, coordinator: Any, plan: SplitPlan | None,
                  segment_prefix: str) -> None:
         ray = import_ray()
-        self._sender = transfer.SegmentSender(segment_prefix, index, ray.get_runtime_context().get_node_id())
+        # a worker starting as the job stops makes no segment: the consumer's sweep would not wait for it
+        segments_allowed = ray.get(coordinator.register.remote(os.getpid()))
+        self._sender = transfer.SegmentSender(segment_prefix, index,
+                                              ray.get_runtime_context().get_node_id() if segments_allowed else None)
         self._unbuildable: Exception | None = None  # why the pipeline cannot be rebuilt here: each call says so
         try:
             dataset = unship(pipeline)

@@ -206,6 +206,78 @@ def test_a_closed_receiver_drops_its_mappings_but_arrays_handed_out_keep_theirs(
     assert receiver._mapped == {} and (got == 5).all()
 
 
+MAIN_THREAD_ENDS_FIRST = """
+import ctypes, sys, threading, time
+def go_on():
+    print("started", flush=True)
+    time.sleep(60)
+threading.Thread(target=go_on).start()
+time.sleep(0.2)
+ctypes.CDLL(None).pthread_exit(None)  # the main thread ends; the process shows as a zombie while go_on runs
+"""
+
+
+def thread_states(pid: int) -> list[str]:
+    states = []
+    for thread in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{thread}/stat") as f:
+            states.append(f.read().rsplit(")", 1)[1].split()[0])
+    return states
+
+
+def test_a_process_whose_main_thread_ended_still_runs_while_another_thread_does() -> None:
+    child = subprocess.Popen([sys.executable, "-c", MAIN_THREAD_ENDS_FIRST], stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout.readline().strip() == "started"
+        deadline = time.monotonic() + 10
+        while "Z" not in thread_states(child.pid) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert "Z" in thread_states(child.pid)  # the main thread (whose state /proc/<pid>/stat shows) has ended
+        assert transfer.process_runs(child.pid)
+    finally:
+        child.kill()
+        child.wait()
+    assert not transfer.process_runs(child.pid)
+
+
+MAKES_A_SEGMENT_LATE = """
+import sys, time
+from fastinput._engine import shared_memory
+time.sleep(0.5)
+shared_memory.create(sys.argv[1], 64).close()
+"""
+
+
+def test_a_job_s_sweep_waits_for_a_worker_that_has_made_no_segment_yet() -> None:
+    prefix = transfer.job_prefix()
+    late = subprocess.Popen([sys.executable, "-c", MAKES_A_SEGMENT_LATE, f"{prefix}0-1-0"], cwd=ROOT)
+    try:
+        assert segments(prefix) == []
+        transfer.sweep_after_exit(prefix, [late.pid], wait_seconds=60)
+        assert late.wait(timeout=60) == 0
+        assert segments(prefix) == []
+    finally:
+        late.kill()
+        transfer.sweep(prefix)
+
+
+def test_the_coordinator_knows_every_worker_and_admits_none_once_the_job_stops() -> None:
+    from fastinput.distribute.coordinator import Coordinator
+
+    coordinator = Coordinator({"num_workers": 2}, 0, transfer.job_prefix())
+    assert coordinator.register(101) and coordinator.register(102) and coordinator.register(103)  # 103: a restart
+    assert coordinator.stop() == [101, 102, 103]
+    assert not coordinator.register(104)  # started as the job stops: it makes no segment
+    assert coordinator.stop() == [101, 102, 103]
+
+
+def test_a_sender_without_a_node_never_uses_shared_memory() -> None:
+    prefix = transfer.job_prefix()
+    sender = transfer.SegmentSender(prefix, 0, None)
+    assert sender.pack([np.zeros(1 << 20, np.uint8)], "here") is None
+    assert segments(prefix) == []
+
+
 def test_a_new_job_removes_what_jobs_of_a_killed_consumer_left(ray_cluster) -> None:
     """A consumer killed with SIGKILL cannot sweep: its workers' segments stay until the next job on the node."""
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
