@@ -20,11 +20,12 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
 import os
 import sys
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -32,7 +33,7 @@ from fastinput.errors import FastInputError
 from fastinput.fused_ops import jpeg_kernel  # internal: whether the fast JPEG kernel is built
 from fastinput.optional import tensorflow
 from fastinput_bench import results
-from fastinput_bench.busy import busy_cores
+from fastinput_bench.busy import busy_cores, cpu_seconds
 from fastinput_bench.datafiles import resolve_files
 from fastinput_bench.devices import resolve_device, tf_data_to_device
 from fastinput_bench.measure import Measurement, measure, reset_peak_memory
@@ -49,6 +50,9 @@ from fastinput_bench.report import (
 from fastinput_bench.synthetic import SIZES, cache_root, synthetic_files
 
 PROG = "fastinput-bench"
+
+Beside = Callable[[], float | None] | None
+"""What a run reads the busy processes' CPU seconds with (``busy.cpu_seconds``), None without busy cores."""
 DESCRIPTION = ("How many images (examples, rows) per second can an input pipeline feed an infinitely fast model? "
                "fastinput's pipeline, and tf.data's with --compare tf.data, on your data or a synthetic set.")
 EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
@@ -153,7 +157,8 @@ def _add_benchmark_arguments(sub: argparse.ArgumentParser, workload: Workload) -
     sub.add_argument("--json", metavar="FILE", help="write the results as JSON")
     sub.add_argument("--quiet", action="store_true", help="no progress bar")
     sub.add_argument("--busy-cores", type=_non_negative_int, default=0, metavar="N",
-                     help="keep N cores busy beside the pipelines, as a training step's host work would (default 0)")
+                     help="keep N cores busy beside the pipelines, as a training step's host work would, and report "
+                          "the CPU they got while each pipeline ran (default 0)")
     if workload.name == "images":
         sub.add_argument("--dtype", choices=["uint8", "float32"], default="uint8", help="image dtype (default uint8)")
         sub.add_argument("--kernel-limit", action="store_true",
@@ -188,15 +193,16 @@ def run_benchmark(args: argparse.Namespace) -> int:
 
     measurements: dict[str, Measurement] = {}
     kernel_limit = getattr(args, "kernel_limit", False)
-    with busy_cores(args.busy_cores):
+    with busy_cores(args.busy_cores) as processes:
+        beside = functools.partial(cpu_seconds, processes) if processes else None  # what each run leaves them
         # the kernel right before and right after fastinput: the machine's speed drifts by several percent
         # within a minute, and the ceiling is to be the one fastinput ran under
-        kernel_before = _run_kernel(config, args) if kernel_limit else None
-        measurements["fastinput"], profile = _run_fastinput(workload, config, device, args)
+        kernel_before = _run_kernel(config, args, beside) if kernel_limit else None
+        measurements["fastinput"], profile = _run_fastinput(workload, config, device, args, beside)
         if kernel_before is not None:
-            measurements[KERNEL] = kernel_before.pooled(_run_kernel(config, args))
+            measurements[KERNEL] = kernel_before.pooled(_run_kernel(config, args, beside))
         if args.compare:
-            measurements["tf.data"] = _run_tf_data(workload, config, device, args)
+            measurements["tf.data"] = _run_tf_data(workload, config, device, args, beside)
 
     document = json_document(workload.name, workload.description, workload.unit, _config(args, source, files),
                              measurements, profile)
@@ -297,8 +303,8 @@ def _config(args: argparse.Namespace, source: str, files: list[str]) -> dict[str
     return config
 
 
-def _run_fastinput(workload: Workload, config: PipelineConfig, device: Any,
-                   args: argparse.Namespace) -> tuple[Measurement, dict[str, Any]]:
+def _run_fastinput(workload: Workload, config: PipelineConfig, device: Any, args: argparse.Namespace,
+                   beside: Beside) -> tuple[Measurement, dict[str, Any]]:
     """fastinput's measurement, and the profiler's verdict on the run (traced to ``--trace`` if given)."""
     from fastinput import profiler
 
@@ -310,13 +316,13 @@ def _run_fastinput(workload: Workload, config: PipelineConfig, device: Any,
     try:
         with profiler.trace(args.trace) if args.trace else contextlib.nullcontext(), iter(dataset) as iterator:
             measurement = measure(iterator, warmup=args.warmup, steps=args.steps, intervals=args.intervals,
-                                  progress=bar)
+                                  progress=bar, beside=beside)
             return measurement, profile_summary(profiler.analyze(iterator))
     finally:
         bar.clear()
 
 
-def _run_kernel(config: PipelineConfig, args: argparse.Namespace) -> Measurement:
+def _run_kernel(config: PipelineConfig, args: argparse.Namespace, beside: Beside) -> Measurement:
     """The decode kernel alone on the run's JPEGs (``kernel_limit``), timed as the pipelines are (half the steps: it
     runs twice)."""
     from fastinput_bench.kernel_limit import kernel_batches, load_jpegs
@@ -326,12 +332,13 @@ def _run_kernel(config: PipelineConfig, args: argparse.Namespace) -> Measurement
     try:
         with kernel_batches(load_jpegs(config.files), config.batch_size, config.dtype) as batches:
             return measure(batches, warmup=args.warmup, steps=max(1, args.steps // 2),
-                           intervals=max(1, args.intervals // 2), progress=bar)
+                           intervals=max(1, args.intervals // 2), progress=bar, beside=beside)
     finally:
         bar.clear()
 
 
-def _run_tf_data(workload: Workload, config: PipelineConfig, device: Any, args: argparse.Namespace) -> Measurement:
+def _run_tf_data(workload: Workload, config: PipelineConfig, device: Any, args: argparse.Namespace,
+                 beside: Beside) -> Measurement:
     reset_peak_memory()
     dataset, copy = workload.tf_data(config), None
     if device is not None:
@@ -340,7 +347,7 @@ def _run_tf_data(workload: Workload, config: PipelineConfig, device: Any, args: 
     bar = _progress_bar(args, "tf.data", workload.unit)
     try:
         return measure(map(copy, batches) if copy else batches, warmup=args.warmup, steps=args.steps,
-                       intervals=args.intervals, progress=bar)
+                       intervals=args.intervals, progress=bar, beside=beside)
     finally:
         bar.clear()
 

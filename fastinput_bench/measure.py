@@ -46,6 +46,9 @@ class Measurement:
     cpu_utilization: float
     """Fraction of all the process's cores kept busy while timed (1.0: every core all the time)."""
     peak_memory_bytes: int
+    cores_beside: float | None = None
+    """Cores' worth of CPU time the busy processes beside (``--busy-cores``) got while this was timed; None: none
+    ran (or ``/proc`` did not say)."""
 
     @property
     def median(self) -> float:
@@ -70,9 +73,12 @@ class Measurement:
         """This and ``other`` (the same thing timed again) as one measurement: both runs' intervals, examples and
         seconds; CPU use over both; the higher peak."""
         seconds = self.seconds + other.seconds
+        beside = None
+        if self.cores_beside is not None and other.cores_beside is not None:
+            beside = (self.cores_beside * self.seconds + other.cores_beside * other.seconds) / seconds
         return Measurement(self.examples + other.examples, seconds, self.interval_rates + other.interval_rates,
                            (self.cpu_utilization * self.seconds + other.cpu_utilization * other.seconds) / seconds,
-                           max(self.peak_memory_bytes, other.peak_memory_bytes))
+                           max(self.peak_memory_bytes, other.peak_memory_bytes), beside)
 
     @property
     def mean(self) -> float:
@@ -91,6 +97,7 @@ class Measurement:
             "seconds": self.seconds,
             "cpu_utilization": self.cpu_utilization,
             "peak_memory_bytes": self.peak_memory_bytes,
+            "cores_beside": self.cores_beside,
         }
 
 
@@ -122,11 +129,12 @@ def _cpu_seconds() -> float:
 
 
 def measure(batches: Iterator[Any], *, warmup: int, steps: int, intervals: int,
-            progress: Progress | None = None) -> Measurement:
+            progress: Progress | None = None, beside: Callable[[], float | None] | None = None) -> Measurement:
     """Take ``warmup`` then ``steps`` batches from ``batches`` and time the latter in ``intervals`` stretches.
 
     Call ``reset_peak_memory()`` before building the pipeline, so that its
-    start-up counts towards the peak.
+    start-up counts towards the peak. ``beside``: the CPU seconds used so far by the processes beside
+    (``busy.cpu_seconds``), read as the timing starts and ends.
     """
     report = progress or (lambda taken, rate: None)
     for taken in range(1, warmup + 1):
@@ -135,6 +143,7 @@ def measure(batches: Iterator[Any], *, warmup: int, steps: int, intervals: int,
     rates: list[float] = []
     examples = done = 0
     cpu_start = _cpu_seconds()
+    beside_start = beside() if beside else None
     start = interval_start = time.perf_counter()
     for end in interval_bounds(steps, intervals):
         interval_examples = 0
@@ -148,5 +157,7 @@ def measure(batches: Iterator[Any], *, warmup: int, steps: int, intervals: int,
         interval_start = now
     seconds = interval_start - start
     cpu = (_cpu_seconds() - cpu_start) / seconds / available_cpus()
+    beside_end = beside() if beside else None
+    cores_beside = None if beside_start is None or beside_end is None else (beside_end - beside_start) / seconds
     report(warmup + done, rates[-1])
-    return Measurement(examples, seconds, tuple(rates), cpu, peak_memory_bytes())
+    return Measurement(examples, seconds, tuple(rates), cpu, peak_memory_bytes(), cores_beside)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import inspect
 import json
 import re
+import time
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +17,7 @@ import psutil
 import pytest
 
 from fastinput_bench import readme_pipeline, results
-from fastinput_bench.busy import busy_cores
+from fastinput_bench.busy import busy_cores, cpu_seconds
 from fastinput_bench.cli import main
 from fastinput_bench.synthetic import synthetic_files
 from tests.benchmarks.test_cli import BATCH, STEPS, check_result, run_cli, tiny_run
@@ -81,7 +82,20 @@ def test_busy_cores_are_recorded_and_gone_after_the_run(cache_dir, tmp_path, cap
     assert {child.pid for child in psutil.Process().children(recursive=True)} == before
     document = json.loads(out.read_text())
     assert document["config"]["busy_cores"] == 2
-    assert "--busy-cores 2" in results.render([(str(out), document)])
+    beside = [found["cores_beside"] for found in document["results"].values()]
+    assert all(cores is not None and 0 <= cores for cores in beside)  # what the busy processes got while timed
+    markdown = results.render([(str(out), document)])
+    assert "--busy-cores 2" in markdown and "busy processes got (fi / tf)" in markdown
+    assert re.search(r"\| [\d.]+ cores \|", markdown)  # fastinput alone: no --compare
+
+
+def test_busy_processes_cpu_time_is_read_while_they_spin():
+    with busy_cores(1) as processes:
+        deadline = time.monotonic() + 60
+        while not cpu_seconds(processes) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert cpu_seconds(processes) > 0
+    assert cpu_seconds([]) is None
 
 
 def test_busy_processes_spin_until_the_block_ends_even_on_an_error():

@@ -48,3 +48,14 @@ def test_bench_rows_give_the_share_of_the_decode_kernel_where_it_was_timed():
     del document["results"]["decode kernel"], document["kernel_share"], document["config"]["kernel_limit"]
     row = next(line for line in render([("images", document)]).splitlines() if line.startswith("| images"))
     assert "of " not in row.split("|")[7] and "--kernel-limit" not in render([("images", document)])
+
+
+def test_bench_rows_say_what_the_busy_processes_got_where_they_ran():
+    document = json.loads((FIGURES / "images_readme.json").read_text())
+    row = next(line for line in render([("images", document)]).splitlines() if line.startswith("| images"))
+    assert row.rstrip().endswith("| - |")  # no busy cores (or a file from before they were measured)
+    document["config"]["busy_cores"] = 1
+    document["results"]["fastinput"]["cores_beside"] = 0.58
+    document["results"]["tf.data"]["cores_beside"] = 0.591
+    row = next(line for line in render([("images", document)]).splitlines() if line.startswith("| images"))
+    assert row.rstrip().endswith("| 0.58 / 0.59 cores |")
