@@ -9,12 +9,14 @@ and reaped when the ``with`` block ends, however it ends (an error, Ctrl-C).
 Should the benchmark itself die without cleaning up (``kill -9``), each
 notices that its parent changed and exits on its own.
 
-What the busy processes got while a pipeline was timed (``cpu_seconds``, as
-cores' worth: ``Measurement.cores_beside``) says what the pipeline took from
-them: a pipeline that runs more threads gets more of the cores' time and
-leaves the training step less of it (on 2 cores, the README image pipeline
-with 3 workers fixed did 8% more images/s than with 2 and left one busy
-process 53% of a core against 58%).
+The CPU time the busy processes got while a pipeline was timed (``cpu_seconds``,
+as cores' worth: ``Measurement.cores_beside``) is what the scheduler left them:
+a pipeline that runs more threads gets more of the cores' time. It is not their
+progress, which also depends on what runs on the other cores (on 2 cores, one
+busy process counting its own work beside the README image pipeline: with 3
+workers fixed the pipeline did 8% more images/s than with 2, and the process got
+0.71 against 0.78 cores and did 53% against 60% of its work alone; beside
+tf.data's pipeline it got 0.69 cores and did 63%).
 """
 
 from __future__ import annotations
