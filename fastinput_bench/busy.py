@@ -9,63 +9,118 @@ and reaped when the ``with`` block ends, however it ends (an error, Ctrl-C).
 Should the benchmark itself die without cleaning up (``kill -9``), each
 notices that its parent changed and exits on its own.
 
-The CPU time the busy processes got while a pipeline was timed (``cpu_seconds``,
-as cores' worth: ``Measurement.cores_beside``) is what the scheduler left them:
-a pipeline that runs more threads gets more of the cores' time. It is not their
-progress, which also depends on what runs on the other cores (on 2 cores, one
-busy process counting its own work beside the README image pipeline: with 3
-workers fixed the pipeline did 8% more images/s than with 2, and the process got
-0.71 against 0.78 cores and did 53% against 60% of its work alone; beside
-tf.data's pipeline it got 0.69 cores and did 63%).
+The work the busy processes did while a pipeline was timed, as a share of
+what they do with no pipeline running (``BusyProcesses.alone_seconds``:
+``Measurement.beside_share``), is what the pipeline left the training step. A
+pipeline that runs more threads gets more of the cores, and what runs on the
+other cores slows the busy processes too: on 2 cores, one busy process beside
+the README image pipeline with 3 workers fixed did 53% of its work alone (the
+pipeline 8% more images/s), with 2 workers 60%, beside tf.data's pipeline 63%;
+its CPU time (0.71, 0.78 and 0.69 cores) did not tell those apart.
 """
 
 from __future__ import annotations
 
 import contextlib
+import mmap
 import os
 import subprocess
 import sys
+import tempfile
+import time
 from collections.abc import Iterator
 
 SPIN = """
-import os
+import mmap, os, sys
 parent = os.getppid()
+with open(sys.argv[1], "r+b") as f:
+    done = mmap.mmap(f.fileno(), 8)
+units = 0
 while os.getppid() == parent:
     sum(i * i for i in range(10_000))
+    units += 1
+    done[:] = units.to_bytes(8, "little")
 """
-"""A busy process's program: spin until stopped, or until its parent is gone (then it is re-parented)."""
+"""A busy process's program: spin, counting units of work into the file ``argv[1]`` names, until stopped, or until
+its parent is gone (then it is re-parented)."""
 
 STOP_SECONDS = 5.0
 """How long a busy process gets to exit after SIGTERM before it is killed."""
 
+ALONE_SECONDS = 1.0
+"""How long the busy processes' rate is measured with no pipeline running, once they have all started."""
+
+START_SECONDS = 60.0
+"""How long the busy processes may take to start (a loaded machine) before their rate goes unmeasured."""
+
+
+class BusyProcesses:
+    """The busy processes of a run, and the work they have done (units of ``SPIN``'s loop, each process counting
+    into a file of its own)."""
+
+    def __init__(self, folder: str) -> None:
+        self._folder = folder
+        self.processes: list[subprocess.Popen] = []
+        self._counters: list[mmap.mmap] = []
+        self.rate_alone: float | None = None
+        """Units a second with no pipeline running (None: not measured)."""
+
+    def start(self, count: int) -> None:
+        """Start ``count`` processes, each with its counter file in the folder."""
+        folder = self._folder
+        for k in range(count):
+            path = os.path.join(folder, f"busy-{k}")
+            with open(path, "wb") as f:
+                f.write(bytes(8))
+            with open(path, "r+b") as f:
+                self._counters.append(mmap.mmap(f.fileno(), 8))
+            self.processes.append(subprocess.Popen([sys.executable, "-c", SPIN, path], stdin=subprocess.DEVNULL,
+                                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+
+    def work(self) -> int:
+        """Units done so far by all of them (each counter read until two reads agree: a write may be under way)."""
+        total = 0
+        for counter in self._counters:
+            value, again = -1, int.from_bytes(counter[:8], "little")
+            while value != again:
+                value, again = again, int.from_bytes(counter[:8], "little")
+            total += value
+        return total
+
+    def measure_alone(self) -> None:
+        """Their rate with nothing else running: once every process counts, ``ALONE_SECONDS`` of it."""
+        deadline = time.monotonic() + START_SECONDS
+        while any(int.from_bytes(c[:8], "little") == 0 for c in self._counters) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        start, before = time.perf_counter(), self.work()
+        time.sleep(ALONE_SECONDS)
+        done = self.work() - before
+        self.rate_alone = done / (time.perf_counter() - start) if done > 0 else None
+
+    def alone_seconds(self) -> float | None:
+        """Work done so far in seconds of their rate alone (None: not measured): the difference over a timed
+        stretch, divided by its length, is the share of their work the pipeline left them."""
+        return self.work() / self.rate_alone if self.rate_alone else None
+
+    def close(self) -> None:
+        for counter in self._counters:
+            counter.close()
+
 
 @contextlib.contextmanager
-def busy_cores(count: int) -> Iterator[list[subprocess.Popen]]:
-    """Keep ``count`` cores busy for the duration of the block; yields the processes (none for 0)."""
-    processes: list[subprocess.Popen] = []
-    try:
-        for _ in range(count):
-            processes.append(subprocess.Popen([sys.executable, "-c", SPIN], stdin=subprocess.DEVNULL,
-                                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-        yield processes
-    finally:
-        stop(processes)
-
-
-def cpu_seconds(processes: list[subprocess.Popen]) -> float | None:
-    """The CPU time (user + system) the processes have used so far; None where ``/proc`` does not tell (not
-    Linux), or for none."""
-    if not processes:
-        return None
-    total = 0
-    try:
-        for process in processes:
-            with open(f"/proc/{process.pid}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])  # utime, stime (the 14th and 15th fields), in clock ticks
-    except (OSError, IndexError, ValueError):
-        return None
-    return total / os.sysconf("SC_CLK_TCK")
+def busy_cores(count: int) -> Iterator[BusyProcesses]:
+    """Keep ``count`` cores busy for the duration of the block (their rate alone measured first); yields the
+    processes (none for 0)."""
+    with tempfile.TemporaryDirectory(prefix="fastinput-busy-") as folder:
+        busy = BusyProcesses(folder)
+        try:
+            busy.start(count)
+            if count:
+                busy.measure_alone()
+            yield busy
+        finally:
+            stop(busy.processes)
+            busy.close()
 
 
 def stop(processes: list[subprocess.Popen]) -> None:

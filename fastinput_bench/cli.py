@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import functools
 import json
 import os
 import sys
@@ -33,7 +32,7 @@ from fastinput.errors import FastInputError
 from fastinput.fused_ops import jpeg_kernel  # internal: whether the fast JPEG kernel is built
 from fastinput.optional import tensorflow
 from fastinput_bench import results
-from fastinput_bench.busy import busy_cores, cpu_seconds
+from fastinput_bench.busy import busy_cores
 from fastinput_bench.datafiles import resolve_files
 from fastinput_bench.devices import resolve_device, tf_data_to_device
 from fastinput_bench.measure import Measurement, measure, reset_peak_memory
@@ -52,7 +51,7 @@ from fastinput_bench.synthetic import SIZES, cache_root, synthetic_files
 PROG = "fastinput-bench"
 
 Beside = Callable[[], float | None] | None
-"""What a run reads the busy processes' CPU seconds with (``busy.cpu_seconds``), None without busy cores."""
+"""What a run reads the busy processes' work with (``busy.BusyProcesses.alone_seconds``), None without busy cores."""
 DESCRIPTION = ("How many images (examples, rows) per second can an input pipeline feed an infinitely fast model? "
                "fastinput's pipeline, and tf.data's with --compare tf.data, on your data or a synthetic set.")
 EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
@@ -158,7 +157,7 @@ def _add_benchmark_arguments(sub: argparse.ArgumentParser, workload: Workload) -
     sub.add_argument("--quiet", action="store_true", help="no progress bar")
     sub.add_argument("--busy-cores", type=_non_negative_int, default=0, metavar="N",
                      help="keep N cores busy beside the pipelines, as a training step's host work would, and report "
-                          "the CPU they got while each pipeline ran (default 0)")
+                          "the share of their work alone they did while each pipeline ran (default 0)")
     if workload.name == "images":
         sub.add_argument("--dtype", choices=["uint8", "float32"], default="uint8", help="image dtype (default uint8)")
         sub.add_argument("--kernel-limit", action="store_true",
@@ -193,8 +192,8 @@ def run_benchmark(args: argparse.Namespace) -> int:
 
     measurements: dict[str, Measurement] = {}
     kernel_limit = getattr(args, "kernel_limit", False)
-    with busy_cores(args.busy_cores) as processes:
-        beside = functools.partial(cpu_seconds, processes) if processes else None  # what each run leaves them
+    with busy_cores(args.busy_cores) as busy:
+        beside = busy.alone_seconds if busy.processes else None  # what each run leaves them
         # the kernel right before and right after fastinput: the machine's speed drifts by several percent
         # within a minute, and the ceiling is to be the one fastinput ran under
         kernel_before = _run_kernel(config, args, beside) if kernel_limit else None

@@ -46,9 +46,9 @@ class Measurement:
     cpu_utilization: float
     """Fraction of all the process's cores kept busy while timed (1.0: every core all the time)."""
     peak_memory_bytes: int
-    cores_beside: float | None = None
-    """Cores' worth of CPU time the busy processes beside (``--busy-cores``) got while this was timed; None: none
-    ran (or ``/proc`` did not say)."""
+    beside_share: float | None = None
+    """The work the busy processes beside (``--busy-cores``) did while this was timed, as a share of their work with
+    no pipeline running; None: none ran (or their rate alone was not measured)."""
 
     @property
     def median(self) -> float:
@@ -74,8 +74,8 @@ class Measurement:
         seconds; CPU use over both; the higher peak."""
         seconds = self.seconds + other.seconds
         beside = None
-        if self.cores_beside is not None and other.cores_beside is not None:
-            beside = (self.cores_beside * self.seconds + other.cores_beside * other.seconds) / seconds
+        if self.beside_share is not None and other.beside_share is not None:
+            beside = (self.beside_share * self.seconds + other.beside_share * other.seconds) / seconds
         return Measurement(self.examples + other.examples, seconds, self.interval_rates + other.interval_rates,
                            (self.cpu_utilization * self.seconds + other.cpu_utilization * other.seconds) / seconds,
                            max(self.peak_memory_bytes, other.peak_memory_bytes), beside)
@@ -97,7 +97,7 @@ class Measurement:
             "seconds": self.seconds,
             "cpu_utilization": self.cpu_utilization,
             "peak_memory_bytes": self.peak_memory_bytes,
-            "cores_beside": self.cores_beside,
+            "beside_share": self.beside_share,
         }
 
 
@@ -133,8 +133,8 @@ def measure(batches: Iterator[Any], *, warmup: int, steps: int, intervals: int,
     """Take ``warmup`` then ``steps`` batches from ``batches`` and time the latter in ``intervals`` stretches.
 
     Call ``reset_peak_memory()`` before building the pipeline, so that its
-    start-up counts towards the peak. ``beside``: the CPU seconds used so far by the processes beside
-    (``busy.cpu_seconds``), read as the timing starts and ends.
+    start-up counts towards the peak. ``beside``: the work the busy processes beside have done so far, in seconds
+    of their rate alone (``busy.BusyProcesses.alone_seconds``), read as the timing starts and ends.
     """
     report = progress or (lambda taken, rate: None)
     for taken in range(1, warmup + 1):
@@ -158,6 +158,6 @@ def measure(batches: Iterator[Any], *, warmup: int, steps: int, intervals: int,
     seconds = interval_start - start
     cpu = (_cpu_seconds() - cpu_start) / seconds / available_cpus()
     beside_end = beside() if beside else None
-    cores_beside = None if beside_start is None or beside_end is None else (beside_end - beside_start) / seconds
+    beside_share = None if beside_start is None or beside_end is None else (beside_end - beside_start) / seconds
     report(warmup + done, rates[-1])
-    return Measurement(examples, seconds, tuple(rates), cpu, peak_memory_bytes(), cores_beside)
+    return Measurement(examples, seconds, tuple(rates), cpu, peak_memory_bytes(), beside_share)

@@ -148,9 +148,9 @@ def format_machine(machine: dict[str, Any]) -> str:
     return f"{machine['cores']} cores, {machine['memory_bytes'] / 2**30:.1f} GiB memory ({machine['cpu']})"
 
 
-def format_cores(cores: float | None) -> str:
-    """CPU time as cores' worth (``0.58 cores``), ``-`` where not measured."""
-    return "-" if cores is None else f"{cores:.2f} cores"
+def format_share(share: float | None) -> str:
+    """A share as a percentage (``58%``), ``-`` where not measured."""
+    return "-" if share is None else f"{share:.0%}"
 
 
 def format_bytes(count: float) -> str:
@@ -169,9 +169,9 @@ def results_table(unit: str, rows: Sequence[tuple[str, Measurement]], labels: Ma
          f"{m.cpu_utilization:.0%}", format_bytes(m.peak_memory_bytes))
         for name, m in rows
     ]
-    if any(m.cores_beside is not None for _, m in rows):  # --busy-cores: what each run left the processes beside
-        cells = [cells[0] + ("busy processes got",)] + [
-            row + (format_cores(m.cores_beside),) for row, (_, m) in zip(cells[1:], rows)]
+    if any(m.beside_share is not None for _, m in rows):  # --busy-cores: what each run left the processes beside
+        cells = [cells[0] + ("busy processes' work, of alone",)] + [
+            row + (format_share(m.beside_share),) for row, (_, m) in zip(cells[1:], rows)]
     widths = [max(len(row[i]) for row in cells) for i in range(len(cells[0]))]
     lines = ["  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths)))
              for row in cells]

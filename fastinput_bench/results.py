@@ -23,7 +23,7 @@ from typing import Any
 
 from fastinput.errors import InvalidArgumentError
 from fastinput_bench.measure import relative_spread
-from fastinput_bench.report import JSON_FORMAT, KERNEL, format_bytes, format_cores, format_machine, machine_info
+from fastinput_bench.report import JSON_FORMAT, KERNEL, format_bytes, format_machine, format_share, machine_info
 
 _RANGE = "min-max over the timed intervals, and max - min as a share of the median"
 
@@ -86,7 +86,7 @@ def _machine_lines(bench: list[dict[str, Any]]) -> list[str]:
 
 def _bench_table(bench: list[dict[str, Any]]) -> list[str]:
     header = ["benchmark", "data", "batch", "fastinput", "tf.data", "fastinput / tf.data", "fastinput / decode kernel",
-              "CPU (fi / tf)", "peak memory (fi / tf)", "busy processes got (fi / tf)"]
+              "CPU (fi / tf)", "peak memory (fi / tf)", "busy processes' work, of alone (fi / tf)"]
     rows = []
     for doc in bench:
         config, found = doc["config"], doc["results"]
@@ -99,18 +99,18 @@ def _bench_table(bench: list[dict[str, Any]]) -> list[str]:
             f"{doc['kernel_share']:.1%} of {_rate(kernel, doc['unit'])}" if doc.get("kernel_share") else "-",
             " / ".join(f"{r['cpu_utilization']:.0%}" for r in (fast, tf) if r),
             " / ".join(format_bytes(r["peak_memory_bytes"]) for r in (fast, tf) if r),
-            _cores_beside(fast, tf),
+            _beside(fast, tf),
         ])
     return _markdown_table(header, rows) + ["", f"Rates: median ({_RANGE})."]
 
 
-def _cores_beside(*found: dict[str, Any] | None) -> str:
-    """What the busy processes (``--busy-cores``) got while each library was timed; ``-`` without them (or from a
-    JSON file written before they were measured)."""
-    cores = [r.get("cores_beside") for r in found if r]
-    if all(c is None for c in cores):
+def _beside(*found: dict[str, Any] | None) -> str:
+    """The busy processes' (``--busy-cores``) work while each library was timed, as a share of their work alone;
+    ``-`` without them (or from a JSON file written before it was measured)."""
+    shares = [r.get("beside_share") for r in found if r]
+    if all(share is None for share in shares):
         return "-"
-    return " / ".join(format_cores(c).removesuffix(" cores") for c in cores) + " cores"
+    return " / ".join(format_share(share) for share in shares)
 
 
 def _variant(config: dict[str, Any]) -> str:

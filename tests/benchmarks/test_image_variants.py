@@ -17,7 +17,7 @@ import psutil
 import pytest
 
 from fastinput_bench import readme_pipeline, results
-from fastinput_bench.busy import busy_cores, cpu_seconds
+from fastinput_bench.busy import busy_cores
 from fastinput_bench.cli import main
 from fastinput_bench.synthetic import synthetic_files
 from tests.benchmarks.test_cli import BATCH, STEPS, check_result, run_cli, tiny_run
@@ -82,29 +82,30 @@ def test_busy_cores_are_recorded_and_gone_after_the_run(cache_dir, tmp_path, cap
     assert {child.pid for child in psutil.Process().children(recursive=True)} == before
     document = json.loads(out.read_text())
     assert document["config"]["busy_cores"] == 2
-    beside = [found["cores_beside"] for found in document["results"].values()]
-    assert all(cores is not None and 0 <= cores for cores in beside)  # what the busy processes got while timed
+    shares = [found["beside_share"] for found in document["results"].values()]
+    assert all(share is not None and 0 <= share for share in shares)  # what the busy processes did while timed
     markdown = results.render([(str(out), document)])
-    assert "--busy-cores 2" in markdown and "busy processes got (fi / tf)" in markdown
-    assert re.search(r"\| [\d.]+ cores \|", markdown)  # fastinput alone: no --compare
+    assert "--busy-cores 2" in markdown and "busy processes' work, of alone (fi / tf)" in markdown
+    assert re.search(r"\| \d+% \|", markdown)  # fastinput alone: no --compare
 
 
-def test_busy_processes_cpu_time_is_read_while_they_spin():
-    with busy_cores(1) as processes:
-        deadline = time.monotonic() + 60
-        while not cpu_seconds(processes) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert cpu_seconds(processes) > 0
-    assert cpu_seconds([]) is None
+def test_busy_processes_count_their_work_and_their_rate_alone_is_measured():
+    with busy_cores(1) as busy:
+        assert busy.rate_alone and busy.rate_alone > 0
+        before, deadline = busy.work(), time.monotonic() + 60
+        while busy.work() == before and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert busy.work() > before and busy.alone_seconds() > 0
 
 
 def test_busy_processes_spin_until_the_block_ends_even_on_an_error():
-    with pytest.raises(KeyboardInterrupt), busy_cores(2) as processes:
+    with pytest.raises(KeyboardInterrupt), busy_cores(2) as busy:
+        processes = busy.processes
         assert len(processes) == 2 and all(process.poll() is None for process in processes)
         raise KeyboardInterrupt
     assert all(process.returncode is not None for process in processes)  # stopped and reaped (wait() returned)
 
 
 def test_no_busy_cores_starts_nothing():
-    with busy_cores(0) as processes:
-        assert processes == []
+    with busy_cores(0) as busy:
+        assert busy.processes == [] and busy.alone_seconds() is None

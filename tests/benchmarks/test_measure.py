@@ -58,17 +58,17 @@ def test_pooled_keeps_both_runs_intervals_and_weighs_cpu_by_time():
     assert both.cpu_utilization == pytest.approx(0.8) and both.peak_memory_bytes == 10
 
 
-def test_measure_reads_what_the_processes_beside_used_while_timed():
-    used = iter([10.0, 12.5])  # CPU seconds of the processes beside at the timing's start and end
-    result = measure(iter([np.zeros(2)] * 4), warmup=1, steps=3, intervals=1, beside=lambda: next(used))
-    assert result.cores_beside == pytest.approx(2.5 / result.seconds)
-    assert measure(iter([np.zeros(2)] * 2), warmup=0, steps=2, intervals=1).cores_beside is None
+def test_measure_reads_what_the_processes_beside_did_while_timed():
+    done = iter([10.0, 12.5])  # their work in seconds of their rate alone, at the timing's start and end
+    result = measure(iter([np.zeros(2)] * 4), warmup=1, steps=3, intervals=1, beside=lambda: next(done))
+    assert result.beside_share == pytest.approx(2.5 / result.seconds)
+    assert measure(iter([np.zeros(2)] * 2), warmup=0, steps=2, intervals=1).beside_share is None
     unknown = measure(iter([np.zeros(2)] * 2), warmup=0, steps=2, intervals=1, beside=lambda: None)
-    assert unknown.cores_beside is None  # /proc did not say
+    assert unknown.beside_share is None  # their rate alone was not measured
 
 
-def test_pooled_weighs_the_cores_beside_by_time_and_keeps_none_unknown():
-    first = Measurement(100, 1.0, (50.0,), 0.5, 10, cores_beside=0.2)
-    second = Measurement(300, 3.0, (100.0,), 0.5, 10, cores_beside=0.6)
-    assert first.pooled(second).cores_beside == pytest.approx(0.5)
-    assert first.pooled(Measurement(300, 3.0, (100.0,), 0.5, 10)).cores_beside is None
+def test_pooled_weighs_the_share_beside_by_time_and_keeps_none_unknown():
+    first = Measurement(100, 1.0, (50.0,), 0.5, 10, beside_share=0.2)
+    second = Measurement(300, 3.0, (100.0,), 0.5, 10, beside_share=0.6)
+    assert first.pooled(second).beside_share == pytest.approx(0.5)
+    assert first.pooled(Measurement(300, 3.0, (100.0,), 0.5, 10)).beside_share is None

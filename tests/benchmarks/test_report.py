@@ -54,12 +54,12 @@ def test_results_table_has_a_row_per_pipeline_and_the_ratio_of_medians():
 
 def test_results_table_shows_what_the_busy_processes_got_only_where_they_ran():
     quiet = results_table("images", [("fastinput", measurement((1.0,))), ("tf.data", measurement((1.0,)))])
-    assert "busy processes got" not in quiet
-    busy = dataclasses.replace(measurement((1.0,)), cores_beside=0.583)
-    table = results_table("images", [("fastinput", busy), ("tf.data", dataclasses.replace(busy, cores_beside=None))])
+    assert "busy processes" not in quiet
+    busy = dataclasses.replace(measurement((1.0,)), beside_share=0.583)
+    table = results_table("images", [("fastinput", busy), ("tf.data", dataclasses.replace(busy, beside_share=None))])
     header, _, fast, tf = table.splitlines()[:4]
-    assert header.rstrip().endswith("busy processes got")
-    assert fast.rstrip().endswith("0.58 cores") and tf.rstrip().endswith(" -")
+    assert header.rstrip().endswith("busy processes' work, of alone")
+    assert fast.rstrip().endswith(" 58%") and tf.rstrip().endswith(" -")
 
 
 def test_results_table_gives_fastinputs_share_of_the_decode_kernel_when_it_was_timed():

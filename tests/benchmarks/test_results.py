@@ -55,7 +55,7 @@ def test_bench_rows_say_what_the_busy_processes_got_where_they_ran():
     row = next(line for line in render([("images", document)]).splitlines() if line.startswith("| images"))
     assert row.rstrip().endswith("| - |")  # no busy cores (or a file from before they were measured)
     document["config"]["busy_cores"] = 1
-    document["results"]["fastinput"]["cores_beside"] = 0.58
-    document["results"]["tf.data"]["cores_beside"] = 0.591
+    document["results"]["fastinput"]["beside_share"] = 0.58
+    document["results"]["tf.data"]["beside_share"] = 0.626
     row = next(line for line in render([("images", document)]).splitlines() if line.startswith("| images"))
-    assert row.rstrip().endswith("| 0.58 / 0.59 cores |")
+    assert row.rstrip().endswith("| 58% / 63% |")
