@@ -3,8 +3,8 @@
 They stand in for the training step's own host work (the framework's
 Python, the optimizer on the CPU, logging): an input pipeline that only
 reaches its figure on an otherwise idle machine will not reach it in
-training. Each is a separate Python process spinning on pure CPU work; none
-touches memory or disk. They start before the timed runs and are stopped
+training. Each is a separate Python process spinning on pure CPU work,
+counting it into an 8-byte shared file. They start before the timed runs and are stopped
 and reaped when the ``with`` block ends, however it ends (an error, Ctrl-C).
 Should the benchmark itself die without cleaning up (``kill -9``), each
 notices that its parent changed and exits on its own.
