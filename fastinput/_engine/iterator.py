@@ -273,7 +273,12 @@ class DatasetIterator:
         Stages define ``own_state``; a stage whose inputs' states are not simply its current inputs' (work in
         flight, inputs made anew per epoch) overrides this too.
         """
-        state = stage_state(self.op, self.own_state(), [child.get_state() for child in self.inputs])
+        own = self.own_state()  # before the inputs', as always
+        return self.with_kept_error(stage_state(self.op, own, [child.get_state() for child in self.inputs]))
+
+    def with_kept_error(self, state: dict[str, Any]) -> dict[str, Any]:
+        """``state`` with the error this stage keeps for its next call (``with_pending_error``), unless its own
+        state already stands before it (``replays_pending_error``); for stages that override ``get_state``."""
         return state if self.replays_pending_error else with_pending_error(state, self._pending)
 
     def set_state(self, state: dict[str, Any]) -> None:

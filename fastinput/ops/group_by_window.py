@@ -21,7 +21,7 @@ import numpy as np
 
 from fastinput._engine import cardinality
 from fastinput._engine.arguments import check_callable, check_int, fn_name
-from fastinput._engine.checkpoint import Deferred, decode_value, encode_value, stage_state, with_pending_error
+from fastinput._engine.checkpoint import Deferred, decode_value, encode_value, stage_state
 from fastinput._engine.function_spec import merge_traces, trace
 from fastinput._engine.iterator import DatasetIterator, IteratorContext
 from fastinput._engine.rows import READ_CHUNK
@@ -142,7 +142,7 @@ class GroupingIterator(DatasetIterator):
             key, window = self._window
             own["window"] = {"key": key, "elements": Deferred(lambda: [encode_value(e) for e in window]),
                              "outputs": self._outputs.get_state()}  # type: ignore[union-attr]
-        return with_pending_error(stage_state(self.op, own, [self._source.get_state()]), self._pending)
+        return self.with_kept_error(stage_state(self.op, own, [self._source.get_state()]))
 
     def restore_own_state(self, state: dict[str, Any]) -> None:
         self._groups = {key: [decode_value(e) for e in group] for key, group in state["groups"]}
