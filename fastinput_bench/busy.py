@@ -78,19 +78,13 @@ class BusyProcesses:
                                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
 
     def work(self) -> int:
-        """Units done so far by all of them (each counter read until two reads agree: a write may be under way)."""
-        total = 0
-        for counter in self._counters:
-            value, again = -1, int.from_bytes(counter[:8], "little")
-            while value != again:
-                value, again = again, int.from_bytes(counter[:8], "little")
-            total += value
-        return total
+        """Units done so far by all of them."""
+        return sum(_count(counter) for counter in self._counters)
 
     def measure_alone(self) -> None:
         """Their rate with nothing else running: once every process counts, ``ALONE_SECONDS`` of it."""
         deadline = time.monotonic() + START_SECONDS
-        while any(int.from_bytes(c[:8], "little") == 0 for c in self._counters) and time.monotonic() < deadline:
+        while any(_count(c) == 0 for c in self._counters) and time.monotonic() < deadline:
             time.sleep(0.01)
         start, before = time.perf_counter(), self.work()
         time.sleep(ALONE_SECONDS)
@@ -105,6 +99,14 @@ class BusyProcesses:
     def close(self) -> None:
         for counter in self._counters:
             counter.close()
+
+
+def _count(counter: mmap.mmap) -> int:
+    """A busy process's count, read until two reads agree (a write may be under way)."""
+    value, again = -1, int.from_bytes(counter[:8], "little")
+    while value != again:
+        value, again = again, int.from_bytes(counter[:8], "little")
+    return value
 
 
 @contextlib.contextmanager

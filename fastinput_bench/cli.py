@@ -24,7 +24,7 @@ import json
 import os
 import sys
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -35,7 +35,7 @@ from fastinput_bench import results
 from fastinput_bench.busy import busy_cores
 from fastinput_bench.datafiles import resolve_files
 from fastinput_bench.devices import resolve_device, tf_data_to_device
-from fastinput_bench.measure import Measurement, measure, reset_peak_memory
+from fastinput_bench.measure import Beside, Measurement, measure, reset_peak_memory
 from fastinput_bench.pipelines import IMAGE_PIPELINES, USER_PIPELINES, WORKLOADS, PipelineConfig, Workload
 from fastinput_bench.report import (
     KERNEL,
@@ -49,9 +49,6 @@ from fastinput_bench.report import (
 from fastinput_bench.synthetic import SIZES, cache_root, synthetic_files
 
 PROG = "fastinput-bench"
-
-Beside = Callable[[], float | None] | None
-"""What a run reads the busy processes' work with (``busy.BusyProcesses.alone_seconds``), None without busy cores."""
 DESCRIPTION = ("How many images (examples, rows) per second can an input pipeline feed an infinitely fast model? "
                "fastinput's pipeline, and tf.data's with --compare tf.data, on your data or a synthetic set.")
 EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
@@ -193,7 +190,7 @@ def run_benchmark(args: argparse.Namespace) -> int:
     measurements: dict[str, Measurement] = {}
     kernel_limit = getattr(args, "kernel_limit", False)
     with busy_cores(args.busy_cores) as busy:
-        beside = busy.alone_seconds if busy.processes else None  # what each run leaves them
+        beside = busy.alone_seconds  # what each run leaves them (None without busy cores)
         # the kernel right before and right after fastinput: the machine's speed drifts by several percent
         # within a minute, and the ceiling is to be the one fastinput ran under
         kernel_before = _run_kernel(config, args, beside) if kernel_limit else None

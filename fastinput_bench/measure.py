@@ -30,6 +30,10 @@ from fastinput.options import available_cpus
 Progress = Callable[[int, float | None], None]
 """Called after every batch with the batches taken so far (warm-up included) and the latest rate, if any."""
 
+Beside = Callable[[], float | None]
+"""Reads the work the busy processes beside have done so far, in seconds of their rate alone
+(``busy.BusyProcesses.alone_seconds``); None where not measured."""
+
 
 def relative_spread(minimum: float, maximum: float, median: float) -> float:
     """``(maximum - minimum) / median``, 0 where the median is 0."""
@@ -73,11 +77,15 @@ class Measurement:
         """This and ``other`` (the same thing timed again) as one measurement: both runs' intervals, examples and
         seconds; CPU use over both; the higher peak."""
         seconds = self.seconds + other.seconds
-        beside = None
-        if self.beside_share is not None and other.beside_share is not None:
-            beside = (self.beside_share * self.seconds + other.beside_share * other.seconds) / seconds
+
+        def by_time(mine: float, theirs: float) -> float:
+            """The two runs' figures averaged by their timed seconds."""
+            return (mine * self.seconds + theirs * other.seconds) / seconds
+
+        beside = (None if self.beside_share is None or other.beside_share is None
+                  else by_time(self.beside_share, other.beside_share))
         return Measurement(self.examples + other.examples, seconds, self.interval_rates + other.interval_rates,
-                           (self.cpu_utilization * self.seconds + other.cpu_utilization * other.seconds) / seconds,
+                           by_time(self.cpu_utilization, other.cpu_utilization),
                            max(self.peak_memory_bytes, other.peak_memory_bytes), beside)
 
     @property
@@ -129,12 +137,11 @@ def _cpu_seconds() -> float:
 
 
 def measure(batches: Iterator[Any], *, warmup: int, steps: int, intervals: int,
-            progress: Progress | None = None, beside: Callable[[], float | None] | None = None) -> Measurement:
+            progress: Progress | None = None, beside: Beside | None = None) -> Measurement:
     """Take ``warmup`` then ``steps`` batches from ``batches`` and time the latter in ``intervals`` stretches.
 
     Call ``reset_peak_memory()`` before building the pipeline, so that its
-    start-up counts towards the peak. ``beside``: the work the busy processes beside have done so far, in seconds
-    of their rate alone (``busy.BusyProcesses.alone_seconds``), read as the timing starts and ends.
+    start-up counts towards the peak. ``beside`` is read as the timing starts and ends (``Beside``).
     """
     report = progress or (lambda taken, rate: None)
     for taken in range(1, warmup + 1):
